@@ -1,0 +1,47 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "Outbox",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Outbox", targets: ["Outbox"]),
+        .executable(name: "outbox", targets: ["OutboxCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        .target(
+            name: "Outbox",
+            dependencies: [
+                "CZlib",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "OutboxCLI",
+            dependencies: [
+                "Outbox",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/outbox"
+        ),
+        .testTarget(
+            name: "OutboxTests",
+            dependencies: [
+                "Outbox",
+                "OutboxCLI",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

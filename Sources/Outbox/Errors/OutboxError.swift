@@ -1,0 +1,89 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The one error type of the package.
+///
+/// Every failure carries a stable ``Code`` (safe to match on and to log as a metric label), a
+/// human-readable message, and where known the file and byte offset it concerns and the underlying
+/// cause (for example the `errno` of a failed system call).
+public struct OutboxError: Error, CustomStringConvertible, Sendable {
+    /// Stable error codes. Their raw values never change meaning between releases.
+    public enum Code: String, Sendable, CaseIterable {
+        /// A system call failed (see ``OutboxError/errno``).
+        case io = "io"
+        /// The disk is full; nothing already acknowledged was lost and appends may be retried.
+        case noSpace = "no-space"
+        /// An `fdatasync`/`fsync` failed. The outbox stopped accepting appends until it is reopened.
+        case syncFailed = "sync-failed"
+        /// An earlier fatal failure stopped this outbox; reopen it to recover.
+        case failedStop = "failed-stop"
+        /// Another process holds the lock this operation needs.
+        case locked = "locked"
+        /// The path is not an outbox directory, or a file in it is not an outbox file.
+        case notAnOutbox = "not-an-outbox"
+        /// A file was written by a format version this build does not understand.
+        case unsupportedVersion = "unsupported-version"
+        /// A file is damaged in a way that recovery must not repair silently.
+        case corrupt = "corrupt"
+        /// A message or commit is larger than the outbox's max record size.
+        case recordTooLarge = "record-too-large"
+        /// A caller passed an argument that cannot be used.
+        case invalidArgument = "invalid-argument"
+        /// The path is a symbolic link where a regular file or directory was expected.
+        case symlink = "symlink"
+        /// The outbox was closed.
+        case closed = "closed"
+    }
+
+    /// The stable code.
+    public var code: Code
+    /// What went wrong, in one line.
+    public var message: String
+    /// The file concerned, if any.
+    public var path: String?
+    /// The byte offset in ``path`` concerned, if any.
+    public var offset: Int64?
+    /// The `errno` of the failed system call, if any.
+    public var errno: Int32?
+    /// The underlying error, if any.
+    public var cause: (any Error & Sendable)?
+
+    public init(
+        _ code: Code, _ message: String, path: String? = nil, offset: Int64? = nil,
+        errno: Int32? = nil, cause: (any Error & Sendable)? = nil
+    ) {
+        self.code = code
+        self.message = message
+        self.path = path
+        self.offset = offset
+        self.errno = errno
+        self.cause = cause
+    }
+
+    /// One line: `[code] path at offset N: message (cause)`.
+    public var description: String {
+        var s = ""
+        if let path { s += path }
+        if let offset { s += (s.isEmpty ? "" : " ") + "at offset \(offset)" }
+        if !s.isEmpty { s += ": " }
+        s += message
+        if let errno { s += " (\(String(cString: strerror(errno))), errno \(errno))" }
+        if let cause { s += " (\(cause))" }
+        return s
+    }
+
+    /// Builds the error for a failed system call, mapping `ENOSPC` to ``Code/noSpace``.
+    static func system(_ call: String, errno: Int32, path: String?) -> OutboxError {
+        let code: Code
+        switch errno {
+        case ENOSPC, EDQUOT: code = .noSpace
+        case ELOOP: code = .symlink
+        default: code = .io
+        }
+        let what = code == .symlink ? "\(call) refused: the path is a symbolic link" : "\(call) failed"
+        return OutboxError(code, what, path: path, errno: errno)
+    }
+}

@@ -1,0 +1,98 @@
+/// The 64-byte header every outbox file starts with (see FORMAT.md, "File header").
+///
+/// ```
+/// offset size field
+///      0    8 magic              "OUTBXSEG" (segment) or "OUTBXTMB" (tombstones)
+///      8    2 format version     1
+///     10    2 header length      64
+///     12    4 flags              0
+///     16   16 outbox id          random, the same in every file of one outbox
+///     32    8 base               segment: first sequence number; tombstones: generation
+///     40    4 max record size    largest frame body, in bytes
+///     44    4 reserved           0
+///     48    8 created at         microseconds since the Unix epoch
+///     56    4 reserved           0
+///     60    4 header checksum    CRC-32 of bytes 0..<60
+/// ```
+struct FileHeader: Equatable, Sendable {
+    enum Kind: Sendable {
+        case segment, tombstones
+
+        var magic: [UInt8] {
+            switch self {
+            case .segment: Array("OUTBXSEG".utf8)
+            case .tombstones: Array("OUTBXTMB".utf8)
+            }
+        }
+
+        var noun: String {
+            switch self {
+            case .segment: "segment"
+            case .tombstones: "tombstone"
+            }
+        }
+    }
+
+    static let size = 64
+    static let currentVersion: UInt16 = 1
+
+    var kind: Kind
+    var outboxID: OutboxID
+    var base: UInt64
+    var maxRecordSize: UInt32
+    var createdAtMicros: Int64
+
+    func encode() -> [UInt8] {
+        var w = ByteWriter(capacity: Self.size)
+        w.append(kind.magic)
+        w.u16(Self.currentVersion)
+        w.u16(UInt16(Self.size))
+        w.u32(0)
+        w.append(outboxID.bytes)
+        w.u64(base)
+        w.u32(maxRecordSize)
+        w.u32(0)
+        w.i64(createdAtMicros)
+        w.u32(0)
+        w.u32(CRC32.of(w.bytes))
+        return w.bytes
+    }
+
+    /// Decodes and checks a header: length, magic, version, header length, checksum, sane limits.
+    ///
+    /// The failure's reason is one plain sentence; its index is the offset of the bad field.
+    static func decode(_ bytes: [UInt8], expecting kind: Kind) throws(DecodeError) -> FileHeader {
+        guard bytes.count >= size else {
+            throw DecodeError("file is \(bytes.count) bytes, shorter than the \(size)-byte \(kind.noun) header", at: 0)
+        }
+        guard Array(bytes[0..<8]) == kind.magic else {
+            throw DecodeError("not an outbox \(kind.noun) file (bad magic)", at: 0)
+        }
+        var r = ByteReader(bytes, from: 8, to: size)
+        let version = try r.u16("version")
+        let headerLength = try r.u16("header length")
+        let flags = try r.u32("flags")
+        let storedCRC = ByteReader.u32(bytes, at: 60)
+        let crcOK = CRC32.of(bytes[0..<60]) == storedCRC
+        guard version == currentVersion else {
+            if crcOK {
+                throw DecodeError(
+                    "unsupported format version \(version) (this build reads version \(currentVersion))", at: 8)
+            }
+            throw DecodeError("header checksum mismatch (damaged header; its version field reads \(version))", at: 60)
+        }
+        guard crcOK else { throw DecodeError("header checksum mismatch", at: 60) }
+        guard headerLength == UInt16(size) else { throw DecodeError("header length \(headerLength), expected \(size)", at: 10) }
+        guard flags == 0 else { throw DecodeError("unknown header flags \(flags)", at: 12) }
+        let id = OutboxID(bytes: Array(try r.bytes(16, "outbox id")))
+        let base = try r.u64("base")
+        let maxRecordSize = try r.u32("max record size")
+        _ = try r.u32("reserved")
+        let created = try r.i64("created at")
+        guard maxRecordSize >= 64, maxRecordSize <= OutboxConfiguration.maxRecordSizeLimit else {
+            throw DecodeError("max record size \(maxRecordSize) is out of range", at: 40)
+        }
+        guard base >= 1 else { throw DecodeError("base \(base) must be at least 1", at: 32) }
+        return FileHeader(kind: kind, outboxID: id, base: base, maxRecordSize: maxRecordSize, createdAtMicros: created)
+    }
+}

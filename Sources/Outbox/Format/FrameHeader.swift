@@ -1,0 +1,79 @@
+/// What a frame holds.
+enum FrameKind: UInt16, Sendable {
+    /// Message records of one commit (segments).
+    case messages = 1
+    /// Sequence ranges finished by publishing (tombstone files).
+    case published = 2
+    /// Sequence ranges finished by dead-lettering (tombstone files).
+    case dead = 3
+}
+
+/// Which file a frame belongs to: the seed of its checksum (FORMAT.md, "Frame checksum").
+struct FileIdentity: Sendable, Equatable {
+    var outboxID: OutboxID
+    var base: UInt64
+}
+
+/// The 24-byte header of a frame (FORMAT.md, "Frame").
+///
+/// ```
+/// offset size field
+///      0    4 checksum    CRC-32 of: outbox id (16) || file base (8, LE) || frame offset (8, LE)
+///                          || bytes 4..<24 of this header || body
+///      4    4 body length bytes after this header, 1 ... max record size
+///      8    8 first       segments: sequence number of the first message; tombstones: lowest sequence
+///     16    4 count       segments: number of messages; tombstones: number of ranges; at least 1
+///     20    2 kind        1 messages, 2 published ranges, 3 dead ranges
+///     22    2 flags       0
+/// ```
+struct FrameHeader: Equatable, Sendable {
+    static let size = 24
+
+    var bodyLength: UInt32
+    var first: UInt64
+    var count: UInt32
+    var kind: FrameKind
+
+    /// The CRC of the part of the checksummed bytes that precedes the body.
+    static func prefixCRC(identity: FileIdentity, offset: Int64, header: UnsafeRawBufferPointer) -> UInt32 {
+        var seed = ByteWriter(capacity: 32 + 20)
+        seed.append(identity.outboxID.bytes)
+        seed.u64(identity.base)
+        seed.u64(UInt64(offset))
+        seed.append(header[4..<24])
+        return CRC32.of(seed.bytes)
+    }
+
+    /// Appends this header, checksummed for a frame at `offset` of the file `identity` whose body has
+    /// CRC `bodyCRC`, to `out`. The body itself is not touched (its CRC was computed by the producer).
+    func append(to out: inout [UInt8], identity: FileIdentity, offset: Int64, bodyCRC: UInt32) {
+        var w = ByteWriter(capacity: Self.size)
+        w.u32(0)
+        w.u32(bodyLength)
+        w.u64(first)
+        w.u32(count)
+        w.u16(kind.rawValue)
+        w.u16(0)
+        let prefix = w.bytes.withUnsafeBytes { Self.prefixCRC(identity: identity, offset: offset, header: $0) }
+        w.set32(CRC32.combine(prefix, bodyCRC, lengthOfB: Int(bodyLength)), at: 0)
+        out.append(contentsOf: w.bytes)
+    }
+
+    /// Encodes a whole frame (header and body) for `offset`.
+    static func frame(kind: FrameKind, first: UInt64, count: UInt32, body: [UInt8], identity: FileIdentity, offset: Int64) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(size + body.count)
+        FrameHeader(bodyLength: UInt32(body.count), first: first, count: count, kind: kind)
+            .append(to: &out, identity: identity, offset: offset, bodyCRC: CRC32.of(body))
+        out.append(contentsOf: body)
+        return out
+    }
+
+    /// Reads the header fields without checking anything; `bytes` holds at least 24 bytes from `at`.
+    static func peek(_ bytes: UnsafeRawBufferPointer) -> (crc: UInt32, length: UInt32, first: UInt64, count: UInt32, kind: UInt16, flags: UInt16) {
+        func u32(_ i: Int) -> UInt32 { UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt32.self)) }
+        func u16(_ i: Int) -> UInt16 { UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: i, as: UInt16.self)) }
+        let first = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        return (u32(0), u32(4), first, u32(16), u16(20), u16(22))
+    }
+}

@@ -1,0 +1,152 @@
+/// A frame read back and checked.
+struct Frame: Sendable {
+    var offset: Int64
+    var header: FrameHeader
+    var body: [UInt8]
+    var end: Int64 { offset + Int64(FrameHeader.size) + Int64(body.count) }
+}
+
+/// Why the bytes at an offset are not a valid frame.
+struct FrameDamage: Error, Sendable, Equatable {
+    var offset: Int64
+    var reason: String
+    /// The bytes from `offset` to the end of the file are all zero.
+    var zeroFilled: Bool
+}
+
+/// Walks the frames of one file in order, checking each (bounds before allocating, checksum bound to the
+/// file and offset, kind, count, flags, and a caller-supplied body check).
+///
+/// It reads through a window of at most `max(1 MiB, max record size + 24)` bytes, so memory stays bounded
+/// whatever the file holds. It never changes the file; what to do about damage is the caller's policy.
+final class FrameScanner {
+    enum Step {
+        case frame(Frame)
+        case damage(FrameDamage)
+        case end
+    }
+
+    let file: OutboxFile
+    let identity: FileIdentity
+    let maxBody: UInt32
+    let kinds: Set<FrameKind>
+    /// Checks a body whose checksum matched; returns a reason to reject it, or nil.
+    let validate: (FrameHeader, [UInt8]) -> String?
+    var size: Int64
+    /// Where the next frame is expected.
+    var offset: Int64
+
+    private var window: [UInt8] = []
+    private var windowStart: Int64 = 0
+    private static let chunk = 1 << 20
+
+    init(file: OutboxFile, identity: FileIdentity, maxBody: UInt32, kinds: Set<FrameKind>, size: Int64,
+         start: Int64 = Int64(FileHeader.size), validate: @escaping (FrameHeader, [UInt8]) -> String? = { _, _ in nil }) {
+        self.file = file
+        self.identity = identity
+        self.maxBody = maxBody
+        self.kinds = kinds
+        self.size = size
+        self.offset = start
+        self.validate = validate
+    }
+
+    /// Re-reads the file size (for following a file that grows).
+    func refreshSize() throws {
+        size = try file.size()
+        window.removeAll(keepingCapacity: true)
+    }
+
+    /// The frame at ``offset`` (advancing past it), the damage found there, or the end of the file.
+    func next() throws -> Step {
+        if offset >= size { return .end }
+        switch try check(at: offset) {
+        case .success(let frame):
+            offset = frame.end
+            return .frame(frame)
+        case .failure(let damage):
+            return .damage(damage)
+        }
+    }
+
+    /// Up to `count` bytes at `at` (fewer at end of file), through the read window.
+    private func load(_ at: Int64, _ count: Int) throws -> ArraySlice<UInt8> {
+        let available = Int(max(0, min(Int64(count), size - at)))
+        if at >= windowStart, at + Int64(available) <= windowStart + Int64(window.count) {
+            let lo = Int(at - windowStart)
+            return window[lo..<(lo + available)]
+        }
+        let want = Int(min(Int64(max(available, Self.chunk)), size - at))
+        window = try file.read(at: at, count: want)
+        windowStart = at
+        return window[0..<min(available, window.count)]
+    }
+
+    private func allZero(from at: Int64) throws -> Bool {
+        var o = at
+        while o < size {
+            let part = try load(o, Self.chunk)
+            if part.isEmpty { break }
+            if part.contains(where: { $0 != 0 }) { return false }
+            o += Int64(part.count)
+        }
+        return true
+    }
+
+    /// Checks the frame at `at` without moving ``offset``.
+    func check(at offset: Int64) throws -> Result<Frame, FrameDamage> {
+        let at = offset
+        func damage(_ reason: String) throws -> Result<Frame, FrameDamage> {
+            .failure(FrameDamage(offset: at, reason: reason, zeroFilled: try allZero(from: at)))
+        }
+        let left = size - at
+        if left < Int64(FrameHeader.size) {
+            return try damage("truncated frame header: \(left) bytes before end of file, a header needs \(FrameHeader.size)")
+        }
+        let headerBytes = Array(try load(at, FrameHeader.size))
+        guard headerBytes.count == FrameHeader.size else { return try damage("file shrank while reading") }
+        let h = headerBytes.withUnsafeBytes { FrameHeader.peek($0) }
+        if h.crc == 0 && h.length == 0 && h.count == 0 && h.kind == 0 {
+            return try damage("zero-filled bytes where a frame header should be")
+        }
+        guard h.length >= 1, h.length <= maxBody else {
+            return try damage("frame body length \(h.length) is outside 1...\(maxBody) (the max record size)")
+        }
+        let end = at + Int64(FrameHeader.size) + Int64(h.length)
+        guard end <= size else {
+            return try damage("frame of \(h.length) body bytes runs past end of file (\(left - Int64(FrameHeader.size)) bytes left)")
+        }
+        let body = Array(try load(at + Int64(FrameHeader.size), Int(h.length)))
+        guard body.count == Int(h.length) else { return try damage("file shrank while reading") }
+        let prefix = headerBytes.withUnsafeBytes { FrameHeader.prefixCRC(identity: identity, offset: at, header: $0) }
+        let crc = CRC32.combine(prefix, CRC32.of(body), lengthOfB: body.count)
+        guard crc == h.crc else { return try damage("frame checksum mismatch") }
+        guard h.flags == 0 else { return try damage("unknown frame flags \(h.flags)") }
+        guard let kind = FrameKind(rawValue: h.kind), kinds.contains(kind) else {
+            return try damage("unexpected frame kind \(h.kind)")
+        }
+        guard h.count >= 1 else { return try damage("frame holds a count of 0") }
+        let header = FrameHeader(bodyLength: h.length, first: h.first, count: h.count, kind: kind)
+        if let reason = validate(header, body) { return try damage("frame content is invalid: \(reason)") }
+        return .success(Frame(offset: at, header: header, body: body))
+    }
+
+    /// The offset of the first valid frame after `after`, if any: used to tell a torn tail (nothing
+    /// valid follows) from damage in the middle of a file (something valid follows).
+    func nextValidFrame(after: Int64) throws -> Int64? {
+        var at = after + 1
+        while at + Int64(FrameHeader.size) <= size {
+            let head = try load(at, FrameHeader.size)
+            if head.count < FrameHeader.size { return nil }
+            let plausible = Array(head).withUnsafeBytes { raw -> Bool in
+                let h = FrameHeader.peek(raw)
+                return h.length >= 1 && h.length <= maxBody && h.count >= 1 && h.flags == 0
+                    && FrameKind(rawValue: h.kind) != nil
+                    && at + Int64(FrameHeader.size) + Int64(h.length) <= size
+            }
+            if plausible, case .success = try check(at: at) { return at }
+            at += 1
+        }
+        return nil
+    }
+}

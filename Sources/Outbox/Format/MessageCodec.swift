@@ -1,0 +1,139 @@
+/// Encodes the messages of one commit into a frame body and back (FORMAT.md, "Message record").
+///
+/// ```
+/// size  field
+///    4  record length      bytes after this field
+///   16  message id
+///    8  created at         microseconds since the Unix epoch, signed
+///    1  flags              bit 0: key present; bit 1: payload compressed; others 0
+///    1  reserved           0
+///    2  header count
+///    2  type length, then the type (UTF-8)
+///   [2  key length, then the key (UTF-8)]                       if flags bit 0
+///   per header: 2 name length, name (UTF-8), 4 value length, value (UTF-8)
+///    4  stored payload length
+///   [4  original payload length]                                if flags bit 1
+///       payload (zlib stream if flags bit 1)
+/// ```
+enum MessageCodec {
+    static let keyFlag: UInt8 = 1
+    static let compressedFlag: UInt8 = 2
+
+    /// Encodes `messages`; payloads of at least `compressionThreshold` bytes are deflated when that
+    /// makes them smaller. Throws ``OutboxError/Code/recordTooLarge`` if the body would exceed
+    /// `maxBody`, and ``OutboxError/Code/invalidArgument`` for a field too long for its length prefix.
+    static func encode(_ messages: [OutboxMessage], compressionThreshold: Int?, maxBody: Int) throws -> [UInt8] {
+        guard !messages.isEmpty else { throw OutboxError(.invalidArgument, "a commit needs at least one message") }
+        var w = ByteWriter(capacity: messages.reduce(0) { $0 + 64 + $1.payload.count })
+        for m in messages {
+            let start = w.bytes.count
+            w.u32(0)
+            w.append(m.id.bytes)
+            w.i64(m.createdAtMicros)
+            var payload = m.payload
+            var flags: UInt8 = m.key == nil ? 0 : keyFlag
+            if let threshold = compressionThreshold, payload.count >= threshold, let packed = Deflate.compress(payload) {
+                payload = packed
+                flags |= compressedFlag
+            }
+            w.u8(flags)
+            w.u8(0)
+            guard m.headers.count <= Int(UInt16.max) else { throw tooLong("header count", m) }
+            w.u16(UInt16(m.headers.count))
+            try string16(&w, m.type, "type", m)
+            if let key = m.key { try string16(&w, key, "key", m) }
+            for h in m.headers {
+                try string16(&w, h.name, "header name", m)
+                let v = Array(h.value.utf8)
+                guard v.count <= Int(UInt32.max) else { throw tooLong("header value", m) }
+                w.u32(UInt32(v.count))
+                w.append(v)
+            }
+            guard payload.count <= Int(UInt32.max) else { throw tooLong("payload", m) }
+            w.u32(UInt32(payload.count))
+            if flags & compressedFlag != 0 { w.u32(UInt32(m.payload.count)) }
+            w.append(payload)
+            let length = w.bytes.count - start - 4
+            if w.bytes.count > maxBody || m.payload.count > maxBody {
+                throw OutboxError(
+                    .recordTooLarge,
+                    "commit of \(messages.count) message(s) needs at least \(w.bytes.count) bytes, more than the max record size of \(maxBody) bytes")
+            }
+            w.set32(UInt32(length), at: start)
+        }
+        return w.bytes
+    }
+
+    private static func string16(_ w: inout ByteWriter, _ s: String, _ what: String, _ m: OutboxMessage) throws {
+        let b = Array(s.utf8)
+        guard b.count <= Int(UInt16.max) else { throw tooLong(what, m) }
+        w.u16(UInt16(b.count))
+        w.append(b)
+    }
+
+    private static func tooLong(_ what: String, _ m: OutboxMessage) -> OutboxError {
+        OutboxError(.invalidArgument, "message \(m.id): \(what) is too long for its length field")
+    }
+
+    /// One decoded record and whether its payload was stored compressed.
+    struct Decoded {
+        var message: OutboxMessage
+        var compressed: Bool
+    }
+
+    /// Decodes exactly `count` records filling `body`. Lengths are checked against the bytes left before
+    /// anything is allocated; decompressed sizes are bounded by `maxBody`.
+    static func decode(_ body: [UInt8], count: Int, maxBody: Int) throws(DecodeError) -> [Decoded] {
+        var r = ByteReader(body)
+        var out: [Decoded] = []
+        out.reserveCapacity(min(count, body.count / 40 + 1))
+        for _ in 0..<count {
+            let recordLength = Int(try r.u32("record length"))
+            guard recordLength <= r.remaining else {
+                throw DecodeError("record length \(recordLength) exceeds the \(r.remaining) bytes left in the frame", at: r.index - 4)
+            }
+            let recordEnd = r.index + recordLength
+            var m = ByteReader(body, from: r.index, to: recordEnd)
+            let id = MessageID(bytes: try m.bytes(16, "message id"))
+            let created = try m.i64("created at")
+            let flags = try m.u8("flags")
+            guard flags & ~(keyFlag | compressedFlag) == 0 else { throw DecodeError("unknown record flags \(flags)", at: m.index - 1) }
+            guard try m.u8("reserved") == 0 else { throw DecodeError("reserved byte is not zero", at: m.index - 1) }
+            let headerCount = Int(try m.u16("header count"))
+            let type = try m.string(Int(try m.u16("type length")), "type")
+            var key: String?
+            if flags & keyFlag != 0 { key = try m.string(Int(try m.u16("key length")), "key") }
+            var headers: [OutboxMessage.Header] = []
+            headers.reserveCapacity(min(headerCount, m.remaining / 6))
+            for _ in 0..<headerCount {
+                let name = try m.string(Int(try m.u16("header name length")), "header name")
+                let value = try m.string(Int(try m.u32("header value length")), "header value")
+                headers.append(.init(name, value))
+            }
+            let storedLength = Int(try m.u32("payload length"))
+            var payload: [UInt8]
+            let compressed = flags & compressedFlag != 0
+            if compressed {
+                let originalLength = Int(try m.u32("original payload length"))
+                guard originalLength <= maxBody else {
+                    throw DecodeError("original payload length \(originalLength) exceeds the max record size", at: m.index - 4)
+                }
+                let at = m.index
+                let packed = try m.bytes(storedLength, "payload")
+                guard let inflated = Deflate.decompress(packed, expectedLength: originalLength) else {
+                    throw DecodeError("compressed payload does not inflate to \(originalLength) bytes", at: at)
+                }
+                payload = inflated
+            } else {
+                payload = Array(try m.bytes(storedLength, "payload"))
+            }
+            guard m.remaining == 0 else { throw DecodeError("\(m.remaining) unexpected bytes after the payload", at: m.index) }
+            var message = OutboxMessage(id: id, type: type, key: key, headers: headers, payload: payload)
+            message.createdAtMicros = created
+            out.append(Decoded(message: message, compressed: compressed))
+            r = ByteReader(body, from: recordEnd)
+        }
+        guard r.remaining == 0 else { throw DecodeError("\(r.remaining) bytes left after the last record", at: r.index) }
+        return out
+    }
+}

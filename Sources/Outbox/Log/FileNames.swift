@@ -1,0 +1,52 @@
+/// The names of the files of an outbox directory (FORMAT.md, "Directory layout").
+///
+/// Only names of exactly these forms are ever opened; anything else in the directory is ignored.
+enum FileNames {
+    static let segmentPrefix = "segment-"
+    static let tombstonePrefix = "tombstones-"
+    static let suffix = ".log"
+
+    /// `segment-<base, 20 decimal digits>.log`
+    static func segment(_ base: UInt64) -> String { segmentPrefix + digits(base) + suffix }
+    /// `tombstones-<generation, 20 decimal digits>.log`
+    static func tombstones(_ generation: UInt64) -> String { tombstonePrefix + digits(generation) + suffix }
+
+    static func digits(_ n: UInt64) -> String { String(n).leftPadded(to: 20) }
+
+    /// The base of a segment name, or nil if `name` is not one.
+    static func parseSegment(_ name: String) -> UInt64? { parse(name, prefix: segmentPrefix) }
+    /// The generation of a tombstone file name, or nil if `name` is not one.
+    static func parseTombstones(_ name: String) -> UInt64? { parse(name, prefix: tombstonePrefix) }
+
+    private static func parse(_ name: String, prefix: String) -> UInt64? {
+        guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+        let middle = name.dropFirst(prefix.count).dropLast(suffix.count)
+        guard middle.count == 20, middle.allSatisfy({ $0 >= "0" && $0 <= "9" }), let n = UInt64(middle), n >= 1 else {
+            return nil
+        }
+        return n
+    }
+
+    /// The outbox's files, as found in a directory listing, in order.
+    struct Listing {
+        var segments: [(base: UInt64, name: String)] = []
+        var tombstones: [(generation: UInt64, name: String)] = []
+        var temporary: [String] = []
+    }
+
+    static func list(_ directory: OutboxDirectory) throws -> Listing {
+        var l = Listing()
+        for name in try directory.list() {
+            if let base = parseSegment(name) {
+                l.segments.append((base, name))
+            } else if let g = parseTombstones(name) {
+                l.tombstones.append((g, name))
+            } else if name.hasPrefix(OutboxDirectory.temporaryPrefix) {
+                l.temporary.append(name)
+            }
+        }
+        l.segments.sort { $0.base < $1.base }
+        l.tombstones.sort { $0.generation < $1.generation }
+        return l
+    }
+}

@@ -1,0 +1,59 @@
+/// One segment file opened for reading: its checked header and a scanner over its frames.
+struct SegmentFile {
+    let name: String
+    let file: OutboxFile
+    let header: FileHeader
+    let scanner: FrameScanner
+
+    var identity: FileIdentity { FileIdentity(outboxID: header.outboxID, base: header.base) }
+
+    /// Opens `name` and checks its header against the name and, when given, the outbox id.
+    ///
+    /// With `validateBodies`, a frame whose checksum matches but whose records do not decode counts as
+    /// damage (recovery and verification); readers that decode anyway skip that second pass.
+    static func open(_ name: String, base: UInt64, in directory: OutboxDirectory, writable: Bool = false,
+                     validateBodies: Bool = false, expecting outboxID: OutboxID? = nil) throws -> SegmentFile {
+        let file = try directory.openFile(name, writable: writable)
+        let size = try file.size()
+        let header = try checkHeader(of: file, kind: .segment, expectedBase: base, outboxID: outboxID)
+        let maxBody = header.maxRecordSize
+        let scanner = FrameScanner(
+            file: file, identity: FileIdentity(outboxID: header.outboxID, base: header.base), maxBody: maxBody,
+            kinds: [.messages], size: size,
+            validate: { h, body in
+                guard validateBodies else { return nil }
+                do {
+                    _ = try MessageCodec.decode(body, count: Int(h.count), maxBody: Int(maxBody))
+                    return nil
+                } catch { return "\(error)" }
+            })
+        return SegmentFile(name: name, file: file, header: header, scanner: scanner)
+    }
+
+    /// Reads and checks the header of `file`, naming the file and offset on failure.
+    static func checkHeader(of file: OutboxFile, kind: FileHeader.Kind, expectedBase: UInt64,
+                            outboxID: OutboxID?) throws -> FileHeader {
+        let bytes = try file.read(at: 0, count: FileHeader.size)
+        let header: FileHeader
+        do { header = try FileHeader.decode(bytes, expecting: kind) } catch {
+            let code: OutboxError.Code
+            if error.reason.hasPrefix("unsupported format version") {
+                code = .unsupportedVersion
+            } else if error.reason.hasPrefix("not an outbox") {
+                code = .notAnOutbox
+            } else {
+                code = .corrupt
+            }
+            throw OutboxError(code, error.reason, path: file.path, offset: Int64(error.index))
+        }
+        guard header.base == expectedBase else {
+            throw OutboxError(.corrupt, "header base \(header.base) does not match the file name (\(expectedBase))",
+                              path: file.path, offset: 32)
+        }
+        if let outboxID, header.outboxID != outboxID {
+            throw OutboxError(.corrupt, "file belongs to another outbox (id \(header.outboxID), expected \(outboxID))",
+                              path: file.path, offset: 16)
+        }
+        return header
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import Logging
+
+/// The single writer of an outbox's segments. Lives on the group-commit thread after ``recover``.
+///
+/// Recovery at open checks every segment (header, every frame, sequence continuity), truncates a torn
+/// tail of the active (last) segment and refuses any other damage. Appends then go only to the end of the
+/// active segment; sealed segments are never written again.
+final class SegmentWriter {
+    /// One commit waiting for the group committer.
+    struct Request {
+        var body: [UInt8]
+        var bodyCRC: UInt32
+        var count: UInt32
+        var completion: (Result<ClosedRange<UInt64>, OutboxError>) -> Void
+    }
+
+    let directory: OutboxDirectory
+    let logger: Logger
+    let outboxID: OutboxID
+    let maxRecordSize: UInt32
+    let segmentSize: Int64
+    private(set) var file: OutboxFile
+    private(set) var base: UInt64
+    private(set) var writeOffset: Int64
+    /// The next sequence number to assign.
+    private(set) var nextSeq: UInt64
+    /// Set by a failed fsync (or a failure that leaves the file state unknown): sticky until reopen.
+    private(set) var failure: OutboxError?
+    /// Called after each durable commit with the last sequence number now durable.
+    var onDurable: ((UInt64) -> Void)?
+
+    private var buffer: [UInt8] = []
+
+    private init(directory: OutboxDirectory, logger: Logger, outboxID: OutboxID, maxRecordSize: UInt32,
+                 segmentSize: Int64, file: OutboxFile, base: UInt64, writeOffset: Int64, nextSeq: UInt64) {
+        self.directory = directory
+        self.logger = logger
+        self.outboxID = outboxID
+        self.maxRecordSize = maxRecordSize
+        self.segmentSize = segmentSize
+        self.file = file
+        self.base = base
+        self.writeOffset = writeOffset
+        self.nextSeq = nextSeq
+    }
+
+    /// Opens the segments for writing (the caller holds the writer lock), creating the first segment
+    /// of a new outbox.
+    static func recover(directory: OutboxDirectory, configuration: OutboxConfiguration, logger: Logger) throws -> SegmentWriter {
+        let listing = try FileNames.list(directory)
+        for name in listing.temporary where name.hasPrefix(OutboxDirectory.temporaryPrefix + FileNames.segmentPrefix) {
+            logger.notice("removing leftover temporary file", metadata: ["file": "\(directory.pathOf(name))"])
+            try directory.remove(name)
+            try directory.syncDirectory()
+        }
+        let segmentSize = Int64(configuration.segmentSize)
+        guard !listing.segments.isEmpty else {
+            if let t = listing.tombstones.first {
+                throw OutboxError(.corrupt, "tombstone file present but no segment: the segments are missing",
+                                  path: directory.pathOf(t.name))
+            }
+            guard configuration.createIfMissing else {
+                throw OutboxError(.notAnOutbox, "no outbox here (no segment files)", path: directory.path)
+            }
+            let id = OutboxID.random()
+            let header = FileHeader(kind: .segment, outboxID: id, base: 1, maxRecordSize: UInt32(configuration.maxRecordSize),
+                                    createdAtMicros: OutboxMessage.micros(Date()))
+            let file = try directory.createFile(FileNames.segment(1), contents: [header.encode()])
+            logger.info("created outbox", metadata: ["path": "\(directory.path)", "id": "\(id)"])
+            return SegmentWriter(directory: directory, logger: logger, outboxID: id, maxRecordSize: header.maxRecordSize,
+                                 segmentSize: segmentSize, file: file, base: 1, writeOffset: Int64(FileHeader.size), nextSeq: 1)
+        }
+
+        var outboxID: OutboxID?
+        var expected: UInt64?
+        for (i, entry) in listing.segments.enumerated() {
+            let isLast = i == listing.segments.count - 1
+            let segment = try SegmentFile.open(entry.name, base: entry.base, in: directory, writable: isLast,
+                                               validateBodies: true, expecting: outboxID)
+            outboxID = segment.header.outboxID
+            if let e = expected, entry.base != e {
+                throw OutboxError(
+                    .corrupt,
+                    entry.base > e
+                        ? "sequence gap: the previous segment ends at \(e - 1) but this one starts at \(entry.base)"
+                        : "segments overlap: the previous segment ends at \(e - 1) but this one starts at \(entry.base)",
+                    path: segment.file.path, offset: 32)
+            }
+            var next = entry.base
+            let end = try segment.scanner.walk(tail: isLast ? .truncate(logger) : .refuse) { frame in
+                guard frame.header.first == next else {
+                    throw OutboxError(.corrupt, "frame starts at sequence \(frame.header.first), expected \(next)",
+                                      path: segment.file.path, offset: frame.offset)
+                }
+                next += UInt64(frame.header.count)
+            }
+            expected = next
+            if isLast {
+                return SegmentWriter(
+                    directory: directory, logger: logger, outboxID: segment.header.outboxID,
+                    maxRecordSize: segment.header.maxRecordSize, segmentSize: segmentSize, file: segment.file,
+                    base: entry.base, writeOffset: end, nextSeq: next)
+            }
+        }
+        fatalError("unreachable: the last segment returns")
+    }
+
+    private var identity: FileIdentity { FileIdentity(outboxID: outboxID, base: base) }
+
+    /// Commits a batch: frames for every request, one write, one fdatasync, then completions.
+    /// Rolls to a new segment first when the active one is full.
+    func process(_ batch: [Request]) {
+        if let failure {
+            for r in batch { r.completion(.failure(Self.stopped(failure))) }
+            return
+        }
+        var pending: [(request: Request, range: ClosedRange<UInt64>, end: Int)] = []
+        pending.reserveCapacity(batch.count)
+        buffer.removeAll(keepingCapacity: true)
+        var seq = nextSeq
+        var index = 0
+        while index < batch.count {
+            let request = batch[index]
+            let frameLength = FrameHeader.size + request.body.count
+            let used = writeOffset + Int64(buffer.count)
+            if used + Int64(frameLength) > segmentSize && used > Int64(FileHeader.size) {
+                if let error = flush(&pending) ?? roll() {
+                    for r in batch[index...] { r.completion(.failure(error)) }
+                    return
+                }
+                seq = nextSeq
+            }
+            let offset = writeOffset + Int64(buffer.count)
+            FrameHeader(bodyLength: UInt32(request.body.count), first: seq, count: request.count, kind: .messages)
+                .append(to: &buffer, identity: identity, offset: offset, bodyCRC: request.bodyCRC)
+            buffer.append(contentsOf: request.body)
+            let range = seq...(seq + UInt64(request.count) - 1)
+            pending.append((request, range, buffer.count))
+            seq = range.upperBound + 1
+            index += 1
+        }
+        _ = flush(&pending)
+    }
+
+    /// Writes and fdatasyncs the buffer, completes `pending`, and returns the error if it failed.
+    private func flush(_ pending: inout [(request: Request, range: ClosedRange<UInt64>, end: Int)]) -> OutboxError? {
+        defer {
+            pending.removeAll(keepingCapacity: true)
+            buffer.removeAll(keepingCapacity: true)
+        }
+        guard !buffer.isEmpty else { return nil }
+        let (written, writeError) = buffer.withUnsafeBytes { file.writeAll($0, at: writeOffset) }
+        if let writeError {
+            // Keep the frames that reached the file whole; cut the partial one.
+            let kept = pending.prefix { $0.end <= written }
+            let keepBytes = kept.last?.end ?? 0
+            do {
+                try file.truncate(to: writeOffset + Int64(keepBytes))
+                try file.dataSync()
+            } catch let e as OutboxError {
+                return failStop(e, pending)
+            } catch { return failStop(OutboxError(.io, "\(error)"), pending) }
+            writeOffset += Int64(keepBytes)
+            if let last = kept.last { nextSeq = last.range.upperBound + 1 }
+            logger.error("append failed; nothing acknowledged was lost", metadata: ["error": "\(writeError)"])
+            for p in pending {
+                if p.end <= keepBytes { p.request.completion(.success(p.range)) } else { p.request.completion(.failure(writeError)) }
+            }
+            if let last = kept.last { onDurable?(last.range.upperBound) }
+            return writeError
+        }
+        do { try file.dataSync() } catch let e as OutboxError {
+            return failStop(e, pending)
+        } catch { return failStop(OutboxError(.io, "\(error)"), pending) }
+        writeOffset += Int64(buffer.count)
+        let last = pending[pending.count - 1].range.upperBound
+        nextSeq = last + 1
+        for p in pending { p.request.completion(.success(p.range)) }
+        onDurable?(last)
+        return nil
+    }
+
+    private func failStop(_ error: OutboxError, _ pending: [(request: Request, range: ClosedRange<UInt64>, end: Int)]) -> OutboxError {
+        failure = error
+        logger.critical("outbox stopped accepting appends until reopened", metadata: ["error": "\(error)"])
+        for p in pending { p.request.completion(.failure(error)) }
+        return error
+    }
+
+    static func stopped(_ failure: OutboxError) -> OutboxError {
+        OutboxError(.failedStop, "the outbox stopped after an earlier failure; reopen it", cause: failure)
+    }
+
+    /// Seals the active segment (fsync) and starts a new one at ``nextSeq``: temporary file, header,
+    /// fsync, rename, directory fsync. Returns the error if it failed.
+    private func roll() -> OutboxError? {
+        do { try file.sync() } catch let e as OutboxError {
+            return failStop(e, [])
+        } catch { return failStop(OutboxError(.io, "\(error)"), []) }
+        let header = FileHeader(kind: .segment, outboxID: outboxID, base: nextSeq, maxRecordSize: maxRecordSize,
+                                createdAtMicros: OutboxMessage.micros(Date()))
+        do {
+            let newFile = try directory.createFile(FileNames.segment(nextSeq), contents: [header.encode()])
+            logger.debug("rolled to a new segment", metadata: ["file": "\(newFile.path)"])
+            file = newFile
+            base = nextSeq
+            writeOffset = Int64(FileHeader.size)
+            return nil
+        } catch let e as OutboxError {
+            if e.code == .syncFailed { return failStop(e, []) }
+            return e
+        } catch { return OutboxError(.io, "\(error)") }
+    }
+
+    /// fsyncs the active segment (at close).
+    func syncForClose() throws {
+        if failure == nil { try file.sync() }
+    }
+}

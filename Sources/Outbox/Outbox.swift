@@ -1,0 +1,182 @@
+import Foundation
+import Logging
+
+/// The writer side of an outbox: appends messages durably.
+///
+/// ```swift
+/// let outbox = try await Outbox.open(at: "/var/lib/app/outbox", logger: logger)
+/// let seq = try await outbox.append(OutboxMessage(type: "UserRegistered", key: userID, payload: json))
+/// ```
+///
+/// **Durable when:** `append` returns only after the commit's frame was written and `fdatasync`
+/// returned; from then on the messages survive a crash of the process or the machine. A commit is atomic:
+/// after a crash it reads back whole or not at all, and an unacknowledged commit may or may not be there.
+///
+/// **Ordered how:** sequence numbers are dense, start at 1, are assigned in commit order and never
+/// reused; the messages of one call get consecutive numbers.
+///
+/// Concurrent callers are group-committed: one write and one `fdatasync` on a dedicated thread serve every
+/// caller waiting at that moment. A failed `fdatasync` stops the outbox (``OutboxError/Code/failedStop``)
+/// until it is reopened; a full disk (``OutboxError/Code/noSpace``) fails only the commits it hit.
+///
+/// Only one process can hold an outbox open for writing (an `flock` on `writer.lock`); readers
+/// (``OutboxReader``) need no lock.
+public final class Outbox: Sendable {
+    /// The outbox directory.
+    public let path: String
+    /// The outbox's identity (the same in every file header).
+    public let id: OutboxID
+    /// The largest commit body, in bytes, this outbox accepts.
+    public let maxRecordSize: Int
+
+    private let configuration: OutboxConfiguration
+    private let lock: FileLock
+    private let committer: GroupCommitter<SegmentWriter.Request>
+    private let writer: UnsafeTransfer<SegmentWriter>
+    private let directory: OutboxDirectory
+    private let logger: Logger
+    private let durableObservers = ObserverList()
+
+    /// Opens (or creates, per ``OutboxConfiguration/createIfMissing``) the outbox at `path` for writing,
+    /// running recovery on a dedicated thread.
+    ///
+    /// Throws ``OutboxError/Code/locked`` naming the holder's pid if another process has it open for
+    /// writing, and ``OutboxError/Code/corrupt`` naming the file and offset for damage that recovery
+    /// must not repair (only a torn tail of the active segment is truncated, with a warning).
+    public static func open(at path: String, configuration: OutboxConfiguration = .init(),
+                            logger: Logger = Logger(label: "outbox")) async throws -> Outbox {
+        try await onDedicatedThread("outbox-open") { try Outbox(openingAt: path, configuration: configuration, logger: logger) }
+    }
+
+    /// Opens the outbox from synchronous code, blocking the calling thread (see ``open(at:configuration:logger:)``).
+    public init(openingAt path: String, configuration: OutboxConfiguration = .init(), logger: Logger = Logger(label: "outbox")) throws {
+        let configuration = try configuration.validated()
+        let directory = try OutboxDirectory.open(path, create: configuration.createIfMissing, sys: configuration.systemCalls)
+        let lock = try FileLock.acquire(FileLock.writerLockName, in: directory, role: "writing")
+        let writer = try SegmentWriter.recover(directory: directory, configuration: configuration, logger: logger)
+        self.path = path
+        self.id = writer.outboxID
+        self.maxRecordSize = Int(writer.maxRecordSize)
+        self.configuration = configuration
+        self.lock = lock
+        self.directory = directory
+        self.logger = logger
+        self.writer = UnsafeTransfer(writer)
+        let observers = durableObservers
+        writer.onDurable = { observers.notify($0) }
+        committer = GroupCommitter(
+            name: "outbox-commit", maxBatchWeight: configuration.maxBatchBytes,
+            weight: { $0.body.count + FrameHeader.size }, process: { writer.process($0) })
+    }
+
+    /// Appends one message; returns its sequence number once it is durable.
+    @discardableResult
+    public func append(_ message: OutboxMessage) async throws -> UInt64 {
+        try await append(contentsOf: [message]).lowerBound
+    }
+
+    /// Appends messages as one atomic commit; returns their sequence numbers (consecutive) once durable.
+    ///
+    /// The encoded commit must fit in ``maxRecordSize``: a larger one throws
+    /// ``OutboxError/Code/recordTooLarge`` before anything is written.
+    @discardableResult
+    public func append(contentsOf messages: [OutboxMessage]) async throws -> ClosedRange<UInt64> {
+        let (body, crc) = try encode(messages)
+        return try await withCheckedThrowingContinuation { continuation in
+            submit(body, crc, messages.count) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Appends one message from synchronous code, blocking the calling thread until it is durable.
+    @discardableResult
+    public func appendBlocking(_ message: OutboxMessage) throws -> UInt64 {
+        try appendBlocking(contentsOf: [message]).lowerBound
+    }
+
+    /// Appends messages as one atomic commit from synchronous code, blocking until durable.
+    @discardableResult
+    public func appendBlocking(contentsOf messages: [OutboxMessage]) throws -> ClosedRange<UInt64> {
+        let (body, crc) = try encode(messages)
+        let box = ResultBox()
+        submit(body, crc, messages.count) { box.set($0) }
+        return try box.wait().get()
+    }
+
+    private func encode(_ messages: [OutboxMessage]) throws -> ([UInt8], UInt32) {
+        let body = try MessageCodec.encode(messages, compressionThreshold: configuration.compressionThreshold, maxBody: maxRecordSize)
+        return (body, CRC32.of(body))
+    }
+
+    private func submit(_ body: [UInt8], _ crc: UInt32, _ count: Int,
+                        _ completion: @escaping @Sendable (Result<ClosedRange<UInt64>, OutboxError>) -> Void) {
+        let request = SegmentWriter.Request(body: body, bodyCRC: crc, count: UInt32(count), completion: completion)
+        if !committer.submit(request) {
+            completion(.failure(OutboxError(.closed, "the outbox is closed", path: path)))
+        }
+    }
+
+    /// Calls `observer` on the commit thread with the last durable sequence number after every commit
+    /// (used to wake an in-process relay). It must return quickly.
+    func onDurable(_ observer: @escaping @Sendable (UInt64) -> Void) {
+        durableObservers.add(observer)
+    }
+
+    /// Finishes every commit already submitted, fsyncs the active segment and releases the writer lock.
+    /// Appends after `close` throw ``OutboxError/Code/closed``.
+    public func close() async throws {
+        try await onDedicatedThread("outbox-close") { [self] in try closeBlocking() }
+    }
+
+    /// ``close()`` from synchronous code.
+    public func closeBlocking() throws {
+        committer.stop()
+        defer { lock.release() }
+        try writer.value.syncForClose()
+    }
+}
+
+/// Moves a non-Sendable value that is only touched by one thread at a time (here: the commit thread,
+/// after the initializer handed it over).
+struct UnsafeTransfer<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// A one-shot result a blocking caller waits for.
+final class ResultBox: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var result: Result<ClosedRange<UInt64>, OutboxError>?
+
+    func set(_ r: Result<ClosedRange<UInt64>, OutboxError>) {
+        condition.lock()
+        result = r
+        condition.signal()
+        condition.unlock()
+    }
+
+    func wait() -> Result<ClosedRange<UInt64>, OutboxError> {
+        condition.lock()
+        defer { condition.unlock() }
+        while result == nil { condition.wait() }
+        return result!
+    }
+}
+
+/// Callbacks run after each durable commit.
+final class ObserverList: @unchecked Sendable {
+    private let lock = NSLock()
+    private var observers: [@Sendable (UInt64) -> Void] = []
+
+    func add(_ o: @escaping @Sendable (UInt64) -> Void) {
+        lock.lock()
+        observers.append(o)
+        lock.unlock()
+    }
+
+    func notify(_ seq: UInt64) {
+        lock.lock()
+        let list = observers
+        lock.unlock()
+        for o in list { o(seq) }
+    }
+}

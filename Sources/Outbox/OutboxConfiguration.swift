@@ -1,0 +1,36 @@
+/// How an outbox is opened and written. Every field has a sensible default.
+public struct OutboxConfiguration: Sendable {
+    /// A segment is sealed and a new one started once it would grow past this many bytes
+    /// (a single commit larger than this still fits in a segment of its own). Default 64 MiB.
+    public var segmentSize: Int = 64 << 20
+    /// The largest frame body (one commit) in bytes, written into each file header when the outbox is
+    /// created; an existing outbox keeps the size it was created with. Default 4 MiB.
+    public var maxRecordSize: Int = 4 << 20
+    /// Payloads of at least this many bytes are deflate-compressed when that makes them smaller;
+    /// nil turns compression off. Default 4096.
+    public var compressionThreshold: Int? = 4096
+    /// A group commit stops taking waiting callers once their frames add up to this many bytes.
+    /// Default 4 MiB.
+    public var maxBatchBytes: Int = 4 << 20
+    /// Create the directory and the first segment when the outbox does not exist. Default true.
+    public var createIfMissing: Bool = true
+
+    /// The system-call seam (tests replace it to inject faults or record operations).
+    var systemCalls: any SystemCalls = LinuxSystemCalls()
+
+    /// The largest max record size the format allows: 256 MiB.
+    static let maxRecordSizeLimit: UInt32 = 256 << 20
+
+    public init() {}
+
+    func validated() throws -> OutboxConfiguration {
+        guard maxRecordSize >= 64, maxRecordSize <= Int(Self.maxRecordSizeLimit) else {
+            throw OutboxError(.invalidArgument, "maxRecordSize must be between 64 bytes and 256 MiB, not \(maxRecordSize)")
+        }
+        guard segmentSize >= FileHeader.size + FrameHeader.size + 1 else {
+            throw OutboxError(.invalidArgument, "segmentSize \(segmentSize) is too small")
+        }
+        guard maxBatchBytes >= 1 else { throw OutboxError(.invalidArgument, "maxBatchBytes must be positive") }
+        return self
+    }
+}

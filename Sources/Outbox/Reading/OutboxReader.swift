@@ -1,0 +1,169 @@
+import Foundation
+
+/// Reads an outbox without taking any lock: safe while a writer appends and a relay compacts.
+///
+/// **What it serves:** only frames whose checksum matches. At the end of the active segment a frame
+/// that is incomplete (a commit still being written) ends the read quietly; damage anywhere else throws
+/// ``OutboxError/Code/corrupt`` naming the file and offset. A segment removed by compaction while it
+/// is being read is skipped (all its messages were finished).
+///
+/// **Ordered how:** messages come in sequence order.
+public final class OutboxReader: Sendable {
+    public let path: String
+    public let outboxID: OutboxID
+    private let directory: OutboxDirectory
+
+    /// Opens the outbox at `path` for reading. Throws ``OutboxError/Code/notAnOutbox`` when there is none.
+    public convenience init(path: String) throws {
+        try self.init(path: path, sys: LinuxSystemCalls())
+    }
+
+    init(path: String, sys: any SystemCalls) throws {
+        let directory = try OutboxDirectory.open(path, create: false, sys: sys)
+        self.path = path
+        self.directory = directory
+        var attempts = 0
+        while true {
+            let listing = try FileNames.list(directory)
+            guard let last = listing.segments.last else {
+                throw OutboxError(.notAnOutbox, "not an outbox directory (no segment files)", path: path)
+            }
+            do {
+                outboxID = try SegmentFile.open(last.name, base: last.base, in: directory).header.outboxID
+                return
+            } catch let e as OutboxError where e.errno == ENOENT && attempts < 10 {
+                attempts += 1
+            }
+        }
+    }
+
+    /// The finished sequence numbers (published and dead) as the tombstone files say now.
+    public func tombstones() throws -> TombstoneSnapshot {
+        try TombstoneFile.read(in: directory, outboxID: outboxID).0
+    }
+
+    /// Calls `body` with every stored message from sequence number `from` on, in order, until it returns
+    /// false.
+    public func forEachMessage(from: UInt64 = 1, _ body: (StoredMessage) throws -> Bool) throws {
+        try forEachFrame(from: from) { segment, frame in
+            let decoded: [MessageCodec.Decoded]
+            do {
+                decoded = try MessageCodec.decode(frame.body, count: Int(frame.header.count), maxBody: Int(segment.header.maxRecordSize))
+            } catch {
+                throw OutboxError(.corrupt, "frame content is invalid: \(error)", path: segment.file.path, offset: frame.offset)
+            }
+            for (i, d) in decoded.enumerated() {
+                let seq = frame.header.first + UInt64(i)
+                if seq < from { continue }
+                let stored = StoredMessage(seq: seq, message: d.message, segment: segment.name, offset: frame.offset,
+                                           compressed: d.compressed)
+                if try !body(stored) { return false }
+            }
+            return true
+        }
+    }
+
+    /// Up to `limit` stored messages from `from` on.
+    public func messages(from: UInt64 = 1, limit: Int = .max) throws -> [StoredMessage] {
+        var out: [StoredMessage] = []
+        guard limit > 0 else { return out }
+        try forEachMessage(from: from) { m in
+            out.append(m)
+            return out.count < limit
+        }
+        return out
+    }
+
+    /// Up to `limit` messages from `from` on that `tombstones` does not finish, in sequence order.
+    public func pendingMessages(from: UInt64 = 1, limit: Int = .max, tombstones: TombstoneSnapshot? = nil) throws -> [StoredMessage] {
+        let finished = try (tombstones ?? self.tombstones()).finished
+        var out: [StoredMessage] = []
+        guard limit > 0 else { return out }
+        try forEachMessage(from: finished.firstMissing(from: from)) { m in
+            if !finished.contains(m.seq) { out.append(m) }
+            return out.count < limit
+        }
+        return out
+    }
+
+    /// Walks the frames holding sequence numbers from `from` on, segment by segment.
+    func forEachFrame(from: UInt64, _ body: (SegmentFile, Frame) throws -> Bool) throws {
+        let segments = try FileNames.list(directory).segments
+        for (i, entry) in segments.enumerated() {
+            let isLast = i == segments.count - 1
+            if !isLast && segments[i + 1].base <= from { continue }
+            let segment: SegmentFile
+            do {
+                segment = try SegmentFile.open(entry.name, base: entry.base, in: directory, expecting: outboxID)
+            } catch let e as OutboxError where e.errno == ENOENT && !isLast {
+                continue
+            }
+            var stop = false
+            try segment.scanner.walk(tail: isLast ? .stop : .refuse) { frame in
+                if stop { return }
+                if frame.header.first + UInt64(frame.header.count) <= from { return }
+                if try !body(segment, frame) { stop = true }
+            }
+            if stop { return }
+        }
+    }
+
+    /// Counts and ages (see ``OutboxStats``).
+    public func stats(now: Date = Date()) throws -> OutboxStats {
+        let listing = try FileNames.list(directory)
+        var s = OutboxStats()
+        s.segments = listing.segments.count
+        s.tombstoneFiles = listing.tombstones.count
+        for name in listing.segments.map(\.name) + listing.tombstones.map(\.name) {
+            if let f = try? directory.openFile(name, writable: false), let size = try? f.size() { s.bytesOnDisk += size }
+        }
+        guard let last = listing.segments.last, let first = listing.segments.first else { return s }
+        let segment = try SegmentFile.open(last.name, base: last.base, in: directory, expecting: outboxID)
+        var lastSeq = last.base - 1
+        try segment.scanner.walk(tail: .stop) { frame in lastSeq = frame.header.first + UInt64(frame.header.count) - 1 }
+        let tombstones = try self.tombstones()
+        s.lastSeq = lastSeq
+        s.firstSeq = first.base
+        if lastSeq >= 1 {
+            s.published = tombstones.published.count(in: 1...lastSeq)
+            s.dead = tombstones.dead.count(in: 1...lastSeq)
+            s.pending = lastSeq - s.published - s.dead
+            let oldest = tombstones.finished.firstMissing(from: first.base)
+            if oldest <= lastSeq, let m = try messages(from: oldest, limit: 1).first {
+                s.oldestPendingSeq = m.seq
+                s.oldestPendingAgeSeconds = max(0, now.timeIntervalSince(m.message.createdAt))
+            }
+        }
+        s.writerPid = FileLock.holder(FileLock.writerLockName, in: directory)
+        s.relayPid = FileLock.holder(FileLock.relayLockName, in: directory)
+        return s
+    }
+}
+
+/// A summary of an outbox (``OutboxReader/stats(now:)``).
+public struct OutboxStats: Sendable, Equatable, Codable {
+    /// Messages appended and not finished.
+    public var pending: UInt64 = 0
+    /// Messages confirmed by a sink.
+    public var published: UInt64 = 0
+    /// Messages dead-lettered.
+    public var dead: UInt64 = 0
+    /// Segment files.
+    public var segments = 0
+    /// Tombstone files.
+    public var tombstoneFiles = 0
+    /// Bytes of all segment and tombstone files.
+    public var bytesOnDisk: Int64 = 0
+    /// The highest sequence number committed (0 when nothing was).
+    public var lastSeq: UInt64 = 0
+    /// The lowest sequence number still stored (earlier ones were compacted away).
+    public var firstSeq: UInt64 = 1
+    /// The lowest pending sequence number, if any.
+    public var oldestPendingSeq: UInt64?
+    /// How long ago the oldest pending message was created, in seconds.
+    public var oldestPendingAgeSeconds: Double?
+    /// The pid of the process holding the outbox open for writing, if any.
+    public var writerPid: Int32?
+    /// The pid of the process holding the tombstone log (the active relay), if any.
+    public var relayPid: Int32?
+}

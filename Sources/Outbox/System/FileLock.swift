@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An exclusive `flock(2)` on a lock file in the outbox directory, held until released or the process
+/// dies.
+///
+/// `flock` locks belong to the open file description, so closing some other descriptor of the same file
+/// never drops them (unlike POSIX record locks). The holder writes its pid into the file so that a
+/// refused process can name it.
+final class FileLock: @unchecked Sendable {
+    let file: OutboxFile
+
+    /// The lock file of the single writer.
+    static let writerLockName = "writer.lock"
+    /// The lock file of the single active relay (the tombstone writer).
+    static let relayLockName = "relay.lock"
+
+    private init(file: OutboxFile) { self.file = file }
+
+    /// Takes the lock without waiting, or throws ``OutboxError/Code/locked`` naming the holder's pid.
+    static func acquire(_ name: String, in directory: OutboxDirectory, role: String) throws -> FileLock {
+        let file = try directory.openOrCreateFile(name)
+        do {
+            try directory.sys.flock(file.fd, LOCK_EX | LOCK_NB)
+        } catch let e as Errno {
+            if e.code == EWOULDBLOCK {
+                let holder = holderPid(of: file).map { "pid \($0)" } ?? "another process"
+                throw OutboxError(
+                    .locked, "the outbox is already open for \(role) by \(holder)", path: directory.path)
+            }
+            throw OutboxError.system("flock", errno: e.code, path: file.path)
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        try file.truncate(to: 0)
+        try file.write(pid, at: 0)
+        return FileLock(file: file)
+    }
+
+    /// The pid written by the current holder of the lock file `name`, if the lock is held.
+    static func holder(_ name: String, in directory: OutboxDirectory) -> Int32? {
+        guard let file = try? directory.openFile(name, writable: false) else { return nil }
+        do {
+            try directory.sys.flock(file.fd, LOCK_SH | LOCK_NB)
+            try? directory.sys.flock(file.fd, LOCK_UN)
+            return nil
+        } catch {
+            return holderPid(of: file)
+        }
+    }
+
+    private static func holderPid(of file: OutboxFile) -> Int32? {
+        guard let bytes = try? file.read(at: 0, count: 32) else { return nil }
+        return Int32(String(decoding: bytes.prefix(while: { $0 >= 0x30 && $0 <= 0x39 }), as: UTF8.self))
+    }
+
+    /// Releases the lock (also released when the object is freed or the process dies).
+    func release() {
+        try? file.sys.flock(file.fd, LOCK_UN)
+    }
+}

@@ -1,0 +1,170 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The outbox directory: an open directory descriptor through which every file is opened, created,
+/// renamed and removed (`openat` with `O_NOFOLLOW`, `renameat`, `unlinkat`).
+///
+/// Creating a file follows one order everywhere: write it under a temporary name, `fsync` it, rename it
+/// into place, `fsync` the directory. Removing one is `unlinkat` then `fsync` of the directory.
+final class OutboxDirectory: @unchecked Sendable {
+    let path: String
+    let fd: Int32
+    let sys: any SystemCalls
+
+    /// The prefix of temporary files; such files are leftovers of an interrupted create.
+    static let temporaryPrefix = ".tmp-"
+
+    private init(path: String, fd: Int32, sys: any SystemCalls) {
+        self.path = path
+        self.fd = fd
+        self.sys = sys
+    }
+
+    deinit { sys.close(fd) }
+
+    /// Opens the directory at `path`, creating it with mode 0700 when `create` is set.
+    ///
+    /// Refuses a symbolic link, a non-directory, and a directory that group or others can write to.
+    static func open(_ path: String, create: Bool, sys: any SystemCalls) throws -> OutboxDirectory {
+        var created = false
+        if create {
+            do {
+                try sys.mkdir(path, 0o700)
+                created = true
+            } catch let e as Errno where e.code == EEXIST {
+            } catch let e as Errno {
+                throw OutboxError.system("mkdir", errno: e.code, path: path)
+            }
+        }
+        let fd: Int32
+        do {
+            fd = try sys.openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0)
+        } catch let e as Errno {
+            switch e.code {
+            case ENOENT:
+                throw OutboxError(.notAnOutbox, "no such directory", path: path, errno: e.code)
+            case ENOTDIR:
+                throw OutboxError(.notAnOutbox, "not a directory", path: path)
+            case ELOOP:
+                throw OutboxError(.symlink, "refusing to open an outbox directory through a symbolic link", path: path)
+            default:
+                throw OutboxError.system("open", errno: e.code, path: path)
+            }
+        }
+        let directory = OutboxDirectory(path: path, fd: fd, sys: sys)
+        if created {
+            do { try sys.fchmod(fd, 0o700) } catch let e as Errno {
+                throw OutboxError.system("fchmod", errno: e.code, path: path)
+            }
+        }
+        let st: (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool)
+        do { st = try sys.fstat(fd) } catch let e as Errno { throw OutboxError.system("fstat", errno: e.code, path: path) }
+        if st.mode & 0o022 != 0 {
+            let mode = String(st.mode, radix: 8)
+            throw OutboxError(
+                .invalidArgument,
+                "refusing an outbox directory that group or others can write to (mode \(mode)); chmod 700 it",
+                path: path)
+        }
+        return directory
+    }
+
+    /// The path of a file in this directory, for messages.
+    func pathOf(_ name: String) -> String {
+        path.hasSuffix("/") ? path + name : path + "/" + name
+    }
+
+    /// Opens an existing regular file read-only or read-write. Refuses symbolic links.
+    func openFile(_ name: String, writable: Bool) throws -> OutboxFile {
+        let flags = (writable ? O_RDWR : O_RDONLY) | O_NOFOLLOW
+        let fd: Int32
+        do { fd = try sys.openat(self.fd, name, flags, 0) } catch let e as Errno {
+            if e.code == ELOOP {
+                throw OutboxError(.symlink, "refusing to open a symbolic link", path: pathOf(name))
+            }
+            throw OutboxError.system("open", errno: e.code, path: pathOf(name))
+        }
+        let file = OutboxFile(fd: fd, name: name, path: pathOf(name), sys: sys)
+        let st = try? sys.fstat(fd)
+        if let st, !st.isRegular {
+            throw OutboxError(.notAnOutbox, "not a regular file", path: pathOf(name))
+        }
+        return file
+    }
+
+    /// Opens `name`, creating it empty with mode 0600 if missing (used for lock files only).
+    func openOrCreateFile(_ name: String) throws -> OutboxFile {
+        let fd: Int32
+        do { fd = try sys.openat(self.fd, name, O_RDWR | O_CREAT | O_NOFOLLOW, 0o600) } catch let e as Errno {
+            if e.code == ELOOP {
+                throw OutboxError(.symlink, "refusing to open a symbolic link", path: pathOf(name))
+            }
+            throw OutboxError.system("open", errno: e.code, path: pathOf(name))
+        }
+        let file = OutboxFile(fd: fd, name: name, path: pathOf(name), sys: sys)
+        try file.setMode(0o600)
+        return file
+    }
+
+    /// Creates `name` durably with `contents`: write `.tmp-name`, fsync, rename, fsync the directory.
+    ///
+    /// Returns the new file opened read-write. A failure before the rename removes the temporary file
+    /// and leaves the directory as it was; a failed fsync is reported as ``OutboxError/Code/syncFailed``.
+    func createFile(_ name: String, contents: [[UInt8]]) throws -> OutboxFile {
+        let temporary = Self.temporaryPrefix + name
+        try? sys.unlinkat(fd, temporary)
+        let tfd: Int32
+        do {
+            tfd = try sys.openat(self.fd, temporary, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+        } catch let e as Errno {
+            throw OutboxError.system("open", errno: e.code, path: pathOf(temporary))
+        }
+        let file = OutboxFile(fd: tfd, name: name, path: pathOf(name), sys: sys)
+        do {
+            try file.setMode(0o600)
+            var offset: Int64 = 0
+            for part in contents {
+                try file.write(part, at: offset)
+                offset += Int64(part.count)
+            }
+            try file.sync()
+            try rename(temporary, to: name)
+        } catch {
+            try? sys.unlinkat(fd, temporary)
+            throw error
+        }
+        try syncDirectory()
+        return file
+    }
+
+    /// `renameat` within the directory (not yet durable: call ``syncDirectory()``).
+    func rename(_ from: String, to: String) throws {
+        do { try sys.renameat(fd, from, to) } catch let e as Errno {
+            throw OutboxError.system("rename to \(to)", errno: e.code, path: pathOf(from))
+        }
+    }
+
+    /// `unlinkat` (not yet durable: call ``syncDirectory()``).
+    func remove(_ name: String) throws {
+        do { try sys.unlinkat(fd, name) } catch let e as Errno {
+            throw OutboxError.system("unlink", errno: e.code, path: pathOf(name))
+        }
+    }
+
+    /// `fsync` of the directory, making creates, renames and removals durable.
+    func syncDirectory() throws {
+        do { try sys.fsync(fd) } catch let e as Errno {
+            var error = OutboxError.system("fsync of directory", errno: e.code, path: path)
+            error.code = .syncFailed
+            throw error
+        }
+    }
+
+    /// The names of the entries of the directory.
+    func list() throws -> [String] {
+        do { return try sys.listDirectory(fd) } catch let e as Errno {
+            throw OutboxError.system("readdir", errno: e.code, path: path)
+        }
+    }
+}

@@ -1,0 +1,133 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An `errno` value raised by a call through ``SystemCalls``.
+struct Errno: Error, Equatable, Sendable {
+    var code: Int32
+}
+
+/// The seam every system call that touches outbox files goes through.
+///
+/// The library never calls `write`, `fdatasync`, `rename`, `flock`... directly: it calls them on the
+/// ``SystemCalls`` value of its configuration. Production uses ``LinuxSystemCalls``; tests substitute a
+/// value that injects `EIO`, `ENOSPC` and short writes, or records every operation to build the states a
+/// power loss could leave behind.
+protocol SystemCalls: Sendable {
+    /// `openat(2)`; `name` is relative to `directory` (or absolute, with `AT_FDCWD`).
+    func openat(_ directory: Int32, _ name: String, _ flags: Int32, _ mode: mode_t) throws -> Int32
+    /// `close(2)`; errors are ignored (the descriptor is gone either way on Linux).
+    func close(_ fd: Int32)
+    /// `pwrite(2)`: may write fewer bytes than asked.
+    func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ offset: Int64) throws -> Int
+    /// `pread(2)`: may read fewer bytes than asked; 0 at end of file.
+    func pread(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) throws -> Int
+    /// `fdatasync(2)`.
+    func fdatasync(_ fd: Int32) throws
+    /// `fsync(2)`; also used on directory descriptors.
+    func fsync(_ fd: Int32) throws
+    /// `ftruncate(2)`.
+    func ftruncate(_ fd: Int32, _ size: Int64) throws
+    /// `renameat(2)` within one directory.
+    func renameat(_ directory: Int32, _ from: String, _ to: String) throws
+    /// `unlinkat(2)` of a regular file.
+    func unlinkat(_ directory: Int32, _ name: String) throws
+    /// `flock(2)`.
+    func flock(_ fd: Int32, _ operation: Int32) throws
+    /// `fstat(2)`: size and mode bits.
+    func fstat(_ fd: Int32) throws -> (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool)
+    /// `fchmod(2)`.
+    func fchmod(_ fd: Int32, _ mode: mode_t) throws
+    /// `mkdir(2)`.
+    func mkdir(_ path: String, _ mode: mode_t) throws
+    /// The names in a directory (`openat(".")`, `fdopendir`, `readdir`), without `.` and `..`.
+    func listDirectory(_ directory: Int32) throws -> [String]
+}
+
+/// The real system calls.
+struct LinuxSystemCalls: SystemCalls {
+    @inline(__always)
+    private func check(_ result: Int32) throws {
+        if result != 0 { throw Errno(code: Glibc.errno) }
+    }
+
+    func openat(_ directory: Int32, _ name: String, _ flags: Int32, _ mode: mode_t) throws -> Int32 {
+        while true {
+            let fd = Glibc.openat(directory, name, flags | O_CLOEXEC, mode)
+            if fd >= 0 { return fd }
+            if Glibc.errno != EINTR { throw Errno(code: Glibc.errno) }
+        }
+    }
+
+    func close(_ fd: Int32) { _ = Glibc.close(fd) }
+
+    func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ offset: Int64) throws -> Int {
+        while true {
+            let n = Glibc.pwrite(fd, bytes.baseAddress, bytes.count, off_t(offset))
+            if n >= 0 { return n }
+            if Glibc.errno != EINTR { throw Errno(code: Glibc.errno) }
+        }
+    }
+
+    func pread(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) throws -> Int {
+        while true {
+            let n = Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+            if n >= 0 { return n }
+            if Glibc.errno != EINTR { throw Errno(code: Glibc.errno) }
+        }
+    }
+
+    func fdatasync(_ fd: Int32) throws { try check(Glibc.fdatasync(fd)) }
+    func fsync(_ fd: Int32) throws { try check(Glibc.fsync(fd)) }
+    func ftruncate(_ fd: Int32, _ size: Int64) throws { try check(Glibc.ftruncate(fd, off_t(size))) }
+    func renameat(_ directory: Int32, _ from: String, _ to: String) throws {
+        try check(Glibc.renameat(directory, from, directory, to))
+    }
+    func unlinkat(_ directory: Int32, _ name: String) throws { try check(Glibc.unlinkat(directory, name, 0)) }
+
+    func flock(_ fd: Int32, _ operation: Int32) throws {
+        while true {
+            if systemFlock(fd, operation) == 0 { return }
+            if Glibc.errno != EINTR { throw Errno(code: Glibc.errno) }
+        }
+    }
+
+    func fstat(_ fd: Int32) throws -> (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool) {
+        var st = stat()
+        try check(Glibc.fstat(fd, &st))
+        let type = st.st_mode & S_IFMT
+        return (Int64(st.st_size), st.st_mode & 0o7777, type == S_IFREG, type == S_IFDIR)
+    }
+
+    func fchmod(_ fd: Int32, _ mode: mode_t) throws { try check(Glibc.fchmod(fd, mode)) }
+    func mkdir(_ path: String, _ mode: mode_t) throws { try check(Glibc.mkdir(path, mode)) }
+
+    func listDirectory(_ directory: Int32) throws -> [String] {
+        let fd = try openat(directory, ".", O_RDONLY | O_DIRECTORY, 0)
+        guard let dir = fdopendir(fd) else {
+            let e = Glibc.errno
+            Glibc.close(fd)
+            throw Errno(code: e)
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while true {
+            Glibc.errno = 0
+            guard let entry = readdir(dir) else {
+                if Glibc.errno != 0 { throw Errno(code: Glibc.errno) }
+                break
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}
+
+/// `flock(2)`: Glibc exports a struct of the same name, so the function is bound by its symbol.
+@_silgen_name("flock")
+private func systemFlock(_ fd: Int32, _ operation: Int32) -> Int32

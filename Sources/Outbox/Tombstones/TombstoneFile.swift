@@ -1,0 +1,61 @@
+import Logging
+
+/// The active tombstone file of an outbox, read back: its header, contents, and where the next frame
+/// goes (FORMAT.md, "Tombstone files").
+///
+/// The highest generation is the active file; a checkpoint writes generation g+1 holding the whole set
+/// before generation g is removed, so older generations are leftovers of an interrupted checkpoint.
+struct TombstoneFile {
+    let name: String
+    let generation: UInt64
+    let file: OutboxFile
+    let header: FileHeader
+    let snapshot: TombstoneSnapshot
+    let end: Int64
+
+    var identity: FileIdentity { FileIdentity(outboxID: header.outboxID, base: generation) }
+
+    /// Loads the tombstone file of generation `generation`.
+    static func load(_ name: String, generation: UInt64, in directory: OutboxDirectory, outboxID: OutboxID,
+                     writable: Bool, tail: FrameScanner.TailPolicy) throws -> TombstoneFile {
+        let file = try directory.openFile(name, writable: writable)
+        let size = try file.size()
+        let header = try SegmentFile.checkHeader(of: file, kind: .tombstones, expectedBase: generation, outboxID: outboxID)
+        let scanner = FrameScanner(
+            file: file, identity: FileIdentity(outboxID: outboxID, base: generation), maxBody: header.maxRecordSize,
+            kinds: [.published, .dead], size: size,
+            validate: { h, body in
+                do {
+                    _ = try TombstoneCodec.decode(body, count: Int(h.count), first: h.first)
+                    return nil
+                } catch { return "\(error)" }
+            })
+        var snapshot = TombstoneSnapshot()
+        let end = try scanner.walk(tail: tail) { frame in
+            let ranges = (try? TombstoneCodec.decode(frame.body, count: Int(frame.header.count), first: frame.header.first)) ?? []
+            snapshot.apply(ranges, kind: frame.header.kind)
+        }
+        return TombstoneFile(name: name, generation: generation, file: file, header: header, snapshot: snapshot, end: end)
+    }
+
+    /// Reads the current tombstones without any lock (a live reader): the highest generation, retrying
+    /// if a checkpoint replaced it between listing and opening.
+    static func read(in directory: OutboxDirectory, outboxID: OutboxID) throws -> (TombstoneSnapshot, TombstoneFile?) {
+        var attempt = 0
+        while true {
+            let listing = try FileNames.list(directory)
+            guard let newest = listing.tombstones.last else { return (TombstoneSnapshot(), nil) }
+            do {
+                let t = try load(newest.name, generation: newest.generation, in: directory, outboxID: outboxID,
+                                 writable: false, tail: .stop)
+                return (t.snapshot, t)
+            } catch let e as OutboxError where e.errno == ENOENT && attempt < 10 {
+                attempt += 1
+            }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

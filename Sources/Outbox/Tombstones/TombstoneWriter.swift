@@ -1,0 +1,242 @@
+import Foundation
+import Logging
+
+/// What a compaction did.
+public struct CompactionReport: Sendable, Equatable {
+    /// Segment files removed because every message in them was finished.
+    public var removedSegments: [String] = []
+    /// The tombstone file written as a checkpoint, if one was.
+    public var checkpoint: String?
+}
+
+/// The single writer of an outbox's tombstone files. Lives on the group-commit thread after ``open``.
+final class TombstoneWriter {
+    enum Request {
+        case acknowledge(SequenceRangeSet, FrameKind, (Result<Void, OutboxError>) -> Void)
+        case compact(forceCheckpoint: Bool, (Result<CompactionReport, OutboxError>) -> Void)
+
+        var weight: Int {
+            switch self {
+            case .acknowledge(let set, _, _): set.ranges.count * 8 + FrameHeader.size
+            case .compact: 0
+            }
+        }
+    }
+
+    let directory: OutboxDirectory
+    let logger: Logger
+    let outboxID: OutboxID
+    let maxRecordSize: UInt32
+    private(set) var file: OutboxFile
+    private(set) var name: String
+    private(set) var generation: UInt64
+    private(set) var writeOffset: Int64
+    private(set) var failure: OutboxError?
+    /// Checkpoint when the active file is larger than this and than twice the checkpoint it would write.
+    let checkpointBytes: Int64
+    private let published: Shared<TombstoneSnapshot>
+    private var snapshot: TombstoneSnapshot
+    private var buffer: [UInt8] = []
+
+    private init(directory: OutboxDirectory, logger: Logger, outboxID: OutboxID, maxRecordSize: UInt32,
+                 active: TombstoneFile, checkpointBytes: Int64, shared: Shared<TombstoneSnapshot>) {
+        self.directory = directory
+        self.logger = logger
+        self.outboxID = outboxID
+        self.maxRecordSize = maxRecordSize
+        self.file = active.file
+        self.name = active.name
+        self.generation = active.generation
+        self.writeOffset = active.end
+        self.snapshot = active.snapshot
+        self.checkpointBytes = checkpointBytes
+        self.published = shared
+        shared.set(active.snapshot)
+    }
+
+    /// Opens the tombstones for writing (the caller holds the relay lock): removes leftover temporary
+    /// files and superseded generations, truncates a torn tail of the active file, creates generation 1
+    /// of a new outbox.
+    static func open(directory: OutboxDirectory, logger: Logger, checkpointBytes: Int64,
+                     shared: Shared<TombstoneSnapshot>) throws -> TombstoneWriter {
+        let listing = try FileNames.list(directory)
+        guard let last = listing.segments.last else {
+            throw OutboxError(.notAnOutbox, "no outbox here (no segment files)", path: directory.path)
+        }
+        let segment = try SegmentFile.open(last.name, base: last.base, in: directory)
+        let id = segment.header.outboxID
+        for name in listing.temporary where name.hasPrefix(OutboxDirectory.temporaryPrefix + FileNames.tombstonePrefix) {
+            logger.notice("removing leftover temporary file", metadata: ["file": "\(directory.pathOf(name))"])
+            try directory.remove(name)
+            try directory.syncDirectory()
+        }
+        let active: TombstoneFile
+        if let newest = listing.tombstones.last {
+            active = try TombstoneFile.load(newest.name, generation: newest.generation, in: directory, outboxID: id,
+                                            writable: true, tail: .truncate(logger))
+            let older = listing.tombstones.dropLast()
+            for o in older {
+                logger.notice("removing superseded tombstone file", metadata: ["file": "\(directory.pathOf(o.name))"])
+                try directory.remove(o.name)
+            }
+            if !older.isEmpty { try directory.syncDirectory() }
+        } else {
+            let header = FileHeader(kind: .tombstones, outboxID: id, base: 1, maxRecordSize: segment.header.maxRecordSize,
+                                    createdAtMicros: OutboxMessage.micros(Date()))
+            let name = FileNames.tombstones(1)
+            _ = try directory.createFile(name, contents: [header.encode()])
+            active = try TombstoneFile.load(name, generation: 1, in: directory, outboxID: id, writable: true, tail: .refuse)
+        }
+        return TombstoneWriter(directory: directory, logger: logger, outboxID: id, maxRecordSize: active.header.maxRecordSize,
+                               active: active, checkpointBytes: checkpointBytes, shared: shared)
+    }
+
+    private var identity: FileIdentity { FileIdentity(outboxID: outboxID, base: generation) }
+
+    func process(_ batch: [Request]) {
+        var i = 0
+        while i < batch.count {
+            // Group consecutive acknowledgements into one write and one fdatasync.
+            var acks: [(SequenceRangeSet, FrameKind, (Result<Void, OutboxError>) -> Void)] = []
+            while i < batch.count, case .acknowledge(let set, let kind, let done) = batch[i] {
+                acks.append((set, kind, done))
+                i += 1
+            }
+            if !acks.isEmpty { commit(acks) }
+            if i < batch.count, case .compact(let force, let done) = batch[i] {
+                done(compact(forceCheckpoint: force))
+                i += 1
+            }
+        }
+    }
+
+    private func commit(_ acks: [(SequenceRangeSet, FrameKind, (Result<Void, OutboxError>) -> Void)]) {
+        if let failure {
+            for a in acks { a.2(.failure(SegmentWriter.stopped(failure))) }
+            return
+        }
+        var merged: [FrameKind: SequenceRangeSet] = [:]
+        for a in acks { merged[a.1, default: SequenceRangeSet()].formUnion(a.0) }
+        buffer.removeAll(keepingCapacity: true)
+        for kind in [FrameKind.published, .dead] {
+            guard let set = merged[kind], !set.isEmpty else { continue }
+            for chunk in TombstoneCodec.chunks(set.ranges, maxBody: Int(maxRecordSize)) {
+                let body = TombstoneCodec.encode(chunk)
+                buffer.append(contentsOf: FrameHeader.frame(
+                    kind: kind, first: chunk.first!.lowerBound, count: UInt32(chunk.count), body: body,
+                    identity: identity, offset: writeOffset + Int64(buffer.count)))
+            }
+        }
+        let (written, writeError) = buffer.withUnsafeBytes { file.writeAll($0, at: writeOffset) }
+        do {
+            if let writeError {
+                // Cut what reached the file; nothing of this group is acknowledged.
+                _ = written
+                try file.truncate(to: writeOffset)
+                try file.dataSync()
+                for a in acks { a.2(.failure(writeError)) }
+                return
+            }
+            try file.dataSync()
+        } catch {
+            let e = error as? OutboxError ?? OutboxError(.io, "\(error)")
+            failure = e
+            logger.critical("tombstone log stopped until reopened", metadata: ["error": "\(e)"])
+            for a in acks { a.2(.failure(e)) }
+            return
+        }
+        writeOffset += Int64(buffer.count)
+        for (kind, set) in merged {
+            for r in set.ranges {
+                if kind == .dead { snapshot.dead.insert(r) } else { snapshot.published.insert(r) }
+            }
+        }
+        published.set(snapshot)
+        for a in acks { a.2(.success(())) }
+    }
+
+    /// Removes the sealed segments at the front of the log whose messages are all finished (their
+    /// tombstones are already durable), then checkpoints the tombstone file if it grew large or if forced.
+    private func compact(forceCheckpoint: Bool) -> Result<CompactionReport, OutboxError> {
+        if let failure { return .failure(SegmentWriter.stopped(failure)) }
+        var report = CompactionReport()
+        do {
+            let finished = snapshot.finished
+            let segments = try FileNames.list(directory).segments
+            if segments.count > 1 {
+                for i in 0..<(segments.count - 1) {
+                    let range = segments[i].base...(segments[i + 1].base - 1)
+                    guard finished.contains(range) else { break }
+                    try directory.remove(segments[i].name)
+                    report.removedSegments.append(segments[i].name)
+                }
+                if !report.removedSegments.isEmpty { try directory.syncDirectory() }
+            }
+            let frames = checkpointFrames(generation: generation + 1)
+            let checkpointSize = Int64(FileHeader.size + frames.reduce(0) { $0 + $1.count })
+            if forceCheckpoint || (writeOffset > checkpointBytes && writeOffset > 2 * checkpointSize) {
+                let next = generation + 1
+                let header = FileHeader(kind: .tombstones, outboxID: outboxID, base: next, maxRecordSize: maxRecordSize,
+                                        createdAtMicros: OutboxMessage.micros(Date()))
+                let newName = FileNames.tombstones(next)
+                let newFile = try directory.createFile(newName, contents: [header.encode()] + frames)
+                try directory.remove(name)
+                try directory.syncDirectory()
+                file = newFile
+                name = newName
+                generation = next
+                writeOffset = checkpointSize
+                report.checkpoint = newName
+            }
+            if !report.removedSegments.isEmpty || report.checkpoint != nil {
+                logger.info("compacted", metadata: ["removedSegments": "\(report.removedSegments.count)",
+                                                    "checkpoint": "\(report.checkpoint ?? "-")"])
+            }
+            return .success(report)
+        } catch {
+            let e = error as? OutboxError ?? OutboxError(.io, "\(error)")
+            if e.code == .syncFailed {
+                failure = e
+                logger.critical("tombstone log stopped until reopened", metadata: ["error": "\(e)"])
+            }
+            return .failure(e)
+        }
+    }
+
+    /// The frames of a checkpoint file of `generation`: the whole published set, then the dead set.
+    private func checkpointFrames(generation: UInt64) -> [[UInt8]] {
+        let id = FileIdentity(outboxID: outboxID, base: generation)
+        var frames: [[UInt8]] = []
+        var offset = Int64(FileHeader.size)
+        for (kind, set) in [(FrameKind.published, snapshot.published), (.dead, snapshot.dead)] where !set.isEmpty {
+            for chunk in TombstoneCodec.chunks(set.ranges, maxBody: Int(maxRecordSize)) {
+                let frame = FrameHeader.frame(kind: kind, first: chunk.first!.lowerBound, count: UInt32(chunk.count),
+                                              body: TombstoneCodec.encode(chunk), identity: id, offset: offset)
+                offset += Int64(frame.count)
+                frames.append(frame)
+            }
+        }
+        return frames
+    }
+
+    func syncForClose() throws {
+        if failure == nil { try file.sync() }
+    }
+}
+
+/// A value shared between the commit thread (writer) and callers (readers), behind a lock.
+final class Shared<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+    init(_ value: T) { self.value = value }
+    func get() -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+    func set(_ v: T) {
+        lock.lock()
+        value = v
+        lock.unlock()
+    }
+}

@@ -1,0 +1,95 @@
+import ArgumentParser
+import Foundation
+import Outbox
+import Synchronization
+
+struct AppendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Append messages to an outbox (created if missing); each is durable when acknowledged.")
+
+    @Argument(help: "The outbox directory.") var dir: String
+    @Option(help: "The message type.") var type: String = "Event"
+    @Option(help: "The ordering key of every message.") var key: String?
+    @Option(help: "Spread messages over keys key-0 ... key-(N-1).") var keys: Int?
+    @Option(name: .customLong("header"), help: "A header NAME=VALUE (repeatable, order kept).") var headers: [String] = []
+    @Option(help: "The payload text.") var payload: String?
+    @Option(help: "Read the payload from this file.") var payloadFile: String?
+    @Option(help: "Generate payloads of this many bytes.") var payloadSize: Int?
+    @Option(help: "How many messages to append.") var count: Int = 1
+    @Option(help: "How many concurrent appenders.") var concurrency: Int = 1
+    @Option(help: "Messages per atomic commit.") var batch: Int = 1
+    @Flag(help: "Print each acknowledged sequence number on its own line as soon as it is durable.") var printAck = false
+    @Option(help: "Segment size in bytes when creating segments.") var segmentSize: Int?
+
+    func validate() throws {
+        guard count >= 0 else { throw ValidationError("--count must be 0 or more") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        if let keys, keys < 1 { throw ValidationError("--keys must be at least 1") }
+        if key != nil && keys != nil { throw ValidationError("use --key or --keys, not both") }
+        if [payload != nil, payloadFile != nil, payloadSize != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("use only one of --payload, --payload-file, --payload-size")
+        }
+        if let payloadSize, payloadSize < 0 { throw ValidationError("--payload-size must be 0 or more") }
+        for h in headers where !h.contains("=") { throw ValidationError("--header '\(h)' is not NAME=VALUE") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let logger = CLILogging.logger()
+            var fixedPayload: [UInt8]?
+            if let payload { fixedPayload = Array(payload.utf8) }
+            if let payloadFile {
+                guard let data = FileManager.default.contents(atPath: payloadFile) else {
+                    throw ValidationError("cannot read --payload-file \(payloadFile)")
+                }
+                fixedPayload = Array(data)
+            }
+            if let payloadSize { fixedPayload = (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 % 251) } }
+            let parsedHeaders = headers.map { h -> OutboxMessage.Header in
+                let i = h.firstIndex(of: "=")!
+                return .init(String(h[..<i]), String(h[h.index(after: i)...]))
+            }
+            var configuration = OutboxConfiguration()
+            if let segmentSize { configuration.segmentSize = segmentSize }
+            let outbox = try await Outbox.open(at: dir, configuration: configuration, logger: logger)
+            let next = WorkCounter()
+            let payloadBytes = fixedPayload
+            let total = count, batch = self.batch, print = printAck
+            let type = self.type, key = self.key, keys = self.keys
+            let started = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<concurrency {
+                    group.addTask {
+                        while true {
+                            let (start, n) = next.value.withLock { v -> (Int, Int) in
+                                let n = min(batch, total - v)
+                                defer { v += n }
+                                return (v, n)
+                            }
+                            if n <= 0 { return }
+                            let messages = (start..<(start + n)).map { i in
+                                OutboxMessage(
+                                    type: type, key: keys.map { "key-\(i % $0)" } ?? key, headers: parsedHeaders,
+                                    payload: payloadBytes ?? Array("{\"n\":\(i)}".utf8))
+                            }
+                            let range = try await outbox.append(contentsOf: messages)
+                            if print { Output.shared.write(range.map { "\($0)\n" }.joined()) }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await outbox.close()
+            let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18
+                + Double((ContinuousClock.now - started).components.seconds)
+            StandardError.line("appended \(total) message(s) in \(String(format: "%.2f", seconds)) s")
+        }
+    }
+}
+
+/// The next message index to hand out, shared by the appending tasks.
+final class WorkCounter: Sendable {
+    let value = Mutex(0)
+}

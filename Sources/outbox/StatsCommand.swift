@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Outbox
+
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Summarize an outbox: pending, published, sizes, ages (read-only).")
+
+    @Argument(help: "The outbox directory.") var dir: String
+    @Flag(help: "One JSON object.") var json = false
+
+    func run() async throws {
+        try await reportingErrors {
+            _ = CLILogging.bootstrap
+            let s = try OutboxReader(path: dir).stats()
+            if json {
+                var j = JSONLine()
+                j.number("pending", s.pending)
+                j.number("published", s.published)
+                j.number("dead", s.dead)
+                j.number("segments", s.segments)
+                j.number("tombstoneFiles", s.tombstoneFiles)
+                j.number("bytesOnDisk", s.bytesOnDisk)
+                j.number("firstSeq", s.firstSeq)
+                j.number("lastSeq", s.lastSeq)
+                j.number("oldestPendingSeq", s.oldestPendingSeq)
+                j.double("oldestPendingAgeSeconds", s.oldestPendingAgeSeconds)
+                j.number("writerPid", s.writerPid)
+                j.number("relayPid", s.relayPid)
+                Output.shared.write(j.text + "\n")
+            } else {
+                Output.shared.write("""
+                    pending:            \(s.pending)
+                    published:          \(s.published)
+                    dead-lettered:      \(s.dead)
+                    sequence numbers:   \(s.firstSeq)...\(s.lastSeq) stored
+                    oldest pending:     \(s.oldestPendingAgeSeconds.map { String(format: "%.1f s ago (seq \(s.oldestPendingSeq!))", $0) } ?? "-")
+                    segments:           \(s.segments)
+                    tombstone files:    \(s.tombstoneFiles)
+                    bytes on disk:      \(s.bytesOnDisk)
+                    writer pid:         \(s.writerPid.map(String.init) ?? "-")
+                    relay pid:          \(s.relayPid.map(String.init) ?? "-")
+
+                    """)
+            }
+        }
+    }
+}
