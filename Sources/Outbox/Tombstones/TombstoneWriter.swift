@@ -239,4 +239,9 @@ final class Shared<T: Sendable>: @unchecked Sendable {
         value = v
         lock.unlock()
     }
+    func mutate(_ body: (inout T) -> Void) {
+        lock.lock()
+        body(&value)
+        lock.unlock()
+    }
 }

@@ -1,0 +1,149 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+@Suite("Appending")
+struct AppendTests {
+    @Test func appendsReadBackWithEveryFieldAfterReopen() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        var written: [OutboxMessage] = []
+        for i in 1...10 {
+            let m = sampleMessage(i, payloadSize: i == 5 ? 10_000 : nil)
+            written.append(m)
+            #expect(try await outbox.append(m) == UInt64(i))
+        }
+        try await outbox.close()
+
+        let read = try OutboxReader(path: dir).messages()
+        #expect(read.map(\.seq) == Array(1...10))
+        #expect(read.map(\.message) == written)
+        #expect(read[4].compressed)
+
+        let again = try await Outbox.open(at: dir, logger: quietLogger)
+        #expect(try await again.append(sampleMessage(11)) == 11, "numbering continues after reopen")
+        try await again.close()
+    }
+
+    @Test func multiMessageCommitIsOneAtomicFrame() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        try await outbox.append(sampleMessage(0))
+        let range = try await outbox.append(contentsOf: (1...5).map { sampleMessage($0) })
+        #expect(range == 2...6)
+        try await outbox.close()
+        let read = try OutboxReader(path: dir).messages()
+        let offsets = Set(read.filter { range.contains($0.seq) }.map(\.offset))
+        #expect(offsets.count == 1, "all five messages share one frame")
+
+        // Cutting any byte of that frame loses the whole commit, never part of it.
+        let segment = dir + "/" + (try segmentNames(dir)[0])
+        let size = try fileSize(segment)
+        let frameStart = Int(offsets.first!)
+        for cut in [frameStart + 1, frameStart + 30, size - 1] {
+            let copy = tmp.sub("cut-\(cut)")
+            try copyDirectory(dir, copy)
+            truncate(copy + "/" + (try segmentNames(copy)[0]), off_t(cut))
+            let reopened = try await Outbox.open(at: copy, logger: quietLogger)
+            try await reopened.close()
+            #expect(try OutboxReader(path: copy).messages().map(\.seq) == [1])
+        }
+    }
+
+    @Test func concurrentAppendersGetDenseUniqueSequenceNumbers() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 16 << 10), logger: quietLogger)
+        let tasks = 32, each = 40
+        let perTask = try await withThrowingTaskGroup(of: [UInt64].self) { group in
+            for t in 0..<tasks {
+                group.addTask {
+                    var mine: [UInt64] = []
+                    for i in 0..<each {
+                        if i % 4 == 0 {
+                            mine += Array(try await outbox.append(contentsOf: [sampleMessage(t * 1000 + i), sampleMessage(t * 1000 + i + 500)]))
+                        } else {
+                            mine.append(try await outbox.append(sampleMessage(t * 1000 + i)))
+                        }
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: [[UInt64]]()) { $0.append($1) }
+        }
+        try await outbox.close()
+        let all = perTask.flatMap { $0 }
+        let expectedCount = tasks * (each + each / 4)
+        #expect(all.count == expectedCount)
+        #expect(Set(all).count == all.count, "no sequence number handed out twice")
+        #expect(all.sorted() == Array(1...UInt64(expectedCount)), "dense from 1")
+        for mine in perTask { #expect(mine == mine.sorted(), "one caller's commits are ordered") }
+        #expect(try segmentNames(dir).count > 1, "the segment rolled under load")
+        let read = try OutboxReader(path: dir).messages()
+        #expect(read.map(\.seq) == Array(1...UInt64(expectedCount)))
+    }
+
+    @Test func oversizeMessageIsRefusedBeforeAnythingIsWritten() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var config = OutboxConfiguration()
+        config.maxRecordSize = 4096
+        config.compressionThreshold = nil
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        try await outbox.append(sampleMessage(1))
+        let segment = dir + "/" + (try segmentNames(dir)[0])
+        let before = try fileSize(segment)
+        await #expect { try await outbox.append(sampleMessage(2, payloadSize: 5000)) } throws: {
+            ($0 as? OutboxError)?.code == .recordTooLarge
+        }
+        #expect(try fileSize(segment) == before)
+        #expect(try await outbox.append(sampleMessage(3)) == 2, "the refusal consumed no sequence number")
+        try await outbox.close()
+    }
+
+    @Test func appendAfterCloseThrowsClosed() async throws {
+        let tmp = TemporaryDirectory()
+        let outbox = try await Outbox.open(at: tmp.sub("ob"), logger: quietLogger)
+        try await outbox.close()
+        await #expect { try await outbox.append(sampleMessage(1)) } throws: { ($0 as? OutboxError)?.code == .closed }
+    }
+
+    @Test func blockingAppendWorksFromPlainThreads() throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try Outbox(openingAt: dir, logger: quietLogger)
+        let results = Shared<[UInt64]>([])
+        let group = DispatchGroup()
+        for t in 0..<8 {
+            DispatchQueue.global().async(group: group) {
+                for i in 0..<25 {
+                    let seq = try! outbox.appendBlocking(sampleMessage(t * 100 + i))
+                    results.mutate { $0.append(seq) }
+                }
+            }
+        }
+        group.wait()
+        try outbox.closeBlocking()
+        #expect(results.get().sorted() == Array(1...200))
+    }
+
+    @Test func filesArePrivateWhateverTheUmask() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let old = umask(0)
+        defer { umask(old) }
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        try await outbox.append(sampleMessage(1))
+        try await outbox.close()
+        let tombstones = try TombstoneLog(openingAt: dir, logger: quietLogger)
+        try await tombstones.close()
+        let dirMode = (try FileManager.default.attributesOfItem(atPath: dir)[.posixPermissions] as! NSNumber).intValue
+        #expect(dirMode == 0o700)
+        for name in try FileManager.default.contentsOfDirectory(atPath: dir) {
+            let mode = (try FileManager.default.attributesOfItem(atPath: dir + "/" + name)[.posixPermissions] as! NSNumber).intValue
+            #expect(mode == 0o600, "\(name) is \(String(mode, radix: 8))")
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+@Suite("Format codecs")
+struct CodecTests {
+    @Test func crcMatchesTheStandardCheckValue() {
+        #expect(CRC32.of(Array("123456789".utf8)) == 0xCBF4_3926)
+        let a = Array("hello ".utf8), b = Array("world".utf8)
+        #expect(CRC32.combine(CRC32.of(a), CRC32.of(b), lengthOfB: b.count) == CRC32.of(a + b))
+    }
+
+    @Test func everyMessageFieldRoundTrips() throws {
+        let messages = [
+            OutboxMessage(id: .v7(), type: "UserRegistered", key: "user-42",
+                          headers: [.init("b", "2"), .init("a", "1"), .init("a", "again"), .init("ünï", "ç😀")],
+                          payload: Array("{\"id\":42}".utf8), createdAt: Date(timeIntervalSince1970: 1_790_000_000.123456)),
+            OutboxMessage(type: "", key: nil, headers: [], payload: []),
+            OutboxMessage(type: "Big", key: "", payload: [UInt8](repeating: 7, count: 100_000)),
+            OutboxMessage(type: "Random", payload: (0..<5000).map { _ in UInt8.random(in: 0...255) }),
+        ]
+        let body = try MessageCodec.encode(messages, compressionThreshold: 4096, maxBody: 4 << 20)
+        let decoded = try MessageCodec.decode(body, count: messages.count, maxBody: 4 << 20)
+        #expect(decoded.map(\.message) == messages)
+        #expect(decoded.map(\.compressed) == [false, false, true, false])
+        #expect(body.count < 100_000, "the repetitive payload was compressed")
+    }
+
+    @Test func uuidV7HasVersionAndVariant() {
+        let id = MessageID.v7()
+        let b = id.bytes
+        #expect(b[6] >> 4 == 7)
+        #expect(b[8] >> 6 == 2)
+        #expect(MessageID(id.description) == id)
+    }
+
+    @Test func truncatedOrPaddedBodiesAreRejected() throws {
+        let body = try MessageCodec.encode([sampleMessage(1), sampleMessage(2)], compressionThreshold: nil, maxBody: 1 << 20)
+        for cut in 0..<body.count {
+            #expect(throws: DecodeError.self) { try MessageCodec.decode(Array(body[0..<cut]), count: 2, maxBody: 1 << 20) }
+        }
+        #expect(throws: DecodeError.self) { try MessageCodec.decode(body + [0], count: 2, maxBody: 1 << 20) }
+        #expect(throws: DecodeError.self) { try MessageCodec.decode(body, count: 3, maxBody: 1 << 20) }
+    }
+
+    @Test func oversizeCommitIsRefused() {
+        #expect {
+            try MessageCodec.encode([OutboxMessage(type: "T", payload: [UInt8](repeating: 1, count: 2000))],
+                                    compressionThreshold: nil, maxBody: 1000)
+        } throws: { ($0 as? OutboxError)?.code == .recordTooLarge }
+    }
+
+    @Test func fileHeaderRoundTripsAndRefusesUnknownVersions() throws {
+        let h = FileHeader(kind: .segment, outboxID: .random(), base: 77, maxRecordSize: 1 << 20, createdAtMicros: 123)
+        var bytes = h.encode()
+        #expect(bytes.count == 64)
+        #expect(try FileHeader.decode(bytes, expecting: .segment) == h)
+        #expect(throws: DecodeError.self) { try FileHeader.decode(bytes, expecting: .tombstones) }
+        bytes[8] = 2
+        let crc = CRC32.of(bytes[0..<60])
+        bytes.replaceSubrange(60..<64, with: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
+        #expect { try FileHeader.decode(bytes, expecting: .segment) } throws: {
+            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 2") == true
+        }
+    }
+
+    @Test func tombstoneRangesRoundTrip() throws {
+        let seed = testSeed("tombstoneRangesRoundTrip")
+        var g = SeededGenerator(seed: seed)
+        for _ in 0..<200 {
+            var set = SequenceRangeSet()
+            for _ in 0..<Int.random(in: 1...50, using: &g) {
+                let lo = UInt64.random(in: 1...10_000, using: &g)
+                set.insert(lo...(lo + UInt64.random(in: 0...20, using: &g)))
+            }
+            let body = TombstoneCodec.encode(set.ranges[...])
+            let back = try TombstoneCodec.decode(body, count: set.ranges.count, first: set.ranges[0].lowerBound)
+            #expect(back == set.ranges)
+        }
+    }
+
+    @Test func rangeSetAgreesWithASetModel() {
+        let seed = testSeed("rangeSetAgreesWithASetModel")
+        var g = SeededGenerator(seed: seed)
+        for _ in 0..<100 {
+            var model = Set<UInt64>()
+            var set = SequenceRangeSet()
+            for _ in 0..<Int.random(in: 1...60, using: &g) {
+                let lo = UInt64.random(in: 1...300, using: &g)
+                let hi = lo + UInt64.random(in: 0...10, using: &g)
+                set.insert(lo...hi)
+                model.formUnion(lo...hi)
+            }
+            #expect(set.count == UInt64(model.count))
+            for s in UInt64(0)...320 { #expect(set.contains(s) == model.contains(s), "seq \(s) seed \(seed)") }
+            for (a, b) in zip(set.ranges, set.ranges.dropFirst()) { #expect(a.upperBound + 1 < b.lowerBound) }
+            let from = UInt64.random(in: 1...300, using: &g)
+            var expected = from
+            while model.contains(expected) { expected += 1 }
+            #expect(set.firstMissing(from: from) == expected)
+        }
+    }
+}

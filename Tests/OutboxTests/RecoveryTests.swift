@@ -1,0 +1,143 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+@Suite("Recovery at open")
+struct RecoveryTests {
+    /// Appends `commits` single-message commits and returns the frame end offsets in the active segment.
+    private func makeOutbox(_ dir: String, commits: Int, segmentSize: Int = 64 << 20) async throws -> [Int64] {
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: segmentSize), logger: quietLogger)
+        for i in 1...commits { try await outbox.append(sampleMessage(i, payloadSize: 20 + i)) }
+        try await outbox.close()
+        return try OutboxReader(path: dir).messages().map(\.offset)
+    }
+
+    @Test func truncatingTheLastFrameAtEveryByteRecoversTheCleanPrefix() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let starts = try await makeOutbox(dir, commits: 4)
+        let segment = try segmentNames(dir)[0]
+        let size = Int64(try fileSize(dir + "/" + segment))
+        let ends = Array(starts.dropFirst()) + [size]
+        for cut in Int64(FileHeader.size)..<size {
+            let copy = tmp.sub("cut-\(cut)")
+            try copyDirectory(dir, copy)
+            #expect(truncate(copy + "/" + segment, off_t(cut)) == 0)
+            let complete = ends.filter { $0 <= cut }
+            let outbox = try Outbox(openingAt: copy, logger: quietLogger)
+            #expect(try fileSize(copy + "/" + segment) == Int(complete.last ?? Int64(FileHeader.size)), "cut at \(cut)")
+            #expect(try outbox.appendBlocking(sampleMessage(99)) == UInt64(complete.count + 1), "cut at \(cut)")
+            try outbox.closeBlocking()
+            let seqs = try OutboxReader(path: copy).messages().map(\.seq)
+            #expect(seqs == Array(1...UInt64(complete.count + 1)), "cut at \(cut)")
+            try FileManager.default.removeItem(atPath: copy)
+        }
+    }
+
+    @Test func zeroFilledTailIsTruncated() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        _ = try await makeOutbox(dir, commits: 3)
+        let path = dir + "/" + (try segmentNames(dir)[0])
+        let size = try fileSize(path)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(count: 4096))
+        try handle.close()
+        let outbox = try Outbox(openingAt: dir, logger: quietLogger)
+        try outbox.closeBlocking()
+        #expect(try fileSize(path) == size)
+        #expect(try OutboxReader(path: dir).messages().count == 3)
+    }
+
+    @Test func aBitFlipAtEveryByteOfASealedSegmentIsDetectedAndNamed() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        _ = try await makeOutbox(dir, commits: 12, segmentSize: 400)
+        let names = try segmentNames(dir)
+        #expect(names.count >= 3)
+        let sealed = names[0]
+        let frames = try OutboxReader(path: dir).messages().filter { $0.segment == sealed }.map(\.offset)
+        let size = Int64(try fileSize(dir + "/" + sealed))
+        let original = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + sealed))
+        let copy = tmp.sub("flip")
+        try copyDirectory(dir, copy)
+        for byte in 0..<Int(size) {
+            var damaged = original
+            damaged[byte] ^= UInt8(1 << (byte % 8))
+            try damaged.write(to: URL(fileURLWithPath: copy + "/" + sealed))
+            do {
+                let outbox = try Outbox(openingAt: copy, logger: quietLogger)
+                try outbox.closeBlocking()
+                Issue.record("a flipped bit at byte \(byte) of \(sealed) went unnoticed")
+            } catch let e as OutboxError {
+                #expect(e.path?.hasSuffix(sealed) == true, "byte \(byte): \(e)")
+                let offset = try #require(e.offset, "byte \(byte): \(e)")
+                if byte < FileHeader.size {
+                    #expect(offset < Int64(FileHeader.size), "byte \(byte): \(e)")
+                } else {
+                    let frameStart = frames.last { $0 <= Int64(byte) }!
+                    #expect(offset == frameStart, "byte \(byte) is in the frame at \(frameStart): \(e)")
+                    #expect(e.code == .corrupt)
+                }
+            }
+        }
+    }
+
+    @Test func damageFollowedByAValidFrameInTheActiveSegmentIsRefused() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let starts = try await makeOutbox(dir, commits: 5)
+        let path = dir + "/" + (try segmentNames(dir)[0])
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[Int(starts[2]) + 30] ^= 0x40
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect { try Outbox(openingAt: dir, logger: quietLogger) } throws: { error in
+            guard let e = error as? OutboxError else { return false }
+            return e.code == .corrupt && e.offset == starts[2] && e.message.contains("a valid frame follows at offset \(starts[3])")
+        }
+        #expect(try fileSize(path) == bytes.count, "nothing was truncated")
+    }
+
+    @Test func aMissingSegmentInTheMiddleIsRefused() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        _ = try await makeOutbox(dir, commits: 12, segmentSize: 400)
+        let names = try segmentNames(dir)
+        try FileManager.default.removeItem(atPath: dir + "/" + names[1])
+        #expect { try Outbox(openingAt: dir, logger: quietLogger) } throws: {
+            ($0 as? OutboxError)?.message.contains("sequence gap") == true
+        }
+    }
+
+    @Test func leftoverTemporaryFilesAreRemoved() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        _ = try await makeOutbox(dir, commits: 2)
+        _ = FileManager.default.createFile(atPath: dir + "/.tmp-segment-00000000000000000003.log", contents: Data([1, 2, 3]))
+        let outbox = try Outbox(openingAt: dir, logger: quietLogger)
+        try outbox.closeBlocking()
+        #expect(!FileManager.default.fileExists(atPath: dir + "/.tmp-segment-00000000000000000003.log"))
+    }
+
+    @Test func aSymlinkWhereASegmentShouldBeIsRefused() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        _ = try await makeOutbox(dir, commits: 2)
+        let name = try segmentNames(dir)[0]
+        try FileManager.default.moveItem(atPath: dir + "/" + name, toPath: tmp.sub("elsewhere"))
+        try FileManager.default.createSymbolicLink(atPath: dir + "/" + name, withDestinationPath: tmp.sub("elsewhere"))
+        #expect { try Outbox(openingAt: dir, logger: quietLogger) } throws: { ($0 as? OutboxError)?.code == .symlink }
+        #expect { try OutboxReader(path: dir).messages() } throws: { ($0 as? OutboxError)?.code == .symlink }
+    }
+
+    @Test func aGroupWritableDirectoryIsRefused() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        _ = try await makeOutbox(dir, commits: 1)
+        chmod(dir, 0o770)
+        #expect { try Outbox(openingAt: dir, logger: quietLogger) } throws: {
+            ($0 as? OutboxError)?.message.contains("group or others can write") == true
+        }
+    }
+}
