@@ -8,7 +8,7 @@ final class TemporaryDirectory: @unchecked Sendable {
     let path: String
 
     init(_ name: String = "outbox-test") {
-        let template = NSTemporaryDirectory() + "/\(name)-XXXXXX"
+        let template = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("\(name)-XXXXXX").path
         var bytes = Array(template.utf8CString)
         let p = mkdtemp(&bytes)!
         path = String(cString: p)

@@ -43,7 +43,7 @@ final class OutboxDirectory: @unchecked Sendable {
         } catch let e as Errno {
             switch e.code {
             case ENOENT:
-                throw OutboxError(.notAnOutbox, "no such directory", path: path, errno: e.code)
+                throw OutboxError(.notAnOutbox, "no such directory", path: path)
             case ENOTDIR:
                 throw OutboxError(.notAnOutbox, "not a directory", path: path)
             case ELOOP:

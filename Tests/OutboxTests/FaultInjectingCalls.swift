@@ -1,0 +1,75 @@
+import Foundation
+@testable import Outbox
+
+/// A ``SystemCalls`` that passes through to the real calls but can be told to fail some of them.
+final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
+    private let real = LinuxSystemCalls()
+    private let lock = NSLock()
+    private var _fdatasyncError: Int32?
+    private var _writeBudget: Int?
+    private var _writeError: Int32 = ENOSPC
+    private var _fdatasyncCount = 0
+
+    /// Every fdatasync fails with this errno while set.
+    var fdatasyncError: Int32? {
+        get { locked { _fdatasyncError } }
+        set { locked { _fdatasyncError = newValue } }
+    }
+
+    /// While set, writes succeed for this many more bytes in total (the last one short), then fail with
+    /// `writeError`.
+    func limitWrites(to bytes: Int?, error: Int32 = ENOSPC) {
+        locked {
+            _writeBudget = bytes
+            _writeError = error
+        }
+    }
+
+    var fdatasyncCount: Int { locked { _fdatasyncCount } }
+
+    private func locked<T>(_ body: () -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body()
+    }
+
+    func openat(_ directory: Int32, _ name: String, _ flags: Int32, _ mode: mode_t) throws -> Int32 {
+        try real.openat(directory, name, flags, mode)
+    }
+    func close(_ fd: Int32) { real.close(fd) }
+
+    func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ offset: Int64) throws -> Int {
+        let allowed: Int? = locked {
+            guard let budget = _writeBudget else { return nil }
+            let n = min(budget, bytes.count)
+            _writeBudget = budget - n
+            return n
+        }
+        guard let allowed else { return try real.pwrite(fd, bytes, offset) }
+        if allowed == 0 { throw Errno(code: locked { _writeError }) }
+        return try real.pwrite(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<allowed]), offset)
+    }
+
+    func pread(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) throws -> Int {
+        try real.pread(fd, buffer, offset)
+    }
+
+    func fdatasync(_ fd: Int32) throws {
+        if let e: Int32 = locked({ _fdatasyncCount += 1; return _fdatasyncError }) { throw Errno(code: e) }
+        try real.fdatasync(fd)
+    }
+
+    func fsync(_ fd: Int32) throws {
+        if let e = fdatasyncError { throw Errno(code: e) }
+        try real.fsync(fd)
+    }
+
+    func ftruncate(_ fd: Int32, _ size: Int64) throws { try real.ftruncate(fd, size) }
+    func renameat(_ directory: Int32, _ from: String, _ to: String) throws { try real.renameat(directory, from, to) }
+    func unlinkat(_ directory: Int32, _ name: String) throws { try real.unlinkat(directory, name) }
+    func flock(_ fd: Int32, _ operation: Int32) throws { try real.flock(fd, operation) }
+    func fstat(_ fd: Int32) throws -> (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool) { try real.fstat(fd) }
+    func fchmod(_ fd: Int32, _ mode: mode_t) throws { try real.fchmod(fd, mode) }
+    func mkdir(_ path: String, _ mode: mode_t) throws { try real.mkdir(path, mode) }
+    func listDirectory(_ directory: Int32) throws -> [String] { try real.listDirectory(directory) }
+}

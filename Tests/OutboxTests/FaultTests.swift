@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+@Suite("Injected faults")
+struct FaultTests {
+    @Test func aFailedFdatasyncFailsStopUntilReopen() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let calls = FaultInjectingCalls()
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(sys: calls), logger: quietLogger)
+        for i in 1...3 { try await outbox.append(sampleMessage(i)) }
+        calls.fdatasyncError = EIO
+        await #expect { try await outbox.append(sampleMessage(4)) } throws: { ($0 as? OutboxError)?.code == .syncFailed }
+        calls.fdatasyncError = nil
+        let syncsBefore = calls.fdatasyncCount
+        await #expect { try await outbox.append(sampleMessage(5)) } throws: { ($0 as? OutboxError)?.code == .failedStop }
+        #expect(calls.fdatasyncCount == syncsBefore, "fsync is never retried after a failure")
+        try? await outbox.close()
+
+        let reopened = try await Outbox.open(at: dir, logger: quietLogger)
+        let seqs = try OutboxReader(path: dir).messages().map(\.seq)
+        #expect(Array(seqs.prefix(3)) == [1, 2, 3], "acknowledged messages survive")
+        let next = try await reopened.append(sampleMessage(6))
+        #expect(next == UInt64(seqs.count + 1))
+        try await reopened.close()
+    }
+
+    @Test func aFullDiskFailsTheCommitLosesNothingAndAppendsResume() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let calls = FaultInjectingCalls()
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(sys: calls), logger: quietLogger)
+        for i in 1...3 { try await outbox.append(sampleMessage(i)) }
+        let segment = dir + "/" + (try segmentNames(dir)[0])
+        let before = try fileSize(segment)
+        calls.limitWrites(to: 10)
+        await #expect { try await outbox.append(sampleMessage(4)) } throws: { ($0 as? OutboxError)?.code == .noSpace }
+        #expect(try fileSize(segment) == before, "the partial frame was cut")
+        calls.limitWrites(to: nil)
+        #expect(try await outbox.append(sampleMessage(5)) == 4, "appends resume once space returns")
+        try await outbox.close()
+        let read = try OutboxReader(path: dir).messages()
+        #expect(read.map(\.seq) == [1, 2, 3, 4])
+        #expect(read.last?.message == sampleMessage(5).withID(read.last!.message.id).withTime(read.last!.message.createdAtMicros))
+    }
+
+    @Test func shortWritesAreCompletedNotTorn() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let calls = ShortWriteCalls()
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(sys: calls), logger: quietLogger)
+        for i in 1...20 { try await outbox.append(sampleMessage(i, payloadSize: 300)) }
+        try await outbox.close()
+        #expect(calls.shortWrites > 0)
+        #expect(try OutboxReader(path: dir).messages().count == 20)
+    }
+
+    @Test func aFullDiskMidBatchKeepsTheCompleteFramesBeforeIt() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let calls = FaultInjectingCalls()
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(sys: calls), logger: quietLogger)
+        try await outbox.append(sampleMessage(0))
+        // Let a burst of concurrent commits run into a full disk somewhere in the middle of a batch.
+        calls.limitWrites(to: 1500)
+        let results = await withTaskGroup(of: Result<UInt64, any Error>.self) { group in
+            for i in 1...40 { group.addTask { await Result(catching: { try await outbox.append(sampleMessage(i)) }) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        calls.limitWrites(to: nil)
+        let acknowledged = results.compactMap { try? $0.get() }
+        #expect(acknowledged.count < 40)
+        for r in results { if case .failure(let e) = r { #expect((e as? OutboxError)?.code == .noSpace) } }
+        let more = try await outbox.append(sampleMessage(99))
+        try await outbox.close()
+        let stored = try OutboxReader(path: dir).messages().map(\.seq)
+        #expect(stored == Array(1...more), "dense, with every acknowledged commit in it")
+        for seq in acknowledged { #expect(stored.contains(seq)) }
+    }
+}
+
+/// Writes at most 100 bytes per call, to exercise the short-write loop.
+final class ShortWriteCalls: SystemCalls, @unchecked Sendable {
+    private let real = LinuxSystemCalls()
+    private let count = Shared(0)
+    var shortWrites: Int { count.get() }
+
+    func openat(_ d: Int32, _ n: String, _ f: Int32, _ m: mode_t) throws -> Int32 { try real.openat(d, n, f, m) }
+    func close(_ fd: Int32) { real.close(fd) }
+    func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ offset: Int64) throws -> Int {
+        if bytes.count > 100 { count.mutate { $0 += 1 } }
+        return try real.pwrite(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<min(100, bytes.count)]), offset)
+    }
+    func pread(_ fd: Int32, _ b: UnsafeMutableRawBufferPointer, _ o: Int64) throws -> Int { try real.pread(fd, b, o) }
+    func fdatasync(_ fd: Int32) throws { try real.fdatasync(fd) }
+    func fsync(_ fd: Int32) throws { try real.fsync(fd) }
+    func ftruncate(_ fd: Int32, _ s: Int64) throws { try real.ftruncate(fd, s) }
+    func renameat(_ d: Int32, _ f: String, _ t: String) throws { try real.renameat(d, f, t) }
+    func unlinkat(_ d: Int32, _ n: String) throws { try real.unlinkat(d, n) }
+    func flock(_ fd: Int32, _ op: Int32) throws { try real.flock(fd, op) }
+    func fstat(_ fd: Int32) throws -> (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool) { try real.fstat(fd) }
+    func fchmod(_ fd: Int32, _ m: mode_t) throws { try real.fchmod(fd, m) }
+    func mkdir(_ p: String, _ m: mode_t) throws { try real.mkdir(p, m) }
+    func listDirectory(_ d: Int32) throws -> [String] { try real.listDirectory(d) }
+}
+
+extension OutboxMessage {
+    func withID(_ id: MessageID) -> OutboxMessage {
+        var m = self
+        m.id = id
+        return m
+    }
+    func withTime(_ micros: Int64) -> OutboxMessage {
+        var m = self
+        m.createdAtMicros = micros
+        return m
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}

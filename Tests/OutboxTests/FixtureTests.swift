@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+/// The outboxes in `Fixtures/outboxes`, each with the outcome its `expected.json` records.
+struct Fixture: CustomTestStringConvertible, Sendable {
+    let name: String
+    let directory: String
+    let expected: [String: String]
+    var testDescription: String { name }
+
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/outboxes").path
+
+    static var all: [Fixture] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root).sorted()) ?? []
+        return names.compactMap { name in
+            let dir = root + "/" + name
+            guard let data = FileManager.default.contents(atPath: dir + "/expected.json"),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            return Fixture(name: name, directory: dir + "/outbox", expected: object.mapValues { "\($0)" })
+        }
+    }
+
+    /// A private copy to open (recovery may truncate, and checkouts may leave the directory group-writable).
+    func copy(into tmp: TemporaryDirectory) throws -> String {
+        let dir = tmp.sub(name)
+        try copyDirectory(directory, dir)
+        chmod(dir, 0o700)
+        return dir
+    }
+}
+
+@Suite("Fixtures")
+struct FixtureTests {
+    @Test func thereAreFixtures() {
+        #expect(Fixture.all.count >= 7, "Fixtures/outboxes at \(Fixture.root)")
+    }
+
+    @Test(arguments: Fixture.all)
+    func openingGivesTheExpectedOutcome(_ fixture: Fixture) async throws {
+        let tmp = TemporaryDirectory()
+        let dir = try fixture.copy(into: tmp)
+        let e = fixture.expected
+        if e["open"] == "ok" {
+            let outbox = try Outbox(openingAt: dir, logger: quietLogger)
+            try outbox.closeBlocking()
+            let messages = try OutboxReader(path: dir).messages()
+            #expect(messages.map(\.seq) == Array(1...UInt64(Int(e["messages"]!)!)))
+            #expect(messages.allSatisfy { $0.message.type == "FixtureEvent" && $0.message.headers == [.init("source", "fixtures")] })
+            if let file = e["file"], let size = e["sizeAfterOpen"] {
+                #expect(try fileSize(dir + "/" + file) == Int(size)!)
+            }
+            if let n = e["segments"] { #expect(try segmentNames(dir).count == Int(n)!) }
+        } else {
+            let before = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+                .map { ($0, try fileSize(dir + "/" + $0)) }
+            for attempt in ["writer", "reader"] {
+                do {
+                    if attempt == "writer" {
+                        _ = try Outbox(openingAt: dir, logger: quietLogger)
+                    } else {
+                        _ = try OutboxReader(path: dir).messages()
+                    }
+                    Issue.record("\(attempt) opened a damaged outbox")
+                } catch let error as OutboxError {
+                    #expect(error.code.rawValue == e["code"], "\(attempt): \(error)")
+                    #expect(error.path?.hasSuffix("/" + e["file"]!) == true, "\(attempt): \(error)")
+                    #expect(error.offset == Int64(e["offset"]!)!, "\(attempt): \(error)")
+                }
+            }
+            let after = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+                .filter { $0 != "writer.lock" }.map { ($0, try fileSize(dir + "/" + $0)) }
+            #expect(after.map(\.0) == before.map(\.0) && after.map(\.1) == before.map(\.1), "refusing changed nothing")
+        }
+    }
+}

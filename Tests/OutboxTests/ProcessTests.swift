@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+@Suite("Processes and the command-line tool")
+struct ProcessTests {
+    @Test func aSecondWriterProcessIsRefusedNamingTheHolder() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        try await outbox.append(sampleMessage(1))
+        let refused = try runOutbox(["append", dir, "--count", "1"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("already open for writing by pid \(getpid())"), "\(refused.stderr)")
+        #expect(refused.stderr.split(separator: "\n").count == 1, "one line: \(refused.stderr)")
+
+        // Readers need no lock, even while the writer holds it.
+        let dump = try runOutbox(["dump", dir, "--json"])
+        #expect(dump.status == 0)
+        #expect(dump.stdout.split(separator: "\n").count == 1)
+        try await outbox.close()
+
+        let accepted = try runOutbox(["append", dir, "--count", "2", "--print-ack"])
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        #expect(accepted.stdout == "2\n3\n")
+    }
+
+    @Test func closingAnotherDescriptorOfTheLockFileKeepsTheLock() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let fd = open(dir + "/writer.lock", O_RDONLY)
+        #expect(fd >= 0)
+        close(fd)
+        await #expect { try await Outbox.open(at: dir, logger: quietLogger) } throws: { ($0 as? OutboxError)?.code == .locked }
+        try await outbox.close()
+    }
+
+    @Test func appendDumpAndStatsAgree() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let append = try runOutbox(["append", dir, "--count", "500", "--concurrency", "8", "--keys", "5", "--batch", "3",
+                                    "--header", "a=1", "--header", "b=x=y", "--type", "UserRegistered", "--print-ack"])
+        #expect(append.status == 0, "\(append.stderr)")
+        let acks = append.stdout.split(separator: "\n").compactMap { UInt64($0) }
+        #expect(acks.sorted() == Array(1...500))
+
+        let dump = try runOutbox(["dump", dir, "--json", "--payload", "text"])
+        #expect(dump.status == 0)
+        let lines = dump.stdout.split(separator: "\n")
+        #expect(lines.count == 500)
+        var seqs: [UInt64] = []
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            seqs.append((object["seq"] as! NSNumber).uint64Value)
+            #expect(object["status"] as? String == "pending")
+            #expect(object["type"] as? String == "UserRegistered")
+            #expect((object["key"] as? String)?.hasPrefix("key-") == true)
+            let headers = object["headers"] as! [[String: String]]
+            #expect(headers == [["name": "a", "value": "1"], ["name": "b", "value": "x=y"]])
+            for field in ["id", "createdAt", "payloadSize", "segment", "offset", "payload"] { #expect(object[field] != nil) }
+        }
+        #expect(seqs == Array(1...500))
+
+        let stats = try runOutbox(["stats", dir, "--json"])
+        let s = try #require(try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any])
+        #expect((s["pending"] as! NSNumber).intValue == 500)
+        #expect((s["lastSeq"] as! NSNumber).intValue == 500)
+        #expect((s["published"] as! NSNumber).intValue == 0)
+        #expect(s["oldestPendingAgeSeconds"] is NSNumber)
+    }
+
+    @Test func badInputGetsOneClearLineAndANonZeroExit() throws {
+        let tmp = TemporaryDirectory()
+        let missing = try runOutbox(["dump", tmp.sub("nope")])
+        #expect(missing.status == 1)
+        #expect(missing.stderr == "outbox: error: \(tmp.sub("nope")): no such directory\n")
+        let empty = try runOutbox(["stats", tmp.path])
+        #expect(empty.status == 1)
+        #expect(empty.stderr.contains("not an outbox directory"))
+        _ = FileManager.default.createFile(atPath: tmp.sub("file"), contents: Data("x".utf8))
+        let notDir = try runOutbox(["dump", tmp.sub("file")])
+        #expect(notDir.status == 1)
+        #expect(notDir.stderr.contains("not a directory"))
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+@Suite("Tombstones and compaction")
+struct TombstoneTests {
+    @Test func acknowledgementsAreDurableAndShowInStatus() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        for i in 1...10 { try await outbox.append(sampleMessage(i)) }
+        let log = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        try await log.acknowledge([1, 2, 3, 7])
+        try await log.acknowledge([5], as: .dead)
+        try await log.close()
+
+        let reader = try OutboxReader(path: dir)
+        let t = try reader.tombstones()
+        #expect(t.published.ranges == [1...3, 7...7])
+        #expect(t.dead.ranges == [5...5])
+        #expect(try reader.pendingMessages().map(\.seq) == [4, 6, 8, 9, 10])
+        #expect(try reader.pendingMessages(from: 8, limit: 2).map(\.seq) == [8, 9])
+        let s = try reader.stats()
+        #expect(s.pending == 5 && s.published == 4 && s.dead == 1 && s.lastSeq == 10)
+        #expect(s.oldestPendingSeq == 4)
+        #expect(s.writerPid == getpid())
+        try await outbox.close()
+
+        // Reopening reads the same tombstones back.
+        let reopened = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        #expect(reopened.snapshot == t)
+        try await reopened.close()
+    }
+
+    @Test func onlyOneTombstoneWriterAtATime() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        try await outbox.append(sampleMessage(1))
+        let first = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        await #expect { try await TombstoneLog.open(at: dir, logger: quietLogger) } throws: {
+            guard let e = $0 as? OutboxError else { return false }
+            return e.code == .locked && e.message.contains("pid \(getpid())")
+        }
+        try await first.close()
+        let second = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        try await second.close()
+        try await outbox.close()
+    }
+
+    @Test func rollAndCompactionUnderLoadKeepEveryPendingMessage() async throws {
+        let seed = testSeed("rollAndCompactionUnderLoad")
+        var g = SeededGenerator(seed: seed)
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 2048), logger: quietLogger)
+        let log = try await TombstoneLog.open(at: dir, checkpointBytes: 256, logger: quietLogger)
+        let total = 1200
+        // Producers append while this task acknowledges in near order (some held back) and compacts.
+        let producer = Task {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for p in 0..<4 {
+                    group.addTask { for i in 0..<(total / 4) { try await outbox.append(sampleMessage(p * 10_000 + i)) } }
+                }
+                try await group.waitForAll()
+            }
+        }
+        var acknowledged = Set<UInt64>()
+        var heldBack = Set<UInt64>()
+        var removed = 0, checkpoints = 0
+        let reader = try OutboxReader(path: dir)
+        while acknowledged.count + heldBack.count < total {
+            let pending = try reader.pendingMessages(limit: 64, tombstones: log.snapshot).map(\.seq).filter { !heldBack.contains($0) }
+            var batch: [UInt64] = []
+            for seq in pending {
+                if UInt64.random(in: 0..<100, using: &g) == 0 && heldBack.count < 5 { heldBack.insert(seq) } else { batch.append(seq) }
+            }
+            if !batch.isEmpty {
+                try await log.acknowledge(batch)
+                acknowledged.formUnion(batch)
+            }
+            let report = try await log.compact()
+            removed += report.removedSegments.count
+            if report.checkpoint != nil { checkpoints += 1 }
+            if pending.isEmpty { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        try await producer.value
+        try await log.acknowledge(heldBack)
+        let report = try await log.compact(forceCheckpoint: true)
+        removed += report.removedSegments.count
+        #expect(removed > 0, "fully finished segments were removed")
+        #expect(checkpoints > 0 || report.checkpoint != nil)
+        try await log.close()
+        try await outbox.close()
+
+        // Everything appended is finished; reopen both sides and check the state is whole.
+        let stats = try OutboxReader(path: dir).stats()
+        #expect(stats.lastSeq == UInt64(total))
+        #expect(stats.pending == 0 && stats.published == UInt64(total))
+        #expect(stats.tombstoneFiles == 1)
+        #expect(stats.firstSeq > 1, "early segments are gone")
+        let again = try await Outbox.open(at: dir, logger: quietLogger)
+        #expect(try await again.append(sampleMessage(0)) == UInt64(total + 1), "numbering never goes back after compaction")
+        try await again.close()
+        let log2 = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        #expect(log2.snapshot.published.ranges == [1...UInt64(total)])
+        try await log2.close()
+    }
+
+    @Test func aSegmentWithOnePendingMessageIsKept() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 400), logger: quietLogger)
+        for i in 1...20 { try await outbox.append(sampleMessage(i)) }
+        try await outbox.close()
+        let before = try segmentNames(dir)
+        let log = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        try await log.acknowledge((1...20).filter { $0 != 2 })
+        let report = try await log.compact(forceCheckpoint: true)
+        #expect(report.removedSegments.isEmpty, "segment 1 holds pending seq 2, and only a prefix is removed")
+        try await log.acknowledge([2])
+        let report2 = try await log.compact()
+        #expect(report2.removedSegments == Array(before.dropLast()), "all sealed segments go; the active one stays")
+        try await log.close()
+        #expect(try OutboxReader(path: dir).pendingMessages().isEmpty)
+    }
+
+    @Test func tornTombstoneTailIsTruncatedByTheWriterAndIgnoredByReaders() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        for i in 1...5 { try await outbox.append(sampleMessage(i)) }
+        try await outbox.close()
+        let log = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        try await log.acknowledge([1])
+        try await log.acknowledge([2])
+        try await log.close()
+        let path = dir + "/" + FileNames.tombstones(1)
+        let size = try fileSize(path)
+        truncate(path, off_t(size - 2))
+        #expect(try OutboxReader(path: dir).tombstones().published.ranges == [1...1])
+        let reopened = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        #expect(reopened.snapshot.published.ranges == [1...1])
+        try await reopened.close()
+        #expect(try fileSize(path) < size - 2)
+    }
+}
