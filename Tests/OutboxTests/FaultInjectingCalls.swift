@@ -9,6 +9,17 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
     private var _writeBudget: Int?
     private var _writeError: Int32 = ENOSPC
     private var _fdatasyncCount = 0
+    private var _maxWriteChunk: Int?
+    private var _shortWrites = 0
+
+    /// While set, each write call writes at most this many bytes (a short write).
+    var maxWriteChunk: Int? {
+        get { locked { _maxWriteChunk } }
+        set { locked { _maxWriteChunk = newValue } }
+    }
+
+    /// How many writes were cut short by ``maxWriteChunk``.
+    var shortWrites: Int { locked { _shortWrites } }
 
     /// Every fdatasync fails with this errno while set.
     var fdatasyncError: Int32? {
@@ -45,6 +56,12 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
             _writeBudget = budget - n
             return n
         }
+        let chunk: Int? = locked {
+            guard let max = _maxWriteChunk, bytes.count > max else { return nil }
+            _shortWrites += 1
+            return max
+        }
+        if let chunk { return try real.pwrite(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<chunk]), offset) }
         guard let allowed else { return try real.pwrite(fd, bytes, offset) }
         if allowed == 0 { throw Errno(code: locked { _writeError }) }
         return try real.pwrite(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<allowed]), offset)

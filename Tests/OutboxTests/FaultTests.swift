@@ -48,7 +48,8 @@ struct FaultTests {
     @Test func shortWritesAreCompletedNotTorn() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
-        let calls = ShortWriteCalls()
+        let calls = FaultInjectingCalls()
+        calls.maxWriteChunk = 100
         let outbox = try await Outbox.open(at: dir, configuration: configuration(sys: calls), logger: quietLogger)
         for i in 1...20 { try await outbox.append(sampleMessage(i, payloadSize: 300)) }
         try await outbox.close()
@@ -78,31 +79,6 @@ struct FaultTests {
         #expect(stored == Array(1...more), "dense, with every acknowledged commit in it")
         for seq in acknowledged { #expect(stored.contains(seq)) }
     }
-}
-
-/// Writes at most 100 bytes per call, to exercise the short-write loop.
-final class ShortWriteCalls: SystemCalls, @unchecked Sendable {
-    private let real = LinuxSystemCalls()
-    private let count = Shared(0)
-    var shortWrites: Int { count.get() }
-
-    func openat(_ d: Int32, _ n: String, _ f: Int32, _ m: mode_t) throws -> Int32 { try real.openat(d, n, f, m) }
-    func close(_ fd: Int32) { real.close(fd) }
-    func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ offset: Int64) throws -> Int {
-        if bytes.count > 100 { count.mutate { $0 += 1 } }
-        return try real.pwrite(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<min(100, bytes.count)]), offset)
-    }
-    func pread(_ fd: Int32, _ b: UnsafeMutableRawBufferPointer, _ o: Int64) throws -> Int { try real.pread(fd, b, o) }
-    func fdatasync(_ fd: Int32) throws { try real.fdatasync(fd) }
-    func fsync(_ fd: Int32) throws { try real.fsync(fd) }
-    func ftruncate(_ fd: Int32, _ s: Int64) throws { try real.ftruncate(fd, s) }
-    func renameat(_ d: Int32, _ f: String, _ t: String) throws { try real.renameat(d, f, t) }
-    func unlinkat(_ d: Int32, _ n: String) throws { try real.unlinkat(d, n) }
-    func flock(_ fd: Int32, _ op: Int32) throws { try real.flock(fd, op) }
-    func fstat(_ fd: Int32) throws -> (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool) { try real.fstat(fd) }
-    func fchmod(_ fd: Int32, _ m: mode_t) throws { try real.fchmod(fd, m) }
-    func mkdir(_ p: String, _ m: mode_t) throws { try real.mkdir(p, m) }
-    func listDirectory(_ d: Int32) throws -> [String] { try real.listDirectory(d) }
 }
 
 extension OutboxMessage {
