@@ -19,6 +19,9 @@ import Logging
 /// caller waiting at that moment. A failed `fdatasync` stops the outbox (``OutboxError/Code/failedStop``)
 /// until it is reopened; a full disk (``OutboxError/Code/noSpace``) fails only the commits it hit.
 ///
+/// The trace context current at `append` (swift-distributed-tracing) is added to each message's headers,
+/// and the relay links its publishing span to it.
+///
 /// Only one process can hold an outbox open for writing (an `flock` on `writer.lock`); readers
 /// (``OutboxReader``) need no lock.
 public final class Outbox: Sendable {
@@ -103,6 +106,8 @@ public final class Outbox: Sendable {
     }
 
     private func encode(_ messages: [OutboxMessage]) throws -> ([UInt8], UInt32) {
+        var messages = messages
+        TraceHeaders.inject(into: &messages)
         let body = try MessageCodec.encode(messages, compressionThreshold: configuration.compressionThreshold, maxBody: maxRecordSize)
         return (body, CRC32.of(body))
     }

@@ -8,7 +8,8 @@ struct OutboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "outbox",
         abstract: "Append to, inspect and maintain a file-based transactional outbox.",
-        subcommands: [AppendCommand.self, DumpCommand.self, StatsCommand.self])
+        subcommands: [DemoCommand.self, AppendCommand.self, RelayCommand.self, DumpCommand.self, StatsCommand.self,
+                      DeadLettersCommand.self])
 }
 
 /// Logging goes to standard error; `OUTBOX_LOG_LEVEL` (trace...critical) sets the level, default notice.

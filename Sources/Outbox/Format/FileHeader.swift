@@ -2,7 +2,7 @@
 ///
 /// ```
 /// offset size field
-///      0    8 magic              "OUTBXSEG" (segment) or "OUTBXTMB" (tombstones)
+///      0    8 magic              "OUTBXSEG" (segment), "OUTBXTMB" (tombstones), "OUTBXDLQ" (dead letters)
 ///      8    2 format version     1
 ///     10    2 header length      64
 ///     12    4 flags              0
@@ -16,12 +16,13 @@
 /// ```
 struct FileHeader: Equatable, Sendable {
     enum Kind: Sendable {
-        case segment, tombstones
+        case segment, tombstones, deadLetters
 
         var magic: [UInt8] {
             switch self {
             case .segment: Array("OUTBXSEG".utf8)
             case .tombstones: Array("OUTBXTMB".utf8)
+            case .deadLetters: Array("OUTBXDLQ".utf8)
             }
         }
 
@@ -29,6 +30,7 @@ struct FileHeader: Equatable, Sendable {
             switch self {
             case .segment: "segment"
             case .tombstones: "tombstone"
+            case .deadLetters: "dead-letter"
             }
         }
     }

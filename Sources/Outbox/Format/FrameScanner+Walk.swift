@@ -11,16 +11,17 @@ extension FrameScanner {
         case stop
     }
 
-    /// Calls `body` for every frame from ``offset`` on and returns where the next frame would start.
+    /// Calls `body` for every frame from ``offset`` on, until it returns false, and returns where the next
+    /// frame would start.
     ///
     /// Damage followed by a valid frame is always corruption (``OutboxError/Code/corrupt`` naming the file
     /// and offset); damage that runs to the end of the file is handled by `tail`.
     @discardableResult
-    func walk(tail: TailPolicy, _ body: (Frame) throws -> Void) throws -> Int64 {
+    func walk(tail: TailPolicy, _ body: (Frame) throws -> Bool) throws -> Int64 {
         while true {
             switch try next() {
             case .frame(let frame):
-                try body(frame)
+                if try !body(frame) { return offset }
             case .end:
                 return offset
             case .damage(let damage):

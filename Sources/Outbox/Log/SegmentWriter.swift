@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 
 /// The single writer of an outbox's segments. Lives on the group-commit thread after ``recover``.
 ///
@@ -31,6 +32,8 @@ final class SegmentWriter {
     var onDurable: ((UInt64) -> Void)?
 
     private var buffer: [UInt8] = []
+    private let fsyncTimer = Metrics.Timer(label: "outbox_fsync_duration")
+    private let commitSize = Recorder(label: "outbox_group_commit_messages")
 
     private init(directory: OutboxDirectory, logger: Logger, outboxID: OutboxID, maxRecordSize: UInt32,
                  segmentSize: Int64, file: OutboxFile, base: UInt64, writeOffset: Int64, nextSeq: UInt64) {
@@ -94,6 +97,7 @@ final class SegmentWriter {
                                       path: segment.file.path, offset: frame.offset)
                 }
                 next += UInt64(frame.header.count)
+                return true
             }
             expected = next
             if isLast {
@@ -170,9 +174,12 @@ final class SegmentWriter {
             if let last = kept.last { onDurable?(last.range.upperBound) }
             return writeError
         }
+        let syncStart = ContinuousClock.now
         do { try file.dataSync() } catch let e as OutboxError {
             return failStop(e, pending)
         } catch { return failStop(OutboxError(.io, "\(error)"), pending) }
+        fsyncTimer.recordNanoseconds((ContinuousClock.now - syncStart).nanoseconds)
+        commitSize.record(pending.count)
         writeOffset += Int64(buffer.count)
         let last = pending[pending.count - 1].range.upperBound
         nextSeq = last + 1

@@ -11,7 +11,7 @@ import Foundation
 public final class OutboxReader: Sendable {
     public let path: String
     public let outboxID: OutboxID
-    private let directory: OutboxDirectory
+    let directory: OutboxDirectory
 
     /// Opens the outbox at `path` for reading. Throws ``OutboxError/Code/notAnOutbox`` when there is none.
     public convenience init(path: String) throws {
@@ -100,9 +100,9 @@ public final class OutboxReader: Sendable {
             }
             var stop = false
             try segment.scanner.walk(tail: isLast ? .stop : .refuse) { frame in
-                if stop { return }
-                if frame.header.first + UInt64(frame.header.count) <= from { return }
-                if try !body(segment, frame) { stop = true }
+                if frame.header.first + UInt64(frame.header.count) <= from { return true }
+                stop = try !body(segment, frame)
+                return !stop
             }
             if stop { return }
         }
@@ -120,7 +120,10 @@ public final class OutboxReader: Sendable {
         guard let last = listing.segments.last, let first = listing.segments.first else { return s }
         let segment = try SegmentFile.open(last.name, base: last.base, in: directory, expecting: outboxID)
         var lastSeq = last.base - 1
-        try segment.scanner.walk(tail: .stop) { frame in lastSeq = frame.header.first + UInt64(frame.header.count) - 1 }
+        try segment.scanner.walk(tail: .stop) { frame in
+            lastSeq = frame.header.first + UInt64(frame.header.count) - 1
+            return true
+        }
         let tombstones = try self.tombstones()
         s.lastSeq = lastSeq
         s.firstSeq = first.base

@@ -34,6 +34,7 @@ struct TombstoneFile {
         let end = try scanner.walk(tail: tail) { frame in
             let ranges = (try? TombstoneCodec.decode(frame.body, count: Int(frame.header.count), first: frame.header.first)) ?? []
             snapshot.apply(ranges, kind: frame.header.kind)
+            return true
         }
         return TombstoneFile(name: name, generation: generation, file: file, header: header, snapshot: snapshot, end: end)
     }

@@ -12,6 +12,8 @@ import Logging
 public final class TombstoneLog: Sendable {
     public let path: String
     public let outboxID: OutboxID
+    /// The outbox's max record size.
+    public let maxRecordSize: UInt32
     private let lock: FileLock
     private let committer: GroupCommitter<TombstoneWriter.Request>
     private let writer: UnsafeTransfer<TombstoneWriter>
@@ -38,6 +40,7 @@ public final class TombstoneLog: Sendable {
         let writer = try TombstoneWriter.open(directory: directory, logger: logger, checkpointBytes: Int64(checkpointBytes), shared: shared)
         self.path = path
         self.outboxID = writer.outboxID
+        self.maxRecordSize = writer.maxRecordSize
         self.lock = lock
         self.shared = shared
         self.writer = UnsafeTransfer(writer)

@@ -1,10 +1,11 @@
 import Foundation
 
 /// Builds one JSON object in a fixed key order (for JSON Lines output).
-struct JSONLine {
+package struct JSONLine {
+    package init() {}
     private var parts: [String] = []
 
-    static func quote(_ s: String) -> String {
+    package static func quote(_ s: String) -> String {
         var out = "\""
         for u in s.unicodeScalars {
             switch u {
@@ -20,17 +21,17 @@ struct JSONLine {
         return out + "\""
     }
 
-    mutating func raw(_ key: String, _ json: String) { parts.append(Self.quote(key) + ":" + json) }
-    mutating func string(_ key: String, _ v: String?) { raw(key, v.map(Self.quote) ?? "null") }
-    mutating func number<N: BinaryInteger>(_ key: String, _ v: N?) { raw(key, v.map { "\($0)" } ?? "null") }
-    mutating func double(_ key: String, _ v: Double?) { raw(key, v.map { String(format: "%.3f", $0) } ?? "null") }
-    mutating func bool(_ key: String, _ v: Bool) { raw(key, v ? "true" : "false") }
+    package mutating func raw(_ key: String, _ json: String) { parts.append(Self.quote(key) + ":" + json) }
+    package mutating func string(_ key: String, _ v: String?) { raw(key, v.map(Self.quote) ?? "null") }
+    package mutating func number<N: BinaryInteger>(_ key: String, _ v: N?) { raw(key, v.map { "\($0)" } ?? "null") }
+    package mutating func double(_ key: String, _ v: Double?) { raw(key, v.map { String(format: "%.3f", $0) } ?? "null") }
+    package mutating func bool(_ key: String, _ v: Bool) { raw(key, v ? "true" : "false") }
 
-    var text: String { "{" + parts.joined(separator: ",") + "}" }
+    package var text: String { "{" + parts.joined(separator: ",") + "}" }
 }
 
 /// RFC 3339 UTC time with microseconds, e.g. `2026-11-29T16:40:00.123456Z`.
-func rfc3339(micros: Int64) -> String {
+package func rfc3339(micros: Int64) -> String {
     var seconds = time_t(micros / 1_000_000)
     var fraction = micros % 1_000_000
     if fraction < 0 {

@@ -1,0 +1,105 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// Watches the outbox directory with inotify and signals when a segment is written or created, from any
+/// process. All events read in one go become one signal.
+///
+/// A dedicated thread blocks in `poll` on the inotify descriptor (and an eventfd used to stop it), so
+/// nothing blocks on Swift's cooperative pool.
+final class DirectoryWatcher: @unchecked Sendable {
+    private let inotifyFD: Int32
+    private let stopRead: Int32
+    private let stopWrite: Int32
+    private let stopped = Shared(false)
+    private let onChange: @Sendable () -> Void
+
+    /// Starts watching `path`, calling `onChange` (on the watcher's thread) after each burst of events
+    /// that concern a segment; nil (with a warning logged) when inotify is unavailable, for example when
+    /// the per-user watch limit is reached.
+    init?(path: String, logger: Logger, onChange: @escaping @Sendable () -> Void) {
+        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard fd >= 0 else {
+            logger.warning("inotify is unavailable; the relay works by sweeping alone",
+                           metadata: ["errno": "\(errno)", "path": "\(path)"])
+            return nil
+        }
+        let mask = UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
+        guard inotify_add_watch(fd, path, mask) >= 0 else {
+            logger.warning("cannot watch the outbox directory; the relay works by sweeping alone",
+                           metadata: ["errno": "\(errno)", "path": "\(path)"])
+            close(fd)
+            return nil
+        }
+        var pipeFDs: [Int32] = [0, 0]
+        guard pipe(&pipeFDs) == 0 else {
+            close(fd)
+            return nil
+        }
+        inotifyFD = fd
+        stopRead = pipeFDs[0]
+        stopWrite = pipeFDs[1]
+        _ = fcntl(stopRead, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(stopWrite, F_SETFD, FD_CLOEXEC)
+        self.onChange = onChange
+        let thread = Thread { [self] in loop() }
+        thread.name = "outbox-inotify"
+        thread.start()
+    }
+
+    private func loop() {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var fds = [pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0), pollfd(fd: stopRead, events: Int16(POLLIN), revents: 0)]
+        while true {
+            let rc = poll(&fds, 2, -1)
+            if rc < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            if fds[1].revents != 0 { break }
+            guard fds[0].revents != 0 else { continue }
+            var relevant = false
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(inotifyFD, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                relevant = relevant || Self.mentionsSegment(buffer, count: n)
+            }
+            if relevant { onChange() }
+        }
+        close(inotifyFD)
+        close(stopRead)
+    }
+
+    /// Whether any event in `buffer` names a segment file or an overflow happened.
+    static func mentionsSegment(_ buffer: [UInt8], count: Int) -> Bool {
+        var i = 0
+        let headerSize = 16
+        while i + headerSize <= count {
+            let mask = ByteReader.u32(buffer, at: i + 4)
+            let length = Int(ByteReader.u32(buffer, at: i + 12))
+            if mask & UInt32(IN_Q_OVERFLOW) != 0 { return true }
+            let nameStart = i + headerSize
+            let nameEnd = min(count, nameStart + length)
+            let name = buffer[nameStart..<nameEnd].prefix { $0 != 0 }
+            if name.starts(with: Array(FileNames.segmentPrefix.utf8)) { return true }
+            i = nameStart + length
+        }
+        return false
+    }
+
+    /// Stops the thread (idempotent).
+    func stop() {
+        var first = false
+        stopped.mutate { s in
+            first = !s
+            s = true
+        }
+        guard first else { return }
+        var one: UInt8 = 1
+        _ = write(stopWrite, &one, 1)
+        close(stopWrite)
+    }
+}
+
+import Foundation

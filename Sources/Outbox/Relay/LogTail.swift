@@ -1,0 +1,91 @@
+/// Follows an outbox's segments from a sequence number on, reading only what was added since the last
+/// call, in sequence order.
+///
+/// **Only durable messages are returned:** inotify (and a concurrent reader) can see a frame as soon as
+/// it is written, before the writer's `fdatasync` returned. After reading new frames, ``read(limit:)``
+/// calls `fdatasync` on that segment itself; once it returns, everything read from the file is on disk.
+/// A frame not yet complete is not an error: the tail stops before it and picks it up on a later call.
+final class LogTail {
+    let directory: OutboxDirectory
+    let outboxID: OutboxID
+    private var current: SegmentFile?
+    /// The next sequence number expected.
+    private(set) var nextSeq: UInt64
+
+    init(directory: OutboxDirectory, outboxID: OutboxID, from seq: UInt64) {
+        self.directory = directory
+        self.outboxID = outboxID
+        self.nextSeq = seq
+    }
+
+    /// Moves the tail to `seq` (used when the relay rebuilds its view).
+    func reset(to seq: UInt64) {
+        current = nil
+        nextSeq = seq
+    }
+
+    /// Up to `limit` new durable messages, in sequence order.
+    func read(limit: Int) throws -> [StoredMessage] {
+        var out: [StoredMessage] = []
+        var touched: [OutboxFile] = []
+        var attempts = 0
+        while out.count < limit {
+            if current == nil {
+                let segments = try FileNames.list(directory).segments
+                guard !segments.isEmpty else { break }
+                // Messages below the first stored segment were compacted away (all finished).
+                if nextSeq < segments[0].base { nextSeq = segments[0].base }
+                guard let entry = segments.last(where: { $0.base <= nextSeq }) else { break }
+                do {
+                    current = try SegmentFile.open(entry.name, base: entry.base, in: directory, expecting: outboxID)
+                } catch let e as OutboxError where e.errno == ENOENT && attempts < 10 {
+                    attempts += 1
+                    continue
+                }
+            }
+            guard let segment = current else { break }
+            try segment.scanner.refreshSize()
+            let before = out.count
+            try walk(segment, tail: .stop, limit: limit, into: &out)
+            if out.count > before, !touched.contains(where: { $0 === segment.file }) { touched.append(segment.file) }
+            if out.count >= limit { break }
+            // At the end of this segment: move on only if the writer rolled past it.
+            let segments = try FileNames.list(directory).segments
+            guard let next = segments.first(where: { $0.base > segment.header.base }) else { break }
+            // Sealed now: whatever it holds was written before the roll; read it to its end, strictly.
+            try segment.scanner.refreshSize()
+            let count = out.count
+            try walk(segment, tail: .refuse, limit: .max, into: &out)
+            if out.count > count, !touched.contains(where: { $0 === segment.file }) { touched.append(segment.file) }
+            if next.base != nextSeq {
+                throw OutboxError(.corrupt, "sequence gap: expected \(nextSeq) next but the next segment starts at \(next.base)",
+                                  path: directory.pathOf(next.name))
+            }
+            current = nil
+        }
+        for file in touched { try file.dataSync() }
+        return out
+    }
+
+    private func walk(_ segment: SegmentFile, tail: FrameScanner.TailPolicy, limit: Int, into out: inout [StoredMessage]) throws {
+        let maxBody = Int(segment.header.maxRecordSize)
+        try segment.scanner.walk(tail: tail) { frame in
+            let last = frame.header.first + UInt64(frame.header.count) - 1
+            if last < nextSeq { return true }
+            let decoded: [MessageCodec.Decoded]
+            do { decoded = try MessageCodec.decode(frame.body, count: Int(frame.header.count), maxBody: maxBody) } catch {
+                throw OutboxError(.corrupt, "frame content is invalid: \(error)", path: segment.file.path, offset: frame.offset)
+            }
+            for (i, d) in decoded.enumerated() where frame.header.first + UInt64(i) >= nextSeq {
+                out.append(StoredMessage(seq: frame.header.first + UInt64(i), message: d.message, segment: segment.name,
+                                         offset: frame.offset, compressed: d.compressed))
+            }
+            nextSeq = last + 1
+            return out.count < limit
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

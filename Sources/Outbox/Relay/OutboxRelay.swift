@@ -1,0 +1,217 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Tracing
+
+/// Publishes an outbox's pending messages to a sink: fast, in order per key, across crashes and restarts.
+/// A swift-service-lifecycle `Service`; run it in a `ServiceGroup`, in the writer's process or another.
+///
+/// **Trigger.** An inotify watch on the outbox directory wakes the relay within a millisecond of a commit
+/// by any process; a writer in the same process (``init(path:sink:configuration:outbox:logger:)`` with
+/// `outbox`) also wakes it directly. Wake-ups coalesce into batches. The fallback sweep, every
+/// ``OutboxRelayConfiguration/sweepInterval``, re-reads what is pending (older than
+/// ``OutboxRelayConfiguration/minimumAge``) and compacts the log; without inotify it is the only trigger.
+///
+/// **Only durable messages are published:** inotify fires on `write`, before the writer's `fdatasync`;
+/// after reading new frames the relay `fdatasync`s that segment itself before publishing them.
+///
+/// **Delivery:** at least once. A message is tombstoned (durably) only after the sink confirmed it; a
+/// crash between the two republishes it with the same id, the consumer's deduplication key.
+///
+/// **Order:** per key, also across failures, retries and restarts: a failing message holds back the later
+/// messages of its key (with exponential backoff and jitter) while other keys go on; after
+/// ``OutboxRelayConfiguration/maxAttempts``, or past its deliver-by deadline, it is dead-lettered and its
+/// key moves on. ``OutboxRelayConfiguration/strictOrder`` makes the whole outbox one key.
+///
+/// **One active relay per outbox:** the relay holds `relay.lock`; other relays wait as standbys and take
+/// over within ``OutboxRelayConfiguration/standbyPollInterval`` of its death. Graceful shutdown finishes
+/// the batch in flight.
+public final class OutboxRelay: Service, Sendable {
+    public let path: String
+    private let sink: any OutboxSink
+    private let configuration: OutboxRelayConfiguration
+    private let logger: Logger
+    private let wake = WakeSignal()
+    private let stopping = Shared(false)
+    private let metrics = RelayMetrics()
+    private let isActiveState = Shared(false)
+
+    /// - Parameters:
+    ///   - outbox: the writer, when it lives in this process: its commits wake the relay directly.
+    public init(path: String, sink: any OutboxSink, configuration: OutboxRelayConfiguration = .init(),
+                outbox: Outbox? = nil, logger: Logger = Logger(label: "outbox.relay")) {
+        self.path = path
+        self.sink = sink
+        self.configuration = configuration
+        self.logger = logger
+        if let outbox {
+            let wake = self.wake
+            outbox.onDurable { _ in wake.signal() }
+        }
+    }
+
+    /// Whether this relay holds the relay lock and publishes (false while it waits as a standby).
+    public var isActive: Bool { isActiveState.get() }
+
+    /// Wakes the relay as a commit would (for callers that know new messages are there).
+    public func wakeUp() { wake.signal() }
+
+    public func run() async throws {
+        try await withTaskCancellationOrGracefulShutdownHandler {
+            try await runUntilStopped()
+        } onCancelOrGracefulShutdown: { [stopping, wake] in
+            stopping.set(true)
+            wake.signal()
+        }
+    }
+
+    private var isStopping: Bool { stopping.get() }
+
+    private func runUntilStopped() async throws {
+        guard let tombstones = try await acquire() else { return }
+        isActiveState.set(true)
+        defer { isActiveState.set(false) }
+        let io = BlockingExecutor(name: "outbox-relay-io")
+        let wake = self.wake
+        let watcher = DirectoryWatcher(path: path, logger: logger) { wake.signal() }
+        do {
+            try await publishLoop(tombstones: tombstones, io: io)
+        } catch {
+            watcher?.stop()
+            io.stop()
+            try? await tombstones.close()
+            throw error
+        }
+        watcher?.stop()
+        io.stop()
+        try await tombstones.close()
+    }
+
+    /// Takes the relay lock, waiting as a standby while another relay holds it (or while the outbox does
+    /// not exist yet). Nil when stopped first.
+    private func acquire() async throws -> TombstoneLog? {
+        var announced = false
+        while !isStopping {
+            do {
+                let log = try await TombstoneLog.open(at: path, logger: logger)
+                logger.info("relay active", metadata: ["path": "\(path)"])
+                return log
+            } catch let e as OutboxError where e.code == .locked || e.code == .notAnOutbox {
+                if !announced {
+                    logger.info("relay waiting as a standby", metadata: ["reason": "\(e)"])
+                    announced = true
+                }
+                await wake.wait(for: configuration.standbyPollInterval)
+            }
+        }
+        return nil
+    }
+
+    private func publishLoop(tombstones: TombstoneLog, io: BlockingExecutor) async throws {
+        let directory = try OutboxDirectory.open(path, create: false, sys: LinuxSystemCalls())
+        let outboxID = tombstones.outboxID
+        let reader = try OutboxReader(path: path)
+        let start = tombstones.snapshot.finished.firstMissing(from: 1)
+        let tail = UnsafeTransfer(LogTail(directory: directory, outboxID: outboxID, from: start))
+        var queue = RelayQueue(configuration: configuration)
+        let clock = ContinuousClock()
+        var lastSweep = clock.now
+        let maxRecordSize = tombstones.maxRecordSize
+        while !isStopping {
+            let room = configuration.maxInMemory - queue.count
+            if room > 0 {
+                let finished = tombstones.snapshot.finished
+                let fresh = try await io.run { try tail.value.read(limit: room) }
+                queue.add(fresh.filter { !finished.contains($0.seq) })
+            }
+            let batch = queue.nextBatch(now: clock.now)
+            if !batch.isEmpty {
+                let outcomes = await publish(batch)
+                let result = queue.apply(outcomes, to: batch, now: clock.now, wallClock: Date())
+                if !result.dead.isEmpty {
+                    let dead = result.dead
+                    try await io.run {
+                        try DeadLetterLog.append(dead, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
+                    }
+                    try await tombstones.acknowledge(dead.map(\.seq), as: .dead)
+                    for d in dead {
+                        logger.warning("dead-lettered", metadata: ["seq": "\(d.seq)", "id": "\(d.message.id)",
+                                                                   "reason": "\(d.reason)", "error": "\(d.lastError)"])
+                    }
+                    metrics.deadLettered.increment(by: dead.count)
+                }
+                if !result.published.isEmpty {
+                    try await tombstones.acknowledge(result.published)
+                    metrics.published.increment(by: result.published.count)
+                    let now = Date()
+                    for (m, outcome) in zip(batch, outcomes) where outcome == .published {
+                        metrics.commitToPublish.recordNanoseconds(Int64(max(0, now.timeIntervalSince(m.message.createdAt)) * 1e9))
+                    }
+                }
+                if result.failures > 0 { metrics.failed.increment(by: result.failures) }
+                metrics.pending.record(queue.count)
+                continue
+            }
+            if clock.now - lastSweep >= configuration.sweepInterval {
+                try await sweep(tombstones: tombstones, reader: reader, io: io, queue: &queue, tailNext: tail.value.nextSeq)
+                lastSweep = clock.now
+                continue
+            }
+            var wait = configuration.sweepInterval - (clock.now - lastSweep)
+            if let retry = queue.nextRetry { wait = min(wait, max(.zero, retry - clock.now)) }
+            if queue.count >= configuration.maxInMemory && queue.nextRetry == nil { wait = .milliseconds(1) }
+            await wake.wait(for: wait)
+        }
+    }
+
+    /// The fallback: compaction, and any pending message older than the minimum age that is not held
+    /// (a lost wake-up, a state this relay never read) goes back into the queue.
+    private func sweep(tombstones: TombstoneLog, reader: OutboxReader, io: BlockingExecutor, queue: inout RelayQueue, tailNext: UInt64) async throws {
+        let report = try await tombstones.compact()
+        if !report.removedSegments.isEmpty {
+            logger.debug("sweep compacted", metadata: ["removedSegments": "\(report.removedSegments.count)"])
+        }
+        let snapshot = tombstones.snapshot
+        let room = configuration.maxInMemory - queue.count
+        guard room > 0 else { return }
+        let held = queue.held
+        let cutoff = Date().addingTimeInterval(-configuration.minimumAge.seconds)
+        let stragglers = try await io.run {
+            try reader.pendingMessages(limit: room, tombstones: snapshot)
+                .filter { !held.contains($0.seq) && $0.seq < tailNext && $0.message.createdAt <= cutoff }
+        }
+        if !stragglers.isEmpty {
+            logger.notice("sweep found pending messages the relay did not hold", metadata: ["count": "\(stragglers.count)"])
+            queue.add(stragglers)
+        }
+        if let oldest = try await io.run({ try reader.pendingMessages(limit: 1, tombstones: snapshot).first }) {
+            metrics.oldestPendingAge.record(max(0, Date().timeIntervalSince(oldest.message.createdAt)))
+        } else {
+            metrics.oldestPendingAge.record(0)
+        }
+    }
+
+    /// Publishes one batch in a producer span linked to the trace context each message carries.
+    private func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
+        let started = ContinuousClock.now
+        let outcomes = await withSpan("outbox publish", ofKind: .producer) { span in
+            span.attributes["outbox.batch_size"] = batch.count
+            for m in batch {
+                let context = TraceHeaders.extract(m.message)
+                if context.count > 0 { span.addLink(SpanLink(context: context, attributes: [:])) }
+            }
+            return await sink.publish(batch)
+        }
+        metrics.publishLatency.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        guard outcomes.count == batch.count else {
+            logger.error("sink returned \(outcomes.count) outcomes for \(batch.count) messages; treating all as failed")
+            return Array(repeating: .failed("the sink broke its contract"), count: batch.count)
+        }
+        return outcomes
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}

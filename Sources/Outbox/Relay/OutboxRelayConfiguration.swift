@@ -1,0 +1,36 @@
+/// How a relay publishes. Every field has a sensible default.
+public struct OutboxRelayConfiguration: Sendable {
+    /// How often the fallback sweep runs: it re-reads what is pending (lost wake-ups, failed publishes,
+    /// crashed relays) and compacts the log. Default 30 s, as in the article this package grew from.
+    public var sweepInterval: Duration = .seconds(30)
+    /// The sweep republishes only pending messages at least this old. Default 30 s.
+    public var minimumAge: Duration = .seconds(30)
+    /// Messages per sink call. Default 100.
+    public var batchSize: Int = 100
+    /// Attempts before a message is dead-lettered. Default 10.
+    public var maxAttempts: Int = 10
+    /// The backoff before the second attempt; it doubles per attempt up to ``maxBackoff``, with full jitter
+    /// (a uniformly random wait between half the backoff and the backoff). Default 100 ms.
+    public var initialBackoff: Duration = .milliseconds(100)
+    /// The longest backoff. Default 30 s.
+    public var maxBackoff: Duration = .seconds(30)
+    /// Publish every message in global sequence order (one failing message holds back all others), not
+    /// only in order per key. Default false.
+    public var strictOrder: Bool = false
+    /// At most this many pending messages are held in memory; more are read as these finish. Default 10000.
+    public var maxInMemory: Int = 10_000
+    /// How often a standby relay tries to take over the relay lock. Default 250 ms.
+    public var standbyPollInterval: Duration = .milliseconds(250)
+    /// The header holding an optional per-message deliver-by deadline (RFC 3339, or Unix seconds): past
+    /// it, a message that could not be published is dead-lettered.
+    public static let deliverByHeader = "outbox-deliver-by"
+
+    public init() {}
+
+    func backoff(afterAttempt attempt: Int, random: Double) -> Duration {
+        let exponent = min(attempt - 1, 30)
+        var wait = initialBackoff * (1 << exponent)
+        if wait > maxBackoff { wait = maxBackoff }
+        return wait * (0.5 + 0.5 * random)
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+
+/// The relay's in-memory view of pending messages: one queue per ordering key, each in sequence order.
+///
+/// A key's head must be published (or dead-lettered) before any later message of that key is handed to
+/// the sink again, so per-key order holds across failures and retries, while other keys go on. Messages
+/// without a key have no ordering constraint. With strict order everything is one key.
+struct RelayQueue {
+    struct Entry {
+        var message: StoredMessage
+        var attempts = 0
+        var notBefore: ContinuousClock.Instant?
+        var lastError = ""
+    }
+
+    /// What became of a batch.
+    struct Result {
+        var published: [UInt64] = []
+        var dead: [DeadLetter] = []
+        var failures = 0
+    }
+
+    let configuration: OutboxRelayConfiguration
+    private var queues: [String: [Entry]] = [:]
+    private(set) var held = Set<UInt64>()
+    var count: Int { held.count }
+    private var random = SystemRandomNumberGenerator()
+
+    init(configuration: OutboxRelayConfiguration) {
+        self.configuration = configuration
+    }
+
+    private func queueKey(_ m: StoredMessage) -> String {
+        if configuration.strictOrder { return "" }
+        return m.message.key.map { "k:" + $0 } ?? "s:\(m.seq)"
+    }
+
+    /// Adds messages not held yet, keeping each key's queue in sequence order.
+    mutating func add(_ messages: [StoredMessage]) {
+        for m in messages where !held.contains(m.seq) {
+            held.insert(m.seq)
+            let k = queueKey(m)
+            var q = queues[k, default: []]
+            if let last = q.last, last.message.seq > m.seq {
+                let i = q.firstIndex { $0.message.seq > m.seq }!
+                q.insert(Entry(message: m), at: i)
+            } else {
+                q.append(Entry(message: m))
+            }
+            queues[k] = q
+        }
+    }
+
+    /// When the earliest waiting head becomes ready, if any head waits.
+    var nextRetry: ContinuousClock.Instant? {
+        queues.values.compactMap { $0.first?.notBefore }.min()
+    }
+
+    /// Up to `batchSize` ready messages in sequence order: a prefix of every key whose head is ready.
+    func nextBatch(now: ContinuousClock.Instant) -> [StoredMessage] {
+        let limit = configuration.batchSize
+        var candidates: [StoredMessage] = []
+        for q in queues.values {
+            guard let head = q.first, head.notBefore.map({ $0 <= now }) ?? true else { continue }
+            for e in q.prefix(limit) {
+                if e.message.seq != head.message.seq, e.notBefore != nil { break }
+                candidates.append(e.message)
+            }
+        }
+        candidates.sort { $0.seq < $1.seq }
+        return Array(candidates.prefix(limit))
+    }
+
+    /// Applies the sink's outcomes for `batch`: published messages leave; a key's first failure in the
+    /// batch counts an attempt and backs off (or dead-letters); later messages of that key stay as they
+    /// were.
+    mutating func apply(_ outcomes: [PublishOutcome], to batch: [StoredMessage], now: ContinuousClock.Instant, wallClock: Date) -> Result {
+        var result = Result()
+        var failedKeys = Set<String>()
+        for (m, outcome) in zip(batch, outcomes) {
+            let k = queueKey(m)
+            guard var q = queues[k], let i = q.firstIndex(where: { $0.message.seq == m.seq }) else { continue }
+            switch outcome {
+            case .published:
+                q.remove(at: i)
+                held.remove(m.seq)
+                result.published.append(m.seq)
+            case .rejected(let error):
+                result.failures += 1
+                failedKeys.insert(k)
+                let e = q.remove(at: i)
+                held.remove(m.seq)
+                result.dead.append(deadLetter(e, reason: "rejected by the sink", error: error, attempts: e.attempts + 1, at: wallClock))
+            case .failed(let error):
+                result.failures += 1
+                guard !failedKeys.contains(k) else { break }
+                failedKeys.insert(k)
+                q[i].attempts += 1
+                q[i].lastError = error
+                let e = q[i]
+                if let deadline = Self.deliverBy(m.message), wallClock >= deadline {
+                    q.remove(at: i)
+                    held.remove(m.seq)
+                    result.dead.append(deadLetter(e, reason: "deliver-by deadline passed", error: error, attempts: e.attempts, at: wallClock))
+                } else if e.attempts >= configuration.maxAttempts {
+                    q.remove(at: i)
+                    held.remove(m.seq)
+                    result.dead.append(deadLetter(e, reason: "gave up after \(e.attempts) attempts", error: error,
+                                                  attempts: e.attempts, at: wallClock))
+                } else {
+                    let wait = configuration.backoff(afterAttempt: e.attempts, random: Double.random(in: 0...1, using: &random))
+                    q[i].notBefore = now + wait
+                }
+            }
+            queues[k] = q.isEmpty ? nil : q
+        }
+        return result
+    }
+
+    private func deadLetter(_ e: Entry, reason: String, error: String, attempts: Int, at: Date) -> DeadLetter {
+        DeadLetter(seq: e.message.seq, message: e.message.message, reason: reason, lastError: error, attempts: attempts,
+                   deadAtMicros: OutboxMessage.micros(at), redriven: false)
+    }
+
+    /// The message's deliver-by deadline (header ``OutboxRelayConfiguration/deliverByHeader``), if any.
+    static func deliverBy(_ m: OutboxMessage) -> Date? {
+        guard let value = m.headers.first(where: { $0.name == OutboxRelayConfiguration.deliverByHeader })?.value else { return nil }
+        if let seconds = Double(value) { return Date(timeIntervalSince1970: seconds) }
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: value) { return d }
+        f.formatOptions = [.withInternetDateTime]
+        return f.date(from: value)
+    }
+}

@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Appends each message as a JSON Lines record (``SinkRecord``) to a file, with one `write` and one
+/// `fdatasync` per batch: a batch reported published is on disk.
+///
+/// The file is created with mode 0600 if missing. Writes run on a dedicated thread.
+public final class FileSink: OutboxSink {
+    public let path: String
+    private let fd: Int32
+    private let executor = BlockingExecutor(name: "outbox-file-sink")
+
+    public init(path: String) throws {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw OutboxError.system("open", errno: errno, path: path) }
+        self.path = path
+        self.fd = fd
+    }
+
+    deinit {
+        executor.stop()
+        close(fd)
+    }
+
+    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
+        var text = ""
+        for m in batch { text += SinkRecord.json(m) + "\n" }
+        let bytes = Array(text.utf8)
+        let fd = self.fd, path = self.path
+        do {
+            try await executor.run {
+                try writeFully(fd, bytes, path: path)
+                if fdatasync(fd) != 0 { throw OutboxError.system("fdatasync", errno: errno, path: path) }
+            }
+            return Array(repeating: .published, count: batch.count)
+        } catch {
+            return Array(repeating: .failed("\(error)"), count: batch.count)
+        }
+    }
+}
+
+/// Writes each message as a JSON Lines record (``SinkRecord``) to standard output.
+public final class StdoutSink: OutboxSink {
+    private let executor = BlockingExecutor(name: "outbox-stdout-sink")
+
+    public init() {}
+
+    deinit { executor.stop() }
+
+    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
+        var text = ""
+        for m in batch { text += SinkRecord.json(m) + "\n" }
+        let bytes = Array(text.utf8)
+        do {
+            try await executor.run {
+                try writeFully(1, bytes, path: "standard output")
+            }
+            return Array(repeating: .published, count: batch.count)
+        } catch {
+            return Array(repeating: .failed("\(error)"), count: batch.count)
+        }
+    }
+}
+
+/// `write(2)` until every byte is written (for files that are not outbox files: sinks, standard output).
+func writeFully(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+    var done = 0
+    try bytes.withUnsafeBytes { raw in
+        while done < raw.count {
+            let n = write(fd, raw.baseAddress! + done, raw.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw OutboxError.system("write", errno: errno, path: path)
+            }
+            done += n
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Outbox
+import Synchronization
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "The main job: producers append UserRegistered events while a relay publishes them to a file; then a summary.")
+
+    @Option(help: "The outbox directory (default: a temporary one, removed afterwards).") var dir: String?
+    @Option(help: "How many messages to append.") var messages: Int = 5000
+    @Option(help: "How many concurrent producers.") var producers: Int = 8
+    @Option(help: "Seconds to wait for the relay to publish everything.") var timeout: Double = 120
+
+    func validate() throws {
+        guard messages >= 1, producers >= 1 else { throw ValidationError("--messages and --producers must be at least 1") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let logger = CLILogging.logger("outbox.demo")
+            let temporary = dir == nil ? FileManager.default.temporaryDirectory
+                .appendingPathComponent("outbox-demo-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path : nil
+            if let temporary { try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: true) }
+            defer { if let temporary { try? FileManager.default.removeItem(atPath: temporary) } }
+            let outboxPath = dir ?? temporary! + "/outbox"
+            let sinkPath = (dir.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? temporary! + "/outbox") + ".published.jsonl"
+            try? FileManager.default.removeItem(atPath: sinkPath)
+
+            print("outbox:    \(outboxPath)")
+            print("sink:      \(sinkPath) (JSON Lines, fdatasynced per batch)")
+            print("appending \(messages) UserRegistered events from \(producers) producers; a relay publishes them as they commit")
+
+            let outbox = try await Outbox.open(at: outboxPath, logger: logger)
+            let timings = Timings()
+            let sink = TimingSink(inner: try FileSink(path: sinkPath), timings: timings)
+            var relayConfig = OutboxRelayConfiguration()
+            relayConfig.minimumAge = .seconds(5)
+            relayConfig.sweepInterval = .seconds(5)
+            let relay = OutboxRelay(path: outboxPath, sink: sink, configuration: relayConfig, outbox: outbox, logger: logger)
+            let relayTask = Task { try await relay.run() }
+
+            let total = messages, producerCount = producers
+            let started = ContinuousClock.now
+            let appended = try await withThrowingTaskGroup(of: [(UInt64, MessageID)].self) { group in
+                for p in 0..<producerCount {
+                    group.addTask {
+                        var mine: [(UInt64, MessageID)] = []
+                        var i = p
+                        while i < total {
+                            let user = "user-\(i)"
+                            let m = OutboxMessage(
+                                type: "UserRegistered", key: "tenant-\(i % 50)", headers: [.init("source", "outbox-demo")],
+                                payload: Array("{\"userId\":\"\(user)\",\"email\":\"\(user)@example.com\"}".utf8))
+                            let t0 = ContinuousClock.now
+                            let seq = try await outbox.append(m)
+                            let t1 = ContinuousClock.now
+                            timings.committed(seq, at: t1, latency: t1 - t0)
+                            mine.append((seq, m.id))
+                            i += producerCount
+                        }
+                        return mine
+                    }
+                }
+                var all: [(UInt64, MessageID)] = []
+                var lastReport = ContinuousClock.now
+                for try await part in group {
+                    all += part
+                    if ContinuousClock.now - lastReport > .milliseconds(500) {
+                        print("  appended \(timings.committedCount), published \(timings.publishedCount)")
+                        lastReport = ContinuousClock.now
+                    }
+                }
+                return all
+            }
+            let appendSeconds = (ContinuousClock.now - started).seconds
+            print("  appended \(appended.count) in \(String(format: "%.2f", appendSeconds)) s; waiting for the relay")
+
+            let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
+            var lastReport = ContinuousClock.now
+            while timings.publishedCount < total && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+                if ContinuousClock.now - lastReport > .milliseconds(500) {
+                    print("  published \(timings.publishedCount) of \(total)")
+                    lastReport = ContinuousClock.now
+                }
+            }
+            relayTask.cancel()
+            _ = try? await relayTask.value
+            try await outbox.close()
+
+            // Check the sink file against what was appended.
+            let text = (try? String(contentsOfFile: sinkPath, encoding: .utf8)) ?? ""
+            var seen = [String: Int]()
+            for line in text.split(separator: "\n") {
+                guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                      let id = object["id"] as? String else { continue }
+                seen[id, default: 0] += 1
+            }
+            let ids = Set(appended.map { $0.1.description })
+            let lost = ids.subtracting(seen.keys).count
+            let duplicates = seen.values.reduce(0) { $0 + max(0, $1 - 1) }
+            let stats = try OutboxReader(path: outboxPath).stats()
+            let commit = timings.commitLatencies()
+            let endToEnd = timings.commitToPublishLatencies()
+            print("""
+
+                summary
+                  appended:                 \(appended.count)
+                  published:                \(seen.count) distinct ids in the sink file
+                  lost:                     \(lost)
+                  duplicates:               \(duplicates)
+                  pending in the outbox:    \(stats.pending)
+                  commit latency:           p50 \(ms(commit, 0.50))  p99 \(ms(commit, 0.99))
+                  commit-to-publish:        p50 \(ms(endToEnd, 0.50))  p99 \(ms(endToEnd, 0.99))
+                  throughput:               \(Int(Double(appended.count) / max(appendSeconds, 1e-9))) appends/s
+                """)
+            if lost != 0 || duplicates != 0 { throw ExitCode(1) }
+        }
+    }
+
+    private func ms(_ sorted: [Duration], _ q: Double) -> String {
+        guard !sorted.isEmpty else { return "-" }
+        let d = sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]
+        return String(format: "%.2f ms", d.seconds * 1000)
+    }
+}
+
+/// Commit and publish times per sequence number.
+final class Timings: Sendable {
+    private let state = Mutex((committed: [UInt64: ContinuousClock.Instant](), latencies: [Duration](),
+                               published: [UInt64: ContinuousClock.Instant]()))
+
+    func committed(_ seq: UInt64, at t: ContinuousClock.Instant, latency: Duration) {
+        state.withLock {
+            $0.committed[seq] = t
+            $0.latencies.append(latency)
+        }
+    }
+
+    func published(_ seqs: [UInt64], at t: ContinuousClock.Instant) {
+        state.withLock { s in for seq in seqs where s.published[seq] == nil { s.published[seq] = t } }
+    }
+
+    var committedCount: Int { state.withLock { $0.committed.count } }
+    var publishedCount: Int { state.withLock { $0.published.count } }
+    func commitLatencies() -> [Duration] { state.withLock { $0.latencies.sorted() } }
+    func commitToPublishLatencies() -> [Duration] {
+        state.withLock { s in
+            s.published.compactMap { seq, t in s.committed[seq].map { max(.zero, t - $0) } }.sorted()
+        }
+    }
+}
+
+/// Records when each message was published, around another sink.
+struct TimingSink: OutboxSink {
+    let inner: any OutboxSink
+    let timings: Timings
+
+    func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
+        let outcomes = await inner.publish(batch)
+        let now = ContinuousClock.now
+        timings.published(zip(batch, outcomes).filter { $0.1 == .published }.map { $0.0.seq }, at: now)
+        return outcomes
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
