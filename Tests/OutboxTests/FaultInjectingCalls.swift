@@ -71,7 +71,11 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
         try real.pread(fd, buffer, offset)
     }
 
+    /// While closed, fdatasync calls wait in it.
+    let fdatasyncGate = Gate()
+
     func fdatasync(_ fd: Int32) throws {
+        fdatasyncGate.pass()
         if let e: Int32 = locked({ _fdatasyncCount += 1; return _fdatasyncError }) { throw Errno(code: e) }
         try real.fdatasync(fd)
     }
@@ -89,4 +93,38 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
     func fchmod(_ fd: Int32, _ mode: mode_t) throws { try real.fchmod(fd, mode) }
     func mkdir(_ path: String, _ mode: mode_t) throws { try real.mkdir(path, mode) }
     func listDirectory(_ directory: Int32) throws -> [String] { try real.listDirectory(directory) }
+}
+
+/// A gate threads wait at while it is closed; it counts how many are waiting.
+final class Gate: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var open = true
+    private var _waiting = 0
+
+    func close() {
+        condition.lock()
+        open = false
+        condition.unlock()
+    }
+
+    func release() {
+        condition.lock()
+        open = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    var waiting: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return _waiting
+    }
+
+    func pass() {
+        condition.lock()
+        _waiting += 1
+        while !open { condition.wait() }
+        _waiting -= 1
+        condition.unlock()
+    }
 }

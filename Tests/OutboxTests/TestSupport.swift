@@ -98,3 +98,77 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Waits until `condition` holds, checking every few milliseconds, or fails after `timeout`.
+func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    if try await condition() { return }
+    Issue.record("timed out after \(timeout) waiting for: \(what)")
+    throw CancellationError()
+}
+
+/// A sink that records what it published and can fail messages on demand.
+final class RecordingSink: OutboxSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var _published: [StoredMessage] = []
+    private var _attempts: [UInt64: Int] = [:]
+    /// Decides the outcome of one attempt (the attempt number counts from 1).
+    let decide: @Sendable (StoredMessage, Int) -> PublishOutcome
+
+    init(decide: @escaping @Sendable (StoredMessage, Int) -> PublishOutcome = { _, _ in .published }) {
+        self.decide = decide
+    }
+
+    var published: [StoredMessage] {
+        lock.lock()
+        defer { lock.unlock() }
+        return _published
+    }
+
+    func attempts(_ seq: UInt64) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return _attempts[seq] ?? 0
+    }
+
+    func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
+        await publishInOrder(batch) { m in attempt(m) }
+    }
+
+    private func attempt(_ m: StoredMessage) -> PublishOutcome {
+        lock.withLock {
+            _attempts[m.seq, default: 0] += 1
+            let outcome = decide(m, _attempts[m.seq]!)
+            if outcome == .published { _published.append(m) }
+            return outcome
+        }
+    }
+}
+
+/// Checks that, per key, the first time each sequence number was published came in increasing order.
+func perKeyOrderHolds(_ seqsByKey: [(key: String?, seq: UInt64)]) -> Bool {
+    var seen = Set<UInt64>()
+    var last: [String: UInt64] = [:]
+    for (key, seq) in seqsByKey {
+        guard seen.insert(seq).inserted, let key else { continue }
+        if let previous = last[key], previous > seq { return false }
+        last[key] = seq
+    }
+    return true
+}
+
+func relayConfiguration(sweep: Duration = .seconds(3600), maxAttempts: Int = 10, sys: (any SystemCalls)? = nil) -> OutboxRelayConfiguration {
+    var c = OutboxRelayConfiguration()
+    c.sweepInterval = sweep
+    c.minimumAge = .zero
+    c.maxAttempts = maxAttempts
+    c.initialBackoff = .milliseconds(1)
+    c.maxBackoff = .milliseconds(20)
+    c.standbyPollInterval = .milliseconds(50)
+    if let sys { c.systemCalls = sys }
+    return c
+}

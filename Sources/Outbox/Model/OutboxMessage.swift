@@ -62,6 +62,18 @@ public struct StoredMessage: Sendable, Equatable {
     public var offset: Int64
     /// Whether the payload is stored deflate-compressed.
     public var compressed: Bool
+    /// The key a sink must keep order within: the message's key, or (under the relay's strict order)
+    /// one key shared by every message; nil means no ordering constraint.
+    public var orderingKey: String?
+
+    init(seq: UInt64, message: OutboxMessage, segment: String, offset: Int64, compressed: Bool) {
+        self.seq = seq
+        self.message = message
+        self.segment = segment
+        self.offset = offset
+        self.compressed = compressed
+        self.orderingKey = message.key
+    }
 }
 
 /// What became of a message.

@@ -93,7 +93,10 @@ public final class OutboxRelay: Service, Sendable {
         var announced = false
         while !isStopping {
             do {
-                let log = try await TombstoneLog.open(at: path, logger: logger)
+                let (path, logger, sys) = (self.path, self.logger, configuration.systemCalls)
+                let log = try await onDedicatedThread("outbox-relay-open") {
+                    try TombstoneLog(openingAt: path, checkpointBytes: 1 << 20, logger: logger, sys: sys)
+                }
                 logger.info("relay active", metadata: ["path": "\(path)"])
                 return log
             } catch let e as OutboxError where e.code == .locked || e.code == .notAnOutbox {
@@ -108,9 +111,9 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     private func publishLoop(tombstones: TombstoneLog, io: BlockingExecutor) async throws {
-        let directory = try OutboxDirectory.open(path, create: false, sys: LinuxSystemCalls())
+        let directory = try OutboxDirectory.open(path, create: false, sys: configuration.systemCalls)
         let outboxID = tombstones.outboxID
-        let reader = try OutboxReader(path: path)
+        let reader = try OutboxReader(path: path, sys: configuration.systemCalls)
         let start = tombstones.snapshot.finished.firstMissing(from: 1)
         let tail = UnsafeTransfer(LogTail(directory: directory, outboxID: outboxID, from: start))
         var queue = RelayQueue(configuration: configuration)

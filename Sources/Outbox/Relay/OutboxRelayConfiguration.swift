@@ -25,6 +25,9 @@ public struct OutboxRelayConfiguration: Sendable {
     /// it, a message that could not be published is dead-lettered.
     public static let deliverByHeader = "outbox-deliver-by"
 
+    /// The system-call seam (tests replace it to inject faults).
+    var systemCalls: any SystemCalls = LinuxSystemCalls()
+
     public init() {}
 
     func backoff(afterAttempt attempt: Int, random: Double) -> Duration {

@@ -30,14 +30,16 @@ struct RelayQueue {
         self.configuration = configuration
     }
 
+    /// The queue of a message: its ordering key (set to one shared key under strict order by ``add(_:)``),
+    /// or a queue of its own when it has none.
     private func queueKey(_ m: StoredMessage) -> String {
-        if configuration.strictOrder { return "" }
-        return m.message.key.map { "k:" + $0 } ?? "s:\(m.seq)"
+        m.orderingKey.map { "k:" + $0 } ?? "s:\(m.seq)"
     }
 
     /// Adds messages not held yet, keeping each key's queue in sequence order.
     mutating func add(_ messages: [StoredMessage]) {
-        for m in messages where !held.contains(m.seq) {
+        for var m in messages where !held.contains(m.seq) {
+            if configuration.strictOrder { m.orderingKey = "" }
             held.insert(m.seq)
             let k = queueKey(m)
             var q = queues[k, default: []]
@@ -74,6 +76,7 @@ struct RelayQueue {
     /// Applies the sink's outcomes for `batch`: published messages leave; a key's first failure in the
     /// batch counts an attempt and backs off (or dead-letters); later messages of that key stay as they
     /// were.
+    /// `batch` must be what ``nextBatch(now:)`` returned (ordering keys as set by ``add(_:)``).
     mutating func apply(_ outcomes: [PublishOutcome], to batch: [StoredMessage], now: ContinuousClock.Instant, wallClock: Date) -> Result {
         var result = Result()
         var failedKeys = Set<String>()

@@ -15,17 +15,18 @@ public enum PublishOutcome: Sendable, Equatable {
 /// **Contract.** ``publish(_:)`` gets a batch in sequence order, which may hold several messages of one
 /// key, and returns exactly one outcome per message, in the same order. The relay tombstones a message
 /// only after its outcome is `.published`, so a sink sees a message at least once; use
-/// ``StoredMessage/message``'s `id` as the deduplication key. To keep per-key order, a sink must not
-/// publish a message after an earlier message *of the same key in the batch* failed: report it as
-/// failed too (``publishInOrder(_:_:)`` does this for sinks that publish one message at a time).
+/// ``StoredMessage/message``'s `id` as the deduplication key. To keep order, a sink must not publish a
+/// message after an earlier message *with the same ``StoredMessage/orderingKey`` in the batch* failed:
+/// report it as failed too (``publishInOrder(_:_:)`` does this for sinks that publish one message at a
+/// time). Under the relay's strict order every message has the same ordering key.
 /// The relay calls ``publish(_:)`` from one task at a time.
 public protocol OutboxSink: Sendable {
     func publish(_ batch: [StoredMessage]) async -> [PublishOutcome]
 }
 
 extension OutboxSink {
-    /// Publishes one message at a time with `publishOne`, skipping (as failed) every later message of a
-    /// key once one of that key failed.
+    /// Publishes one message at a time with `publishOne`, skipping (as failed) every later message of an
+    /// ordering key once one of that key failed.
     public func publishInOrder(
         _ batch: [StoredMessage], _ publishOne: (StoredMessage) async -> PublishOutcome
     ) async -> [PublishOutcome] {
@@ -33,12 +34,12 @@ extension OutboxSink {
         var outcomes: [PublishOutcome] = []
         outcomes.reserveCapacity(batch.count)
         for m in batch {
-            if let key = m.message.key, failedKeys.contains(key) {
-                outcomes.append(.failed("an earlier message of key \(key) failed in this batch"))
+            if let key = m.orderingKey, failedKeys.contains(key) {
+                outcomes.append(.failed("an earlier message of ordering key \(key) failed in this batch"))
                 continue
             }
             let outcome = await publishOne(m)
-            if outcome != .published, let key = m.message.key { failedKeys.insert(key) }
+            if outcome != .published, let key = m.orderingKey { failedKeys.insert(key) }
             outcomes.append(outcome)
         }
         return outcomes

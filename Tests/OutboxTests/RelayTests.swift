@@ -1,0 +1,229 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+@Suite("Relay")
+struct RelayTests {
+    /// Runs `relay` until the body returns, then stops it gracefully.
+    private func running<T>(_ relay: OutboxRelay, _ body: () async throws -> T) async throws -> T {
+        let task = Task { try await relay.run() }
+        defer { task.cancel() }
+        do {
+            let result = try await body()
+            task.cancel()
+            try await task.value
+            return result
+        } catch {
+            task.cancel()
+            _ = try? await task.value
+            throw error
+        }
+    }
+
+    @Test func inProcessRelayDeliversEveryMessageInKeyOrder() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 8 << 10), logger: quietLogger)
+        let sink = RecordingSink()
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
+        try await running(relay) {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for p in 0..<8 {
+                    group.addTask { for i in 0..<250 { try await outbox.append(sampleMessage(p * 1000 + i, key: "k\(i % 13)")) } }
+                }
+                try await group.waitForAll()
+            }
+            try await eventually("all 2000 published") { sink.published.count >= 2000 }
+            try await eventually("nothing pending") { try OutboxReader(path: dir).stats().pending == 0 }
+        }
+        let published = sink.published
+        #expect(Set(published.map(\.seq)) == Set(1...2000))
+        #expect(published.count == 2000, "no duplicates without crashes")
+        #expect(perKeyOrderHolds(published.map { ($0.message.key, $0.seq) }))
+        try await outbox.close()
+    }
+
+    @Test func aWriterInAnotherProcessWakesTheRelayThroughInotify() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let created = try runOutbox(["append", dir, "--count", "1"])
+        #expect(created.status == 0)
+        let sink = RecordingSink()
+        // The sweep is an hour away and there is no in-process writer: only inotify can wake the relay.
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), logger: quietLogger)
+        try await running(relay) {
+            try await eventually("relay active") { relay.isActive }
+            let append = try runOutbox(["append", dir, "--count", "1000", "--concurrency", "4", "--keys", "20"])
+            #expect(append.status == 0, "\(append.stderr)")
+            try await eventually("all 1001 published", timeout: .seconds(10)) { sink.published.count >= 1001 }
+        }
+        #expect(Set(sink.published.map(\.seq)) == Set(1...1001))
+        #expect(perKeyOrderHolds(sink.published.map { ($0.message.key, $0.seq) }))
+    }
+
+    @Test func aSinkFailingNowAndThenIsRetriedWithBackoffUntilItSucceeds() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        // Every third message fails twice before it goes through.
+        let sink = RecordingSink { m, attempt in m.seq % 3 == 0 && attempt <= 2 ? .failed("broker busy") : .published }
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(maxAttempts: 5), outbox: outbox, logger: quietLogger)
+        try await running(relay) {
+            for i in 1...90 { try await outbox.append(sampleMessage(i, key: "k\(i % 4)")) }
+            try await eventually("all 90 published") { sink.published.count >= 90 }
+        }
+        #expect(sink.published.count == 90)
+        for seq in stride(from: UInt64(3), through: 90, by: 3) { #expect(sink.attempts(seq) == 3) }
+        #expect(perKeyOrderHolds(sink.published.map { ($0.message.key, $0.seq) }))
+        #expect(try OutboxReader(path: dir).deadLetters().isEmpty)
+        try await outbox.close()
+    }
+
+    @Test func aPoisonKeyDeadLettersWhileOtherKeysKeepFlowingAndCanBeRedriven() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let healed = Shared(false)
+        let sink = RecordingSink { m, _ in
+            m.message.key == "poison" && !healed.get() ? .failed("schema mismatch") : .published
+        }
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(maxAttempts: 3), outbox: outbox, logger: quietLogger)
+        try await running(relay) {
+            for i in 1...60 { try await outbox.append(sampleMessage(i, key: i % 6 == 0 ? "poison" : "k\(i % 5)")) }
+            try await eventually("the 50 good messages published") { sink.published.count >= 50 }
+            try await eventually("the 10 poison messages dead-lettered") { try OutboxReader(path: dir).deadLetters().count == 10 }
+            let dead = try OutboxReader(path: dir).deadLetters()
+            #expect(dead.map(\.seq) == stride(from: 6, through: 60, by: 6).map { UInt64($0) })
+            #expect(dead.allSatisfy { $0.attempts == 3 && $0.lastError == "schema mismatch" && !$0.redriven })
+            #expect(dead.first?.message == (try OutboxReader(path: dir).messages(from: 6, limit: 1).first?.message))
+            try await eventually("nothing pending") { try OutboxReader(path: dir).stats().pending == 0 }
+            #expect(try OutboxReader(path: dir).stats().dead == 10)
+
+            healed.set(true)
+            let redriven = try await outbox.redrive([6, 12])
+            #expect(redriven == [61, 62])
+            try await eventually("the redriven messages published") { sink.published.count >= 52 }
+            #expect(Array(sink.published.suffix(2).map(\.message.id)) == Array(dead.prefix(2).map(\.message.id)))
+        }
+        let after = try OutboxReader(path: dir).deadLetters()
+        #expect(after.filter(\.redriven).map(\.seq) == [6, 12])
+        #expect(try await outbox.redrive([6]) == [], "a dead letter is redriven once")
+        try await outbox.close()
+    }
+
+    @Test func aCommitWrittenButNotYetDurableIsNotPublished() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let writerCalls = FaultInjectingCalls()
+        let relayCalls = FaultInjectingCalls()
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(sys: writerCalls), logger: quietLogger)
+        try await outbox.append(sampleMessage(1))
+        let sink = RecordingSink()
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(sys: relayCalls), logger: quietLogger)
+        try await running(relay) {
+            try await eventually("the first message published") { sink.published.count == 1 }
+            relayCalls.fdatasyncGate.close()
+            writerCalls.fdatasyncGate.close()
+            // The writer writes the frame, then waits before fdatasync.
+            let append = Task { try await outbox.append(sampleMessage(2)) }
+            // inotify wakes the relay on the write; it reads the frame and must make it durable first.
+            try await eventually("the relay read the frame and waits in its own fdatasync") { relayCalls.fdatasyncGate.waiting >= 1 }
+            #expect(sink.published.count == 1, "nothing published before the frame is durable")
+            relayCalls.fdatasyncGate.release()
+            try await eventually("published once durable") { sink.published.count == 2 }
+            writerCalls.fdatasyncGate.release()
+            #expect(try await append.value == 2)
+        }
+        try await outbox.close()
+    }
+
+    @Test func strictOrderHoldsEveryoneBehindAFailure() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let sink = RecordingSink { m, attempt in m.seq == 5 && attempt <= 3 ? .failed("hiccup") : .published }
+        var config = relayConfiguration(maxAttempts: 10)
+        config.strictOrder = true
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: config, outbox: outbox, logger: quietLogger)
+        try await running(relay) {
+            for i in 1...20 { try await outbox.append(sampleMessage(i, key: "k\(i)")) }
+            try await eventually("all published") { sink.published.count >= 20 }
+        }
+        #expect(sink.published.map(\.seq) == Array(1...20), "global order kept across the retries of seq 5")
+        try await outbox.close()
+    }
+}
+
+@Suite("Relay processes", .serialized)
+struct RelayProcessTests {
+    private func startRelay(_ dir: String, sinkFile: String) throws -> Process {
+        let p = Process()
+        p.executableURL = try outboxExecutable()
+        p.arguments = ["relay", dir, "--sink", "file:" + sinkFile, "--sweep-interval", "3600"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    private func sinkLines(_ path: String) -> [[String: Any]] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    @Test func aStandbyRelayTakesOverWhenTheActiveOneIsKilled() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let out = tmp.sub("out.jsonl")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        try await outbox.append(sampleMessage(1))
+        let a = try startRelay(dir, sinkFile: out)
+        try await eventually("relay A active") { try OutboxReader(path: dir).stats().relayPid == a.processIdentifier }
+        let b = try startRelay(dir, sinkFile: out)
+        defer { b.terminate(); b.waitUntilExit() }
+        try await eventually("message 1 published by A") { sinkLines(out).count >= 1 }
+        kill(a.processIdentifier, SIGKILL)
+        a.waitUntilExit()
+        let killed = ContinuousClock.now
+        try await eventually("relay B active") { try OutboxReader(path: dir).stats().relayPid == b.processIdentifier }
+        let takeover = ContinuousClock.now - killed
+        print("[standby] took over \(takeover) after the active relay was killed")
+        #expect(takeover < .seconds(3))
+        for i in 2...50 { try await outbox.append(sampleMessage(i)) }
+        try await eventually("B publishes what comes next") { Set(sinkLines(out).compactMap { ($0["seq"] as? NSNumber)?.uint64Value }) == Set(1...50) }
+        try await outbox.close()
+    }
+
+    @Test func killingTheRelayMidBatchLosesNothingAndKeepsKeyOrder() async throws {
+        let seed = testSeed("killingTheRelayMidBatch")
+        var g = SeededGenerator(seed: seed)
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let out = tmp.sub("out.jsonl")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 32 << 10), logger: quietLogger)
+        let total = 3000
+        let producer = Task {
+            for i in 1...total { try await outbox.append(sampleMessage(i, key: "k\(i % 17)")) }
+        }
+        for round in 0..<3 {
+            let relay = try startRelay(dir, sinkFile: out)
+            let already = sinkLines(out).count
+            let target = already + Int.random(in: 50...600, using: &g)
+            try await eventually("round \(round): relay published past \(target)", timeout: .seconds(30)) {
+                sinkLines(out).count >= target
+            }
+            kill(relay.processIdentifier, SIGKILL)
+            relay.waitUntilExit()
+        }
+        try await producer.value
+        let last = try startRelay(dir, sinkFile: out)
+        defer { last.terminate(); last.waitUntilExit() }
+        try await eventually("everything published", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
+        let lines = sinkLines(out)
+        let seqs = lines.compactMap { ($0["seq"] as? NSNumber)?.uint64Value }
+        #expect(Set(seqs) == Set(1...UInt64(total)), "seed \(seed): every message delivered at least once")
+        #expect(perKeyOrderHolds(zip(lines.map { $0["key"] as? String }, seqs).map { ($0, $1) }), "seed \(seed)")
+        print("[killingTheRelayMidBatch] 3 kills, \(lines.count) records for \(total) messages (\(lines.count - total) redelivered)")
+        try await outbox.close()
+    }
+}
