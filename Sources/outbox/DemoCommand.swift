@@ -44,6 +44,12 @@ struct DemoCommand: AsyncParsableCommand {
 
             let total = messages, producerCount = producers
             let started = ContinuousClock.now
+            let progress = Task {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .milliseconds(500))
+                    print("  appended \(timings.committedCount), published \(timings.publishedCount)")
+                }
+            }
             let appended = try await withThrowingTaskGroup(of: [(UInt64, MessageID)].self) { group in
                 for p in 0..<producerCount {
                     group.addTask {
@@ -64,29 +70,16 @@ struct DemoCommand: AsyncParsableCommand {
                         return mine
                     }
                 }
-                var all: [(UInt64, MessageID)] = []
-                var lastReport = ContinuousClock.now
-                for try await part in group {
-                    all += part
-                    if ContinuousClock.now - lastReport > .milliseconds(500) {
-                        print("  appended \(timings.committedCount), published \(timings.publishedCount)")
-                        lastReport = ContinuousClock.now
-                    }
-                }
-                return all
+                return try await group.reduce(into: []) { $0 += $1 }
             }
             let appendSeconds = (ContinuousClock.now - started).seconds
             print("  appended \(appended.count) in \(String(format: "%.2f", appendSeconds)) s; waiting for the relay")
 
             let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
-            var lastReport = ContinuousClock.now
             while timings.publishedCount < total && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-                if ContinuousClock.now - lastReport > .milliseconds(500) {
-                    print("  published \(timings.publishedCount) of \(total)")
-                    lastReport = ContinuousClock.now
-                }
+                try await Task.sleep(for: .milliseconds(5))
             }
+            progress.cancel()
             relayTask.cancel()
             _ = try? await relayTask.value
             try await outbox.close()

@@ -84,3 +84,38 @@ struct ProcessTests {
         #expect(notDir.stderr.contains("not a directory"))
     }
 }
+
+@Suite("The demo and the relay command", .serialized)
+struct CommandTests {
+    @Test func theDemoReportsNothingLostAndNoDuplicates() throws {
+        let tmp = TemporaryDirectory()
+        let result = try runOutbox(["demo", "--dir", tmp.sub("ob"), "--messages", "2000", "--producers", "8"])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("appended:                 2000"))
+        #expect(result.stdout.contains("lost:                     0"))
+        #expect(result.stdout.contains("duplicates:               0"))
+        #expect(result.stdout.contains("pending in the outbox:    0"))
+        let published = try String(contentsOfFile: tmp.sub("ob") + ".published.jsonl", encoding: .utf8)
+        #expect(published.split(separator: "\n").count == 2000)
+    }
+
+    @Test func sigtermStopsTheRelayGracefully() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let out = tmp.sub("out.jsonl")
+        #expect(try runOutbox(["append", dir, "--count", "100"]).status == 0)
+        let relay = Process()
+        relay.executableURL = try outboxExecutable()
+        relay.arguments = ["relay", dir, "--sink", "file:" + out]
+        relay.standardError = FileHandle.nullDevice
+        try relay.run()
+        try await eventually("all 100 published") {
+            ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count == 100
+        }
+        relay.terminate()
+        relay.waitUntilExit()
+        #expect(relay.terminationReason == .exit && relay.terminationStatus == 0, "a clean exit after SIGTERM")
+        let stats = try OutboxReader(path: dir).stats()
+        #expect(stats.pending == 0 && stats.relayPid == nil)
+    }
+}

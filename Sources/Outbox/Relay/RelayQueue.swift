@@ -58,19 +58,47 @@ struct RelayQueue {
         queues.values.compactMap { $0.first?.notBefore }.min()
     }
 
-    /// Up to `batchSize` ready messages in sequence order: a prefix of every key whose head is ready.
+    /// Up to `batchSize` ready messages in sequence order: a prefix of every key whose head is ready
+    /// (a k-way merge of the ready queues, so the cost grows with the batch, not with what is held).
     func nextBatch(now: ContinuousClock.Instant) -> [StoredMessage] {
         let limit = configuration.batchSize
-        var candidates: [StoredMessage] = []
+        // (next seq, queue, position) of every ready queue, as a binary min-heap on seq.
+        var heap: [(seq: UInt64, queue: [Entry], position: Int)] = []
         for q in queues.values {
             guard let head = q.first, head.notBefore.map({ $0 <= now }) ?? true else { continue }
-            for e in q.prefix(limit) {
-                if e.message.seq != head.message.seq, e.notBefore != nil { break }
-                candidates.append(e.message)
+            heap.append((head.message.seq, q, 0))
+        }
+        func less(_ a: Int, _ b: Int) -> Bool { heap[a].seq < heap[b].seq }
+        func siftDown(_ start: Int) {
+            var i = start
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < heap.count && less(l, m) { m = l }
+                if r < heap.count && less(r, m) { m = r }
+                if m == i { return }
+                heap.swapAt(i, m)
+                i = m
             }
         }
-        candidates.sort { $0.seq < $1.seq }
-        return Array(candidates.prefix(limit))
+        for i in stride(from: heap.count / 2, through: 0, by: -1) { siftDown(i) }
+        var batch: [StoredMessage] = []
+        batch.reserveCapacity(min(limit, held.count))
+        while batch.count < limit, !heap.isEmpty {
+            let top = heap[0]
+            batch.append(top.queue[top.position].message)
+            let next = top.position + 1
+            // Later entries of a key go along unless one of them waits for a retry of its own.
+            if next < top.queue.count, top.queue[next].notBefore == nil {
+                heap[0].position = next
+                heap[0].seq = top.queue[next].message.seq
+            } else {
+                heap[0] = heap[heap.count - 1]
+                heap.removeLast()
+            }
+            if !heap.isEmpty { siftDown(0) }
+        }
+        return batch
     }
 
     /// Applies the sink's outcomes for `batch`: published messages leave; a key's first failure in the
