@@ -73,7 +73,7 @@ public final class OutboxRelay: Service, Sendable {
         defer { isActiveState.set(false) }
         let io = BlockingExecutor(name: "outbox-relay-io")
         let wake = self.wake
-        let watcher = DirectoryWatcher(path: path, logger: logger) { wake.signal() }
+        let watcher = configuration.watchDirectory ? DirectoryWatcher(path: path, logger: logger) { wake.signal() } : nil
         do {
             try await publishLoop(tombstones: tombstones, io: io)
         } catch {

@@ -25,6 +25,9 @@ public struct OutboxRelayConfiguration: Sendable {
     /// it, a message that could not be published is dead-lettered.
     public static let deliverByHeader = "outbox-deliver-by"
 
+    /// Watch the directory with inotify (tests turn it off to exercise sweeping alone).
+    var watchDirectory = true
+
     /// The system-call seam (tests replace it to inject faults).
     var systemCalls: any SystemCalls = LinuxSystemCalls()
 
