@@ -23,17 +23,20 @@ struct DumpCommand: AsyncParsableCommand {
     @Option(help: "Only messages of this type.") var type: String?
     @Option(help: "Only messages with this key.") var key: String?
     @Option(help: "How to show payloads: none, text, hex or base64.") var payload: PayloadDisplay = .none
+    @Option(help: "Only messages stored in this segment file (its name).") var segment: String?
+    @Flag(help: "Walk the frames of every file (or of the one file given) with offsets and checksum status, going on past damage.") var raw = false
 
     func run() async throws {
         try await reportingErrors {
             _ = CLILogging.bootstrap
+            if raw { return try dumpRaw() }
             let reader = try OutboxReader(path: dir)
             let tombstones = try reader.tombstones()
             var shown = 0
             let limit = self.limit ?? .max
             if !json {
-                Output.shared.write(pad("SEQ", 10) + "  " + pad("CREATED", 27) + "  " + pad("TYPE", 20) + "  "
-                                    + pad("KEY", 16) + "  " + pad("SIZE", 8) + "  STATUS\n")
+                Output.shared.write(Self.pad("SEQ", 10) + "  " + Self.pad("CREATED", 27) + "  " + Self.pad("TYPE", 20) + "  "
+                                    + Self.pad("KEY", 16) + "  " + Self.pad("SIZE", 8) + "  STATUS\n")
             }
             guard limit > 0 else { return }
             try reader.forEachMessage(from: from) { m in
@@ -41,14 +44,65 @@ struct DumpCommand: AsyncParsableCommand {
                 if status != .all && st.rawValue != status.rawValue { return true }
                 if let type, m.message.type != type { return true }
                 if let key, m.message.key != key { return true }
-                Output.shared.write((json ? jsonLine(m, st) : tableLine(m, st)) + "\n")
+                if let segment, m.segment != segment { return true }
+                Output.shared.write((json ? Self.jsonLine(m, st, payload: payload) : Self.tableLine(m, st, payload: payload)) + "\n")
                 shown += 1
                 return shown < limit
             }
         }
     }
 
-    private func payloadText(_ bytes: [UInt8]) -> String? {
+    private func dumpRaw() throws {
+        for file in try OutboxInspector.rawWalk(path: dir) {
+            if json {
+                var j = JSONLine()
+                j.string("file", file.name)
+                j.string("kind", file.kind)
+                j.number("size", file.size)
+                j.string("header", file.header)
+                j.string("headerProblem", file.headerProblem)
+                Output.shared.write(j.text + "\n")
+            } else {
+                Output.shared.write("\(file.path) (\(file.kind), \(file.size) bytes)\n")
+                if let h = file.header { Output.shared.write("  header: \(h)\n") }
+                if let p = file.headerProblem { Output.shared.write("  header DAMAGED: \(p)\n") }
+            }
+            for entry in file.entries {
+                switch entry {
+                case .frame(let offset, let length, let kind, let first, let count):
+                    if json {
+                        var j = JSONLine()
+                        j.string("file", file.name)
+                        j.number("offset", offset)
+                        j.number("length", length)
+                        j.string("kind", kind)
+                        j.number("first", first)
+                        j.number("count", count)
+                        j.string("status", "ok")
+                        Output.shared.write(j.text + "\n")
+                    } else {
+                        Output.shared.write("  offset \(offset): \(kind) frame, first \(first), count \(count), \(length) bytes, checksum ok\n")
+                    }
+                case .damage(let offset, let length, let reason, let excerpt):
+                    let hex = excerpt.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
+                    if json {
+                        var j = JSONLine()
+                        j.string("file", file.name)
+                        j.number("offset", offset)
+                        j.number("length", length)
+                        j.string("status", "damaged")
+                        j.string("reason", reason)
+                        j.string("excerpt", hex)
+                        Output.shared.write(j.text + "\n")
+                    } else {
+                        Output.shared.write("  offset \(offset): DAMAGED, \(length) bytes: \(reason)\n      \(hex)\n")
+                    }
+                }
+            }
+        }
+    }
+
+    private static func payloadText(_ bytes: [UInt8], _ payload: PayloadDisplay) -> String? {
         switch payload {
         case .none: nil
         case .text: String(decoding: bytes, as: UTF8.self)
@@ -57,7 +111,7 @@ struct DumpCommand: AsyncParsableCommand {
         }
     }
 
-    private func jsonLine(_ m: StoredMessage, _ status: MessageStatus) -> String {
+    static func jsonLine(_ m: StoredMessage, _ status: MessageStatus, payload: PayloadDisplay) -> String {
         var j = JSONLine()
         j.number("seq", m.seq)
         j.string("id", m.message.id.description)
@@ -71,20 +125,20 @@ struct DumpCommand: AsyncParsableCommand {
         j.string("segment", m.segment)
         j.number("offset", m.offset)
         j.bool("compressed", m.compressed)
-        if let p = payloadText(m.message.payload) { j.string("payload", p) }
+        if let p = payloadText(m.message.payload, payload) { j.string("payload", p) }
         return j.text
     }
 
-    private func tableLine(_ m: StoredMessage, _ status: MessageStatus) -> String {
+    static func tableLine(_ m: StoredMessage, _ status: MessageStatus, payload: PayloadDisplay) -> String {
         var line = pad("\(m.seq)", 10) + "  " + pad(rfc3339(micros: m.message.createdAtMicros), 27) + "  "
             + pad(m.message.type, 20) + "  " + pad(m.message.key ?? "-", 16) + "  " + pad("\(m.message.payload.count)", 8)
             + "  " + status.rawValue
         for h in m.message.headers { line += "\n" + String(repeating: " ", count: 12) + "\(h.name): \(h.value)" }
-        if let p = payloadText(m.message.payload) { line += "\n" + String(repeating: " ", count: 12) + p }
+        if let p = payloadText(m.message.payload, payload) { line += "\n" + String(repeating: " ", count: 12) + p }
         return line
     }
 
-    private func pad(_ s: String, _ width: Int) -> String {
+    static func pad(_ s: String, _ width: Int) -> String {
         s.count >= width ? s : s + String(repeating: " ", count: width - s.count)
     }
 }

@@ -88,6 +88,7 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
     func ftruncate(_ fd: Int32, _ size: Int64) throws { try real.ftruncate(fd, size) }
     func renameat(_ directory: Int32, _ from: String, _ to: String) throws { try real.renameat(directory, from, to) }
     func unlinkat(_ directory: Int32, _ name: String) throws { try real.unlinkat(directory, name) }
+    func linkat(_ directory: Int32, _ from: String, _ to: String) throws { try real.linkat(directory, from, to) }
     func flock(_ fd: Int32, _ operation: Int32) throws { try real.flock(fd, operation) }
     func fstat(_ fd: Int32) throws -> (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool) { try real.fstat(fd) }
     func fchmod(_ fd: Int32, _ mode: mode_t) throws { try real.fchmod(fd, mode) }

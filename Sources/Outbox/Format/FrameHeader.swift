@@ -10,6 +10,9 @@ enum FrameKind: UInt16, Sendable {
     case deadLetter = 4
     /// Sequence ranges whose dead letters were redriven (dead-letter file).
     case redriven = 5
+    /// Sequence numbers lost to damage, written by `outbox verify --repair` in place of unreadable
+    /// frames (segments); the body is a UTF-8 reason.
+    case hole = 6
 }
 
 /// Which file a frame belongs to: the seed of its checksum (FORMAT.md, "Frame checksum").
@@ -27,7 +30,8 @@ struct FileIdentity: Sendable, Equatable {
 ///      4    4 body length bytes after this header, 1 ... max record size
 ///      8    8 first       segments: sequence number of the first message; tombstones: lowest sequence
 ///     16    4 count       segments: number of messages; tombstones: number of ranges; at least 1
-///     20    2 kind        1 messages, 2 published ranges, 3 dead ranges, 4 dead letter, 5 redriven ranges
+///     20    2 kind        1 messages, 2 published ranges, 3 dead ranges, 4 dead letter, 5 redriven ranges,
+///                          6 hole
 ///     22    2 flags       0
 /// ```
 struct FrameHeader: Equatable, Sendable {

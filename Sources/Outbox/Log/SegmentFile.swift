@@ -19,15 +19,28 @@ struct SegmentFile {
         let maxBody = header.maxRecordSize
         let scanner = FrameScanner(
             file: file, identity: FileIdentity(outboxID: header.outboxID, base: header.base), maxBody: maxBody,
-            kinds: [.messages], size: size,
-            validate: { h, body in
-                guard validateBodies else { return nil }
-                do {
-                    _ = try MessageCodec.decode(body, count: Int(h.count), maxBody: Int(maxBody))
-                    return nil
-                } catch { return "\(error)" }
-            })
+            kinds: FrameContent.kinds(in: .segment), size: size,
+            validate: { h, body in validateBodies ? FrameContent.problem(h, body, maxBody: maxBody) : nil })
         return SegmentFile(name: name, file: file, header: header, scanner: scanner)
+    }
+
+    /// The messages of a frame of this segment from `from` on (none for a hole), or
+    /// ``OutboxError/Code/corrupt`` naming the frame if its records do not decode.
+    func messages(in frame: Frame, from: UInt64 = 0) throws -> [StoredMessage] {
+        guard frame.header.kind == .messages else { return [] }
+        let decoded: [MessageCodec.Decoded]
+        do {
+            decoded = try MessageCodec.decode(frame.body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize))
+        } catch {
+            throw OutboxError(.corrupt, "frame content is invalid: \(error)", path: file.path, offset: frame.offset)
+        }
+        var out: [StoredMessage] = []
+        out.reserveCapacity(decoded.count)
+        for (i, d) in decoded.enumerated() where frame.header.first + UInt64(i) >= from {
+            out.append(StoredMessage(seq: frame.header.first + UInt64(i), message: d.message, segment: name,
+                                     offset: frame.offset, compressed: d.compressed))
+        }
+        return out
     }
 
     /// Reads and checks the header of `file`, naming the file and offset on failure.

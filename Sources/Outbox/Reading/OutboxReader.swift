@@ -46,17 +46,7 @@ public final class OutboxReader: Sendable {
     /// false.
     public func forEachMessage(from: UInt64 = 1, _ body: (StoredMessage) throws -> Bool) throws {
         try forEachFrame(from: from) { segment, frame in
-            let decoded: [MessageCodec.Decoded]
-            do {
-                decoded = try MessageCodec.decode(frame.body, count: Int(frame.header.count), maxBody: Int(segment.header.maxRecordSize))
-            } catch {
-                throw OutboxError(.corrupt, "frame content is invalid: \(error)", path: segment.file.path, offset: frame.offset)
-            }
-            for (i, d) in decoded.enumerated() {
-                let seq = frame.header.first + UInt64(i)
-                if seq < from { continue }
-                let stored = StoredMessage(seq: seq, message: d.message, segment: segment.name, offset: frame.offset,
-                                           compressed: d.compressed)
+            for stored in try segment.messages(in: frame, from: from) {
                 if try !body(stored) { return false }
             }
             return true

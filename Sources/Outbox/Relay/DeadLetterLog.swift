@@ -85,7 +85,8 @@ enum DeadLetterLog {
     private static func scanner(for file: OutboxFile, outboxID: OutboxID) throws -> FrameScanner {
         let header = try SegmentFile.checkHeader(of: file, kind: .deadLetters, expectedBase: 1, outboxID: outboxID)
         return FrameScanner(file: file, identity: FileIdentity(outboxID: outboxID, base: 1), maxBody: header.maxRecordSize,
-                            kinds: [.deadLetter, .redriven], size: try file.size())
+                            kinds: FrameContent.kinds(in: .deadLetters), size: try file.size(),
+                            validate: { h, body in FrameContent.problem(h, body, maxBody: header.maxRecordSize) })
     }
 
     private static func collect(_ frame: Frame, into letters: inout [DeadLetter], redriven: inout SequenceRangeSet, path: String) throws {

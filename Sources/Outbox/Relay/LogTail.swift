@@ -68,18 +68,10 @@ final class LogTail {
     }
 
     private func walk(_ segment: SegmentFile, tail: FrameScanner.TailPolicy, limit: Int, into out: inout [StoredMessage]) throws {
-        let maxBody = Int(segment.header.maxRecordSize)
         try segment.scanner.walk(tail: tail) { frame in
             let last = frame.header.first + UInt64(frame.header.count) - 1
             if last < nextSeq { return true }
-            let decoded: [MessageCodec.Decoded]
-            do { decoded = try MessageCodec.decode(frame.body, count: Int(frame.header.count), maxBody: maxBody) } catch {
-                throw OutboxError(.corrupt, "frame content is invalid: \(error)", path: segment.file.path, offset: frame.offset)
-            }
-            for (i, d) in decoded.enumerated() where frame.header.first + UInt64(i) >= nextSeq {
-                out.append(StoredMessage(seq: frame.header.first + UInt64(i), message: d.message, segment: segment.name,
-                                         offset: frame.offset, compressed: d.compressed))
-            }
+            out += try segment.messages(in: frame, from: nextSeq)
             nextSeq = last + 1
             return out.count < limit
         }

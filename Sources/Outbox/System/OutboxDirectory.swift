@@ -70,6 +70,16 @@ final class OutboxDirectory: @unchecked Sendable {
         return directory
     }
 
+    /// Opens any directory read-only for inspecting one file in it (no permission checks: it changes
+    /// nothing).
+    static func openForInspection(_ path: String, sys: any SystemCalls) throws -> OutboxDirectory {
+        do {
+            return OutboxDirectory(path: path, fd: try sys.openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY, 0), sys: sys)
+        } catch let e as Errno {
+            throw OutboxError.system("open", errno: e.code, path: path)
+        }
+    }
+
     /// The path of a file in this directory, for messages.
     func pathOf(_ name: String) -> String {
         path.hasSuffix("/") ? path + name : path + "/" + name
@@ -112,6 +122,14 @@ final class OutboxDirectory: @unchecked Sendable {
     /// Returns the new file opened read-write. A failure before the rename removes the temporary file
     /// and leaves the directory as it was; a failed fsync is reported as ``OutboxError/Code/syncFailed``.
     func createFile(_ name: String, contents: [[UInt8]]) throws -> OutboxFile {
+        let file = try writeTemporary(for: name, contents: contents)
+        try syncDirectory()
+        return file
+    }
+
+    /// Writes `contents` to `.tmp-name`, fsyncs it and renames it to `name` (not yet durable in the
+    /// directory: the caller fsyncs the directory). On failure the temporary file is removed.
+    private func writeTemporary(for name: String, contents: [[UInt8]]) throws -> OutboxFile {
         let temporary = Self.temporaryPrefix + name
         try? sys.unlinkat(fd, temporary)
         let tfd: Int32
@@ -134,8 +152,19 @@ final class OutboxDirectory: @unchecked Sendable {
             try? sys.unlinkat(fd, temporary)
             throw error
         }
-        try syncDirectory()
         return file
+    }
+
+    /// Replaces `name` with a new file holding `contents`, keeping the old file as `keptAs`: link the old
+    /// file to `keptAs`, fsync the directory, write the new one under a temporary name, fsync it, rename
+    /// it over `name`, fsync the directory. At every step `name` is either the old file or the new one.
+    func replaceFile(_ name: String, keepingOldAs keptAs: String, contents: [[UInt8]]) throws {
+        do { try sys.linkat(fd, name, keptAs) } catch let e as Errno {
+            throw OutboxError.system("link to \(keptAs)", errno: e.code, path: pathOf(name))
+        }
+        try syncDirectory()
+        _ = try writeTemporary(for: name, contents: contents)
+        try syncDirectory()
     }
 
     /// `renameat` within the directory (not yet durable: call ``syncDirectory()``).

@@ -32,6 +32,8 @@ protocol SystemCalls: Sendable {
     func ftruncate(_ fd: Int32, _ size: Int64) throws
     /// `renameat(2)` within one directory.
     func renameat(_ directory: Int32, _ from: String, _ to: String) throws
+    /// `linkat(2)` within one directory (a second name for the same file).
+    func linkat(_ directory: Int32, _ from: String, _ to: String) throws
     /// `unlinkat(2)` of a regular file.
     func unlinkat(_ directory: Int32, _ name: String) throws
     /// `flock(2)`.
@@ -86,6 +88,9 @@ struct LinuxSystemCalls: SystemCalls {
         try check(Glibc.renameat(directory, from, directory, to))
     }
     func unlinkat(_ directory: Int32, _ name: String) throws { try check(Glibc.unlinkat(directory, name, 0)) }
+    func linkat(_ directory: Int32, _ from: String, _ to: String) throws {
+        try check(Glibc.linkat(directory, from, directory, to, 0))
+    }
 
     func flock(_ fd: Int32, _ operation: Int32) throws {
         while true {

@@ -23,13 +23,8 @@ struct TombstoneFile {
         let header = try SegmentFile.checkHeader(of: file, kind: .tombstones, expectedBase: generation, outboxID: outboxID)
         let scanner = FrameScanner(
             file: file, identity: FileIdentity(outboxID: outboxID, base: generation), maxBody: header.maxRecordSize,
-            kinds: [.published, .dead], size: size,
-            validate: { h, body in
-                do {
-                    _ = try TombstoneCodec.decode(body, count: Int(h.count), first: h.first)
-                    return nil
-                } catch { return "\(error)" }
-            })
+            kinds: FrameContent.kinds(in: .tombstones), size: size,
+            validate: { h, body in FrameContent.problem(h, body, maxBody: header.maxRecordSize) })
         var snapshot = TombstoneSnapshot()
         let end = try scanner.walk(tail: tail) { frame in
             let ranges = (try? TombstoneCodec.decode(frame.body, count: Int(frame.header.count), first: frame.header.first)) ?? []

@@ -1,0 +1,41 @@
+/// The frame kinds each file kind may hold, and the check of their bodies (FORMAT.md §4, §5, §5a).
+enum FrameContent {
+    static func kinds(in file: FileHeader.Kind) -> Set<FrameKind> {
+        switch file {
+        case .segment: [.messages, .hole]
+        case .tombstones: [.published, .dead]
+        case .deadLetters: [.deadLetter, .redriven]
+        }
+    }
+
+    /// Why a frame body whose checksum matched does not decode, or nil when it does.
+    static func problem(_ h: FrameHeader, _ body: [UInt8], maxBody: UInt32) -> String? {
+        do {
+            switch h.kind {
+            case .messages:
+                _ = try MessageCodec.decode(body, count: Int(h.count), maxBody: Int(maxBody))
+            case .deadLetter:
+                guard h.count == 1 else { return "a dead letter frame holds \(h.count) records" }
+                _ = try MessageCodec.decode(body, count: 1, maxBody: Int(maxBody))
+            case .published, .dead, .redriven:
+                _ = try TombstoneCodec.decode(body, count: Int(h.count), first: h.first)
+            case .hole:
+                if String(validating: body, as: UTF8.self) == nil { return "a hole's reason is not UTF-8" }
+            }
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    static func kindName(_ k: FrameKind) -> String {
+        switch k {
+        case .messages: "messages"
+        case .published: "published"
+        case .dead: "dead"
+        case .deadLetter: "dead-letter"
+        case .redriven: "redriven"
+        case .hole: "hole"
+        }
+    }
+}

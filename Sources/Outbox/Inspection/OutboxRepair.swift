@@ -1,0 +1,247 @@
+import Foundation
+import Logging
+
+/// What ``OutboxInspector/repair(path:logger:)`` did.
+public struct RepairReport: Sendable {
+    /// One sentence per change, naming the file.
+    public var actions: [String] = []
+    /// What verification still finds afterwards (empty when the repair succeeded).
+    public var remaining: [VerifyProblem] = []
+}
+
+extension OutboxInspector {
+    /// Repairs what ``verify(path:)`` finds, never deleting data: a torn tail is truncated; a damaged
+    /// segment, tombstone or dead-letter file is kept as `NAME.broken` and replaced by a copy holding every
+    /// valid frame, with *hole* frames (FORMAT.md) standing for the sequence numbers that were lost, which
+    /// are tombstoned as dead; a missing segment becomes a hole. Refuses while a writer or a relay holds the
+    /// outbox, and refuses files of an unknown format version.
+    public static func repair(path: String, logger: Logger = Logger(label: "outbox.repair")) async throws -> RepairReport {
+        let sys = LinuxSystemCalls()
+        let (directory, writerLock, repaired, holes) = try await onDedicatedThread("outbox-repair") {
+            let directory = try OutboxDirectory.open(path, create: false, sys: sys)
+            let writerLock = try lockForRepair(FileLock.writerLockName, in: directory, role: "writing")
+            do {
+                let (report, holes) = try repairFiles(directory)
+                return (directory, UnsafeTransfer(writerLock), report, holes)
+            } catch {
+                writerLock.release()
+                throw error
+            }
+        }
+        defer { writerLock.value.release() }
+        var result = repaired
+        if !holes.isEmpty {
+            let log = try await onDedicatedThread("outbox-repair") {
+                try TombstoneLog(openingAt: path, checkpointBytes: 1 << 20, logger: logger, sys: sys)
+            }
+            do {
+                try await log.acknowledge(holes.ranges.flatMap { Array($0) }, as: .dead)
+            } catch {
+                try? await log.close()
+                throw error
+            }
+            try await log.close()
+            result.actions.append("tombstoned the \(holes.count) lost sequence number(s) as dead")
+        }
+        result.remaining = try await onDedicatedThread("outbox-repair") { try verify(directory).problems.filter { $0.kind != .leftoverFile } }
+        for a in result.actions { logger.info("\(a)") }
+        return result
+    }
+
+    /// The file work of a repair (the caller holds the writer lock): returns what was done and the
+    /// sequence numbers lost to damage.
+    private static func repairFiles(_ directory: OutboxDirectory) throws -> (RepairReport, SequenceRangeSet) {
+        var holes = SequenceRangeSet()
+        var result = RepairReport()
+        do {
+            let relayLock = try lockForRepair(FileLock.relayLockName, in: directory, role: "relaying")
+            defer { relayLock.release() }
+            let report = try verify(directory)
+            if let p = report.problems.first(where: { $0.kind == .unsupportedVersion }) {
+                throw OutboxError(.unsupportedVersion, "cannot repair: \(p.reason)", path: directory.pathOf(p.file))
+            }
+            let segments = try FileNames.list(directory).segments
+            let damagedFiles = Set(report.problems.filter { [.corrupt, .badHeader].contains($0.kind) || ($0.kind == .sequenceGap && $0.offset != 32) }.map(\.file))
+            for (i, entry) in segments.enumerated() {
+                let nextBase = i + 1 < segments.count ? segments[i + 1].base : nil
+                if damagedFiles.contains(entry.name) {
+                    let lost = try rebuildSegment(entry.name, base: entry.base, nextBase: nextBase, in: directory)
+                    holes.formUnion(lost)
+                    result.actions.append("rebuilt \(entry.name) from its valid frames (original kept as \(entry.name).broken)"
+                                          + (lost.isEmpty ? "" : "; sequence numbers \(lost) lost to damage became holes"))
+                } else if let torn = report.problems.first(where: { $0.file == entry.name && $0.kind == .tornTail }), let offset = torn.offset {
+                    result.actions.append(try truncate(entry.name, at: offset, in: directory))
+                }
+            }
+            for p in report.problems where p.kind == .sequenceGap && p.offset == 32 {
+                // A missing segment: a segment holding only a hole keeps the numbering dense.
+                guard let base = FileNames.parseSegment(p.file), let i = segments.firstIndex(where: { $0.base == base }), i > 0 else { continue }
+                let previous = try walkFile(segments[i - 1].name, in: directory)
+                var start = segments[i - 1].base
+                for case .frame(_, _, _, let first, let count) in previous.entries { start = max(start, first + UInt64(count)) }
+                guard start < base else { continue }
+                let header = try SegmentFile.checkHeader(of: directory.openFile(segments[i - 1].name, writable: false), kind: .segment,
+                                                         expectedBase: segments[i - 1].base, outboxID: nil)
+                let name = FileNames.segment(start)
+                let identity = FileIdentity(outboxID: header.outboxID, base: start)
+                var h = header
+                h.base = start
+                _ = try directory.createFile(name, contents: [h.encode()] + holeFrames(start...(base - 1), identity: identity,
+                                                                                         offset: Int64(FileHeader.size), note: "segment missing"))
+                holes.insert(start...(base - 1))
+                result.actions.append("created \(name) holding a hole for the missing sequence numbers \(start)...\(base - 1)")
+            }
+            for p in report.problems where p.file.hasPrefix(FileNames.tombstonePrefix) || p.file == DeadLetterLog.fileName {
+                switch p.kind {
+                case .tornTail:
+                    if let offset = p.offset { result.actions.append(try truncate(p.file, at: offset, in: directory)) }
+                case .corrupt, .badHeader:
+                    result.actions.append(try rebuildOther(p.file, in: directory))
+                default:
+                    continue
+                }
+            }
+        }
+        return (result, holes)
+    }
+
+    private static func lockForRepair(_ name: String, in directory: OutboxDirectory, role: String) throws -> FileLock {
+        do { return try FileLock.acquire(name, in: directory, role: role) } catch var e as OutboxError where e.code == .locked {
+            e.message = "refusing to repair: \(e.message); stop it first"
+            throw e
+        }
+    }
+
+    private static func truncate(_ name: String, at offset: Int64, in directory: OutboxDirectory) throws -> String {
+        let file = try directory.openFile(name, writable: true)
+        let size = try file.size()
+        try file.truncate(to: offset)
+        try file.sync()
+        return "truncated the torn tail of \(name) at offset \(offset) (\(size - offset) bytes removed)"
+    }
+
+    /// A name under which to keep the original of a file being replaced.
+    private static func keepName(_ name: String, in directory: OutboxDirectory) -> String {
+        var candidate = name + ".broken"
+        var n = 1
+        while (try? directory.openFile(candidate, writable: false)) != nil {
+            candidate = name + ".broken.\(n)"
+            n += 1
+        }
+        return candidate
+    }
+
+    /// Hole frames for `range` (split to fit the count field), starting at `offset`.
+    private static func holeFrames(_ range: ClosedRange<UInt64>, identity: FileIdentity, offset: Int64, note: String) -> [[UInt8]] {
+        var frames: [[UInt8]] = []
+        var start = range.lowerBound
+        var at = offset
+        let body = Array("lost to damage (\(note)); found by outbox verify --repair".utf8)
+        while start <= range.upperBound {
+            let count = min(range.upperBound - start + 1, UInt64(UInt32.max))
+            let frame = FrameHeader.frame(kind: .hole, first: start, count: UInt32(count), body: body, identity: identity, offset: at)
+            frames.append(frame)
+            at += Int64(frame.count)
+            start += count
+        }
+        return frames
+    }
+
+    /// Replaces a damaged segment by its valid frames, with holes where sequence numbers were lost.
+    /// Returns the lost sequence numbers.
+    private static func rebuildSegment(_ name: String, base: UInt64, nextBase: UInt64?, in directory: OutboxDirectory) throws -> SequenceRangeSet {
+        let file = try directory.openFile(name, writable: false)
+        let (_, headerResult, identityFound) = describe(name, file, in: directory)
+        guard let identity = identityFound else {
+            throw OutboxError(.corrupt, "cannot repair: no other file tells this outbox's id", path: file.path)
+        }
+        let header = (try? headerResult.get()) ?? FileHeader(
+            kind: .segment, outboxID: identity.outboxID, base: base,
+            maxRecordSize: siblingMaxRecordSize(in: directory, except: name) ?? UInt32(OutboxConfiguration().maxRecordSize),
+            createdAtMicros: OutboxMessage.micros(Date()))
+        let scanner = FrameScanner(file: file, identity: identity, maxBody: header.maxRecordSize,
+                                   kinds: FrameContent.kinds(in: .segment), size: try file.size(),
+                                   validate: { h, body in FrameContent.problem(h, body, maxBody: header.maxRecordSize) })
+        var frames: [[UInt8]] = []
+        var offset = Int64(FileHeader.size)
+        var expected = base
+        var lost = SequenceRangeSet()
+        func add(_ frame: [UInt8]) {
+            frames.append(frame)
+            offset += Int64(frame.count)
+        }
+        scan: while true {
+            switch try scanner.next() {
+            case .end:
+                break scan
+            case .damage(let d):
+                guard let next = try scanner.nextValidFrame(after: d.offset) else { break scan }
+                scanner.offset = next
+            case .frame(let f):
+                guard f.header.first >= expected else { continue }
+                if f.header.first > expected {
+                    lost.insert(expected...(f.header.first - 1))
+                    for h in holeFrames(expected...(f.header.first - 1), identity: identity, offset: offset, note: "in \(name)") { add(h) }
+                }
+                add(FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
+                                      identity: identity, offset: offset))
+                expected = f.header.first + UInt64(f.header.count)
+            }
+        }
+        if let nextBase, expected < nextBase {
+            lost.insert(expected...(nextBase - 1))
+            for h in holeFrames(expected...(nextBase - 1), identity: identity, offset: offset, note: "in \(name)") { add(h) }
+        }
+        try directory.replaceFile(name, keepingOldAs: keepName(name, in: directory), contents: [header.encode()] + frames)
+        return lost
+    }
+
+    private static func siblingMaxRecordSize(in directory: OutboxDirectory, except: String) -> UInt32? {
+        guard let listing = try? FileNames.list(directory) else { return nil }
+        for s in listing.segments where s.name != except {
+            if let f = try? directory.openFile(s.name, writable: false),
+               let h = try? SegmentFile.checkHeader(of: f, kind: .segment, expectedBase: s.base, outboxID: nil) {
+                return h.maxRecordSize
+            }
+        }
+        return nil
+    }
+
+    /// Replaces a damaged tombstone or dead-letter file by its valid frames, keeping the original.
+    /// Lost tombstones make their messages pending again (published at least once, again).
+    private static func rebuildOther(_ name: String, in directory: OutboxDirectory) throws -> String {
+        let file = try directory.openFile(name, writable: false)
+        let (kind, headerResult, identityFound) = describe(name, file, in: directory)
+        guard let kind, let identity = identityFound else {
+            throw OutboxError(.corrupt, "cannot repair: no other file tells this outbox's id", path: file.path)
+        }
+        let maxRecordSize = (try? headerResult.get().maxRecordSize)
+            ?? siblingMaxRecordSize(in: directory, except: name) ?? UInt32(OutboxConfiguration().maxRecordSize)
+        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxRecordSize, kinds: FrameContent.kinds(in: kind),
+                                   size: try file.size(), validate: { h, body in FrameContent.problem(h, body, maxBody: maxRecordSize) })
+        var kept: [Frame] = []
+        scan: while true {
+            switch try scanner.next() {
+            case .end: break scan
+            case .frame(let f): kept.append(f)
+            case .damage(let d):
+                guard let next = try scanner.nextValidFrame(after: d.offset) else { break scan }
+                scanner.offset = next
+            }
+        }
+        let header = FileHeader(kind: kind, outboxID: identity.outboxID, base: identity.base, maxRecordSize: maxRecordSize,
+                                createdAtMicros: OutboxMessage.micros(Date()))
+        var offset = Int64(FileHeader.size)
+        var frames: [[UInt8]] = []
+        for f in kept {
+            let frame = FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
+                                          identity: identity, offset: offset)
+            offset += Int64(frame.count)
+            frames.append(frame)
+        }
+        let keptAs = keepName(name, in: directory)
+        try directory.replaceFile(name, keepingOldAs: keptAs, contents: [header.encode()] + frames)
+        return "rebuilt \(name) from its \(kept.count) valid frame(s) (original kept as \(keptAs))"
+            + (kind == .tombstones ? "; messages whose tombstones were lost will be published again" : "")
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import Outbox
+
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check every header, frame, tombstone and invariant; exit 0 when clean, 1 when damaged.",
+        discussion: "--repair truncates a torn tail and replaces a damaged file by its valid frames, keeping the original as NAME.broken (it never deletes data) and saying what it did; it refuses while a writer or a relay holds the outbox.")
+
+    @Argument(help: "The outbox directory.") var dir: String
+    @Flag(help: "One JSON object.") var json = false
+    @Flag(help: "Repair what can be repaired.") var repair = false
+
+    func run() async throws {
+        try await reportingErrors {
+            let logger = CLILogging.logger("outbox.repair")
+            var actions: [String] = []
+            var problems: [VerifyProblem]
+            var summary = ""
+            if repair {
+                let result = try await OutboxInspector.repair(path: dir, logger: logger)
+                actions = result.actions
+                problems = result.remaining
+            } else {
+                let report = try OutboxInspector.verify(path: dir)
+                problems = report.problems
+                summary = "\(report.files) file(s), \(report.segments) segment(s), \(report.messages) message(s), last sequence number \(report.lastSeq)"
+            }
+            let damage = problems.filter { $0.kind != .leftoverFile }
+            if json {
+                var j = JSONLine()
+                j.bool("clean", damage.isEmpty)
+                if repair { j.raw("actions", "[" + actions.map(JSONLine.quote).joined(separator: ",") + "]") }
+                j.raw("problems", "[" + problems.map { p in
+                    var o = JSONLine()
+                    o.string("file", p.file)
+                    o.number("offset", p.offset)
+                    o.string("kind", p.kind.rawValue)
+                    o.string("reason", p.reason)
+                    return o.text
+                }.joined(separator: ",") + "]")
+                Output.shared.write(j.text + "\n")
+            } else {
+                for a in actions { Output.shared.write("repaired: \(a)\n") }
+                for p in problems {
+                    let at = p.offset.map { " at offset \($0)" } ?? ""
+                    Output.shared.write("\(dir)/\(p.file)\(at): \(p.kind.rawValue): \(p.reason)\n")
+                }
+                if damage.isEmpty {
+                    Output.shared.write(repair ? "clean after repair\n" : "clean: \(summary)\n")
+                } else {
+                    Output.shared.write("\(damage.count) problem(s)\(repair ? " remain" : "")\n")
+                }
+            }
+            if !damage.isEmpty { throw ExitCode(1) }
+        }
+    }
+}
+
+struct TailCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tail",
+        abstract: "Follow new commits live (inotify), like tail -f; read-only.")
+
+    @Argument(help: "The outbox directory.") var dir: String
+    @Flag(help: "JSON Lines (the dump --json fields).") var json = false
+    @Option(help: "Start at this sequence number instead of the next commit.") var from: UInt64?
+
+    func run() async throws {
+        try await reportingErrors {
+            let reader = try OutboxReader(path: dir)
+            for try await m in reader.follow(from: from, logger: CLILogging.logger()) {
+                Output.shared.write((json ? DumpCommand.jsonLine(m, .pending, payload: .none)
+                                          : DumpCommand.tableLine(m, .pending, payload: .none)) + "\n")
+            }
+        }
+    }
+}
