@@ -61,11 +61,14 @@ struct DumpCommand: AsyncParsableCommand {
                 j.number("size", file.size)
                 j.string("header", file.header)
                 j.string("headerProblem", file.headerProblem)
+                j.number("headerProblemOffset", file.headerProblemOffset)
                 Output.shared.write(j.text + "\n")
             } else {
                 Output.shared.write("\(file.path) (\(file.kind), \(file.size) bytes)\n")
                 if let h = file.header { Output.shared.write("  header: \(h)\n") }
-                if let p = file.headerProblem { Output.shared.write("  header DAMAGED: \(p)\n") }
+                if let p = file.headerProblem {
+                    Output.shared.write("  header DAMAGED\(file.headerProblemOffset.map { " at offset \($0)" } ?? ""): \(p)\n")
+                }
             }
             for entry in file.entries {
                 switch entry {

@@ -118,8 +118,8 @@ extension OutboxInspector {
     private static func headerProblem(_ raw: RawFileReport, into report: inout VerifyReport) {
         guard let problem = raw.headerProblem else { return }
         let unsupported = problem.contains("unsupported format version")
-        report.problems.append(VerifyProblem(file: raw.name, offset: nil, kind: unsupported ? .unsupportedVersion : .badHeader,
-                                             reason: problem))
+        report.problems.append(VerifyProblem(file: raw.name, offset: raw.headerProblemOffset,
+                                             kind: unsupported ? .unsupportedVersion : .badHeader, reason: problem))
     }
 
     /// Tombstone and dead-letter files: header and frames.

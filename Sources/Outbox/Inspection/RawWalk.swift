@@ -18,6 +18,8 @@ public struct RawFileReport: Sendable {
     public var header: String?
     /// Why the header is not valid, if it is not.
     public var headerProblem: String?
+    /// The offset of the bad header field, if the header is not valid.
+    public var headerProblemOffset: Int64?
     public var entries: [RawEntry]
 }
 
@@ -85,12 +87,13 @@ public enum OutboxInspector {
         let size = try file.size()
         let (kind, header, identity) = describe(name, file, in: directory)
         var report = RawFileReport(path: file.path, name: name, kind: kind?.noun ?? "unknown", size: size, header: nil,
-                                   headerProblem: nil, entries: [])
+                                   headerProblem: nil, headerProblemOffset: nil, entries: [])
         switch header {
         case .success(let h):
             report.header = "outbox \(h.outboxID), base \(h.base), max record size \(h.maxRecordSize), created \(h.createdAtMicros) µs"
         case .failure(let e):
-            report.headerProblem = e.offset.map { "at offset \($0): \(e.message)" } ?? e.message
+            report.headerProblem = e.message
+            report.headerProblemOffset = e.offset
         }
         guard let kind, let identity else {
             if size > 0 {

@@ -1,0 +1,200 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+@Suite("Inspection: verify, repair, raw dump, tail")
+struct InspectionTests {
+    private func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    @Test(arguments: Fixture.all)
+    func verifyAndRawDumpNameTheFixturesDamage(_ fixture: Fixture) throws {
+        let tmp = TemporaryDirectory()
+        let dir = try fixture.copy(into: tmp)
+        let e = fixture.expected
+        let verify = try runOutbox(["verify", dir, "--json"])
+        let report = try json(verify.stdout)
+        let problems = report["problems"] as! [[String: Any]]
+        if e["open"] == "ok" && e["sizeAfterOpen"] == nil {
+            #expect(verify.status == 0, "\(verify.stdout)")
+            #expect(problems.isEmpty)
+            return
+        }
+        #expect(verify.status == 1, "\(verify.stdout)")
+        let first = try #require(problems.first)
+        #expect(first["file"] as? String == e["file"])
+        let expectedOffset = Int64(e["offset"] ?? e["sizeAfterOpen"]!)!
+        #expect((first["offset"] as? NSNumber)?.int64Value == expectedOffset, "\(first)")
+        let expectedKind = e["open"] == "ok" ? "torn-tail" : e["code"] == "unsupported-version" ? "unsupported-version"
+            : (expectedOffset < Int64(FileHeader.size) ? "bad-header" : "corrupt")
+        #expect(first["kind"] as? String == expectedKind, "\(first)")
+
+        let raw = try runOutbox(["dump", "--raw", dir, "--json"])
+        #expect(raw.status == 0, "\(raw.stderr)")
+        let entries = try raw.stdout.split(separator: "\n").map { try json(String($0)) }.filter { $0["file"] as? String == e["file"] }
+        if expectedOffset >= Int64(FileHeader.size) {
+            let damaged = entries.filter { $0["status"] as? String == "damaged" }
+            #expect(damaged.map { ($0["offset"] as! NSNumber).int64Value } == [expectedOffset])
+            if e["open"] == "error" {
+                let after = entries.filter { $0["status"] as? String == "ok" && ($0["offset"] as! NSNumber).int64Value > expectedOffset }
+                #expect(!after.isEmpty, "raw mode shows the frames after the damage")
+            }
+        } else {
+            #expect((entries.first?["headerProblemOffset"] as? NSNumber)?.int64Value == expectedOffset)
+        }
+    }
+
+    @Test func aFlippedByteInA5000MessageOutboxIsNamedAndRepairedWithoutLosingTheRest() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 64 << 10), logger: quietLogger)
+        for chunk in 0..<50 { try await outbox.append(contentsOf: (0..<100).map { sampleMessage(chunk * 100 + $0) }) }
+        for i in 0..<5 { try await outbox.append(sampleMessage(i)) }
+        try await outbox.close()
+        let before = try OutboxReader(path: dir).messages()
+        let names = try segmentNames(dir)
+        let victim = names[names.count / 2]
+        let frames = Array(Set(before.filter { $0.segment == victim }.map(\.offset))).sorted()
+        let path = dir + "/" + victim
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let flipAt = bytes.count / 2
+        bytes[flipAt] ^= 0x04
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let frameStart = frames.last { $0 <= Int64(flipAt) }!
+
+        let verify = try runOutbox(["verify", dir])
+        #expect(verify.status == 1)
+        #expect(verify.stdout.contains("\(victim) at offset \(frameStart): corrupt"), "\(verify.stdout)")
+        let raw = try runOutbox(["dump", "--raw", dir])
+        #expect(raw.stdout.contains("offset \(frameStart): DAMAGED"))
+        if let nextFrame = frames.first(where: { $0 > frameStart }) {
+            #expect(raw.stdout.contains("offset \(nextFrame): messages frame"), "frames after the damage are shown")
+        }
+
+        let repair = try runOutbox(["verify", dir, "--repair"])
+        #expect(repair.status == 0, "\(repair.stdout)\(repair.stderr)")
+        #expect(repair.stdout.contains("original kept as \(victim).broken"))
+        #expect(FileManager.default.fileExists(atPath: path + ".broken"), "the damaged original is kept")
+        #expect(try runOutbox(["verify", dir]).status == 0)
+        let after = try OutboxReader(path: dir).messages()
+        let lost = Set(before.map(\.seq)).subtracting(after.map(\.seq))
+        #expect(!lost.isEmpty && lost.count <= 100, "only the damaged commit is lost")
+        #expect(after.map(\.message) == before.filter { !lost.contains($0.seq) }.map(\.message))
+        #expect(try OutboxReader(path: dir).tombstones().dead == SequenceRangeSet(lost), "lost numbers are finished as dead")
+        let reopened = try await Outbox.open(at: dir, logger: quietLogger)
+        #expect(try await reopened.append(sampleMessage(0)) == UInt64(before.count + 1))
+        try await reopened.close()
+    }
+
+    @Test func aTruncatedSegmentIsATornTailAndDumpListsEveryCompleteMessage() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        for i in 1...50 { try await outbox.append(sampleMessage(i)) }
+        try await outbox.close()
+        let path = dir + "/" + (try segmentNames(dir)[0])
+        let offsets = try OutboxReader(path: dir).messages().map(\.offset)
+        truncate(path, off_t(offsets[49] + 20))
+        let verify = try runOutbox(["verify", dir])
+        #expect(verify.status == 1)
+        #expect(verify.stdout.contains("at offset \(offsets[49]): torn-tail"), "\(verify.stdout)")
+        let dump = try runOutbox(["dump", dir, "--json"])
+        #expect(dump.status == 0)
+        #expect(dump.stdout.split(separator: "\n").count == 49)
+        let repair = try runOutbox(["verify", dir, "--repair"])
+        #expect(repair.stdout.contains("truncated the torn tail"), "\(repair.stdout)")
+        #expect(try runOutbox(["verify", dir]).status == 0)
+    }
+
+    @Test func repairRefusesWhileAWriterHoldsTheOutbox() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        try await outbox.append(sampleMessage(1))
+        let repair = try runOutbox(["verify", dir, "--repair"])
+        #expect(repair.status == 1)
+        #expect(repair.stderr.contains("refusing to repair") && repair.stderr.contains("pid \(getpid())"), "\(repair.stderr)")
+        try await outbox.close()
+    }
+
+    @Test func dumpAndStatsWorkOnALiveOutboxWithoutDisturbingIt() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 16 << 10), logger: quietLogger)
+        try await outbox.append(sampleMessage(0))
+        let sink = RecordingSink()
+        var relayConfig = relayConfiguration(sweep: .milliseconds(50))
+        relayConfig.batchSize = 20
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfig, outbox: outbox, logger: quietLogger)
+        let relayTask = Task { try await relay.run() }
+        let producer = Task { for i in 1...3000 { try await outbox.append(sampleMessage(i, key: "k\(i % 9)")) } }
+        var dumps = 0
+        while !(producer.isCancelled) {
+            let dump = try runOutbox(["dump", dir, "--json"])
+            #expect(dump.status == 0, "\(dump.stderr)")
+            let seqs = dump.stdout.split(separator: "\n").compactMap { line in
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["seq"] as? NSNumber
+            }.map(\.uint64Value)
+            #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count, "a consistent, ordered view")
+            let stats = try runOutbox(["stats", dir, "--json"])
+            #expect(stats.status == 0, "\(stats.stderr)")
+            dumps += 1
+            if sink.published.count >= 3001 || dumps > 200 { break }
+        }
+        try await producer.value
+        try await eventually("everything published") { sink.published.count >= 3001 }
+        relayTask.cancel()
+        try await relayTask.value
+        try await outbox.close()
+        #expect(Set(sink.published.map(\.seq)) == Set(1...3001))
+        #expect(dumps >= 2)
+        #expect(try OutboxInspector.verify(path: dir).isClean)
+    }
+
+    @Test func tailSeesACommitMadeAfterItStarted() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        try await outbox.append(sampleMessage(1))
+        let tail = Process()
+        tail.executableURL = try outboxExecutable()
+        tail.arguments = ["tail", dir, "--json"]
+        let out = Pipe()
+        tail.standardOutput = out
+        tail.standardError = FileHandle.nullDevice
+        try tail.run()
+        defer { tail.terminate(); tail.waitUntilExit() }
+        // Commit until tail has reported one made after it started (it starts at the next commit).
+        let reader = out.fileHandleForReading
+        let seen = Shared("")
+        let readTask = Task.detached {
+            while true {
+                let data = reader.availableData
+                if data.isEmpty { return }
+                seen.mutate { $0 += String(decoding: data, as: UTF8.self) }
+            }
+        }
+        var appended: [UInt64] = []
+        try await eventually("tail printed a commit made after it started") {
+            appended.append(try await outbox.append(sampleMessage(appended.count + 2)))
+            return appended.contains { seen.get().contains("\"seq\":\($0),") }
+        }
+        tail.terminate()
+        _ = await readTask.value
+        try await outbox.close()
+    }
+
+    @Test func badInputIsOneLineAndANonZeroExit() throws {
+        let tmp = TemporaryDirectory()
+        FileManager.default.createFile(atPath: tmp.sub("notes.txt"), contents: Data("hello".utf8))
+        let raw = try runOutbox(["dump", "--raw", tmp.sub("notes.txt")])
+        #expect(raw.status == 0)
+        #expect(raw.stdout.contains("unknown"))
+        let verify = try runOutbox(["verify", tmp.path])
+        #expect(verify.status == 1)
+        #expect(verify.stderr.split(separator: "\n").count == 1 && verify.stderr.contains("not an outbox"), "\(verify.stderr)")
+        let tail = try runOutbox(["tail", tmp.sub("missing")])
+        #expect(tail.status == 1 && tail.stderr.contains("no such directory"))
+    }
+}
