@@ -118,6 +118,12 @@ enum MessageCodec {
                 guard originalLength <= maxBody else {
                     throw DecodeError("original payload length \(originalLength) exceeds the max record size", at: m.index - 4)
                 }
+                // Deflate expands at most about 1032:1, so a larger claim is damage, and nothing is
+                // allocated for it.
+                guard originalLength <= storedLength * 1032 + 64 else {
+                    throw DecodeError("original payload length \(originalLength) is impossible for \(storedLength) compressed bytes",
+                                      at: m.index - 4)
+                }
                 let at = m.index
                 let packed = try m.bytes(storedLength, "payload")
                 guard let inflated = Deflate.decompress(packed, expectedLength: originalLength) else {
