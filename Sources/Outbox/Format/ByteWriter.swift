@@ -94,6 +94,7 @@ struct ByteReader {
             let at = index
             let b = try u8(what)
             if shift == 63 && b > 1 { throw DecodeError("\(what) overflows 64 bits", at: at) }
+            if shift > 0 && b == 0 { throw DecodeError("\(what) is not minimally encoded", at: at) }
             result |= UInt64(b & 0x7F) << shift
             if b & 0x80 == 0 { return result }
             shift += 7

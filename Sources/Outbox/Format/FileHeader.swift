@@ -89,8 +89,9 @@ struct FileHeader: Equatable, Sendable {
         let id = OutboxID(bytes: Array(try r.bytes(16, "outbox id")))
         let base = try r.u64("base")
         let maxRecordSize = try r.u32("max record size")
-        _ = try r.u32("reserved")
+        guard try r.u32("reserved") == 0 else { throw DecodeError("reserved header field at offset 44 is not zero", at: 44) }
         let created = try r.i64("created at")
+        guard try r.u32("reserved") == 0 else { throw DecodeError("reserved header field at offset 56 is not zero", at: 56) }
         guard maxRecordSize >= 64, maxRecordSize <= OutboxConfiguration.maxRecordSizeLimit else {
             throw DecodeError("max record size \(maxRecordSize) is out of range", at: 40)
         }

@@ -79,10 +79,13 @@ public final class TombstoneLog: Sendable {
 
     /// Finishes queued work, fsyncs and releases the relay lock.
     public func close() async throws {
-        try await onDedicatedThread("outbox-tombstones-close") { [self] in
-            committer.stop()
-            defer { lock.release() }
-            try writer.value.syncForClose()
-        }
+        try await onDedicatedThread("outbox-tombstones-close") { [self] in try closeBlocking() }
+    }
+
+    /// ``close()`` from synchronous code.
+    public func closeBlocking() throws {
+        committer.stop()
+        defer { lock.release() }
+        try writer.value.syncForClose()
     }
 }

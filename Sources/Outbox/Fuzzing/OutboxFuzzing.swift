@@ -1,0 +1,117 @@
+import Foundation
+import Logging
+
+/// Entry points for the libFuzzer harnesses in `FuzzTesting/` (not a stable API). Each one feeds its
+/// input to the library's own decoders, returns normally for any input, and traps only when a
+/// property fails (a decode that does not re-encode to the same bytes).
+@_spi(Fuzzing)
+public enum OutboxFuzzing {
+    static let identity = FileIdentity(outboxID: OutboxID(bytes: Array(repeating: 7, count: 16)), base: 1)
+
+    /// Rewrites the header checksum and every frame checksum (walking frames by their declared
+    /// lengths), so that mutations reach the decoders behind the checksums. Used for inputs whose first
+    /// byte is odd; even ones are decoded as they are.
+    static func fixChecksums(_ data: inout [UInt8], identity: FileIdentity) {
+        guard data.count >= FileHeader.size else { return }
+        for i in 0..<8 { data[32 + i] = i == 0 ? UInt8(truncatingIfNeeded: identity.base) : 0 }
+        let headerCRC = CRC32.of(data[0..<60])
+        for i in 0..<4 { data[60 + i] = UInt8(truncatingIfNeeded: headerCRC >> (8 * UInt32(i))) }
+        var outboxID = identity.outboxID
+        if let h = try? FileHeader.decode(Array(data[0..<FileHeader.size]), expecting: .segment) ?? FileHeader.decode(Array(data[0..<FileHeader.size]), expecting: .tombstones) {
+            outboxID = h.outboxID
+        }
+        let id = FileIdentity(outboxID: outboxID, base: identity.base)
+        var offset = FileHeader.size
+        while offset + FrameHeader.size <= data.count {
+            let length = Int(ByteReader.u32(data, at: offset + 4))
+            guard length >= 1, offset + FrameHeader.size + length <= data.count else { return }
+            let prefix = data[offset..<(offset + FrameHeader.size)].withUnsafeBytes {
+                FrameHeader.prefixCRC(identity: id, offset: Int64(offset), header: UnsafeRawBufferPointer($0))
+            }
+            let body = data[(offset + FrameHeader.size)..<(offset + FrameHeader.size + length)]
+            let crc = CRC32.combine(prefix, CRC32.of(body), lengthOfB: length)
+            for i in 0..<4 { data[offset + i] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(i))) }
+            offset += FrameHeader.size + length
+        }
+    }
+
+    /// The input is a segment file: header, then frames.
+    public static func segmentFile(_ input: [UInt8]) {
+        var data = input
+        if let first = data.first, first & 1 == 1 { fixChecksums(&data, identity: identity) }
+        let sys = MemoryCalls(files: [FileNames.segment(1): data])
+        guard let directory = try? OutboxDirectory.open("/fuzz", create: false, sys: sys) else { return }
+        if data.count >= FileHeader.size, let h = try? FileHeader.decode(Array(data[0..<FileHeader.size]), expecting: .segment) {
+            precondition(h.encode() == Array(data[0..<FileHeader.size]), "a decoded header re-encodes differently")
+        }
+        guard let segment = try? SegmentFile.open(FileNames.segment(1), base: 1, in: directory, validateBodies: true) else { return }
+        _ = try? segment.scanner.walk(tail: .stop) { frame in
+            if frame.header.kind == .messages, let messages = try? segment.messages(in: frame) {
+                // Re-encoding what was decoded gives the same records (compression aside: a payload
+                // stored deflated is compared after inflating).
+                let again = try! MessageCodec.encode(messages.map(\.message), compressionThreshold: nil, maxBody: Int.max)
+                let back = try! MessageCodec.decode(again, count: messages.count, maxBody: Int.max)
+                precondition(back.map(\.message) == messages.map(\.message), "messages do not survive a re-encode")
+                if !messages.contains(where: \.compressed) {
+                    precondition(again == frame.body, "a decoded frame body re-encodes differently")
+                }
+            }
+            return true
+        }
+    }
+
+    /// The input is a frame body of tombstone ranges (count taken from the first byte); the same bytes
+    /// are also read as a whole tombstone file.
+    public static func tombstoneBody(_ input: [UInt8]) {
+        guard let count = input.first else { return }
+        let body = Array(input.dropFirst())
+        var data = input
+        if count & 1 == 1 { fixChecksums(&data, identity: identity) }
+        var r = ByteReader(body)
+        guard let delta = try? r.varint("first") else { return }
+        if let ranges = try? TombstoneCodec.decode(body, count: Int(count), first: delta) {
+            precondition(TombstoneCodec.encode(ranges[...]) == body, "tombstone ranges re-encode differently")
+        }
+        // The whole file path as well: the same bytes as a tombstone file.
+        let sys = MemoryCalls(files: [FileNames.tombstones(1): data])
+        if let directory = try? OutboxDirectory.open("/fuzz", create: false, sys: sys) {
+            _ = try? TombstoneFile.load(FileNames.tombstones(1), generation: 1, in: directory, outboxID: identity.outboxID,
+                                        writable: false, tail: .stop)
+        }
+    }
+
+    /// The input becomes the files of an outbox in `directory` (an empty, private directory): records of
+    /// [selector: 1 byte][length: 2 bytes LE][bytes]. Then everything is opened and read: recovery by a
+    /// writer, readers, the tombstone log, verification and the raw walk.
+    public static func directory(_ data: [UInt8], in directory: String) {
+        let names = [FileNames.segment(1), FileNames.segment(5), FileNames.segment(9), FileNames.tombstones(1),
+                     FileNames.tombstones(2), "dead-letters.log", ".tmp-segment-00000000000000000009.log", "junk"]
+        var i = 0
+        var files: [String: [UInt8]] = [:]
+        while i + 3 <= data.count {
+            let name = names[Int(data[i]) % names.count]
+            let length = min(Int(data[i + 1]) | Int(data[i + 2]) << 8, data.count - i - 3)
+            files[name, default: []] += data[(i + 3)..<(i + 3 + length)]
+            i += 3 + length
+        }
+        for (name, bytes) in files {
+            FileManager.default.createFile(atPath: directory + "/" + name, contents: Data(bytes), attributes: [.posixPermissions: 0o600])
+        }
+        let quiet = Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
+        _ = try? OutboxReader(path: directory).messages()
+        _ = try? OutboxReader(path: directory).stats()
+        _ = try? OutboxReader(path: directory).deadLetters()
+        _ = try? OutboxInspector.verify(path: directory)
+        _ = try? OutboxInspector.rawWalk(path: directory)
+        var config = OutboxConfiguration()
+        config.createIfMissing = false
+        if let outbox = try? Outbox(openingAt: directory, configuration: config, logger: quiet) {
+            _ = try? outbox.appendBlocking(OutboxMessage(type: "fuzz", payload: [1, 2, 3]))
+            try? outbox.closeBlocking()
+            _ = try? OutboxReader(path: directory).messages()
+        }
+        if let log = try? TombstoneLog(openingAt: directory, checkpointBytes: 1 << 20, logger: quiet, sys: LinuxSystemCalls()) {
+            try? log.closeBlocking()
+        }
+    }
+}
