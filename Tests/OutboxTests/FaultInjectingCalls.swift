@@ -12,6 +12,17 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
     private var _maxWriteChunk: Int?
     private var _shortWrites = 0
 
+    private var _failing: [String: Int32] = [:]
+
+    /// Makes every call named `call` ("rename", "unlink", "ftruncate") fail with `errno` (nil: stop).
+    func fail(_ call: String, with errno: Int32?) {
+        locked { _failing[call] = errno }
+    }
+
+    private func injected(_ call: String) throws {
+        if let e: Int32 = locked({ _failing[call] }) { throw Errno(code: e) }
+    }
+
     /// While set, each write call writes at most this many bytes (a short write).
     var maxWriteChunk: Int? {
         get { locked { _maxWriteChunk } }
@@ -85,9 +96,18 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
         try real.fsync(fd)
     }
 
-    func ftruncate(_ fd: Int32, _ size: Int64) throws { try real.ftruncate(fd, size) }
-    func renameat(_ directory: Int32, _ from: String, _ to: String) throws { try real.renameat(directory, from, to) }
-    func unlinkat(_ directory: Int32, _ name: String) throws { try real.unlinkat(directory, name) }
+    func ftruncate(_ fd: Int32, _ size: Int64) throws {
+        try injected("ftruncate")
+        try real.ftruncate(fd, size)
+    }
+    func renameat(_ directory: Int32, _ from: String, _ to: String) throws {
+        try injected("rename")
+        try real.renameat(directory, from, to)
+    }
+    func unlinkat(_ directory: Int32, _ name: String) throws {
+        try injected("unlink")
+        try real.unlinkat(directory, name)
+    }
     func linkat(_ directory: Int32, _ from: String, _ to: String) throws { try real.linkat(directory, from, to) }
     func flock(_ fd: Int32, _ operation: Int32) throws { try real.flock(fd, operation) }
     func fstat(_ fd: Int32) throws -> (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool) { try real.fstat(fd) }

@@ -99,3 +99,68 @@ extension Result where Failure == any Error {
         do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }
+
+@Suite("Injected faults during compaction")
+struct CompactionFaultTests {
+    private func setUp(_ dir: String, calls: FaultInjectingCalls) async throws -> TombstoneLog {
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 400), logger: quietLogger)
+        for i in 1...30 { try await outbox.append(sampleMessage(i)) }
+        try await outbox.close()
+        let log = try TombstoneLog(openingAt: dir, checkpointBytes: 1 << 20, logger: quietLogger, sys: calls)
+        try await log.acknowledge(1...20)
+        return log
+    }
+
+    @Test func aFailedUnlinkKeepsTheSegmentsAndCompactionResumes() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let calls = FaultInjectingCalls()
+        let log = try await setUp(dir, calls: calls)
+        let before = try segmentNames(dir)
+        calls.fail("unlink", with: EIO)
+        await #expect { try await log.compact() } throws: { ($0 as? OutboxError)?.code == .io }
+        #expect(try segmentNames(dir) == before)
+        calls.fail("unlink", with: nil)
+        let report = try await log.compact()
+        #expect(!report.removedSegments.isEmpty)
+        try await log.close()
+        #expect(try OutboxInspector.verify(path: dir).isClean)
+        #expect(try OutboxReader(path: dir).pendingMessages().map(\.seq) == Array(21...30))
+    }
+
+    @Test func aFailedRenameDuringACheckpointKeepsTheOldTombstones() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let calls = FaultInjectingCalls()
+        let log = try await setUp(dir, calls: calls)
+        calls.fail("rename", with: ENOSPC)
+        await #expect { try await log.compact(forceCheckpoint: true) } throws: { ($0 as? OutboxError)?.code == .noSpace }
+        calls.fail("rename", with: nil)
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: dir)).contains { $0.hasPrefix(".tmp-") }, "the temporary file is gone")
+        #expect(try OutboxReader(path: dir).tombstones().published.ranges == [1...20])
+        try await log.acknowledge([21])
+        let report = try await log.compact(forceCheckpoint: true)
+        #expect(report.checkpoint == FileNames.tombstones(2))
+        try await log.close()
+        #expect(try OutboxReader(path: dir).tombstones().published.ranges == [1...21])
+    }
+
+    @Test func aFailedTruncateAfterAShortWriteFailsStopAndRecoveryCutsTheTail() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let calls = FaultInjectingCalls()
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(sys: calls), logger: quietLogger)
+        for i in 1...3 { try await outbox.append(sampleMessage(i)) }
+        calls.limitWrites(to: 10)
+        calls.fail("ftruncate", with: EIO)
+        await #expect { try await outbox.append(sampleMessage(4)) } throws: { ($0 as? OutboxError)?.code == .io }
+        calls.limitWrites(to: nil)
+        calls.fail("ftruncate", with: nil)
+        await #expect { try await outbox.append(sampleMessage(5)) } throws: { ($0 as? OutboxError)?.code == .failedStop }
+        try? await outbox.close()
+        let reopened = try await Outbox.open(at: dir, logger: quietLogger)
+        #expect(try await reopened.append(sampleMessage(6)) == 4)
+        try await reopened.close()
+        #expect(try OutboxReader(path: dir).messages().map(\.seq) == [1, 2, 3, 4])
+    }
+}

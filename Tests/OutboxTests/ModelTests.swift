@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+@Suite("Model-based")
+struct ModelTests {
+    /// Random sequences of commits (single and atomic multi-message), segment rolls, tombstones,
+    /// compactions, checkpoints and reopenings read back as a simple in-memory model says they should.
+    @Test func randomOperationsMatchAnInMemoryModel() async throws {
+        let seed = testSeed("randomOperationsMatchAnInMemoryModel")
+        var g = SeededGenerator(seed: seed)
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var model: [UInt64: OutboxMessage] = [:]
+        var status: [UInt64: MessageStatus] = [:]
+        var outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: Int.random(in: 300...3000, using: &g)),
+                                           logger: quietLogger)
+        try await outbox.append(sampleMessage(0))
+        model[1] = try OutboxReader(path: dir).messages()[0].message
+        var log = try await TombstoneLog.open(at: dir, checkpointBytes: 300, logger: quietLogger)
+        for step in 0..<400 {
+            switch Int.random(in: 0..<100, using: &g) {
+            case 0..<45:
+                let m = sampleMessage(step, payloadSize: Int.random(in: 0...200, using: &g))
+                model[try await outbox.append(m)] = m
+            case 45..<60:
+                let batch = (0..<Int.random(in: 2...5, using: &g)).map { sampleMessage(step * 10 + $0) }
+                for (seq, m) in zip(try await outbox.append(contentsOf: batch), batch) { model[seq] = m }
+            case 60..<80:
+                let candidates = model.keys.filter { status[$0] == nil }.sorted()
+                guard !candidates.isEmpty else { continue }
+                let chosen = candidates.prefix(Int.random(in: 1...8, using: &g)).filter { _ in Int.random(in: 0..<4, using: &g) > 0 }
+                let s: MessageStatus = Bool.random(using: &g) ? .published : .dead
+                try await log.acknowledge(chosen, as: s)
+                for seq in chosen { status[seq] = s }
+            case 80..<90:
+                try await log.compact(forceCheckpoint: Bool.random(using: &g))
+            case 90..<95:
+                try await outbox.close()
+                outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: Int.random(in: 300...3000, using: &g)),
+                                               logger: quietLogger)
+            default:
+                try await log.close()
+                log = try await TombstoneLog.open(at: dir, checkpointBytes: 300, logger: quietLogger)
+            }
+            if step % 50 == 49 { try check(dir, model, status, seed) }
+        }
+        try await log.close()
+        try await outbox.close()
+        try check(dir, model, status, seed)
+    }
+
+    private func check(_ dir: String, _ model: [UInt64: OutboxMessage], _ status: [UInt64: MessageStatus], _ seed: UInt64) throws {
+        let reader = try OutboxReader(path: dir)
+        let stored = try reader.messages()
+        let tombstones = try reader.tombstones()
+        for seq in model.keys.sorted() {
+            #expect(tombstones.status(of: seq) == status[seq] ?? .pending, "seed \(seed): status of \(seq)")
+        }
+        // Only finished messages may have been compacted away; everything stored matches the model.
+        let storedSeqs = Set(stored.map(\.seq))
+        for seq in model.keys where !storedSeqs.contains(seq) {
+            #expect(status[seq] != nil, "seed \(seed): pending message \(seq) is gone")
+        }
+        for m in stored { #expect(model[m.seq] == m.message, "seed \(seed): message \(m.seq) differs") }
+        #expect(stored.map(\.seq) == Array((stored.first?.seq ?? 1)...(stored.last?.seq ?? 0)), "seed \(seed): dense")
+        #expect(stored.last?.seq == model.keys.max(), "seed \(seed): the last message is stored")
+        let pending = try reader.pendingMessages().map(\.seq)
+        #expect(pending == model.keys.filter { status[$0] == nil }.sorted(), "seed \(seed): pending")
+    }
+}
