@@ -31,9 +31,10 @@ final class FileLock: @unchecked Sendable {
             }
             throw OutboxError.system("flock", errno: e.code, path: file.path)
         }
+        // The pid is informational: a full disk must not stop the outbox from opening.
         let pid = Array("\(getpid())\n".utf8)
-        try file.truncate(to: 0)
-        try file.write(pid, at: 0)
+        try? file.truncate(to: 0)
+        try? file.write(pid, at: 0)
         return FileLock(file: file)
     }
 
