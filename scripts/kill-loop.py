@@ -13,13 +13,20 @@ p.add_argument("--seed", type=int, default=None)
 p.add_argument("--tool", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".build", "debug", "outbox"))
 p.add_argument("--dir", default=None)
 p.add_argument("--max-delay", type=float, default=3.0)
+p.add_argument("--rotate", type=int, default=0, help="start a fresh outbox every N rounds (long runs)")
 a = p.parse_args()
 seed = a.seed if a.seed is not None else random.randrange(1, 2**63)
 rng = random.Random(seed)
 print(f"kill-loop: seed {seed} (rerun with --seed {seed})", flush=True)
-d = a.dir or os.path.join(tempfile.mkdtemp(prefix="outbox-kill-"), "ob")
+base = a.dir or os.path.join(tempfile.mkdtemp(prefix="outbox-kill-"), "ob")
+d = base
 acked = set()
+total_acked = 0
 for r in range(a.rounds):
+    if a.rotate and r % a.rotate == 0 and r > 0:
+        total_acked += len(acked)
+        acked = set()
+        d = f"{base}-{r // a.rotate}"
     delay = rng.uniform(0.05, a.max_delay)
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen([a.tool, "append", d, "--count", "1000000", "--concurrency", "8", "--print-ack"],
@@ -38,9 +45,11 @@ for r in range(a.rounds):
                                                         capture_output=True, text=True).stdout.splitlines()]
     missing = acked - set(seqs)
     dense = seqs == list(range(1, len(seqs) + 1))
-    print(f"round {r + 1}: killed after {delay:.2f} s, {len(new)} new acks, {len(acked)} acked in all, "
-          f"{len(seqs)} stored, missing {len(missing)}, dense {dense}", flush=True)
-    if missing or not dense:
+    failed = bool(missing) or not dense
+    if failed or not a.rotate or (r + 1) % 50 == 0 or r + 1 == a.rounds:
+        print(f"round {r + 1}: killed after {delay:.2f} s, {len(new)} new acks, {len(acked)} acked in all, "
+              f"{len(seqs)} stored, missing {len(missing)}, dense {dense}", flush=True)
+    if failed:
         print(f"FAIL: lost {sorted(missing)[:10]} dense={dense} (dir {d}, seed {seed})")
         sys.exit(1)
-print(f"kill-loop: {a.rounds} kills, {len(acked)} acknowledged messages, 0 lost")
+print(f"kill-loop: {a.rounds} kills, {total_acked + len(acked)} acknowledged messages, 0 lost (seed {seed})")
