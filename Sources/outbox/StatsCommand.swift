@@ -26,6 +26,7 @@ struct StatsCommand: AsyncParsableCommand {
                 j.number("lastSeq", s.lastSeq)
                 j.number("oldestPendingSeq", s.oldestPendingSeq)
                 j.double("oldestPendingAgeSeconds", s.oldestPendingAgeSeconds)
+                j.string("lastCompaction", s.lastCompactionMicros.map(rfc3339(micros:)))
                 j.number("writerPid", s.writerPid)
                 j.number("relayPid", s.relayPid)
                 Output.shared.write(j.text + "\n")
@@ -39,6 +40,7 @@ struct StatsCommand: AsyncParsableCommand {
                     segments:           \(s.segments)
                     tombstone files:    \(s.tombstoneFiles)
                     bytes on disk:      \(s.bytesOnDisk)
+                    last compaction:    \(s.lastCompactionMicros.map(rfc3339(micros:)) ?? "never")
                     writer pid:         \(s.writerPid.map(String.init) ?? "-")
                     relay pid:          \(s.relayPid.map(String.init) ?? "-")
 

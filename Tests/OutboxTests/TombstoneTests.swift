@@ -99,6 +99,7 @@ struct TombstoneTests {
         #expect(stats.pending == 0 && stats.published == UInt64(total))
         #expect(stats.tombstoneFiles == 1)
         #expect(stats.firstSeq > 1, "early segments are gone")
+        #expect(stats.lastCompactionMicros != nil)
         let again = try await Outbox.open(at: dir, logger: quietLogger)
         #expect(try await again.append(sampleMessage(0)) == UInt64(total + 1), "numbering never goes back after compaction")
         try await again.close()

@@ -114,7 +114,8 @@ public final class OutboxReader: Sendable {
             lastSeq = frame.header.first + UInt64(frame.header.count) - 1
             return true
         }
-        let tombstones = try self.tombstones()
+        let (tombstones, active) = try TombstoneFile.read(in: directory, outboxID: outboxID)
+        if let active, active.generation > 1 { s.lastCompactionMicros = active.header.createdAtMicros }
         s.lastSeq = lastSeq
         s.firstSeq = first.base
         if lastSeq >= 1 {
@@ -155,6 +156,8 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     public var oldestPendingSeq: UInt64?
     /// How long ago the oldest pending message was created, in seconds.
     public var oldestPendingAgeSeconds: Double?
+    /// When the log was last compacted or checkpointed (microseconds since the Unix epoch), if ever.
+    public var lastCompactionMicros: Int64?
     /// The pid of the process holding the outbox open for writing, if any.
     public var writerPid: Int32?
     /// The pid of the process holding the tombstone log (the active relay), if any.

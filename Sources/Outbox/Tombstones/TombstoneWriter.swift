@@ -156,7 +156,8 @@ final class TombstoneWriter {
     }
 
     /// Removes the sealed segments at the front of the log whose messages are all finished (their
-    /// tombstones are already durable), then checkpoints the tombstone file if it grew large or if forced.
+    /// tombstones are already durable), then checkpoints the tombstone file if segments were removed, if
+    /// it grew large, or if forced.
     private func compact(forceCheckpoint: Bool) -> Result<CompactionReport, OutboxError> {
         if let failure { return .failure(SegmentWriter.stopped(failure)) }
         var report = CompactionReport()
@@ -174,7 +175,10 @@ final class TombstoneWriter {
             }
             let frames = checkpointFrames(generation: generation + 1)
             let checkpointSize = Int64(FileHeader.size + frames.reduce(0) { $0 + $1.count })
-            if forceCheckpoint || (writeOffset > checkpointBytes && writeOffset > 2 * checkpointSize) {
+            // A compaction that removed segments always checkpoints: the new generation's header then
+            // records when the log was last compacted (`outbox stats`).
+            if forceCheckpoint || !report.removedSegments.isEmpty
+                || (writeOffset > checkpointBytes && writeOffset > 2 * checkpointSize) {
                 let next = generation + 1
                 let header = FileHeader(kind: .tombstones, outboxID: outboxID, base: next, maxRecordSize: maxRecordSize,
                                         createdAtMicros: OutboxMessage.micros(Date()))
