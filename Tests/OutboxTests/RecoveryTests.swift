@@ -141,3 +141,47 @@ struct RecoveryTests {
         }
     }
 }
+
+@Suite("Names and links")
+struct NamingTests {
+    @Test func onlyFormatNamesAreOpenedAndOtherFilesAreIgnored() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        for i in 1...3 { try await outbox.append(sampleMessage(i)) }
+        try await outbox.close()
+        for name in ["segment-1.log", "segment-00000000000000000001.log.bak", "segment-0000000000000000000x.log",
+                     "tombstones-00000000000000000000.log", "notes.txt", "segment-000000000000000000010.log"] {
+            #expect(FileManager.default.createFile(atPath: dir + "/" + name, contents: Data("garbage".utf8)))
+        }
+        let reopened = try await Outbox.open(at: dir, logger: quietLogger)
+        #expect(try await reopened.append(sampleMessage(4)) == 4)
+        try await reopened.close()
+        #expect(try OutboxReader(path: dir).messages().count == 4)
+        #expect(try OutboxInspector.verify(path: dir).isClean)
+    }
+
+    @Test func aSymlinkWhereATombstoneFileShouldBeIsRefused() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        try await outbox.append(sampleMessage(1))
+        try await outbox.close()
+        let log = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        try await log.acknowledge([1])
+        try await log.close()
+        let name = FileNames.tombstones(1)
+        try FileManager.default.moveItem(atPath: dir + "/" + name, toPath: tmp.sub("elsewhere"))
+        try FileManager.default.createSymbolicLink(atPath: dir + "/" + name, withDestinationPath: tmp.sub("elsewhere"))
+        await #expect { try await TombstoneLog.open(at: dir, logger: quietLogger) } throws: { ($0 as? OutboxError)?.code == .symlink }
+        #expect { try OutboxReader(path: dir).tombstones() } throws: { ($0 as? OutboxError)?.code == .symlink }
+    }
+
+    @Test func aSymlinkedOutboxDirectoryIsRefused() throws {
+        let tmp = TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: tmp.sub("real"), withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createSymbolicLink(atPath: tmp.sub("link"), withDestinationPath: tmp.sub("real"))
+        #expect { try Outbox(openingAt: tmp.sub("link"), logger: quietLogger) } throws: { ($0 as? OutboxError)?.code == .symlink }
+    }
+}

@@ -44,10 +44,10 @@ final class OutboxDirectory: @unchecked Sendable {
             switch e.code {
             case ENOENT:
                 throw OutboxError(.notAnOutbox, "no such directory", path: path)
+            case ENOTDIR where isSymlink(path), ELOOP:
+                throw OutboxError(.symlink, "refusing to open an outbox directory through a symbolic link", path: path)
             case ENOTDIR:
                 throw OutboxError(.notAnOutbox, "not a directory", path: path)
-            case ELOOP:
-                throw OutboxError(.symlink, "refusing to open an outbox directory through a symbolic link", path: path)
             default:
                 throw OutboxError.system("open", errno: e.code, path: path)
             }
@@ -78,6 +78,12 @@ final class OutboxDirectory: @unchecked Sendable {
         } catch let e as Errno {
             throw OutboxError.system("open", errno: e.code, path: path)
         }
+    }
+
+    /// Whether `path` itself is a symbolic link (`lstat`; only used to explain a refusal).
+    private static func isSymlink(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK
     }
 
     /// The path of a file in this directory, for messages.
