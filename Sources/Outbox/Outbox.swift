@@ -72,6 +72,10 @@ public final class Outbox: Sendable {
             weight: { $0.body.count + FrameHeader.size }, process: { writer.process($0) })
     }
 
+    /// Without ``close()``, the commit thread is still stopped (after finishing queued commits) when the
+    /// object goes away; the lock is released with the file.
+    deinit { committer.stop() }
+
     /// Appends one message; returns its sequence number once it is durable.
     @discardableResult
     public func append(_ message: OutboxMessage) async throws -> UInt64 {

@@ -174,17 +174,7 @@ struct LibfiuTests {
             Issue.record("fiu-run is missing: run scripts/install-deps (Debian fiu-utils)")
             throw CancellationError()
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/fiu-run")
-        process.arguments = ["-x", "-c", spec, try outboxExecutable().path] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        return try runProgram(URL(fileURLWithPath: "/usr/bin/fiu-run"), ["-x", "-c", spec, try outboxExecutable().path] + arguments)
     }
 
     @Test func fdatasyncEIOFromOutsideAcknowledgesNothing() throws {

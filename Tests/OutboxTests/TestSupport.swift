@@ -66,8 +66,13 @@ func outboxExecutable() throws -> URL {
 
 /// Runs the `outbox` tool and returns its exit status, standard output and standard error.
 func runOutbox(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    try runProgram(try outboxExecutable(), arguments)
+}
+
+/// Runs a program to its end and returns its exit status, standard output and standard error.
+func runProgram(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
-    process.executableURL = try outboxExecutable()
+    process.executableURL = executable
     process.arguments = arguments
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

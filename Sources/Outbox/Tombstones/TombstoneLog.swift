@@ -48,6 +48,10 @@ public final class TombstoneLog: Sendable {
                                    process: { writer.process($0) })
     }
 
+    /// Without ``close()``, the commit thread is still stopped (after finishing queued commits) when the
+    /// object goes away; the lock is released with the file.
+    deinit { committer.stop() }
+
     /// The finished sequence numbers as of the last durable acknowledgement.
     public var snapshot: TombstoneSnapshot { shared.get() }
 
