@@ -55,10 +55,17 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
         return body()
     }
 
+    private var names: [Int32: String] = [:]
+
     func openat(_ directory: Int32, _ name: String, _ flags: Int32, _ mode: mode_t) throws -> Int32 {
-        try real.openat(directory, name, flags, mode)
+        let fd = try real.openat(directory, name, flags, mode)
+        locked { names[fd] = name }
+        return fd
     }
-    func close(_ fd: Int32) { real.close(fd) }
+    func close(_ fd: Int32) {
+        locked { names[fd] = nil }
+        real.close(fd)
+    }
 
     func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ offset: Int64) throws -> Int {
         let allowed: Int? = locked {
@@ -82,11 +89,11 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
         try real.pread(fd, buffer, offset)
     }
 
-    /// While closed, fdatasync calls wait in it.
+    /// While closed, fdatasync calls on segment files wait in it.
     let fdatasyncGate = Gate()
 
     func fdatasync(_ fd: Int32) throws {
-        fdatasyncGate.pass()
+        if locked({ names[fd]?.hasPrefix("segment-") ?? false }) { fdatasyncGate.pass() }
         if let e: Int32 = locked({ _fdatasyncCount += 1; return _fdatasyncError }) { throw Errno(code: e) }
         try real.fdatasync(fd)
     }

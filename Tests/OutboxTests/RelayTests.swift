@@ -124,7 +124,7 @@ struct RelayTests {
             try await eventually("the first message published") { sink.published.count == 1 }
             relayCalls.fdatasyncGate.close()
             writerCalls.fdatasyncGate.close()
-            // The writer writes the frame, then waits before fdatasync.
+            // The writer writes the frame, then waits before fdatasync (the gates hold segment syncs only).
             let append = Task { try await outbox.append(sampleMessage(2)) }
             // inotify wakes the relay on the write; it reads the frame and must make it durable first.
             try await eventually("the relay read the frame and waits in its own fdatasync") { relayCalls.fdatasyncGate.waiting >= 1 }
