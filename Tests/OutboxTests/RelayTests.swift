@@ -137,6 +137,35 @@ struct RelayTests {
         try await outbox.close()
     }
 
+    @Test func aSmallMemoryBudgetStillDeliversEverythingInOrder() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        for i in 1...200 { try await outbox.append(sampleMessage(i, key: "k\(i % 3)", payloadSize: 3000)) }
+        let sink = RecordingSink()
+        var config = relayConfiguration()
+        config.maxInMemoryBytes = 10_000
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: config, outbox: outbox, logger: quietLogger)
+        try await running(relay) {
+            try await eventually("all 200 published") { sink.published.count >= 200 }
+        }
+        #expect(sink.published.map(\.seq) == Array(1...200))
+        try await outbox.close()
+    }
+
+    @Test func theQueueAccountsForTheBytesItHolds() {
+        var queue = RelayQueue(configuration: relayConfiguration())
+        let messages = (1...4).map { i in
+            StoredMessage(seq: UInt64(i), message: sampleMessage(i, payloadSize: 1000), segment: "s", offset: 0, compressed: false)
+        }
+        queue.add(messages)
+        #expect(queue.heldBytes == messages.reduce(0) { $0 + RelayQueue.footprint($1) })
+        let batch = queue.nextBatch(now: .now)
+        _ = queue.apply(batch.map { $0.seq == 2 ? .failed("x") : .published }, to: batch, now: .now, wallClock: Date())
+        #expect(queue.count == 1)
+        #expect(queue.heldBytes == RelayQueue.footprint(messages[1]))
+    }
+
     @Test func strictOrderHoldsEveryoneBehindAFailure() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")

@@ -24,8 +24,9 @@ final class LogTail {
         nextSeq = seq
     }
 
-    /// Up to `limit` new durable messages, in sequence order.
-    func read(limit: Int) throws -> [StoredMessage] {
+    /// Up to `limit` new durable messages, in sequence order, stopping early once they take about
+    /// `maxBytes` (see ``RelayQueue/footprint(_:)``; at least one message is returned).
+    func read(limit: Int, maxBytes: Int = .max) throws -> [StoredMessage] {
         var out: [StoredMessage] = []
         var touched: [OutboxFile] = []
         var attempts = 0
@@ -46,16 +47,16 @@ final class LogTail {
             guard let segment = current else { break }
             try segment.scanner.refreshSize()
             let before = out.count
-            try walk(segment, tail: .stop, limit: limit, into: &out)
+            try walk(segment, tail: .stop, limit: limit, maxBytes: maxBytes, into: &out)
             if out.count > before, !touched.contains(where: { $0 === segment.file }) { touched.append(segment.file) }
-            if out.count >= limit { break }
+            if out.count >= limit || out.reduce(0, { $0 + RelayQueue.footprint($1) }) >= maxBytes { break }
             // At the end of this segment: move on only if the writer rolled past it.
             let segments = try FileNames.list(directory).segments
             guard let next = segments.first(where: { $0.base > segment.header.base }) else { break }
             // Sealed now: whatever it holds was written before the roll; read it to its end, strictly.
             try segment.scanner.refreshSize()
             let count = out.count
-            try walk(segment, tail: .refuse, limit: .max, into: &out)
+            try walk(segment, tail: .refuse, limit: .max, maxBytes: .max, into: &out)
             if out.count > count, !touched.contains(where: { $0 === segment.file }) { touched.append(segment.file) }
             if next.base != nextSeq {
                 throw OutboxError(.corrupt, "sequence gap: expected \(nextSeq) next but the next segment starts at \(next.base)",
@@ -67,13 +68,17 @@ final class LogTail {
         return out
     }
 
-    private func walk(_ segment: SegmentFile, tail: FrameScanner.TailPolicy, limit: Int, into out: inout [StoredMessage]) throws {
+    private func walk(_ segment: SegmentFile, tail: FrameScanner.TailPolicy, limit: Int, maxBytes: Int,
+                      into out: inout [StoredMessage]) throws {
+        var bytes = out.reduce(0) { $0 + RelayQueue.footprint($1) }
         try segment.scanner.walk(tail: tail) { frame in
             let last = frame.header.first + UInt64(frame.header.count) - 1
             if last < nextSeq { return true }
-            out += try segment.messages(in: frame, from: nextSeq)
+            let messages = try segment.messages(in: frame, from: nextSeq)
+            out += messages
+            bytes += messages.reduce(0) { $0 + RelayQueue.footprint($1) }
             nextSeq = last + 1
-            return out.count < limit
+            return out.count < limit && bytes < maxBytes
         }
     }
 }

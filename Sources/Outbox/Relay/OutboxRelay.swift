@@ -122,9 +122,10 @@ public final class OutboxRelay: Service, Sendable {
         let maxRecordSize = tombstones.maxRecordSize
         while !isStopping {
             let room = configuration.maxInMemory - queue.count
-            if room > 0 {
+            let roomBytes = configuration.maxInMemoryBytes - queue.heldBytes
+            if room > 0 && roomBytes > 0 {
                 let finished = tombstones.snapshot.finished
-                let fresh = try await io.run { try tail.value.read(limit: room) }
+                let fresh = try await io.run { try tail.value.read(limit: room, maxBytes: roomBytes) }
                 queue.add(fresh.filter { !finished.contains($0.seq) })
             }
             let batch = queue.nextBatch(now: clock.now)
@@ -162,7 +163,8 @@ public final class OutboxRelay: Service, Sendable {
             }
             var wait = configuration.sweepInterval - (clock.now - lastSweep)
             if let retry = queue.nextRetry { wait = min(wait, max(.zero, retry - clock.now)) }
-            if queue.count >= configuration.maxInMemory && queue.nextRetry == nil { wait = .milliseconds(1) }
+            if (queue.count >= configuration.maxInMemory || queue.heldBytes >= configuration.maxInMemoryBytes)
+                && queue.nextRetry == nil { wait = .milliseconds(1) }
             await wake.wait(for: wait)
         }
     }

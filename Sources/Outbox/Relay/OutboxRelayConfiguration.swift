@@ -19,6 +19,9 @@ public struct OutboxRelayConfiguration: Sendable {
     public var strictOrder: Bool = false
     /// At most this many pending messages are held in memory; more are read as these finish. Default 10000.
     public var maxInMemory: Int = 10_000
+    /// And at most about this many bytes of them (payloads plus a fixed overhead per message); one
+    /// message is always taken, however large. Default 64 MiB.
+    public var maxInMemoryBytes: Int = 64 << 20
     /// How often a standby relay tries to take over the relay lock. Default 250 ms.
     public var standbyPollInterval: Duration = .milliseconds(250)
     /// The header holding an optional per-message deliver-by deadline (RFC 3339, or Unix seconds): past

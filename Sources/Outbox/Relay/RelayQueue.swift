@@ -24,6 +24,13 @@ struct RelayQueue {
     private var queues: [String: [Entry]] = [:]
     private(set) var held = Set<UInt64>()
     var count: Int { held.count }
+    /// The approximate memory the held messages take.
+    private(set) var heldBytes = 0
+
+    static func footprint(_ m: StoredMessage) -> Int {
+        m.message.payload.count + m.message.type.utf8.count + (m.message.key?.utf8.count ?? 0)
+            + m.message.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count } + 128
+    }
     private var random = SystemRandomNumberGenerator()
 
     init(configuration: OutboxRelayConfiguration) {
@@ -41,6 +48,7 @@ struct RelayQueue {
         for var m in messages where !held.contains(m.seq) {
             if configuration.strictOrder { m.orderingKey = "" }
             held.insert(m.seq)
+            heldBytes += Self.footprint(m)
             let k = queueKey(m)
             var q = queues[k, default: []]
             if let last = q.last, last.message.seq > m.seq {
@@ -111,6 +119,8 @@ struct RelayQueue {
         for (m, outcome) in zip(batch, outcomes) {
             let k = queueKey(m)
             guard var q = queues[k], let i = q.firstIndex(where: { $0.message.seq == m.seq }) else { continue }
+            let before = held.count
+            defer { if held.count < before { heldBytes -= Self.footprint(m) } }
             switch outcome {
             case .published:
                 q.remove(at: i)
