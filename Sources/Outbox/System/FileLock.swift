@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Foundation
 
 /// An exclusive `flock(2)` on a lock file in the outbox directory, held until released or the process
 /// dies.
@@ -38,16 +39,26 @@ final class FileLock: @unchecked Sendable {
         return FileLock(file: file)
     }
 
-    /// The pid written by the current holder of the lock file `name`, if the lock is held.
+    /// The pid of the process holding the lock file `name`, if it is held, read from `/proc/locks`
+    /// without touching the lock (probing it with `flock` could make a writer starting at that moment
+    /// fail).
     static func holder(_ name: String, in directory: OutboxDirectory) -> Int32? {
         guard let file = try? directory.openFile(name, writable: false) else { return nil }
-        do {
-            try directory.sys.flock(file.fd, LOCK_SH | LOCK_NB)
-            try? directory.sys.flock(file.fd, LOCK_UN)
+        var st = stat()
+        guard Glibc.fstat(file.fd, &st) == 0, let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else {
             return nil
-        } catch {
-            return holderPid(of: file)
         }
+        let dev = UInt64(st.st_dev)
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
+        let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
+        let wanted = String(format: "%02x:%02x:%llu", major, minor, UInt64(st.st_ino))
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            // "1: FLOCK  ADVISORY  WRITE 29182 fe:00:16286406 0 EOF"; waiters have "->" after the id.
+            guard fields.count >= 6, fields[1] == "FLOCK", fields[3] == "WRITE", fields[5] == wanted else { continue }
+            return Int32(fields[4])
+        }
+        return nil
     }
 
     private static func holderPid(of file: OutboxFile) -> Int32? {
