@@ -1,6 +1,6 @@
 // swift-tools-version: 6.2
 // libFuzzer harnesses for the Outbox file format. Build and run them with `scripts/fuzz` from the
-// repository root (it builds with `--sanitize=fuzzer --sanitize=address`).
+// repository root (it builds with the fuzzer and address sanitizers and checks both are in).
 import Foundation
 import PackageDescription
 
