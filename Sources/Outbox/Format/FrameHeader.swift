@@ -42,29 +42,33 @@ struct FrameHeader: Equatable, Sendable {
     var count: UInt32
     var kind: FrameKind
 
-    /// The CRC of the part of the checksummed bytes that precedes the body.
+    /// The CRC of the part of the checksummed bytes that precedes the body (no allocation: it runs once
+    /// per frame on the commit thread).
     static func prefixCRC(identity: FileIdentity, offset: Int64, header: UnsafeRawBufferPointer) -> UInt32 {
-        var seed = ByteWriter(capacity: 32 + 20)
-        seed.append(identity.outboxID.bytes)
-        seed.u64(identity.base)
-        seed.u64(UInt64(offset))
-        seed.append(header[4..<24])
-        return CRC32.of(seed.bytes)
+        var crc = CRC32.of(identity.outboxID.bytes)
+        crc = withUnsafeBytes(of: identity.base.littleEndian) { CRC32.of($0, continuing: crc) }
+        crc = withUnsafeBytes(of: UInt64(offset).littleEndian) { CRC32.of($0, continuing: crc) }
+        return CRC32.of(UnsafeRawBufferPointer(rebasing: header[4..<24]), continuing: crc)
     }
 
     /// Appends this header, checksummed for a frame at `offset` of the file `identity` whose body has
     /// CRC `bodyCRC`, to `out`. The body itself is not touched (its CRC was computed by the producer).
     func append(to out: inout [UInt8], identity: FileIdentity, offset: Int64, bodyCRC: UInt32) {
-        var w = ByteWriter(capacity: Self.size)
-        w.u32(0)
-        w.u32(bodyLength)
-        w.u64(first)
-        w.u32(count)
-        w.u16(kind.rawValue)
-        w.u16(0)
-        let prefix = w.bytes.withUnsafeBytes { Self.prefixCRC(identity: identity, offset: offset, header: $0) }
-        w.set32(CRC32.combine(prefix, bodyCRC, lengthOfB: Int(bodyLength)), at: 0)
-        out.append(contentsOf: w.bytes)
+        let start = out.count
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        put(UInt32(0))
+        put(bodyLength)
+        put(first)
+        put(count)
+        put(kind.rawValue)
+        put(UInt16(0))
+        let prefix = out.withUnsafeBytes {
+            Self.prefixCRC(identity: identity, offset: offset, header: UnsafeRawBufferPointer(rebasing: $0[start..<(start + Self.size)]))
+        }
+        let crc = CRC32.combine(prefix, bodyCRC, lengthOfB: Int(bodyLength))
+        withUnsafeBytes(of: crc.littleEndian) { raw in
+            for i in 0..<4 { out[start + i] = raw[i] }
+        }
     }
 
     /// Encodes a whole frame (header and body) for `offset`.

@@ -44,7 +44,7 @@ enum MessageCodec {
             if let key = m.key { try string16(&w, key, "key", m) }
             for h in m.headers {
                 try string16(&w, h.name, "header name", m)
-                let v = Array(h.value.utf8)
+                let v = h.value.utf8
                 guard v.count <= Int(UInt32.max) else { throw tooLong("header value", m) }
                 w.u32(UInt32(v.count))
                 w.append(v)
@@ -65,7 +65,7 @@ enum MessageCodec {
     }
 
     private static func string16(_ w: inout ByteWriter, _ s: String, _ what: String, _ m: OutboxMessage) throws {
-        let b = Array(s.utf8)
+        let b = s.utf8
         guard b.count <= Int(UInt16.max) else { throw tooLong(what, m) }
         w.u16(UInt16(b.count))
         w.append(b)
