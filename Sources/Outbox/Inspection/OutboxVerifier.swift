@@ -99,7 +99,7 @@ extension OutboxInspector {
                 report.problems.append(VerifyProblem(file: old.name, offset: nil, kind: .leftoverFile,
                                                      reason: "superseded by \(active.name) (removed when a relay next opens the outbox)"))
             }
-            try checkOtherFile(active.name, in: directory, lastSeq: report.lastSeq, into: &report)
+            try checkOtherFile(active.name, in: directory, into: &report)
             if let id = siblingOutboxID(in: directory, except: active.name),
                let t = try? TombstoneFile.load(active.name, generation: active.generation, in: directory, outboxID: id,
                                                writable: false, tail: .stop),
@@ -110,7 +110,7 @@ extension OutboxInspector {
             }
         }
         if (try? directory.openFile(DeadLetterLog.fileName, writable: false)) != nil {
-            try checkOtherFile(DeadLetterLog.fileName, in: directory, lastSeq: report.lastSeq, into: &report)
+            try checkOtherFile(DeadLetterLog.fileName, in: directory, into: &report)
         }
         return report
     }
@@ -123,8 +123,7 @@ extension OutboxInspector {
     }
 
     /// Tombstone and dead-letter files: header and frames.
-    private static func checkOtherFile(_ name: String, in directory: OutboxDirectory, lastSeq: UInt64,
-                                       into report: inout VerifyReport) throws {
+    private static func checkOtherFile(_ name: String, in directory: OutboxDirectory, into report: inout VerifyReport) throws {
         let raw = try walkFile(name, in: directory, validateBodies: true)
         report.files += 1
         headerProblem(raw, into: &report)

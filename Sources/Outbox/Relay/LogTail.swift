@@ -28,6 +28,7 @@ final class LogTail {
     /// `maxBytes` (see ``RelayQueue/footprint(_:)``; at least one message is returned).
     func read(limit: Int, maxBytes: Int = .max) throws -> [StoredMessage] {
         var out: [StoredMessage] = []
+        var bytes = 0
         var touched: [OutboxFile] = []
         var attempts = 0
         while out.count < limit {
@@ -47,16 +48,16 @@ final class LogTail {
             guard let segment = current else { break }
             try segment.scanner.refreshSize()
             let before = out.count
-            try walk(segment, tail: .stop, limit: limit, maxBytes: maxBytes, into: &out)
+            try walk(segment, tail: .stop, limit: limit, maxBytes: maxBytes, into: &out, bytes: &bytes)
             if out.count > before, !touched.contains(where: { $0 === segment.file }) { touched.append(segment.file) }
-            if out.count >= limit || out.reduce(0, { $0 + RelayQueue.footprint($1) }) >= maxBytes { break }
+            if out.count >= limit || bytes >= maxBytes { break }
             // At the end of this segment: move on only if the writer rolled past it.
             let segments = try FileNames.list(directory).segments
             guard let next = segments.first(where: { $0.base > segment.header.base }) else { break }
             // Sealed now: whatever it holds was written before the roll; read it to its end, strictly.
             try segment.scanner.refreshSize()
             let count = out.count
-            try walk(segment, tail: .refuse, limit: .max, maxBytes: .max, into: &out)
+            try walk(segment, tail: .refuse, limit: .max, maxBytes: .max, into: &out, bytes: &bytes)
             if out.count > count, !touched.contains(where: { $0 === segment.file }) { touched.append(segment.file) }
             if next.base != nextSeq {
                 throw OutboxError(.corrupt, "sequence gap: expected \(nextSeq) next but the next segment starts at \(next.base)",
@@ -69,8 +70,7 @@ final class LogTail {
     }
 
     private func walk(_ segment: SegmentFile, tail: FrameScanner.TailPolicy, limit: Int, maxBytes: Int,
-                      into out: inout [StoredMessage]) throws {
-        var bytes = out.reduce(0) { $0 + RelayQueue.footprint($1) }
+                      into out: inout [StoredMessage], bytes: inout Int) throws {
         try segment.scanner.walk(tail: tail) { frame in
             let last = frame.header.first + UInt64(frame.header.count) - 1
             if last < nextSeq { return true }
