@@ -169,39 +169,39 @@ struct CompactionFaultTests {
 /// scripts/install-deps), which intercepts the libc calls of the real `outbox` tool.
 @Suite("libfiu", .serialized)
 struct LibfiuTests {
-    private func fiuRun(_ spec: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    private func fiuRun(_ spec: String, _ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/fiu-run") else {
             Issue.record("fiu-run is missing: run scripts/install-deps (Debian fiu-utils)")
             throw CancellationError()
         }
-        return try runProgram(URL(fileURLWithPath: "/usr/bin/fiu-run"), ["-x", "-c", spec, try outboxExecutable().path] + arguments)
+        return try await runProgram(URL(fileURLWithPath: "/usr/bin/fiu-run"), ["-x", "-c", spec, try outboxExecutable().path] + arguments)
     }
 
-    @Test func fdatasyncEIOFromOutsideAcknowledgesNothing() throws {
+    @Test func fdatasyncEIOFromOutsideAcknowledgesNothing() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
-        #expect(try runOutbox(["append", dir, "--count", "3", "--print-ack"]).stdout == "1\n2\n3\n")
-        let failed = try fiuRun("enable name=posix/io/sync/fdatasync", ["append", dir, "--count", "5", "--print-ack"])
+        #expect(try await runOutbox(["append", dir, "--count", "3", "--print-ack"]).stdout == "1\n2\n3\n")
+        let failed = try await fiuRun("enable name=posix/io/sync/fdatasync", ["append", dir, "--count", "5", "--print-ack"])
         #expect(failed.status == 1)
         #expect(failed.stdout.isEmpty, "nothing acknowledged after a failed fdatasync")
         #expect(failed.stderr.contains("fdatasync failed"), "\(failed.stderr)")
-        let after = try runOutbox(["append", dir, "--count", "1", "--print-ack"])
+        let after = try await runOutbox(["append", dir, "--count", "1", "--print-ack"])
         #expect(after.status == 0)
         let stored = try OutboxReader(path: dir).messages().map(\.seq)
         #expect(Array(stored.prefix(3)) == [1, 2, 3])
         #expect(stored == Array(1...UInt64(stored.count)))
     }
 
-    @Test func enospcFromOutsideLosesNothingAndAppendsResume() throws {
+    @Test func enospcFromOutsideLosesNothingAndAppendsResume() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
-        #expect(try runOutbox(["append", dir, "--count", "3"]).status == 0)
-        let full = try fiuRun("enable name=posix/io/rw/pwrite,failinfo=28", ["append", dir, "--count", "2", "--print-ack"])
+        #expect(try await runOutbox(["append", dir, "--count", "3"]).status == 0)
+        let full = try await fiuRun("enable name=posix/io/rw/pwrite,failinfo=28", ["append", dir, "--count", "2", "--print-ack"])
         #expect(full.status == 1)
         #expect(full.stdout.isEmpty)
         #expect(full.stderr.contains("No space left on device"), "\(full.stderr)")
-        #expect(try runOutbox(["verify", dir]).status == 0)
-        let resumed = try runOutbox(["append", dir, "--count", "2", "--print-ack"])
+        #expect(try await runOutbox(["verify", dir]).status == 0)
+        let resumed = try await runOutbox(["append", dir, "--count", "2", "--print-ack"])
         #expect(resumed.stdout == "4\n5\n")
     }
 }

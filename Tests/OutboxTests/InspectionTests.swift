@@ -9,11 +9,11 @@ struct InspectionTests {
     }
 
     @Test(arguments: Fixture.all)
-    func verifyAndRawDumpNameTheFixturesDamage(_ fixture: Fixture) throws {
+    func verifyAndRawDumpNameTheFixturesDamage(_ fixture: Fixture) async throws {
         let tmp = TemporaryDirectory()
         let dir = try fixture.copy(into: tmp)
         let e = fixture.expected
-        let verify = try runOutbox(["verify", dir, "--json"])
+        let verify = try await runOutbox(["verify", dir, "--json"])
         let report = try json(verify.stdout)
         let problems = report["problems"] as! [[String: Any]]
         if e["open"] == "ok" && e["sizeAfterOpen"] == nil {
@@ -30,7 +30,7 @@ struct InspectionTests {
             : (expectedOffset < Int64(FileHeader.size) ? "bad-header" : "corrupt")
         #expect(first["kind"] as? String == expectedKind, "\(first)")
 
-        let raw = try runOutbox(["dump", "--raw", dir, "--json"])
+        let raw = try await runOutbox(["dump", "--raw", dir, "--json"])
         #expect(raw.status == 0, "\(raw.stderr)")
         let entries = try raw.stdout.split(separator: "\n").map { try json(String($0)) }.filter { $0["file"] as? String == e["file"] }
         if expectedOffset >= Int64(FileHeader.size) {
@@ -63,20 +63,20 @@ struct InspectionTests {
         try bytes.write(to: URL(fileURLWithPath: path))
         let frameStart = frames.last { $0 <= Int64(flipAt) }!
 
-        let verify = try runOutbox(["verify", dir])
+        let verify = try await runOutbox(["verify", dir])
         #expect(verify.status == 1)
         #expect(verify.stdout.contains("\(victim) at offset \(frameStart): corrupt"), "\(verify.stdout)")
-        let raw = try runOutbox(["dump", "--raw", dir])
+        let raw = try await runOutbox(["dump", "--raw", dir])
         #expect(raw.stdout.contains("offset \(frameStart): DAMAGED"))
         if let nextFrame = frames.first(where: { $0 > frameStart }) {
             #expect(raw.stdout.contains("offset \(nextFrame): messages frame"), "frames after the damage are shown")
         }
 
-        let repair = try runOutbox(["verify", dir, "--repair"])
+        let repair = try await runOutbox(["verify", dir, "--repair"])
         #expect(repair.status == 0, "\(repair.stdout)\(repair.stderr)")
         #expect(repair.stdout.contains("original kept as \(victim).broken"))
         #expect(FileManager.default.fileExists(atPath: path + ".broken"), "the damaged original is kept")
-        #expect(try runOutbox(["verify", dir]).status == 0)
+        #expect(try await runOutbox(["verify", dir]).status == 0)
         let after = try OutboxReader(path: dir).messages()
         let lost = Set(before.map(\.seq)).subtracting(after.map(\.seq))
         #expect(!lost.isEmpty && lost.count <= 100, "only the damaged commit is lost")
@@ -96,15 +96,15 @@ struct InspectionTests {
         let path = dir + "/" + (try segmentNames(dir)[0])
         let offsets = try OutboxReader(path: dir).messages().map(\.offset)
         truncate(path, off_t(offsets[49] + 20))
-        let verify = try runOutbox(["verify", dir])
+        let verify = try await runOutbox(["verify", dir])
         #expect(verify.status == 1)
         #expect(verify.stdout.contains("at offset \(offsets[49]): torn-tail"), "\(verify.stdout)")
-        let dump = try runOutbox(["dump", dir, "--json"])
+        let dump = try await runOutbox(["dump", dir, "--json"])
         #expect(dump.status == 0)
         #expect(dump.stdout.split(separator: "\n").count == 49)
-        let repair = try runOutbox(["verify", dir, "--repair"])
+        let repair = try await runOutbox(["verify", dir, "--repair"])
         #expect(repair.stdout.contains("truncated the torn tail"), "\(repair.stdout)")
-        #expect(try runOutbox(["verify", dir]).status == 0)
+        #expect(try await runOutbox(["verify", dir]).status == 0)
     }
 
     @Test func repairRefusesWhileAWriterHoldsTheOutbox() async throws {
@@ -112,7 +112,7 @@ struct InspectionTests {
         let dir = tmp.sub("ob")
         let outbox = try await Outbox.open(at: dir, logger: quietLogger)
         try await outbox.append(sampleMessage(1))
-        let repair = try runOutbox(["verify", dir, "--repair"])
+        let repair = try await runOutbox(["verify", dir, "--repair"])
         #expect(repair.status == 1)
         #expect(repair.stderr.contains("refusing to repair") && repair.stderr.contains("pid \(getpid())"), "\(repair.stderr)")
         try await outbox.close()
@@ -131,13 +131,13 @@ struct InspectionTests {
         let producer = Task { for i in 1...3000 { try await outbox.append(sampleMessage(i, key: "k\(i % 9)")) } }
         var dumps = 0
         while !(producer.isCancelled) {
-            let dump = try runOutbox(["dump", dir, "--json"])
+            let dump = try await runOutbox(["dump", dir, "--json"])
             #expect(dump.status == 0, "\(dump.stderr)")
             let seqs = dump.stdout.split(separator: "\n").compactMap { line in
                 (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["seq"] as? NSNumber
             }.map(\.uint64Value)
             #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count, "a consistent, ordered view")
-            let stats = try runOutbox(["stats", dir, "--json"])
+            let stats = try await runOutbox(["stats", dir, "--json"])
             #expect(stats.status == 0, "\(stats.stderr)")
             dumps += 1
             if sink.published.count >= 3001 || dumps > 200 { break }
@@ -168,11 +168,13 @@ struct InspectionTests {
         // Commit until tail has reported one made after it started (it starts at the next commit).
         let reader = out.fileHandleForReading
         let seen = Shared("")
-        let readTask = Task.detached {
-            while true {
-                let data = reader.availableData
-                if data.isEmpty { return }
-                seen.mutate { $0 += String(decoding: data, as: UTF8.self) }
+        let readTask = Task {
+            try await onOwnThread {
+                while true {
+                    let data = reader.availableData
+                    if data.isEmpty { return }
+                    seen.mutate { $0 += String(decoding: data, as: UTF8.self) }
+                }
             }
         }
         var appended: [UInt64] = []
@@ -181,20 +183,20 @@ struct InspectionTests {
             return appended.contains { seen.get().contains("\"seq\":\($0),") }
         }
         tail.terminate()
-        _ = await readTask.value
+        try await readTask.value
         try await outbox.close()
     }
 
-    @Test func badInputIsOneLineAndANonZeroExit() throws {
+    @Test func badInputIsOneLineAndANonZeroExit() async throws {
         let tmp = TemporaryDirectory()
         FileManager.default.createFile(atPath: tmp.sub("notes.txt"), contents: Data("hello".utf8))
-        let raw = try runOutbox(["dump", "--raw", tmp.sub("notes.txt")])
+        let raw = try await runOutbox(["dump", "--raw", tmp.sub("notes.txt")])
         #expect(raw.status == 0)
         #expect(raw.stdout.contains("unknown"))
-        let verify = try runOutbox(["verify", tmp.path])
+        let verify = try await runOutbox(["verify", tmp.path])
         #expect(verify.status == 1)
         #expect(verify.stderr.split(separator: "\n").count == 1 && verify.stderr.contains("not an outbox"), "\(verify.stderr)")
-        let tail = try runOutbox(["tail", tmp.sub("missing")])
+        let tail = try await runOutbox(["tail", tmp.sub("missing")])
         #expect(tail.status == 1 && tail.stderr.contains("no such directory"))
     }
 }

@@ -15,30 +15,36 @@ struct KillTests {
         let rounds = 6
         for round in 0..<rounds {
             let target = Int.random(in: 50...4000, using: &g)
-            let process = Process()
-            process.executableURL = try outboxExecutable()
-            process.arguments = ["append", dir, "--count", "1000000", "--concurrency", "8", "--keys", "10",
-                                 "--print-ack", "--segment-size", "65536"]
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            var text = ""
-            var seen = 0
-            let deadline = Date().addingTimeInterval(60)
-            while seen < target {
-                let data = out.fileHandleForReading.availableData
-                if data.isEmpty { break }
-                let chunk = String(decoding: data, as: UTF8.self)
-                seen += chunk.filter { $0 == "\n" }.count
-                text += chunk
-                #expect(Date() < deadline, "round \(round): no progress")
-                if Date() >= deadline { break }
+            let executable = try outboxExecutable()
+            // Reading the child's output and waiting for it block, so they run on a thread of their own.
+            let (text, killedBySignal, progressed) = try await onOwnThread { () throws -> (String, Bool, Bool) in
+                let process = Process()
+                process.executableURL = executable
+                process.arguments = ["append", dir, "--count", "1000000", "--concurrency", "8", "--keys", "10",
+                                     "--print-ack", "--segment-size", "65536"]
+                let out = Pipe()
+                process.standardOutput = out
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                var text = ""
+                var seen = 0
+                var progressed = true
+                let deadline = Date().addingTimeInterval(60)
+                while seen < target {
+                    let data = out.fileHandleForReading.availableData
+                    if data.isEmpty { break }
+                    let chunk = String(decoding: data, as: UTF8.self)
+                    seen += chunk.filter { $0 == "\n" }.count
+                    text += chunk
+                    if Date() >= deadline { progressed = false; break }
+                }
+                kill(process.processIdentifier, SIGKILL)
+                text += String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                return (text, process.terminationReason == .uncaughtSignal, progressed)
             }
-            kill(process.processIdentifier, SIGKILL)
-            text += String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            #expect(process.terminationReason == .uncaughtSignal, "round \(round): the writer was killed")
+            #expect(progressed, "round \(round): no progress in 60 s")
+            #expect(killedBySignal, "round \(round): the writer was killed")
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
             acknowledged.formUnion(lines.compactMap { UInt64($0) })
 

@@ -46,14 +46,14 @@ struct ObservabilityTests {
     @Test func withoutInotifyTheSweepAloneDelivers() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
-        #expect(try runOutbox(["append", dir, "--count", "5"]).status == 0)
+        #expect(try await runOutbox(["append", dir, "--count", "5"]).status == 0)
         let sink = RecordingSink()
         var config = relayConfiguration(sweep: .milliseconds(100))
         config.watchDirectory = false
         let relay = OutboxRelay(path: dir, sink: sink, configuration: config, logger: quietLogger)
         let task = Task { try await relay.run() }
         try await eventually("the first five published") { sink.published.count == 5 }
-        #expect(try runOutbox(["append", dir, "--count", "5"]).status == 0)
+        #expect(try await runOutbox(["append", dir, "--count", "5"]).status == 0)
         try await eventually("the next five published by a sweep") { sink.published.count == 10 }
         task.cancel()
         try await task.value

@@ -52,36 +52,42 @@ struct PowerLossTests {
         try await outbox.close()
 
         let ops = recorder.snapshot
-        var model = CrashModel()
-        var acknowledged: [UInt64] = []
-        var finished: [UInt64: MessageStatus] = [:]
-        var states = 0
-        var failures = 0
-        for (index, op) in ops.enumerated() {
-            model.step(op)
-            switch op {
-            case .acknowledgedAppend(let range, _): acknowledged += Array(range)
-            case .acknowledgedTombstones(let seqs, let status): for s in seqs { finished[s] = status }
-            default: break
-            }
-            for (what, files) in model.crashStates(random: &g) {
-                states += 1
-                let problem = await check(files, tmp: tmp, state: states, acknowledged: acknowledged, finished: finished, submitted: submitted)
-                if let problem {
-                    failures += 1
-                    if failures <= 5 {
-                        Issue.record("seed \(seed), after operation \(index) (\(op)), \(what): \(problem)")
+        let submittedMessages = submitted
+        // Thousands of reopens: they run on a thread of their own and report what went wrong.
+        let (states, failures, problems) = try await onOwnThread { [g] () -> (Int, Int, [String]) in
+            var g = g
+            var model = CrashModel()
+            var acknowledged: [UInt64] = []
+            var finished: [UInt64: MessageStatus] = [:]
+            var states = 0
+            var failures = 0
+            var problems: [String] = []
+            for (index, op) in ops.enumerated() {
+                model.step(op)
+                switch op {
+                case .acknowledgedAppend(let range, _): acknowledged += Array(range)
+                case .acknowledgedTombstones(let seqs, let status): for s in seqs { finished[s] = status }
+                default: break
+                }
+                for (what, files) in model.crashStates(random: &g) {
+                    states += 1
+                    if let problem = Self.check(files, tmp: tmp, state: states, acknowledged: acknowledged,
+                                                finished: finished, submitted: submittedMessages) {
+                        failures += 1
+                        if failures <= 5 { problems.append("seed \(seed), after operation \(index) (\(op)), \(what): \(problem)") }
                     }
                 }
             }
+            return (states, failures, problems)
         }
+        for problem in problems { Issue.record(Comment(rawValue: problem)) }
         print("[everyCrashStateRecovers] \(ops.count) operations, \(states) crash states checked, \(failures) failed, seed \(seed)")
         #expect(states >= 2000)
     }
 
     /// Materializes one crash state and checks it; returns what is wrong, or nil.
-    private func check(_ files: [String: [UInt8]], tmp: TemporaryDirectory, state: Int, acknowledged: [UInt64],
-                       finished: [UInt64: MessageStatus], submitted: [MessageID: OutboxMessage]) async -> String? {
+    private static func check(_ files: [String: [UInt8]], tmp: TemporaryDirectory, state: Int, acknowledged: [UInt64],
+                              finished: [UInt64: MessageStatus], submitted: [MessageID: OutboxMessage]) -> String? {
         let dir = tmp.sub("crash-\(state)")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do {
@@ -118,7 +124,7 @@ struct PowerLossTests {
             let next = try outbox.appendBlocking(sampleMessage(0))
             if next <= highest { return "sequence number \(next) reused (highest known \(highest))" }
             try outbox.closeBlocking()
-            try await tombstones.close()
+            try tombstones.closeBlocking()
             let verify = try OutboxInspector.verify(path: dir)
             if let p = verify.problems.first(where: { $0.kind != .leftoverFile }) { return "verify after recovery: \(p)" }
             return nil

@@ -9,18 +9,18 @@ struct ProcessTests {
         let dir = tmp.sub("ob")
         let outbox = try await Outbox.open(at: dir, logger: quietLogger)
         try await outbox.append(sampleMessage(1))
-        let refused = try runOutbox(["append", dir, "--count", "1"])
+        let refused = try await runOutbox(["append", dir, "--count", "1"])
         #expect(refused.status == 1)
         #expect(refused.stderr.contains("already open for writing by pid \(getpid())"), "\(refused.stderr)")
         #expect(refused.stderr.split(separator: "\n").count == 1, "one line: \(refused.stderr)")
 
         // Readers need no lock, even while the writer holds it.
-        let dump = try runOutbox(["dump", dir, "--json"])
+        let dump = try await runOutbox(["dump", dir, "--json"])
         #expect(dump.status == 0)
         #expect(dump.stdout.split(separator: "\n").count == 1)
         try await outbox.close()
 
-        let accepted = try runOutbox(["append", dir, "--count", "2", "--print-ack"])
+        let accepted = try await runOutbox(["append", dir, "--count", "2", "--print-ack"])
         #expect(accepted.status == 0, "\(accepted.stderr)")
         #expect(accepted.stdout == "2\n3\n")
     }
@@ -39,13 +39,13 @@ struct ProcessTests {
     @Test func appendDumpAndStatsAgree() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
-        let append = try runOutbox(["append", dir, "--count", "500", "--concurrency", "8", "--keys", "5", "--batch", "3",
+        let append = try await runOutbox(["append", dir, "--count", "500", "--concurrency", "8", "--keys", "5", "--batch", "3",
                                     "--header", "a=1", "--header", "b=x=y", "--type", "UserRegistered", "--print-ack"])
         #expect(append.status == 0, "\(append.stderr)")
         let acks = append.stdout.split(separator: "\n").compactMap { UInt64($0) }
         #expect(acks.sorted() == Array(1...500))
 
-        let dump = try runOutbox(["dump", dir, "--json", "--payload", "text"])
+        let dump = try await runOutbox(["dump", dir, "--json", "--payload", "text"])
         #expect(dump.status == 0)
         let lines = dump.stdout.split(separator: "\n")
         #expect(lines.count == 500)
@@ -62,7 +62,7 @@ struct ProcessTests {
         }
         #expect(seqs == Array(1...500))
 
-        let stats = try runOutbox(["stats", dir, "--json"])
+        let stats = try await runOutbox(["stats", dir, "--json"])
         let s = try #require(try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any])
         #expect((s["pending"] as! NSNumber).intValue == 500)
         #expect((s["lastSeq"] as! NSNumber).intValue == 500)
@@ -70,16 +70,16 @@ struct ProcessTests {
         #expect(s["oldestPendingAgeSeconds"] is NSNumber)
     }
 
-    @Test func badInputGetsOneClearLineAndANonZeroExit() throws {
+    @Test func badInputGetsOneClearLineAndANonZeroExit() async throws {
         let tmp = TemporaryDirectory()
-        let missing = try runOutbox(["dump", tmp.sub("nope")])
+        let missing = try await runOutbox(["dump", tmp.sub("nope")])
         #expect(missing.status == 1)
         #expect(missing.stderr == "outbox: error: \(tmp.sub("nope")): no such directory\n")
-        let empty = try runOutbox(["stats", tmp.path])
+        let empty = try await runOutbox(["stats", tmp.path])
         #expect(empty.status == 1)
         #expect(empty.stderr.contains("not an outbox directory"))
         _ = FileManager.default.createFile(atPath: tmp.sub("file"), contents: Data("x".utf8))
-        let notDir = try runOutbox(["dump", tmp.sub("file")])
+        let notDir = try await runOutbox(["dump", tmp.sub("file")])
         #expect(notDir.status == 1)
         #expect(notDir.stderr.contains("not a directory"))
     }
@@ -87,9 +87,9 @@ struct ProcessTests {
 
 @Suite("The demo and the relay command", .serialized)
 struct CommandTests {
-    @Test func theDemoReportsNothingLostAndNoDuplicates() throws {
+    @Test func theDemoReportsNothingLostAndNoDuplicates() async throws {
         let tmp = TemporaryDirectory()
-        let result = try runOutbox(["demo", "--dir", tmp.sub("ob"), "--messages", "2000", "--producers", "8"])
+        let result = try await runOutbox(["demo", "--dir", tmp.sub("ob"), "--messages", "2000", "--producers", "8"])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("appended:                 2000"))
         #expect(result.stdout.contains("lost:                     0"))
@@ -103,7 +103,7 @@ struct CommandTests {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
         let out = tmp.sub("out.jsonl")
-        #expect(try runOutbox(["append", dir, "--count", "100"]).status == 0)
+        #expect(try await runOutbox(["append", dir, "--count", "100"]).status == 0)
         let relay = Process()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--sink", "file:" + out]
@@ -113,7 +113,7 @@ struct CommandTests {
             ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count == 100
         }
         relay.terminate()
-        relay.waitUntilExit()
+        try await onOwnThread { relay.waitUntilExit() }
         #expect(relay.terminationReason == .exit && relay.terminationStatus == 0, "a clean exit after SIGTERM")
         let stats = try OutboxReader(path: dir).stats()
         #expect(stats.pending == 0 && stats.relayPid == nil)

@@ -4,7 +4,7 @@ import Foundation
 /// A ``SystemCalls`` that performs every call and records the ones that change files, so that the
 /// states a power loss at any point could leave behind can be rebuilt (see ``CrashModel``).
 final class RecordingCalls: SystemCalls, @unchecked Sendable {
-    enum Op {
+    enum Op: Sendable {
         case create(inode: Int, name: String)
         case write(inode: Int, offset: Int64, bytes: [UInt8])
         case truncate(inode: Int, size: Int64)

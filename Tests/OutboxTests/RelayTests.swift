@@ -46,14 +46,14 @@ struct RelayTests {
     @Test func aWriterInAnotherProcessWakesTheRelayThroughInotify() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
-        let created = try runOutbox(["append", dir, "--count", "1"])
+        let created = try await runOutbox(["append", dir, "--count", "1"])
         #expect(created.status == 0)
         let sink = RecordingSink()
         // The sweep is an hour away and there is no in-process writer: only inotify can wake the relay.
         let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), logger: quietLogger)
         try await running(relay) {
             try await eventually("relay active") { relay.isActive }
-            let append = try runOutbox(["append", dir, "--count", "1000", "--concurrency", "4", "--keys", "20"])
+            let append = try await runOutbox(["append", dir, "--count", "1000", "--concurrency", "4", "--keys", "20"])
             #expect(append.status == 0, "\(append.stderr)")
             try await eventually("all 1001 published", timeout: .seconds(10)) { sink.published.count >= 1001 }
         }
@@ -212,7 +212,7 @@ struct RelayProcessTests {
         defer { b.terminate(); b.waitUntilExit() }
         try await eventually("message 1 published by A") { sinkLines(out).count >= 1 }
         kill(a.processIdentifier, SIGKILL)
-        a.waitUntilExit()
+        try await onOwnThread { a.waitUntilExit() }
         let killed = ContinuousClock.now
         try await eventually("relay B active") { try OutboxReader(path: dir).stats().relayPid == b.processIdentifier }
         let takeover = ContinuousClock.now - killed
@@ -243,7 +243,7 @@ struct RelayProcessTests {
                 sinkLines(out).count >= target
             }
             kill(relay.processIdentifier, SIGKILL)
-            relay.waitUntilExit()
+            try await onOwnThread { relay.waitUntilExit() }
         }
         try await producer.value
         let last = try startRelay(dir, sinkFile: out)

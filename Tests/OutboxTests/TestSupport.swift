@@ -64,13 +64,30 @@ func outboxExecutable() throws -> URL {
     throw OutboxError(.invalidArgument, "cannot find the outbox executable near \(start.path); run swift build first")
 }
 
-/// Runs the `outbox` tool and returns its exit status, standard output and standard error.
-func runOutbox(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    try runProgram(try outboxExecutable(), arguments)
+/// Runs blocking work (waiting on a child process, a long CPU-bound enumeration, blocking appends) on a
+/// thread of its own. Swift Testing runs tests in parallel on the cooperative pool, which has one thread
+/// per core: two on CI. A test that blocks a pool thread for seconds starves every other test's
+/// relays and deadlines, so no test body blocks one.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
 }
 
-/// Runs a program to its end and returns its exit status, standard output and standard error.
-func runProgram(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+/// Runs the `outbox` tool and returns its exit status, standard output and standard error.
+func runOutbox(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await runProgram(try outboxExecutable(), arguments)
+}
+
+/// Runs a program to its end, on a thread of its own, and returns its exit status, standard output and
+/// standard error.
+func runProgram(_ executable: URL, _ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await onOwnThread { try runProgramBlocking(executable, arguments) }
+}
+
+private func runProgramBlocking(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments

@@ -77,15 +77,22 @@ public final class OutboxReader: Sendable {
     }
 
     /// Walks the frames holding sequence numbers from `from` on, segment by segment.
+    ///
+    /// Live-safe: a segment that compaction removes after it was listed is skipped (compaction removes
+    /// only segments whose every message is finished, and only from the front). If the segment that was
+    /// last when listed is gone, the writer has rolled past it since: the walk lists again and goes on
+    /// with the newer segments.
     func forEachFrame(from: UInt64, _ body: (SegmentFile, Frame) throws -> Bool) throws {
-        let segments = try FileNames.list(directory).segments
-        for (i, entry) in segments.enumerated() {
-            let isLast = i == segments.count - 1
-            if !isLast && segments[i + 1].base <= from { continue }
+        var segments = try FileNames.list(directory).segments[...]
+        while let entry = segments.first {
+            segments = segments.dropFirst()
+            let isLast = segments.isEmpty
+            if let next = segments.first, next.base <= from { continue }
             let segment: SegmentFile
             do {
                 segment = try SegmentFile.open(entry.name, base: entry.base, in: directory, expecting: outboxID)
-            } catch let e as OutboxError where e.errno == ENOENT && !isLast {
+            } catch let e as OutboxError where e.errno == ENOENT {
+                if isLast { segments = try FileNames.list(directory).segments.filter { $0.base > entry.base }[...] }
                 continue
             }
             var stop = false
@@ -98,7 +105,6 @@ public final class OutboxReader: Sendable {
         }
     }
 
-    /// Counts and ages (see ``OutboxStats``).
     public func stats(now: Date = Date()) throws -> OutboxStats {
         let listing = try FileNames.list(directory)
         var s = OutboxStats()

@@ -19,18 +19,31 @@ final class FileLock: @unchecked Sendable {
 
     private init(file: OutboxFile) { self.file = file }
 
-    /// Takes the lock without waiting, or throws ``OutboxError/Code/locked`` naming the holder's pid.
+    /// How long a lock must stay held before ``acquire(_:in:role:)`` reports it as held.
+    ///
+    /// A lock its holder has released can linger for a moment: a child process forked by any thread
+    /// of the holder keeps a copy of the descriptor (and so of the `flock`) until it calls `exec`, which
+    /// closes it (`O_CLOEXEC`). Retrying for this long keeps such a window from failing an open.
+    static let releaseGrace: Duration = .milliseconds(100)
+
+    /// Takes the lock, or throws ``OutboxError/Code/locked`` naming the holder's pid once it has stayed
+    /// held for ``releaseGrace``. Blocks the calling thread for at most that long.
     static func acquire(_ name: String, in directory: OutboxDirectory, role: String) throws -> FileLock {
         let file = try directory.openOrCreateFile(name)
-        do {
-            try directory.sys.flock(file.fd, LOCK_EX | LOCK_NB)
-        } catch let e as Errno {
-            if e.code == EWOULDBLOCK {
+        let deadline = ContinuousClock.now + releaseGrace
+        while true {
+            do {
+                try directory.sys.flock(file.fd, LOCK_EX | LOCK_NB)
+                break
+            } catch let e as Errno {
+                guard e.code == EWOULDBLOCK else { throw OutboxError.system("flock", errno: e.code, path: file.path) }
+                if ContinuousClock.now < deadline {
+                    usleep(2_000)
+                    continue
+                }
                 let holder = holderPid(of: file).map { "pid \($0)" } ?? "another process"
-                throw OutboxError(
-                    .locked, "the outbox is already open for \(role) by \(holder)", path: directory.path)
+                throw OutboxError(.locked, "the outbox is already open for \(role) by \(holder)", path: directory.path)
             }
-            throw OutboxError.system("flock", errno: e.code, path: file.path)
         }
         // The pid is informational: a full disk must not stop the outbox from opening.
         let pid = Array("\(getpid())\n".utf8)
