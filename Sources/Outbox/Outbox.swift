@@ -104,7 +104,7 @@ public final class Outbox: Sendable {
     @discardableResult
     public func appendBlocking(contentsOf messages: [OutboxMessage]) throws -> ClosedRange<UInt64> {
         let (body, crc) = try encode(messages)
-        let box = ResultBox()
+        let box = ResultBox<ClosedRange<UInt64>>()
         submit(body, crc, messages.count) { box.set($0) }
         return try box.wait().get()
     }
@@ -152,18 +152,18 @@ struct UnsafeTransfer<T>: @unchecked Sendable {
 }
 
 /// A one-shot result a blocking caller waits for.
-final class ResultBox: @unchecked Sendable {
+final class ResultBox<Value: Sendable>: @unchecked Sendable {
     private let condition = NSCondition()
-    private var result: Result<ClosedRange<UInt64>, OutboxError>?
+    private var result: Result<Value, OutboxError>?
 
-    func set(_ r: Result<ClosedRange<UInt64>, OutboxError>) {
+    func set(_ r: Result<Value, OutboxError>) {
         condition.lock()
         result = r
         condition.signal()
         condition.unlock()
     }
 
-    func wait() -> Result<ClosedRange<UInt64>, OutboxError> {
+    func wait() -> Result<Value, OutboxError> {
         condition.lock()
         defer { condition.unlock() }
         while result == nil { condition.wait() }

@@ -39,7 +39,7 @@ public enum OutboxFuzzing {
     public static func segmentFile(_ input: [UInt8]) {
         var data = input
         if let first = data.first, first & 1 == 1 { fixChecksums(&data, identity: identity) }
-        let sys = MemoryCalls(files: [FileNames.segment(1): data])
+        let sys = MemoryFileSystem(files: [FileNames.segment(1): data])
         guard let directory = try? OutboxDirectory.open("/fuzz", create: false, sys: sys) else { return }
         if data.count >= FileHeader.size, let h = try? FileHeader.decode(Array(data[0..<FileHeader.size]), expecting: .segment) {
             precondition(h.encode() == Array(data[0..<FileHeader.size]), "a decoded header re-encodes differently")
@@ -73,19 +73,21 @@ public enum OutboxFuzzing {
             precondition(TombstoneCodec.encode(ranges[...]) == body, "tombstone ranges re-encode differently")
         }
         // The whole file path as well: the same bytes as a tombstone file.
-        let sys = MemoryCalls(files: [FileNames.tombstones(1): data])
+        let sys = MemoryFileSystem(files: [FileNames.tombstones(1): data])
         if let directory = try? OutboxDirectory.open("/fuzz", create: false, sys: sys) {
             _ = try? TombstoneFile.load(FileNames.tombstones(1), generation: 1, in: directory, outboxID: identity.outboxID,
                                         writable: false, tail: .stop)
         }
     }
 
-    /// The input becomes the files of an outbox in `directory` (an empty, private directory): records of
-    /// [selector: 1 byte][length: 2 bytes LE][bytes]. Then everything is opened and read: recovery by a
-    /// writer, readers, the tombstone log, verification and the raw walk.
-    public static func directory(_ data: [UInt8], in directory: String) {
-        let names = [FileNames.segment(1), FileNames.segment(5), FileNames.segment(9), FileNames.tombstones(1),
-                     FileNames.tombstones(2), "dead-letters.log", ".tmp-segment-00000000000000000009.log", "junk"]
+    /// The input becomes the files of an outbox, held in memory: records of
+    /// [selector: 1 byte][length: 2 bytes LE][bytes]. Then everything is opened and read (readers,
+    /// verification, the raw walk) and, when recovery accepts the files, written: a writer appends a
+    /// message, which must then read back, and the tombstone log acknowledges it and compacts.
+    /// Returns the sequence number appended, if recovery accepted the files.
+    @discardableResult
+    public static func directory(_ data: [UInt8]) -> UInt64? {
+        let names = directoryNames
         var i = 0
         var files: [String: [UInt8]] = [:]
         while i + 3 <= data.count {
@@ -94,24 +96,55 @@ public enum OutboxFuzzing {
             files[name, default: []] += data[(i + 3)..<(i + 3 + length)]
             i += 3 + length
         }
-        for (name, bytes) in files {
-            FileManager.default.createFile(atPath: directory + "/" + name, contents: Data(bytes), attributes: [.posixPermissions: 0o600])
-        }
+        let path = "/fuzz"
+        let fs = MemoryFileSystem(files: files)
         let quiet = Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
-        _ = try? OutboxReader(path: directory).messages()
-        _ = try? OutboxReader(path: directory).stats()
-        _ = try? OutboxReader(path: directory).deadLetters()
-        _ = try? OutboxInspector.verify(path: directory)
-        _ = try? OutboxInspector.rawWalk(path: directory)
+        if let reader = try? OutboxReader(path: path, sys: fs) {
+            _ = try? reader.messages()
+            _ = try? reader.stats()
+            _ = try? reader.deadLetters()
+        }
+        if let directory = try? OutboxDirectory.open(path, create: false, sys: fs) {
+            _ = try? OutboxInspector.verify(directory)
+        }
+        _ = try? OutboxInspector.rawWalk(path: path, sys: fs)
         var config = OutboxConfiguration()
         config.createIfMissing = false
-        if let outbox = try? Outbox(openingAt: directory, configuration: config, logger: quiet) {
-            _ = try? outbox.appendBlocking(OutboxMessage(type: "fuzz", payload: [1, 2, 3]))
+        config.systemCalls = fs
+        var appended: (seq: UInt64, message: OutboxMessage)?
+        if let outbox = try? Outbox(openingAt: path, configuration: config, logger: quiet) {
+            let message = OutboxMessage(type: "fuzz", payload: [1, 2, 3])
+            if let seq = try? outbox.appendBlocking(message) { appended = (seq, message) }
             try? outbox.closeBlocking()
-            _ = try? OutboxReader(path: directory).messages()
         }
-        if let log = try? TombstoneLog(openingAt: directory, checkpointBytes: 1 << 20, logger: quiet, sys: LinuxSystemCalls()) {
+        if let (seq, message) = appended {
+            // Acknowledged, so it must read back whole.
+            let stored = try? OutboxReader(path: path, sys: fs).messages(from: seq, limit: 1).first
+            precondition(stored?.seq == seq && stored?.message == message, "an acknowledged append does not read back")
+        }
+        if let log = try? TombstoneLog(openingAt: path, checkpointBytes: 1 << 20, logger: quiet, sys: fs) {
+            if let (seq, _) = appended { try? log.acknowledgeBlocking([seq]) }
+            _ = try? log.compactBlocking(forceCheckpoint: true)
             try? log.closeBlocking()
         }
+        return appended?.seq
     }
+
+    /// Packs files into the input format of ``directory(_:)`` (names must be among the harness's).
+    public static func directoryInput(_ files: [(name: String, bytes: [UInt8])]) -> [UInt8] {
+        var out: [UInt8] = []
+        for (name, bytes) in files {
+            guard let selector = directoryNames.firstIndex(of: name) else { continue }
+            var rest = bytes[...]
+            repeat {
+                let chunk = rest.prefix(0xFFFF)
+                rest = rest.dropFirst(chunk.count)
+                out += [UInt8(selector), UInt8(chunk.count & 0xFF), UInt8(chunk.count >> 8)] + chunk
+            } while !rest.isEmpty
+        }
+        return out
+    }
+
+    static let directoryNames = [FileNames.segment(1), FileNames.segment(5), FileNames.segment(9), FileNames.tombstones(1),
+                                 FileNames.tombstones(2), DeadLetterLog.fileName, ".tmp-segment-00000000000000000009.log", "junk"]
 }

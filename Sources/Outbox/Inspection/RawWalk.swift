@@ -28,7 +28,10 @@ public enum OutboxInspector {
     /// Walks every frame of `path` (an outbox directory: each of its files; or one file), going on past
     /// damage by resynchronising on the next valid frame. Never changes anything.
     public static func rawWalk(path: String) throws -> [RawFileReport] {
-        let sys = LinuxSystemCalls()
+        try rawWalk(path: path, sys: LinuxSystemCalls())
+    }
+
+    static func rawWalk(path: String, sys: any SystemCalls) throws -> [RawFileReport] {
         if let directory = try? OutboxDirectory.open(path, create: false, sys: sys) {
             let listing = try FileNames.list(directory)
             var names = listing.segments.map(\.name) + listing.tombstones.map(\.name)

@@ -57,18 +57,18 @@ public final class TombstoneLog: Sendable {
 
     /// Records `seqs` as finished (published, or dead-lettered with `.dead`); returns once durable.
     public func acknowledge<S: Sequence>(_ seqs: S, as status: MessageStatus = .published) async throws where S.Element == UInt64 {
-        let set = SequenceRangeSet(seqs)
-        guard !set.isEmpty else { return }
-        let kind: FrameKind
-        switch status {
-        case .published: kind = .published
-        case .dead: kind = .dead
-        case .pending: throw OutboxError(.invalidArgument, "acknowledge takes .published or .dead")
-        }
+        let job = try acknowledgement(seqs, status)
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-            let ok = committer.submit(.acknowledge(set, kind, { r in c.resume(with: r.mapError { $0 as any Error }) }))
-            if !ok { c.resume(throwing: OutboxError(.closed, "the tombstone log is closed", path: path)) }
+            submit(job) { c.resume(with: $0.mapError { $0 as any Error }) }
         }
+    }
+
+    /// ``acknowledge(_:as:)`` from synchronous code, blocking the calling thread until durable.
+    public func acknowledgeBlocking<S: Sequence>(_ seqs: S, as status: MessageStatus = .published) throws where S.Element == UInt64 {
+        let job = try acknowledgement(seqs, status)
+        let box = ResultBox<Void>()
+        submit(job) { box.set($0) }
+        try box.wait().get()
     }
 
     /// Removes fully finished sealed segments and checkpoints the tombstone file when it grew (or when
@@ -76,8 +76,39 @@ public final class TombstoneLog: Sendable {
     @discardableResult
     public func compact(forceCheckpoint: Bool = false) async throws -> CompactionReport {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<CompactionReport, any Error>) in
-            let ok = committer.submit(.compact(forceCheckpoint: forceCheckpoint, { r in c.resume(with: r.mapError { $0 as any Error }) }))
-            if !ok { c.resume(throwing: OutboxError(.closed, "the tombstone log is closed", path: path)) }
+            submitCompaction(forceCheckpoint) { c.resume(with: $0.mapError { $0 as any Error }) }
+        }
+    }
+
+    /// ``compact(forceCheckpoint:)`` from synchronous code, blocking the calling thread until done.
+    @discardableResult
+    public func compactBlocking(forceCheckpoint: Bool = false) throws -> CompactionReport {
+        let box = ResultBox<CompactionReport>()
+        submitCompaction(forceCheckpoint) { box.set($0) }
+        return try box.wait().get()
+    }
+
+    /// The acknowledgement job for `seqs`, or nil when there is nothing to record.
+    private func acknowledgement<S: Sequence>(_ seqs: S, _ status: MessageStatus) throws -> (SequenceRangeSet, FrameKind)? where S.Element == UInt64 {
+        let set = SequenceRangeSet(seqs)
+        guard !set.isEmpty else { return nil }
+        switch status {
+        case .published: return (set, .published)
+        case .dead: return (set, .dead)
+        case .pending: throw OutboxError(.invalidArgument, "acknowledge takes .published or .dead")
+        }
+    }
+
+    private func submit(_ job: (SequenceRangeSet, FrameKind)?, _ done: @escaping @Sendable (Result<Void, OutboxError>) -> Void) {
+        guard let (set, kind) = job else { return done(.success(())) }
+        if !committer.submit(.acknowledge(set, kind, done)) {
+            done(.failure(OutboxError(.closed, "the tombstone log is closed", path: path)))
+        }
+    }
+
+    private func submitCompaction(_ force: Bool, _ done: @escaping @Sendable (Result<CompactionReport, OutboxError>) -> Void) {
+        if !committer.submit(.compact(forceCheckpoint: force, done)) {
+            done(.failure(OutboxError(.closed, "the tombstone log is closed", path: path)))
         }
     }
 
