@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Outbox
+import OutboxNATS
 import ServiceLifecycle
 
 struct RelayCommand: AsyncParsableCommand {
@@ -10,7 +11,10 @@ struct RelayCommand: AsyncParsableCommand {
         abstract: "Publish pending messages to a sink until SIGTERM or SIGINT (then finish the batch in flight).")
 
     @Argument(help: "The outbox directory.") var dir: String
-    @Option(help: "Where to publish: stdout, or file:PATH (JSON Lines, fdatasynced per batch).") var sink: String = "stdout"
+    @Option(help: ArgumentHelp(
+        "Where to publish: stdout, file:PATH (JSON Lines, fdatasynced per batch), or nats://HOST:PORT (JetStream).",
+        discussion: "NATS options follow a '?': subject=S (default outbox.{type}; {type} and {key} are replaced), stream=N (default OUTBOX), create-stream=true|false."))
+    var sink: String = "stdout"
     @Option(help: "Seconds between fallback sweeps (republish stragglers, compact).") var sweepInterval: Double = 30
     @Option(help: "The sweep republishes pending messages at least this many seconds old.") var minAge: Double = 30
     @Option(help: "Attempts before a message is dead-lettered.") var maxAttempts: Int = 10
@@ -21,13 +25,15 @@ struct RelayCommand: AsyncParsableCommand {
         guard sweepInterval > 0, minAge >= 0 else { throw ValidationError("--sweep-interval must be positive and --min-age not negative") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard sink == "stdout" || (sink.hasPrefix("file:") && sink.count > 5) else {
-            throw ValidationError("--sink must be stdout or file:PATH, not '\(sink)'")
+        guard sink == "stdout" || (sink.hasPrefix("file:") && sink.count > 5) || sink.hasPrefix("nats://") else {
+            throw ValidationError("--sink must be stdout, file:PATH or nats://HOST:PORT, not '\(sink)'")
         }
+        if sink.hasPrefix("nats://") { _ = try NATSSinkConfiguration(parsing: sink) }
     }
 
-    static func makeSink(_ spec: String) throws -> any OutboxSink {
+    static func makeSink(_ spec: String, logger: Logger) throws -> any OutboxSink {
         if spec == "stdout" { return StdoutSink() }
+        if spec.hasPrefix("nats://") { return NATSSink(configuration: try NATSSinkConfiguration(parsing: spec), logger: logger) }
         return try FileSink(path: String(spec.dropFirst("file:".count)))
     }
 
@@ -40,7 +46,7 @@ struct RelayCommand: AsyncParsableCommand {
             config.maxAttempts = maxAttempts
             config.batchSize = batch
             config.strictOrder = strictOrder
-            let relay = OutboxRelay(path: dir, sink: try Self.makeSink(sink), configuration: config, logger: logger)
+            let relay = OutboxRelay(path: dir, sink: try Self.makeSink(sink, logger: logger), configuration: config, logger: logger)
             let group = ServiceGroup(configuration: .init(
                 services: [relay], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()

@@ -36,6 +36,8 @@ public struct OutboxError: Error, CustomStringConvertible, Sendable {
         case symlink = "symlink"
         /// The outbox was closed.
         case closed = "closed"
+        /// An event bus could not be reached, or refused a request that was not about one message.
+        case broker = "broker"
     }
 
     /// The stable code.

@@ -66,7 +66,9 @@ public struct StoredMessage: Sendable, Equatable {
     /// one key shared by every message; nil means no ordering constraint.
     public var orderingKey: String?
 
-    init(seq: UInt64, message: OutboxMessage, segment: String, offset: Int64, compressed: Bool) {
+    /// A stored message as the relay hands it to a sink (public so that sinks can be tested alone);
+    /// the ordering key is the message's key.
+    public init(seq: UInt64, message: OutboxMessage, segment: String, offset: Int64, compressed: Bool) {
         self.seq = seq
         self.message = message
         self.segment = segment

@@ -1,16 +1,16 @@
 /// A dedicated thread that runs blocking work (reads, `fdatasync`, file sink writes) one job at a time,
 /// so that none of it runs on Swift's cooperative thread pool.
-final class BlockingExecutor: Sendable {
+package final class BlockingExecutor: Sendable {
     private let committer: GroupCommitter<@Sendable () -> Void>
 
-    init(name: String) {
+    package init(name: String) {
         committer = GroupCommitter(name: name, maxBatchWeight: .max, weight: { _ in 1 }, process: { jobs in
             for job in jobs { job() }
         })
     }
 
     /// Runs `work` on the executor's thread and returns its result.
-    func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+    package func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             let accepted = committer.submit { continuation.resume(with: Result { try work() }) }
             if !accepted { continuation.resume(throwing: OutboxError(.closed, "the executor is stopped")) }
@@ -18,5 +18,5 @@ final class BlockingExecutor: Sendable {
     }
 
     /// Finishes queued jobs and stops the thread.
-    func stop() { committer.stop() }
+    package func stop() { committer.stop() }
 }

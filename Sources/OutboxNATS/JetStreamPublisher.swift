@@ -1,0 +1,252 @@
+import CNats
+import Foundation
+import Logging
+import Outbox
+
+/// The NATS C client behind ``NATSSink``. Every call runs on the sink's dedicated thread, one at a time;
+/// only ``AckCollector`` is shared with the client library's own threads.
+final class JetStreamPublisher: @unchecked Sendable {
+    let configuration: NATSSinkConfiguration
+    private let logger: Logger
+    private let collector = AckCollector()
+    private var connection: OpaquePointer?
+    private var js: OpaquePointer?
+
+    init(configuration: NATSSinkConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Connects (and creates the stream) unless a live connection exists. The client reconnects by
+    /// itself after a network failure; a connection it has given up on is replaced.
+    func connect() throws {
+        if let connection, !natsConnection_IsClosed(connection) { return }
+        close()
+        var options: OpaquePointer?
+        try check(natsOptions_Create(&options), "creating connection options")
+        defer { natsOptions_Destroy(options) }
+        try check(natsOptions_SetURL(options, configuration.url), "setting the URL \(configuration.url)")
+        try check(natsOptions_SetTimeout(options, milliseconds(configuration.connectTimeout)), "setting the timeout")
+        try check(natsOptions_SetAllowReconnect(options, true), "allowing reconnects")
+        try check(natsOptions_SetMaxReconnect(options, -1), "setting reconnects")
+        try check(natsConnection_Connect(&connection, options), "connecting to \(configuration.url)")
+        var jsOptions = jsOptions()
+        jsOptions_Init(&jsOptions)
+        jsOptions.Wait = milliseconds(configuration.publishTimeout)
+        jsOptions.PublishAsync.AckHandler = jetStreamAckHandler
+        jsOptions.PublishAsync.AckHandlerClosure = Unmanaged.passUnretained(collector).toOpaque()
+        try check(natsConnection_JetStream(&js, connection, &jsOptions), "opening JetStream")
+        if configuration.createStream { try ensureStream() }
+        logger.info("connected to NATS", metadata: ["url": "\(configuration.url)", "stream": "\(configuration.stream)"])
+    }
+
+    func close() {
+        if let js { jsCtx_Destroy(js) }
+        if let connection { natsConnection_Destroy(connection) }
+        js = nil
+        connection = nil
+    }
+
+    private func ensureStream() throws {
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(0)
+        let found = js_GetStreamInfo(&info, js, configuration.stream, nil, &code)
+        if found == NATS_OK {
+            jsStreamInfo_Destroy(info)
+            return
+        }
+        guard found == NATS_NOT_FOUND || code == JSStreamNotFoundErr else {
+            throw error(found, "looking up stream \(configuration.stream)")
+        }
+        var config = jsStreamConfig()
+        jsStreamConfig_Init(&config)
+        let created = configuration.stream.withCString { name in
+            configuration.streamSubject.withCString { subject in
+                var subjects: [UnsafePointer<CChar>?] = [subject]
+                return subjects.withUnsafeMutableBufferPointer { list in
+                    config.Name = name
+                    config.Subjects = list.baseAddress
+                    config.SubjectsLen = 1
+                    config.Storage = js_FileStorage
+                    config.Duplicates = nanoseconds(configuration.duplicateWindow)
+                    return js_AddStream(&info, js, &config, nil, &code)
+                }
+            }
+        }
+        // Another relay may have created it in the meantime.
+        guard created == NATS_OK || code == JSStreamNameExistErr else {
+            throw error(created, "creating stream \(configuration.stream) over \(configuration.streamSubject)")
+        }
+        jsStreamInfo_Destroy(info)
+        logger.info("created JetStream stream", metadata: ["stream": "\(configuration.stream)", "subjects": "\(configuration.streamSubject)"])
+    }
+
+    /// Publishes `batch` and returns one outcome per message.
+    ///
+    /// Publishes are pipelined (asynchronous, then one wait for every acknowledgement) in rounds: round
+    /// *r* holds the *r*-th message of each ordering key, so no message is sent before the earlier
+    /// messages of its key are acknowledged, and a failure holds back the rest of its key. Messages
+    /// without a key all go in the first round. Each message carries its id in `Nats-Msg-Id`, so JetStream
+    /// drops a copy republished after a failure or a crash (within the stream's duplicate window).
+    func publish(_ batch: [StoredMessage]) -> [PublishOutcome] {
+        do { try connect() } catch {
+            return Array(repeating: .failed("\(error)"), count: batch.count)
+        }
+        var outcomes = [PublishOutcome?](repeating: nil, count: batch.count)
+        var rounds: [[Int]] = []
+        var seen: [String: Int] = [:]
+        for (i, m) in batch.enumerated() {
+            var r = 0
+            if let key = m.orderingKey {
+                r = seen[key, default: 0]
+                seen[key] = r + 1
+            }
+            if r == rounds.count { rounds.append([]) }
+            rounds[r].append(i)
+        }
+        var failedKeys = Set<String>()
+        for round in rounds {
+            var sent: [Int] = []
+            for i in round {
+                if let key = batch[i].orderingKey, failedKeys.contains(key) {
+                    outcomes[i] = .failed("an earlier message of ordering key \(key) failed in this batch")
+                } else if let refused = send(batch[i]) {
+                    outcomes[i] = refused
+                } else {
+                    sent.append(i)
+                }
+            }
+            if !sent.isEmpty {
+                var options = jsPubOptions()
+                jsPubOptions_Init(&options)
+                options.MaxWait = milliseconds(configuration.publishTimeout)
+                if js_PublishAsyncComplete(js, &options) != NATS_OK {
+                    // Take back what is still unacknowledged: a late acknowledgement is then dropped
+                    // rather than credited to a later round. The relay retries these; the id makes
+                    // JetStream drop a copy that did arrive.
+                    var pending = natsMsgList()
+                    if js_PublishAsyncGetPendingList(&pending, js) == NATS_OK { natsMsgList_Destroy(&pending) }
+                }
+                let acks = collector.take()
+                for i in sent {
+                    outcomes[i] = acks[batch[i].seq] ?? .failed("no acknowledgement from JetStream within \(configuration.publishTimeout)")
+                }
+            }
+            for i in round where outcomes[i] != .published {
+                if let key = batch[i].orderingKey { failedKeys.insert(key) }
+            }
+        }
+        return outcomes.map { $0 ?? .failed("not published") }
+    }
+
+    /// Hands one message to the client for asynchronous publishing; nil when it was accepted,
+    /// otherwise its outcome.
+    private func send(_ m: StoredMessage) -> PublishOutcome? {
+        var headers: [(String, String)] = [
+            ("Nats-Msg-Id", m.message.id.description),
+            ("Outbox-Seq", String(m.seq)),
+            ("Outbox-Type", m.message.type),
+            ("Outbox-Created-At", rfc3339(micros: m.message.createdAtMicros)),
+        ]
+        if let key = m.message.key { headers.append(("Outbox-Key", key)) }
+        for h in m.message.headers {
+            if let problem = Self.headerProblem(h.name, h.value) { return .rejected(problem) }
+            headers.append((h.name, h.value))
+        }
+        for (_, value) in headers where value.contains(where: { $0 == "\r" || $0 == "\n" }) {
+            return .rejected("a header value holds a line break, which NATS headers cannot carry")
+        }
+        var msg: OpaquePointer?
+        let created = m.message.payload.withUnsafeBufferPointer { payload in
+            natsMsg_Create(&msg, configuration.subject(for: m), nil,
+                           UnsafeRawPointer(payload.baseAddress)?.assumingMemoryBound(to: CChar.self), Int32(payload.count))
+        }
+        guard created == NATS_OK else { return outcome(created, "creating the message") }
+        for (name, value) in headers {
+            let s = natsMsgHeader_Add(msg, name, value)
+            guard s == NATS_OK else {
+                natsMsg_Destroy(msg)
+                return outcome(s, "adding header \(name)")
+            }
+        }
+        var options = jsPubOptions()
+        jsPubOptions_Init(&options)
+        options.MaxWait = milliseconds(configuration.publishTimeout)
+        let s = js_PublishMsgAsync(js, &msg, &options)
+        // On success the client owns the message and has cleared `msg`; destroying nil does nothing.
+        natsMsg_Destroy(msg)
+        return s == NATS_OK ? nil : outcome(s, "publishing")
+    }
+
+    /// The headers the sink sets on every message (lowercased).
+    static let sinkHeaders: Set<String> = ["outbox-seq", "outbox-type", "outbox-created-at", "outbox-key"]
+
+    /// Why a header cannot travel as a NATS header, if it cannot.
+    static func headerProblem(_ name: String, _ value: String) -> String? {
+        if name.isEmpty || name.contains(where: { $0 == ":" || $0.isWhitespace || !$0.isASCII || $0.asciiValue! < 0x21 }) {
+            return "header name \(name.debugDescription) is not a valid NATS header name"
+        }
+        let lower = name.lowercased()
+        if lower.hasPrefix("nats-") || sinkHeaders.contains(lower) {
+            return "header name \(name) is reserved (Nats-* headers steer JetStream; the sink sets \(sinkHeaders.sorted().joined(separator: ", ")))"
+        }
+        return nil
+    }
+
+    private func outcome(_ status: natsStatus, _ what: String) -> PublishOutcome {
+        let e = error(status, what)
+        return status == NATS_MAX_PAYLOAD ? .rejected(e.message) : .failed(e.message)
+    }
+
+    private func check(_ status: natsStatus, _ what: String) throws {
+        if status != NATS_OK { throw error(status, what) }
+    }
+
+    private func error(_ status: natsStatus, _ what: String) -> OutboxError {
+        var last = natsStatus(0)
+        let detail = nats_GetLastError(&last).map { String(cString: $0) } ?? String(cString: natsStatus_GetText(status))
+        return OutboxError(.broker, "NATS: \(what) failed: \(detail)")
+    }
+}
+
+/// Acknowledgements of one round of publishes, by sequence number, filled in on the client's threads.
+final class AckCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [UInt64: PublishOutcome] = [:]
+
+    func record(_ seq: UInt64, _ outcome: PublishOutcome) {
+        lock.lock()
+        results[seq] = outcome
+        lock.unlock()
+    }
+
+    func take() -> [UInt64: PublishOutcome] {
+        lock.lock()
+        defer { results = [:]; lock.unlock() }
+        return results
+    }
+}
+
+/// Called by the client for each asynchronous publish, with JetStream's acknowledgement or the error.
+private let jetStreamAckHandler: jsPubAckHandler = { _, msg, ack, failure, closure in
+    defer { natsMsg_Destroy(msg) }
+    guard let msg, let closure else { return }
+    let collector = Unmanaged<AckCollector>.fromOpaque(closure).takeUnretainedValue()
+    var value: UnsafePointer<CChar>?
+    guard natsMsgHeader_Get(msg, "Outbox-Seq", &value) == NATS_OK, let value, let seq = UInt64(String(cString: value)) else { return }
+    if ack != nil {
+        collector.record(seq, .published)
+    } else if let failure {
+        let text = failure.pointee.ErrText.map { String(cString: $0) } ?? String(cString: natsStatus_GetText(failure.pointee.Err))
+        let reason = "JetStream refused the message: \(text)"
+        collector.record(seq, failure.pointee.ErrCode == JSStreamMessageExceedsMaximumErr ? .rejected(reason) : .failed(reason))
+    }
+}
+
+func milliseconds(_ d: Duration) -> Int64 {
+    d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
+}
+
+func nanoseconds(_ d: Duration) -> Int64 {
+    d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+}

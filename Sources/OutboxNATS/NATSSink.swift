@@ -1,0 +1,47 @@
+import Logging
+import Outbox
+
+/// Publishes to NATS JetStream, with the message id as JetStream's deduplication id (`Nats-Msg-Id`).
+///
+/// **Guarantee.** A message is reported `.published` only once JetStream acknowledged storing it (or
+/// recognised it as a duplicate of one it stored). Republished copies (after a failed acknowledgement
+/// or a relay crash) carry the same `Nats-Msg-Id` and are dropped by JetStream within the stream's
+/// duplicate window. Messages of one ordering key are published in sequence order: none is sent before
+/// the earlier ones of its key in the batch were acknowledged.
+///
+/// Each message goes to the subject of ``NATSSinkConfiguration/subject`` with its payload as the data
+/// and headers `Nats-Msg-Id` (the message id), `Outbox-Seq`, `Outbox-Type`, `Outbox-Key` (when it has a
+/// key), `Outbox-Created-At` (RFC 3339), then the message's own headers in order. A message whose
+/// headers NATS cannot carry, or that is larger than the server accepts, is rejected (dead-lettered).
+///
+/// The sink connects at its first publish (or at ``connect()``); the client reconnects by itself.
+/// Every call into the NATS client runs on a dedicated thread.
+public final class NATSSink: OutboxSink {
+    public let configuration: NATSSinkConfiguration
+    private let executor = BlockingExecutor(name: "outbox-nats-sink")
+    private let publisher: JetStreamPublisher
+
+    public init(configuration: NATSSinkConfiguration, logger: Logger = Logger(label: "outbox.nats")) {
+        self.configuration = configuration
+        publisher = JetStreamPublisher(configuration: configuration, logger: logger)
+    }
+
+    deinit {
+        executor.stop()
+        publisher.close()
+    }
+
+    /// Connects now, and creates the stream if configured to, rather than at the first publish.
+    /// Throws ``OutboxError/Code/broker`` saying what failed.
+    public func connect() async throws {
+        try await executor.run { [publisher] in try publisher.connect() }
+    }
+
+    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
+        do {
+            return try await executor.run { [publisher] in publisher.publish(batch) }
+        } catch {
+            return Array(repeating: .failed("\(error)"), count: batch.count)
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Logging
+import Outbox
+@testable import OutboxNATS
+import Testing
+
+@Suite("NATS JetStream sink")
+struct NATSSinkTests {
+    private func sink(_ url: String, _ names: (stream: String, subject: String), timeout: Duration = .seconds(5)) -> NATSSink {
+        var config = NATSSinkConfiguration(url: url)
+        config.stream = names.stream
+        config.subject = names.subject
+        config.publishTimeout = timeout
+        config.connectTimeout = .seconds(1)
+        return NATSSink(configuration: config, logger: quietLogger)
+    }
+
+    private func relayConfiguration() -> OutboxRelayConfiguration {
+        var c = OutboxRelayConfiguration()
+        c.sweepInterval = .milliseconds(200)
+        c.minimumAge = .zero
+        c.initialBackoff = .milliseconds(20)
+        c.maxBackoff = .milliseconds(200)
+        c.maxAttempts = 1000
+        return c
+    }
+
+    @Test func aRelayPublishesEveryMessageToJetStreamInKeyOrderWithItsId() async throws {
+        let names = uniqueStream("relay")
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        var sent: [UInt64: OutboxMessage] = [:]
+        for i in 1...600 {
+            let m = OutboxMessage(type: i % 2 == 0 ? "UserRegistered" : "OrderPlaced", key: "k\(i % 7)",
+                                  headers: [.init("tenant", "t\(i % 3)")], payload: Array("event \(i)".utf8))
+            sent[try await outbox.append(m)] = m
+        }
+        let relay = OutboxRelay(path: dir, sink: sink(sharedNATSURL, names), configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
+        let task = Task { try await relay.run() }
+        try await eventually("every message published") { try OutboxReader(path: dir).stats().pending == 0 }
+        task.cancel()
+        try await task.value
+        try await outbox.close()
+
+        let probe = try JetStreamProbe(url: sharedNATSURL)
+        let inStream = try await onOwnThread { probe.messages(names.stream) }
+        #expect(inStream.count == 600, "each message stored once")
+        #expect(Set(inStream.compactMap(\.seq)) == Set(1...600))
+        #expect(perKeyOrderHolds(inStream.map { ($0.headers["Outbox-Key"], $0.seq ?? 0) }), "per-key order in the stream")
+        for s in inStream {
+            let original = try #require(sent[s.seq ?? 0])
+            #expect(s.headers["Nats-Msg-Id"] == original.id.description)
+            #expect(s.headers["Outbox-Type"] == original.type)
+            #expect(s.headers["tenant"] == original.headers[0].value)
+            #expect(s.data == original.payload)
+            #expect(s.subject == names.subject.replacingOccurrences(of: "{type}", with: original.type))
+        }
+    }
+
+    @Test func aRepublishedBatchIsDroppedByJetStreamAsADuplicate() async throws {
+        let names = uniqueStream("dedup")
+        let sink = sink(sharedNATSURL, names)
+        let batch = (1...50).map { stored(UInt64($0), key: "k\($0 % 4)") }
+        #expect(await sink.publish(batch) == Array(repeating: .published, count: 50))
+        // A relay that crashed before writing its tombstones publishes the same messages again.
+        #expect(await sink.publish(batch) == Array(repeating: .published, count: 50), "a duplicate counts as published")
+        let probe = try JetStreamProbe(url: sharedNATSURL)
+        #expect(try await onOwnThread { probe.count(names.stream) } == 50, "JetStream kept one copy of each")
+    }
+
+    @Test func aMessageNATSCannotCarryIsRejectedAndHoldsBackOnlyItsKey() async throws {
+        let names = uniqueStream("reject")
+        let sink = sink(sharedNATSURL, names)
+        let batch = [
+            stored(1, key: "a", headers: [.init("note", "two\nlines")]),
+            stored(2, key: "a"),
+            stored(3, key: "b"),
+            stored(4, key: "c", headers: [.init("Nats-Expected-Stream", "X")]),
+            stored(5, key: nil),
+        ]
+        let outcomes = await sink.publish(batch)
+        guard case .rejected(let why) = outcomes[0] else { Issue.record("\(outcomes[0])"); return }
+        #expect(why.contains("line break"))
+        guard case .failed = outcomes[1] else { Issue.record("message 2 follows a failed message of its key: \(outcomes[1])"); return }
+        #expect(outcomes[2] == .published)
+        guard case .rejected(let reserved) = outcomes[3] else { Issue.record("\(outcomes[3])"); return }
+        #expect(reserved.contains("reserved"))
+        #expect(outcomes[4] == .published)
+        let probe = try JetStreamProbe(url: sharedNATSURL)
+        #expect(Set(try await onOwnThread { probe.messages(names.stream) }.compactMap(\.seq)) == [3, 5])
+    }
+
+    @Test func anUnreachableServerFailsTheBatchSoTheRelayRetries() async throws {
+        let port = try freeLoopbackPort()
+        let sink = sink("nats://127.0.0.1:\(port)", uniqueStream("down"))
+        let outcomes = await sink.publish([stored(1, key: "a"), stored(2, key: nil)])
+        #expect(outcomes.count == 2)
+        for o in outcomes {
+            guard case .failed(let why) = o else { Issue.record("expected a failure, got \(o)"); continue }
+            #expect(why.contains("NATS"), "\(why)")
+        }
+        await #expect(throws: OutboxError.self) { try await sink.connect() }
+    }
+
+    @Test func aBrokerOutageIsRetriedUntilEveryMessageIsStoredOnce() async throws {
+        let server = try await onOwnThread { try NATSServer() }
+        let names = uniqueStream("outage")
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let relay = OutboxRelay(path: dir, sink: sink(server.url, names, timeout: .milliseconds(500)),
+                                configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
+        let task = Task { try await relay.run() }
+        for i in 1...100 { try await outbox.append(OutboxMessage(type: "E", key: "k\(i % 5)", payload: [UInt8(i)])) }
+        try await eventually("the first 100 published") { try OutboxReader(path: dir).stats().pending == 0 }
+        try await onOwnThread { server.kill() }
+        for i in 101...200 { try await outbox.append(OutboxMessage(type: "E", key: "k\(i % 5)", payload: [UInt8(i % 256)])) }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try OutboxReader(path: dir).stats().pending > 0, "nothing is tombstoned while the broker is down")
+        try await onOwnThread { try server.start() }
+        try await eventually("everything published after the broker came back", timeout: .seconds(30)) {
+            try OutboxReader(path: dir).stats().pending == 0
+        }
+        task.cancel()
+        try await task.value
+        try await outbox.close()
+        let probe = try JetStreamProbe(url: server.url)
+        let inStream = try await onOwnThread { probe.messages(names.stream) }
+        #expect(inStream.compactMap(\.seq).sorted() == Array(1...200), "every message stored exactly once")
+        #expect(perKeyOrderHolds(inStream.map { ($0.headers["Outbox-Key"], $0.seq ?? 0) }))
+    }
+
+    @Test func theSinkSpecOfTheToolParses() throws {
+        let c = try NATSSinkConfiguration(parsing: "nats://127.0.0.1:4222?subject=orders.{key}&stream=ORDERS&create-stream=false")
+        #expect(c.url == "nats://127.0.0.1:4222")
+        #expect(c.subject == "orders.{key}" && c.stream == "ORDERS" && !c.createStream)
+        #expect(c.streamSubject == "orders.*")
+        #expect(c.subject(for: stored(1, key: "a.b c")) == "orders.a_b_c")
+        #expect(throws: OutboxError.self) { try NATSSinkConfiguration(parsing: "nats://h:1?colour=red") }
+        #expect(throws: OutboxError.self) { try NATSSinkConfiguration(parsing: "http://h:1") }
+    }
+}
