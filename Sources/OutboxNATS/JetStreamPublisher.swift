@@ -83,60 +83,33 @@ final class JetStreamPublisher: @unchecked Sendable {
 
     /// Publishes `batch` and returns one outcome per message.
     ///
-    /// Publishes are pipelined (asynchronous, then one wait for every acknowledgement) in rounds: round
-    /// *r* holds the *r*-th message of each ordering key, so no message is sent before the earlier
-    /// messages of its key are acknowledged, and a failure holds back the rest of its key. Messages
-    /// without a key all go in the first round. Each message carries its id in `Nats-Msg-Id`, so JetStream
-    /// drops a copy republished after a failure or a crash (within the stream's duplicate window).
+    /// Publishes are pipelined (sent asynchronously, then one wait for every acknowledgement) in the
+    /// per-key rounds of ``PublishRounds``, so per-key order holds across failures. Each message carries
+    /// its id in `Nats-Msg-Id`, so JetStream drops a copy republished after a failure or a crash (within
+    /// the stream's duplicate window).
     func publish(_ batch: [StoredMessage]) -> [PublishOutcome] {
         do { try connect() } catch {
             return Array(repeating: .failed("\(error)"), count: batch.count)
         }
-        var outcomes = [PublishOutcome?](repeating: nil, count: batch.count)
-        var rounds: [[Int]] = []
-        var seen: [String: Int] = [:]
-        for (i, m) in batch.enumerated() {
-            var r = 0
-            if let key = m.orderingKey {
-                r = seen[key, default: 0]
-                seen[key] = r + 1
+        return PublishRounds.run(batch) { round in
+            var outcomes = round.map { send($0) }
+            guard outcomes.contains(where: { $0 == nil }) else { return outcomes.map { $0! } }
+            var options = jsPubOptions()
+            jsPubOptions_Init(&options)
+            options.MaxWait = milliseconds(configuration.publishTimeout)
+            if js_PublishAsyncComplete(js, &options) != NATS_OK {
+                // Take back what is still unacknowledged: a late acknowledgement is then dropped rather
+                // than credited to a later round. The relay retries these; the id makes JetStream drop
+                // a copy that did arrive.
+                var pending = natsMsgList()
+                if js_PublishAsyncGetPendingList(&pending, js) == NATS_OK { natsMsgList_Destroy(&pending) }
             }
-            if r == rounds.count { rounds.append([]) }
-            rounds[r].append(i)
+            let acks = collector.take()
+            for (i, m) in round.enumerated() where outcomes[i] == nil {
+                outcomes[i] = acks[m.seq] ?? .failed("no acknowledgement from JetStream within \(configuration.publishTimeout)")
+            }
+            return outcomes.map { $0! }
         }
-        var failedKeys = Set<String>()
-        for round in rounds {
-            var sent: [Int] = []
-            for i in round {
-                if let key = batch[i].orderingKey, failedKeys.contains(key) {
-                    outcomes[i] = .failed("an earlier message of ordering key \(key) failed in this batch")
-                } else if let refused = send(batch[i]) {
-                    outcomes[i] = refused
-                } else {
-                    sent.append(i)
-                }
-            }
-            if !sent.isEmpty {
-                var options = jsPubOptions()
-                jsPubOptions_Init(&options)
-                options.MaxWait = milliseconds(configuration.publishTimeout)
-                if js_PublishAsyncComplete(js, &options) != NATS_OK {
-                    // Take back what is still unacknowledged: a late acknowledgement is then dropped
-                    // rather than credited to a later round. The relay retries these; the id makes
-                    // JetStream drop a copy that did arrive.
-                    var pending = natsMsgList()
-                    if js_PublishAsyncGetPendingList(&pending, js) == NATS_OK { natsMsgList_Destroy(&pending) }
-                }
-                let acks = collector.take()
-                for i in sent {
-                    outcomes[i] = acks[batch[i].seq] ?? .failed("no acknowledgement from JetStream within \(configuration.publishTimeout)")
-                }
-            }
-            for i in round where outcomes[i] != .published {
-                if let key = batch[i].orderingKey { failedKeys.insert(key) }
-            }
-        }
-        return outcomes.map { $0 ?? .failed("not published") }
     }
 
     /// Hands one message to the client for asynchronous publishing; nil when it was accepted,
