@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Outbox", targets: ["Outbox"]),
         .library(name: "OutboxNATS", targets: ["OutboxNATS"]),
+        .library(name: "OutboxMQTT", targets: ["OutboxMQTT"]),
         .executable(name: "outbox", targets: ["OutboxCLI"]),
     ],
     dependencies: [
@@ -45,22 +46,45 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+        .target(
+            name: "OutboxMQTT",
+            dependencies: [
+                "Outbox",
+                "CMosquitto",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "OutboxCLI",
             dependencies: [
                 "Outbox",
                 "OutboxNATS",
+                "OutboxMQTT",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/outbox"
         ),
+        .target(
+            name: "OutboxTestSupport",
+            dependencies: [
+                "Outbox",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/OutboxTestSupport"
+        ),
         .testTarget(
             name: "OutboxTests",
             dependencies: [
                 "Outbox",
                 "OutboxCLI",
+                "OutboxTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
@@ -72,8 +96,21 @@ let package = Package(
             name: "OutboxNATSTests",
             dependencies: [
                 "Outbox",
+                "OutboxCLI",
+                "OutboxTestSupport",
                 "OutboxNATS",
                 "CNats",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "OutboxMQTTTests",
+            dependencies: [
+                "Outbox",
+                "OutboxCLI",
+                "OutboxTestSupport",
+                "OutboxMQTT",
+                "CMosquitto",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

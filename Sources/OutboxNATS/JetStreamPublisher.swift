@@ -26,13 +26,13 @@ final class JetStreamPublisher: @unchecked Sendable {
         try check(natsOptions_Create(&options), "creating connection options")
         defer { natsOptions_Destroy(options) }
         try check(natsOptions_SetURL(options, configuration.url), "setting the URL \(configuration.url)")
-        try check(natsOptions_SetTimeout(options, milliseconds(configuration.connectTimeout)), "setting the timeout")
+        try check(natsOptions_SetTimeout(options, configuration.connectTimeout.wholeMilliseconds), "setting the timeout")
         try check(natsOptions_SetAllowReconnect(options, true), "allowing reconnects")
         try check(natsOptions_SetMaxReconnect(options, -1), "setting reconnects")
         try check(natsConnection_Connect(&connection, options), "connecting to \(configuration.url)")
         var jsOptions = jsOptions()
         jsOptions_Init(&jsOptions)
-        jsOptions.Wait = milliseconds(configuration.publishTimeout)
+        jsOptions.Wait = configuration.publishTimeout.wholeMilliseconds
         jsOptions.PublishAsync.AckHandler = jetStreamAckHandler
         jsOptions.PublishAsync.AckHandlerClosure = Unmanaged.passUnretained(collector).toOpaque()
         try check(natsConnection_JetStream(&js, connection, &jsOptions), "opening JetStream")
@@ -68,7 +68,7 @@ final class JetStreamPublisher: @unchecked Sendable {
                     config.Subjects = list.baseAddress
                     config.SubjectsLen = 1
                     config.Storage = js_FileStorage
-                    config.Duplicates = nanoseconds(configuration.duplicateWindow)
+                    config.Duplicates = configuration.duplicateWindow.wholeNanoseconds
                     return js_AddStream(&info, js, &config, nil, &code)
                 }
             }
@@ -96,7 +96,7 @@ final class JetStreamPublisher: @unchecked Sendable {
             guard outcomes.contains(where: { $0 == nil }) else { return outcomes.map { $0! } }
             var options = jsPubOptions()
             jsPubOptions_Init(&options)
-            options.MaxWait = milliseconds(configuration.publishTimeout)
+            options.MaxWait = configuration.publishTimeout.wholeMilliseconds
             if js_PublishAsyncComplete(js, &options) != NATS_OK {
                 // Take back what is still unacknowledged: a late acknowledgement is then dropped rather
                 // than credited to a later round. The relay retries these; the id makes JetStream drop
@@ -144,7 +144,7 @@ final class JetStreamPublisher: @unchecked Sendable {
         }
         var options = jsPubOptions()
         jsPubOptions_Init(&options)
-        options.MaxWait = milliseconds(configuration.publishTimeout)
+        options.MaxWait = configuration.publishTimeout.wholeMilliseconds
         let s = js_PublishMsgAsync(js, &msg, &options)
         // On success the client owns the message and has cleared `msg`; destroying nil does nothing.
         natsMsg_Destroy(msg)
@@ -216,10 +216,3 @@ private let jetStreamAckHandler: jsPubAckHandler = { _, msg, ack, failure, closu
     }
 }
 
-func milliseconds(_ d: Duration) -> Int64 {
-    d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
-}
-
-func nanoseconds(_ d: Duration) -> Int64 {
-    d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
-}

@@ -58,21 +58,12 @@ public struct NATSSinkConfiguration: Sendable {
     }
 
     /// The subject for `message`.
-    func subject(for message: StoredMessage) -> String {
-        subject
-            .replacingOccurrences(of: "{type}", with: Self.token(message.message.type))
-            .replacingOccurrences(of: "{key}", with: Self.token(message.message.key ?? "_"))
-    }
+    func subject(for message: StoredMessage) -> String { template.render(message) }
 
     /// The subjects the stream must cover.
-    var streamSubject: String {
-        subject.replacingOccurrences(of: "{type}", with: "*").replacingOccurrences(of: "{key}", with: "*")
-    }
+    var streamSubject: String { template.covering("*") }
 
-    static func token(_ s: String) -> String {
-        let t = String(s.map { c -> Character in
-            c == "." || c == "*" || c == ">" || c.isWhitespace || !c.isASCII || c.asciiValue! < 0x20 ? "_" : c
-        })
-        return t.isEmpty ? "_" : t
+    private var template: SinkTemplate {
+        SinkTemplate(subject) { $0 == "." || $0 == "*" || $0 == ">" || $0.isWhitespace || !$0.isASCII }
     }
 }

@@ -114,11 +114,11 @@ struct NATSSinkTests {
         let task = Task { try await relay.run() }
         for i in 1...100 { try await outbox.append(OutboxMessage(type: "E", key: "k\(i % 5)", payload: [UInt8(i)])) }
         try await eventually("the first 100 published") { try OutboxReader(path: dir).stats().pending == 0 }
-        try await onOwnThread { server.kill() }
+        try await onOwnThread { server.broker.kill() }
         for i in 101...200 { try await outbox.append(OutboxMessage(type: "E", key: "k\(i % 5)", payload: [UInt8(i % 256)])) }
         try await Task.sleep(for: .milliseconds(300))
         #expect(try OutboxReader(path: dir).stats().pending > 0, "nothing is tombstoned while the broker is down")
-        try await onOwnThread { try server.start() }
+        try await onOwnThread { try server.broker.start() }
         try await eventually("everything published after the broker came back", timeout: .seconds(30)) {
             try OutboxReader(path: dir).stats().pending == 0
         }

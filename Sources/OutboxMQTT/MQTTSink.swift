@@ -1,0 +1,47 @@
+import Logging
+import Outbox
+
+/// Publishes to an MQTT broker (MQTT 5, QoS 1 or 2), one topic per message type by default.
+///
+/// **Guarantee.** A message is reported `.published` only once the broker acknowledged it (PUBACK for
+/// QoS 1, PUBCOMP for QoS 2). MQTT brokers do not deduplicate: a message republished after a failed
+/// acknowledgement or a relay crash reaches subscribers again, carrying the same `outbox-id`, which is
+/// the consumer's deduplication key. Messages of one ordering key are published in sequence order: none
+/// is sent before the earlier ones of its key in the batch were acknowledged.
+///
+/// Each message goes to the topic of ``MQTTSinkConfiguration/topic`` with its payload, and MQTT 5 user
+/// properties `outbox-id`, `outbox-seq`, `outbox-type`, `outbox-key` (when it has a key),
+/// `outbox-created-at` (RFC 3339), then the message's own headers in order. A message the broker
+/// refuses for good (topic invalid, packet too large) is rejected (dead-lettered).
+///
+/// The sink connects at its first publish (or at ``connect()``) and reconnects after a failure. Every
+/// call into libmosquitto runs on a dedicated thread.
+public final class MQTTSink: OutboxSink {
+    public let configuration: MQTTSinkConfiguration
+    private let executor = BlockingExecutor(name: "outbox-mqtt-sink")
+    private let publisher: MosquittoPublisher
+
+    public init(configuration: MQTTSinkConfiguration, logger: Logger = Logger(label: "outbox.mqtt")) {
+        self.configuration = configuration
+        publisher = MosquittoPublisher(configuration: configuration, logger: logger)
+    }
+
+    deinit {
+        executor.stop()
+        publisher.close()
+    }
+
+    /// Connects now rather than at the first publish. Throws ``OutboxError/Code/broker`` saying what
+    /// failed.
+    public func connect() async throws {
+        try await executor.run { [publisher] in try publisher.connect() }
+    }
+
+    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
+        do {
+            return try await executor.run { [publisher] in publisher.publish(batch) }
+        } catch {
+            return Array(repeating: .failed("\(error)"), count: batch.count)
+        }
+    }
+}

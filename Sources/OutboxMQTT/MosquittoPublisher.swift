@@ -1,0 +1,261 @@
+import CMosquitto
+import Foundation
+import Logging
+import Outbox
+
+/// The libmosquitto client behind ``MQTTSink``. Every call runs on the sink's dedicated thread, one at
+/// a time; only ``MQTTSessionState`` is shared with the client's network thread.
+final class MosquittoPublisher: @unchecked Sendable {
+    let configuration: MQTTSinkConfiguration
+    private let logger: Logger
+    private let state = MQTTSessionState()
+    private var client: OpaquePointer?
+
+    private static let libraryReady: Bool = mosquitto_lib_init() == success
+
+    init(configuration: MQTTSinkConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Connects unless connected. A connection the broker dropped is replaced by a new one, so that
+    /// nothing left in flight on the old one is resent behind the relay's back.
+    func connect() throws {
+        if client != nil, state.isConnected { return }
+        close()
+        guard Self.libraryReady else { throw OutboxError(.broker, "MQTT: libmosquitto failed to initialise") }
+        guard let c = mosquitto_new(configuration.clientID, true, Unmanaged.passUnretained(state).toOpaque()) else {
+            throw OutboxError(.broker, "MQTT: cannot create a client (\(String(cString: strerror(errno))))")
+        }
+        mosquitto_int_option(c, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5)
+        mosquitto_connect_v5_callback_set(c, mqttOnConnect)
+        mosquitto_disconnect_v5_callback_set(c, mqttOnDisconnect)
+        mosquitto_publish_v5_callback_set(c, mqttOnPublish)
+        state.reset()
+        let where_ = "\(configuration.host):\(configuration.port)"
+        var rc = mosquitto_connect_bind_v5(c, configuration.host, Int32(configuration.port),
+                                           Int32(configuration.keepAlive.components.seconds), nil, nil)
+        if rc == success { rc = mosquitto_loop_start(c) }
+        guard rc == success else {
+            mosquitto_destroy(c)
+            throw OutboxError(.broker, "MQTT: connecting to \(where_) failed: \(Self.text(rc))")
+        }
+        client = c
+        switch state.waitForConnack(until: .now + configuration.connectTimeout) {
+        case nil:
+            close()
+            throw OutboxError(.broker, "MQTT: no CONNACK from \(where_) within \(configuration.connectTimeout)")
+        case let reason? where reason != 0:
+            close()
+            throw OutboxError(.broker, "MQTT: \(where_) refused the connection: \(String(cString: mosquitto_reason_string(reason)))")
+        default:
+            logger.info("connected to MQTT broker", metadata: ["broker": "\(where_)"])
+        }
+    }
+
+    func close() {
+        guard let c = client else { return }
+        mosquitto_disconnect(c)
+        mosquitto_loop_stop(c, true)
+        mosquitto_destroy(c)
+        client = nil
+        state.reset()
+    }
+
+    /// Publishes `batch` and returns one outcome per message: each round of ``PublishRounds`` is sent
+    /// at once, then the sink waits for the broker's acknowledgements (PUBACK for QoS 1, PUBCOMP for
+    /// QoS 2). MQTT has no broker-side deduplication: a message republished after a failure or a crash
+    /// reaches subscribers again, with the same `outbox-id` user property to deduplicate on.
+    func publish(_ batch: [StoredMessage]) -> [PublishOutcome] {
+        do { try connect() } catch {
+            return Array(repeating: .failed("\(error)"), count: batch.count)
+        }
+        return PublishRounds.run(batch) { round in
+            var outcomes: [PublishOutcome?] = []
+            var ids: [Int32?] = []
+            state.beginRound()
+            for m in round {
+                switch send(m) {
+                case .success(let mid):
+                    ids.append(mid)
+                    outcomes.append(nil)
+                case .failure(let failure):
+                    ids.append(nil)
+                    outcomes.append(failure.outcome)
+                }
+            }
+            let waiting = Set(ids.compactMap { $0 })
+            let acks = waiting.isEmpty ? [:] : state.waitForAcks(waiting, until: .now + configuration.publishTimeout)
+            var timedOut = false
+            for (i, mid) in ids.enumerated() {
+                guard let mid else { continue }
+                if let reason = acks[mid] {
+                    outcomes[i] = Self.outcome(reason: reason)
+                } else {
+                    timedOut = true
+                    outcomes[i] = .failed("no acknowledgement from the MQTT broker within \(configuration.publishTimeout)")
+                }
+            }
+            // Start over with a new connection rather than let the client resend what timed out.
+            if timedOut { close() }
+            return outcomes.map { $0! }
+        }
+    }
+
+    /// Hands one message to the client; its MQTT message id, or the outcome when it was not sent.
+    private func send(_ m: StoredMessage) -> Result<Int32, PublishFailure> {
+        guard let client else { return .failure(PublishFailure(.failed("MQTT: not connected"))) }
+        var pairs: [(String, String)] = [
+            ("outbox-id", m.message.id.description),
+            ("outbox-seq", String(m.seq)),
+            ("outbox-type", m.message.type),
+            ("outbox-created-at", rfc3339(micros: m.message.createdAtMicros)),
+        ]
+        if let key = m.message.key { pairs.append(("outbox-key", key)) }
+        pairs += m.message.headers.map { ($0.name, $0.value) }
+        var properties: OpaquePointer?
+        defer { mosquitto_property_free_all(&properties) }
+        for (name, value) in pairs {
+            if name.contains("\0") || value.contains("\0") {
+                return .failure(PublishFailure(.rejected("header \(name.debugDescription) holds a NUL character, which MQTT strings cannot carry")))
+            }
+            let rc = mosquitto_property_add_string_pair(&properties, Int32(MQTT_PROP_USER_PROPERTY.rawValue), name, value)
+            if rc != success { return .failure(PublishFailure(Self.outcome(rc: rc, "adding header \(name)"))) }
+        }
+        var mid: Int32 = 0
+        let topic = configuration.topic(for: m)
+        let rc = m.message.payload.withUnsafeBytes { payload in
+            mosquitto_publish_v5(client, &mid, topic, Int32(payload.count), payload.baseAddress, Int32(configuration.qos), false, properties)
+        }
+        return rc == success ? .success(mid) : .failure(PublishFailure(Self.outcome(rc: rc, "publishing to \(topic)")))
+    }
+
+    /// The outcome an MQTT v5 reason code in a PUBACK or PUBREC/PUBCOMP means.
+    static func outcome(reason: Int32) -> PublishOutcome {
+        if reason < 0x80 { return .published }  // 0 success, 0x10 no matching subscribers
+        let text = "the MQTT broker refused the message: \(String(cString: mosquitto_reason_string(reason))) (reason \(reason))"
+        switch reason {
+        case 0x90, 0x95, 0x99: return .rejected(text)  // topic name invalid, packet too large, payload format invalid
+        default: return .failed(text)
+        }
+    }
+
+    private static func outcome(rc: Int32, _ what: String) -> PublishOutcome {
+        let text = "MQTT: \(what) failed: \(Self.text(rc))"
+        switch rc {
+        case Int32(MOSQ_ERR_PAYLOAD_SIZE.rawValue), Int32(MOSQ_ERR_OVERSIZE_PACKET.rawValue), Int32(MOSQ_ERR_MALFORMED_UTF8.rawValue):
+            return .rejected(text)
+        default:
+            return .failed(text)
+        }
+    }
+
+    private static func text(_ rc: Int32) -> String {
+        rc == Int32(MOSQ_ERR_ERRNO.rawValue) ? String(cString: strerror(errno)) : String(cString: mosquitto_strerror(rc))
+    }
+}
+
+private let success = Int32(MOSQ_ERR_SUCCESS.rawValue)
+
+/// A publish outcome carried as an error (for `Result`).
+struct PublishFailure: Error {
+    let outcome: PublishOutcome
+    init(_ outcome: PublishOutcome) { self.outcome = outcome }
+}
+
+/// What the client's network thread reports: the CONNACK, disconnections, and acknowledgements by MQTT
+/// message id.
+final class MQTTSessionState: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var connack: Int32?
+    private var connected = false
+    private var acks: [Int32: Int32] = [:]
+
+    var isConnected: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return connected
+    }
+
+    func reset() {
+        condition.lock()
+        connack = nil
+        connected = false
+        acks = [:]
+        condition.unlock()
+    }
+
+    func beginRound() {
+        condition.lock()
+        acks = [:]
+        condition.unlock()
+    }
+
+    func connected(_ reason: Int32) {
+        condition.lock()
+        connack = reason
+        connected = reason == 0
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func disconnected() {
+        condition.lock()
+        connected = false
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func acknowledged(_ mid: Int32, reason: Int32) {
+        condition.lock()
+        acks[mid] = reason
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The CONNACK's reason code, or nil if none came by `deadline`.
+    func waitForConnack(until deadline: ContinuousClock.Instant) -> Int32? {
+        condition.lock()
+        defer { condition.unlock() }
+        while connack == nil {
+            guard wait(until: deadline) else { break }
+        }
+        return connack
+    }
+
+    /// The reason codes of the acknowledgements of `mids` that came by `deadline` (or until the
+    /// connection dropped).
+    func waitForAcks(_ mids: Set<Int32>, until deadline: ContinuousClock.Instant) -> [Int32: Int32] {
+        condition.lock()
+        defer { condition.unlock() }
+        while connected, !mids.isSubset(of: acks.keys) {
+            guard wait(until: deadline) else { break }
+        }
+        return acks.filter { mids.contains($0.key) }
+    }
+
+    /// Waits for a signal; false once `deadline` has passed.
+    private func wait(until deadline: ContinuousClock.Instant) -> Bool {
+        let left = deadline - .now
+        guard left > .zero else { return false }
+        let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
+        condition.wait(until: Date().addingTimeInterval(seconds))
+        return true
+    }
+}
+
+private func state(_ obj: UnsafeMutableRawPointer?) -> MQTTSessionState? {
+    obj.map { Unmanaged<MQTTSessionState>.fromOpaque($0).takeUnretainedValue() }
+}
+
+private let mqttOnConnect: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = { _, obj, reason, _, _ in
+    state(obj)?.connected(reason)
+}
+
+private let mqttOnDisconnect: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?) -> Void = { _, obj, _, _ in
+    state(obj)?.disconnected()
+}
+
+private let mqttOnPublish: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = { _, obj, mid, reason, _ in
+    state(obj)?.acknowledged(mid, reason: reason)
+}

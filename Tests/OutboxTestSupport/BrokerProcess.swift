@@ -1,0 +1,98 @@
+import Foundation
+import Outbox
+
+/// A broker (`nats-server`, `mosquitto`) run for tests on a loopback port, under a shell that kills it
+/// (SIGKILL) when told to (SIGTERM, see ``kill()``) or as soon as the test process is gone, so that no
+/// broker outlives the tests, even after a crash. ``stop()`` stops it gracefully instead.
+public final class BrokerProcess: @unchecked Sendable {
+    public let name: String
+    public let port: Int
+    private let executable: String
+    private let arguments: [String]
+    private var shell: Process?
+
+    /// Starts `executable` (the first of `candidates` that exists) with `arguments` and waits until it
+    /// accepts connections on `port`.
+    public init(_ name: String, candidates: [String], arguments: [String], port: Int) throws {
+        guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw OutboxError(.invalidArgument, "\(name) is not installed: run scripts/install-deps")
+        }
+        self.name = name
+        self.port = port
+        self.executable = executable
+        self.arguments = arguments
+        try start()
+    }
+
+    /// Starts the broker again (after ``kill()`` or ``stop()``) with the same arguments.
+    public func start() throws {
+        let script = """
+            "$0" "$@" & s=$!
+            trap 'kill -9 $s; wait $s; exit 0' TERM
+            trap 'kill -TERM $s; wait $s; exit 0' USR1
+            while kill -0 \(getpid()) 2>/dev/null && kill -0 $s 2>/dev/null; do sleep 0.05; done
+            kill -9 $s 2>/dev/null; wait $s
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", script, executable] + arguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        shell = p
+        let deadline = Date().addingTimeInterval(10)
+        while !canConnect(port) {
+            guard Date() < deadline, p.isRunning else {
+                kill()
+                throw OutboxError(.broker, "\(name) did not start on port \(port)")
+            }
+            usleep(20_000)
+        }
+    }
+
+    /// Kills the broker at once (SIGKILL) and waits until it is gone.
+    public func kill() { end(SIGTERM) }
+
+    /// Stops the broker gracefully (SIGTERM: it saves what it persists) and waits until it is gone.
+    public func stop() { end(SIGUSR1) }
+
+    private func end(_ signal: Int32) {
+        guard let p = shell else { return }
+        Glibc.kill(p.processIdentifier, signal)
+        p.waitUntilExit()
+        shell = nil
+    }
+
+    deinit { kill() }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on (at the time of the call).
+public func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = loopback(0)
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard bound else { throw OutboxError(.io, "cannot find a free loopback port", errno: errno) }
+    return Int(UInt16(bigEndian: addr.sin_port))
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+public func canConnect(_ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var addr = loopback(port)
+    return withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}
+
+private func loopback(_ port: Int) -> sockaddr_in {
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = UInt16(port).bigEndian
+    return addr
+}
