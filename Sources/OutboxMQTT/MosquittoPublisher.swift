@@ -28,6 +28,7 @@ final class MosquittoPublisher: @unchecked Sendable {
             throw OutboxError(.broker, "MQTT: cannot create a client (\(String(cString: strerror(errno))))")
         }
         mosquitto_int_option(c, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5)
+        mosquitto_int_option(c, MOSQ_OPT_TCP_NODELAY, 1)  // a round waits for acknowledgements: no Nagle delay
         mosquitto_connect_v5_callback_set(c, mqttOnConnect)
         mosquitto_disconnect_v5_callback_set(c, mqttOnDisconnect)
         mosquitto_publish_v5_callback_set(c, mqttOnPublish)

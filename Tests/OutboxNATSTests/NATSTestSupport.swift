@@ -101,8 +101,3 @@ final class JetStreamProbe: @unchecked Sendable {
         return out
     }
 }
-
-func stored(_ seq: UInt64, key: String?, type: String = "TestEvent", headers: [OutboxMessage.Header] = [], payload: [UInt8]? = nil) -> StoredMessage {
-    let message = OutboxMessage(type: type, key: key, headers: headers, payload: payload ?? Array("payload \(seq)".utf8))
-    return StoredMessage(seq: seq, message: message, segment: "test", offset: 0, compressed: false)
-}

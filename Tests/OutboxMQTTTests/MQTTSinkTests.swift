@@ -1,0 +1,133 @@
+import Foundation
+import Outbox
+@testable import OutboxMQTT
+import Testing
+
+@Suite("MQTT sink")
+struct MQTTSinkTests {
+    private func sink(_ url: String, topic: String, timeout: Duration = .seconds(5)) throws -> MQTTSink {
+        var config = try MQTTSinkConfiguration(parsing: url)
+        config.topic = topic
+        config.clientID = "sink-\(UInt32.random(in: 0...UInt32.max))"
+        config.publishTimeout = timeout
+        config.connectTimeout = .seconds(1)
+        return MQTTSink(configuration: config, logger: quietLogger)
+    }
+
+    private func relayConfiguration() -> OutboxRelayConfiguration {
+        var c = OutboxRelayConfiguration()
+        c.sweepInterval = .milliseconds(200)
+        c.minimumAge = .zero
+        c.initialBackoff = .milliseconds(20)
+        c.maxBackoff = .milliseconds(200)
+        c.maxAttempts = 1000
+        return c
+    }
+
+    @Test func aRelayPublishesEveryMessageWithItsIdAndKeyOrder() async throws {
+        let topic = uniqueTopic("relay")
+        let probe = try await onOwnThread { try MQTTProbe(url: sharedMQTTURL, filter: topic.replacingOccurrences(of: "{type}", with: "+")) }
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        var sent: [UInt64: OutboxMessage] = [:]
+        for i in 1...400 {
+            let m = OutboxMessage(type: i % 2 == 0 ? "UserRegistered" : "OrderPlaced", key: "k\(i % 6)",
+                                  headers: [.init("tenant", "t\(i % 3)")], payload: Array("event \(i)".utf8))
+            sent[try await outbox.append(m)] = m
+        }
+        let relay = OutboxRelay(path: dir, sink: try sink(sharedMQTTURL, topic: topic), configuration: relayConfiguration(),
+                                outbox: outbox, logger: quietLogger)
+        let task = Task { try await relay.run() }
+        try await eventually("every message published") { try OutboxReader(path: dir).stats().pending == 0 }
+        try await eventually("the subscriber received all 400") { probe.received.count >= 400 }
+        task.cancel()
+        try await task.value
+        try await outbox.close()
+
+        let received = probe.received
+        #expect(received.count == 400, "no message published twice on a healthy connection")
+        #expect(Set(received.compactMap(\.seq)) == Set(1...400))
+        #expect(perKeyOrderHolds(received.map { ($0.properties["outbox-key"], $0.seq ?? 0) }))
+        for r in received {
+            let original = try #require(sent[r.seq ?? 0])
+            #expect(r.properties["outbox-id"] == original.id.description)
+            #expect(r.properties["outbox-type"] == original.type)
+            #expect(r.properties["tenant"] == original.headers[0].value)
+            #expect(r.payload == original.payload)
+            #expect(r.topic == topic.replacingOccurrences(of: "{type}", with: original.type))
+        }
+    }
+
+    @Test func aMessageMQTTCannotCarryIsRejectedAndHoldsBackOnlyItsKey() async throws {
+        let topic = uniqueTopic("reject")
+        let probe = try await onOwnThread { try MQTTProbe(url: sharedMQTTURL, filter: topic.replacingOccurrences(of: "{type}", with: "+")) }
+        let sink = try sink(sharedMQTTURL, topic: topic)
+        let outcomes = await sink.publish([
+            stored(1, key: "a", headers: [.init("note", "nul\u{0}inside")]),
+            stored(2, key: "a"),
+            stored(3, key: "b"),
+            stored(4, key: nil),
+        ])
+        guard case .rejected(let why) = outcomes[0] else { Issue.record("\(outcomes[0])"); return }
+        #expect(why.contains("NUL"))
+        guard case .failed = outcomes[1] else { Issue.record("message 2 follows a failed message of its key: \(outcomes[1])"); return }
+        #expect(outcomes[2] == .published && outcomes[3] == .published)
+        try await eventually("the subscriber received 3 and 4") { probe.received.count >= 2 }
+        #expect(Set(probe.received.compactMap(\.seq)) == [3, 4])
+    }
+
+    @Test func anUnreachableBrokerFailsTheBatchSoTheRelayRetries() async throws {
+        let port = try freeLoopbackPort()
+        let sink = try sink("mqtt://127.0.0.1:\(port)", topic: uniqueTopic("down"))
+        let outcomes = await sink.publish([stored(1, key: "a"), stored(2, key: nil)])
+        #expect(outcomes.count == 2)
+        for o in outcomes {
+            guard case .failed(let why) = o else { Issue.record("expected a failure, got \(o)"); continue }
+            #expect(why.contains("MQTT"), "\(why)")
+        }
+        await #expect(throws: OutboxError.self) { try await sink.connect() }
+    }
+
+    @Test func aBrokerOutageIsRetriedUntilEveryMessageArrives() async throws {
+        let broker = try await onOwnThread { try MosquittoBroker() }
+        let topic = uniqueTopic("outage")
+        let probe = try await onOwnThread {
+            try MQTTProbe(url: broker.url, filter: topic.replacingOccurrences(of: "{type}", with: "+"), persistentSession: true)
+        }
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let relay = OutboxRelay(path: dir, sink: try sink(broker.url, topic: topic, timeout: .milliseconds(500)),
+                                configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
+        let task = Task { try await relay.run() }
+        for i in 1...100 { try await outbox.append(OutboxMessage(type: "E", key: "k\(i % 5)", payload: Array("\(i)".utf8))) }
+        try await eventually("the first 100 published") { try OutboxReader(path: dir).stats().pending == 0 }
+        try await onOwnThread { broker.broker.kill() }
+        for i in 101...200 { try await outbox.append(OutboxMessage(type: "E", key: "k\(i % 5)", payload: Array("\(i)".utf8))) }
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try OutboxReader(path: dir).stats().pending > 0, "nothing is tombstoned while the broker is down")
+        try await onOwnThread { try broker.broker.start() }
+        try await eventually("everything published after the broker came back", timeout: .seconds(30)) {
+            try OutboxReader(path: dir).stats().pending == 0
+        }
+        try await eventually("the subscriber has every message", timeout: .seconds(30)) {
+            Set(probe.received.compactMap(\.seq)) == Set(1...200)
+        }
+        task.cancel()
+        try await task.value
+        try await outbox.close()
+        #expect(perKeyOrderHolds(probe.received.map { r in (r.seq.map { "k\($0 % 5)" }, r.seq ?? 0) }))
+    }
+
+    @Test func theSinkSpecOfTheToolParses() throws {
+        let c = try MQTTSinkConfiguration(parsing: "mqtt://broker.local:8883?topic=orders/{key}&qos=2&client-id=edge-7")
+        #expect(c.host == "broker.local" && c.port == 8883 && c.qos == 2 && c.clientID == "edge-7")
+        #expect(c.coveringFilter == "orders/+")
+        #expect(c.topic(for: stored(1, key: "a/b#c")) == "orders/a_b_c")
+        #expect(try MQTTSinkConfiguration(parsing: "mqtt://h").port == 1883)
+        #expect(throws: OutboxError.self) { try MQTTSinkConfiguration(parsing: "mqtt://h:1?qos=0") }
+        #expect(throws: OutboxError.self) { try MQTTSinkConfiguration(parsing: "mqtt://h:99999") }
+        #expect(throws: OutboxError.self) { try MQTTSinkConfiguration(parsing: "nats://h:1") }
+    }
+}
