@@ -18,30 +18,16 @@ import Outbox
 /// call into libmosquitto runs on a dedicated thread.
 public final class MQTTSink: OutboxSink {
     public let configuration: MQTTSinkConfiguration
-    private let executor = BlockingExecutor(name: "outbox-mqtt-sink")
-    private let publisher: MosquittoPublisher
+    private let sink: BrokerClientSink<MosquittoPublisher>
 
     public init(configuration: MQTTSinkConfiguration, logger: Logger = Logger(label: "outbox.mqtt")) {
         self.configuration = configuration
-        publisher = MosquittoPublisher(configuration: configuration, logger: logger)
-    }
-
-    deinit {
-        executor.stop()
-        publisher.close()
+        sink = BrokerClientSink(MosquittoPublisher(configuration: configuration, logger: logger), threadName: "outbox-mqtt-sink")
     }
 
     /// Connects now rather than at the first publish. Throws ``OutboxError/Code/broker`` saying what
     /// failed.
-    public func connect() async throws {
-        try await executor.run { [publisher] in try publisher.connect() }
-    }
+    public func connect() async throws { try await sink.connect() }
 
-    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
-        do {
-            return try await executor.run { [publisher] in publisher.publish(batch) }
-        } catch {
-            return Array(repeating: .failed("\(error)"), count: batch.count)
-        }
-    }
+    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] { await sink.publish(batch) }
 }

@@ -5,7 +5,7 @@ import Outbox
 
 /// The libmosquitto client behind ``MQTTSink``. Every call runs on the sink's dedicated thread, one at
 /// a time; only ``MQTTSessionState`` is shared with the client's network thread.
-final class MosquittoPublisher: @unchecked Sendable {
+final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
     let configuration: MQTTSinkConfiguration
     private let logger: Logger
     private let state = MQTTSessionState()
@@ -63,44 +63,38 @@ final class MosquittoPublisher: @unchecked Sendable {
         state.reset()
     }
 
-    /// Publishes `batch` and returns one outcome per message: each round of ``PublishRounds`` is sent
-    /// at once, then the sink waits for the broker's acknowledgements (PUBACK for QoS 1, PUBCOMP for
-    /// QoS 2). MQTT has no broker-side deduplication: a message republished after a failure or a crash
-    /// reaches subscribers again, with the same `outbox-id` user property to deduplicate on.
-    func publish(_ batch: [StoredMessage]) -> [PublishOutcome] {
-        do { try connect() } catch {
-            return Array(repeating: .failed("\(error)"), count: batch.count)
-        }
-        return PublishRounds.run(batch) { round in
-            var outcomes: [PublishOutcome?] = []
-            var ids: [Int32?] = []
-            state.beginRound()
-            for m in round {
-                switch send(m) {
-                case .success(let mid):
-                    ids.append(mid)
-                    outcomes.append(nil)
-                case .failure(let failure):
-                    ids.append(nil)
-                    outcomes.append(failure.outcome)
-                }
+    /// Sends the round's messages, then waits for the broker's acknowledgements (PUBACK for QoS 1,
+    /// PUBCOMP for QoS 2). MQTT has no broker-side deduplication: a message republished after a failure
+    /// or a crash reaches subscribers again, with the same `outbox-id` user property to deduplicate on.
+    func publishRound(_ round: [StoredMessage]) -> [PublishOutcome] {
+        var outcomes: [PublishOutcome?] = []
+        var ids: [Int32?] = []
+        state.beginRound()
+        for m in round {
+            switch send(m) {
+            case .success(let mid):
+                ids.append(mid)
+                outcomes.append(nil)
+            case .failure(let failure):
+                ids.append(nil)
+                outcomes.append(failure.outcome)
             }
-            let waiting = Set(ids.compactMap { $0 })
-            let acks = waiting.isEmpty ? [:] : state.waitForAcks(waiting, until: .now + configuration.publishTimeout)
-            var timedOut = false
-            for (i, mid) in ids.enumerated() {
-                guard let mid else { continue }
-                if let reason = acks[mid] {
-                    outcomes[i] = Self.outcome(reason: reason)
-                } else {
-                    timedOut = true
-                    outcomes[i] = .failed("no acknowledgement from the MQTT broker within \(configuration.publishTimeout)")
-                }
-            }
-            // Start over with a new connection rather than let the client resend what timed out.
-            if timedOut { close() }
-            return outcomes.map { $0! }
         }
+        let waiting = Set(ids.compactMap { $0 })
+        let acks = waiting.isEmpty ? [:] : state.waitForAcks(waiting, until: .now + configuration.publishTimeout)
+        var timedOut = false
+        for (i, mid) in ids.enumerated() {
+            guard let mid else { continue }
+            if let reason = acks[mid] {
+                outcomes[i] = Self.outcome(reason: reason)
+            } else {
+                timedOut = true
+                outcomes[i] = .failed("no acknowledgement from the MQTT broker within \(configuration.publishTimeout)")
+            }
+        }
+        // Start over with a new connection rather than let the client resend what timed out.
+        if timedOut { close() }
+        return outcomes.map { $0! }
     }
 
     /// Hands one message to the client; its MQTT message id, or the outcome when it was not sent.

@@ -5,7 +5,7 @@ import Outbox
 
 /// The NATS C client behind ``NATSSink``. Every call runs on the sink's dedicated thread, one at a time;
 /// only ``AckCollector`` is shared with the client library's own threads.
-final class JetStreamPublisher: @unchecked Sendable {
+final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
     let configuration: NATSSinkConfiguration
     private let logger: Logger
     private let collector = AckCollector()
@@ -81,35 +81,27 @@ final class JetStreamPublisher: @unchecked Sendable {
         logger.info("created JetStream stream", metadata: ["stream": "\(configuration.stream)", "subjects": "\(configuration.streamSubject)"])
     }
 
-    /// Publishes `batch` and returns one outcome per message.
-    ///
-    /// Publishes are pipelined (sent asynchronously, then one wait for every acknowledgement) in the
-    /// per-key rounds of ``PublishRounds``, so per-key order holds across failures. Each message carries
-    /// its id in `Nats-Msg-Id`, so JetStream drops a copy republished after a failure or a crash (within
-    /// the stream's duplicate window).
-    func publish(_ batch: [StoredMessage]) -> [PublishOutcome] {
-        do { try connect() } catch {
-            return Array(repeating: .failed("\(error)"), count: batch.count)
+    /// Sends the round's messages asynchronously, then waits once for every acknowledgement. Each
+    /// message carries its id in `Nats-Msg-Id`, so JetStream drops a copy republished after a failure or
+    /// a crash (within the stream's duplicate window).
+    func publishRound(_ round: [StoredMessage]) -> [PublishOutcome] {
+        var outcomes = round.map { send($0) }
+        guard outcomes.contains(where: { $0 == nil }) else { return outcomes.map { $0! } }
+        var options = jsPubOptions()
+        jsPubOptions_Init(&options)
+        options.MaxWait = configuration.publishTimeout.wholeMilliseconds
+        if js_PublishAsyncComplete(js, &options) != NATS_OK {
+            // Take back what is still unacknowledged: a late acknowledgement is then dropped rather
+            // than credited to a later round. The relay retries these; the id makes JetStream drop a
+            // copy that did arrive.
+            var pending = natsMsgList()
+            if js_PublishAsyncGetPendingList(&pending, js) == NATS_OK { natsMsgList_Destroy(&pending) }
         }
-        return PublishRounds.run(batch) { round in
-            var outcomes = round.map { send($0) }
-            guard outcomes.contains(where: { $0 == nil }) else { return outcomes.map { $0! } }
-            var options = jsPubOptions()
-            jsPubOptions_Init(&options)
-            options.MaxWait = configuration.publishTimeout.wholeMilliseconds
-            if js_PublishAsyncComplete(js, &options) != NATS_OK {
-                // Take back what is still unacknowledged: a late acknowledgement is then dropped rather
-                // than credited to a later round. The relay retries these; the id makes JetStream drop
-                // a copy that did arrive.
-                var pending = natsMsgList()
-                if js_PublishAsyncGetPendingList(&pending, js) == NATS_OK { natsMsgList_Destroy(&pending) }
-            }
-            let acks = collector.take()
-            for (i, m) in round.enumerated() where outcomes[i] == nil {
-                outcomes[i] = acks[m.seq] ?? .failed("no acknowledgement from JetStream within \(configuration.publishTimeout)")
-            }
-            return outcomes.map { $0! }
+        let acks = collector.take()
+        for (i, m) in round.enumerated() where outcomes[i] == nil {
+            outcomes[i] = acks[m.seq] ?? .failed("no acknowledgement from JetStream within \(configuration.publishTimeout)")
         }
+        return outcomes.map { $0! }
     }
 
     /// Hands one message to the client for asynchronous publishing; nil when it was accepted,

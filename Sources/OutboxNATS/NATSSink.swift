@@ -18,30 +18,16 @@ import Outbox
 /// Every call into the NATS client runs on a dedicated thread.
 public final class NATSSink: OutboxSink {
     public let configuration: NATSSinkConfiguration
-    private let executor = BlockingExecutor(name: "outbox-nats-sink")
-    private let publisher: JetStreamPublisher
+    private let sink: BrokerClientSink<JetStreamPublisher>
 
     public init(configuration: NATSSinkConfiguration, logger: Logger = Logger(label: "outbox.nats")) {
         self.configuration = configuration
-        publisher = JetStreamPublisher(configuration: configuration, logger: logger)
+        sink = BrokerClientSink(JetStreamPublisher(configuration: configuration, logger: logger), threadName: "outbox-nats-sink")
     }
 
-    deinit {
-        executor.stop()
-        publisher.close()
-    }
+    /// Connects now rather than at the first publish. Throws ``OutboxError/Code/broker`` saying what
+    /// failed.
+    public func connect() async throws { try await sink.connect() }
 
-    /// Connects now, and creates the stream if configured to, rather than at the first publish.
-    /// Throws ``OutboxError/Code/broker`` saying what failed.
-    public func connect() async throws {
-        try await executor.run { [publisher] in try publisher.connect() }
-    }
-
-    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
-        do {
-            return try await executor.run { [publisher] in publisher.publish(batch) }
-        } catch {
-            return Array(repeating: .failed("\(error)"), count: batch.count)
-        }
-    }
+    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] { await sink.publish(batch) }
 }
