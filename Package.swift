@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "Outbox", targets: ["Outbox"]),
         .library(name: "OutboxNATS", targets: ["OutboxNATS"]),
         .library(name: "OutboxMQTT", targets: ["OutboxMQTT"]),
+        .library(name: "OutboxKafka", targets: ["OutboxKafka"]),
         .executable(name: "outbox", targets: ["OutboxCLI"]),
     ],
     dependencies: [
@@ -59,12 +60,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(
+            name: "OutboxKafka",
+            dependencies: [
+                "Outbox",
+                "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "OutboxCLI",
             dependencies: [
                 "Outbox",
                 "OutboxNATS",
                 "OutboxMQTT",
+                "OutboxKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -112,6 +127,16 @@ let package = Package(
                 "OutboxMQTT",
                 "CMosquitto",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "OutboxKafkaTests",
+            dependencies: [
+                "Outbox",
+                "OutboxCLI",
+                "OutboxTestSupport",
+                "OutboxKafka",
+                "CRdKafka",
             ]
         ),
     ],

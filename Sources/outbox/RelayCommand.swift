@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Outbox
+import OutboxKafka
 import OutboxMQTT
 import OutboxNATS
 import ServiceLifecycle
@@ -13,10 +14,11 @@ struct RelayCommand: AsyncParsableCommand {
 
     @Argument(help: "The outbox directory.") var dir: String
     @Option(help: ArgumentHelp(
-        "Where to publish: stdout, file:PATH (JSON Lines, fdatasynced per batch), nats://HOST:PORT (JetStream) or mqtt://HOST[:PORT].",
+        "Where to publish: stdout, file:PATH (JSON Lines, fdatasynced per batch), nats://HOST:PORT (JetStream), mqtt://HOST[:PORT] or kafka://HOST:PORT[,HOST:PORT].",
         discussion: """
             NATS options follow a '?': subject=S (default outbox.{type}), stream=N (default OUTBOX), create-stream=true|false.
             MQTT options: topic=T (default outbox/{type}), qos=1|2 (default 1), client-id=ID.
+            Kafka options: topic=T (default outbox.{type}).
             {type} and {key} in a subject or topic are replaced by the message's type and key.
             """))
     var sink: String = "stdout"
@@ -30,17 +32,20 @@ struct RelayCommand: AsyncParsableCommand {
         guard sweepInterval > 0, minAge >= 0 else { throw ValidationError("--sweep-interval must be positive and --min-age not negative") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard sink == "stdout" || (sink.hasPrefix("file:") && sink.count > 5) || sink.hasPrefix("nats://") || sink.hasPrefix("mqtt://") else {
-            throw ValidationError("--sink must be stdout, file:PATH, nats://HOST:PORT or mqtt://HOST[:PORT], not '\(sink)'")
+        guard sink == "stdout" || (sink.hasPrefix("file:") && sink.count > 5) || sink.hasPrefix("nats://") || sink.hasPrefix("mqtt://")
+                || sink.hasPrefix("kafka://") else {
+            throw ValidationError("--sink must be stdout, file:PATH, nats://HOST:PORT, mqtt://HOST[:PORT] or kafka://HOST:PORT, not '\(sink)'")
         }
         if sink.hasPrefix("nats://") { _ = try NATSSinkConfiguration(parsing: sink) }
         if sink.hasPrefix("mqtt://") { _ = try MQTTSinkConfiguration(parsing: sink) }
+        if sink.hasPrefix("kafka://") { _ = try KafkaSinkConfiguration(parsing: sink) }
     }
 
     static func makeSink(_ spec: String, logger: Logger) throws -> any OutboxSink {
         if spec == "stdout" { return StdoutSink() }
         if spec.hasPrefix("nats://") { return NATSSink(configuration: try NATSSinkConfiguration(parsing: spec), logger: logger) }
         if spec.hasPrefix("mqtt://") { return MQTTSink(configuration: try MQTTSinkConfiguration(parsing: spec), logger: logger) }
+        if spec.hasPrefix("kafka://") { return KafkaSink(configuration: try KafkaSinkConfiguration(parsing: spec), logger: logger) }
         return try FileSink(path: String(spec.dropFirst("file:".count)))
     }
 

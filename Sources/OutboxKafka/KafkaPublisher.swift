@@ -1,0 +1,191 @@
+import CRdKafka
+import Foundation
+import Logging
+import Outbox
+
+/// The librdkafka producer behind ``KafkaSink``. Every call runs on the sink's dedicated thread; the
+/// delivery reports are served on that thread too (by `rd_kafka_flush`).
+final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
+    let configuration: KafkaSinkConfiguration
+    private let logger: Logger
+    private let reports = DeliveryReports()
+    private var producer: OpaquePointer?
+
+    init(configuration: KafkaSinkConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Creates the producer unless one is usable, and checks that a broker answers. An idempotent
+    /// producer that hit a fatal error is replaced.
+    func connect() throws {
+        if let producer {
+            var text = [CChar](repeating: 0, count: 512)
+            let fatal = rd_kafka_fatal_error(producer, &text, text.count)
+            if fatal == RD_KAFKA_RESP_ERR_NO_ERROR { return }
+            logger.warning("replacing the Kafka producer after a fatal error", metadata: ["error": "\(cText(text))"])
+            close()
+        }
+        guard let conf = rd_kafka_conf_new() else { throw OutboxError(.broker, "Kafka: cannot create a configuration") }
+        var settings: [(String, String)] = [
+            ("bootstrap.servers", configuration.bootstrapServers),
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", "1"),
+            ("message.timeout.ms", String(configuration.publishTimeout.wholeMilliseconds)),
+        ]
+        settings += configuration.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        var text = [CChar](repeating: 0, count: 512)
+        for (name, value) in settings where rd_kafka_conf_set(conf, name, value, &text, text.count) != RD_KAFKA_CONF_OK {
+            rd_kafka_conf_destroy(conf)
+            throw OutboxError(.invalidArgument, "Kafka: property \(name)=\(value): \(cText(text))")
+        }
+        rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReport)
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(reports).toOpaque())
+        guard let rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &text, text.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw OutboxError(.broker, "Kafka: cannot create a producer: \(cText(text))")
+        }
+        // A metadata request proves a broker answers (the producer itself connects lazily).
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let answered = rd_kafka_metadata(rk, 0, nil, &metadata, Int32(min(configuration.publishTimeout.wholeMilliseconds, 5000)))
+        guard answered == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_destroy(rk)
+            throw OutboxError(.broker, "Kafka: no broker of \(configuration.bootstrapServers) answered: \(String(cString: rd_kafka_err2str(answered)))")
+        }
+        rd_kafka_metadata_destroy(metadata)
+        producer = rk
+        logger.info("connected to Kafka", metadata: ["bootstrap": "\(configuration.bootstrapServers)"])
+    }
+
+    func close() {
+        guard let rk = producer else { return }
+        rd_kafka_purge(rk, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+        rd_kafka_poll(rk, 0)
+        rd_kafka_destroy(rk)
+        producer = nil
+    }
+
+    /// Produces the round's messages (the ordering key is the Kafka key, so a key stays on one
+    /// partition), then flushes: every message gets its delivery report, acknowledged by all in-sync
+    /// replicas, or fails at the publish timeout. The producer is idempotent, so librdkafka's own
+    /// retries neither duplicate nor reorder. Kafka does not deduplicate across producers: a message
+    /// republished after a failure or a crash reaches consumers again with the same `outbox-id` header.
+    func publishRound(_ round: [StoredMessage]) -> [PublishOutcome] {
+        guard let rk = producer else { return Array(repeating: .failed("Kafka: not connected"), count: round.count) }
+        reports.begin()
+        var outcomes = round.enumerated().map { i, m in produce(m, token: i + 1, on: rk) }
+        if outcomes.contains(where: { $0 == nil }) {
+            let waited = rd_kafka_flush(rk, Int32(configuration.publishTimeout.wholeMilliseconds + 2000))
+            if waited != RD_KAFKA_RESP_ERR_NO_ERROR {
+                // Whatever is still queued fails now (reported below), so no late report is credited
+                // to a later round. A purged in-flight message may still arrive: at least once.
+                rd_kafka_purge(rk, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
+                rd_kafka_poll(rk, 0)
+            }
+        }
+        let delivered = reports.take()
+        for i in round.indices where outcomes[i] == nil {
+            outcomes[i] = delivered[i + 1] ?? .failed("no delivery report from Kafka within \(configuration.publishTimeout)")
+        }
+        return outcomes.map { $0! }
+    }
+
+    /// Enqueues one message; nil when it was accepted, otherwise its outcome.
+    private func produce(_ m: StoredMessage, token: Int, on rk: OpaquePointer) -> PublishOutcome? {
+        guard let headers = rd_kafka_headers_new(8) else { return .failed("Kafka: out of memory") }
+        var pairs: [(String, String)] = [
+            ("outbox-id", m.message.id.description),
+            ("outbox-seq", String(m.seq)),
+            ("outbox-type", m.message.type),
+            ("outbox-created-at", rfc3339(micros: m.message.createdAtMicros)),
+        ]
+        if let key = m.message.key { pairs.append(("outbox-key", key)) }
+        pairs += m.message.headers.map { ($0.name, $0.value) }
+        for (name, value) in pairs {
+            let bytes = Array(value.utf8)
+            _ = bytes.withUnsafeBytes { rd_kafka_header_add(headers, name, -1, $0.baseAddress, $0.count) }
+        }
+        let key = m.orderingKey.map { Array($0.utf8) }
+        let topic = configuration.topic(for: m)
+        let error: OpaquePointer? = topic.withCString { topicName in
+            m.message.payload.withUnsafeBytes { payload in
+                (key ?? []).withUnsafeBytes { keyBytes in
+                    var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 6)
+                    fields[0].vtype = RD_KAFKA_VTYPE_TOPIC
+                    fields[0].u.cstr = topicName
+                    fields[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                    fields[1].u.i = RD_KAFKA_MSG_F_COPY
+                    fields[2].vtype = RD_KAFKA_VTYPE_VALUE
+                    fields[2].u.mem.ptr = UnsafeMutableRawPointer(mutating: payload.baseAddress)
+                    fields[2].u.mem.size = payload.count
+                    fields[3].vtype = RD_KAFKA_VTYPE_HEADERS
+                    fields[3].u.headers = headers
+                    fields[4].vtype = RD_KAFKA_VTYPE_OPAQUE
+                    fields[4].u.ptr = UnsafeMutableRawPointer(bitPattern: token)
+                    var count = 5
+                    if key != nil {
+                        fields[5].vtype = RD_KAFKA_VTYPE_KEY
+                        fields[5].u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
+                        fields[5].u.mem.size = keyBytes.count
+                        count = 6
+                    }
+                    return rd_kafka_produceva(rk, fields, count)
+                }
+            }
+        }
+        guard let error else { return nil }  // the producer owns the headers now
+        rd_kafka_headers_destroy(headers)
+        defer { rd_kafka_error_destroy(error) }
+        return Self.outcome(rd_kafka_error_code(error), "producing to \(topic)")
+    }
+
+    /// The outcome a Kafka error code means: a message Kafka will never take is rejected.
+    static func outcome(_ code: rd_kafka_resp_err_t, _ what: String) -> PublishOutcome {
+        let text = "Kafka: \(what) failed: \(String(cString: rd_kafka_err2str(code)))"
+        switch code {
+        case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_MSG, RD_KAFKA_RESP_ERR_INVALID_RECORD,
+             RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+            return .rejected(text)
+        default:
+            return .failed(text)
+        }
+    }
+}
+
+/// Delivery reports of the current round, by token (the message's index in the round, from 1).
+final class DeliveryReports: @unchecked Sendable {
+    private let lock = NSLock()
+    private var outcomes: [Int: PublishOutcome] = [:]
+
+    func begin() {
+        lock.lock()
+        outcomes = [:]
+        lock.unlock()
+    }
+
+    func record(_ token: Int, _ outcome: PublishOutcome) {
+        lock.lock()
+        outcomes[token] = outcome
+        lock.unlock()
+    }
+
+    func take() -> [Int: PublishOutcome] {
+        lock.lock()
+        defer { outcomes = [:]; lock.unlock() }
+        return outcomes
+    }
+}
+
+private let kafkaDeliveryReport: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = { _, message, opaque in
+    guard let message, let opaque else { return }
+    let reports = Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue()
+    let token = Int(bitPattern: message.pointee._private)
+    let err = message.pointee.err
+    reports.record(token, err == RD_KAFKA_RESP_ERR_NO_ERROR ? .published : KafkaPublisher.outcome(err, "delivering"))
+}
+
+/// The text of a NUL-terminated C buffer.
+private func cText(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

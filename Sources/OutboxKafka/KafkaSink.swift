@@ -1,0 +1,33 @@
+import Logging
+import Outbox
+
+/// Publishes to Kafka with an idempotent librdkafka producer (`acks=all`).
+///
+/// **Guarantee.** A message is reported `.published` only once its delivery report says all in-sync
+/// replicas have it. The Kafka record key is the message's ordering key, so one key stays on one
+/// partition, in sequence order: none is sent before the earlier ones of its key in the batch were
+/// acknowledged, and the idempotent producer's own retries neither duplicate nor reorder. Kafka does
+/// not deduplicate across producer sessions: a message republished after a failed delivery or a relay
+/// crash reaches consumers again, with the same `outbox-id` header to deduplicate on.
+///
+/// Each message goes to the topic of ``KafkaSinkConfiguration/topic`` with its payload as the value
+/// and headers `outbox-id`, `outbox-seq`, `outbox-type`, `outbox-key` (when it has a key),
+/// `outbox-created-at` (RFC 3339), then the message's own headers in order. A message Kafka will never
+/// take (too large, invalid) is rejected (dead-lettered).
+///
+/// Every call into librdkafka runs on a dedicated thread.
+public final class KafkaSink: OutboxSink {
+    public let configuration: KafkaSinkConfiguration
+    private let sink: BrokerClientSink<KafkaPublisher>
+
+    public init(configuration: KafkaSinkConfiguration, logger: Logger = Logger(label: "outbox.kafka")) {
+        self.configuration = configuration
+        sink = BrokerClientSink(KafkaPublisher(configuration: configuration, logger: logger), threadName: "outbox-kafka-sink")
+    }
+
+    /// Creates the producer now and checks that a broker answers, rather than at the first publish.
+    /// Throws ``OutboxError/Code/broker`` saying what failed.
+    public func connect() async throws { try await sink.connect() }
+
+    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] { await sink.publish(batch) }
+}

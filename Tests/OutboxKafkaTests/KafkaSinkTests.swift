@@ -1,0 +1,113 @@
+import CRdKafka
+import Foundation
+import Outbox
+@testable import OutboxKafka
+import Testing
+
+@Suite("Kafka sink (librdkafka mock cluster)")
+struct KafkaSinkTests {
+    private func sink(_ bootstrap: String, topic: String, _ properties: [String: String] = [:]) -> KafkaSink {
+        var config = KafkaSinkConfiguration(bootstrapServers: bootstrap)
+        config.topic = topic
+        config.publishTimeout = .seconds(5)
+        config.properties = properties
+        return KafkaSink(configuration: config, logger: quietLogger)
+    }
+
+    private func relayConfiguration() -> OutboxRelayConfiguration {
+        var c = OutboxRelayConfiguration()
+        c.sweepInterval = .milliseconds(200)
+        c.minimumAge = .zero
+        c.initialBackoff = .milliseconds(20)
+        c.maxBackoff = .milliseconds(200)
+        c.maxAttempts = 1000
+        return c
+    }
+
+    /// Appends `count` messages over `keys` keys and relays them to `topic`; returns what was appended.
+    private func relay(_ count: Int, keys: Int, to sink: KafkaSink) async throws -> [UInt64: OutboxMessage] {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        var sent: [UInt64: OutboxMessage] = [:]
+        for i in 1...count {
+            let m = OutboxMessage(type: "OrderPlaced", key: "k\(i % keys)", headers: [.init("tenant", "t\(i % 3)")],
+                                  payload: Array("order \(i)".utf8))
+            sent[try await outbox.append(m)] = m
+        }
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
+        let task = Task { try await relay.run() }
+        try await eventually("every message published", timeout: .seconds(60)) { try OutboxReader(path: dir).stats().pending == 0 }
+        task.cancel()
+        try await task.value
+        try await outbox.close()
+        return sent
+    }
+
+    @Test func aRelayPublishesEveryMessageOnceKeyedByItsOrderingKey() async throws {
+        let cluster = try MockKafkaCluster()
+        cluster.createTopic("orders.OrderPlaced", partitions: 4)
+        let sent = try await relay(300, keys: 9, to: sink(cluster.bootstrapServers, topic: "orders.{type}"))
+        let records = try await onOwnThread { try consumeAll(cluster.bootstrapServers, topic: "orders.OrderPlaced", partitions: 4) }
+        #expect(records.count == 300, "each message stored once")
+        #expect(Set(records.compactMap(\.seq)) == Set(1...300))
+        #expect(Set(records.map(\.partition)).count > 1, "keys spread over partitions")
+        #expect(perKeyOrderHolds(records.map { ($0.key, $0.seq ?? 0) }), "per-key order within each partition")
+        for r in records {
+            let original = try #require(sent[r.seq ?? 0])
+            #expect(r.key == original.key, "the record key is the ordering key")
+            #expect(r.headers["outbox-id"] == original.id.description)
+            #expect(r.headers["tenant"] == original.headers[0].value)
+            #expect(r.value == original.payload)
+        }
+        let partitionsOfKey = Dictionary(grouping: records, by: \.key).mapValues { Set($0.map(\.partition)) }
+        #expect(partitionsOfKey.values.allSatisfy { $0.count == 1 }, "one key, one partition")
+    }
+
+    @Test func retriableBrokerErrorsAreRetriedWithoutDuplicates() async throws {
+        let cluster = try MockKafkaCluster()
+        cluster.createTopic("retry.OrderPlaced", partitions: 2)
+        cluster.failProduceRequests(Array(repeating: RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, count: 6))
+        _ = try await relay(120, keys: 4, to: sink(cluster.bootstrapServers, topic: "retry.{type}"))
+        let records = try await onOwnThread { try consumeAll(cluster.bootstrapServers, topic: "retry.OrderPlaced", partitions: 2) }
+        #expect(records.compactMap(\.seq).sorted() == Array(1...120), "every message exactly once (idempotent producer)")
+        #expect(perKeyOrderHolds(records.map { ($0.key, $0.seq ?? 0) }))
+    }
+
+    @Test func aMessageTooLargeIsRejectedAndHoldsBackOnlyItsKey() async throws {
+        let cluster = try MockKafkaCluster()
+        cluster.createTopic("big.TestEvent", partitions: 1)
+        let sink = sink(cluster.bootstrapServers, topic: "big.{type}", ["message.max.bytes": "2000"])
+        let outcomes = await sink.publish([
+            stored(1, key: "a", payload: Array(repeating: 7, count: 5000)),
+            stored(2, key: "a"),
+            stored(3, key: "b"),
+        ])
+        guard case .rejected(let why) = outcomes[0] else { Issue.record("\(outcomes[0])"); return }
+        #expect(why.contains("Kafka"))
+        guard case .failed = outcomes[1] else { Issue.record("message 2 follows a failed message of its key: \(outcomes[1])"); return }
+        #expect(outcomes[2] == .published)
+    }
+
+    @Test func anUnreachableClusterFailsTheBatchSoTheRelayRetries() async throws {
+        let port = try freeLoopbackPort()
+        var config = KafkaSinkConfiguration(bootstrapServers: "127.0.0.1:\(port)")
+        config.publishTimeout = .seconds(1)
+        let sink = KafkaSink(configuration: config, logger: quietLogger)
+        let outcomes = await sink.publish([stored(1, key: "a"), stored(2, key: nil)])
+        #expect(outcomes.count == 2)
+        for o in outcomes {
+            guard case .failed(let why) = o else { Issue.record("expected a failure, got \(o)"); continue }
+            #expect(why.contains("Kafka"), "\(why)")
+        }
+        await #expect(throws: OutboxError.self) { try await sink.connect() }
+    }
+
+    @Test func theSinkSpecOfTheToolParses() throws {
+        let c = try KafkaSinkConfiguration(parsing: "kafka://k1:9092,k2:9092?topic=orders.{key}")
+        #expect(c.bootstrapServers == "k1:9092,k2:9092" && c.topic == "orders.{key}")
+        #expect(c.topic(for: stored(1, key: "a/b c")) == "orders.a_b_c")
+        #expect(throws: OutboxError.self) { try KafkaSinkConfiguration(parsing: "kafka://") }
+        #expect(throws: OutboxError.self) { try KafkaSinkConfiguration(parsing: "kafka://k:1?partition=3") }
+    }
+}
