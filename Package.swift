@@ -73,10 +73,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .target(
+            name: "OutboxBench",
+            dependencies: ["Outbox", "CSQLite"]
+        ),
         .executableTarget(
             name: "OutboxCLI",
             dependencies: [
                 "Outbox",
+                "OutboxBench",
                 "OutboxNATS",
                 "OutboxMQTT",
                 "OutboxKafka",

@@ -159,7 +159,3 @@ struct TimingSink: OutboxSink {
         return outcomes
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}

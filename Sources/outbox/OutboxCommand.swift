@@ -9,7 +9,7 @@ struct OutboxCommand: AsyncParsableCommand {
         commandName: "outbox",
         abstract: "Append to, inspect and maintain a file-based transactional outbox.",
         subcommands: [DemoCommand.self, AppendCommand.self, RelayCommand.self, DumpCommand.self, StatsCommand.self,
-                      VerifyCommand.self, TailCommand.self, DeadLettersCommand.self])
+                      VerifyCommand.self, TailCommand.self, DeadLettersCommand.self, BenchCommand.self])
 }
 
 /// Logging goes to standard error; `OUTBOX_LOG_LEVEL` (trace...critical) sets the level, default notice.

@@ -119,3 +119,27 @@ struct CommandTests {
         #expect(stats.pending == 0 && stats.relayPid == nil)
     }
 }
+
+@Suite("outbox bench")
+struct BenchTests {
+    /// The benchmark runs all three workloads and both stores hold every message afterwards. (Its
+    /// numbers are ratios for people to read; no test asserts a speed.)
+    @Test func benchMeasuresTheFloorTheOutboxAndSQLiteInOneRun() async throws {
+        let tmp = TemporaryDirectory()
+        let result = try await runOutbox(["bench", "--dir", tmp.path, "--messages", "300", "--producers", "4",
+                                          "--floor-commits", "20", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect((report["outboxStored"] as? NSNumber)?.intValue == 300)
+        #expect((report["sqliteRows"] as? NSNumber)?.intValue == 300)
+        for name in ["floor", "outbox", "sqlite"] {
+            let part = try #require(report[name] as? [String: Any], "\(name) missing")
+            #expect(((part["perSecond"] as? NSNumber)?.doubleValue ?? 0) > 0, "\(name)")
+            #expect(((part["p99Ms"] as? NSNumber)?.doubleValue ?? -1) >= ((part["p50Ms"] as? NSNumber)?.doubleValue ?? 0), "\(name)")
+        }
+        #expect(((report["throughputVsSQLite"] as? NSNumber)?.doubleValue ?? 0) > 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty, "the scratch directory is removed")
+        let bad = try await runOutbox(["bench", "--dir", tmp.sub("missing")])
+        #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
+    }
+}

@@ -178,7 +178,7 @@ final class SegmentWriter {
         do { try file.dataSync() } catch let e as OutboxError {
             return failStop(e, pending)
         } catch { return failStop(OutboxError(.io, "\(error)"), pending) }
-        fsyncTimer.recordNanoseconds((ContinuousClock.now - syncStart).nanoseconds)
+        fsyncTimer.recordNanoseconds((ContinuousClock.now - syncStart).wholeNanoseconds)
         commitSize.record(pending.count)
         writeOffset += Int64(buffer.count)
         let last = pending[pending.count - 1].range.upperBound

@@ -36,7 +36,8 @@ public struct MessageID: Hashable, Sendable, CustomStringConvertible {
         return MessageID(bytes: b[...])
     }
 
-    var bytes: [UInt8] {
+    /// The 16 bytes, in the order they are stored and compared.
+    public var bytes: [UInt8] {
         withUnsafeBytes(of: uuid.uuid) { Array($0) }
     }
 

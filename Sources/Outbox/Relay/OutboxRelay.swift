@@ -207,16 +207,11 @@ public final class OutboxRelay: Service, Sendable {
             }
             return await sink.publish(batch)
         }
-        metrics.publishLatency.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        metrics.publishLatency.recordNanoseconds((ContinuousClock.now - started).wholeNanoseconds)
         guard outcomes.count == batch.count else {
             logger.error("sink returned \(outcomes.count) outcomes for \(batch.count) messages; treating all as failed")
             return Array(repeating: .failed("the sink broke its contract"), count: batch.count)
         }
         return outcomes
     }
-}
-
-extension Duration {
-    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

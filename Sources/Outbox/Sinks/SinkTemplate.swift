@@ -30,10 +30,3 @@ package struct SinkTemplate: Sendable {
         return t.isEmpty ? "_" : t
     }
 }
-
-package extension Duration {
-    /// The duration in whole milliseconds (for C APIs).
-    var wholeMilliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
-    /// The duration in whole nanoseconds (for C APIs).
-    var wholeNanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
-}

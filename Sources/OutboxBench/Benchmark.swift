@@ -1,0 +1,56 @@
+import Foundation
+import Logging
+import Outbox
+
+/// `outbox bench`: the outbox's append path against the disk's `fdatasync` floor and an SQLite outbox,
+/// in the same directory (so on the same disk), in the same run. Speed is reported as ratios to those
+/// baselines, which hold on any machine, rather than as absolute numbers.
+public struct Benchmark: Sendable {
+    /// Where the files go (a scratch directory is made inside and removed afterwards). Use the disk
+    /// the outbox will live on: on a tmpfs `fdatasync` costs nothing and the comparison means little.
+    public var directory: String
+    public var messages: Int = 10_000
+    /// Concurrent producers (tasks for the outbox, threads with their own connection for SQLite).
+    public var producers: Int = 16
+    public var payloadSize: Int = 256
+    /// `pwrite` + `fdatasync` rounds for the floor.
+    public var floorCommits: Int = 500
+
+    public init(directory: String) { self.directory = directory }
+
+    public struct Report: Sendable {
+        public var floor: LatencySummary
+        public var outbox: LatencySummary
+        public var sqlite: LatencySummary
+        /// Messages each store holds afterwards (a check that both did the work).
+        public var outboxStored: Int
+        public var sqliteRows: Int
+
+        /// Outbox messages per second over SQLite's.
+        public var throughputVsSQLite: Double { outbox.perSecond / sqlite.perSecond }
+        /// Outbox messages per second over `fdatasync`s per second: how many messages a group commit
+        /// carries, in effect, per unit of the disk's floor.
+        public var messagesPerFloorSync: Double { outbox.perSecond / floor.perSecond }
+        /// Median commit latency over the floor's median.
+        public var p50VsFloor: Double { outbox.p50.seconds / max(floor.p50.seconds, 1e-9) }
+    }
+
+    public func run(logger: Logger) async throws -> Report {
+        let scratch = directory + "/outbox-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let payload = (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 &* 131) }
+        let (commits, producers, messages) = (floorCommits, self.producers, self.messages)
+        let floor = try await onOwnThread { try FsyncFloor.measure(in: scratch, commits: commits) }
+        let (outbox, stored) = try await OutboxWorkload.measure(in: scratch, messages: messages, producers: producers, payload: payload, logger: logger)
+        let (sqlite, rows) = try await onOwnThread { try SQLiteOutbox.measure(in: scratch, messages: messages, producers: producers, payload: payload) }
+        return Report(floor: floor, outbox: outbox, sqlite: sqlite, outboxStored: stored, sqliteRows: rows)
+    }
+}
+
+/// Runs blocking work on a thread of its own, off the cooperative pool.
+func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Foundation
+import Outbox
+import OutboxBench
+
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure appends against the disk's fdatasync floor and an SQLite outbox, in the same directory.",
+        discussion: """
+            Run it on the disk the outbox will live on (--dir): on a tmpfs fdatasync is free and the comparison \
+            means little. Results are ratios to the baselines measured in the same run.
+            """)
+
+    @Option(help: "A directory on the disk under test (a scratch directory is made inside and removed).") var dir: String = "."
+    @Option(help: "Messages appended by each store.") var messages: Int = 10_000
+    @Option(help: "Concurrent producers.") var producers: Int = 16
+    @Option(help: "Payload bytes per message.") var payloadSize: Int = 256
+    @Option(help: "pwrite + fdatasync rounds for the floor.") var floorCommits: Int = 500
+    @Flag(help: "One JSON object instead of a table.") var json = false
+
+    func validate() throws {
+        guard messages >= 1, producers >= 1, floorCommits >= 1 else {
+            throw ValidationError("--messages, --producers and --floor-commits must be at least 1")
+        }
+        guard payloadSize >= 0 else { throw ValidationError("--payload-size must not be negative") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            var bench = Benchmark(directory: dir)
+            bench.messages = messages
+            bench.producers = producers
+            bench.payloadSize = payloadSize
+            bench.floorCommits = floorCommits
+            let r = try await bench.run(logger: CLILogging.logger("outbox.bench"))
+            if json {
+                var j = JSONLine()
+                for (name, s) in [("floor", r.floor), ("outbox", r.outbox), ("sqlite", r.sqlite)] {
+                    var o = JSONLine()
+                    o.number("operations", s.operations)
+                    o.double("seconds", s.elapsed.seconds)
+                    o.double("perSecond", s.perSecond)
+                    o.double("p50Ms", s.p50.milliseconds)
+                    o.double("p99Ms", s.p99.milliseconds)
+                    j.raw(name, o.text)
+                }
+                j.number("outboxStored", r.outboxStored)
+                j.number("sqliteRows", r.sqliteRows)
+                j.double("throughputVsSQLite", r.throughputVsSQLite)
+                j.double("messagesPerFloorSync", r.messagesPerFloorSync)
+                j.double("p50VsFloor", r.p50VsFloor)
+                print(j.text)
+            } else {
+                print("directory: \(URL(fileURLWithPath: dir).standardizedFileURL.path)  (\(messages) messages of \(payloadSize) bytes, \(producers) producers)")
+                print(pad("", 40) + pad("operations", 12) + pad("per second", 14) + pad("p50 ms", 10) + pad("p99 ms", 10))
+                for s in [r.floor, r.outbox, r.sqlite] {
+                    print(pad(s.name, 40) + pad("\(s.operations)", 12) + pad(format(s.perSecond), 14)
+                          + pad(format(s.p50.milliseconds, 3), 10) + pad(format(s.p99.milliseconds, 3), 10))
+                }
+                print("outbox vs SQLite: \(format(r.throughputVsSQLite, 2))x the messages per second")
+                print("outbox vs the floor: \(format(r.messagesPerFloorSync, 2)) messages per fdatasync the disk can do; median commit \(format(r.p50VsFloor, 2))x the floor's")
+            }
+        }
+    }
+
+    private func pad(_ s: String, _ width: Int) -> String {
+        s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+    }
+
+    private func format(_ v: Double, _ decimals: Int = 0) -> String { String(format: "%.\(decimals)f", v) }
+}
