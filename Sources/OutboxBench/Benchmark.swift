@@ -37,7 +37,9 @@ public struct Benchmark: Sendable {
 
     public func run(logger: Logger) async throws -> Report {
         let scratch = directory + "/outbox-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        guard mkdir(scratch, 0o700) == 0 else {
+            throw OutboxError(.invalidArgument, "cannot make a scratch directory for the benchmark here", path: directory, errno: errno)
+        }
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let payload = (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 &* 131) }
         let (commits, producers, messages) = (floorCommits, self.producers, self.messages)
