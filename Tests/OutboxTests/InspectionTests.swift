@@ -200,3 +200,62 @@ struct InspectionTests {
         #expect(tail.status == 1 && tail.stderr.contains("no such directory"))
     }
 }
+
+@Suite("Reading while compaction runs")
+struct CompactionRaceTests {
+    /// The reader lists the segments, then the writer rolls past the last one it listed and compaction
+    /// removes that one: the reader lists again and goes on with the newer segment instead of failing.
+    /// (Found by the live dump test; deterministic here.)
+    @Test func aReaderGoesOnWhenTheLastSegmentItListedIsCompactedAway() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 2048), logger: quietLogger)
+        while try segmentNames(dir).count < 2 { try await outbox.append(sampleMessage(1, payloadSize: 300)) }
+        let listed = try segmentNames(dir)
+        let (seqs, vanished) = try await onOwnThread { () throws -> ([UInt64], String) in
+            var seqs: [UInt64] = []
+            var vanished = ""
+            try OutboxReader(path: dir).forEachMessage { m in
+                if seqs.isEmpty {
+                    // Roll to a third segment, then remove the second as compaction would.
+                    while try segmentNames(dir).count < 3 { try outbox.appendBlocking(sampleMessage(2, payloadSize: 300)) }
+                    vanished = listed[1]
+                    unlink(dir + "/" + vanished)
+                }
+                seqs.append(m.seq)
+                return true
+            }
+            return (seqs, vanished)
+        }
+        try await outbox.close()
+        let remaining = try OutboxReader(path: dir).messages().map(\.seq)
+        #expect(!vanished.isEmpty)
+        #expect(seqs == remaining, "the walk read every message still stored, in order")
+        #expect(seqs.contains { $0 > remaining.first! } && Set(seqs).count == seqs.count)
+    }
+
+    /// A lock its holder released but that lingers for a moment (a forked child holding the
+    /// descriptor until it calls exec) does not fail an open.
+    @Test func aLockReleasedWithinTheGraceDoesNotFailAnOpen() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        try await Outbox.open(at: dir, logger: quietLogger).close()
+        let fd = open(dir + "/" + FileLock.writerLockName, O_RDWR)
+        #expect(fd >= 0 && (try? LinuxSystemCalls().flock(fd, LOCK_EX | LOCK_NB)) != nil, "held through another open file description")
+        let release = Thread {
+            usleep(30_000)
+            close(fd)
+        }
+        release.start()
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        try await outbox.close()
+        let other = open(dir + "/" + FileLock.writerLockName, O_RDWR)
+        defer { close(other) }
+        #expect((try? LinuxSystemCalls().flock(other, LOCK_EX | LOCK_NB)) != nil)
+        let started = ContinuousClock.now
+        await #expect(throws: OutboxError.self, "a lock held past the grace is still refused") {
+            try await Outbox.open(at: dir, logger: quietLogger)
+        }
+        #expect(ContinuousClock.now - started >= FileLock.releaseGrace)
+    }
+}
