@@ -141,3 +141,27 @@ struct NATSSinkTests {
         #expect(throws: OutboxError.self) { try NATSSinkConfiguration(parsing: "http://h:1") }
     }
 }
+
+@Suite("outbox relay --sink nats://")
+struct NATSRelayCommandTests {
+    @Test func theToolRelaysToJetStream() async throws {
+        let names = uniqueStream("cli")
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "200", "--keys", "5"]).status == 0)
+        let relay = Process()
+        relay.executableURL = try outboxExecutable()
+        let spec = "\(sharedNATSURL)?subject=\(names.subject)&stream=\(names.stream)"
+        relay.arguments = ["relay", dir, "--sink", spec, "--min-age", "0"]
+        relay.standardOutput = FileHandle.nullDevice
+        relay.standardError = FileHandle.nullDevice
+        try relay.run()
+        let probe = try JetStreamProbe(url: sharedNATSURL)
+        try await eventually("the relay stored all 200 in the stream") { probe.count(names.stream) == 200 }
+        try await eventually("all 200 tombstoned") { try OutboxReader(path: dir).stats().pending == 0 }
+        relay.terminate()
+        try await onOwnThread { relay.waitUntilExit() }
+        #expect(relay.terminationStatus == 0, "a clean exit after SIGTERM")
+        #expect(Set(try await onOwnThread { probe.messages(names.stream) }.compactMap(\.seq)) == Set(1...200))
+    }
+}
