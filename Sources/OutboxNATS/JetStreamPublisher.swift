@@ -20,23 +20,29 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
     /// Connects (and creates the stream) unless a live connection exists. The client reconnects by
     /// itself after a network failure; a connection it has given up on is replaced.
     func connect() throws {
-        if let connection, !natsConnection_IsClosed(connection) { return }
+        if let connection, js != nil, !natsConnection_IsClosed(connection) { return }
         close()
-        var options: OpaquePointer?
-        try check(natsOptions_Create(&options), "creating connection options")
-        defer { natsOptions_Destroy(options) }
-        try check(natsOptions_SetURL(options, configuration.url), "setting the URL \(configuration.url)")
-        try check(natsOptions_SetTimeout(options, configuration.connectTimeout.wholeMilliseconds), "setting the timeout")
-        try check(natsOptions_SetAllowReconnect(options, true), "allowing reconnects")
-        try check(natsOptions_SetMaxReconnect(options, -1), "setting reconnects")
-        try check(natsConnection_Connect(&connection, options), "connecting to \(configuration.url)")
-        var jsOptions = jsOptions()
-        jsOptions_Init(&jsOptions)
-        jsOptions.Wait = configuration.publishTimeout.wholeMilliseconds
-        jsOptions.PublishAsync.AckHandler = jetStreamAckHandler
-        jsOptions.PublishAsync.AckHandlerClosure = Unmanaged.passUnretained(collector).toOpaque()
-        try check(natsConnection_JetStream(&js, connection, &jsOptions), "opening JetStream")
-        if configuration.createStream { try ensureStream() }
+        do {
+            var options: OpaquePointer?
+            try check(natsOptions_Create(&options), "creating connection options")
+            defer { natsOptions_Destroy(options) }
+            try check(natsOptions_SetURL(options, configuration.url), "setting the URL \(configuration.url)")
+            try check(natsOptions_SetTimeout(options, configuration.connectTimeout.wholeMilliseconds), "setting the timeout")
+            try check(natsOptions_SetAllowReconnect(options, true), "allowing reconnects")
+            try check(natsOptions_SetMaxReconnect(options, -1), "setting reconnects")
+            try check(natsConnection_Connect(&connection, options), "connecting to \(configuration.url)")
+            var jsOptions = jsOptions()
+            jsOptions_Init(&jsOptions)
+            jsOptions.Wait = configuration.publishTimeout.wholeMilliseconds
+            jsOptions.PublishAsync.AckHandler = jetStreamAckHandler
+            jsOptions.PublishAsync.AckHandlerClosure = Unmanaged.passUnretained(collector).toOpaque()
+            try check(natsConnection_JetStream(&js, connection, &jsOptions), "opening JetStream")
+            if configuration.createStream { try ensureStream() }
+        } catch {
+            // Nothing half set up is kept: the next batch starts over.
+            close()
+            throw error
+        }
         logger.info("connected to NATS", metadata: ["url": "\(configuration.url)", "stream": "\(configuration.stream)"])
     }
 
