@@ -77,6 +77,20 @@ struct MQTTSinkTests {
         #expect(Set(probe.received.compactMap(\.seq)) == [3, 4])
     }
 
+    @Test func qos2PublishesOnceTheBrokerCompletesTheExchange() async throws {
+        let topic = uniqueTopic("qos2")
+        let probe = try await onOwnThread { try MQTTProbe(url: sharedMQTTURL, filter: topic.replacingOccurrences(of: "{type}", with: "+")) }
+        var config = try MQTTSinkConfiguration(parsing: sharedMQTTURL + "?qos=2")
+        config.topic = topic
+        config.clientID = "sink-\(UInt32.random(in: 0...UInt32.max))"
+        let sink = MQTTSink(configuration: config, logger: quietLogger)
+        let batch = (1...60).map { stored(UInt64($0), key: "k\($0 % 4)") }
+        #expect(await sink.publish(batch) == Array(repeating: .published, count: 60))
+        try await eventually("the subscriber received all 60") { probe.received.count >= 60 }
+        #expect(probe.received.compactMap(\.seq).sorted() == Array(1...60))
+        #expect(perKeyOrderHolds(probe.received.map { ($0.properties["outbox-key"], $0.seq ?? 0) }))
+    }
+
     @Test func anUnreachableBrokerFailsTheBatchSoTheRelayRetries() async throws {
         let port = try freeLoopbackPort()
         let sink = try sink("mqtt://127.0.0.1:\(port)", topic: uniqueTopic("down"))
