@@ -22,6 +22,8 @@ public struct Benchmark: Sendable {
         public var floor: LatencySummary
         public var outbox: LatencySummary
         public var sqlite: LatencySummary
+        /// A relay draining the outbox's messages to a file sink, after the appends.
+        public var relay: LatencySummary
         /// Messages each store holds afterwards (a check that both did the work).
         public var outboxStored: Int
         public var sqliteRows: Int
@@ -45,8 +47,9 @@ public struct Benchmark: Sendable {
         let (commits, producers, messages) = (floorCommits, self.producers, self.messages)
         let floor = try await onOwnThread { try FsyncFloor.measure(in: scratch, commits: commits) }
         let (outbox, stored) = try await OutboxWorkload.measure(in: scratch, messages: messages, producers: producers, payload: payload, logger: logger)
+        let relay = try await OutboxWorkload.drain(OutboxWorkload.outboxPath(in: scratch), messages: messages, logger: logger)
         let (sqlite, rows) = try await onOwnThread { try SQLiteOutbox.measure(in: scratch, messages: messages, producers: producers, payload: payload) }
-        return Report(floor: floor, outbox: outbox, sqlite: sqlite, outboxStored: stored, sqliteRows: rows)
+        return Report(floor: floor, outbox: outbox, sqlite: sqlite, relay: relay, outboxStored: stored, sqliteRows: rows)
     }
 }
 

@@ -36,7 +36,7 @@ struct BenchCommand: AsyncParsableCommand {
             let r = try await bench.run(logger: CLILogging.logger("outbox.bench"))
             if json {
                 var j = JSONLine()
-                for (name, s) in [("floor", r.floor), ("outbox", r.outbox), ("sqlite", r.sqlite)] {
+                for (name, s) in [("floor", r.floor), ("outbox", r.outbox), ("sqlite", r.sqlite), ("relay", r.relay)] {
                     var o = JSONLine()
                     o.number("operations", s.operations)
                     o.double("seconds", s.elapsed.seconds)
@@ -54,9 +54,10 @@ struct BenchCommand: AsyncParsableCommand {
             } else {
                 print("directory: \(URL(fileURLWithPath: dir).standardizedFileURL.path)  (\(messages) messages of \(payloadSize) bytes, \(producers) producers)")
                 print(pad("", 40) + pad("operations", 12) + pad("per second", 14) + pad("p50 ms", 10) + pad("p99 ms", 10))
-                for s in [r.floor, r.outbox, r.sqlite] {
-                    print(pad(s.name, 40) + pad("\(s.operations)", 12) + pad(format(s.perSecond), 14)
-                          + pad(format(s.p50.milliseconds, 3), 10) + pad(format(s.p99.milliseconds, 3), 10))
+                for s in [r.floor, r.outbox, r.sqlite, r.relay] {
+                    let latency = s.latencies.isEmpty ? pad("-", 10) + pad("-", 10)
+                        : pad(format(s.p50.milliseconds, 3), 10) + pad(format(s.p99.milliseconds, 3), 10)
+                    print(pad(s.name, 40) + pad("\(s.operations)", 12) + pad(format(s.perSecond), 14) + latency)
                 }
                 print("outbox vs SQLite: \(format(r.throughputVsSQLite, 2))x the messages per second")
                 print("outbox vs the floor: \(format(r.messagesPerFloorSync, 2)) messages per fdatasync the disk can do; median commit \(format(r.p50VsFloor, 2))x the floor's")

@@ -138,6 +138,9 @@ struct BenchTests {
             #expect(((part["p99Ms"] as? NSNumber)?.doubleValue ?? -1) >= ((part["p50Ms"] as? NSNumber)?.doubleValue ?? 0), "\(name)")
         }
         #expect(((report["throughputVsSQLite"] as? NSNumber)?.doubleValue ?? 0) > 0)
+        let relay = try #require(report["relay"] as? [String: Any])
+        #expect((relay["operations"] as? NSNumber)?.intValue == 300 && ((relay["perSecond"] as? NSNumber)?.doubleValue ?? 0) > 0,
+                "the relay drained every message")
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty, "the scratch directory is removed")
         let bad = try await runOutbox(["bench", "--dir", tmp.sub("missing")])
         #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
