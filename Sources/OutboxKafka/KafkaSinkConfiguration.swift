@@ -1,3 +1,4 @@
+import CRdKafka
 import Outbox
 
 /// Where and how ``KafkaSink`` publishes to Kafka.
@@ -21,22 +22,27 @@ public struct KafkaSinkConfiguration: Sendable {
 
     public init(bootstrapServers: String) { self.bootstrapServers = bootstrapServers }
 
-    /// Parses `kafka://HOST:PORT[,HOST:PORT...][?topic=T]`, the form the `outbox` tool takes.
-    public init(parsing spec: String) throws {
-        guard spec.hasPrefix("kafka://") else {
-            throw OutboxError(.invalidArgument, "a Kafka sink is kafka://HOST:PORT[,HOST:PORT][?topic=T], not \(spec)")
+    /// Parses `kafka://HOST:PORT[,HOST:PORT...][?topic=T&PROPERTY=VALUE...]`, the form the `outbox` tool
+    /// takes; any option but `topic` is a librdkafka property (`security.protocol=ssl`,
+    /// `ssl.ca.location=FILE`...).
+    public init(parsing text: String) throws {
+        let spec = try SinkSpec(text, schemes: ["kafka"], form: "kafka://HOST:PORT[,HOST:PORT][?topic=T]")
+        self.init(bootstrapServers: spec.address)
+        for (name, value) in spec.options {
+            if name == "topic" { topic = value } else { properties[name] = value }
         }
-        let parts = spec.dropFirst("kafka://".count).split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        guard !parts[0].isEmpty else { throw OutboxError(.invalidArgument, "the Kafka sink \(spec) names no broker") }
-        self.init(bootstrapServers: String(parts[0]))
-        guard parts.count == 2 else { return }
-        for pair in parts[1].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { throw OutboxError(.invalidArgument, "Kafka sink option \(pair) has no value") }
-            switch kv[0] {
-            case "topic": topic = kv[1]
-            default: throw OutboxError(.invalidArgument, "unknown Kafka sink option \(kv[0]) (topic)")
-            }
+        try Self.check(properties)
+    }
+
+    /// Refuses a property librdkafka does not know or a value it does not accept, before anything runs.
+    static func check(_ properties: [String: String]) throws {
+        guard let conf = rd_kafka_conf_new() else { return }
+        defer { rd_kafka_conf_destroy(conf) }
+        var text = [CChar](repeating: 0, count: 512)
+        for (name, value) in properties.sorted(by: { $0.key < $1.key })
+        where rd_kafka_conf_set(conf, name, value, &text, text.count) != RD_KAFKA_CONF_OK {
+            let reason = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw OutboxError(.invalidArgument, "Kafka property \(name)=\(value): \(reason)")
         }
     }
 

@@ -5,8 +5,16 @@ import Outbox
 public struct MQTTSinkConfiguration: Sendable {
     /// The broker's host name or address.
     public var host: String
-    /// The broker's port. Default 1883.
+    /// The broker's port. Default 1883 (8883 for `mqtts://`).
     public var port: Int = 1883
+
+    /// The user name and password to authenticate with, if the broker asks for them.
+    public var username: String?
+    public var password: String?
+
+    /// TLS, when the broker requires it; with no CA file, the system's certificate authorities
+    /// (`/etc/ssl/certs`) are used.
+    public var tls: TLSFiles?
 
     /// The topic of each message. `{type}` is replaced by the message's type and `{key}` by its key
     /// (`_` when it has none); characters a topic level cannot hold (`/`, `+`, `#`) become `_`.
@@ -36,39 +44,44 @@ public struct MQTTSinkConfiguration: Sendable {
         self.port = port
     }
 
-    /// Parses `mqtt://HOST[:PORT][?topic=T&qos=1|2&client-id=ID]`, the form the `outbox` tool takes.
-    public init(parsing spec: String) throws {
-        guard spec.hasPrefix("mqtt://") else {
-            throw OutboxError(.invalidArgument, "an MQTT sink is mqtt://HOST[:PORT][?topic=T&qos=1|2], not \(spec)")
+    /// Parses `mqtt://[USER:PASSWORD@]HOST[:PORT][?topic=T&qos=1|2&client-id=ID&ca=FILE&cert=FILE&key=FILE]`
+    /// (or `mqtts://...` for TLS), the form the `outbox` tool takes.
+    public init(parsing text: String) throws {
+        let spec = try SinkSpec(text, schemes: ["mqtt", "mqtts"], form: "mqtt://HOST[:PORT][?topic=T&qos=1|2]")
+        var address = Substring(spec.address)
+        var credentials: (String, String?)?
+        if let at = address.lastIndex(of: "@") {
+            let userinfo = address[..<at].split(separator: ":", maxSplits: 1).map { String($0).removingPercentEncoding ?? String($0) }
+            credentials = (userinfo.first ?? "", userinfo.count == 2 ? userinfo[1] : nil)
+            address = address[address.index(after: at)...]
         }
-        let parts = spec.dropFirst("mqtt://".count).split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        let address = parts[0]
         var host = String(address)
-        var port = 1883
+        var port = spec.scheme == "mqtts" ? 8883 : 1883
         if let colon = address.lastIndex(of: ":") {
             guard let p = Int(address[address.index(after: colon)...]), (1...65535).contains(p) else {
-                throw OutboxError(.invalidArgument, "the MQTT port in \(spec) is not a port number")
+                throw OutboxError(.invalidArgument, "the MQTT port in \(text) is not a port number")
             }
             host = String(address[..<colon])
             port = p
         }
-        guard !host.isEmpty else { throw OutboxError(.invalidArgument, "the MQTT sink \(spec) has no host") }
+        guard !host.isEmpty else { throw OutboxError(.invalidArgument, "the MQTT sink \(text) has no host") }
         self.init(host: host, port: port)
-        guard parts.count == 2 else { return }
-        for pair in parts[1].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { throw OutboxError(.invalidArgument, "MQTT sink option \(pair) has no value") }
-            switch kv[0] {
-            case "topic": topic = kv[1]
-            case "client-id": clientID = kv[1]
+        (username, password) = (credentials?.0, credentials?.1)
+        var tls = TLSFiles()
+        for (name, value) in spec.options {
+            switch name {
+            case "topic": topic = value
+            case "client-id": clientID = value
             case "qos":
-                guard let q = Int(kv[1]), q == 1 || q == 2 else {
-                    throw OutboxError(.invalidArgument, "qos must be 1 or 2 (QoS 0 has no acknowledgement), not \(kv[1])")
+                guard let q = Int(value), q == 1 || q == 2 else {
+                    throw OutboxError(.invalidArgument, "qos must be 1 or 2 (QoS 0 has no acknowledgement), not \(value)")
                 }
                 qos = q
-            default: throw OutboxError(.invalidArgument, "unknown MQTT sink option \(kv[0]) (topic, qos, client-id)")
+            default:
+                guard tls.apply(name, value) else { throw SinkSpec.unknown(name, known: "topic, qos, client-id, ca, cert, key") }
             }
         }
+        if tls != TLSFiles() || spec.scheme == "mqtts" { self.tls = try tls.validated() }
     }
 
     /// The topic for `message`.

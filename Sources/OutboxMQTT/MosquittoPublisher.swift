@@ -34,7 +34,16 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
         mosquitto_publish_v5_callback_set(c, mqttOnPublish)
         state.reset()
         let where_ = "\(configuration.host):\(configuration.port)"
-        var rc = mosquitto_connect_bind_v5(c, configuration.host, Int32(configuration.port),
+        var rc = success
+        if let user = configuration.username { rc = mosquitto_username_pw_set(c, user, configuration.password) }
+        if rc == success, let tls = configuration.tls {
+            rc = mosquitto_tls_set(c, tls.caFile, tls.caFile == nil ? "/etc/ssl/certs" : nil, tls.certificateFile, tls.keyFile, nil)
+        }
+        guard rc == success else {
+            mosquitto_destroy(c)
+            throw OutboxError(.broker, "MQTT: setting up the client for \(where_) failed: \(Self.text(rc))")
+        }
+        rc = mosquitto_connect_bind_v5(c, configuration.host, Int32(configuration.port),
                                            Int32(configuration.keepAlive.components.seconds), nil, nil)
         if rc == success { rc = mosquitto_loop_start(c) }
         guard rc == success else {

@@ -30,6 +30,16 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
             try check(natsOptions_SetTimeout(options, configuration.connectTimeout.wholeMilliseconds), "setting the timeout")
             try check(natsOptions_SetAllowReconnect(options, true), "allowing reconnects")
             try check(natsOptions_SetMaxReconnect(options, -1), "setting reconnects")
+            if let file = configuration.credentialsFile {
+                try check(natsOptions_SetUserCredentialsFromFiles(options, file, nil), "loading the credentials file \(file)")
+            }
+            if let tls = configuration.tls {
+                try check(natsOptions_SetSecure(options, true), "enabling TLS")
+                if let ca = tls.caFile { try check(natsOptions_LoadCATrustedCertificates(options, ca), "loading the CA file \(ca)") }
+                if let cert = tls.certificateFile, let key = tls.keyFile {
+                    try check(natsOptions_LoadCertificatesChain(options, cert, key), "loading the client certificate \(cert)")
+                }
+            }
             try check(natsConnection_Connect(&connection, options), "connecting to \(configuration.url)")
             var jsOptions = jsOptions()
             jsOptions_Init(&jsOptions)

@@ -3,8 +3,15 @@ import Outbox
 
 /// Where and how ``NATSSink`` publishes to NATS JetStream.
 public struct NATSSinkConfiguration: Sendable {
-    /// The server URL(s), comma-separated: `nats://127.0.0.1:4222`.
+    /// The server URL(s), comma-separated: `nats://127.0.0.1:4222`, `nats://user:password@host:4222`,
+    /// `tls://host:4222`.
     public var url: String
+
+    /// A NATS credentials file (`.creds`: a user JWT and its NKey seed) to authenticate with.
+    public var credentialsFile: String?
+
+    /// TLS, when the server requires it (a `tls://` URL alone uses the system's certificate authorities).
+    public var tls: TLSFiles?
 
     /// The subject of each message. `{type}` is replaced by the message's type and `{key}` by its key
     /// (`_` when it has none); characters a subject token cannot hold (`.`, `*`, `>`, whitespace) become
@@ -34,27 +41,27 @@ public struct NATSSinkConfiguration: Sendable {
 
     public init(url: String) { self.url = url }
 
-    /// Parses `nats://HOST:PORT[?subject=S&stream=N&create-stream=true|false]`, the form the `outbox`
-    /// tool takes.
-    public init(parsing spec: String) throws {
-        guard spec.hasPrefix("nats://") else {
-            throw OutboxError(.invalidArgument, "a NATS sink is nats://HOST:PORT[?subject=S&stream=N], not \(spec)")
-        }
-        let parts = spec.split(separator: "?", maxSplits: 1)
-        self.init(url: String(parts[0]))
-        guard parts.count == 2 else { return }
-        for pair in parts[1].split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
-            guard kv.count == 2 else { throw OutboxError(.invalidArgument, "NATS sink option \(pair) has no value") }
-            switch kv[0] {
-            case "subject": subject = kv[1]
-            case "stream": stream = kv[1]
+    /// Parses `nats://[USER:PASSWORD@]HOST:PORT[?subject=S&stream=N&create-stream=true|false&creds=FILE
+    /// &ca=FILE&cert=FILE&key=FILE]` (or `tls://...`), the form the `outbox` tool takes.
+    public init(parsing text: String) throws {
+        let spec = try SinkSpec(text, schemes: ["nats", "tls"], form: "nats://HOST:PORT[?subject=S&stream=N]")
+        self.init(url: spec.scheme + "://" + spec.address)
+        var tls = TLSFiles()
+        for (name, value) in spec.options {
+            switch name {
+            case "subject": subject = value
+            case "stream": stream = value
+            case "creds": credentialsFile = value
             case "create-stream":
-                guard let b = Bool(kv[1]) else { throw OutboxError(.invalidArgument, "create-stream takes true or false, not \(kv[1])") }
+                guard let b = Bool(value) else { throw OutboxError(.invalidArgument, "create-stream takes true or false, not \(value)") }
                 createStream = b
-            default: throw OutboxError(.invalidArgument, "unknown NATS sink option \(kv[0]) (subject, stream, create-stream)")
+            default:
+                guard tls.apply(name, value) else {
+                    throw SinkSpec.unknown(name, known: "subject, stream, create-stream, creds, ca, cert, key")
+                }
             }
         }
+        if tls != TLSFiles() || spec.scheme == "tls" { self.tls = try tls.validated() }
     }
 
     /// The subject for `message`.

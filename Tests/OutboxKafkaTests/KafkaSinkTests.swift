@@ -108,6 +108,8 @@ struct KafkaSinkTests {
         #expect(c.bootstrapServers == "k1:9092,k2:9092" && c.topic == "orders.{key}")
         #expect(c.topic(for: stored(1, key: "a/b c")) == "orders.a_b_c")
         #expect(throws: OutboxError.self) { try KafkaSinkConfiguration(parsing: "kafka://") }
-        #expect(throws: OutboxError.self) { try KafkaSinkConfiguration(parsing: "kafka://k:1?partition=3") }
+        #expect(throws: OutboxError.self, "not a librdkafka property") { try KafkaSinkConfiguration(parsing: "kafka://k:1?partition=3") }
+        let secure = try KafkaSinkConfiguration(parsing: "kafka://k:9093?security.protocol=ssl&ssl.ca.location=/etc/ca.pem")
+        #expect(secure.properties == ["security.protocol": "ssl", "ssl.ca.location": "/etc/ca.pem"])
     }
 }

@@ -134,6 +134,30 @@ struct MQTTSinkTests {
         #expect(perKeyOrderHolds(probe.received.map { r in (r.seq.map { "k\($0 % 5)" }, r.seq ?? 0) }))
     }
 
+    @Test func aBrokerThatWantsAPasswordGetsTheOneInTheURL() async throws {
+        let files = TemporaryDirectory("outbox-mqtt-auth")
+        let broker = try await onOwnThread {
+            try MosquittoBroker(settings: ["allow_anonymous false", "password_file \(try MosquittoBroker.passwordFile("relay", "s3cret", in: files))"])
+        }
+        let port = broker.broker.port
+        let good = try sink("mqtt://relay:s3cret@127.0.0.1:\(port)", topic: uniqueTopic("auth"))
+        #expect(await good.publish([stored(1, key: "a")]) == [.published])
+        let bad = try sink("mqtt://relay:wrong@127.0.0.1:\(port)", topic: uniqueTopic("auth"))
+        await #expect(throws: OutboxError.self) { try await bad.connect() }
+    }
+
+    @Test func tlsWithTheBrokersCertificateAuthority() async throws {
+        let certificates = try await onOwnThread { try TestCertificates() }
+        let broker = try await onOwnThread {
+            try MosquittoBroker(settings: ["certfile \(certificates.serverCertificate)", "keyfile \(certificates.serverKey)"])
+        }
+        let port = broker.broker.port
+        let trusted = try sink("mqtts://127.0.0.1:\(port)?ca=\(certificates.caFile)", topic: uniqueTopic("tls"))
+        #expect(await trusted.publish([stored(1, key: "a"), stored(2, key: nil)]) == [.published, .published])
+        let untrusted = try sink("mqtts://127.0.0.1:\(port)", topic: uniqueTopic("tls"))
+        await #expect(throws: OutboxError.self, "the system's authorities do not know the test CA") { try await untrusted.connect() }
+    }
+
     @Test func theSinkSpecOfTheToolParses() throws {
         let c = try MQTTSinkConfiguration(parsing: "mqtt://broker.local:8883?topic=orders/{key}&qos=2&client-id=edge-7")
         #expect(c.host == "broker.local" && c.port == 8883 && c.qos == 2 && c.clientID == "edge-7")
@@ -143,5 +167,8 @@ struct MQTTSinkTests {
         #expect(throws: OutboxError.self) { try MQTTSinkConfiguration(parsing: "mqtt://h:1?qos=0") }
         #expect(throws: OutboxError.self) { try MQTTSinkConfiguration(parsing: "mqtt://h:99999") }
         #expect(throws: OutboxError.self) { try MQTTSinkConfiguration(parsing: "nats://h:1") }
+        let secure = try MQTTSinkConfiguration(parsing: "mqtts://edge:p%40ss@broker.local?ca=/etc/ca.pem")
+        #expect(secure.port == 8883 && secure.username == "edge" && secure.password == "p@ss" && secure.tls == TLSFiles(caFile: "/etc/ca.pem"))
+        #expect(try MQTTSinkConfiguration(parsing: "mqtt://h").tls == nil)
     }
 }

@@ -14,21 +14,34 @@ final class MosquittoBroker: @unchecked Sendable {
 
     var url: String { "mqtt://127.0.0.1:\(broker.port)" }
 
-    init() throws {
+    /// `settings` are more lines for mosquitto.conf (they may use `\(dir.path)`); `allow_anonymous` is
+    /// true unless they set it.
+    init(settings: [String] = []) throws {
         let port = try freeLoopbackPort()
-        let config = """
-            listener \(port) 127.0.0.1
-            allow_anonymous true
-            set_tcp_nodelay true
-            persistence true
-            persistence_location \(dir.path)/
-            autosave_on_changes true
-            autosave_interval 1
-            user \(ProcessInfo.processInfo.userName)
-            """
+        let anonymous = settings.contains { $0.hasPrefix("allow_anonymous") } ? [] : ["allow_anonymous true"]
+        let config = (["listener \(port) 127.0.0.1"] + settings + anonymous + [
+            "set_tcp_nodelay true",
+            "persistence true",
+            "persistence_location \(dir.path)/",
+            "autosave_on_changes true",
+            "autosave_interval 1",
+            "user \(ProcessInfo.processInfo.userName)",
+        ]).joined(separator: "\n") + "\n"
         try config.write(toFile: dir.sub("mosquitto.conf"), atomically: true, encoding: .utf8)
         broker = try BrokerProcess("mosquitto", candidates: ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"],
                                    arguments: ["-c", dir.sub("mosquitto.conf")], port: port)
+    }
+
+    /// A password file for mosquitto holding `user` with `password`.
+    static func passwordFile(_ user: String, _ password: String, in dir: TemporaryDirectory) throws -> String {
+        let path = dir.sub("passwords")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_passwd")
+        p.arguments = ["-c", "-b", path, user, password]
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw OutboxError(.invalidArgument, "mosquitto_passwd failed") }
+        return path
     }
 }
 

@@ -131,6 +131,30 @@ struct NATSSinkTests {
         #expect(perKeyOrderHolds(inStream.map { ($0.headers["Outbox-Key"], $0.seq ?? 0) }))
     }
 
+    @Test func aServerThatWantsAPasswordGetsTheOneInTheURL() async throws {
+        let server = try await onOwnThread { try NATSServer(extraArguments: ["--user", "relay", "--pass", "s3cret"]) }
+        let port = server.broker.port
+        let names = uniqueStream("auth")
+        let good = sink("nats://relay:s3cret@127.0.0.1:\(port)", names)
+        #expect(await good.publish([stored(1, key: "a")]) == [.published])
+        let bad = sink("nats://relay:wrong@127.0.0.1:\(port)", names)
+        await #expect(throws: OutboxError.self) { try await bad.connect() }
+        guard case .failed = await bad.publish([stored(2, key: "a")])[0] else { Issue.record("a wrong password must fail"); return }
+    }
+
+    @Test func tlsWithTheServersCertificateAuthority() async throws {
+        let certificates = try await onOwnThread { try TestCertificates() }
+        let server = try await onOwnThread {
+            try NATSServer(extraArguments: ["--tls", "--tlscert", certificates.serverCertificate, "--tlskey", certificates.serverKey])
+        }
+        let names = uniqueStream("tls")
+        let spec = "tls://127.0.0.1:\(server.broker.port)?ca=\(certificates.caFile)&subject=\(names.subject)&stream=\(names.stream)"
+        let trusted = NATSSink(configuration: try NATSSinkConfiguration(parsing: spec), logger: quietLogger)
+        #expect(await trusted.publish([stored(1, key: "a"), stored(2, key: "a")]) == [.published, .published])
+        let untrusted = sink("tls://127.0.0.1:\(server.broker.port)", names)
+        await #expect(throws: OutboxError.self, "the system's authorities do not know the test CA") { try await untrusted.connect() }
+    }
+
     @Test func theSinkSpecOfTheToolParses() throws {
         let c = try NATSSinkConfiguration(parsing: "nats://127.0.0.1:4222?subject=orders.{key}&stream=ORDERS&create-stream=false")
         #expect(c.url == "nats://127.0.0.1:4222")
@@ -139,6 +163,11 @@ struct NATSSinkTests {
         #expect(c.subject(for: stored(1, key: "a.b c")) == "orders.a_b_c")
         #expect(throws: OutboxError.self) { try NATSSinkConfiguration(parsing: "nats://h:1?colour=red") }
         #expect(throws: OutboxError.self) { try NATSSinkConfiguration(parsing: "http://h:1") }
+        let secure = try NATSSinkConfiguration(parsing: "tls://h:4222?creds=/etc/relay.creds&ca=/etc/ca.pem")
+        #expect(secure.url == "tls://h:4222" && secure.credentialsFile == "/etc/relay.creds" && secure.tls == TLSFiles(caFile: "/etc/ca.pem"))
+        #expect(try NATSSinkConfiguration(parsing: "tls://h:4222").tls == TLSFiles())
+        #expect(try NATSSinkConfiguration(parsing: "nats://h:4222").tls == nil)
+        #expect(throws: OutboxError.self, "a certificate without its key") { try NATSSinkConfiguration(parsing: "nats://h:1?cert=/c.pem") }
     }
 }
 

@@ -15,10 +15,10 @@ final class NATSServer: @unchecked Sendable {
 
     var url: String { "nats://127.0.0.1:\(broker.port)" }
 
-    init() throws {
+    init(extraArguments: [String] = []) throws {
         let port = try freeLoopbackPort()
         broker = try BrokerProcess("nats-server", candidates: ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"],
-                                   arguments: ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir.path], port: port)
+                                   arguments: ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir.path] + extraArguments, port: port)
     }
 }
 
