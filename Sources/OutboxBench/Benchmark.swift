@@ -45,17 +45,10 @@ public struct Benchmark: Sendable {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let payload = (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 &* 131) }
         let (commits, producers, messages) = (floorCommits, self.producers, self.messages)
-        let floor = try await onOwnThread { try FsyncFloor.measure(in: scratch, commits: commits) }
+        let floor = try await onDedicatedThread("outbox-bench-floor") { try FsyncFloor.measure(in: scratch, commits: commits) }
         let (outbox, stored) = try await OutboxWorkload.measure(in: scratch, messages: messages, producers: producers, payload: payload, logger: logger)
         let relay = try await OutboxWorkload.drain(OutboxWorkload.outboxPath(in: scratch), messages: messages, logger: logger)
-        let (sqlite, rows) = try await onOwnThread { try SQLiteOutbox.measure(in: scratch, messages: messages, producers: producers, payload: payload) }
+        let (sqlite, rows) = try await SQLiteOutbox.measure(in: scratch, messages: messages, producers: producers, payload: payload)
         return Report(floor: floor, outbox: outbox, sqlite: sqlite, relay: relay, outboxStored: stored, sqliteRows: rows)
-    }
-}
-
-/// Runs blocking work on a thread of its own, off the cooperative pool.
-func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
     }
 }

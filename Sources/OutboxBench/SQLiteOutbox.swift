@@ -6,33 +6,32 @@ import Outbox
 /// durable when it returns, like an outbox append), one transaction per message, each producer thread
 /// with its own connection.
 enum SQLiteOutbox {
-    static func measure(in directory: String, messages: Int, producers: Int, payload: [UInt8]) throws -> (LatencySummary, rows: Int) {
+    static func measure(in directory: String, messages: Int, producers: Int, payload: [UInt8]) async throws -> (LatencySummary, rows: Int) {
         let path = directory + "/outbox.sqlite"
-        let setup = try Connection(path)
-        try setup.exec("""
-            CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE, type TEXT NOT NULL,
-              key TEXT, headers BLOB, payload BLOB NOT NULL, created_at INTEGER NOT NULL, published_at INTEGER)
-            """)
-        try setup.exec("CREATE INDEX outbox_pending ON outbox (published_at, seq)")
+        try await onDedicatedThread("outbox-bench-sqlite") {
+            let setup = try Connection(path)
+            try setup.exec("""
+                CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE, type TEXT NOT NULL,
+                  key TEXT, headers BLOB, payload BLOB NOT NULL, created_at INTEGER NOT NULL, published_at INTEGER)
+                """)
+            try setup.exec("CREATE INDEX outbox_pending ON outbox (published_at, seq)")
+        }
         let clock = ContinuousClock()
         let start = clock.now
         let perProducer = splitEvenly(messages, producers)
-        let results = Shared<[Result<[Duration], any Error>]>(Array(repeating: .success([]), count: producers))
-        let group = DispatchGroup()  // waited on by the thread `onOwnThread` gave this call, not the pool
-        for p in 0..<producers {
-            group.enter()
-            let thread = Thread {
-                defer { group.leave() }
-                let r = Result { try insert(perProducer[p], into: path, producer: p, payload: payload) }
-                results.mutate { $0[p] = r }
+        // Each producer is a thread of its own with its own connection, as in a threaded service.
+        let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for (p, count) in perProducer.enumerated() {
+                group.addTask {
+                    try await onDedicatedThread("outbox-bench-sqlite") { try insert(count, into: path, producer: p, payload: payload) }
+                }
             }
-            thread.start()
+            var all: [Duration] = []
+            for try await part in group { all += part }
+            return all
         }
-        group.wait()
         let elapsed = clock.now - start
-        var latencies: [Duration] = []
-        for r in results.value { latencies += try r.get() }
-        let rows = try setup.count("SELECT count(*) FROM outbox")
+        let rows = try await onDedicatedThread("outbox-bench-sqlite") { try Connection(path).count("SELECT count(*) FROM outbox") }
         return (LatencySummary(name: "SQLite outbox (WAL, synchronous=FULL)", operations: messages, elapsed: elapsed, latencies: latencies), rows)
     }
 
@@ -107,13 +106,4 @@ private let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self
 
 func splitEvenly(_ total: Int, _ parts: Int) -> [Int] {
     (0..<parts).map { total / parts + ($0 < total % parts ? 1 : 0) }
-}
-
-/// A value behind a lock.
-final class Shared<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value { lock.withLock { stored } }
-    func mutate(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
 }

@@ -8,7 +8,7 @@ import Outbox
 final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     let configuration: KafkaSinkConfiguration
     private let logger: Logger
-    private let reports = DeliveryReports()
+    private let reports = AcknowledgementCollector<Int>()
     private var producer: OpaquePointer?
 
     init(configuration: KafkaSinkConfiguration, logger: Logger) {
@@ -73,7 +73,7 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     /// republished after a failure or a crash reaches consumers again with the same `outbox-id` header.
     func publishRound(_ round: [StoredMessage]) -> [PublishOutcome] {
         guard let rk = producer else { return Array(repeating: .failed("Kafka: not connected"), count: round.count) }
-        reports.begin()
+        _ = reports.take()  // nothing left from an earlier round
         var outcomes = round.enumerated().map { i, m in produce(m, token: i + 1, on: rk) }
         if outcomes.contains(where: { $0 == nil }) {
             let waited = rd_kafka_flush(rk, Int32(configuration.publishTimeout.wholeMilliseconds + 2000))
@@ -94,14 +94,7 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     /// Enqueues one message; nil when it was accepted, otherwise its outcome.
     private func produce(_ m: StoredMessage, token: Int, on rk: OpaquePointer) -> PublishOutcome? {
         guard let headers = rd_kafka_headers_new(8) else { return .failed("Kafka: out of memory") }
-        var pairs: [(String, String)] = [
-            ("outbox-id", m.message.id.description),
-            ("outbox-seq", String(m.seq)),
-            ("outbox-type", m.message.type),
-            ("outbox-created-at", rfc3339(micros: m.message.createdAtMicros)),
-        ]
-        if let key = m.message.key { pairs.append(("outbox-key", key)) }
-        pairs += m.message.headers.map { ($0.name, $0.value) }
+        let pairs = BrokerMetadata.headers(m, idName: "outbox-id")
         for (name, value) in pairs {
             let bytes = Array(value.utf8)
             _ = bytes.withUnsafeBytes { rd_kafka_header_add(headers, name, -1, $0.baseAddress, $0.count) }
@@ -153,33 +146,9 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     }
 }
 
-/// Delivery reports of the current round, by token (the message's index in the round, from 1).
-final class DeliveryReports: @unchecked Sendable {
-    private let lock = NSLock()
-    private var outcomes: [Int: PublishOutcome] = [:]
-
-    func begin() {
-        lock.lock()
-        outcomes = [:]
-        lock.unlock()
-    }
-
-    func record(_ token: Int, _ outcome: PublishOutcome) {
-        lock.lock()
-        outcomes[token] = outcome
-        lock.unlock()
-    }
-
-    func take() -> [Int: PublishOutcome] {
-        lock.lock()
-        defer { outcomes = [:]; lock.unlock() }
-        return outcomes
-    }
-}
-
 private let kafkaDeliveryReport: @convention(c) (OpaquePointer?, UnsafePointer<rd_kafka_message_t>?, UnsafeMutableRawPointer?) -> Void = { _, message, opaque in
     guard let message, let opaque else { return }
-    let reports = Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue()
+    let reports = Unmanaged<AcknowledgementCollector<Int>>.fromOpaque(opaque).takeUnretainedValue()
     let token = Int(bitPattern: message.pointee._private)
     let err = message.pointee.err
     reports.record(token, err == RD_KAFKA_RESP_ERR_NO_ERROR ? .published : KafkaPublisher.outcome(err, "delivering"))

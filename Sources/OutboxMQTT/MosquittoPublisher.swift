@@ -109,14 +109,7 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
     /// Hands one message to the client; its MQTT message id, or the outcome when it was not sent.
     private func send(_ m: StoredMessage) -> Result<Int32, PublishFailure> {
         guard let client else { return .failure(PublishFailure(.failed("MQTT: not connected"))) }
-        var pairs: [(String, String)] = [
-            ("outbox-id", m.message.id.description),
-            ("outbox-seq", String(m.seq)),
-            ("outbox-type", m.message.type),
-            ("outbox-created-at", rfc3339(micros: m.message.createdAtMicros)),
-        ]
-        if let key = m.message.key { pairs.append(("outbox-key", key)) }
-        pairs += m.message.headers.map { ($0.name, $0.value) }
+        let pairs = BrokerMetadata.headers(m, idName: "outbox-id")
         var properties: OpaquePointer?
         defer { mosquitto_property_free_all(&properties) }
         for (name, value) in pairs {

@@ -4,11 +4,11 @@ import Logging
 import Outbox
 
 /// The NATS C client behind ``NATSSink``. Every call runs on the sink's dedicated thread, one at a time;
-/// only ``AckCollector`` is shared with the client library's own threads.
+/// only the acknowledgement collector is shared with the client library's own threads.
 final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
     let configuration: NATSSinkConfiguration
     private let logger: Logger
-    private let collector = AckCollector()
+    private let collector = AcknowledgementCollector<UInt64>()
     private var connection: OpaquePointer?
     private var js: OpaquePointer?
 
@@ -123,17 +123,10 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
     /// Hands one message to the client for asynchronous publishing; nil when it was accepted,
     /// otherwise its outcome.
     private func send(_ m: StoredMessage) -> PublishOutcome? {
-        var headers: [(String, String)] = [
-            ("Nats-Msg-Id", m.message.id.description),
-            ("Outbox-Seq", String(m.seq)),
-            ("Outbox-Type", m.message.type),
-            ("Outbox-Created-At", rfc3339(micros: m.message.createdAtMicros)),
-        ]
-        if let key = m.message.key { headers.append(("Outbox-Key", key)) }
         for h in m.message.headers {
             if let problem = Self.headerProblem(h.name, h.value) { return .rejected(problem) }
-            headers.append((h.name, h.value))
         }
+        let headers = BrokerMetadata.headers(m, idName: "Nats-Msg-Id", titleCase: true)
         for (_, value) in headers where value.contains(where: { $0 == "\r" || $0 == "\n" }) {
             return .rejected("a header value holds a line break, which NATS headers cannot carry")
         }
@@ -190,29 +183,11 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
     }
 }
 
-/// Acknowledgements of one round of publishes, by sequence number, filled in on the client's threads.
-final class AckCollector: @unchecked Sendable {
-    private let lock = NSLock()
-    private var results: [UInt64: PublishOutcome] = [:]
-
-    func record(_ seq: UInt64, _ outcome: PublishOutcome) {
-        lock.lock()
-        results[seq] = outcome
-        lock.unlock()
-    }
-
-    func take() -> [UInt64: PublishOutcome] {
-        lock.lock()
-        defer { results = [:]; lock.unlock() }
-        return results
-    }
-}
-
 /// Called by the client for each asynchronous publish, with JetStream's acknowledgement or the error.
 private let jetStreamAckHandler: jsPubAckHandler = { _, msg, ack, failure, closure in
     defer { natsMsg_Destroy(msg) }
     guard let msg, let closure else { return }
-    let collector = Unmanaged<AckCollector>.fromOpaque(closure).takeUnretainedValue()
+    let collector = Unmanaged<AcknowledgementCollector<UInt64>>.fromOpaque(closure).takeUnretainedValue()
     var value: UnsafePointer<CChar>?
     guard natsMsgHeader_Get(msg, "Outbox-Seq", &value) == NATS_OK, let value, let seq = UInt64(String(cString: value)) else { return }
     if ack != nil {

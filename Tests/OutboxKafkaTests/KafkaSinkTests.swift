@@ -14,40 +14,11 @@ struct KafkaSinkTests {
         return KafkaSink(configuration: config, logger: quietLogger)
     }
 
-    private func relayConfiguration() -> OutboxRelayConfiguration {
-        var c = OutboxRelayConfiguration()
-        c.sweepInterval = .milliseconds(200)
-        c.minimumAge = .zero
-        c.initialBackoff = .milliseconds(20)
-        c.maxBackoff = .milliseconds(200)
-        c.maxAttempts = 1000
-        return c
-    }
-
-    /// Appends `count` messages over `keys` keys and relays them to `topic`; returns what was appended.
-    private func relay(_ count: Int, keys: Int, to sink: KafkaSink) async throws -> [UInt64: OutboxMessage] {
-        let tmp = TemporaryDirectory()
-        let dir = tmp.sub("ob")
-        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
-        var sent: [UInt64: OutboxMessage] = [:]
-        for i in 1...count {
-            let m = OutboxMessage(type: "OrderPlaced", key: "k\(i % keys)", headers: [.init("tenant", "t\(i % 3)")],
-                                  payload: Array("order \(i)".utf8))
-            sent[try await outbox.append(m)] = m
-        }
-        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
-        let task = Task { try await relay.run() }
-        try await eventually("every message published", timeout: .seconds(60)) { try OutboxReader(path: dir).stats().pending == 0 }
-        task.cancel()
-        try await task.value
-        try await outbox.close()
-        return sent
-    }
-
     @Test func aRelayPublishesEveryMessageOnceKeyedByItsOrderingKey() async throws {
         let cluster = try MockKafkaCluster()
         cluster.createTopic("orders.OrderPlaced", partitions: 4)
-        let sent = try await relay(300, keys: 9, to: sink(cluster.bootstrapServers, topic: "orders.{type}"))
+        let sent = try await appendAndRelay(sampleEvents(300, keys: 9, types: ["OrderPlaced"]),
+                                            to: sink(cluster.bootstrapServers, topic: "orders.{type}"), timeout: .seconds(60))
         let records = try await onOwnThread { try consumeAll(cluster.bootstrapServers, topic: "orders.OrderPlaced", partitions: 4) }
         #expect(records.count == 300, "each message stored once")
         #expect(Set(records.compactMap(\.seq)) == Set(1...300))
@@ -68,7 +39,8 @@ struct KafkaSinkTests {
         let cluster = try MockKafkaCluster()
         cluster.createTopic("retry.OrderPlaced", partitions: 2)
         cluster.failProduceRequests(Array(repeating: RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS, count: 6))
-        _ = try await relay(120, keys: 4, to: sink(cluster.bootstrapServers, topic: "retry.{type}"))
+        _ = try await appendAndRelay(sampleEvents(120, keys: 4, types: ["OrderPlaced"]),
+                                     to: sink(cluster.bootstrapServers, topic: "retry.{type}"), timeout: .seconds(60))
         let records = try await onOwnThread { try consumeAll(cluster.bootstrapServers, topic: "retry.OrderPlaced", partitions: 2) }
         #expect(records.compactMap(\.seq).sorted() == Array(1...120), "every message exactly once (idempotent producer)")
         #expect(perKeyOrderHolds(records.map { ($0.key, $0.seq ?? 0) }))

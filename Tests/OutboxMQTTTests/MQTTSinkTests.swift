@@ -14,36 +14,11 @@ struct MQTTSinkTests {
         return MQTTSink(configuration: config, logger: quietLogger)
     }
 
-    private func relayConfiguration() -> OutboxRelayConfiguration {
-        var c = OutboxRelayConfiguration()
-        c.sweepInterval = .milliseconds(200)
-        c.minimumAge = .zero
-        c.initialBackoff = .milliseconds(20)
-        c.maxBackoff = .milliseconds(200)
-        c.maxAttempts = 1000
-        return c
-    }
-
     @Test func aRelayPublishesEveryMessageWithItsIdAndKeyOrder() async throws {
         let topic = uniqueTopic("relay")
         let probe = try await onOwnThread { try MQTTProbe(url: sharedMQTTURL, filter: topic.replacingOccurrences(of: "{type}", with: "+")) }
-        let tmp = TemporaryDirectory()
-        let dir = tmp.sub("ob")
-        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
-        var sent: [UInt64: OutboxMessage] = [:]
-        for i in 1...400 {
-            let m = OutboxMessage(type: i % 2 == 0 ? "UserRegistered" : "OrderPlaced", key: "k\(i % 6)",
-                                  headers: [.init("tenant", "t\(i % 3)")], payload: Array("event \(i)".utf8))
-            sent[try await outbox.append(m)] = m
-        }
-        let relay = OutboxRelay(path: dir, sink: try sink(sharedMQTTURL, topic: topic), configuration: relayConfiguration(),
-                                outbox: outbox, logger: quietLogger)
-        let task = Task { try await relay.run() }
-        try await eventually("every message published") { try OutboxReader(path: dir).stats().pending == 0 }
+        let sent = try await appendAndRelay(sampleEvents(400, keys: 6), to: try sink(sharedMQTTURL, topic: topic))
         try await eventually("the subscriber received all 400") { probe.received.count >= 400 }
-        task.cancel()
-        try await task.value
-        try await outbox.close()
 
         let received = probe.received
         #expect(received.count == 400, "no message published twice on a healthy connection")
@@ -113,7 +88,7 @@ struct MQTTSinkTests {
         let dir = tmp.sub("ob")
         let outbox = try await Outbox.open(at: dir, logger: quietLogger)
         let relay = OutboxRelay(path: dir, sink: try sink(broker.url, topic: topic, timeout: .milliseconds(500)),
-                                configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
+                                configuration: brokerRelayConfiguration(), outbox: outbox, logger: quietLogger)
         let task = Task { try await relay.run() }
         for i in 1...100 { try await outbox.append(OutboxMessage(type: "E", key: "k\(i % 5)", payload: Array("\(i)".utf8))) }
         try await eventually("the first 100 published") { try OutboxReader(path: dir).stats().pending == 0 }

@@ -15,33 +15,9 @@ struct NATSSinkTests {
         return NATSSink(configuration: config, logger: quietLogger)
     }
 
-    private func relayConfiguration() -> OutboxRelayConfiguration {
-        var c = OutboxRelayConfiguration()
-        c.sweepInterval = .milliseconds(200)
-        c.minimumAge = .zero
-        c.initialBackoff = .milliseconds(20)
-        c.maxBackoff = .milliseconds(200)
-        c.maxAttempts = 1000
-        return c
-    }
-
     @Test func aRelayPublishesEveryMessageToJetStreamInKeyOrderWithItsId() async throws {
         let names = uniqueStream("relay")
-        let tmp = TemporaryDirectory()
-        let dir = tmp.sub("ob")
-        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
-        var sent: [UInt64: OutboxMessage] = [:]
-        for i in 1...600 {
-            let m = OutboxMessage(type: i % 2 == 0 ? "UserRegistered" : "OrderPlaced", key: "k\(i % 7)",
-                                  headers: [.init("tenant", "t\(i % 3)")], payload: Array("event \(i)".utf8))
-            sent[try await outbox.append(m)] = m
-        }
-        let relay = OutboxRelay(path: dir, sink: sink(sharedNATSURL, names), configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
-        let task = Task { try await relay.run() }
-        try await eventually("every message published") { try OutboxReader(path: dir).stats().pending == 0 }
-        task.cancel()
-        try await task.value
-        try await outbox.close()
+        let sent = try await appendAndRelay(sampleEvents(600, keys: 7), to: sink(sharedNATSURL, names))
 
         let probe = try JetStreamProbe(url: sharedNATSURL)
         let inStream = try await onOwnThread { probe.messages(names.stream) }
@@ -110,7 +86,7 @@ struct NATSSinkTests {
         let dir = tmp.sub("ob")
         let outbox = try await Outbox.open(at: dir, logger: quietLogger)
         let relay = OutboxRelay(path: dir, sink: sink(server.url, names, timeout: .milliseconds(500)),
-                                configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
+                                configuration: brokerRelayConfiguration(), outbox: outbox, logger: quietLogger)
         let task = Task { try await relay.run() }
         for i in 1...100 { try await outbox.append(OutboxMessage(type: "E", key: "k\(i % 5)", payload: [UInt8(i)])) }
         try await eventually("the first 100 published") { try OutboxReader(path: dir).stats().pending == 0 }

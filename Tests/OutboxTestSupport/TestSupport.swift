@@ -125,3 +125,40 @@ public func stored(_ seq: UInt64, key: String?, type: String = "TestEvent", head
     let message = OutboxMessage(type: type, key: key, headers: headers, payload: payload ?? Array("\(seq)".utf8))
     return StoredMessage(seq: seq, message: message, segment: "test", offset: 0, compressed: false)
 }
+
+/// A relay configuration for the broker tests: quick sweeps and retries, and no dead letters (a broker
+/// down for a while must only delay messages).
+public func brokerRelayConfiguration() -> OutboxRelayConfiguration {
+    var c = OutboxRelayConfiguration()
+    c.sweepInterval = .milliseconds(200)
+    c.minimumAge = .zero
+    c.initialBackoff = .milliseconds(20)
+    c.maxBackoff = .milliseconds(200)
+    c.maxAttempts = 1000
+    return c
+}
+
+/// `count` events cycling through `types`, over `keys` keys, each with a `tenant` header.
+public func sampleEvents(_ count: Int, keys: Int, types: [String] = ["OrderPlaced", "UserRegistered"]) -> [OutboxMessage] {
+    (1...count).map { i in
+        OutboxMessage(type: types[i % types.count], key: "k\(i % keys)", headers: [.init("tenant", "t\(i % 3)")],
+                      payload: Array("event \(i)".utf8))
+    }
+}
+
+/// Appends `messages` to a new outbox, one commit each, and runs a relay (in the same process) to
+/// `sink` until nothing is pending; returns what was appended, by sequence number.
+public func appendAndRelay(_ messages: [OutboxMessage], to sink: any OutboxSink, timeout: Duration = .seconds(30)) async throws -> [UInt64: OutboxMessage] {
+    let tmp = TemporaryDirectory()
+    let dir = tmp.sub("ob")
+    let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+    var sent: [UInt64: OutboxMessage] = [:]
+    for m in messages { sent[try await outbox.append(m)] = m }
+    let relay = OutboxRelay(path: dir, sink: sink, configuration: brokerRelayConfiguration(), outbox: outbox, logger: quietLogger)
+    let task = Task { try await relay.run() }
+    try await eventually("every message published", timeout: timeout) { try OutboxReader(path: dir).stats().pending == 0 }
+    task.cancel()
+    try await task.value
+    try await outbox.close()
+    return sent
+}

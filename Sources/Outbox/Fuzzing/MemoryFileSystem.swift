@@ -63,11 +63,11 @@ final class MemoryFileSystem: SystemCalls, @unchecked Sendable {
     func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ offset: Int64) throws -> Int {
         try locked {
             let inode = try inode(fd)
-            var data = contents[inode] ?? []
             let end = Int(offset) + bytes.count
-            if data.count < end { data += [UInt8](repeating: 0, count: end - data.count) }
-            data.replaceSubrange(Int(offset)..<end, with: bytes)
-            contents[inode] = data
+            // Mutated in place: copying the file out and back would copy it on every write.
+            let size = contents[inode, default: []].count
+            if size < end { contents[inode, default: []] += repeatElement(0, count: end - size) }
+            contents[inode, default: []].replaceSubrange(Int(offset)..<end, with: bytes)
             return bytes.count
         }
     }
@@ -88,11 +88,10 @@ final class MemoryFileSystem: SystemCalls, @unchecked Sendable {
     func ftruncate(_ fd: Int32, _ size: Int64) throws {
         try locked {
             let inode = try inode(fd)
-            var data = contents[inode] ?? []
-            if data.count > Int(size) { data.removeLast(data.count - Int(size)) } else {
-                data += [UInt8](repeating: 0, count: Int(size) - data.count)
+            let count = contents[inode, default: []].count
+            if count > Int(size) { contents[inode, default: []].removeLast(count - Int(size)) } else {
+                contents[inode, default: []] += repeatElement(0, count: Int(size) - count)
             }
-            contents[inode] = data
         }
     }
 

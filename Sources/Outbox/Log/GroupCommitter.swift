@@ -90,7 +90,7 @@ final class GroupCommitter<Request>: @unchecked Sendable {
 
 /// Runs blocking work on a new dedicated thread and awaits its result, keeping blocking system calls
 /// (open, recovery scans, close) off Swift's cooperative thread pool.
-func onDedicatedThread<T: Sendable>(_ name: String, _ work: @escaping @Sendable () throws -> T) async throws -> T {
+package func onDedicatedThread<T: Sendable>(_ name: String, _ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
         let thread = Thread {
             continuation.resume(with: Result { try work() })

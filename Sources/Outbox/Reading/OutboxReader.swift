@@ -105,6 +105,7 @@ public final class OutboxReader: Sendable {
         }
     }
 
+    /// Counts and ages (see ``OutboxStats``).
     public func stats(now: Date = Date()) throws -> OutboxStats {
         let listing = try FileNames.list(directory)
         var s = OutboxStats()
