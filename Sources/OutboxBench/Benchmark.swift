@@ -3,7 +3,8 @@ import Logging
 import Outbox
 
 /// `outbox bench`: the outbox's append path against the disk's `fdatasync` floor and an SQLite outbox,
-/// in the same directory (so on the same disk), in the same run. Speed is reported as ratios to those
+/// in the same directory (so on the same disk), in the same run; then a relay publishing to a sink,
+/// draining a full outbox and keeping up with live producers. Speed is reported as ratios to those
 /// baselines, which hold on any machine, rather than as absolute numbers.
 public struct Benchmark: Sendable {
     /// Where the files go (a scratch directory is made inside and removed afterwards). Use the disk
@@ -15,6 +16,14 @@ public struct Benchmark: Sendable {
     public var payloadSize: Int = 256
     /// `pwrite` + `fdatasync` rounds for the floor.
     public var floorCommits: Int = 500
+    /// Makes the sink the relay publishes to, once per relay phase; it gets a path prefix in the scratch
+    /// directory, unique to the phase, for sinks that write files. By default a ``FileSink`` (one `write`
+    /// and one `fdatasync` per batch).
+    public var makeSink: @Sendable (_ scratchPrefix: String) throws -> any OutboxSink = { try FileSink(path: $0 + ".published.jsonl") }
+    /// How the report names the sink.
+    public var sinkName: String = "a file sink"
+    /// How long the live phase waits for the sink to acknowledge every message.
+    public var publishTimeout: Duration = .seconds(120)
 
     public init(directory: String) { self.directory = directory }
 
@@ -22,8 +31,12 @@ public struct Benchmark: Sendable {
         public var floor: LatencySummary
         public var outbox: LatencySummary
         public var sqlite: LatencySummary
-        /// A relay draining the outbox's messages to a file sink, after the appends.
+        /// A relay draining the outbox's messages to the sink, after the appends.
         public var relay: LatencySummary
+        /// Producers appending while a relay publishes to the sink: messages per second from the first
+        /// `append` to the last acknowledgement, and latencies from `append` returning to the sink's
+        /// acknowledgement.
+        public var live: LatencySummary
         /// Messages each store holds afterwards (a check that both did the work).
         public var outboxStored: Int
         public var sqliteRows: Int
@@ -47,8 +60,11 @@ public struct Benchmark: Sendable {
         let (commits, producers, messages) = (floorCommits, self.producers, self.messages)
         let floor = try await onDedicatedThread("outbox-bench-floor") { try FsyncFloor.measure(in: scratch, commits: commits) }
         let (outbox, stored) = try await OutboxWorkload.measure(in: scratch, messages: messages, producers: producers, payload: payload, logger: logger)
-        let relay = try await OutboxWorkload.drain(OutboxWorkload.outboxPath(in: scratch), messages: messages, logger: logger)
+        let relay = try await OutboxWorkload.drain(OutboxWorkload.outboxPath(in: scratch), messages: messages,
+                                                   sink: try makeSink(scratch + "/drain"), sinkName: sinkName, logger: logger)
+        let live = try await OutboxWorkload.live(in: scratch, messages: messages, producers: producers, payload: payload,
+                                                 sink: try makeSink(scratch + "/live"), sinkName: sinkName, timeout: publishTimeout, logger: logger)
         let (sqlite, rows) = try await SQLiteOutbox.measure(in: scratch, messages: messages, producers: producers, payload: payload)
-        return Report(floor: floor, outbox: outbox, sqlite: sqlite, relay: relay, outboxStored: stored, sqliteRows: rows)
+        return Report(floor: floor, outbox: outbox, sqlite: sqlite, relay: relay, live: live, outboxStored: stored, sqliteRows: rows)
     }
 }

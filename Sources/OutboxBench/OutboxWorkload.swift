@@ -7,42 +7,26 @@ import Outbox
 enum OutboxWorkload {
     static func outboxPath(in directory: String) -> String { directory + "/outbox" }
 
+    /// Appends only: the time until the last `append` returned, and each `append`'s latency.
     static func measure(in directory: String, messages: Int, producers: Int, payload: [UInt8], logger: Logger) async throws -> (LatencySummary, stored: Int) {
         let path = outboxPath(in: directory)
         let outbox = try await Outbox.open(at: path, logger: logger)
+        let timings = PublishTimings()
         let clock = ContinuousClock()
         let start = clock.now
-        let perProducer = splitEvenly(messages, producers)
-        let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
-            for p in 0..<producers {
-                group.addTask {
-                    var mine: [Duration] = []
-                    mine.reserveCapacity(perProducer[p])
-                    for i in 0..<perProducer[p] {
-                        let t = clock.now
-                        try await outbox.append(OutboxMessage(type: "UserRegistered", key: "user-\((p * perProducer[p] + i) % 64)", payload: payload))
-                        mine.append(clock.now - t)
-                    }
-                    return mine
-                }
-            }
-            var all: [Duration] = []
-            for try await part in group { all += part }
-            return all
-        }
+        try await produce(outbox, messages: messages, producers: producers, payload: payload, timings: timings)
         let elapsed = clock.now - start
         try await outbox.close()
         let stored = Int(try OutboxReader(path: path).stats().pending)
-        return (LatencySummary(name: "Outbox (group commit)", operations: messages, elapsed: elapsed, latencies: latencies), stored)
+        return (LatencySummary(name: "Outbox (group commit)", operations: messages, elapsed: elapsed, latencies: timings.commitLatencies()), stored)
     }
 
-    /// Drains the outbox at `path` (every message pending) with a relay publishing to a file sink
-    /// (one `write` and one `fdatasync` per batch); the time until nothing is pending.
-    static func drain(_ path: String, messages: Int, logger: Logger) async throws -> LatencySummary {
-        let sinkPath = path + ".published.jsonl"
+    /// Drains the outbox at `path` (every message pending) with a relay publishing to `sink`; the time
+    /// until nothing is pending.
+    static func drain(_ path: String, messages: Int, sink: any OutboxSink, sinkName: String, logger: Logger) async throws -> LatencySummary {
         var config = OutboxRelayConfiguration()
         config.batchSize = 500
-        let relay = OutboxRelay(path: path, sink: try FileSink(path: sinkPath), configuration: config, logger: logger)
+        let relay = OutboxRelay(path: path, sink: sink, configuration: config, logger: logger)
         let clock = ContinuousClock()
         let start = clock.now
         let task = Task { try await relay.run() }
@@ -52,6 +36,60 @@ enum OutboxWorkload {
         let elapsed = clock.now - start
         task.cancel()
         try await task.value
-        return LatencySummary(name: "relay to a file sink (drain)", operations: messages, elapsed: elapsed, latencies: [])
+        return LatencySummary(name: "relay to the sink (drain)", operations: messages, elapsed: elapsed, latencies: [])
+    }
+
+    /// Producers append while a relay publishes to `sink` as the commits land (the commits wake it): the
+    /// time from the first `append` until the sink acknowledged the last message, and each message's
+    /// latency from its `append` returning to the sink's acknowledgement.
+    static func live(in directory: String, messages: Int, producers: Int, payload: [UInt8], sink: any OutboxSink, sinkName: String,
+                     timeout: Duration, logger: Logger) async throws -> LatencySummary {
+        let path = directory + "/live-outbox"
+        let outbox = try await Outbox.open(at: path, logger: logger)
+        let timings = PublishTimings()
+        var config = OutboxRelayConfiguration()
+        config.batchSize = 500
+        let relay = OutboxRelay(path: path, sink: TimingSink(inner: sink, timings: timings), configuration: config, outbox: outbox, logger: logger)
+        let clock = ContinuousClock()
+        let start = clock.now
+        let task = Task { try await relay.run() }
+        do {
+            try await produce(outbox, messages: messages, producers: producers, payload: payload, timings: timings)
+            let deadline = start + timeout
+            while timings.publishedCount < messages {
+                guard clock.now < deadline else {
+                    throw OutboxError(.broker, "the relay published \(timings.publishedCount) of \(messages) messages to \(sinkName) within \(timeout)", path: path)
+                }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+        } catch {
+            task.cancel()
+            _ = try? await task.value
+            try? await outbox.close()
+            throw error
+        }
+        let elapsed = (timings.lastPublished ?? clock.now) - start
+        task.cancel()
+        try await task.value
+        try await outbox.close()
+        return LatencySummary(name: "relay to the sink (live)", operations: messages, elapsed: elapsed, latencies: timings.commitToPublishLatencies())
+    }
+
+    /// `producers` tasks append `messages` in all, one per `append`, recording each commit in `timings`.
+    private static func produce(_ outbox: Outbox, messages: Int, producers: Int, payload: [UInt8], timings: PublishTimings) async throws {
+        let perProducer = splitEvenly(messages, producers)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for p in 0..<producers {
+                group.addTask {
+                    for i in 0..<perProducer[p] {
+                        let t = ContinuousClock.now
+                        let seq = try await outbox.append(OutboxMessage(type: "UserRegistered", key: "user-\((p * perProducer[p] + i) % 64)", payload: payload))
+                        let now = ContinuousClock.now
+                        timings.committed(seq, at: now, latency: now - t)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 }

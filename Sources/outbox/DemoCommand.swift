@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import Outbox
-import Synchronization
+import OutboxBench
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,7 +34,7 @@ struct DemoCommand: AsyncParsableCommand {
             print("appending \(messages) UserRegistered events from \(producers) producers; a relay publishes them as they commit")
 
             let outbox = try await Outbox.open(at: outboxPath, logger: logger)
-            let timings = Timings()
+            let timings = PublishTimings()
             let sink = TimingSink(inner: try FileSink(path: sinkPath), timings: timings)
             var relayConfig = OutboxRelayConfiguration()
             relayConfig.minimumAge = .seconds(5)
@@ -118,44 +118,5 @@ struct DemoCommand: AsyncParsableCommand {
         guard !sorted.isEmpty else { return "-" }
         let d = sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]
         return String(format: "%.2f ms", d.seconds * 1000)
-    }
-}
-
-/// Commit and publish times per sequence number.
-final class Timings: Sendable {
-    private let state = Mutex((committed: [UInt64: ContinuousClock.Instant](), latencies: [Duration](),
-                               published: [UInt64: ContinuousClock.Instant]()))
-
-    func committed(_ seq: UInt64, at t: ContinuousClock.Instant, latency: Duration) {
-        state.withLock {
-            $0.committed[seq] = t
-            $0.latencies.append(latency)
-        }
-    }
-
-    func published(_ seqs: [UInt64], at t: ContinuousClock.Instant) {
-        state.withLock { s in for seq in seqs where s.published[seq] == nil { s.published[seq] = t } }
-    }
-
-    var committedCount: Int { state.withLock { $0.committed.count } }
-    var publishedCount: Int { state.withLock { $0.published.count } }
-    func commitLatencies() -> [Duration] { state.withLock { $0.latencies.sorted() } }
-    func commitToPublishLatencies() -> [Duration] {
-        state.withLock { s in
-            s.published.compactMap { seq, t in s.committed[seq].map { max(.zero, t - $0) } }.sorted()
-        }
-    }
-}
-
-/// Records when each message was published, around another sink.
-struct TimingSink: OutboxSink {
-    let inner: any OutboxSink
-    let timings: Timings
-
-    func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
-        let outcomes = await inner.publish(batch)
-        let now = ContinuousClock.now
-        timings.published(zip(batch, outcomes).filter { $0.1 == .published }.map { $0.0.seq }, at: now)
-        return outcomes
     }
 }

@@ -32,13 +32,18 @@ struct RelayCommand: AsyncParsableCommand {
         guard sweepInterval > 0, minAge >= 0 else { throw ValidationError("--sweep-interval must be positive and --min-age not negative") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard sink == "stdout" || (sink.hasPrefix("file:") && sink.count > 5) || sink.hasPrefix("nats://") || sink.hasPrefix("mqtt://")
-                || sink.hasPrefix("kafka://") else {
-            throw ValidationError("--sink must be stdout, file:PATH, nats://HOST:PORT, mqtt://HOST[:PORT] or kafka://HOST:PORT, not '\(sink)'")
+        try Self.validateSink(sink)
+    }
+
+    /// Checks a `--sink` spec, with the broker's options, before anything runs.
+    static func validateSink(_ spec: String) throws {
+        guard spec == "stdout" || (spec.hasPrefix("file:") && spec.count > 5) || spec.hasPrefix("nats://") || spec.hasPrefix("mqtt://")
+                || spec.hasPrefix("kafka://") else {
+            throw ValidationError("--sink must be stdout, file:PATH, nats://HOST:PORT, mqtt://HOST[:PORT] or kafka://HOST:PORT, not '\(spec)'")
         }
-        if sink.hasPrefix("nats://") { _ = try NATSSinkConfiguration(parsing: sink) }
-        if sink.hasPrefix("mqtt://") { _ = try MQTTSinkConfiguration(parsing: sink) }
-        if sink.hasPrefix("kafka://") { _ = try KafkaSinkConfiguration(parsing: sink) }
+        if spec.hasPrefix("nats://") { _ = try NATSSinkConfiguration(parsing: spec) }
+        if spec.hasPrefix("mqtt://") { _ = try MQTTSinkConfiguration(parsing: spec) }
+        if spec.hasPrefix("kafka://") { _ = try KafkaSinkConfiguration(parsing: spec) }
     }
 
     static func makeSink(_ spec: String, logger: Logger) throws -> any OutboxSink {

@@ -212,4 +212,20 @@ struct NATSRelayCommandTests {
         #expect(relay.terminationStatus == 0, "a clean exit after SIGTERM")
         #expect(Set(try await onOwnThread { probe.messages(names.stream) }.compactMap(\.seq)) == Set(1...200))
     }
+
+    /// `outbox bench --sink nats://…`: both relay phases publish through JetStream, and the stream holds
+    /// each of their messages once (the drained outbox's and the live one's).
+    @Test func theBenchMeasuresARelayToJetStream() async throws {
+        let names = uniqueStream("bench")
+        let tmp = TemporaryDirectory()
+        let spec = "\(sharedNATSURL)?subject=\(names.subject)&stream=\(names.stream)"
+        let result = try await runOutbox(["bench", "--dir", tmp.path, "--messages", "400", "--producers", "4",
+                                          "--floor-commits", "10", "--sink", spec, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let live = try #require(report["live"] as? [String: Any])
+        #expect((live["latencySamples"] as? NSNumber)?.intValue == 400, "every live message acknowledged by JetStream")
+        let probe = try JetStreamProbe(url: sharedNATSURL)
+        #expect(try await onOwnThread { probe.count(names.stream) } == 800, "400 drained and 400 live, each stored once")
+    }
 }

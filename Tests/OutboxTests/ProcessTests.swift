@@ -141,8 +141,16 @@ struct BenchTests {
         let relay = try #require(report["relay"] as? [String: Any])
         #expect((relay["operations"] as? NSNumber)?.intValue == 300 && ((relay["perSecond"] as? NSNumber)?.doubleValue ?? 0) > 0,
                 "the relay drained every message")
+        let live = try #require(report["live"] as? [String: Any])
+        #expect((live["latencySamples"] as? NSNumber)?.intValue == 300, "an append-to-acknowledgement latency for every live message")
+        #expect(((live["p99Ms"] as? NSNumber)?.doubleValue ?? -1) >= ((live["p50Ms"] as? NSNumber)?.doubleValue ?? 0))
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty, "the scratch directory is removed")
         let bad = try await runOutbox(["bench", "--dir", tmp.sub("missing")])
         #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
+        for sink in ["stdout", "amqp://localhost", "nats://localhost?stream=S&bogus=1"] {
+            let refused = try await runOutbox(["bench", "--sink", sink])
+            let first = refused.stderr.split(separator: "\n").first.map(String.init) ?? ""
+            #expect(refused.status != 0 && first.hasPrefix("Error: ") && first.contains("sink"), "\(sink): \(refused.stderr)")
+        }
     }
 }
