@@ -22,6 +22,9 @@ public struct Benchmark: Sendable {
     public var makeSink: @Sendable (_ scratchPrefix: String) throws -> any OutboxSink = { try FileSink(path: $0 + ".published.jsonl") }
     /// How the report names the sink.
     public var sinkName: String = "a file sink"
+    /// Messages per second the producers append at in the live phase, in all; nil: as fast as they can
+    /// (the relay's latencies then include the queue that builds up when they outpace it).
+    public var liveRate: Double? = nil
     /// How long the live phase waits for the sink to acknowledge every message.
     public var publishTimeout: Duration = .seconds(120)
 
@@ -62,7 +65,7 @@ public struct Benchmark: Sendable {
         let (outbox, stored) = try await OutboxWorkload.measure(in: scratch, messages: messages, producers: producers, payload: payload, logger: logger)
         let relay = try await OutboxWorkload.drain(OutboxWorkload.outboxPath(in: scratch), messages: messages,
                                                    sink: try makeSink(scratch + "/drain"), sinkName: sinkName, logger: logger)
-        let live = try await OutboxWorkload.live(in: scratch, messages: messages, producers: producers, payload: payload,
+        let live = try await OutboxWorkload.live(in: scratch, messages: messages, producers: producers, rate: liveRate, payload: payload,
                                                  sink: try makeSink(scratch + "/live"), sinkName: sinkName, timeout: publishTimeout, logger: logger)
         let (sqlite, rows) = try await SQLiteOutbox.measure(in: scratch, messages: messages, producers: producers, payload: payload)
         return Report(floor: floor, outbox: outbox, sqlite: sqlite, relay: relay, live: live, outboxStored: stored, sqliteRows: rows)

@@ -42,8 +42,10 @@ enum OutboxWorkload {
     /// Producers append while a relay publishes to `sink` as the commits land (the commits wake it): the
     /// time from the first `append` until the sink acknowledged the last message, and each message's
     /// latency from its `append` returning to the sink's acknowledgement.
-    static func live(in directory: String, messages: Int, producers: Int, payload: [UInt8], sink: any OutboxSink, sinkName: String,
-                     timeout: Duration, logger: Logger) async throws -> LatencySummary {
+    /// With `rate`, the producers append that many messages per second in all, evenly spaced, instead of
+    /// as fast as they can.
+    static func live(in directory: String, messages: Int, producers: Int, rate: Double?, payload: [UInt8], sink: any OutboxSink,
+                     sinkName: String, timeout: Duration, logger: Logger) async throws -> LatencySummary {
         let path = directory + "/live-outbox"
         let outbox = try await Outbox.open(at: path, logger: logger)
         let timings = PublishTimings()
@@ -54,7 +56,7 @@ enum OutboxWorkload {
         let start = clock.now
         let task = Task { try await relay.run() }
         do {
-            try await produce(outbox, messages: messages, producers: producers, payload: payload, timings: timings)
+            try await produce(outbox, messages: messages, producers: producers, rate: rate, payload: payload, timings: timings)
             let deadline = start + timeout
             while timings.publishedCount < messages {
                 guard clock.now < deadline else {
@@ -75,13 +77,20 @@ enum OutboxWorkload {
         return LatencySummary(name: "relay to the sink (live)", operations: messages, elapsed: elapsed, latencies: timings.commitToPublishLatencies())
     }
 
-    /// `producers` tasks append `messages` in all, one per `append`, recording each commit in `timings`.
-    private static func produce(_ outbox: Outbox, messages: Int, producers: Int, payload: [UInt8], timings: PublishTimings) async throws {
+    /// `producers` tasks append `messages` in all, one per `append`, recording each commit in `timings`;
+    /// with `rate`, message *i* of producer *p* is appended no sooner than (i × producers + p) / rate
+    /// seconds after the start.
+    private static func produce(_ outbox: Outbox, messages: Int, producers: Int, rate: Double? = nil, payload: [UInt8],
+                                timings: PublishTimings) async throws {
         let perProducer = splitEvenly(messages, producers)
+        let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             for p in 0..<producers {
                 group.addTask {
                     for i in 0..<perProducer[p] {
+                        if let rate {
+                            try await Task.sleep(until: start + .seconds(Double(i * producers + p) / rate), clock: .continuous)
+                        }
                         let t = ContinuousClock.now
                         let seq = try await outbox.append(OutboxMessage(type: "UserRegistered", key: "user-\((p * perProducer[p] + i) % 64)", payload: payload))
                         let now = ContinuousClock.now

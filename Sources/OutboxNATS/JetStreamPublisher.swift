@@ -103,9 +103,15 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
     func publishRound(_ round: [StoredMessage]) -> [PublishOutcome] {
         var outcomes = round.map { send($0) }
         guard outcomes.contains(where: { $0 == nil }) else { return outcomes.map { $0! } }
+        // Write the round out now rather than when the client's flusher thread next gets to it (which
+        // costs about a millisecond per round); the PING this sends comes back after the server has
+        // read every message of the round. A failure here shows up as missing acknowledgements below.
+        // The round's wait, flush included, stays within the publish timeout.
+        let deadline = ContinuousClock.now + configuration.publishTimeout
+        _ = natsConnection_FlushTimeout(connection, configuration.publishTimeout.wholeMilliseconds)
         var options = jsPubOptions()
         jsPubOptions_Init(&options)
-        options.MaxWait = configuration.publishTimeout.wholeMilliseconds
+        options.MaxWait = max(1, (deadline - ContinuousClock.now).wholeMilliseconds)
         if js_PublishAsyncComplete(js, &options) != NATS_OK {
             // Take back what is still unacknowledged: a late acknowledgement is then dropped rather
             // than credited to a later round. The relay retries these; the id makes JetStream drop a

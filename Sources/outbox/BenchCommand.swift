@@ -22,6 +22,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "pwrite + fdatasync rounds for the floor.") var floorCommits: Int = 500
     @Option(help: "Where the relay publishes: a file sink in the scratch directory (default), file:PATH, nats://…, mqtt://… or kafka://… (see 'outbox relay --help').")
     var sink: String?
+    @Option(help: "Messages per second the producers append at in the relay's live phase (default: as fast as they can).")
+    var liveRate: Double?
     @Flag(help: "One JSON object instead of a table.") var json = false
 
     func validate() throws {
@@ -29,6 +31,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--messages, --producers and --floor-commits must be at least 1")
         }
         guard payloadSize >= 0 else { throw ValidationError("--payload-size must not be negative") }
+        if let liveRate, !(liveRate > 0 && liveRate.isFinite) { throw ValidationError("--live-rate must be a positive number of messages per second") }
         if let sink {
             guard sink != "stdout" else { throw ValidationError("--sink stdout would bury the report; use file:PATH or a broker") }
             try RelayCommand.validateSink(sink)
@@ -42,6 +45,7 @@ struct BenchCommand: AsyncParsableCommand {
             bench.producers = producers
             bench.payloadSize = payloadSize
             bench.floorCommits = floorCommits
+            bench.liveRate = liveRate
             let logger = CLILogging.logger("outbox.bench")
             if let sink {
                 bench.makeSink = { _ in try RelayCommand.makeSink(sink, logger: logger) }
@@ -77,7 +81,7 @@ struct BenchCommand: AsyncParsableCommand {
                 }
                 print("outbox vs SQLite: \(format(r.throughputVsSQLite, 2))x the messages per second")
                 print("outbox vs the floor: \(format(r.messagesPerFloorSync, 2)) messages per fdatasync the disk can do; median commit \(format(r.p50VsFloor, 2))x the floor's")
-                print("live relay (producers at full speed, so queueing included): append returned to sink acknowledged, p50 \(format(r.live.p50.milliseconds, 3)) ms, p99 \(format(r.live.p99.milliseconds, 3)) ms")
+                print("live relay (\(liveRate.map { "producers paced at \(format($0)) messages/s" } ?? "producers at full speed, so queueing included")): append returned to sink acknowledged, p50 \(format(r.live.p50.milliseconds, 3)) ms, p99 \(format(r.live.p99.milliseconds, 3)) ms")
             }
         }
     }
