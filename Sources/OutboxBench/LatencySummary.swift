@@ -18,8 +18,11 @@ public struct LatencySummary: Sendable {
     public var p50: Duration { percentile(0.50) }
     public var p99: Duration { percentile(0.99) }
 
-    public func percentile(_ q: Double) -> Duration {
-        guard !latencies.isEmpty else { return .zero }
-        return latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))]
+    public func percentile(_ q: Double) -> Duration { Self.percentile(latencies, q) }
+
+    /// The `q` quantile (0...1) of `sorted`, or zero when it is empty.
+    public static func percentile(_ sorted: [Duration], _ q: Double) -> Duration {
+        guard !sorted.isEmpty else { return .zero }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]
     }
 }

@@ -115,8 +115,6 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     private func ms(_ sorted: [Duration], _ q: Double) -> String {
-        guard !sorted.isEmpty else { return "-" }
-        let d = sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]
-        return String(format: "%.2f ms", d.seconds * 1000)
+        sorted.isEmpty ? "-" : String(format: "%.2f ms", LatencySummary.percentile(sorted, q).milliseconds)
     }
 }
