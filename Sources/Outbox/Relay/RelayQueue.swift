@@ -20,8 +20,58 @@ struct RelayQueue {
         var failures = 0
     }
 
+    /// Which queue a message is in: its ordering key (one shared key under strict order, set by
+    /// ``add(_:)``), or a queue of its own when it has none.
+    private enum QueueKey: Hashable {
+        case key(String)
+        case alone(UInt64)
+
+        init(_ m: StoredMessage) { self = m.orderingKey.map { .key($0) } ?? .alone(m.seq) }
+    }
+
+    /// One key's messages in sequence order. Messages leave from the front (a batch takes a prefix of each
+    /// key), so the front is an index and the storage is trimmed now and then: leaving costs O(1), not a
+    /// shift of everything behind.
+    private struct KeyQueue {
+        var entries: [Entry] = []
+        var head = 0
+
+        var isEmpty: Bool { head == entries.count }
+        var first: Entry? { isEmpty ? nil : entries[head] }
+
+        /// Appends, or inserts in sequence order when an older message comes late (a sweep's straggler).
+        mutating func insert(_ e: Entry) {
+            if let last = entries.last, head < entries.count, last.message.seq > e.message.seq {
+                let i = entries[head...].firstIndex { $0.message.seq > e.message.seq }!
+                entries.insert(e, at: i)
+            } else {
+                entries.append(e)
+            }
+        }
+
+        /// The position of `seq`, searched from the front (where a batch's messages are).
+        func index(of seq: UInt64) -> Int? { entries[head...].firstIndex { $0.message.seq == seq } }
+
+        mutating func remove(at i: Int) -> Entry {
+            let e = entries[i]
+            if i == head {
+                head += 1
+                if head == entries.count {
+                    entries.removeAll(keepingCapacity: true)
+                    head = 0
+                } else if head >= 64 && head * 2 >= entries.count {
+                    entries.removeFirst(head)
+                    head = 0
+                }
+            } else {
+                entries.remove(at: i)
+            }
+            return e
+        }
+    }
+
     let configuration: OutboxRelayConfiguration
-    private var queues: [String: [Entry]] = [:]
+    private var queues: [QueueKey: KeyQueue] = [:]
     private(set) var held = Set<UInt64>()
     var count: Int { held.count }
     /// The approximate memory the held messages take.
@@ -37,27 +87,14 @@ struct RelayQueue {
         self.configuration = configuration
     }
 
-    /// The queue of a message: its ordering key (set to one shared key under strict order by ``add(_:)``),
-    /// or a queue of its own when it has none.
-    private func queueKey(_ m: StoredMessage) -> String {
-        m.orderingKey.map { "k:" + $0 } ?? "s:\(m.seq)"
-    }
-
-    /// Adds messages not held yet, keeping each key's queue in sequence order.
+    /// Adds messages not held yet, keeping each key's queue in sequence order. The queues are changed in
+    /// place (a copy out of the dictionary would copy the whole queue for every message).
     mutating func add(_ messages: [StoredMessage]) {
         for var m in messages where !held.contains(m.seq) {
             if configuration.strictOrder { m.orderingKey = "" }
             held.insert(m.seq)
             heldBytes += Self.footprint(m)
-            let k = queueKey(m)
-            var q = queues[k, default: []]
-            if let last = q.last, last.message.seq > m.seq {
-                let i = q.firstIndex { $0.message.seq > m.seq }!
-                q.insert(Entry(message: m), at: i)
-            } else {
-                q.append(Entry(message: m))
-            }
-            queues[k] = q
+            queues[QueueKey(m), default: KeyQueue()].insert(Entry(message: m))
         }
     }
 
@@ -74,7 +111,7 @@ struct RelayQueue {
         var heap: [(seq: UInt64, queue: [Entry], position: Int)] = []
         for q in queues.values {
             guard let head = q.first, head.notBefore.map({ $0 <= now }) ?? true else { continue }
-            heap.append((head.message.seq, q, 0))
+            heap.append((head.message.seq, q.entries, q.head))
         }
         func less(_ a: Int, _ b: Int) -> Bool { heap[a].seq < heap[b].seq }
         func siftDown(_ start: Int) {
@@ -115,15 +152,18 @@ struct RelayQueue {
     /// `batch` must be what ``nextBatch(now:)`` returned (ordering keys as set by ``add(_:)``).
     mutating func apply(_ outcomes: [PublishOutcome], to batch: [StoredMessage], now: ContinuousClock.Instant, wallClock: Date) -> Result {
         var result = Result()
-        var failedKeys = Set<String>()
+        var failedKeys = Set<QueueKey>()
         for (m, outcome) in zip(batch, outcomes) {
-            let k = queueKey(m)
-            guard var q = queues[k], let i = q.firstIndex(where: { $0.message.seq == m.seq }) else { continue }
+            let k = QueueKey(m)
+            // Taken out of the dictionary, so it is changed in place, and put back below.
+            guard var q = queues.removeValue(forKey: k) else { continue }
+            defer { if !q.isEmpty { queues[k] = q } }
+            guard let i = q.index(of: m.seq) else { continue }
             let before = held.count
             defer { if held.count < before { heldBytes -= Self.footprint(m) } }
             switch outcome {
             case .published:
-                q.remove(at: i)
+                _ = q.remove(at: i)
                 held.remove(m.seq)
                 result.published.append(m.seq)
             case .rejected(let error):
@@ -136,24 +176,23 @@ struct RelayQueue {
                 result.failures += 1
                 guard !failedKeys.contains(k) else { break }
                 failedKeys.insert(k)
-                q[i].attempts += 1
-                q[i].lastError = error
-                let e = q[i]
+                q.entries[i].attempts += 1
+                q.entries[i].lastError = error
+                let e = q.entries[i]
                 if let deadline = Self.deliverBy(m.message), wallClock >= deadline {
-                    q.remove(at: i)
+                    _ = q.remove(at: i)
                     held.remove(m.seq)
                     result.dead.append(deadLetter(e, reason: "deliver-by deadline passed", error: error, attempts: e.attempts, at: wallClock))
                 } else if e.attempts >= configuration.maxAttempts {
-                    q.remove(at: i)
+                    _ = q.remove(at: i)
                     held.remove(m.seq)
                     result.dead.append(deadLetter(e, reason: "gave up after \(e.attempts) attempts", error: error,
                                                   attempts: e.attempts, at: wallClock))
                 } else {
                     let wait = configuration.backoff(afterAttempt: e.attempts, random: Double.random(in: 0...1, using: &random))
-                    q[i].notBefore = now + wait
+                    q.entries[i].notBefore = now + wait
                 }
             }
-            queues[k] = q.isEmpty ? nil : q
         }
         return result
     }
