@@ -34,6 +34,19 @@ struct CodecTests {
         #expect(MessageID(id.description) == id)
     }
 
+    /// The hand-written hex form is Foundation's, lower-cased; bytes go in and out unchanged; ids made
+    /// a millisecond apart sort by time.
+    @Test func messageIDsPrintAndCopyExactly() {
+        for _ in 0..<2000 {
+            let id = MessageID(UUID())
+            #expect(id.description == id.uuid.uuidString.lowercased())
+            #expect(MessageID(bytes: ([0xAA] + id.bytes + [0xBB])[1...16]) == id)
+        }
+        let earlier = MessageID.v7(now: Date(timeIntervalSince1970: 1_800_000_000))
+        let later = MessageID.v7(now: Date(timeIntervalSince1970: 1_800_000_000.002))
+        #expect(earlier.bytes.lexicographicallyPrecedes(later.bytes))
+    }
+
     @Test func truncatedOrPaddedBodiesAreRejected() throws {
         let body = try MessageCodec.encode([sampleMessage(1), sampleMessage(2)], compressionThreshold: nil, maxBody: 1 << 20)
         for cut in 0..<body.count {

@@ -15,25 +15,30 @@ public struct MessageID: Hashable, Sendable, CustomStringConvertible {
         self.uuid = uuid
     }
 
+    /// The first 16 bytes of `bytes` (a decoder's slice), copied without an intermediate array.
     init(bytes: ArraySlice<UInt8>) {
-        let b = Array(bytes)
-        uuid = UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-                           b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+        var u: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &u) { out in
+            for (i, b) in bytes.prefix(16).enumerated() { out[i] = b }
+        }
+        uuid = UUID(uuid: u)
     }
 
     /// A new UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits; ids generated later
-    /// sort after earlier ones at millisecond granularity.
+    /// sort after earlier ones at millisecond granularity. Built in place: no allocation per id.
     public static func v7(now: Date = Date()) -> MessageID {
         var g = SystemRandomNumberGenerator()
         let ms = UInt64(max(0, now.timeIntervalSince1970 * 1000))
         let r1 = g.next() as UInt64
         let r2 = g.next() as UInt64
-        var b = [UInt8](repeating: 0, count: 16)
-        for i in 0..<6 { b[i] = UInt8(truncatingIfNeeded: ms >> (40 - 8 * UInt64(i))) }
-        for i in 6..<16 { b[i] = UInt8(truncatingIfNeeded: (i < 14 ? r1 : r2) >> (8 * UInt64(i % 8))) }
-        b[6] = 0x70 | (b[6] & 0x0F)
-        b[8] = 0x80 | (b[8] & 0x3F)
-        return MessageID(bytes: b[...])
+        var u: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &u) { b in
+            for i in 0..<6 { b[i] = UInt8(truncatingIfNeeded: ms >> (40 - 8 * UInt64(i))) }
+            for i in 6..<16 { b[i] = UInt8(truncatingIfNeeded: (i < 14 ? r1 : r2) >> (8 * UInt64(i % 8))) }
+            b[6] = 0x70 | (b[6] & 0x0F)
+            b[8] = 0x80 | (b[8] & 0x3F)
+        }
+        return MessageID(UUID(uuid: u))
     }
 
     /// The 16 bytes, in the order they are stored and compared.
@@ -41,6 +46,25 @@ public struct MessageID: Hashable, Sendable, CustomStringConvertible {
         withUnsafeBytes(of: uuid.uuid) { Array($0) }
     }
 
-    /// Lower-case canonical form.
-    public var description: String { uuid.uuidString.lowercased() }
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Lower-case canonical form (8-4-4-4-12 hex digits), written straight into the string: sinks
+    /// call this for every message.
+    public var description: String {
+        withUnsafeBytes(of: uuid.uuid) { b in
+            String(unsafeUninitializedCapacity: 36) { out in
+                var j = 0
+                for i in 0..<16 {
+                    if i == 4 || i == 6 || i == 8 || i == 10 {
+                        out[j] = UInt8(ascii: "-")
+                        j += 1
+                    }
+                    out[j] = Self.hexDigits[Int(b[i] >> 4)]
+                    out[j + 1] = Self.hexDigits[Int(b[i] & 0x0F)]
+                    j += 2
+                }
+                return j
+            }
+        }
+    }
 }
