@@ -47,6 +47,18 @@ struct CodecTests {
         #expect(earlier.bytes.lexicographicallyPrecedes(later.bytes))
     }
 
+    /// Ids made at once on several threads, from the shared random pool, are all different, including
+    /// their random parts alone.
+    @Test func concurrentIDsNeverRepeat() async {
+        let now = Date()
+        let ids = await withTaskGroup(of: [MessageID].self) { group in
+            for _ in 0..<4 { group.addTask { (0..<50_000).map { _ in MessageID.v7(now: now) } } }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(Set(ids).count == 200_000)
+        #expect(Set(ids.map { $0.bytes[6...] }).count == 200_000, "the same millisecond, so the random bits differ")
+    }
+
     @Test func truncatedOrPaddedBodiesAreRejected() throws {
         let body = try MessageCodec.encode([sampleMessage(1), sampleMessage(2)], compressionThreshold: nil, maxBody: 1 << 20)
         for cut in 0..<body.count {

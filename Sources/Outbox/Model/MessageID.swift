@@ -25,12 +25,11 @@ public struct MessageID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// A new UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits; ids generated later
-    /// sort after earlier ones at millisecond granularity. Built in place: no allocation per id.
+    /// sort after earlier ones at millisecond granularity. Built in place from ``RandomPool``: no allocation
+    /// and no system call per id.
     public static func v7(now: Date = Date()) -> MessageID {
-        var g = SystemRandomNumberGenerator()
         let ms = UInt64(max(0, now.timeIntervalSince1970 * 1000))
-        let r1 = g.next() as UInt64
-        let r2 = g.next() as UInt64
+        let (r1, r2) = RandomPool.twoWords()
         var u: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &u) { b in
             for i in 0..<6 { b[i] = UInt8(truncatingIfNeeded: ms >> (40 - 8 * UInt64(i))) }
