@@ -77,16 +77,20 @@ enum OutboxWorkload {
         return LatencySummary(name: "relay to the sink (live)", operations: messages, elapsed: elapsed, latencies: timings.commitToPublishLatencies())
     }
 
-    /// `producers` tasks append `messages` in all, one per `append`, recording each commit in `timings`;
+    /// `producers` tasks append `messages` in all, one per `append`, and then record every commit in
+    /// `timings` (each task keeps its own list while it runs, so measuring adds no lock to the appends);
     /// with `rate`, message *i* of producer *p* is appended no sooner than (i × producers + p) / rate
     /// seconds after the start.
     private static func produce(_ outbox: Outbox, messages: Int, producers: Int, rate: Double? = nil, payload: [UInt8],
                                 timings: PublishTimings) async throws {
         let perProducer = splitEvenly(messages, producers)
         let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        typealias Commit = (seq: UInt64, at: ContinuousClock.Instant, latency: Duration)
+        try await withThrowingTaskGroup(of: [Commit].self) { group in
             for p in 0..<producers {
                 group.addTask {
+                    var mine: [Commit] = []
+                    mine.reserveCapacity(perProducer[p])
                     for i in 0..<perProducer[p] {
                         if let rate {
                             try await Task.sleep(until: start + .seconds(Double(i * producers + p) / rate), clock: .continuous)
@@ -94,11 +98,12 @@ enum OutboxWorkload {
                         let t = ContinuousClock.now
                         let seq = try await outbox.append(OutboxMessage(type: "UserRegistered", key: "user-\((p * perProducer[p] + i) % 64)", payload: payload))
                         let now = ContinuousClock.now
-                        timings.committed(seq, at: now, latency: now - t)
+                        mine.append((seq, now, now - t))
                     }
+                    return mine
                 }
             }
-            try await group.waitForAll()
+            for try await commits in group { timings.committed(commits) }
         }
     }
 }

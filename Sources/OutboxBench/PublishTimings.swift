@@ -17,6 +17,16 @@ public final class PublishTimings: Sendable {
         }
     }
 
+    /// Records many commits at once: `(seq, when append returned, its latency)`.
+    public func committed(_ records: [(seq: UInt64, at: ContinuousClock.Instant, latency: Duration)]) {
+        state.withLock {
+            for r in records {
+                $0.committed[r.seq] = r.at
+                $0.commitLatencies.append(r.latency)
+            }
+        }
+    }
+
     /// Records that a sink acknowledged `seqs` at `t` (only the first acknowledgement of each counts).
     public func published(_ seqs: [UInt64], at t: ContinuousClock.Instant) {
         state.withLock { s in for seq in seqs where s.published[seq] == nil { s.published[seq] = t } }
