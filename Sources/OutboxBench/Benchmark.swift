@@ -25,7 +25,7 @@ public struct Benchmark: Sendable {
     /// Messages per second the producers append at in the live phase, in all; nil: as fast as they can
     /// (the relay's latencies then include the queue that builds up when they outpace it).
     public var liveRate: Double? = nil
-    /// How long the live phase waits for the sink to acknowledge every message.
+    /// How long each relay phase waits for the sink to acknowledge every message before it fails.
     public var publishTimeout: Duration = .seconds(120)
 
     public init(directory: String) { self.directory = directory }
@@ -64,7 +64,7 @@ public struct Benchmark: Sendable {
         let floor = try await onDedicatedThread("outbox-bench-floor") { try FsyncFloor.measure(in: scratch, commits: commits) }
         let (outbox, stored) = try await OutboxWorkload.measure(in: scratch, messages: messages, producers: producers, payload: payload, logger: logger)
         let relay = try await OutboxWorkload.drain(OutboxWorkload.outboxPath(in: scratch), messages: messages,
-                                                   sink: try makeSink(scratch + "/drain"), sinkName: sinkName, logger: logger)
+                                                   sink: try makeSink(scratch + "/drain"), sinkName: sinkName, timeout: publishTimeout, logger: logger)
         let live = try await OutboxWorkload.live(in: scratch, messages: messages, producers: producers, rate: liveRate, payload: payload,
                                                  sink: try makeSink(scratch + "/live"), sinkName: sinkName, timeout: publishTimeout, logger: logger)
         let (sqlite, rows) = try await SQLiteOutbox.measure(in: scratch, messages: messages, producers: producers, payload: payload)

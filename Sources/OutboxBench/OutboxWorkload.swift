@@ -22,21 +22,14 @@ enum OutboxWorkload {
     }
 
     /// Drains the outbox at `path` (every message pending) with a relay publishing to `sink`; the time
-    /// until nothing is pending.
-    static func drain(_ path: String, messages: Int, sink: any OutboxSink, sinkName: String, logger: Logger) async throws -> LatencySummary {
-        var config = OutboxRelayConfiguration()
-        config.batchSize = 500
-        let relay = OutboxRelay(path: path, sink: sink, configuration: config, logger: logger)
-        let clock = ContinuousClock()
-        let start = clock.now
-        let task = Task { try await relay.run() }
-        while try OutboxReader(path: path).stats().pending > 0 {
-            try await Task.sleep(for: .milliseconds(2))
-        }
-        let elapsed = clock.now - start
-        task.cancel()
-        try await task.value
-        return LatencySummary(name: "relay to the sink (drain)", operations: messages, elapsed: elapsed, latencies: [])
+    /// until the sink acknowledged the last message.
+    static func drain(_ path: String, messages: Int, sink: any OutboxSink, sinkName: String, timeout: Duration,
+                      logger: Logger) async throws -> LatencySummary {
+        let timings = PublishTimings()
+        let relay = relay(path, TimingSink(inner: sink, timings: timings), outbox: nil, logger: logger)
+        let start = ContinuousClock.now
+        try await run(relay, until: timings, acknowledged: messages, within: timeout, sinkName: sinkName, path: path) {}
+        return LatencySummary(name: "relay to the sink (drain)", operations: messages, elapsed: (timings.lastPublished ?? start) - start, latencies: [])
     }
 
     /// Producers append while a relay publishes to `sink` as the commits land (the commits wake it): the
@@ -49,32 +42,49 @@ enum OutboxWorkload {
         let path = directory + "/live-outbox"
         let outbox = try await Outbox.open(at: path, logger: logger)
         let timings = PublishTimings()
+        let relay = relay(path, TimingSink(inner: sink, timings: timings), outbox: outbox, logger: logger)
+        let start = ContinuousClock.now
+        do {
+            try await run(relay, until: timings, acknowledged: messages, within: timeout, sinkName: sinkName, path: path) {
+                try await produce(outbox, messages: messages, producers: producers, rate: rate, payload: payload, timings: timings)
+            }
+        } catch {
+            try? await outbox.close()
+            throw error
+        }
+        try await outbox.close()
+        return LatencySummary(name: "relay to the sink (live)", operations: messages, elapsed: (timings.lastPublished ?? start) - start,
+                              latencies: timings.commitToPublishLatencies())
+    }
+
+    private static func relay(_ path: String, _ sink: TimingSink, outbox: Outbox?, logger: Logger) -> OutboxRelay {
         var config = OutboxRelayConfiguration()
         config.batchSize = 500
-        let relay = OutboxRelay(path: path, sink: TimingSink(inner: sink, timings: timings), configuration: config, outbox: outbox, logger: logger)
-        let clock = ContinuousClock()
-        let start = clock.now
+        return OutboxRelay(path: path, sink: sink, configuration: config, outbox: outbox, logger: logger)
+    }
+
+    /// Runs `relay` while `work` runs and then until the sink acknowledged `messages` in all; fails, naming
+    /// how far it got, if that takes longer than `timeout` (a sink that cannot publish: the relay keeps
+    /// retrying and its warnings say why).
+    private static func run(_ relay: OutboxRelay, until timings: PublishTimings, acknowledged messages: Int, within timeout: Duration,
+                            sinkName: String, path: String, _ work: () async throws -> Void) async throws {
+        let deadline = ContinuousClock.now + timeout
         let task = Task { try await relay.run() }
         do {
-            try await produce(outbox, messages: messages, producers: producers, rate: rate, payload: payload, timings: timings)
-            let deadline = start + timeout
+            try await work()
             while timings.publishedCount < messages {
-                guard clock.now < deadline else {
+                guard ContinuousClock.now < deadline else {
                     throw OutboxError(.broker, "the relay published \(timings.publishedCount) of \(messages) messages to \(sinkName) within \(timeout)", path: path)
                 }
-                try await Task.sleep(for: .milliseconds(2))
+                try await Task.sleep(for: .milliseconds(1))
             }
         } catch {
             task.cancel()
             _ = try? await task.value
-            try? await outbox.close()
             throw error
         }
-        let elapsed = (timings.lastPublished ?? clock.now) - start
         task.cancel()
         try await task.value
-        try await outbox.close()
-        return LatencySummary(name: "relay to the sink (live)", operations: messages, elapsed: elapsed, latencies: timings.commitToPublishLatencies())
     }
 
     /// `producers` tasks append `messages` in all, one per `append`, and then record every commit in

@@ -24,6 +24,8 @@ struct BenchCommand: AsyncParsableCommand {
     var sink: String?
     @Option(help: "Messages per second the producers append at in the relay's live phase (default: as fast as they can).")
     var liveRate: Double?
+    @Option(help: "Seconds each relay phase may take to get every message acknowledged before the benchmark fails.")
+    var publishTimeout: Double = 120
     @Flag(help: "One JSON object instead of a table.") var json = false
 
     func validate() throws {
@@ -31,6 +33,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--messages, --producers and --floor-commits must be at least 1")
         }
         guard payloadSize >= 0 else { throw ValidationError("--payload-size must not be negative") }
+        guard publishTimeout > 0 && publishTimeout.isFinite else { throw ValidationError("--publish-timeout must be a positive number of seconds") }
         if let liveRate, !(liveRate > 0 && liveRate.isFinite) { throw ValidationError("--live-rate must be a positive number of messages per second") }
         if let sink {
             guard sink != "stdout" else { throw ValidationError("--sink stdout would bury the report; use file:PATH or a broker") }
@@ -46,6 +49,7 @@ struct BenchCommand: AsyncParsableCommand {
             bench.payloadSize = payloadSize
             bench.floorCommits = floorCommits
             bench.liveRate = liveRate
+            bench.publishTimeout = .milliseconds(Int64(publishTimeout * 1000))
             let logger = CLILogging.logger("outbox.bench")
             if let sink {
                 bench.makeSink = { _ in try RelayCommand.makeSink(sink, logger: logger) }

@@ -147,6 +147,10 @@ struct BenchTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty, "the scratch directory is removed")
         let bad = try await runOutbox(["bench", "--dir", tmp.sub("missing")])
         #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
+        let unreachable = try await runOutbox(["bench", "--dir", tmp.path, "--messages", "50", "--floor-commits", "5",
+                                               "--sink", "mqtt://127.0.0.1:1", "--publish-timeout", "1"])
+        #expect(unreachable.status != 0 && unreachable.stderr.contains("the relay published 0 of 50 messages to mqtt://127.0.0.1:1"),
+                "a sink that cannot publish fails the benchmark: \(unreachable.stderr)")
         for sink in ["stdout", "amqp://localhost", "nats://localhost?stream=S&bogus=1"] {
             let refused = try await runOutbox(["bench", "--sink", sink])
             let first = refused.stderr.split(separator: "\n").first.map(String.init) ?? ""
