@@ -52,6 +52,7 @@ struct RelayQueue {
         /// The position of `seq`, searched from the front (where a batch's messages are).
         func index(of seq: UInt64) -> Int? { entries[head...].firstIndex { $0.message.seq == seq } }
 
+        @discardableResult
         mutating func remove(at i: Int) -> Entry {
             let e = entries[i]
             if i == head {
@@ -163,7 +164,7 @@ struct RelayQueue {
             defer { if held.count < before { heldBytes -= Self.footprint(m) } }
             switch outcome {
             case .published:
-                _ = q.remove(at: i)
+                q.remove(at: i)
                 held.remove(m.seq)
                 result.published.append(m.seq)
             case .rejected(let error):
@@ -180,11 +181,11 @@ struct RelayQueue {
                 q.entries[i].lastError = error
                 let e = q.entries[i]
                 if let deadline = Self.deliverBy(m.message), wallClock >= deadline {
-                    _ = q.remove(at: i)
+                    q.remove(at: i)
                     held.remove(m.seq)
                     result.dead.append(deadLetter(e, reason: "deliver-by deadline passed", error: error, attempts: e.attempts, at: wallClock))
                 } else if e.attempts >= configuration.maxAttempts {
-                    _ = q.remove(at: i)
+                    q.remove(at: i)
                     held.remove(m.seq)
                     result.dead.append(deadLetter(e, reason: "gave up after \(e.attempts) attempts", error: error,
                                                   attempts: e.attempts, at: wallClock))
