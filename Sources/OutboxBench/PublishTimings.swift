@@ -11,10 +11,7 @@ public final class PublishTimings: Sendable {
 
     /// Records that `append` returned `seq` at `t`, after `latency`.
     public func committed(_ seq: UInt64, at t: ContinuousClock.Instant, latency: Duration) {
-        state.withLock {
-            $0.committed[seq] = t
-            $0.commitLatencies.append(latency)
-        }
+        committed([(seq, t, latency)])
     }
 
     /// Records many commits at once: `(seq, when append returned, its latency)`.

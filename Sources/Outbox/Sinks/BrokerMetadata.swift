@@ -7,15 +7,21 @@ package enum BrokerMetadata {
     /// `outbox-seq`, `outbox-type`, `outbox-created-at` (RFC 3339) and `outbox-key` (when it has a
     /// key); with `titleCase`, `Outbox-Seq` and so on.
     package static func headers(_ m: StoredMessage, idName: String, titleCase: Bool = false) -> [(name: String, value: String)] {
-        var fields: [(String, String)] = [
-            ("outbox-seq", String(m.seq)),
-            ("outbox-type", m.message.type),
-            ("outbox-created-at", rfc3339(micros: m.message.createdAtMicros)),
-        ]
-        if let key = m.message.key { fields.append(("outbox-key", key)) }
-        let named = fields.map { (titleCase ? $0.0.split(separator: "-").map(\.capitalized).joined(separator: "-") : $0.0, $0.1) }
-        return [(idName, m.message.id.description)] + named + m.message.headers.map { ($0.name, $0.value) }
+        let names = titleCase ? titleCaseNames : lowerCaseNames
+        var fields: [(name: String, value: String)] = []
+        fields.reserveCapacity(5 + m.message.headers.count)
+        fields.append((idName, m.message.id.description))
+        fields.append((names.seq, String(m.seq)))
+        fields.append((names.type, m.message.type))
+        fields.append((names.createdAt, rfc3339(micros: m.message.createdAtMicros)))
+        if let key = m.message.key { fields.append((names.key, key)) }
+        for h in m.message.headers { fields.append((h.name, h.value)) }
+        return fields
     }
+
+    private typealias Names = (seq: String, type: String, createdAt: String, key: String)
+    private static let lowerCaseNames: Names = ("outbox-seq", "outbox-type", "outbox-created-at", "outbox-key")
+    private static let titleCaseNames: Names = ("Outbox-Seq", "Outbox-Type", "Outbox-Created-At", "Outbox-Key")
 }
 
 /// Outcomes of one round of publishes, by a key the sink chooses (a sequence number, a token), filled

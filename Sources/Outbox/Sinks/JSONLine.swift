@@ -52,25 +52,25 @@ package func rfc3339(micros: Int64) -> String {
         return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
                       t.tm_hour, t.tm_min, t.tm_sec, Int32(fraction))
     }
-    // Digits written straight into 27 bytes: this runs for every message a sink publishes, and
-    // String(format:) costs several times more.
-    var bytes = [UInt8](repeating: 0, count: 27)
-    func put(_ value: Int, _ width: Int, at start: Int) {
-        var v = value
-        for i in stride(from: start + width - 1, through: start, by: -1) {
-            bytes[i] = UInt8(ascii: "0") + UInt8(v % 10)
-            v /= 10
+    // Digits written straight into the string's 27 bytes: this runs for every message a sink publishes,
+    // and String(format:) costs several times more.
+    return String(unsafeUninitializedCapacity: 27) { bytes in
+        func put(_ value: Int, _ width: Int, at start: Int) {
+            var v = value
+            for i in stride(from: start + width - 1, through: start, by: -1) {
+                bytes[i] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+            }
         }
+        put(year, 4, at: 0)
+        put(Int(t.tm_mon) + 1, 2, at: 5)
+        put(Int(t.tm_mday), 2, at: 8)
+        put(Int(t.tm_hour), 2, at: 11)
+        put(Int(t.tm_min), 2, at: 14)
+        put(Int(t.tm_sec), 2, at: 17)
+        put(Int(fraction), 6, at: 20)
+        (bytes[4], bytes[7], bytes[10]) = (UInt8(ascii: "-"), UInt8(ascii: "-"), UInt8(ascii: "T"))
+        (bytes[13], bytes[16], bytes[19], bytes[26]) = (UInt8(ascii: ":"), UInt8(ascii: ":"), UInt8(ascii: "."), UInt8(ascii: "Z"))
+        return 27
     }
-    put(year, 4, at: 0)
-    put(Int(t.tm_mon) + 1, 2, at: 5)
-    put(Int(t.tm_mday), 2, at: 8)
-    put(Int(t.tm_hour), 2, at: 11)
-    put(Int(t.tm_min), 2, at: 14)
-    put(Int(t.tm_sec), 2, at: 17)
-    put(Int(fraction), 6, at: 20)
-    for (i, c) in [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "."), (26, "Z")] as [(Int, Unicode.Scalar)] {
-        bytes[i] = UInt8(ascii: c)
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
