@@ -108,6 +108,7 @@ let package = Package(
             name: "OutboxTests",
             dependencies: [
                 "Outbox",
+                "OutboxBench",
                 "OutboxCLI",
                 "OutboxTestSupport",
                 .product(name: "Logging", package: "swift-log"),

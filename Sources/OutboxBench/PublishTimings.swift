@@ -60,4 +60,8 @@ public struct TimingSink: OutboxSink {
         timings.published(zip(batch, outcomes).filter { $0.1 == .published }.map { $0.0.seq }, at: now)
         return outcomes
     }
+
+    public func checkAvailability() async throws -> SinkAvailability { try await inner.checkAvailability() }
+
+    public var displayName: String { inner.displayName }
 }

@@ -16,8 +16,13 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Creates the producer unless one is usable, and checks that a broker answers. An idempotent
-    /// producer that hit a fatal error is replaced.
+    /// Creates the producer unless one is usable, and checks that a broker answers and (for a topic
+    /// without placeholders) that the topic exists. An idempotent producer that hit a fatal error is
+    /// replaced.
+    ///
+    /// Throws ``OutboxError/Code/broker`` when no broker answers (an outage) and
+    /// ``OutboxError/Code/invalidArgument`` for what waiting cannot fix: a property librdkafka refuses,
+    /// failed authentication, a topic that does not exist.
     func connect() throws {
         if let producer {
             var text = [CChar](repeating: 0, count: 512)
@@ -38,7 +43,7 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
         var text = [CChar](repeating: 0, count: 512)
         for (name, value) in settings where rd_kafka_conf_set(conf, name, value, &text, text.count) != RD_KAFKA_CONF_OK {
             rd_kafka_conf_destroy(conf)
-            throw OutboxError(.invalidArgument, "Kafka: property \(name)=\(value): \(cText(text))")
+            throw OutboxError(.invalidArgument, "Kafka: property \(name)=\(KafkaSinkConfiguration.shown(name, value)): \(cText(text))")
         }
         rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReport)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(reports).toOpaque())
@@ -47,16 +52,54 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
             throw OutboxError(.broker, "Kafka: cannot create a producer: \(cText(text))")
         }
         // A metadata request proves a broker answers (the producer itself connects lazily).
-        var metadata: UnsafePointer<rd_kafka_metadata>?
-        let answered = rd_kafka_metadata(rk, 0, nil, &metadata, Int32(min(configuration.publishTimeout.wholeMilliseconds, 5000)))
-        guard answered == RD_KAFKA_RESP_ERR_NO_ERROR else {
+        if let problem = Self.metadataProblem(rk, topic: configuration.fixedTopic, timeout: configuration.publishTimeout,
+                                              servers: configuration.bootstrapServers) {
             rd_kafka_destroy(rk)
-            throw OutboxError(.broker, "Kafka: no broker of \(configuration.bootstrapServers) answered: \(String(cString: rd_kafka_err2str(answered)))")
+            throw problem
         }
-        rd_kafka_metadata_destroy(metadata)
         producer = rk
         logger.info("connected to Kafka", metadata: ["bootstrap": "\(configuration.bootstrapServers)"])
     }
+
+    /// Asks a broker for metadata (of the topic, when it has no placeholders): nil when it answered.
+    private static func metadataProblem(_ rk: OpaquePointer, topic: String?, timeout: Duration, servers: String) -> OutboxError? {
+        let wait = Int32(min(timeout.wholeMilliseconds, 5000))
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        var answered: rd_kafka_resp_err_t
+        if let topic, let handle = rd_kafka_topic_new(rk, topic, nil) {
+            answered = rd_kafka_metadata(rk, 0, handle, &metadata, wait)
+            rd_kafka_topic_destroy(handle)
+        } else {
+            answered = rd_kafka_metadata(rk, 0, nil, &metadata, wait)
+        }
+        guard answered == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            let text = "Kafka: no broker of \(servers) answered: \(String(cString: rd_kafka_err2str(answered)))"
+            return OutboxError(answered == RD_KAFKA_RESP_ERR__AUTHENTICATION ? .invalidArgument : .broker, text)
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        if let topic, metadata.pointee.topic_cnt >= 1, let t = metadata.pointee.topics {
+            switch t[0].err {
+            case RD_KAFKA_RESP_ERR_NO_ERROR:
+                break
+            case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+                return OutboxError(.invalidArgument, "Kafka: topic \(topic) does not exist on \(servers) (create it first)")
+            case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+                return OutboxError(.invalidArgument, "Kafka: topic \(topic): \(String(cString: rd_kafka_err2str(t[0].err)))")
+            default:
+                return OutboxError(.broker, "Kafka: topic \(topic): \(String(cString: rd_kafka_err2str(t[0].err)))")
+            }
+        }
+        return nil
+    }
+
+    /// A metadata round trip to a broker.
+    func probe() -> String? {
+        guard let rk = producer else { return "Kafka: not connected" }
+        return Self.metadataProblem(rk, topic: configuration.fixedTopic, timeout: configuration.publishTimeout,
+                                    servers: configuration.bootstrapServers)?.message
+    }
+
+    var displayName: String { "kafka://\(configuration.bootstrapServers) (topic \(configuration.topic))" }
 
     func close() {
         guard let rk = producer else { return }
@@ -72,7 +115,7 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     /// retries neither duplicate nor reorder. Kafka does not deduplicate across producers: a message
     /// republished after a failure or a crash reaches consumers again with the same `outbox-id` header.
     func publishRound(_ round: [StoredMessage]) -> [PublishOutcome] {
-        guard let rk = producer else { return Array(repeating: .failed("Kafka: not connected"), count: round.count) }
+        guard let rk = producer else { return Array(repeating: .unavailable("Kafka: not connected"), count: round.count) }
         _ = reports.take()  // nothing left from an earlier round
         var outcomes = round.enumerated().map { i, m in produce(m, token: i + 1, on: rk) }
         if outcomes.contains(where: { $0 == nil }) {
@@ -86,7 +129,7 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
         }
         let delivered = reports.take()
         for i in round.indices where outcomes[i] == nil {
-            outcomes[i] = delivered[i + 1] ?? .failed("no delivery report from Kafka within \(configuration.publishTimeout)")
+            outcomes[i] = delivered[i + 1] ?? .unavailable("no delivery report from Kafka within \(configuration.publishTimeout)")
         }
         return outcomes.map { $0! }
     }
@@ -133,13 +176,21 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
         return Self.outcome(rd_kafka_error_code(error), "producing to \(topic)")
     }
 
-    /// The outcome a Kafka error code means: a message Kafka will never take is rejected.
+    /// The outcome a Kafka error code means: a message Kafka will never take is rejected; no broker,
+    /// no leader, no answer in time or "try later" is the sink's outage.
     static func outcome(_ code: rd_kafka_resp_err_t, _ what: String) -> PublishOutcome {
         let text = "Kafka: \(what) failed: \(String(cString: rd_kafka_err2str(code)))"
         switch code {
         case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_MSG, RD_KAFKA_RESP_ERR_INVALID_RECORD,
              RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
             return .rejected(text)
+        case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, RD_KAFKA_RESP_ERR__TIMED_OUT, RD_KAFKA_RESP_ERR__TRANSPORT,
+             RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, RD_KAFKA_RESP_ERR__QUEUE_FULL, RD_KAFKA_RESP_ERR__PURGE_QUEUE,
+             RD_KAFKA_RESP_ERR__PURGE_INFLIGHT, RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT, RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION,
+             RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+             RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+             RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND, RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED:
+            return .unavailable(text)
         default:
             return .failed(text)
         }

@@ -15,6 +15,12 @@ import Outbox
 /// `outbox-created-at` (RFC 3339), then the message's own headers in order. A message Kafka will never
 /// take (too large, invalid) is rejected (dead-lettered).
 ///
+/// **Availability.** No broker answering, no leader, and no delivery report within
+/// ``KafkaSinkConfiguration/publishTimeout`` make the sink unavailable
+/// (``PublishOutcome/unavailable(_:)``): the relay waits the outage out without counting attempts.
+/// ``checkAvailability()`` asks a broker for metadata (of the topic, when it has no placeholders); a
+/// topic that does not exist or failed authentication throws.
+///
 /// Every call into librdkafka runs on a dedicated thread.
 public final class KafkaSink: OutboxSink {
     public let configuration: KafkaSinkConfiguration
@@ -30,4 +36,9 @@ public final class KafkaSink: OutboxSink {
     public func connect() async throws { try await sink.connect() }
 
     public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] { await sink.publish(batch) }
+
+    public func checkAvailability() async throws -> SinkAvailability { try await sink.checkAvailability() }
+
+    /// The bootstrap brokers and the topic (no property values).
+    public var displayName: String { sink.client.displayName }
 }

@@ -27,6 +27,7 @@ public struct KafkaSinkConfiguration: Sendable {
     /// `ssl.ca.location=FILE`...).
     public init(parsing text: String) throws {
         let spec = try SinkSpec(text, schemes: ["kafka"], form: "kafka://HOST:PORT[,HOST:PORT][?topic=T]")
+        try SinkSpec.checkHostsAndPorts(spec.address, what: "the Kafka sink")
         self.init(bootstrapServers: spec.address)
         for (name, value) in spec.options {
             if name == "topic" { topic = value } else { properties[name] = value }
@@ -42,9 +43,18 @@ public struct KafkaSinkConfiguration: Sendable {
         for (name, value) in properties.sorted(by: { $0.key < $1.key })
         where rd_kafka_conf_set(conf, name, value, &text, text.count) != RD_KAFKA_CONF_OK {
             let reason = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw OutboxError(.invalidArgument, "Kafka property \(name)=\(value): \(reason)")
+            throw OutboxError(.invalidArgument, "Kafka property \(name)=\(shown(name, value)): \(reason)")
         }
     }
+
+    /// A property's value as errors and logs show it: masked when the property holds a secret.
+    static func shown(_ name: String, _ value: String) -> String {
+        let lower = name.lowercased()
+        return ["password", "secret", "token", "jaas", ".pem", "key"].contains { lower.contains($0) } && !lower.hasSuffix(".location") ? "***" : value
+    }
+
+    /// The topic, when it has no placeholders (so that it can be checked before the first message).
+    var fixedTopic: String? { topic.contains("{type}") || topic.contains("{key}") ? nil : topic }
 
     /// The topic for `message`.
     func topic(for message: StoredMessage) -> String { template.render(message) }

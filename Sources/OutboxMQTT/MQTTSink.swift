@@ -14,6 +14,11 @@ import Outbox
 /// `outbox-created-at` (RFC 3339), then the message's own headers in order. A message the broker
 /// refuses for good (topic invalid, packet too large) is rejected (dead-lettered).
 ///
+/// **Availability.** A broker that refuses the connection, sends no CONNACK in time, drops the
+/// connection, or acknowledges nothing within ``MQTTSinkConfiguration/publishTimeout`` makes the sink
+/// unavailable (``PublishOutcome/unavailable(_:)``): the relay waits the outage out without counting
+/// attempts. ``checkAvailability()`` connects (CONNACK); a broker that refuses the credentials throws.
+///
 /// The sink connects at its first publish (or at ``connect()``) and reconnects after a failure. Every
 /// call into libmosquitto runs on a dedicated thread.
 public final class MQTTSink: OutboxSink {
@@ -30,4 +35,9 @@ public final class MQTTSink: OutboxSink {
     public func connect() async throws { try await sink.connect() }
 
     public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] { await sink.publish(batch) }
+
+    public func checkAvailability() async throws -> SinkAvailability { try await sink.checkAvailability() }
+
+    /// The broker's address (user name, never the password), the topic and the QoS.
+    public var displayName: String { sink.client.displayName }
 }

@@ -20,6 +20,11 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
 
     /// Connects unless connected. A connection the broker dropped is replaced by a new one, so that
     /// nothing left in flight on the old one is resent behind the relay's back.
+    ///
+    /// Throws ``OutboxError/Code/broker`` when the broker cannot be reached or answers "not now"
+    /// (refused, no CONNACK in time, server busy or unavailable), and
+    /// ``OutboxError/Code/invalidArgument`` when it refuses the client for good (bad user name or
+    /// password, not authorized, client id or protocol refused, banned) or a TLS file cannot be used.
     func connect() throws {
         if client != nil, state.isConnected { return }
         close()
@@ -41,14 +46,15 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
         }
         guard rc == success else {
             mosquitto_destroy(c)
-            throw OutboxError(.broker, "MQTT: setting up the client for \(where_) failed: \(Self.text(rc))")
+            throw OutboxError(.invalidArgument, "MQTT: setting up the client for \(where_) failed: \(Self.text(rc))")
         }
         rc = mosquitto_connect_bind_v5(c, configuration.host, Int32(configuration.port),
                                            Int32(configuration.keepAlive.components.seconds), nil, nil)
         if rc == success { rc = mosquitto_loop_start(c) }
         guard rc == success else {
+            let text = Self.text(rc)
             mosquitto_destroy(c)
-            throw OutboxError(.broker, "MQTT: connecting to \(where_) failed: \(Self.text(rc))")
+            throw OutboxError(rc == Int32(MOSQ_ERR_INVAL.rawValue) ? .invalidArgument : .broker, "MQTT: connecting to \(where_) failed: \(text)")
         }
         client = c
         switch state.waitForConnack(until: .now + configuration.connectTimeout) {
@@ -57,10 +63,24 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
             throw OutboxError(.broker, "MQTT: no CONNACK from \(where_) within \(configuration.connectTimeout)")
         case let reason? where reason != 0:
             close()
-            throw OutboxError(.broker, "MQTT: \(where_) refused the connection: \(String(cString: mosquitto_reason_string(reason)))")
+            // 0x84 protocol, 0x85 client id, 0x86 user name or password, 0x87 not authorized, 0x8A banned,
+            // 0x8C authentication method: waiting cannot fix these.
+            let definite: Set<Int32> = [0x84, 0x85, 0x86, 0x87, 0x8A, 0x8C]
+            throw OutboxError(definite.contains(reason) ? .invalidArgument : .broker,
+                              "MQTT: \(where_) refused the connection: \(String(cString: mosquitto_reason_string(reason))) (reason \(reason))")
         default:
             logger.info("connected to MQTT broker", metadata: ["broker": "\(where_)"])
         }
+    }
+
+    /// Whether the client's network thread still holds the connection (MQTT keep-alive finds a dead
+    /// one; a round that gets no acknowledgement in time drops it).
+    func probe() -> String? {
+        client != nil && state.isConnected ? nil : "MQTT: not connected to \(configuration.host):\(configuration.port)"
+    }
+
+    var displayName: String {
+        "mqtt\(configuration.tls == nil ? "" : "s")://\(configuration.username.map { "\($0)@" } ?? "")\(configuration.host):\(configuration.port) (topic \(configuration.topic), qos \(configuration.qos))"
     }
 
     func close() {
@@ -92,13 +112,15 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
         let waiting = Set(ids.compactMap { $0 })
         let acks = waiting.isEmpty ? [:] : state.waitForAcks(waiting, until: .now + configuration.publishTimeout)
         var timedOut = false
+        let dropped = !state.isConnected
         for (i, mid) in ids.enumerated() {
             guard let mid else { continue }
             if let reason = acks[mid] {
                 outcomes[i] = Self.outcome(reason: reason)
             } else {
                 timedOut = true
-                outcomes[i] = .failed("no acknowledgement from the MQTT broker within \(configuration.publishTimeout)")
+                outcomes[i] = .unavailable(dropped ? "MQTT: the connection to \(configuration.host):\(configuration.port) dropped"
+                                                   : "no acknowledgement from the MQTT broker within \(configuration.publishTimeout)")
             }
         }
         // Start over with a new connection rather than let the client resend what timed out.
@@ -108,7 +130,7 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
 
     /// Hands one message to the client; its MQTT message id, or the outcome when it was not sent.
     private func send(_ m: StoredMessage) -> Result<Int32, PublishFailure> {
-        guard let client else { return .failure(PublishFailure(.failed("MQTT: not connected"))) }
+        guard let client else { return .failure(PublishFailure(.unavailable("MQTT: not connected"))) }
         let pairs = BrokerMetadata.headers(m, idName: "outbox-id")
         var properties: OpaquePointer?
         defer { mosquitto_property_free_all(&properties) }
@@ -132,7 +154,8 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
         if reason < 0x80 { return .published }  // 0 success, 0x10 no matching subscribers
         let text = "the MQTT broker refused the message: \(String(cString: mosquitto_reason_string(reason))) (reason \(reason))"
         switch reason {
-        case 0x90, 0x95, 0x99: return .rejected(text)  // topic name invalid, packet too large, payload format invalid
+        case 0x87, 0x90, 0x95, 0x99: return .rejected(text)  // not authorized, topic name invalid, packet too large, payload format invalid
+        case 0x88, 0x89, 0x97: return .unavailable(text)  // server unavailable, server busy, quota exceeded: try later
         default: return .failed(text)
         }
     }
@@ -142,6 +165,8 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
         switch rc {
         case Int32(MOSQ_ERR_PAYLOAD_SIZE.rawValue), Int32(MOSQ_ERR_OVERSIZE_PACKET.rawValue), Int32(MOSQ_ERR_MALFORMED_UTF8.rawValue):
             return .rejected(text)
+        case Int32(MOSQ_ERR_NO_CONN.rawValue), Int32(MOSQ_ERR_CONN_LOST.rawValue), Int32(MOSQ_ERR_ERRNO.rawValue):
+            return .unavailable(text)
         default:
             return .failed(text)
         }

@@ -17,45 +17,82 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Connects (and creates the stream) unless a live connection exists. The client reconnects by
-    /// itself after a network failure; a connection it has given up on is replaced.
+    /// Connects (and checks or creates the stream) unless a live connection exists. The client
+    /// reconnects by itself after a network failure; a connection it has given up on is replaced.
+    ///
+    /// Throws ``OutboxError/Code/broker`` when no server answers (an outage) and
+    /// ``OutboxError/Code/invalidArgument`` for what waiting cannot fix: bad credentials, TLS required
+    /// on one side only, JetStream not enabled, a stream that is missing (without `create-stream`) or
+    /// does not cover the subject.
     func connect() throws {
         if let connection, js != nil, !natsConnection_IsClosed(connection) { return }
         close()
         do {
             var options: OpaquePointer?
-            try check(natsOptions_Create(&options), "creating connection options")
+            try check(natsOptions_Create(&options), "creating connection options", misconfigured: true)
             defer { natsOptions_Destroy(options) }
-            try check(natsOptions_SetURL(options, configuration.url), "setting the URL \(configuration.url)")
-            try check(natsOptions_SetTimeout(options, configuration.connectTimeout.wholeMilliseconds), "setting the timeout")
-            try check(natsOptions_SetAllowReconnect(options, true), "allowing reconnects")
-            try check(natsOptions_SetMaxReconnect(options, -1), "setting reconnects")
+            try check(natsOptions_SetURL(options, configuration.url), "setting the URL \(configuration.redactedURL)", misconfigured: true)
+            try check(natsOptions_SetTimeout(options, configuration.connectTimeout.wholeMilliseconds), "setting the timeout", misconfigured: true)
+            try check(natsOptions_SetAllowReconnect(options, true), "allowing reconnects", misconfigured: true)
+            try check(natsOptions_SetMaxReconnect(options, -1), "setting reconnects", misconfigured: true)
             if let file = configuration.credentialsFile {
-                try check(natsOptions_SetUserCredentialsFromFiles(options, file, nil), "loading the credentials file \(file)")
+                try check(natsOptions_SetUserCredentialsFromFiles(options, file, nil), "loading the credentials file \(file)", misconfigured: true)
             }
             if let tls = configuration.tls {
-                try check(natsOptions_SetSecure(options, true), "enabling TLS")
-                if let ca = tls.caFile { try check(natsOptions_LoadCATrustedCertificates(options, ca), "loading the CA file \(ca)") }
+                try check(natsOptions_SetSecure(options, true), "enabling TLS", misconfigured: true)
+                if let ca = tls.caFile { try check(natsOptions_LoadCATrustedCertificates(options, ca), "loading the CA file \(ca)", misconfigured: true) }
                 if let cert = tls.certificateFile, let key = tls.keyFile {
-                    try check(natsOptions_LoadCertificatesChain(options, cert, key), "loading the client certificate \(cert)")
+                    try check(natsOptions_LoadCertificatesChain(options, cert, key), "loading the client certificate \(cert)", misconfigured: true)
                 }
             }
-            try check(natsConnection_Connect(&connection, options), "connecting to \(configuration.url)")
+            let connected = natsConnection_Connect(&connection, options)
+            try check(connected, "connecting to \(configuration.redactedURL)", misconfigured: Self.isDefinite(connected))
             var jsOptions = jsOptions()
             jsOptions_Init(&jsOptions)
             jsOptions.Wait = configuration.publishTimeout.wholeMilliseconds
             jsOptions.PublishAsync.AckHandler = jetStreamAckHandler
             jsOptions.PublishAsync.AckHandlerClosure = Unmanaged.passUnretained(collector).toOpaque()
             try check(natsConnection_JetStream(&js, connection, &jsOptions), "opening JetStream")
-            if configuration.createStream { try ensureStream() }
+            try checkStream()
         } catch {
             // Nothing half set up is kept: the next batch starts over.
             close()
             throw error
         }
-        logger.info("connected to NATS", metadata: ["url": "\(configuration.url)", "stream": "\(configuration.stream)"])
+        logger.info("connected to NATS", metadata: ["url": "\(configuration.redactedURL)", "stream": "\(configuration.stream)"])
     }
 
+    /// Connection failures that waiting cannot fix.
+    private static func isDefinite(_ status: natsStatus) -> Bool {
+        switch status {
+        case NATS_CONNECTION_AUTH_FAILED, NATS_NOT_PERMITTED, NATS_SECURE_CONNECTION_WANTED, NATS_SECURE_CONNECTION_REQUIRED,
+             NATS_ADDRESS_MISSING, NATS_INVALID_ARG:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Asks JetStream for the stream's info: a round trip that proves the server and JetStream answer.
+    func probe() -> String? {
+        guard let connection, let js else { return "NATS: not connected" }
+        let status = natsConnection_Status(connection)
+        guard status == NATS_CONN_STATUS_CONNECTED else {
+            return "NATS: the connection to \(configuration.redactedURL) is \(status == NATS_CONN_STATUS_RECONNECTING ? "reconnecting" : "down")"
+        }
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(0)
+        let s = js_GetStreamInfo(&info, js, configuration.stream, nil, &code)
+        if s == NATS_OK {
+            jsStreamInfo_Destroy(info)
+            return nil
+        }
+        return error(s, "looking up stream \(configuration.stream)").message
+    }
+
+    var displayName: String {
+        "\(configuration.redactedURL) (stream \(configuration.stream), subject \(configuration.subject))"
+    }
     func close() {
         if let js { jsCtx_Destroy(js) }
         if let connection { natsConnection_Destroy(connection) }
@@ -63,16 +100,32 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
         connection = nil
     }
 
-    private func ensureStream() throws {
+    /// Checks that the stream exists and stores every subject the sink publishes to; creates it when
+    /// it is missing and ``NATSSinkConfiguration/createStream`` allows.
+    private func checkStream() throws {
         var info: UnsafeMutablePointer<jsStreamInfo>?
         var code = jsErrCode(0)
         let found = js_GetStreamInfo(&info, js, configuration.stream, nil, &code)
-        if found == NATS_OK {
-            jsStreamInfo_Destroy(info)
+        if found == NATS_OK, let info {
+            defer { jsStreamInfo_Destroy(info) }
+            var filters: [String] = []
+            if let config = info.pointee.Config, let subjects = config.pointee.Subjects {
+                for i in 0..<Int(config.pointee.SubjectsLen) { if let s = subjects[i] { filters.append(String(cString: s)) } }
+            }
+            guard configuration.isCovered(by: filters) else {
+                throw OutboxError(.invalidArgument, "NATS: stream \(configuration.stream) stores \(filters.isEmpty ? "no subjects" : filters.joined(separator: ", ")), "
+                                  + "which does not cover the subject \(configuration.subject)")
+            }
             return
+        }
+        if code == JSNotEnabledErr || code == JSNotEnabledForAccountErr {
+            throw OutboxError(.invalidArgument, "NATS: JetStream is not enabled on \(configuration.redactedURL)")
         }
         guard found == NATS_NOT_FOUND || code == JSStreamNotFoundErr else {
             throw error(found, "looking up stream \(configuration.stream)")
+        }
+        guard configuration.createStream else {
+            throw OutboxError(.invalidArgument, "NATS: stream \(configuration.stream) does not exist (create it, or pass create-stream=true)")
         }
         var config = jsStreamConfig()
         jsStreamConfig_Init(&config)
@@ -91,10 +144,11 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
         }
         // Another relay may have created it in the meantime.
         guard created == NATS_OK || code == JSStreamNameExistErr else {
-            throw error(created, "creating stream \(configuration.stream) over \(configuration.streamSubject)")
+            let e = error(created, "creating stream \(configuration.stream) over \(configuration.streamSubject)")
+            throw code == jsErrCode(0) ? e : OutboxError(.invalidArgument, e.message)
         }
         jsStreamInfo_Destroy(info)
-        logger.info("created JetStream stream", metadata: ["stream": "\(configuration.stream)", "subjects": "\(configuration.streamSubject)"])
+        logger.notice("created JetStream stream", metadata: ["stream": "\(configuration.stream)", "subjects": "\(configuration.streamSubject)"])
     }
 
     /// Sends the round's messages asynchronously, then waits once for every acknowledgement. Each
@@ -121,7 +175,7 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
         }
         let acks = collector.take()
         for (i, m) in round.enumerated() where outcomes[i] == nil {
-            outcomes[i] = acks[m.seq] ?? .failed("no acknowledgement from JetStream within \(configuration.publishTimeout)")
+            outcomes[i] = acks[m.seq] ?? .unavailable("no acknowledgement from JetStream within \(configuration.publishTimeout)")
         }
         return outcomes.map { $0! }
     }
@@ -173,13 +227,41 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
         return nil
     }
 
+    /// What a client status for one message means: too large is final; a connection that is closed,
+    /// gone, stalled or buffering is the sink's outage; anything else is a transient failure.
     private func outcome(_ status: natsStatus, _ what: String) -> PublishOutcome {
         let e = error(status, what)
-        return status == NATS_MAX_PAYLOAD ? .rejected(e.message) : .failed(e.message)
+        switch status {
+        case NATS_MAX_PAYLOAD:
+            return .rejected(e.message)
+        case NATS_CONNECTION_CLOSED, NATS_CONNECTION_DISCONNECTED, NATS_STALE_CONNECTION, NATS_NO_SERVER, NATS_IO_ERROR,
+             NATS_TIMEOUT, NATS_NO_RESPONDERS, NATS_INSUFFICIENT_BUFFER, NATS_DRAINING, NATS_NOT_YET_CONNECTED:
+            return .unavailable(e.message)
+        default:
+            return .failed(e.message)
+        }
     }
 
-    private func check(_ status: natsStatus, _ what: String) throws {
-        if status != NATS_OK { throw error(status, what) }
+    /// JetStream's answer to one message: too large is final; "no stream answered in time" and "try
+    /// later" (resources exhausted, storage failed, cluster unavailable) are the sink's outage; any
+    /// other refusal is a transient failure of the message.
+    static func outcome(forJetStreamError err: natsStatus, code: jsErrCode, text: String) -> PublishOutcome {
+        let reason = "JetStream refused the message: \(text)"
+        switch code {
+        case JSStreamMessageExceedsMaximumErr:
+            return .rejected(reason)
+        case jsErrCode(0), JSClusterNotAvailErr, JSInsufficientResourcesErr, JSStorageResourcesExceededErr, JSMemoryResourcesExceededErr,
+             JSAccountResourcesExceededErr, JSStreamStoreFailedErr, JSNotEnabledErr:
+            return .unavailable(reason)
+        default:
+            return .failed(reason)
+        }
+    }
+
+    private func check(_ status: natsStatus, _ what: String, misconfigured: Bool = false) throws {
+        guard status != NATS_OK else { return }
+        let e = error(status, what)
+        throw misconfigured ? OutboxError(.invalidArgument, e.message) : e
     }
 
     private func error(_ status: natsStatus, _ what: String) -> OutboxError {
@@ -200,8 +282,7 @@ private let jetStreamAckHandler: jsPubAckHandler = { _, msg, ack, failure, closu
         collector.record(seq, .published)
     } else if let failure {
         let text = failure.pointee.ErrText.map { String(cString: $0) } ?? String(cString: natsStatus_GetText(failure.pointee.Err))
-        let reason = "JetStream refused the message: \(text)"
-        collector.record(seq, failure.pointee.ErrCode == JSStreamMessageExceedsMaximumErr ? .rejected(reason) : .failed(reason))
+        collector.record(seq, JetStreamPublisher.outcome(forJetStreamError: failure.pointee.Err, code: failure.pointee.ErrCode, text: text))
     }
 }
 

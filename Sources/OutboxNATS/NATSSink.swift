@@ -14,6 +14,13 @@ import Outbox
 /// key), `Outbox-Created-At` (RFC 3339), then the message's own headers in order. A message whose
 /// headers NATS cannot carry, or that is larger than the server accepts, is rejected (dead-lettered).
 ///
+/// **Availability.** A server that cannot be reached, a connection that is down or reconnecting, and an
+/// acknowledgement that does not come within ``NATSSinkConfiguration/publishTimeout`` make the sink
+/// unavailable (``PublishOutcome/unavailable(_:)``): the relay waits the outage out without counting
+/// attempts. ``checkAvailability()`` connects and checks that the stream exists (or creates it) and
+/// stores every subject the sink can produce; bad credentials or a stream that does not cover the
+/// subject throw.
+///
 /// The sink connects at its first publish (or at ``connect()``); the client reconnects by itself.
 /// Every call into the NATS client runs on a dedicated thread.
 public final class NATSSink: OutboxSink {
@@ -30,4 +37,9 @@ public final class NATSSink: OutboxSink {
     public func connect() async throws { try await sink.connect() }
 
     public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] { await sink.publish(batch) }
+
+    public func checkAvailability() async throws -> SinkAvailability { try await sink.checkAvailability() }
+
+    /// The server URL with any password or token masked, the stream and the subject.
+    public var displayName: String { sink.client.displayName }
 }

@@ -45,6 +45,7 @@ public struct NATSSinkConfiguration: Sendable {
     /// &ca=FILE&cert=FILE&key=FILE]` (or `tls://...`), the form the `outbox` tool takes.
     public init(parsing text: String) throws {
         let spec = try SinkSpec(text, schemes: ["nats", "tls"], form: "nats://HOST:PORT[?subject=S&stream=N]")
+        try SinkSpec.checkHostsAndPorts(spec.address, what: "the NATS sink")
         self.init(url: spec.scheme + "://" + spec.address)
         var tls = TLSFiles()
         for (name, value) in spec.options {
@@ -64,11 +65,35 @@ public struct NATSSinkConfiguration: Sendable {
         if tls != TLSFiles() || spec.scheme == "tls" { self.tls = try tls.validated() }
     }
 
+    /// ``url`` with any password or token masked (for logs and errors).
+    public var redactedURL: String { SinkSpec.redacted(url) }
+
     /// The subject for `message`.
     func subject(for message: StoredMessage) -> String { template.render(message) }
 
     /// The subjects the stream must cover.
     var streamSubject: String { template.covering("*") }
+
+    /// Whether a stream with these subject filters stores every subject ``subject`` can produce.
+    func isCovered(by filters: [String]) -> Bool {
+        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).map { token -> String? in
+            token.contains("{type}") || token.contains("{key}") ? nil : String(token)
+        }
+        return filters.contains { Self.filter($0, covers: tokens) }
+    }
+
+    /// Whether the subject filter `filter` matches every subject of the token pattern `tokens` (nil is
+    /// any one token).
+    static func filter(_ filter: String, covers tokens: [String?]) -> Bool {
+        let parts = filter.split(separator: ".", omittingEmptySubsequences: false)
+        for (i, f) in parts.enumerated() {
+            if f == ">" { return i == parts.count - 1 && i < tokens.count }
+            guard i < tokens.count else { return false }
+            if f == "*" { continue }
+            guard let t = tokens[i], t == f else { return false }
+        }
+        return parts.count == tokens.count
+    }
 
     private var template: SinkTemplate {
         SinkTemplate(subject) { $0 == "." || $0 == "*" || $0 == ">" || $0.isWhitespace || !$0.isASCII }

@@ -13,9 +13,12 @@ struct DemoCommand: AsyncParsableCommand {
     @Option(help: "How many messages to append.") var messages: Int = 5000
     @Option(help: "How many concurrent producers.") var producers: Int = 8
     @Option(help: "Seconds to wait for the relay to publish everything.") var timeout: Double = 120
+    @Option(help: "Seconds the sink is taken away once a third of the messages are appended (0: no outage).") var outage: Double = 3
 
     func validate() throws {
         guard messages >= 1, producers >= 1 else { throw ValidationError("--messages and --producers must be at least 1") }
+        try RelayCommand.validateSeconds(timeout, "--timeout", allowZero: false)
+        try RelayCommand.validateSeconds(outage, "--outage", allowZero: true)
     }
 
     func run() async throws {
@@ -35,15 +38,30 @@ struct DemoCommand: AsyncParsableCommand {
 
             let outbox = try await Outbox.open(at: outboxPath, logger: logger)
             let timings = PublishTimings()
-            let sink = TimingSink(inner: try FileSink(path: sinkPath), timings: timings)
+            let sink = OutageSink(inner: TimingSink(inner: try FileSink(path: sinkPath), timings: timings))
             var relayConfig = OutboxRelayConfiguration()
             relayConfig.minimumAge = .seconds(5)
             relayConfig.sweepInterval = .seconds(5)
+            relayConfig.maxOutageBackoff = .milliseconds(500)
+            relayConfig.maxAttempts = 1  // an outage counts no attempt: even one is enough
             let relay = OutboxRelay(path: outboxPath, sink: sink, configuration: relayConfig, outbox: outbox, logger: logger)
             let relayTask = Task { try await relay.run() }
 
             let total = messages, producerCount = producers
             let started = ContinuousClock.now
+            // The uplink goes away once a third is appended, for `outage` seconds, while producers go on.
+            let outageLength = Duration.milliseconds(Int64(outage * 1000))
+            let outageTask = Task { () -> (Int, Duration)? in
+                guard outageLength > .zero else { return nil }
+                while timings.committedCount < max(1, total / 3) { try await Task.sleep(for: .milliseconds(1)) }
+                print("  the sink goes away for \(String(format: "%.1f", outageLength.seconds)) s (after \(timings.committedCount) appended)")
+                let published = timings.publishedCount
+                sink.takeDown()
+                try await Task.sleep(for: outageLength)
+                sink.bringBack()
+                print("  the sink is back")
+                return (published, outageLength)
+            }
             let progress = Task {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(500))
@@ -79,6 +97,7 @@ struct DemoCommand: AsyncParsableCommand {
             while timings.publishedCount < total && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(5))
             }
+            let outageDone = try await outageTask.value
             progress.cancel()
             relayTask.cancel()
             _ = try? await relayTask.value
@@ -106,11 +125,13 @@ struct DemoCommand: AsyncParsableCommand {
                   lost:                     \(lost)
                   duplicates:               \(duplicates)
                   pending in the outbox:    \(stats.pending)
+                  dead-lettered:            \(stats.dead)
+                  sink outage:              \(outageDone.map { String(format: "%.1f s, waited out (%d batch(es) and %d probe(s) refused, no attempt counted)", $0.1.seconds, sink.refused.batches, sink.refused.probes) } ?? "none")
                   commit latency:           p50 \(ms(commit, 0.50))  p99 \(ms(commit, 0.99))
                   commit-to-publish:        p50 \(ms(endToEnd, 0.50))  p99 \(ms(endToEnd, 0.99))
                   throughput:               \(Int(Double(appended.count) / max(appendSeconds, 1e-9))) appends/s
                 """)
-            if lost != 0 || duplicates != 0 { throw ExitCode(1) }
+            if lost != 0 || duplicates != 0 || stats.dead != 0 { throw ExitCode(1) }
         }
     }
 

@@ -14,45 +14,85 @@ struct RelayCommand: AsyncParsableCommand {
 
     @Argument(help: "The outbox directory.") var dir: String
     @Option(help: ArgumentHelp(
-        "Where to publish: stdout, file:PATH (JSON Lines, fdatasynced per batch), nats://HOST:PORT (JetStream), mqtt://HOST[:PORT] or kafka://HOST:PORT[,HOST:PORT].",
+        "Where to publish: stdout, file:PATH (JSON Lines, fdatasynced per batch), nats://HOST:PORT or tls://HOST:PORT (JetStream), mqtt://HOST[:PORT] or mqtts://HOST[:PORT], kafka://HOST:PORT[,HOST:PORT].",
         discussion: """
-            NATS options follow a '?': subject=S (default outbox.{type}), stream=N (default OUTBOX), create-stream=true|false.
-            MQTT options: topic=T (default outbox/{type}), qos=1|2 (default 1), client-id=ID.
-            Kafka options: topic=T (default outbox.{type}).
+            NATS options follow a '?': subject=S (default outbox.{type}), stream=N (default OUTBOX), create-stream=true|false, creds=FILE, ca=FILE, cert=FILE, key=FILE.
+            MQTT options: topic=T (default outbox/{type}), qos=1|2 (default 1), client-id=ID, ca=FILE, cert=FILE, key=FILE.
+            Kafka options: topic=T (default outbox.{type}), and any librdkafka property.
             {type} and {key} in a subject or topic are replaced by the message's type and key.
+            The sink is checked at start: a misconfiguration (a stream that does not cover the subject, bad credentials, an unknown option) exits 1; an unreachable broker is an outage, waited out.
             """))
-    var sink: String = "stdout"
+    var sink: String
     @Option(help: "Seconds between fallback sweeps (republish stragglers, compact).") var sweepInterval: Double = 30
     @Option(help: "The sweep republishes pending messages at least this many seconds old.") var minAge: Double = 30
-    @Option(help: "Attempts before a message is dead-lettered.") var maxAttempts: Int = 10
+    @Option(help: "Attempts before a message the sink failed is dead-lettered (an unreachable sink counts none).") var maxAttempts: Int = 10
     @Option(help: "Messages per sink call.") var batch: Int = 100
+    @Option(help: "While the sink is unreachable, the longest wait in seconds between probes.") var maxOutageBackoff: Double = 30
     @Flag(help: "Publish in global sequence order, not only per key.") var strictOrder = false
+    @Flag(help: "Wait as a standby while DIR is not an outbox yet (default: exit 1).") var waitForOutbox = false
 
     func validate() throws {
-        guard sweepInterval > 0, minAge >= 0 else { throw ValidationError("--sweep-interval must be positive and --min-age not negative") }
+        try Self.validateSeconds(sweepInterval, "--sweep-interval", allowZero: false)
+        try Self.validateSeconds(minAge, "--min-age", allowZero: true)
+        try Self.validateSeconds(maxOutageBackoff, "--max-outage-backoff", allowZero: false)
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         try Self.validateSink(sink)
     }
 
-    /// Checks a `--sink` spec, with the broker's options, before anything runs.
-    static func validateSink(_ spec: String) throws {
-        guard spec == "stdout" || (spec.hasPrefix("file:") && spec.count > 5) || spec.hasPrefix("nats://") || spec.hasPrefix("mqtt://")
-                || spec.hasPrefix("kafka://") else {
-            throw ValidationError("--sink must be stdout, file:PATH, nats://HOST:PORT, mqtt://HOST[:PORT] or kafka://HOST:PORT, not '\(spec)'")
+    /// A number of seconds the relay can use: finite, not negative (positive unless `allowZero`), at most
+    /// a year.
+    static func validateSeconds(_ value: Double, _ name: String, allowZero: Bool) throws {
+        guard value.isFinite, value >= 0, allowZero || value > 0, value <= 365 * 86400 else {
+            throw ValidationError("\(name) must be a number of seconds from \(allowZero ? "0" : "more than 0") to 31536000, not \(value)")
         }
-        if spec.hasPrefix("nats://") { _ = try NATSSinkConfiguration(parsing: spec) }
-        if spec.hasPrefix("mqtt://") { _ = try MQTTSinkConfiguration(parsing: spec) }
-        if spec.hasPrefix("kafka://") { _ = try KafkaSinkConfiguration(parsing: spec) }
     }
 
-    static func makeSink(_ spec: String, logger: Logger) throws -> any OutboxSink {
-        if spec == "stdout" { return StdoutSink() }
-        if spec.hasPrefix("nats://") { return NATSSink(configuration: try NATSSinkConfiguration(parsing: spec), logger: logger) }
-        if spec.hasPrefix("mqtt://") { return MQTTSink(configuration: try MQTTSinkConfiguration(parsing: spec), logger: logger) }
-        if spec.hasPrefix("kafka://") { return KafkaSink(configuration: try KafkaSinkConfiguration(parsing: spec), logger: logger) }
-        return try FileSink(path: String(spec.dropFirst("file:".count)))
+    /// The sink a `--sink` spec names: one parser for every command that takes one.
+    enum SinkChoice {
+        case stdout
+        case file(String)
+        case nats(NATSSinkConfiguration)
+        case mqtt(MQTTSinkConfiguration)
+        case kafka(KafkaSinkConfiguration)
+
+        init(_ spec: String) throws {
+            if spec == "stdout" { self = .stdout; return }
+            if spec.hasPrefix("file:") {
+                guard spec.count > 5 else { throw ValidationError("--sink file: needs a path (file:PATH)") }
+                self = .file(String(spec.dropFirst(5)))
+                return
+            }
+            let scheme = spec.range(of: "://").map { String(spec[..<$0.lowerBound]) }
+            do {
+                switch scheme {
+                case "nats", "tls": self = .nats(try NATSSinkConfiguration(parsing: spec))
+                case "mqtt", "mqtts": self = .mqtt(try MQTTSinkConfiguration(parsing: spec))
+                case "kafka": self = .kafka(try KafkaSinkConfiguration(parsing: spec))
+                default:
+                    throw ValidationError("--sink must be stdout, file:PATH, nats://HOST:PORT, tls://HOST:PORT, mqtt://HOST[:PORT], "
+                                          + "mqtts://HOST[:PORT] or kafka://HOST:PORT, not '\(SinkSpec.redacted(spec))'")
+                }
+            } catch let e as OutboxError {
+                throw ValidationError("--sink: \(e.message)")
+            }
+        }
+
+        func make(logger: Logger) throws -> any OutboxSink {
+            switch self {
+            case .stdout: return StdoutSink()
+            case .file(let path): return try FileSink(path: path)
+            case .nats(let c): return NATSSink(configuration: c, logger: logger)
+            case .mqtt(let c): return MQTTSink(configuration: c, logger: logger)
+            case .kafka(let c): return KafkaSink(configuration: c, logger: logger)
+            }
+        }
     }
+
+    /// Checks a `--sink` spec, with the broker's options, before anything runs.
+    static func validateSink(_ spec: String) throws { _ = try SinkChoice(spec) }
+
+    static func makeSink(_ spec: String, logger: Logger) throws -> any OutboxSink { try SinkChoice(spec).make(logger: logger) }
 
     func run() async throws {
         try await reportingErrors {
@@ -60,9 +100,11 @@ struct RelayCommand: AsyncParsableCommand {
             var config = OutboxRelayConfiguration()
             config.sweepInterval = .milliseconds(Int64(sweepInterval * 1000))
             config.minimumAge = .milliseconds(Int64(minAge * 1000))
+            config.maxOutageBackoff = .milliseconds(Int64(maxOutageBackoff * 1000))
             config.maxAttempts = maxAttempts
             config.batchSize = batch
             config.strictOrder = strictOrder
+            config.waitForOutbox = waitForOutbox
             let relay = OutboxRelay(path: dir, sink: try Self.makeSink(sink, logger: logger), configuration: config, logger: logger)
             let group = ServiceGroup(configuration: .init(
                 services: [relay], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -201,16 +201,22 @@ struct RelayTests {
                 #expect(zip(batch, batch.dropFirst()).allSatisfy { $0.seq < $1.seq }, "seed \(seed): a batch in sequence order")
                 var failedKeys = Set<String>()
                 var outcomes: [PublishOutcome] = []
+                var down = false
                 for m in batch {
                     let k = keyOf(m)
+                    // Once the sink is unavailable, the rest of the batch is too (as PublishRounds reports it).
+                    if down { outcomes.append(.unavailable("gone")); continue }
                     if failedKeys.contains(k) { outcomes.append(.failed("behind a failure")); continue }
                     switch Int.random(in: 0..<20, using: &g) {
                     case 0..<3: outcomes.append(.failed("hiccup")); failedKeys.insert(k)
                     case 3: outcomes.append(.rejected("no")); failedKeys.insert(k)
+                    case 4: outcomes.append(.unavailable("gone")); down = true
                     default: outcomes.append(.published)
                     }
                 }
                 let result = queue.apply(outcomes, to: batch, now: now, wallClock: Date())
+                #expect((result.unavailable != nil) == down, "seed \(seed): the batch reports the outage")
+                #expect(result.dead.allSatisfy { $0.reason != "gave up after 0 attempts" }, "seed \(seed)")
                 for seq in result.published + result.dead.map(\.seq) {
                     #expect(ended.insert(seq).inserted, "seed \(seed): \(seq) ended twice")
                     finished[keyOf(messages[Int(seq) - 1]), default: []].append(seq)

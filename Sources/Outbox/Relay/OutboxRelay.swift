@@ -23,6 +23,19 @@ import Tracing
 /// ``OutboxRelayConfiguration/maxAttempts``, or past its deliver-by deadline, it is dead-lettered and its
 /// key moves on. ``OutboxRelayConfiguration/strictOrder`` makes the whole outbox one key.
 ///
+/// **Outages:** when the sink reports itself unavailable (``PublishOutcome/unavailable(_:)``: not
+/// connected, refused, no answer in time), no attempt is counted against any message. The relay stops
+/// publishing, keeps reading what is appended (up to its memory bounds; the rest waits on disk), probes
+/// the sink with ``OutboxSink/checkAvailability()`` with capped exponential backoff
+/// (``OutboxRelayConfiguration/maxOutageBackoff``), and resumes at full speed once a probe and then a
+/// batch succeed. Only deliver-by deadlines still apply. It logs one warning when the sink goes away, a
+/// reminder at most every ``OutboxRelayConfiguration/outageReminderInterval``, and one notice when it is
+/// back.
+///
+/// **Startup:** the sink is checked before the first message: a misconfigured sink makes ``run()``
+/// throw at once; an unreachable one starts an outage. A path that is no outbox makes ``run()`` throw
+/// ``OutboxError/Code/notAnOutbox``, unless ``OutboxRelayConfiguration/waitForOutbox``.
+///
 /// **One active relay per outbox:** the relay holds `relay.lock`; other relays wait as standbys and take
 /// over within ``OutboxRelayConfiguration/standbyPollInterval`` of its death. Graceful shutdown finishes
 /// the batch in flight.
@@ -68,14 +81,19 @@ public final class OutboxRelay: Service, Sendable {
     private var isStopping: Bool { stopping.get() }
 
     private func runUntilStopped() async throws {
-        guard let tombstones = try await acquire() else { return }
+        // The sink's configuration is checked before anything else: a misconfiguration is an error now,
+        // not hours later when the first message arrives. An unreachable sink is an outage, not an error.
+        var availability = try await checkSinkAtStart()
+        guard let (tombstones, waited) = try await acquire() else { return }
         isActiveState.set(true)
         defer { isActiveState.set(false) }
+        logger.notice("relay active", metadata: ["outbox": "\(path)", "sink": "\(sink.displayName)"])
+        if waited { availability = try await checkSinkAtStart() }
         let io = BlockingExecutor(name: "outbox-relay-io")
         let wake = self.wake
         let watcher = configuration.watchDirectory ? DirectoryWatcher(path: path, logger: logger) { wake.signal() } : nil
         do {
-            try await publishLoop(tombstones: tombstones, io: io)
+            try await publishLoop(tombstones: tombstones, io: io, availability: availability)
         } catch {
             watcher?.stop()
             io.stop()
@@ -87,9 +105,21 @@ public final class OutboxRelay: Service, Sendable {
         try await tombstones.close()
     }
 
-    /// Takes the relay lock, waiting as a standby while another relay holds it (or while the outbox does
-    /// not exist yet). Nil when stopped first.
-    private func acquire() async throws -> TombstoneLog? {
+    /// The sink's startup check: a definite misconfiguration throws, naming the sink.
+    private func checkSinkAtStart() async throws -> SinkAvailability {
+        do {
+            return try await sink.checkAvailability()
+        } catch let e as OutboxError {
+            var e = e
+            e.message = "sink \(sink.displayName): \(e.message)"
+            throw e
+        }
+    }
+
+    /// Takes the relay lock, waiting as a standby while another relay holds it (or, with
+    /// ``OutboxRelayConfiguration/waitForOutbox``, while the outbox does not exist yet). Nil when stopped
+    /// first; `waited` when it did not get the lock at once.
+    private func acquire() async throws -> (TombstoneLog, waited: Bool)? {
         var announced = false
         while !isStopping {
             do {
@@ -97,11 +127,12 @@ public final class OutboxRelay: Service, Sendable {
                 let log = try await onDedicatedThread("outbox-relay-open") {
                     try TombstoneLog(openingAt: path, checkpointBytes: 1 << 20, logger: logger, sys: sys)
                 }
-                logger.info("relay active", metadata: ["path": "\(path)"])
-                return log
-            } catch let e as OutboxError where e.code == .locked || e.code == .notAnOutbox {
+                return (log, announced)
+            } catch let e as OutboxError where e.code == .locked || (e.code == .notAnOutbox && configuration.waitForOutbox) {
                 if !announced {
-                    logger.info("relay waiting as a standby", metadata: ["reason": "\(e)"])
+                    logger.notice(e.code == .locked ? "relay waiting as a standby: another relay is active"
+                                                    : "relay waiting as a standby: no outbox here yet",
+                                  metadata: ["outbox": "\(path)", "reason": "\(e.message)"])
                     announced = true
                 }
                 await wake.wait(for: configuration.standbyPollInterval)
@@ -110,7 +141,20 @@ public final class OutboxRelay: Service, Sendable {
         return nil
     }
 
-    private func publishLoop(tombstones: TombstoneLog, io: BlockingExecutor) async throws {
+    /// The sink is unavailable: nothing is published; it is probed with capped exponential backoff.
+    private struct Outage {
+        let started: ContinuousClock.Instant
+        var reason: String
+        var probes = 0
+        var nextProbe: ContinuousClock.Instant
+        var lastReminder: ContinuousClock.Instant
+        /// A probe succeeded: one batch may go, and decides whether the outage is over.
+        var trial = false
+        /// How many messages were pending when the probe succeeded (for the "back" line).
+        var backlog: UInt64?
+    }
+
+    private func publishLoop(tombstones: TombstoneLog, io: BlockingExecutor, availability: SinkAvailability) async throws {
         let directory = try OutboxDirectory.open(path, create: false, sys: configuration.systemCalls)
         let outboxID = tombstones.outboxID
         let reader = try OutboxReader(path: path, sys: configuration.systemCalls)
@@ -120,6 +164,33 @@ public final class OutboxRelay: Service, Sendable {
         let clock = ContinuousClock()
         var lastSweep = clock.now
         let maxRecordSize = tombstones.maxRecordSize
+        var random = SystemRandomNumberGenerator()
+        func probeWait(_ probes: Int) -> Duration {
+            configuration.outageBackoff(afterProbes: probes, random: Double.random(in: 0...1, using: &random))
+        }
+        /// Dead letters go to the dead-letter file, durably, before their messages are tombstoned as dead.
+        func bury(_ dead: [DeadLetter]) async throws {
+            guard !dead.isEmpty else { return }
+            try await io.run {
+                try DeadLetterLog.append(dead, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
+            }
+            try await tombstones.acknowledge(dead.map(\.seq), as: .dead)
+            for d in dead {
+                logger.warning("dead-lettered", metadata: ["seq": "\(d.seq)", "id": "\(d.message.id)",
+                                                           "reason": "\(d.reason)", "error": "\(d.lastError)"])
+            }
+            metrics.deadLettered.increment(by: dead.count)
+        }
+        var outage: Outage?
+        func beginOutage(_ why: String) async {
+            let now = clock.now
+            outage = Outage(started: now, reason: why, nextProbe: now + probeWait(0), lastReminder: now)
+            metrics.sinkAvailable.record(0)
+            metrics.outages.increment()
+            logger.warning("sink unreachable; holding messages until it is back",
+                           metadata: ["sink": "\(sink.displayName)", "error": "\(why)"])
+        }
+        if case .unavailable(let why) = availability { await beginOutage(why) } else { metrics.sinkAvailable.record(1) }
         while !isStopping {
             let room = configuration.maxInMemory - queue.count
             let roomBytes = configuration.maxInMemoryBytes - queue.heldBytes
@@ -128,22 +199,52 @@ public final class OutboxRelay: Service, Sendable {
                 let fresh = try await io.run { try tail.value.read(limit: room, maxBytes: roomBytes) }
                 queue.add(fresh.filter { !finished.contains($0.seq) })
             }
+            if var o = outage, !o.trial {
+                let now = clock.now
+                if now >= o.nextProbe {
+                    // Deadlines still apply while nothing can be published.
+                    try await bury(queue.expire(wallClock: Date()))
+                    switch await probe() {
+                    case .available:
+                        o.trial = true
+                        o.backlog = try? await io.run { try reader.stats().pending }
+                    case .unavailable(let why):
+                        o.probes += 1
+                        o.reason = why
+                        o.nextProbe = clock.now + probeWait(o.probes)
+                    }
+                }
+                if now - o.lastReminder >= configuration.outageReminderInterval {
+                    o.lastReminder = now
+                    let stats = try? await io.run { try reader.stats() }
+                    logger.warning("sink still unreachable", metadata: [
+                        "sink": "\(sink.displayName)", "for": "\(Self.text(now - o.started))", "error": "\(o.reason)",
+                        "pending": "\(stats?.pending ?? UInt64(queue.count))",
+                        "oldestPendingAge": "\(stats?.oldestPendingAgeSeconds.map { Self.text(.seconds($0)) } ?? "-")"])
+                }
+                outage = o
+                if !o.trial {
+                    if clock.now - lastSweep >= configuration.sweepInterval {
+                        try await sweep(tombstones: tombstones, reader: reader, io: io, queue: &queue, tailNext: tail.value.nextSeq)
+                        lastSweep = clock.now
+                    }
+                    let untilSweep = configuration.sweepInterval - (clock.now - lastSweep)
+                    let untilReminder = configuration.outageReminderInterval - (clock.now - o.lastReminder)
+                    await wake.wait(for: max(.zero, min(o.nextProbe - clock.now, untilSweep, untilReminder)))
+                    continue
+                }
+            }
             let batch = queue.nextBatch(now: clock.now)
+            if batch.isEmpty, let o = outage, o.trial, queue.count == 0 {
+                // The sink answers and nothing waits: the outage is over.
+                endOutage(o)
+                outage = nil
+                continue
+            }
             if !batch.isEmpty {
                 let outcomes = await publish(batch)
                 let result = queue.apply(outcomes, to: batch, now: clock.now, wallClock: Date())
-                if !result.dead.isEmpty {
-                    let dead = result.dead
-                    try await io.run {
-                        try DeadLetterLog.append(dead, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
-                    }
-                    try await tombstones.acknowledge(dead.map(\.seq), as: .dead)
-                    for d in dead {
-                        logger.warning("dead-lettered", metadata: ["seq": "\(d.seq)", "id": "\(d.message.id)",
-                                                                   "reason": "\(d.reason)", "error": "\(d.lastError)"])
-                    }
-                    metrics.deadLettered.increment(by: dead.count)
-                }
+                try await bury(result.dead)
                 if !result.published.isEmpty {
                     try await tombstones.acknowledge(result.published)
                     metrics.published.increment(by: result.published.count)
@@ -154,6 +255,21 @@ public final class OutboxRelay: Service, Sendable {
                 }
                 if result.failures > 0 { metrics.failed.increment(by: result.failures) }
                 metrics.pending.record(queue.count)
+                if let why = result.unavailable {
+                    if var o = outage {
+                        // The probe said yes, the batch said no: keep waiting, backing off further.
+                        o.trial = false
+                        o.probes += 1
+                        o.reason = why
+                        o.nextProbe = clock.now + probeWait(o.probes)
+                        outage = o
+                    } else {
+                        await beginOutage(why)
+                    }
+                } else if let o = outage {
+                    endOutage(o)
+                    outage = nil
+                }
                 continue
             }
             if clock.now - lastSweep >= configuration.sweepInterval {
@@ -167,6 +283,28 @@ public final class OutboxRelay: Service, Sendable {
                 && queue.nextRetry == nil { wait = .milliseconds(1) }
             await wake.wait(for: wait)
         }
+    }
+
+    /// One probe of an unavailable sink; an error (a misconfiguration found on reconnecting) keeps the
+    /// outage going, with the error as its reason: waiting loses nothing, exiting would stop the backlog.
+    private func probe() async -> SinkAvailability {
+        do { return try await sink.checkAvailability() } catch { return .unavailable("\(error)") }
+    }
+
+    private func endOutage(_ o: Outage) {
+        metrics.sinkAvailable.record(1)
+        logger.notice("sink reachable again; publishing the backlog", metadata: [
+            "sink": "\(sink.displayName)", "outage": "\(Self.text(ContinuousClock.now - o.started))",
+            "backlog": "\(o.backlog.map { "\($0)" } ?? "-")"])
+    }
+
+    /// A duration for log lines: `42.1s`, `12m5s`, `3h2m`.
+    static func text(_ d: Duration) -> String {
+        let seconds = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        if seconds < 60 { return String(format: "%.1fs", seconds) }
+        let whole = Int(seconds)
+        if whole < 3600 { return "\(whole / 60)m\(whole % 60)s" }
+        return "\(whole / 3600)h\(whole % 3600 / 60)m"
     }
 
     /// The fallback: compaction, and any pending message older than the minimum age that is not held
@@ -209,7 +347,8 @@ public final class OutboxRelay: Service, Sendable {
         }
         metrics.publishLatency.recordNanoseconds((ContinuousClock.now - started).wholeNanoseconds)
         guard outcomes.count == batch.count else {
-            logger.error("sink returned \(outcomes.count) outcomes for \(batch.count) messages; treating all as failed")
+            logger.error("sink returned \(outcomes.count) outcomes for \(batch.count) messages; treating all as failed",
+                         metadata: ["sink": "\(sink.displayName)"])
             return Array(repeating: .failed("the sink broke its contract"), count: batch.count)
         }
         return outcomes

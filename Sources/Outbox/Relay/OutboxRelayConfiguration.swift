@@ -24,6 +24,17 @@ public struct OutboxRelayConfiguration: Sendable {
     public var maxInMemoryBytes: Int = 64 << 20
     /// How often a standby relay tries to take over the relay lock. Default 250 ms.
     public var standbyPollInterval: Duration = .milliseconds(250)
+    /// While the sink is unavailable (``PublishOutcome/unavailable(_:)``), the relay publishes nothing
+    /// and probes the sink (``OutboxSink/checkAvailability()``) with exponential backoff, from
+    /// ``initialBackoff`` doubling up to this, with jitter. An outage counts no attempt against any
+    /// message. Default 30 s.
+    public var maxOutageBackoff: Duration = .seconds(30)
+    /// While the sink stays unavailable, a reminder (how long, how many pending, the oldest's age) is
+    /// logged at most this often. Default 5 minutes.
+    public var outageReminderInterval: Duration = .seconds(300)
+    /// Wait, as a standby, while the path is not an outbox yet (missing, or holding no segment), instead
+    /// of failing with ``OutboxError/Code/notAnOutbox``. Default false: a typo is an error, at once.
+    public var waitForOutbox = false
     /// The header holding an optional per-message deliver-by deadline (RFC 3339, or Unix seconds): past
     /// it, a message that could not be published is dead-lettered.
     public static let deliverByHeader = "outbox-deliver-by"
@@ -37,9 +48,19 @@ public struct OutboxRelayConfiguration: Sendable {
     public init() {}
 
     func backoff(afterAttempt attempt: Int, random: Double) -> Duration {
-        let exponent = min(attempt - 1, 30)
-        var wait = initialBackoff * (1 << exponent)
-        if wait > maxBackoff { wait = maxBackoff }
+        Self.backoff(attempt, from: initialBackoff, cap: maxBackoff, random: random)
+    }
+
+    /// The wait before the next probe of an unavailable sink, after `probes` failed ones.
+    func outageBackoff(afterProbes probes: Int, random: Double) -> Duration {
+        Self.backoff(probes, from: initialBackoff, cap: maxOutageBackoff, random: random)
+    }
+
+    /// `initial` doubled per attempt after the first, capped, with full jitter (half to all of it).
+    private static func backoff(_ attempt: Int, from initial: Duration, cap: Duration, random: Double) -> Duration {
+        let exponent = min(max(attempt - 1, 0), 30)
+        var wait = initial * (1 << exponent)
+        if wait > cap { wait = cap }
         return wait * (0.5 + 0.5 * random)
     }
 }

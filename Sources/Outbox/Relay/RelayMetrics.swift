@@ -9,4 +9,7 @@ struct RelayMetrics: Sendable {
     let published = Counter(label: "outbox_published_total")
     let failed = Counter(label: "outbox_publish_failures_total")
     let deadLettered = Counter(label: "outbox_dead_lettered_total")
+    /// 1 while the sink answers, 0 during an outage.
+    let sinkAvailable = Gauge(label: "outbox_sink_available")
+    let outages = Counter(label: "outbox_sink_outages_total")
 }

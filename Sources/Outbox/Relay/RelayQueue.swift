@@ -11,6 +11,8 @@ struct RelayQueue {
         var attempts = 0
         var notBefore: ContinuousClock.Instant?
         var lastError = ""
+        /// The message's deliver-by deadline (header ``OutboxRelayConfiguration/deliverByHeader``), read once.
+        var deadline: Date?
     }
 
     /// What became of a batch.
@@ -18,6 +20,8 @@ struct RelayQueue {
         var published: [UInt64] = []
         var dead: [DeadLetter] = []
         var failures = 0
+        /// Why the sink said it is unavailable, when one outcome of the batch said so.
+        var unavailable: String?
     }
 
     /// Which queue a message is in: its ordering key (one shared key under strict order, set by
@@ -95,7 +99,7 @@ struct RelayQueue {
             if configuration.strictOrder { m.orderingKey = "" }
             held.insert(m.seq)
             heldBytes += Self.footprint(m)
-            queues[QueueKey(m), default: KeyQueue()].insert(Entry(message: m))
+            queues[QueueKey(m), default: KeyQueue()].insert(Entry(message: m, deadline: Self.deliverBy(m.message)))
         }
     }
 
@@ -149,7 +153,8 @@ struct RelayQueue {
 
     /// Applies the sink's outcomes for `batch`: published messages leave; a key's first failure in the
     /// batch counts an attempt and backs off (or dead-letters); later messages of that key stay as they
-    /// were.
+    /// were. An ``PublishOutcome/unavailable(_:)`` outcome counts nothing and sets no backoff: the
+    /// message stays as it was, and ``Result/unavailable`` tells the relay to pause the sink.
     /// `batch` must be what ``nextBatch(now:)`` returned (ordering keys as set by ``add(_:)``).
     mutating func apply(_ outcomes: [PublishOutcome], to batch: [StoredMessage], now: ContinuousClock.Instant, wallClock: Date) -> Result {
         var result = Result()
@@ -173,6 +178,9 @@ struct RelayQueue {
                 let e = q.remove(at: i)
                 held.remove(m.seq)
                 result.dead.append(deadLetter(e, reason: "rejected by the sink", error: error, attempts: e.attempts + 1, at: wallClock))
+            case .unavailable(let error):
+                failedKeys.insert(k)
+                if result.unavailable == nil { result.unavailable = error }
             case .failed(let error):
                 result.failures += 1
                 guard !failedKeys.contains(k) else { break }
@@ -180,7 +188,7 @@ struct RelayQueue {
                 q.entries[i].attempts += 1
                 q.entries[i].lastError = error
                 let e = q.entries[i]
-                if let deadline = Self.deliverBy(m.message), wallClock >= deadline {
+                if let deadline = e.deadline, wallClock >= deadline {
                     q.remove(at: i)
                     held.remove(m.seq)
                     result.dead.append(deadLetter(e, reason: "deliver-by deadline passed", error: error, attempts: e.attempts, at: wallClock))
@@ -196,6 +204,39 @@ struct RelayQueue {
             }
         }
         return result
+    }
+
+    /// Takes out every held message whose deliver-by deadline has passed, as dead letters. While the sink
+    /// is unavailable nothing is published and nothing fails, but deadlines still apply.
+    mutating func expire(wallClock: Date) -> [DeadLetter] {
+        var dead: [DeadLetter] = []
+        for k in Array(queues.keys) {
+            guard var q = queues.removeValue(forKey: k) else { continue }
+            var i = q.head
+            while i < q.entries.count {
+                let e = q.entries[i]
+                guard let deadline = e.deadline, wallClock >= deadline else {
+                    i += 1
+                    continue
+                }
+                let wasHead = i == q.head
+                q.remove(at: i)
+                held.remove(e.message.seq)
+                heldBytes -= Self.footprint(e.message)
+                dead.append(deadLetter(e, reason: "deliver-by deadline passed", error: e.lastError.isEmpty ? "the sink was unavailable" : e.lastError,
+                                       attempts: e.attempts, at: wallClock))
+                // Removing the head moves the head (and may trim the storage); removing another entry
+                // shifts the later ones down to `i`.
+                if wasHead { i = q.head }
+            }
+            if !q.isEmpty { queues[k] = q }
+        }
+        return dead.sorted { $0.seq < $1.seq }
+    }
+
+    /// The oldest held message (the lowest sequence number), if any.
+    var oldestHeld: StoredMessage? {
+        queues.values.compactMap(\.first?.message).min { $0.seq < $1.seq }
     }
 
     private func deadLetter(_ e: Entry, reason: String, error: String, attempts: Int, at: Date) -> DeadLetter {

@@ -5,7 +5,9 @@ import Glibc
 /// Appends each message as a JSON Lines record (``SinkRecord``) to a file, with one `write` and one
 /// `fdatasync` per batch: a batch reported published is on disk.
 ///
-/// The file is created with mode 0600 if missing. Writes run on a dedicated thread.
+/// The file is created with mode 0600 if missing. Writes run on a dedicated thread. A failed `write` or
+/// `fdatasync` (a full disk, an I/O error) says nothing about the messages: the batch is reported
+/// ``PublishOutcome/unavailable(_:)`` and the relay waits until the file takes writes again.
 public final class FileSink: OutboxSink {
     public let path: String
     private let fd: Int32
@@ -35,9 +37,11 @@ public final class FileSink: OutboxSink {
             }
             return Array(repeating: .published, count: batch.count)
         } catch {
-            return Array(repeating: .failed("\(error)"), count: batch.count)
+            return Array(repeating: .unavailable("\(error)"), count: batch.count)
         }
     }
+
+    public var displayName: String { "file:\(path)" }
 }
 
 /// Writes each message as a JSON Lines record (``SinkRecord``) to standard output.
@@ -58,9 +62,11 @@ public final class StdoutSink: OutboxSink {
             }
             return Array(repeating: .published, count: batch.count)
         } catch {
-            return Array(repeating: .failed("\(error)"), count: batch.count)
+            return Array(repeating: .unavailable("\(error)"), count: batch.count)
         }
     }
+
+    public var displayName: String { "stdout" }
 }
 
 /// `write(2)` until every byte is written (for files that are not outbox files: sinks, standard output).

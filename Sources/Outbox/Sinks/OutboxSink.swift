@@ -1,13 +1,42 @@
 import Foundation
 
 /// What became of one message handed to a sink.
+///
+/// Three kinds of failure are told apart, because they call for different remedies:
+/// - ``unavailable(_:)``: the *sink* could not be reached. It says nothing about the message, so no
+///   attempt is counted against it: the relay pauses the whole sink and waits the outage out.
+/// - ``failed(_:)``: *this message* failed, transiently: it is retried with backoff, at most
+///   ``OutboxRelayConfiguration/maxAttempts`` times.
+/// - ``rejected(_:)``: *this message* can never be published (too large, an invalid header): it is
+///   dead-lettered at once.
 public enum PublishOutcome: Sendable, Equatable {
     /// The sink accepted it (durably, as far as the sink can tell).
     case published
-    /// A transient failure: the relay retries it with backoff.
+    /// A transient failure of this message: the relay retries it with backoff and counts an attempt.
     case failed(String)
     /// A permanent refusal: the relay dead-letters it at once.
     case rejected(String)
+    /// The sink itself is unavailable (not connected, connection refused or dropped, no answer in time,
+    /// no responders, the broker says "try later", the sink's disk is full): the message was not judged.
+    /// No attempt is counted; the relay pauses the sink and probes it until it answers again.
+    case unavailable(String)
+
+    /// Whether this outcome says the sink is unavailable.
+    public var isUnavailable: Bool {
+        if case .unavailable = self { return true }
+        return false
+    }
+
+    /// Whether this outcome stops the later messages of the same ordering key in a batch.
+    var holdsBackKey: Bool { self != .published }
+}
+
+/// What a sink's ``OutboxSink/checkAvailability()`` found.
+public enum SinkAvailability: Sendable, Equatable {
+    /// The sink answers and is configured as it should be.
+    case available
+    /// The sink cannot be reached now (the reason says why); an outage to wait out, not an error.
+    case unavailable(String)
 }
 
 /// Where the relay publishes: an event bus, a file, standard output.
@@ -20,8 +49,32 @@ public enum PublishOutcome: Sendable, Equatable {
 /// report it as failed too (``publishInOrder(_:_:)`` does this for sinks that publish one message at a
 /// time). Under the relay's strict order every message has the same ordering key.
 /// The relay calls ``publish(_:)`` from one task at a time.
+///
+/// **Outages.** Report ``PublishOutcome/unavailable(_:)`` when the sink, not the message, is the
+/// problem; after one, report every later message of the batch as unavailable too without trying it
+/// (``publishInOrder(_:_:)`` and ``PublishRounds`` do). The relay then stops publishing and calls
+/// ``checkAvailability()`` with capped exponential backoff until it returns
+/// ``SinkAvailability/available``.
 public protocol OutboxSink: Sendable {
     func publish(_ batch: [StoredMessage]) async -> [PublishOutcome]
+
+    /// Connects if the sink has a connection, and checks its configuration. The relay calls it before
+    /// the first message and, while the sink is unavailable, as its probe.
+    ///
+    /// Returns ``SinkAvailability/unavailable(_:)`` when the sink cannot be reached now (an outage),
+    /// and throws ``OutboxError`` (code ``OutboxError/Code/invalidArgument``) for a definite
+    /// misconfiguration that waiting cannot fix (a stream that does not cover the subject, bad
+    /// credentials, an unknown option). The default returns ``SinkAvailability/available``: such a
+    /// sink's next batch is its probe.
+    func checkAvailability() async throws -> SinkAvailability
+
+    /// What the sink is, for logs: its kind and address, never a password, token or credential.
+    var displayName: String { get }
+}
+
+extension OutboxSink {
+    public func checkAvailability() async throws -> SinkAvailability { .available }
+    public var displayName: String { String(describing: type(of: self)) }
 }
 
 extension OutboxSink {
@@ -33,13 +86,19 @@ extension OutboxSink {
         var failedKeys = Set<String>()
         var outcomes: [PublishOutcome] = []
         outcomes.reserveCapacity(batch.count)
+        var outage: String?
         for m in batch {
+            if let outage {
+                outcomes.append(.unavailable(outage))
+                continue
+            }
             if let key = m.orderingKey, failedKeys.contains(key) {
                 outcomes.append(.failed("an earlier message of ordering key \(key) failed in this batch"))
                 continue
             }
             let outcome = await publishOne(m)
-            if outcome != .published, let key = m.orderingKey { failedKeys.insert(key) }
+            if case .unavailable(let why) = outcome { outage = why }
+            if outcome.holdsBackKey, let key = m.orderingKey { failedKeys.insert(key) }
             outcomes.append(outcome)
         }
         return outcomes
@@ -54,7 +113,8 @@ extension OutboxSink {
 /// messages at once and waits for their acknowledgements, returning one outcome per message. A message
 /// is never sent before the earlier messages of its key in the batch were acknowledged, and once one
 /// of them did not succeed the rest of its key are reported as failed without being sent. So a retried
-/// message can never land behind a later message of its key.
+/// message can never land behind a later message of its key. Once a round reports the sink
+/// unavailable, no later round is sent: its messages are reported unavailable too.
 public enum PublishRounds {
     public static func run(
         _ batch: [StoredMessage], _ publishRound: ([StoredMessage]) -> [PublishOutcome]
@@ -72,10 +132,13 @@ public enum PublishRounds {
         }
         var outcomes = [PublishOutcome](repeating: .failed("not published"), count: batch.count)
         var failedKeys = Set<String>()
+        var outage: String?
         for round in rounds {
             var send: [Int] = []
             for i in round {
-                if let key = batch[i].orderingKey, failedKeys.contains(key) {
+                if let outage {
+                    outcomes[i] = .unavailable(outage)
+                } else if let key = batch[i].orderingKey, failedKeys.contains(key) {
                     outcomes[i] = .failed("an earlier message of ordering key \(key) failed in this batch")
                 } else {
                     send.append(i)
@@ -85,7 +148,8 @@ public enum PublishRounds {
             let results = publishRound(send.map { batch[$0] })
             for (j, i) in send.enumerated() {
                 outcomes[i] = j < results.count ? results[j] : .failed("the sink returned no outcome")
-                if outcomes[i] != .published, let key = batch[i].orderingKey { failedKeys.insert(key) }
+                if case .unavailable(let why) = outcomes[i], outage == nil { outage = why }
+                if outcomes[i].holdsBackKey, let key = batch[i].orderingKey { failedKeys.insert(key) }
             }
         }
         return outcomes

@@ -35,6 +35,10 @@ public final class TombstoneLog: Sendable {
 
     init(openingAt path: String, checkpointBytes: Int, logger: Logger, sys: any SystemCalls) throws {
         let directory = try OutboxDirectory.open(path, create: false, sys: sys)
+        // Checked before the lock is taken, so that no relay.lock is left in a directory that is no outbox.
+        guard try !FileNames.list(directory).segments.isEmpty else {
+            throw OutboxError(.notAnOutbox, "not an outbox directory (no segment files)", path: directory.path)
+        }
         let lock = try FileLock.acquire(FileLock.relayLockName, in: directory, role: "relaying")
         let shared = Shared(TombstoneSnapshot())
         let writer = try TombstoneWriter.open(directory: directory, logger: logger, checkpointBytes: Int64(checkpointBytes), shared: shared)
