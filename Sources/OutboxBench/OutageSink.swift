@@ -41,4 +41,6 @@ public final class OutageSink: OutboxSink {
     }
 
     public var displayName: String { inner.displayName }
+
+    public func observeAvailability(_ observer: @escaping @Sendable () -> Void) { inner.observeAvailability(observer) }
 }

@@ -64,4 +64,6 @@ public struct TimingSink: OutboxSink {
     public func checkAvailability() async throws -> SinkAvailability { try await inner.checkAvailability() }
 
     public var displayName: String { inner.displayName }
+
+    public func observeAvailability(_ observer: @escaping @Sendable () -> Void) { inner.observeAvailability(observer) }
 }

@@ -9,6 +9,8 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     let configuration: KafkaSinkConfiguration
     private let logger: Logger
     private let reports = AcknowledgementCollector<Int>()
+    /// Never notified: librdkafka reconnects by itself without telling; the probe asks for metadata.
+    let availability = AvailabilityObserver()
     private var producer: OpaquePointer?
 
     init(configuration: KafkaSinkConfiguration, logger: Logger) {

@@ -39,6 +39,8 @@ public final class KafkaSink: OutboxSink {
 
     public func checkAvailability() async throws -> SinkAvailability { try await sink.checkAvailability() }
 
+    public func observeAvailability(_ observer: @escaping @Sendable () -> Void) { sink.observeAvailability(observer) }
+
     /// The bootstrap brokers and the topic (no property values).
     public var displayName: String { sink.client.displayName }
 }

@@ -38,6 +38,8 @@ public final class MQTTSink: OutboxSink {
 
     public func checkAvailability() async throws -> SinkAvailability { try await sink.checkAvailability() }
 
+    public func observeAvailability(_ observer: @escaping @Sendable () -> Void) { sink.observeAvailability(observer) }
+
     /// The broker's address (user name, never the password), the topic and the QoS.
     public var displayName: String { sink.client.displayName }
 }

@@ -9,6 +9,8 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
     let configuration: MQTTSinkConfiguration
     private let logger: Logger
     private let state = MQTTSessionState()
+    /// Never notified: the sink makes a new connection at each probe rather than letting the client reconnect.
+    let availability = AvailabilityObserver()
     private var client: OpaquePointer?
 
     private static let libraryReady: Bool = mosquitto_lib_init() == success

@@ -9,6 +9,7 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
     let configuration: NATSSinkConfiguration
     private let logger: Logger
     private let collector = AcknowledgementCollector<UInt64>()
+    let availability = AvailabilityObserver()
     private var connection: OpaquePointer?
     private var js: OpaquePointer?
 
@@ -35,6 +36,9 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
             try check(natsOptions_SetTimeout(options, configuration.connectTimeout.wholeMilliseconds), "setting the timeout", misconfigured: true)
             try check(natsOptions_SetAllowReconnect(options, true), "allowing reconnects", misconfigured: true)
             try check(natsOptions_SetMaxReconnect(options, -1), "setting reconnects", misconfigured: true)
+            // The client reconnects by itself; the relay probes at once when it has.
+            try check(natsOptions_SetReconnectedCB(options, natsReconnected, Unmanaged.passUnretained(availability).toOpaque()),
+                      "setting the reconnect handler", misconfigured: true)
             if let file = configuration.credentialsFile {
                 try check(natsOptions_SetUserCredentialsFromFiles(options, file, nil), "loading the credentials file \(file)", misconfigured: true)
             }
@@ -269,6 +273,12 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
         let detail = nats_GetLastError(&last).map { String(cString: $0) } ?? String(cString: natsStatus_GetText(status))
         return OutboxError(.broker, "NATS: \(what) failed: \(detail)")
     }
+}
+
+/// Called by the client's thread once it has reconnected to a server.
+private let natsReconnected: natsConnectionHandler = { _, closure in
+    guard let closure else { return }
+    Unmanaged<AvailabilityObserver>.fromOpaque(closure).takeUnretainedValue().notify()
 }
 
 /// Called by the client for each asynchronous publish, with JetStream's acknowledgement or the error.

@@ -40,6 +40,8 @@ public final class NATSSink: OutboxSink {
 
     public func checkAvailability() async throws -> SinkAvailability { try await sink.checkAvailability() }
 
+    public func observeAvailability(_ observer: @escaping @Sendable () -> Void) { sink.observeAvailability(observer) }
+
     /// The server URL with any password or token masked, the stream and the subject.
     public var displayName: String { sink.client.displayName }
 }

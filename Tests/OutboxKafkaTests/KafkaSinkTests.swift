@@ -61,7 +61,7 @@ struct KafkaSinkTests {
         #expect(outcomes[2] == .published)
     }
 
-    @Test func anUnreachableClusterFailsTheBatchSoTheRelayRetries() async throws {
+    @Test func anUnreachableBrokerMakesTheSinkUnavailableNotTheMessagesFailed() async throws {
         let port = try freeLoopbackPort()
         var config = KafkaSinkConfiguration(bootstrapServers: "127.0.0.1:\(port)")
         config.publishTimeout = .seconds(1)
@@ -69,10 +69,14 @@ struct KafkaSinkTests {
         let outcomes = await sink.publish([stored(1, key: "a"), stored(2, key: nil)])
         #expect(outcomes.count == 2)
         for o in outcomes {
-            guard case .failed(let why) = o else { Issue.record("expected a failure, got \(o)"); continue }
+            guard case .unavailable(let why) = o else { Issue.record("expected the sink to be unavailable, got \(o)"); continue }
             #expect(why.contains("Kafka"), "\(why)")
         }
         await #expect(throws: OutboxError.self) { try await sink.connect() }
+        guard case .unavailable = try await sink.checkAvailability() else {
+            Issue.record("an unreachable broker is an outage, not a misconfiguration")
+            return
+        }
     }
 
     @Test func theSinkSpecOfTheToolParses() throws {

@@ -66,16 +66,20 @@ struct MQTTSinkTests {
         #expect(perKeyOrderHolds(probe.received.map { ($0.properties["outbox-key"], $0.seq ?? 0) }))
     }
 
-    @Test func anUnreachableBrokerFailsTheBatchSoTheRelayRetries() async throws {
+    @Test func anUnreachableBrokerMakesTheSinkUnavailableNotTheMessagesFailed() async throws {
         let port = try freeLoopbackPort()
         let sink = try sink("mqtt://127.0.0.1:\(port)", topic: uniqueTopic("down"))
         let outcomes = await sink.publish([stored(1, key: "a"), stored(2, key: nil)])
         #expect(outcomes.count == 2)
         for o in outcomes {
-            guard case .failed(let why) = o else { Issue.record("expected a failure, got \(o)"); continue }
+            guard case .unavailable(let why) = o else { Issue.record("expected the sink to be unavailable, got \(o)"); continue }
             #expect(why.contains("MQTT"), "\(why)")
         }
         await #expect(throws: OutboxError.self) { try await sink.connect() }
+        guard case .unavailable = try await sink.checkAvailability() else {
+            Issue.record("an unreachable broker is an outage, not a misconfiguration")
+            return
+        }
     }
 
     @Test func aBrokerOutageIsRetriedUntilEveryMessageArrives() async throws {

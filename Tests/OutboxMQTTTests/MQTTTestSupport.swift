@@ -68,9 +68,9 @@ struct Received: Sendable {
     var seq: UInt64? { properties["outbox-seq"].flatMap(UInt64.init) ?? UInt64(String(decoding: payload, as: UTF8.self)) }
 }
 
-/// A subscriber (QoS 1) that records what it receives. With `persistentSession` it uses MQTT 3.1.1 with
-/// a kept session (the broker queues for it while it is away, across a broker restart); otherwise
-/// MQTT 5, to see user properties.
+/// A subscriber (QoS 1, MQTT 5, so that it sees user properties) that records what it receives. With
+/// `persistentSession` its session is kept (clean start off, a session expiry interval): the broker
+/// queues for it while it is away, across a broker restart.
 final class MQTTProbe: @unchecked Sendable {
     private let condition = NSCondition()
     private var messages: [Received] = []
@@ -87,12 +87,19 @@ final class MQTTProbe: @unchecked Sendable {
             throw OutboxError(.broker, "cannot create the probe client")
         }
         self.client = client
-        if !persistentSession { mosquitto_int_option(client, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5) }
+        mosquitto_int_option(client, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5)
         mosquitto_connect_v5_callback_set(client, probeOnConnect)
         mosquitto_subscribe_v5_callback_set(client, probeOnSubscribe)
         mosquitto_message_v5_callback_set(client, probeOnMessage)
         mosquitto_reconnect_delay_set(client, 1, 1, false)
-        guard mosquitto_connect(client, c.host, Int32(c.port), 30) == 0, mosquitto_loop_start(client) == 0 else {
+        // A kept MQTT 5 session: clean start off and a session expiry interval (libmosquitto sends the
+        // same CONNECT properties when its loop reconnects).
+        var properties: OpaquePointer?
+        defer { mosquitto_property_free_all(&properties) }
+        if persistentSession {
+            mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), 3600)
+        }
+        guard mosquitto_connect_bind_v5(client, c.host, Int32(c.port), 30, nil, properties) == 0, mosquitto_loop_start(client) == 0 else {
             throw OutboxError(.broker, "the probe cannot connect to \(url)")
         }
         condition.lock()

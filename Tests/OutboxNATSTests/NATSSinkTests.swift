@@ -67,16 +67,20 @@ struct NATSSinkTests {
         #expect(Set(try await onOwnThread { probe.messages(names.stream) }.compactMap(\.seq)) == [3, 5])
     }
 
-    @Test func anUnreachableServerFailsTheBatchSoTheRelayRetries() async throws {
+    @Test func anUnreachableBrokerMakesTheSinkUnavailableNotTheMessagesFailed() async throws {
         let port = try freeLoopbackPort()
         let sink = sink("nats://127.0.0.1:\(port)", uniqueStream("down"))
         let outcomes = await sink.publish([stored(1, key: "a"), stored(2, key: nil)])
         #expect(outcomes.count == 2)
         for o in outcomes {
-            guard case .failed(let why) = o else { Issue.record("expected a failure, got \(o)"); continue }
+            guard case .unavailable(let why) = o else { Issue.record("expected the sink to be unavailable, got \(o)"); continue }
             #expect(why.contains("NATS"), "\(why)")
         }
         await #expect(throws: OutboxError.self) { try await sink.connect() }
+        guard case .unavailable = try await sink.checkAvailability() else {
+            Issue.record("an unreachable broker is an outage, not a misconfiguration")
+            return
+        }
     }
 
     @Test func aBrokerOutageIsRetriedUntilEveryMessageIsStoredOnce() async throws {
@@ -115,7 +119,14 @@ struct NATSSinkTests {
         #expect(await good.publish([stored(1, key: "a")]) == [.published])
         let bad = sink("nats://relay:wrong@127.0.0.1:\(port)", names)
         await #expect(throws: OutboxError.self) { try await bad.connect() }
-        guard case .failed = await bad.publish([stored(2, key: "a")])[0] else { Issue.record("a wrong password must fail"); return }
+        do {
+            _ = try await bad.checkAvailability()
+            Issue.record("a wrong password is a misconfiguration, found at the startup check")
+        } catch let e as OutboxError {
+            #expect(e.code == .invalidArgument, "\(e)")
+            #expect(!"\(e)".contains("wrong"), "the password never appears in an error: \(e)")
+        }
+        #expect(!bad.displayName.contains("wrong") && bad.displayName.contains("relay:***@"), "\(bad.displayName)")
     }
 
     @Test func tlsWithTheServersCertificateAuthority() async throws {

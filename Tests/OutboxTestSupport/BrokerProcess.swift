@@ -53,6 +53,32 @@ public final class BrokerProcess: @unchecked Sendable {
         }
     }
 
+    /// Freezes the broker (SIGSTOP): it keeps its state and its port, accepts connections into the
+    /// kernel's backlog and answers nothing, like a broker behind a link that went dead.
+    public func pause() throws { try signalBroker(SIGSTOP) }
+
+    /// Lets a paused broker go on (SIGCONT).
+    public func resume() throws { try signalBroker(SIGCONT) }
+
+    private func signalBroker(_ signal: Int32) throws {
+        guard let shell, let pid = Self.child(of: shell.processIdentifier) else {
+            throw OutboxError(.invalidArgument, "\(name) is not running")
+        }
+        Glibc.kill(pid, signal)
+    }
+
+    /// The pid of the process whose parent is `parent` (the broker under its shell).
+    private static func child(of parent: Int32) -> Int32? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        for e in entries {
+            guard let pid = Int32(e), let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == parent, !stat.contains("(sleep)") { return pid }
+        }
+        return nil
+    }
+
     /// Kills the broker at once (SIGKILL) and waits until it is gone.
     public func kill() {
         guard let p = shell else { return }

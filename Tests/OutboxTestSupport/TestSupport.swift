@@ -57,14 +57,15 @@ public func runOutbox(_ arguments: [String]) async throws -> (status: Int32, std
 
 /// Runs a program to its end, on a thread of its own, and returns its exit status, standard output and
 /// standard error.
-public func runProgram(_ executable: URL, _ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-    try await onOwnThread { try runProgramBlocking(executable, arguments) }
+public func runProgram(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await onOwnThread { try runProgramBlocking(executable, arguments, environment: environment) }
 }
 
-private func runProgramBlocking(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+private func runProgramBlocking(_ executable: URL, _ arguments: [String], environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

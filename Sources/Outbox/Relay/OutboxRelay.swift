@@ -48,6 +48,8 @@ public final class OutboxRelay: Service, Sendable {
     private let stopping = Shared(false)
     private let metrics = RelayMetrics()
     private let isActiveState = Shared(false)
+    /// Set when the sink says it is reachable again: the next probe is now.
+    private let probeNow = Shared(false)
 
     /// - Parameters:
     ///   - outbox: the writer, when it lives in this process: its commits wake the relay directly.
@@ -60,6 +62,10 @@ public final class OutboxRelay: Service, Sendable {
         if let outbox {
             let wake = self.wake
             outbox.onDurable { _ in wake.signal() }
+        }
+        sink.observeAvailability { [probeNow, wake] in
+            probeNow.set(true)
+            wake.signal()
         }
     }
 
@@ -201,6 +207,10 @@ public final class OutboxRelay: Service, Sendable {
             }
             if var o = outage, !o.trial {
                 let now = clock.now
+                if probeNow.get() {
+                    probeNow.set(false)
+                    o.nextProbe = now
+                }
                 if now >= o.nextProbe {
                     // Deadlines still apply while nothing can be published.
                     try await bury(queue.expire(wallClock: Date()))

@@ -17,6 +17,8 @@ package protocol BlockingBrokerClient: AnyObject, Sendable {
     func close()
     /// The broker's address for logs, with every secret removed.
     var displayName: String { get }
+    /// Called when the client reconnected by itself (``OutboxSink/observeAvailability(_:)``), if it can tell.
+    var availability: AvailabilityObserver { get }
 }
 
 /// Runs a ``BlockingBrokerClient`` on a dedicated thread, one call at a time, so that none of its
@@ -37,6 +39,8 @@ package final class BrokerClientSink<Client: BlockingBrokerClient>: Sendable {
         executor.stop()
         client.close()
     }
+
+    package func observeAvailability(_ observer: @escaping @Sendable () -> Void) { client.availability.set(observer) }
 
     package func connect() async throws {
         try await executor.run { [client] in try client.connect() }

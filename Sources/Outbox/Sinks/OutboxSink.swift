@@ -70,11 +70,29 @@ public protocol OutboxSink: Sendable {
 
     /// What the sink is, for logs: its kind and address, never a password, token or credential.
     var displayName: String { get }
+
+    /// Registers `observer`, to be called (from any thread) when the sink learns by itself that it is
+    /// reachable again, for example when its client library reconnected in the background. The relay
+    /// then probes at once instead of at the end of its backoff. The default never calls it.
+    func observeAvailability(_ observer: @escaping @Sendable () -> Void)
 }
 
 extension OutboxSink {
     public func checkAvailability() async throws -> SinkAvailability { .available }
     public var displayName: String { String(describing: type(of: self)) }
+    public func observeAvailability(_ observer: @escaping @Sendable () -> Void) {}
+}
+
+/// The observer a sink calls when it is reachable again (see ``OutboxSink/observeAvailability(_:)``);
+/// safe to call from a client library's threads.
+package final class AvailabilityObserver: Sendable {
+    private let observer = Shared<(@Sendable () -> Void)?>(nil)
+
+    package init() {}
+
+    package func set(_ f: @escaping @Sendable () -> Void) { observer.set(f) }
+
+    package func notify() { observer.get()?() }
 }
 
 extension OutboxSink {
