@@ -3,9 +3,10 @@
 confluent-kafka client (librdkafka 2.16 from PyPI), which speaks to Tansu where Debian's 2.0.2 cannot.
 
   kafka-probe.py create BOOTSTRAP TOPIC [PARTITIONS]
-  kafka-probe.py consume BOOTSTRAP TOPIC COUNT TIMEOUT_SECONDS
+  kafka-probe.py consume BOOTSTRAP TOPIC TIMEOUT_SECONDS
       prints one JSON object per record (partition, offset, key, headers), from the start of every
-      partition, until COUNT records were read or TIMEOUT_SECONDS passed; exit 0 either way.
+      partition up to its high-water mark at the time of the call and then until the topic is quiet
+      for a second; exit 1 if TIMEOUT_SECONDS passed first.
 """
 import json
 import sys
@@ -21,21 +22,32 @@ def create(bootstrap, topic, partitions=1):
         future.result(15)
 
 
-def consume(bootstrap, topic, count, timeout):
-    count, deadline = int(count), time.time() + float(timeout)
+def consume(bootstrap, topic, timeout):
+    deadline = time.time() + float(timeout)
     admin = AdminClient({"bootstrap.servers": bootstrap})
     partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "outbox-probe", "enable.auto.commit": False})
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-    seen = 0
-    while seen < count and time.time() < deadline:
-        m = consumer.poll(0.5)
+    next_offset = {p: 0 for p in partitions}
+    quiet_since = None
+    while True:
+        if time.time() > deadline:
+            sys.exit("timed out before the end of %s: read %s of %s" % (topic, next_offset, ends))
+        m = consumer.poll(0.2)
         if m is None or m.error():
+            # Some brokers report the high-water mark one short: once it is reached, read on until
+            # the topic stays quiet for a second.
+            if all(next_offset[p] >= ends[p] for p in partitions):
+                quiet_since = quiet_since or time.time()
+                if time.time() - quiet_since > 1:
+                    break
             continue
+        quiet_since = None
         headers = {k: v.decode() for k, v in (m.headers() or [])}
         print(json.dumps({"partition": m.partition(), "offset": m.offset(),
                           "key": m.key().decode() if m.key() else None, "headers": headers}), flush=True)
-        seen += 1
+        next_offset[m.partition()] = m.offset() + 1
     consumer.close()
 
 

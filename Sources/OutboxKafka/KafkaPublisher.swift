@@ -130,6 +130,13 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
             }
         }
         let delivered = reports.take()
+        if delivered[Self.sessionLostToken] != nil {
+            // The broker no longer takes this producer's session (fenced, epoch or sequence lost, as
+            // after messages timed out during an outage): start over with a new producer.
+            logger.notice("replacing the Kafka producer: the broker refused its session",
+                          metadata: ["error": "\(delivered[Self.sessionLostToken].map { "\($0)" } ?? "")"])
+            close()
+        }
         for i in round.indices where outcomes[i] == nil {
             outcomes[i] = delivered[i + 1] ?? .unavailable("no delivery report from Kafka within \(configuration.publishTimeout)")
         }
@@ -178,8 +185,25 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
         return Self.outcome(rd_kafka_error_code(error), "producing to \(topic)")
     }
 
+    /// The delivery-report token (messages count from 1) that says the producer's session was refused.
+    static let sessionLostToken = 0
+
+    /// Errors that are about the producer's idempotence session, not the message: the producer must be
+    /// replaced, and the message is republished by the new one.
+    static func isSessionLost(_ code: rd_kafka_resp_err_t) -> Bool {
+        switch code {
+        case RD_KAFKA_RESP_ERR_PRODUCER_FENCED, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+             RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID, RD_KAFKA_RESP_ERR_INVALID_PRODUCER_ID_MAPPING, RD_KAFKA_RESP_ERR__FENCED,
+             RD_KAFKA_RESP_ERR__FATAL:
+            return true
+        default:
+            return false
+        }
+    }
+
     /// The outcome a Kafka error code means: a message Kafka will never take is rejected; no broker,
-    /// no leader, no answer in time or "try later" is the sink's outage.
+    /// no leader, no answer in time, "try later" or a producer session the broker refused is the
+    /// sink's outage.
     static func outcome(_ code: rd_kafka_resp_err_t, _ what: String) -> PublishOutcome {
         let text = "Kafka: \(what) failed: \(String(cString: rd_kafka_err2str(code)))"
         switch code {
@@ -193,6 +217,8 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
              RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
              RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND, RD_KAFKA_RESP_ERR_THROTTLING_QUOTA_EXCEEDED:
             return .unavailable(text)
+        case _ where isSessionLost(code):
+            return .unavailable(text)
         default:
             return .failed(text)
         }
@@ -204,7 +230,9 @@ private let kafkaDeliveryReport: @convention(c) (OpaquePointer?, UnsafePointer<r
     let reports = Unmanaged<AcknowledgementCollector<Int>>.fromOpaque(opaque).takeUnretainedValue()
     let token = Int(bitPattern: message.pointee._private)
     let err = message.pointee.err
-    reports.record(token, err == RD_KAFKA_RESP_ERR_NO_ERROR ? .published : KafkaPublisher.outcome(err, "delivering"))
+    let outcome = err == RD_KAFKA_RESP_ERR_NO_ERROR ? PublishOutcome.published : KafkaPublisher.outcome(err, "delivering")
+    reports.record(token, outcome)
+    if KafkaPublisher.isSessionLost(err) { reports.record(KafkaPublisher.sessionLostToken, outcome) }
 }
 
 /// The text of a NUL-terminated C buffer.
