@@ -82,6 +82,10 @@ struct InspectionTests {
         #expect(!lost.isEmpty && lost.count <= 100, "only the damaged commit is lost")
         #expect(after.map(\.message) == before.filter { !lost.contains($0.seq) }.map(\.message))
         #expect(try OutboxReader(path: dir).tombstones().dead == SequenceRangeSet(lost), "lost numbers are finished as dead")
+        #expect(try OutboxReader(path: dir).lostSequenceNumbers() == SequenceRangeSet(lost))
+        let list = try await runOutbox(["dead-letters", dir, "list"])
+        let span = lost.count == 1 ? "\(lost.min()!)" : "\(lost.min()!)...\(lost.max()!)"
+        #expect(list.stdout.contains("\(span)  lost"), "dead-letters list shows the numbers lost to the repair: \(list.stdout)")
         let reopened = try await Outbox.open(at: dir, logger: quietLogger)
         #expect(try await reopened.append(sampleMessage(0)) == UInt64(before.count + 1))
         try await reopened.close()

@@ -100,14 +100,50 @@ struct RelayTests {
             #expect(try OutboxReader(path: dir).stats().dead == 10)
 
             healed.set(true)
-            let redriven = try await outbox.redrive([6, 12])
-            #expect(redriven == [61, 62])
+            // The writer holds its lock and the relay runs: the request goes through the dead-letter file.
+            let requested = try OutboxReader(path: dir).requestRedrive([6, 12])
+            #expect(requested == [6, 12])
             try await eventually("the redriven messages published") { sink.published.count >= 52 }
-            #expect(Array(sink.published.suffix(2).map(\.message.id)) == Array(dead.prefix(2).map(\.message.id)))
+            let republished = Array(sink.published.suffix(2))
+            #expect(republished.map(\.seq) == [6, 12], "republished under their original sequence numbers")
+            #expect(republished.map(\.message.id) == Array(dead.prefix(2).map(\.message.id)), "and ids")
+            try await eventually("marked redriven") { try OutboxReader(path: dir).deadLetters().filter(\.redriven).map(\.seq) == [6, 12] }
         }
         let after = try OutboxReader(path: dir).deadLetters()
-        #expect(after.filter(\.redriven).map(\.seq) == [6, 12])
-        #expect(try await outbox.redrive([6]) == [], "a dead letter is redriven once")
+        #expect(after.count == 10, "one dead letter per sequence number")
+        #expect(after.filter(\.redriveRequested).isEmpty)
+        #expect(try OutboxReader(path: dir).requestRedrive([6]) == [], "a dead letter is redriven once")
+        #expect(try OutboxReader(path: dir).stats().pending == 0, "a redrive appends nothing")
+        try await outbox.close()
+    }
+
+    /// `outbox dead-letters D redrive` while a writer holds the writer lock and a relay runs in another
+    /// process; a message that dies again gets a new dead letter.
+    @Test func theToolRedrivesWhileTheWriterAndTheRelayRun() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let healed = Shared(false)
+        let sink = RecordingSink { m, _ in m.message.key == "poison" && !healed.get() ? .rejected("schema mismatch") : .published }
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
+        try await running(relay) {
+            for i in 1...10 { try await outbox.append(sampleMessage(i, key: i % 5 == 0 ? "poison" : "k")) }
+            try await eventually("two dead") { try OutboxReader(path: dir).stats().dead == 2 }
+            // Still poisoned: the relay republishes seq 5, the sink rejects it again.
+            let first = try await runOutbox(["dead-letters", dir, "redrive", "--seq", "5"])
+            #expect(first.status == 1, "\(first.stderr)")
+            #expect(first.stderr.contains("failed again"), "\(first.stderr)")
+            healed.set(true)
+            let second = try await runOutbox(["dead-letters", dir, "redrive"])
+            #expect(second.status == 0, "\(second.stderr)")
+            #expect(second.stderr.contains("republished 2 of 2"), "\(second.stderr)")
+            let list = try await runOutbox(["dead-letters", dir, "list", "--json"])
+            let statuses = list.stdout.split(separator: "\n").compactMap { line in
+                (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["status"] as? String
+            }
+            #expect(statuses == ["redriven", "redriven"], "\(list.stdout)")
+        }
+        #expect(sink.attempts(5) == 3 && sink.attempts(10) == 2)
         try await outbox.close()
     }
 

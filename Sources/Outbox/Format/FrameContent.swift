@@ -4,7 +4,7 @@ enum FrameContent {
         switch file {
         case .segment: [.messages, .hole]
         case .tombstones: [.published, .dead]
-        case .deadLetters: [.deadLetter, .redriven]
+        case .deadLetters: [.deadLetter, .redriven, .redriveRequested]
         }
     }
 
@@ -17,7 +17,7 @@ enum FrameContent {
             case .deadLetter:
                 guard h.count == 1 else { return "a dead letter frame holds \(h.count) records" }
                 _ = try MessageCodec.decode(body, count: 1, maxBody: Int(maxBody))
-            case .published, .dead, .redriven:
+            case .published, .dead, .redriven, .redriveRequested:
                 _ = try TombstoneCodec.decode(body, count: Int(h.count), first: h.first)
             case .hole:
                 if String(validating: body, as: UTF8.self) == nil { return "a hole's reason is not UTF-8" }
@@ -35,6 +35,7 @@ enum FrameContent {
         case .dead: "dead"
         case .deadLetter: "dead-letter"
         case .redriven: "redriven"
+        case .redriveRequested: "redrive-requested"
         case .hole: "hole"
         }
     }

@@ -13,6 +13,8 @@ enum FrameKind: UInt16, Sendable {
     /// Sequence numbers lost to damage, written by `outbox verify --repair` in place of unreadable
     /// frames (segments); the body is a UTF-8 reason.
     case hole = 6
+    /// Sequence ranges whose dead letters an operator asked the relay to republish (dead-letter file).
+    case redriveRequested = 7
 }
 
 /// Which file a frame belongs to: the seed of its checksum (FORMAT.md, "Frame checksum").
@@ -31,7 +33,7 @@ struct FileIdentity: Sendable, Equatable {
 ///      8    8 first       segments: sequence number of the first message; tombstones: lowest sequence
 ///     16    4 count       segments: number of messages; tombstones: number of ranges; at least 1
 ///     20    2 kind        1 messages, 2 published ranges, 3 dead ranges, 4 dead letter, 5 redriven ranges,
-///                          6 hole
+///                          6 hole, 7 redrive-requested ranges
 ///     22    2 flags       0
 /// ```
 struct FrameHeader: Equatable, Sendable {

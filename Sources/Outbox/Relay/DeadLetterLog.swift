@@ -17,16 +17,22 @@ public struct DeadLetter: Sendable, Equatable {
     public var attempts: Int
     /// When it was dead-lettered, in microseconds since the Unix epoch.
     public var deadAtMicros: Int64
-    /// Whether it was re-appended with `redrive` since.
+    /// Whether the relay republished it since (after a redrive request).
     public var redriven: Bool
+    /// Whether an operator asked for it to be republished and the relay has not done so yet.
+    public var redriveRequested = false
 }
 
 /// The dead-letter file, `dead-letters.log` (FORMAT.md, "Dead-letter file").
 ///
-/// Appends (by the relay, and `redrive` marks by the tool) hold an exclusive `flock` on the file itself
-/// for the duration of one write and `fdatasync`, so two processes can append safely; each appender first
-/// checks the frames written since it last looked and cuts a torn tail left by a crashed appender.
-/// A dead letter is durable before its message is tombstoned as dead.
+/// Appends (dead letters and redriven marks by the relay, redrive requests by the tool) hold an exclusive
+/// `flock` on the file itself for the duration of one write and `fdatasync`, so two processes can append
+/// safely; each appender first checks the frames written since it last looked and cuts a torn tail left by
+/// a crashed appender. A dead letter is durable before its message is tombstoned as dead.
+///
+/// The file is read in order: a dead-letter record of a sequence number supersedes its earlier ones (a
+/// redriven message that died again), and a redrive-requested or redriven mark applies to the records
+/// written before it.
 enum DeadLetterLog {
     static let fileName = "dead-letters.log"
     static let reasonHeader = "outbox-dead-reason"
@@ -52,20 +58,38 @@ enum DeadLetterLog {
         }
     }
 
-    /// Records that the dead letters of `seqs` were redriven.
-    static func markRedriven(_ seqs: SequenceRangeSet, in directory: OutboxDirectory, outboxID: OutboxID, maxRecordSize: UInt32) throws {
+    /// Records, durably, that the dead letters of `seqs` were republished (`.redriven`, by the relay) or
+    /// that an operator asked for them to be (`.redriveRequested`, by the tool, without any lock but the
+    /// file's own).
+    static func mark(_ seqs: SequenceRangeSet, _ kind: FrameKind, in directory: OutboxDirectory, outboxID: OutboxID,
+                     maxRecordSize: UInt32) throws {
+        precondition(kind == .redriven || kind == .redriveRequested)
         guard !seqs.isEmpty else { return }
         try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: false) { _, identity, end in
             var buffer: [UInt8] = []
             for chunk in TombstoneCodec.chunks(seqs.ranges, maxBody: Int(maxRecordSize)) {
-                buffer += FrameHeader.frame(kind: .redriven, first: chunk.first!.lowerBound, count: UInt32(chunk.count),
+                buffer += FrameHeader.frame(kind: kind, first: chunk.first!.lowerBound, count: UInt32(chunk.count),
                                             body: TombstoneCodec.encode(chunk), identity: identity, offset: end + Int64(buffer.count))
             }
             return buffer
         }
     }
 
-    /// Every dead letter, in the order they were written (no lock: a reader).
+    /// The max record size the dead-letter file's header states.
+    static func maxRecordSize(in directory: OutboxDirectory, outboxID: OutboxID) throws -> UInt32 {
+        let file = try directory.openFile(fileName, writable: false)
+        return try SegmentFile.checkHeader(of: file, kind: .deadLetters, expectedBase: 1, outboxID: outboxID).maxRecordSize
+    }
+
+    /// The dead-letter file's size, or 0 when there is none (the relay's cheap check for new requests).
+    static func size(in directory: OutboxDirectory) throws -> Int64 {
+        do { return try directory.openFile(fileName, writable: false).size() } catch let e as OutboxError where e.errno == ENOENT {
+            return 0
+        }
+    }
+
+    /// The latest dead letter of each sequence number, in the order they were written, with their
+    /// redriven and redrive-requested states (no lock: a reader).
     static func list(in directory: OutboxDirectory, outboxID: OutboxID) throws -> [DeadLetter] {
         let file: OutboxFile
         do { file = try directory.openFile(fileName, writable: false) } catch let e as OutboxError where e.errno == ENOENT {
@@ -73,13 +97,34 @@ enum DeadLetterLog {
         }
         let scanner = try scanner(for: file, outboxID: outboxID)
         var letters: [DeadLetter] = []
-        var redriven = SequenceRangeSet()
+        var latest: [UInt64: Int] = [:]
         try scanner.walk(tail: .stop) { frame in
-            try collect(frame, into: &letters, redriven: &redriven, path: file.path)
+            do {
+                switch frame.header.kind {
+                case .redriven, .redriveRequested:
+                    for r in try TombstoneCodec.decode(frame.body, count: Int(frame.header.count), first: frame.header.first) {
+                        // Marks apply to records written before them; only the numbers present are looked at.
+                        for (seq, i) in latest where r.contains(seq) {
+                            if frame.header.kind == .redriven {
+                                letters[i].redriven = true
+                                letters[i].redriveRequested = false
+                            } else if !letters[i].redriven {
+                                letters[i].redriveRequested = true
+                            }
+                        }
+                    }
+                default:
+                    guard let letter = try decodeLetter(frame) else { return true }
+                    latest[letter.seq] = letters.count
+                    letters.append(letter)
+                }
+            } catch {
+                throw OutboxError(.corrupt, "frame content is invalid: \(error)", path: file.path, offset: frame.offset)
+            }
             return true
         }
-        for i in letters.indices where redriven.contains(letters[i].seq) { letters[i].redriven = true }
-        return letters
+        let current = Set(latest.values)
+        return letters.indices.filter { current.contains($0) }.map { letters[$0] }
     }
 
     private static func scanner(for file: OutboxFile, outboxID: OutboxID) throws -> FrameScanner {
@@ -89,28 +134,19 @@ enum DeadLetterLog {
                             validate: { h, body in FrameContent.problem(h, body, maxBody: header.maxRecordSize) })
     }
 
-    private static func collect(_ frame: Frame, into letters: inout [DeadLetter], redriven: inout SequenceRangeSet, path: String) throws {
-        do {
-            if frame.header.kind == .redriven {
-                for r in try TombstoneCodec.decode(frame.body, count: Int(frame.header.count), first: frame.header.first) {
-                    redriven.insert(r)
-                }
-                return
-            }
-            guard let d = try MessageCodec.decode(frame.body, count: 1, maxBody: Int.max).first else { return }
-            var m = d.message
-            let own = [reasonHeader, errorHeader, attemptsHeader, deadAtHeader]
-            var values: [String: String] = [:]
-            for h in m.headers.prefix(own.count) where own.contains(h.name) { values[h.name] = h.value }
-            m.headers.removeFirst(values.count)
-            let reason = values[reasonHeader] ?? "", error = values[errorHeader] ?? ""
-            let attempts = Int(values[attemptsHeader] ?? "") ?? 0
-            let deadAt = Int64(values[deadAtHeader] ?? "") ?? 0
-            letters.append(DeadLetter(seq: frame.header.first, message: m, reason: reason, lastError: error, attempts: attempts,
-                                      deadAtMicros: deadAt, redriven: false))
-        } catch {
-            throw OutboxError(.corrupt, "frame content is invalid: \(error)", path: path, offset: frame.offset)
-        }
+    /// The dead letter a dead-letter frame holds, with the four headers of its own taken out.
+    private static func decodeLetter(_ frame: Frame) throws -> DeadLetter? {
+        guard let d = try MessageCodec.decode(frame.body, count: 1, maxBody: Int.max).first else { return nil }
+        var m = d.message
+        let own = [reasonHeader, errorHeader, attemptsHeader, deadAtHeader]
+        var values: [String: String] = [:]
+        for h in m.headers.prefix(own.count) where own.contains(h.name) { values[h.name] = h.value }
+        m.headers.removeFirst(values.count)
+        let reason = values[reasonHeader] ?? "", error = values[errorHeader] ?? ""
+        let attempts = Int(values[attemptsHeader] ?? "") ?? 0
+        let deadAt = Int64(values[deadAtHeader] ?? "") ?? 0
+        return DeadLetter(seq: frame.header.first, message: m, reason: reason, lastError: error, attempts: attempts,
+                          deadAtMicros: deadAt, redriven: false)
     }
 
     /// Opens (or creates) the file, takes its flock, cuts a torn tail, appends what `frames` returns

@@ -71,7 +71,8 @@ final class DirectoryWatcher: @unchecked Sendable {
         close(stopRead)
     }
 
-    /// Whether any event in `buffer` names a segment file or an overflow happened.
+    /// Whether any event in `buffer` names a segment file or the dead-letter file (where redrive requests
+    /// arrive), or an overflow happened.
     static func mentionsSegment(_ buffer: [UInt8], count: Int) -> Bool {
         var i = 0
         let headerSize = 16
@@ -82,7 +83,7 @@ final class DirectoryWatcher: @unchecked Sendable {
             let nameStart = i + headerSize
             let nameEnd = min(count, nameStart + length)
             let name = buffer[nameStart..<nameEnd].prefix { $0 != 0 }
-            if name.starts(with: Array(FileNames.segmentPrefix.utf8)) { return true }
+            if name.starts(with: Array(FileNames.segmentPrefix.utf8)) || name.elementsEqual(DeadLetterLog.fileName.utf8) { return true }
             i = nameStart + length
         }
         return false

@@ -177,8 +177,11 @@ public final class OutboxRelay: Service, Sendable {
         /// Dead letters go to the dead-letter file, durably, before their messages are tombstoned as dead.
         func bury(_ dead: [DeadLetter]) async throws {
             guard !dead.isEmpty else { return }
-            try await io.run {
+            redriving.subtract(dead.map(\.seq))  // a redriven message that died again has a new dead letter
+            // Its own write does not make the relay list the file again (the sweep lists it anyway).
+            deadLetterSize = try await io.run {
                 try DeadLetterLog.append(dead, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
+                return try DeadLetterLog.size(in: directory)
             }
             try await tombstones.acknowledge(dead.map(\.seq), as: .dead)
             for d in dead {
@@ -186,6 +189,44 @@ public final class OutboxRelay: Service, Sendable {
                                                            "reason": "\(d.reason)", "error": "\(d.lastError)"])
             }
             metrics.deadLettered.increment(by: dead.count)
+        }
+        // Redrive requests: the dead-letter file is listed again whenever its size changed (at start too).
+        var deadLetterSize: Int64 = -1
+        var redriving = Set<UInt64>()
+        func readNew() async throws {
+            let room = configuration.maxInMemory - queue.count
+            let roomBytes = configuration.maxInMemoryBytes - queue.heldBytes
+            let canRead = room > 0 && roomBytes > 0
+            let finished = tombstones.snapshot.finished
+            let (fresh, size) = try await io.run {
+                (canRead ? try tail.value.read(limit: room, maxBytes: roomBytes) : [], try DeadLetterLog.size(in: directory))
+            }
+            if canRead { queue.add(fresh.filter { !finished.contains($0.seq) }) }
+            guard size != deadLetterSize else { return }
+            deadLetterSize = size
+            let letters = size == 0 ? [] : try await io.run { try DeadLetterLog.list(in: directory, outboxID: outboxID) }
+            let held = queue.held
+            let requested = letters.filter { $0.redriveRequested && !redriving.contains($0.seq) && !held.contains($0.seq) }
+            guard !requested.isEmpty else { return }
+            redriving.formUnion(requested.map(\.seq))
+            queue.add(requested.map {
+                StoredMessage(seq: $0.seq, message: $0.message, segment: DeadLetterLog.fileName, offset: 0, compressed: false)
+            })
+            logger.notice("republishing dead letters on request", metadata: [
+                "count": "\(requested.count)", "seqs": "\(SequenceRangeSet(requested.map(\.seq)))"])
+        }
+        /// Published messages are tombstoned; redriven dead letters (already tombstoned as dead) are marked
+        /// redriven in the dead-letter file instead.
+        func finish(_ published: [UInt64]) async throws {
+            guard !redriving.isEmpty else { return try await tombstones.acknowledge(published) }
+            let redriven = published.filter { redriving.contains($0) }
+            try await tombstones.acknowledge(published.filter { !redriving.contains($0) })
+            guard !redriven.isEmpty else { return }
+            redriving.subtract(redriven)
+            deadLetterSize = try await io.run {
+                try DeadLetterLog.mark(SequenceRangeSet(redriven), .redriven, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
+                return try DeadLetterLog.size(in: directory)
+            }
         }
         var outage: Outage?
         func beginOutage(_ why: String) async {
@@ -198,13 +239,7 @@ public final class OutboxRelay: Service, Sendable {
         }
         if case .unavailable(let why) = availability { await beginOutage(why) } else { metrics.sinkAvailable.record(1) }
         while !isStopping {
-            let room = configuration.maxInMemory - queue.count
-            let roomBytes = configuration.maxInMemoryBytes - queue.heldBytes
-            if room > 0 && roomBytes > 0 {
-                let finished = tombstones.snapshot.finished
-                let fresh = try await io.run { try tail.value.read(limit: room, maxBytes: roomBytes) }
-                queue.add(fresh.filter { !finished.contains($0.seq) })
-            }
+            try await readNew()
             if var o = outage, !o.trial {
                 let now = clock.now
                 if probeNow.get() {
@@ -237,6 +272,7 @@ public final class OutboxRelay: Service, Sendable {
                     if clock.now - lastSweep >= configuration.sweepInterval {
                         try await sweep(tombstones: tombstones, reader: reader, io: io, queue: &queue, tailNext: tail.value.nextSeq)
                         lastSweep = clock.now
+                        deadLetterSize = -1
                     }
                     let untilSweep = configuration.sweepInterval - (clock.now - lastSweep)
                     let untilReminder = configuration.outageReminderInterval - (clock.now - o.lastReminder)
@@ -256,7 +292,7 @@ public final class OutboxRelay: Service, Sendable {
                 let result = queue.apply(outcomes, to: batch, now: clock.now, wallClock: Date())
                 try await bury(result.dead)
                 if !result.published.isEmpty {
-                    try await tombstones.acknowledge(result.published)
+                    try await finish(result.published)
                     metrics.published.increment(by: result.published.count)
                     let now = Date()
                     for (m, outcome) in zip(batch, outcomes) where outcome == .published {
@@ -285,6 +321,7 @@ public final class OutboxRelay: Service, Sendable {
             if clock.now - lastSweep >= configuration.sweepInterval {
                 try await sweep(tombstones: tombstones, reader: reader, io: io, queue: &queue, tailNext: tail.value.nextSeq)
                 lastSweep = clock.now
+                deadLetterSize = -1  // the sweep's fallback for a redrive request missed between two looks
                 continue
             }
             var wait = configuration.sweepInterval - (clock.now - lastSweep)
