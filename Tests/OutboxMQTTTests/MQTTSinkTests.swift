@@ -123,6 +123,17 @@ struct MQTTSinkTests {
         #expect(await good.publish([stored(1, key: "a")]) == [.published])
         let bad = try sink("mqtt://relay:wrong@127.0.0.1:\(port)", topic: uniqueTopic("auth"))
         await #expect(throws: OutboxError.self) { try await bad.connect() }
+        #expect(!bad.displayName.contains("wrong") && bad.displayName.contains("relay@"), "\(bad.displayName)")
+        // The tool's startup check: bad credentials are one line and exit 1, with no password in it.
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "1"]).status == 0)
+        let r = try await runProgram(try outboxExecutable(), ["relay", dir, "--sink", "mqtt://relay:wrong@127.0.0.1:\(port)"],
+                                     environment: ["OUTBOX_LOG_LEVEL": "trace"])
+        #expect(r.status == 1, "\(r.stderr)")
+        let errors = r.stderr.split(separator: "\n").filter { $0.hasPrefix("outbox: error:") }
+        #expect(errors.count == 1 && errors[0].contains("refused the connection"), "\(r.stderr)")
+        #expect(!r.stderr.contains("wrong"), "no password in any line: \(r.stderr)")
     }
 
     @Test func tlsWithTheBrokersCertificateAuthority() async throws {

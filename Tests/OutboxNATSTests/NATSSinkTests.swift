@@ -129,6 +129,63 @@ struct NATSSinkTests {
         #expect(!bad.displayName.contains("wrong") && bad.displayName.contains("relay:***@"), "\(bad.displayName)")
     }
 
+    /// The startup check: a stream that does not cover the subject, a missing stream without
+    /// create-stream, and a wrong password each stop `outbox relay` at once with one line, and no line
+    /// (even at trace level) shows the password.
+    @Test func startupMisconfigurationsStopTheToolWithOneLine() async throws {
+        let server = try await onOwnThread { try NATSServer(extraArguments: ["--user", "relay", "--pass", "s3cret"]) }
+        let names = uniqueStream("cover")
+        let url = "nats://relay:s3cret@127.0.0.1:\(server.broker.port)"
+        #expect(await sink(url, names).publish([stored(1, key: "a")]) == [.published], "the stream exists, over \(names.subject)")
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "1"]).status == 0)
+        let cases: [(spec: String, says: String)] = [
+            ("\(url)?stream=\(names.stream)&subject=elsewhere.{type}", "does not cover the subject elsewhere.{type}"),
+            ("\(url)?stream=NOPE\(names.stream)&create-stream=false", "does not exist"),
+            ("nats://relay:wrong@127.0.0.1:\(server.broker.port)?stream=\(names.stream)&subject=\(names.subject)", "NATS"),
+        ]
+        for c in cases {
+            let r = try await runProgram(try outboxExecutable(), ["relay", dir, "--sink", c.spec], environment: ["OUTBOX_LOG_LEVEL": "trace"])
+            #expect(r.status == 1, "\(c.spec): \(r.stderr)")
+            let errors = r.stderr.split(separator: "\n").filter { $0.hasPrefix("outbox: error:") }
+            #expect(errors.count == 1 && errors[0].contains(c.says), "\(r.stderr)")
+            #expect(!r.stderr.contains("s3cret") && !r.stderr.contains("wrong"), "no password in any line: \(r.stderr)")
+        }
+        #expect(try OutboxReader(path: dir).stats().pending == 1, "nothing was published")
+    }
+
+    /// No log line of the relay or the sink, at any level, through an outage and back, shows the password.
+    @Test func secretsNeverAppearInTheLogs() async throws {
+        let server = try await onOwnThread { try NATSServer(extraArguments: ["--user", "relay", "--pass", "s3cret"]) }
+        let names = uniqueStream("secret")
+        let log = LogCapture(level: .trace)
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        var config = NATSSinkConfiguration(url: "nats://relay:s3cret@127.0.0.1:\(server.broker.port)")
+        (config.stream, config.subject, config.publishTimeout) = (names.stream, names.subject, .milliseconds(500))
+        var relayConfig = brokerRelayConfiguration()
+        relayConfig.maxOutageBackoff = .milliseconds(200)
+        let relay = OutboxRelay(path: dir, sink: NATSSink(configuration: config, logger: log.logger), configuration: relayConfig,
+                                outbox: outbox, logger: log.logger)
+        let task = Task { try await relay.run() }
+        try await outbox.append(OutboxMessage(type: "E", key: "k", payload: [1]))
+        try await eventually("published") { try OutboxReader(path: dir).stats().pending == 0 }
+        try await onOwnThread { server.broker.kill() }
+        try await outbox.append(OutboxMessage(type: "E", key: "k", payload: [2]))
+        try await eventually("the outage logged") { !log.lines(containing: "sink unreachable").isEmpty }
+        try await onOwnThread { try server.broker.start() }
+        try await eventually("published after the outage") { try OutboxReader(path: dir).stats().pending == 0 }
+        task.cancel()
+        try await task.value
+        try await outbox.close()
+        #expect(log.lines.count >= 3)
+        let leaking = log.lines.filter { $0.text.contains("s3cret") }
+        #expect(leaking.isEmpty, "\(leaking.map(\.text))")
+        #expect(log.lines(containing: "relay active").first?.metadata["sink"]?.contains("relay:***@") == true, "\(log.lines.map(\.text))")
+    }
+
     @Test func tlsWithTheServersCertificateAuthority() async throws {
         let certificates = try await onOwnThread { try TestCertificates() }
         let server = try await onOwnThread {

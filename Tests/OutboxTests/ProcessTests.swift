@@ -87,6 +87,29 @@ struct ProcessTests {
 
 @Suite("The demo and the relay command", .serialized)
 struct CommandTests {
+    @Test func theRelayRefusesAPathThatIsNoOutboxWithOneLine() async throws {
+        let tmp = TemporaryDirectory()
+        FileManager.default.createFile(atPath: tmp.sub("afile"), contents: Data("x".utf8))
+        try FileManager.default.createDirectory(atPath: tmp.sub("empty"), withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        for path in [tmp.sub("afile"), tmp.sub("missing"), tmp.sub("empty")] {
+            let r = try await runOutbox(["relay", path, "--sink", "stdout"])
+            #expect(r.status == 1, "\(path): \(r.stderr)")
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("outbox: error: \(path)"), "one line naming the path: \(r.stderr)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.sub("empty")).isEmpty, "no relay.lock left behind")
+        let noSink = try await runOutbox(["relay", tmp.sub("empty")])
+        #expect(noSink.status == 64 && noSink.stderr.contains("--sink"), "--sink is required: \(noSink.stderr)")
+        for spec in ["nats://127.0.0.1:notaport", "nats://u:s3cret@127.0.0.1:99999", "mqtt://h:0", "kafka://h:x", "tls://", "amqp://h"] {
+            let r = try await runOutbox(["relay", tmp.sub("empty"), "--sink", spec])
+            #expect(r.status == 64, "\(spec) is refused when parsed: \(r.stderr)")
+            #expect(!r.stderr.contains("s3cret"), "no password in the error: \(r.stderr)")
+        }
+        for bad in ["inf", "1e30", "nan", "-1"] {
+            #expect(try await runOutbox(["relay", tmp.sub("empty"), "--sink", "stdout", "--sweep-interval", bad]).status == 64, "\(bad)")
+        }
+    }
+
     @Test func theDemoReportsNothingLostAndNoDuplicates() async throws {
         let tmp = TemporaryDirectory()
         let result = try await runOutbox(["demo", "--dir", tmp.sub("ob"), "--messages", "2000", "--producers", "8"])
@@ -95,6 +118,10 @@ struct CommandTests {
         #expect(result.stdout.contains("lost:                     0"))
         #expect(result.stdout.contains("duplicates:               0"))
         #expect(result.stdout.contains("pending in the outbox:    0"))
+        #expect(result.stdout.contains("dead-lettered:            0"))
+        #expect(result.stdout.contains("sink outage:              3.0 s, waited out"), "the demo takes the sink away: \(result.stdout)")
+        #expect(result.stderr.split(separator: "\n").filter { $0.contains("sink unreachable") }.count == 1, "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").filter { $0.contains("sink reachable again") }.count == 1, "\(result.stderr)")
         let published = try String(contentsOfFile: tmp.sub("ob") + ".published.jsonl", encoding: .utf8)
         #expect(published.split(separator: "\n").count == 2000)
     }
