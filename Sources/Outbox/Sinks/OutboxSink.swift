@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// What became of one message handed to a sink.
 ///
@@ -86,13 +87,13 @@ extension OutboxSink {
 /// The observer a sink calls when it is reachable again (see ``OutboxSink/observeAvailability(_:)``);
 /// safe to call from a client library's threads.
 package final class AvailabilityObserver: Sendable {
-    private let observer = Shared<(@Sendable () -> Void)?>(nil)
+    private let observer = Mutex<(@Sendable () -> Void)?>(nil)
 
     package init() {}
 
-    package func set(_ f: @escaping @Sendable () -> Void) { observer.set(f) }
+    package func set(_ f: @escaping @Sendable () -> Void) { observer.withLock { $0 = f } }
 
-    package func notify() { observer.get()?() }
+    package func notify() { observer.withLock { $0 }?() }
 }
 
 extension OutboxSink {
