@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "OutboxMQTT", targets: ["OutboxMQTT"]),
         .library(name: "OutboxKafka", targets: ["OutboxKafka"]),
         .executable(name: "outbox", targets: ["OutboxCLI"]),
+        // For the libFuzzer harnesses of FuzzTesting/ only: an in-memory file system and fuzz entry points.
+        .library(name: "OutboxFuzzSupport", targets: ["OutboxFuzzSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -32,6 +34,13 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "OutboxFuzzSupport",
+            dependencies: [
+                "Outbox",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .systemLibrary(
@@ -109,6 +118,7 @@ let package = Package(
             dependencies: [
                 "Outbox",
                 "OutboxBench",
+                "OutboxFuzzSupport",
                 "OutboxCLI",
                 "OutboxTestSupport",
                 .product(name: "Logging", package: "swift-log"),

@@ -6,7 +6,7 @@ import PackageDescription
 
 // A path dependency is named after its directory, whatever the checkout is called.
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-let outbox = Target.Dependency.product(name: "Outbox", package: root.lastPathComponent)
+let outbox = Target.Dependency.product(name: "OutboxFuzzSupport", package: root.lastPathComponent)
 
 let package = Package(
     name: "OutboxFuzzing",

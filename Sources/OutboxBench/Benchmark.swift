@@ -6,54 +6,54 @@ import Outbox
 /// in the same directory (so on the same disk), in the same run; then a relay publishing to a sink,
 /// draining a full outbox and keeping up with live producers. Speed is reported as ratios to those
 /// baselines, which hold on any machine, rather than as absolute numbers.
-public struct Benchmark: Sendable {
+package struct Benchmark: Sendable {
     /// Where the files go (a scratch directory is made inside and removed afterwards). Use the disk
     /// the outbox will live on: on a tmpfs `fdatasync` costs nothing and the comparison means little.
-    public var directory: String
-    public var messages: Int = 10_000
+    package var directory: String
+    package var messages: Int = 10_000
     /// Concurrent producers (tasks for the outbox, threads with their own connection for SQLite).
-    public var producers: Int = 16
-    public var payloadSize: Int = 256
+    package var producers: Int = 16
+    package var payloadSize: Int = 256
     /// `pwrite` + `fdatasync` rounds for the floor.
-    public var floorCommits: Int = 500
+    package var floorCommits: Int = 500
     /// Makes the sink the relay publishes to, once per relay phase; it gets a path prefix in the scratch
     /// directory, unique to the phase, for sinks that write files. By default a ``FileSink`` (one `write`
     /// and one `fdatasync` per batch).
-    public var makeSink: @Sendable (_ scratchPrefix: String) throws -> any OutboxSink = { try FileSink(path: $0 + ".published.jsonl") }
+    package var makeSink: @Sendable (_ scratchPrefix: String) throws -> any OutboxSink = { try FileSink(path: $0 + ".published.jsonl") }
     /// How the report names the sink.
-    public var sinkName: String = "a file sink"
+    package var sinkName: String = "a file sink"
     /// Messages per second the producers append at in the live phase, in all; nil: as fast as they can
     /// (the relay's latencies then include the queue that builds up when they outpace it).
-    public var liveRate: Double? = nil
+    package var liveRate: Double? = nil
     /// How long each relay phase waits for the sink to acknowledge every message before it fails.
-    public var publishTimeout: Duration = .seconds(120)
+    package var publishTimeout: Duration = .seconds(120)
 
-    public init(directory: String) { self.directory = directory }
+    package init(directory: String) { self.directory = directory }
 
-    public struct Report: Sendable {
-        public var floor: LatencySummary
-        public var outbox: LatencySummary
-        public var sqlite: LatencySummary
+    package struct Report: Sendable {
+        package var floor: LatencySummary
+        package var outbox: LatencySummary
+        package var sqlite: LatencySummary
         /// A relay draining the outbox's messages to the sink, after the appends.
-        public var relay: LatencySummary
+        package var relay: LatencySummary
         /// Producers appending while a relay publishes to the sink: messages per second from the first
         /// `append` to the last acknowledgement, and latencies from `append` returning to the sink's
         /// acknowledgement.
-        public var live: LatencySummary
+        package var live: LatencySummary
         /// Messages each store holds afterwards (a check that both did the work).
-        public var outboxStored: Int
-        public var sqliteRows: Int
+        package var outboxStored: Int
+        package var sqliteRows: Int
 
         /// Outbox messages per second over SQLite's.
-        public var throughputVsSQLite: Double { outbox.perSecond / sqlite.perSecond }
+        package var throughputVsSQLite: Double { outbox.perSecond / sqlite.perSecond }
         /// Outbox messages per second over `fdatasync`s per second: how many messages a group commit
         /// carries, in effect, per unit of the disk's floor.
-        public var messagesPerFloorSync: Double { outbox.perSecond / floor.perSecond }
+        package var messagesPerFloorSync: Double { outbox.perSecond / floor.perSecond }
         /// Median commit latency over the floor's median.
-        public var p50VsFloor: Double { outbox.p50.seconds / max(floor.p50.seconds, 1e-9) }
+        package var p50VsFloor: Double { outbox.p50.seconds / max(floor.p50.seconds, 1e-9) }
     }
 
-    public func run(logger: Logger) async throws -> Report {
+    package func run(logger: Logger) async throws -> Report {
         let scratch = directory + "/outbox-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard mkdir(scratch, 0o700) == 0 else {
             throw OutboxError(.invalidArgument, "cannot make a scratch directory for the benchmark here", path: directory, errno: errno)

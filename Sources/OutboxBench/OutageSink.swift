@@ -6,24 +6,24 @@ import Synchronization
 /// down, every message of a batch is reported ``PublishOutcome/unavailable(_:)`` without reaching the
 /// inner sink, and ``checkAvailability()`` says unavailable. The demo uses it to show an outage being
 /// waited out; tests use it to drive the relay through one.
-public final class OutageSink: OutboxSink {
-    public let inner: any OutboxSink
+package final class OutageSink: OutboxSink {
+    package let inner: any OutboxSink
     private let state = Mutex<(down: Bool, refusedBatches: Int, refusedProbes: Int)>((false, 0, 0))
 
-    public init(inner: any OutboxSink) { self.inner = inner }
+    package init(inner: any OutboxSink) { self.inner = inner }
 
     /// Takes the sink away: from now on nothing reaches the inner sink.
-    public func takeDown() { state.withLock { $0.down = true } }
+    package func takeDown() { state.withLock { $0.down = true } }
 
     /// Brings the sink back.
-    public func bringBack() { state.withLock { $0.down = false } }
+    package func bringBack() { state.withLock { $0.down = false } }
 
-    public var isDown: Bool { state.withLock { $0.down } }
+    package var isDown: Bool { state.withLock { $0.down } }
 
     /// How many batches and probes were refused while the sink was down.
-    public var refused: (batches: Int, probes: Int) { state.withLock { ($0.refusedBatches, $0.refusedProbes) } }
+    package var refused: (batches: Int, probes: Int) { state.withLock { ($0.refusedBatches, $0.refusedProbes) } }
 
-    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
+    package func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
         let down = state.withLock { s -> Bool in
             if s.down { s.refusedBatches += 1 }
             return s.down
@@ -32,7 +32,7 @@ public final class OutageSink: OutboxSink {
         return await inner.publish(batch)
     }
 
-    public func checkAvailability() async throws -> SinkAvailability {
+    package func checkAvailability() async throws -> SinkAvailability {
         let down = state.withLock { s -> Bool in
             if s.down { s.refusedProbes += 1 }
             return s.down
@@ -40,7 +40,7 @@ public final class OutageSink: OutboxSink {
         return down ? .unavailable("the sink was taken away") : try await inner.checkAvailability()
     }
 
-    public var displayName: String { inner.displayName }
+    package var displayName: String { inner.displayName }
 
-    public func observeAvailability(_ observer: @escaping @Sendable () -> Void) { inner.observeAvailability(observer) }
+    package func observeAvailability(_ observer: @escaping @Sendable () -> Void) { inner.observeAvailability(observer) }
 }

@@ -88,8 +88,3 @@ struct AppendCommand: AsyncParsableCommand {
         }
     }
 }
-
-/// The next message index to hand out, shared by the appending tasks.
-final class WorkCounter: Sendable {
-    let value = Mutex(0)
-}

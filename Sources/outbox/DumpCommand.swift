@@ -2,14 +2,6 @@ import ArgumentParser
 import Foundation
 import Outbox
 
-enum PayloadDisplay: String, ExpressibleByArgument, CaseIterable {
-    case none, text, hex, base64
-}
-
-enum StatusFilter: String, ExpressibleByArgument, CaseIterable {
-    case pending, published, dead, all
-}
-
 struct DumpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dump",

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-@_spi(Fuzzing) @testable import Outbox
+@testable import Outbox
+import OutboxFuzzSupport
 
 /// Every input a fuzzer ever crashed on (Fixtures/fuzz-regressions/<harness>/) replayed through the same
 /// entry point; the seed inputs run too, so the harnesses' properties are checked on every `swift test`.

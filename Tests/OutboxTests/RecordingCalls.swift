@@ -125,6 +125,7 @@ final class RecordingCalls: SystemCalls, @unchecked Sendable {
     func fchmod(_ fd: Int32, _ mode: mode_t) throws { try real.fchmod(fd, mode) }
     func mkdir(_ path: String, _ mode: mode_t) throws { try real.mkdir(path, mode) }
     func listDirectory(_ directory: Int32) throws -> [String] { try real.listDirectory(directory) }
+    func flockHolder(_ fd: Int32) -> Int32? { real.flockHolder(fd) }
 }
 
 /// Rebuilds, from a recorded operation log, the directory a power loss after any operation could leave:

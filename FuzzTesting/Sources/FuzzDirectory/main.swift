@@ -1,4 +1,4 @@
-@_spi(Fuzzing) import Outbox
+import OutboxFuzzSupport
 
 /// Whole-directory recovery: the input becomes the files of an outbox (held in memory), then everything
 /// is opened, read and, when recovery accepts it, written.

@@ -1,4 +1,4 @@
-@_spi(Fuzzing) import Outbox
+import OutboxFuzzSupport
 
 /// A segment file: header and frame decoders, message records, re-encoding.
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -1,4 +1,4 @@
-@_spi(Fuzzing) import Outbox
+import OutboxFuzzSupport
 
 /// Tombstone range bodies and tombstone files.
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -10,34 +10,69 @@ import Darwin
 /// human-readable message, and where known the file and byte offset it concerns and the underlying
 /// cause (for example the `errno` of a failed system call).
 public struct OutboxError: Error, CustomStringConvertible, Sendable {
-    /// Stable error codes. Their raw values never change meaning between releases.
-    public enum Code: String, Sendable, CaseIterable {
+    /// A stable error code. Its ``rawValue`` never changes meaning between releases, and codes may be
+    /// added without breaking a caller: match the ones you handle (`e.code == .locked`, or `case .locked:`
+    /// in a `switch` with a `default`).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Known: String, CaseIterable {
+            case io = "io"
+            case noSpace = "no-space"
+            case syncFailed = "sync-failed"
+            case failedStop = "failed-stop"
+            case locked = "locked"
+            case notAnOutbox = "not-an-outbox"
+            case unsupportedVersion = "unsupported-version"
+            case corrupt = "corrupt"
+            case recordTooLarge = "record-too-large"
+            case invalidArgument = "invalid-argument"
+            case symlink = "symlink"
+            case closed = "closed"
+            case broker = "broker"
+        }
+
+        private let known: Known
+        private init(_ known: Known) { self.known = known }
+
+        /// The code as text (`no-space`, `locked`...): safe to log and to use as a metric label.
+        public var rawValue: String { known.rawValue }
+        public var description: String { known.rawValue }
+
+        /// The code whose ``rawValue`` is `rawValue`, if this build knows it.
+        public init?(rawValue: String) {
+            guard let k = Known(rawValue: rawValue) else { return nil }
+            known = k
+        }
+
+        /// Every code this build knows.
+        public static var allCases: [Code] { Known.allCases.map(Code.init) }
+
         /// A system call failed (see ``OutboxError/errno``).
-        case io = "io"
+        public static let io = Code(.io)
         /// The disk is full; nothing already acknowledged was lost and appends may be retried.
-        case noSpace = "no-space"
+        public static let noSpace = Code(.noSpace)
         /// An `fdatasync`/`fsync` failed. The outbox stopped accepting appends until it is reopened.
-        case syncFailed = "sync-failed"
+        public static let syncFailed = Code(.syncFailed)
         /// An earlier fatal failure stopped this outbox; reopen it to recover.
-        case failedStop = "failed-stop"
+        public static let failedStop = Code(.failedStop)
         /// Another process holds the lock this operation needs.
-        case locked = "locked"
+        public static let locked = Code(.locked)
         /// The path is not an outbox directory, or a file in it is not an outbox file.
-        case notAnOutbox = "not-an-outbox"
+        public static let notAnOutbox = Code(.notAnOutbox)
         /// A file was written by a format version this build does not understand.
-        case unsupportedVersion = "unsupported-version"
+        public static let unsupportedVersion = Code(.unsupportedVersion)
         /// A file is damaged in a way that recovery must not repair silently.
-        case corrupt = "corrupt"
+        public static let corrupt = Code(.corrupt)
         /// A message or commit is larger than the outbox's max record size.
-        case recordTooLarge = "record-too-large"
-        /// A caller passed an argument that cannot be used.
-        case invalidArgument = "invalid-argument"
+        public static let recordTooLarge = Code(.recordTooLarge)
+        /// A caller passed an argument that cannot be used (including a sink's configuration that the
+        /// broker refuses for good).
+        public static let invalidArgument = Code(.invalidArgument)
         /// The path is a symbolic link where a regular file or directory was expected.
-        case symlink = "symlink"
+        public static let symlink = Code(.symlink)
         /// The outbox was closed.
-        case closed = "closed"
+        public static let closed = Code(.closed)
         /// An event bus could not be reached, or refused a request that was not about one message.
-        case broker = "broker"
+        public static let broker = Code(.broker)
     }
 
     /// The stable code.

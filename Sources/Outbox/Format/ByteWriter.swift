@@ -33,12 +33,12 @@ struct ByteWriter {
 }
 
 /// Reads little-endian integers from bytes, throwing ``DecodeError`` instead of reading out of bounds.
-struct ByteReader {
+package struct ByteReader {
     let bytes: [UInt8]
     private(set) var index: Int
     let end: Int
 
-    init(_ bytes: [UInt8], from start: Int = 0, to end: Int? = nil) {
+    package init(_ bytes: [UInt8], from start: Int = 0, to end: Int? = nil) {
         self.bytes = bytes
         self.index = start
         self.end = end ?? bytes.count
@@ -61,7 +61,7 @@ struct ByteReader {
         return UInt16(bytes[i]) | UInt16(bytes[i + 1]) << 8
     }
 
-    mutating func u32(_ what: StaticString) throws(DecodeError) -> UInt32 {
+    package mutating func u32(_ what: StaticString) throws(DecodeError) -> UInt32 {
         let i = try take(4, what)
         return Self.u32(bytes, at: i)
     }
@@ -87,7 +87,7 @@ struct ByteReader {
         return s
     }
 
-    mutating func varint(_ what: StaticString) throws(DecodeError) -> UInt64 {
+    package mutating func varint(_ what: StaticString) throws(DecodeError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -102,7 +102,7 @@ struct ByteReader {
         }
     }
 
-    static func u32(_ b: [UInt8], at i: Int) -> UInt32 {
+    package static func u32(_ b: [UInt8], at i: Int) -> UInt32 {
         UInt32(b[i]) | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24
     }
 
@@ -111,13 +111,24 @@ struct ByteReader {
     }
 }
 
-/// A decoding failure: what was wrong and at which index of the decoded bytes.
-struct DecodeError: Error, CustomStringConvertible {
+/// A decoding failure: what kind, what was wrong and at which index of the decoded bytes.
+package struct DecodeError: Error, CustomStringConvertible {
+    enum Kind: Sendable {
+        /// The bytes are damaged or malformed.
+        case malformed
+        /// Not an outbox file at all (the magic does not match).
+        case notAnOutbox
+        /// A file of a format version this build does not read (its header checksum holds).
+        case unsupportedVersion
+    }
+
+    var kind: Kind
     var reason: String
     var index: Int
-    init(_ reason: String, at index: Int) {
+    init(_ reason: String, at index: Int, kind: Kind = .malformed) {
+        self.kind = kind
         self.reason = reason
         self.index = index
     }
-    var description: String { reason }
+    package var description: String { reason }
 }

@@ -14,8 +14,8 @@
 ///     56    4 reserved           0
 ///     60    4 header checksum    CRC-32 of bytes 0..<60
 /// ```
-struct FileHeader: Equatable, Sendable {
-    enum Kind: Sendable {
+package struct FileHeader: Equatable, Sendable {
+    package enum Kind: Sendable {
         case segment, tombstones, deadLetters
 
         var magic: [UInt8] {
@@ -35,16 +35,16 @@ struct FileHeader: Equatable, Sendable {
         }
     }
 
-    static let size = 64
+    package static let size = 64
     static let currentVersion: UInt16 = 1
 
-    var kind: Kind
-    var outboxID: OutboxID
-    var base: UInt64
+    package var kind: Kind
+    package var outboxID: OutboxID
+    package var base: UInt64
     var maxRecordSize: UInt32
     var createdAtMicros: Int64
 
-    func encode() -> [UInt8] {
+    package func encode() -> [UInt8] {
         var w = ByteWriter(capacity: Self.size)
         w.append(kind.magic)
         w.u16(Self.currentVersion)
@@ -60,15 +60,18 @@ struct FileHeader: Equatable, Sendable {
         return w.bytes
     }
 
+    /// The largest max record size the format allows: 256 MiB.
+    static let maxRecordSizeLimit: UInt32 = 256 << 20
+
     /// Decodes and checks a header: length, magic, version, header length, checksum, sane limits.
     ///
     /// The failure's reason is one plain sentence; its index is the offset of the bad field.
-    static func decode(_ bytes: [UInt8], expecting kind: Kind) throws(DecodeError) -> FileHeader {
+    package static func decode(_ bytes: [UInt8], expecting kind: Kind) throws(DecodeError) -> FileHeader {
         guard bytes.count >= size else {
             throw DecodeError("file is \(bytes.count) bytes, shorter than the \(size)-byte \(kind.noun) header", at: 0)
         }
         guard Array(bytes[0..<8]) == kind.magic else {
-            throw DecodeError("not an outbox \(kind.noun) file (bad magic)", at: 0)
+            throw DecodeError("not an outbox \(kind.noun) file (bad magic)", at: 0, kind: .notAnOutbox)
         }
         var r = ByteReader(bytes, from: 8, to: size)
         let version = try r.u16("version")
@@ -79,7 +82,7 @@ struct FileHeader: Equatable, Sendable {
         guard version == currentVersion else {
             if crcOK {
                 throw DecodeError(
-                    "unsupported format version \(version) (this build reads version \(currentVersion))", at: 8)
+                    "unsupported format version \(version) (this build reads version \(currentVersion))", at: 8, kind: .unsupportedVersion)
             }
             throw DecodeError("header checksum mismatch (damaged header; its version field reads \(version))", at: 60)
         }
@@ -92,7 +95,7 @@ struct FileHeader: Equatable, Sendable {
         guard try r.u32("reserved") == 0 else { throw DecodeError("reserved header field at offset 44 is not zero", at: 44) }
         let created = try r.i64("created at")
         guard try r.u32("reserved") == 0 else { throw DecodeError("reserved header field at offset 56 is not zero", at: 56) }
-        guard maxRecordSize >= 64, maxRecordSize <= OutboxConfiguration.maxRecordSizeLimit else {
+        guard maxRecordSize >= 64, maxRecordSize <= maxRecordSizeLimit else {
             throw DecodeError("max record size \(maxRecordSize) is out of range", at: 40)
         }
         guard base >= 1 else { throw DecodeError("base \(base) must be at least 1", at: 32) }

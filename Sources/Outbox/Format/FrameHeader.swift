@@ -1,5 +1,5 @@
 /// What a frame holds.
-enum FrameKind: UInt16, Sendable {
+package enum FrameKind: UInt16, Sendable {
     /// Message records of one commit (segments).
     case messages = 1
     /// Sequence ranges finished by publishing (tombstone files).
@@ -18,9 +18,14 @@ enum FrameKind: UInt16, Sendable {
 }
 
 /// Which file a frame belongs to: the seed of its checksum (FORMAT.md, "Frame checksum").
-struct FileIdentity: Sendable, Equatable {
-    var outboxID: OutboxID
-    var base: UInt64
+package struct FileIdentity: Sendable, Equatable {
+    package var outboxID: OutboxID
+    package var base: UInt64
+
+    package init(outboxID: OutboxID, base: UInt64) {
+        self.outboxID = outboxID
+        self.base = base
+    }
 }
 
 /// The 24-byte header of a frame (FORMAT.md, "Frame").
@@ -36,17 +41,17 @@ struct FileIdentity: Sendable, Equatable {
 ///                          6 hole, 7 redrive-requested ranges
 ///     22    2 flags       0
 /// ```
-struct FrameHeader: Equatable, Sendable {
-    static let size = 24
+package struct FrameHeader: Equatable, Sendable {
+    package static let size = 24
 
-    var bodyLength: UInt32
+    package var bodyLength: UInt32
     var first: UInt64
     var count: UInt32
-    var kind: FrameKind
+    package var kind: FrameKind
 
     /// The CRC of the part of the checksummed bytes that precedes the body (no allocation: it runs once
     /// per frame on the commit thread).
-    static func prefixCRC(identity: FileIdentity, offset: Int64, header: UnsafeRawBufferPointer) -> UInt32 {
+    package static func prefixCRC(identity: FileIdentity, offset: Int64, header: UnsafeRawBufferPointer) -> UInt32 {
         var crc = CRC32.of(identity.outboxID.bytes)
         crc = withUnsafeBytes(of: identity.base.littleEndian) { CRC32.of($0, continuing: crc) }
         crc = withUnsafeBytes(of: UInt64(offset).littleEndian) { CRC32.of($0, continuing: crc) }

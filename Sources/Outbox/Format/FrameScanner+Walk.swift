@@ -2,7 +2,7 @@ import Logging
 
 extension FrameScanner {
     /// What to do with damage that nothing valid follows (a torn tail) in the file being walked.
-    enum TailPolicy {
+    package enum TailPolicy {
         /// Sealed files: any damage is corruption.
         case refuse
         /// The writer of an active file: cut the torn tail off (ftruncate + fsync) and log it.
@@ -17,7 +17,7 @@ extension FrameScanner {
     /// Damage followed by a valid frame is always corruption (``OutboxError/Code/corrupt`` naming the file
     /// and offset); damage that runs to the end of the file is handled by `tail`.
     @discardableResult
-    func walk(tail: TailPolicy, _ body: (Frame) throws -> Bool) throws -> Int64 {
+    package func walk(tail: TailPolicy, _ body: (Frame) throws -> Bool) throws -> Int64 {
         while true {
             switch try next() {
             case .frame(let frame):

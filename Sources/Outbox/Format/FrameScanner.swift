@@ -1,8 +1,8 @@
 /// A frame read back and checked.
-struct Frame: Sendable {
-    var offset: Int64
-    var header: FrameHeader
-    var body: [UInt8]
+package struct Frame: Sendable {
+    package var offset: Int64
+    package var header: FrameHeader
+    package var body: [UInt8]
     var end: Int64 { offset + Int64(FrameHeader.size) + Int64(body.count) }
 }
 
@@ -10,8 +10,6 @@ struct Frame: Sendable {
 struct FrameDamage: Error, Sendable, Equatable {
     var offset: Int64
     var reason: String
-    /// The bytes from `offset` to the end of the file are all zero.
-    var zeroFilled: Bool
 }
 
 /// Walks the frames of one file in order, checking each (bounds before allocating, checksum bound to the
@@ -19,7 +17,7 @@ struct FrameDamage: Error, Sendable, Equatable {
 ///
 /// It reads through a window of at most `max(1 MiB, max record size + 24)` bytes, so memory stays bounded
 /// whatever the file holds. It never changes the file; what to do about damage is the caller's policy.
-final class FrameScanner {
+package final class FrameScanner {
     enum Step {
         case frame(Frame)
         case damage(FrameDamage)
@@ -82,22 +80,11 @@ final class FrameScanner {
         return window[0..<min(available, window.count)]
     }
 
-    private func allZero(from at: Int64) throws -> Bool {
-        var o = at
-        while o < size {
-            let part = try load(o, Self.chunk)
-            if part.isEmpty { break }
-            if part.contains(where: { $0 != 0 }) { return false }
-            o += Int64(part.count)
-        }
-        return true
-    }
-
     /// Checks the frame at `at` without moving ``offset``.
     func check(at offset: Int64) throws -> Result<Frame, FrameDamage> {
         let at = offset
         func damage(_ reason: String) throws -> Result<Frame, FrameDamage> {
-            .failure(FrameDamage(offset: at, reason: reason, zeroFilled: try allZero(from: at)))
+            .failure(FrameDamage(offset: at, reason: reason))
         }
         let left = size - at
         if left < Int64(FrameHeader.size) {

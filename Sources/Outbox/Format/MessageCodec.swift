@@ -15,14 +15,14 @@
 ///   [4  original payload length]                                if flags bit 1
 ///       payload (zlib stream if flags bit 1)
 /// ```
-enum MessageCodec {
+package enum MessageCodec {
     static let keyFlag: UInt8 = 1
     static let compressedFlag: UInt8 = 2
 
     /// Encodes `messages`; payloads of at least `compressionThreshold` bytes are deflated when that
     /// makes them smaller. Throws ``OutboxError/Code/recordTooLarge`` if the body would exceed
     /// `maxBody`, and ``OutboxError/Code/invalidArgument`` for a field too long for its length prefix.
-    static func encode(_ messages: [OutboxMessage], compressionThreshold: Int?, maxBody: Int) throws -> [UInt8] {
+    package static func encode(_ messages: [OutboxMessage], compressionThreshold: Int?, maxBody: Int) throws -> [UInt8] {
         guard !messages.isEmpty else { throw OutboxError(.invalidArgument, "a commit needs at least one message") }
         var w = ByteWriter(capacity: messages.reduce(0) { $0 + 64 + $1.payload.count })
         for m in messages {
@@ -76,14 +76,14 @@ enum MessageCodec {
     }
 
     /// One decoded record and whether its payload was stored compressed.
-    struct Decoded {
-        var message: OutboxMessage
-        var compressed: Bool
+    package struct Decoded {
+        package var message: OutboxMessage
+        package var compressed: Bool
     }
 
     /// Decodes exactly `count` records filling `body`. Lengths are checked against the bytes left before
     /// anything is allocated; decompressed sizes are bounded by `maxBody`.
-    static func decode(_ body: [UInt8], count: Int, maxBody: Int) throws(DecodeError) -> [Decoded] {
+    package static func decode(_ body: [UInt8], count: Int, maxBody: Int) throws(DecodeError) -> [Decoded] {
         var r = ByteReader(body)
         var out: [Decoded] = []
         out.reserveCapacity(min(count, body.count / 40 + 1))

@@ -3,8 +3,8 @@
 /// The body is `count` pairs of unsigned LEB128 varints, one pair a range in increasing order:
 /// `start - previousEnd` (previousEnd is 0 before the first range; the delta is at least 1, and at least
 /// 2 after the first range, since ranges are disjoint and never adjacent) and `end - start`.
-enum TombstoneCodec {
-    static func encode(_ ranges: ArraySlice<ClosedRange<UInt64>>) -> [UInt8] {
+package enum TombstoneCodec {
+    package static func encode(_ ranges: ArraySlice<ClosedRange<UInt64>>) -> [UInt8] {
         var w = ByteWriter(capacity: ranges.count * 4)
         var previousEnd: UInt64 = 0
         for r in ranges {
@@ -16,7 +16,7 @@ enum TombstoneCodec {
     }
 
     /// Decodes exactly `count` ranges filling `body`; the first must start at `first`.
-    static func decode(_ body: [UInt8], count: Int, first: UInt64) throws(DecodeError) -> [ClosedRange<UInt64>] {
+    package static func decode(_ body: [UInt8], count: Int, first: UInt64) throws(DecodeError) -> [ClosedRange<UInt64>] {
         var r = ByteReader(body)
         var out: [ClosedRange<UInt64>] = []
         out.reserveCapacity(min(count, body.count / 2))

@@ -1,15 +1,15 @@
 /// The names of the files of an outbox directory (FORMAT.md, "Directory layout").
 ///
 /// Only names of exactly these forms are ever opened; anything else in the directory is ignored.
-enum FileNames {
+package enum FileNames {
     static let segmentPrefix = "segment-"
     static let tombstonePrefix = "tombstones-"
     static let suffix = ".log"
 
     /// `segment-<base, 20 decimal digits>.log`
-    static func segment(_ base: UInt64) -> String { segmentPrefix + digits(base) + suffix }
+    package static func segment(_ base: UInt64) -> String { segmentPrefix + digits(base) + suffix }
     /// `tombstones-<generation, 20 decimal digits>.log`
-    static func tombstones(_ generation: UInt64) -> String { tombstonePrefix + digits(generation) + suffix }
+    package static func tombstones(_ generation: UInt64) -> String { tombstonePrefix + digits(generation) + suffix }
 
     static func digits(_ n: UInt64) -> String { String(n).leftPadded(to: 20) }
 

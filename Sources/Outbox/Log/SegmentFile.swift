@@ -1,17 +1,16 @@
 /// One segment file opened for reading: its checked header and a scanner over its frames.
-struct SegmentFile {
+package struct SegmentFile {
     let name: String
     let file: OutboxFile
-    let header: FileHeader
-    let scanner: FrameScanner
+    package let header: FileHeader
+    package let scanner: FrameScanner
 
-    var identity: FileIdentity { FileIdentity(outboxID: header.outboxID, base: header.base) }
 
     /// Opens `name` and checks its header against the name and, when given, the outbox id.
     ///
     /// With `validateBodies`, a frame whose checksum matches but whose records do not decode counts as
     /// damage (recovery and verification); readers that decode anyway skip that second pass.
-    static func open(_ name: String, base: UInt64, in directory: OutboxDirectory, writable: Bool = false,
+    package static func open(_ name: String, base: UInt64, in directory: OutboxDirectory, writable: Bool = false,
                      validateBodies: Bool = false, expecting outboxID: OutboxID? = nil) throws -> SegmentFile {
         let file = try directory.openFile(name, writable: writable)
         let size = try file.size()
@@ -26,7 +25,7 @@ struct SegmentFile {
 
     /// The messages of a frame of this segment from `from` on (none for a hole), or
     /// ``OutboxError/Code/corrupt`` naming the frame if its records do not decode.
-    func messages(in frame: Frame, from: UInt64 = 0) throws -> [StoredMessage] {
+    package func messages(in frame: Frame, from: UInt64 = 0) throws -> [StoredMessage] {
         guard frame.header.kind == .messages else { return [] }
         let decoded: [MessageCodec.Decoded]
         do {
@@ -49,13 +48,10 @@ struct SegmentFile {
         let bytes = try file.read(at: 0, count: FileHeader.size)
         let header: FileHeader
         do { header = try FileHeader.decode(bytes, expecting: kind) } catch {
-            let code: OutboxError.Code
-            if error.reason.hasPrefix("unsupported format version") {
-                code = .unsupportedVersion
-            } else if error.reason.hasPrefix("not an outbox") {
-                code = .notAnOutbox
-            } else {
-                code = .corrupt
+            let code: OutboxError.Code = switch error.kind {
+            case .unsupportedVersion: .unsupportedVersion
+            case .notAnOutbox: .notAnOutbox
+            case .malformed: .corrupt
             }
             throw OutboxError(code, error.reason, path: file.path, offset: Int64(error.index))
         }

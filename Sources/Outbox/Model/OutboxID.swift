@@ -4,7 +4,7 @@
 public struct OutboxID: Hashable, Sendable, CustomStringConvertible {
     public let bytes: [UInt8]
 
-    init(bytes: [UInt8]) {
+    package init(bytes: [UInt8]) {
         precondition(bytes.count == 16)
         self.bytes = bytes
     }

@@ -87,3 +87,12 @@ public enum MessageStatus: String, Sendable, Codable {
     /// Given up on and tombstoned (see the dead-letter log).
     case dead
 }
+
+extension StoredMessage {
+    /// About how much memory the message takes when held (payload, type, key, headers and a fixed
+    /// overhead): what the relay's and the log tail's byte bounds count.
+    var footprint: Int {
+        message.payload.count + message.type.utf8.count + (message.key?.utf8.count ?? 0)
+            + message.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count } + 128
+    }
+}

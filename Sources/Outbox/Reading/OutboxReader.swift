@@ -18,7 +18,7 @@ public final class OutboxReader: Sendable {
         try self.init(path: path, sys: LinuxSystemCalls())
     }
 
-    init(path: String, sys: any SystemCalls) throws {
+    package init(path: String, sys: any SystemCalls) throws {
         let directory = try OutboxDirectory.open(path, create: false, sys: sys)
         self.path = path
         self.directory = directory

@@ -72,9 +72,6 @@ public final class OutboxRelay: Service, Sendable {
     /// Whether this relay holds the relay lock and publishes (false while it waits as a standby).
     public var isActive: Bool { isActiveState.get() }
 
-    /// Wakes the relay as a commit would (for callers that know new messages are there).
-    public func wakeUp() { wake.signal() }
-
     public func run() async throws {
         try await withTaskCancellationOrGracefulShutdownHandler {
             try await runUntilStopped()

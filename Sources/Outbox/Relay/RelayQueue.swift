@@ -82,10 +82,7 @@ struct RelayQueue {
     /// The approximate memory the held messages take.
     private(set) var heldBytes = 0
 
-    static func footprint(_ m: StoredMessage) -> Int {
-        m.message.payload.count + m.message.type.utf8.count + (m.message.key?.utf8.count ?? 0)
-            + m.message.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count } + 128
-    }
+    static func footprint(_ m: StoredMessage) -> Int { m.footprint }
     private var random = SystemRandomNumberGenerator()
 
     init(configuration: OutboxRelayConfiguration) {

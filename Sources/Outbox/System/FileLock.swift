@@ -52,28 +52,10 @@ final class FileLock: @unchecked Sendable {
         return FileLock(file: file)
     }
 
-    /// The pid of the process holding the lock file `name`, if it is held, read from `/proc/locks`
-    /// without touching the lock (probing it with `flock` could make a writer starting at that moment
-    /// fail).
+    /// The pid of the process holding the lock file `name`, if it is held (``SystemCalls/flockHolder(_:)``).
     static func holder(_ name: String, in directory: OutboxDirectory) -> Int32? {
-        // /proc/locks names real files: an outbox behind another seam (in memory, for the fuzzers)
-        // has no holder there.
-        guard directory.sys is LinuxSystemCalls, let file = try? directory.openFile(name, writable: false) else { return nil }
-        var st = stat()
-        guard Glibc.fstat(file.fd, &st) == 0, let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else {
-            return nil
-        }
-        let dev = UInt64(st.st_dev)
-        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
-        let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
-        let wanted = String(format: "%02x:%02x:%llu", major, minor, UInt64(st.st_ino))
-        for line in table.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            // "1: FLOCK  ADVISORY  WRITE 29182 fe:00:16286406 0 EOF"; waiters have "->" after the id.
-            guard fields.count >= 6, fields[1] == "FLOCK", fields[3] == "WRITE", fields[5] == wanted else { continue }
-            return Int32(fields[4])
-        }
-        return nil
+        guard let file = try? directory.openFile(name, writable: false) else { return nil }
+        return directory.sys.flockHolder(file.fd)
     }
 
     private static func holderPid(of file: OutboxFile) -> Int32? {

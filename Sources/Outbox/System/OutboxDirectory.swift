@@ -7,7 +7,7 @@ import Glibc
 ///
 /// Creating a file follows one order everywhere: write it under a temporary name, `fsync` it, rename it
 /// into place, `fsync` the directory. Removing one is `unlinkat` then `fsync` of the directory.
-final class OutboxDirectory: @unchecked Sendable {
+package final class OutboxDirectory: @unchecked Sendable {
     let path: String
     let fd: Int32
     let sys: any SystemCalls
@@ -26,7 +26,7 @@ final class OutboxDirectory: @unchecked Sendable {
     /// Opens the directory at `path`, creating it with mode 0700 when `create` is set.
     ///
     /// Refuses a symbolic link, a non-directory, and a directory that group or others can write to.
-    static func open(_ path: String, create: Bool, sys: any SystemCalls) throws -> OutboxDirectory {
+    package static func open(_ path: String, create: Bool, sys: any SystemCalls) throws -> OutboxDirectory {
         var created = false
         if create {
             do {

@@ -3,10 +3,12 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Foundation
 
 /// An `errno` value raised by a call through ``SystemCalls``.
-struct Errno: Error, Equatable, Sendable {
-    var code: Int32
+package struct Errno: Error, Equatable, Sendable {
+    package var code: Int32
+    package init(code: Int32) { self.code = code }
 }
 
 /// The seam every system call that touches outbox files goes through.
@@ -15,7 +17,7 @@ struct Errno: Error, Equatable, Sendable {
 /// ``SystemCalls`` value of its configuration. Production uses ``LinuxSystemCalls``; tests substitute a
 /// value that injects `EIO`, `ENOSPC` and short writes, or records every operation to build the states a
 /// power loss could leave behind.
-protocol SystemCalls: Sendable {
+package protocol SystemCalls: Sendable {
     /// `openat(2)`; `name` is relative to `directory` (or absolute, with `AT_FDCWD`).
     func openat(_ directory: Int32, _ name: String, _ flags: Int32, _ mode: mode_t) throws -> Int32
     /// `close(2)`; errors are ignored (the descriptor is gone either way on Linux).
@@ -46,6 +48,10 @@ protocol SystemCalls: Sendable {
     func mkdir(_ path: String, _ mode: mode_t) throws
     /// The names in a directory (`openat(".")`, `fdopendir`, `readdir`), without `.` and `..`.
     func listDirectory(_ directory: Int32) throws -> [String]
+    /// The pid of the process holding an exclusive `flock` on the open file `fd`, if any, found without
+    /// touching the lock (`/proc/locks`: probing with `flock` could make a locker starting at that
+    /// moment fail).
+    func flockHolder(_ fd: Int32) -> Int32?
 }
 
 /// The real system calls.
@@ -136,3 +142,24 @@ struct LinuxSystemCalls: SystemCalls {
 /// `flock(2)`: Glibc exports a struct of the same name, so the function is bound by its symbol.
 @_silgen_name("flock")
 private func systemFlock(_ fd: Int32, _ operation: Int32) -> Int32
+
+extension LinuxSystemCalls {
+    /// Reads `/proc/locks` for a `FLOCK ... WRITE` line naming the file's device and inode.
+    func flockHolder(_ fd: Int32) -> Int32? {
+        var st = stat()
+        guard Glibc.fstat(fd, &st) == 0, let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else {
+            return nil
+        }
+        let dev = UInt64(st.st_dev)
+        let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
+        let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
+        let wanted = String(format: "%02x:%02x:%llu", major, minor, UInt64(st.st_ino))
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            // "1: FLOCK  ADVISORY  WRITE 29182 fe:00:16286406 0 EOF"; waiters have "->" after the id.
+            guard fields.count >= 6, fields[1] == "FLOCK", fields[3] == "WRITE", fields[5] == wanted else { continue }
+            return Int32(fields[4])
+        }
+        return nil
+    }
+}

@@ -5,7 +5,7 @@ import Logging
 ///
 /// The highest generation is the active file; a checkpoint writes generation g+1 holding the whole set
 /// before generation g is removed, so older generations are leftovers of an interrupted checkpoint.
-struct TombstoneFile {
+package struct TombstoneFile {
     let name: String
     let generation: UInt64
     let file: OutboxFile
@@ -13,10 +13,9 @@ struct TombstoneFile {
     let snapshot: TombstoneSnapshot
     let end: Int64
 
-    var identity: FileIdentity { FileIdentity(outboxID: header.outboxID, base: generation) }
 
     /// Loads the tombstone file of generation `generation`.
-    static func load(_ name: String, generation: UInt64, in directory: OutboxDirectory, outboxID: OutboxID,
+    package static func load(_ name: String, generation: UInt64, in directory: OutboxDirectory, outboxID: OutboxID,
                      writable: Bool, tail: FrameScanner.TailPolicy) throws -> TombstoneFile {
         let file = try directory.openFile(name, writable: writable)
         let size = try file.size()

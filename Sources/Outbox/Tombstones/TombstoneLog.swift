@@ -33,7 +33,7 @@ public final class TombstoneLog: Sendable {
         try self.init(openingAt: path, checkpointBytes: checkpointBytes, logger: logger, sys: LinuxSystemCalls())
     }
 
-    init(openingAt path: String, checkpointBytes: Int, logger: Logger, sys: any SystemCalls) throws {
+    package init(openingAt path: String, checkpointBytes: Int, logger: Logger, sys: any SystemCalls) throws {
         let directory = try OutboxDirectory.open(path, create: false, sys: sys)
         // Checked before the lock is taken, so that no relay.lock is left in a directory that is no outbox.
         guard try !FileNames.list(directory).segments.isEmpty else {

@@ -227,25 +227,3 @@ final class TombstoneWriter {
         if failure == nil { try file.sync() }
     }
 }
-
-/// A value shared between the commit thread (writer) and callers (readers), behind a lock.
-final class Shared<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: T
-    init(_ value: T) { self.value = value }
-    func get() -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return value
-    }
-    func set(_ v: T) {
-        lock.lock()
-        value = v
-        lock.unlock()
-    }
-    func mutate(_ body: (inout T) -> Void) {
-        lock.lock()
-        body(&value)
-        lock.unlock()
-    }
-}

@@ -33,8 +33,8 @@ public struct DeadLetter: Sendable, Equatable {
 /// The file is read in order: a dead-letter record of a sequence number supersedes its earlier ones (a
 /// redriven message that died again), and a redrive-requested or redriven mark applies to the records
 /// written before it.
-enum DeadLetterLog {
-    static let fileName = "dead-letters.log"
+package enum DeadLetterLog {
+    package static let fileName = "dead-letters.log"
     static let reasonHeader = "outbox-dead-reason"
     static let errorHeader = "outbox-dead-error"
     static let attemptsHeader = "outbox-dead-attempts"

@@ -1,10 +1,11 @@
 import Foundation
 import Logging
+import Outbox
 
-/// Entry points for the libFuzzer harnesses in `FuzzTesting/` (not a stable API). Each one feeds its
-/// input to the library's own decoders, returns normally for any input, and traps only when a
-/// property fails (a decode that does not re-encode to the same bytes).
-@_spi(Fuzzing)
+/// Entry points for the libFuzzer harnesses in `FuzzTesting/` (not a stable API, and not part of the
+/// `Outbox` library: an app links none of it). Each one feeds its input to the library's own decoders,
+/// returns normally for any input, and traps only when a property fails (a decode that does not
+/// re-encode to the same bytes).
 public enum OutboxFuzzing {
     static let identity = FileIdentity(outboxID: OutboxID(bytes: Array(repeating: 7, count: 16)), base: 1)
 
@@ -17,7 +18,8 @@ public enum OutboxFuzzing {
         let headerCRC = CRC32.of(data[0..<60])
         for i in 0..<4 { data[60 + i] = UInt8(truncatingIfNeeded: headerCRC >> (8 * UInt32(i))) }
         var outboxID = identity.outboxID
-        if let h = try? FileHeader.decode(Array(data[0..<FileHeader.size]), expecting: .segment) ?? FileHeader.decode(Array(data[0..<FileHeader.size]), expecting: .tombstones) {
+        let headerBytes = Array(data[0..<FileHeader.size])
+        if let h = (try? FileHeader.decode(headerBytes, expecting: .segment)) ?? (try? FileHeader.decode(headerBytes, expecting: .tombstones)) {
             outboxID = h.outboxID
         }
         let id = FileIdentity(outboxID: outboxID, base: identity.base)

@@ -1,14 +1,6 @@
 import Foundation
 import Logging
 
-/// What ``OutboxInspector/repair(path:logger:)`` did.
-public struct RepairReport: Sendable {
-    /// One sentence per change, naming the file.
-    public var actions: [String] = []
-    /// What verification still finds afterwards (empty when the repair succeeded).
-    public var remaining: [VerifyProblem] = []
-}
-
 extension OutboxInspector {
     /// Repairs what ``verify(path:)`` finds, never deleting data: a torn tail is truncated; a damaged
     /// segment, tombstone or dead-letter file is kept as `NAME.broken` and replaced by a copy holding every

@@ -10,7 +10,6 @@ final class GroupCommitter<Request>: @unchecked Sendable {
     private var queue: [Request] = []
     private var queuedWeight = 0
     private var stopping = false
-    private var stopped = false
     private let maxBatchWeight: Int
     private let weight: (Request) -> Int
     private let process: ([Request]) -> Void
@@ -44,17 +43,19 @@ final class GroupCommitter<Request>: @unchecked Sendable {
 
     /// Refuses new requests, lets the thread finish every queued one, and waits for it to exit.
     func stop() {
+        if finishQueued() { done.wait() }
+    }
+
+    /// Refuses new requests and lets the thread finish every queued one and exit, without waiting for
+    /// it; true the first time.
+    @discardableResult
+    func finishQueued() -> Bool {
         condition.lock()
+        defer { condition.unlock() }
         let first = !stopping
         stopping = true
         condition.signal()
-        condition.unlock()
-        if first {
-            done.wait()
-            condition.lock()
-            stopped = true
-            condition.unlock()
-        }
+        return first
     }
 
     private func run() {
@@ -85,17 +86,5 @@ final class GroupCommitter<Request>: @unchecked Sendable {
             batch.removeAll(keepingCapacity: true)
         }
         done.signal()
-    }
-}
-
-/// Runs blocking work on a new dedicated thread and awaits its result, keeping blocking system calls
-/// (open, recovery scans, close) off Swift's cooperative thread pool.
-package func onDedicatedThread<T: Sendable>(_ name: String, _ work: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            continuation.resume(with: Result { try work() })
-        }
-        thread.name = name
-        thread.start()
     }
 }

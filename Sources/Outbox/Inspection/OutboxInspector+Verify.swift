@@ -1,38 +1,3 @@
-/// One problem ``OutboxInspector/verify(path:)`` found.
-public struct VerifyProblem: Sendable, Equatable {
-    public enum Kind: String, Sendable {
-        /// Damage at the end of an active file that nothing valid follows: an interrupted write.
-        case tornTail = "torn-tail"
-        /// A damaged frame elsewhere (a sealed file, or followed by valid frames).
-        case corrupt = "corrupt"
-        /// A damaged file header.
-        case badHeader = "bad-header"
-        /// A file of a format version this build does not read.
-        case unsupportedVersion = "unsupported-version"
-        /// Sequence numbers missing or repeated between frames or segments.
-        case sequenceGap = "sequence-gap"
-        /// A tombstone for a sequence number that was never committed.
-        case unknownTombstone = "unknown-tombstone"
-        /// A leftover temporary file or superseded tombstone generation (removed at the next open).
-        case leftoverFile = "leftover-file"
-    }
-
-    public var file: String
-    public var offset: Int64?
-    public var kind: Kind
-    public var reason: String
-}
-
-/// What ``OutboxInspector/verify(path:)`` found.
-public struct VerifyReport: Sendable {
-    public var problems: [VerifyProblem] = []
-    public var files = 0
-    public var segments = 0
-    public var messages: UInt64 = 0
-    public var lastSeq: UInt64 = 0
-    public var isClean: Bool { problems.isEmpty }
-}
-
 extension OutboxInspector {
     /// Checks every header, frame, tombstone and invariant of the outbox at `path`: dense sequence
     /// numbers, tombstones only for sequence numbers that exist, no frame out of place. Read-only; safe
@@ -42,7 +7,7 @@ extension OutboxInspector {
         return try verify(directory)
     }
 
-    static func verify(_ directory: OutboxDirectory) throws -> VerifyReport {
+    package static func verify(_ directory: OutboxDirectory) throws -> VerifyReport {
         let listing = try FileNames.list(directory)
         guard !listing.segments.isEmpty else {
             throw OutboxError(.notAnOutbox, "not an outbox directory (no segment files)", path: directory.path)

@@ -16,10 +16,10 @@ public struct OutboxConfiguration: Sendable {
     public var createIfMissing: Bool = true
 
     /// The system-call seam (tests replace it to inject faults or record operations).
-    var systemCalls: any SystemCalls = LinuxSystemCalls()
+    package var systemCalls: any SystemCalls = LinuxSystemCalls()
 
     /// The largest max record size the format allows: 256 MiB.
-    static let maxRecordSizeLimit: UInt32 = 256 << 20
+    static let maxRecordSizeLimit: UInt32 = FileHeader.maxRecordSizeLimit
 
     public init() {}
 

@@ -1,37 +1,11 @@
-/// One entry of a raw walk over a file: a valid frame, or a damaged region.
-public enum RawEntry: Sendable, Equatable {
-    /// A frame whose checksum and structure are valid.
-    case frame(offset: Int64, length: Int64, kind: String, first: UInt64, count: UInt32)
-    /// Bytes that are not a valid frame: from `offset`, `length` bytes up to the next valid frame (or the
-    /// end of the file), why, and the first bytes of the region.
-    case damage(offset: Int64, length: Int64, reason: String, excerpt: [UInt8])
-}
-
-/// A raw walk over one outbox file (``OutboxInspector/rawWalk(path:)``).
-public struct RawFileReport: Sendable {
-    public var path: String
-    public var name: String
-    /// `segment`, `tombstone`, `dead-letter`, or `unknown`.
-    public var kind: String
-    public var size: Int64
-    /// The header's fields in words, when it is valid.
-    public var header: String?
-    /// Why the header is not valid, if it is not.
-    public var headerProblem: String?
-    /// The offset of the bad header field, if the header is not valid.
-    public var headerProblemOffset: Int64?
-    public var entries: [RawEntry]
-}
-
-/// Read-only inspection of outbox files, built on the library's own decoders.
-public enum OutboxInspector {
+extension OutboxInspector {
     /// Walks every frame of `path` (an outbox directory: each of its files; or one file), going on past
     /// damage by resynchronising on the next valid frame. Never changes anything.
     public static func rawWalk(path: String) throws -> [RawFileReport] {
         try rawWalk(path: path, sys: LinuxSystemCalls())
     }
 
-    static func rawWalk(path: String, sys: any SystemCalls) throws -> [RawFileReport] {
+    package static func rawWalk(path: String, sys: any SystemCalls) throws -> [RawFileReport] {
         if let directory = try? OutboxDirectory.open(path, create: false, sys: sys) {
             let listing = try FileNames.list(directory)
             var names = listing.segments.map(\.name) + listing.tombstones.map(\.name)

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import Outbox
 
 /// A ``SystemCalls`` over one directory held in memory: files are byte arrays, names point at them
 /// (so a descriptor keeps reading and writing its file across a rename or an unlink, as on Linux), and
@@ -124,4 +125,6 @@ final class MemoryFileSystem: SystemCalls, @unchecked Sendable {
     func fchmod(_ fd: Int32, _ mode: mode_t) throws {}
     func mkdir(_ path: String, _ mode: mode_t) throws { throw Errno(code: EEXIST) }
     func listDirectory(_ directory: Int32) throws -> [String] { locked { Array(names.keys) } }
+    /// Nothing holds a lock the kernel knows of in memory.
+    func flockHolder(_ fd: Int32) -> Int32? { nil }
 }

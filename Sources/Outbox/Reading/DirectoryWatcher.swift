@@ -3,17 +3,18 @@ import Glibc
 #endif
 import Logging
 
-/// Watches the outbox directory with inotify and signals when a segment is written or created, from any
-/// process. All events read in one go become one signal.
+/// Watches the outbox directory with inotify and signals when a segment or the dead-letter file is
+/// written or created, from any process. All events read in one go become one signal.
 ///
-/// A dedicated thread blocks in `poll` on the inotify descriptor (and an eventfd used to stop it), so
-/// nothing blocks on Swift's cooperative pool.
+/// A ``BlockingExecutor`` of its own blocks in `poll` on the inotify descriptor (and a pipe used to stop
+/// it), so nothing blocks on Swift's cooperative pool.
 final class DirectoryWatcher: @unchecked Sendable {
     private let inotifyFD: Int32
     private let stopRead: Int32
     private let stopWrite: Int32
     private let stopped = Shared(false)
     private let onChange: @Sendable () -> Void
+    private let executor = BlockingExecutor(name: "outbox-inotify")
 
     /// Starts watching `path`, calling `onChange` (on the watcher's thread) after each burst of events
     /// that concern a segment; nil (with a warning logged) when inotify is unavailable, for example when
@@ -43,9 +44,8 @@ final class DirectoryWatcher: @unchecked Sendable {
         _ = fcntl(stopRead, F_SETFD, FD_CLOEXEC)
         _ = fcntl(stopWrite, F_SETFD, FD_CLOEXEC)
         self.onChange = onChange
-        let thread = Thread { [self] in loop() }
-        thread.name = "outbox-inotify"
-        thread.start()
+        // The watch is the executor's only job; the executor's thread ends with it.
+        executor.start { [self] in loop() }
     }
 
     private func loop() {
@@ -63,17 +63,18 @@ final class DirectoryWatcher: @unchecked Sendable {
             while true {
                 let n = buffer.withUnsafeMutableBytes { read(inotifyFD, $0.baseAddress, $0.count) }
                 if n <= 0 { break }
-                relevant = relevant || Self.mentionsSegment(buffer, count: n)
+                relevant = relevant || Self.isRelevant(buffer, count: n)
             }
             if relevant { onChange() }
         }
         close(inotifyFD)
         close(stopRead)
+        executor.finishQueued()
     }
 
     /// Whether any event in `buffer` names a segment file or the dead-letter file (where redrive requests
     /// arrive), or an overflow happened.
-    static func mentionsSegment(_ buffer: [UInt8], count: Int) -> Bool {
+    static func isRelevant(_ buffer: [UInt8], count: Int) -> Bool {
         var i = 0
         let headerSize = 16
         while i + headerSize <= count {
@@ -89,7 +90,7 @@ final class DirectoryWatcher: @unchecked Sendable {
         return false
     }
 
-    /// Stops the thread (idempotent).
+    /// Stops the watch (idempotent); its thread ends once `poll` returns.
     func stop() {
         var first = false
         stopped.mutate { s in

@@ -18,14 +18,8 @@ final class LogTail {
         self.nextSeq = seq
     }
 
-    /// Moves the tail to `seq` (used when the relay rebuilds its view).
-    func reset(to seq: UInt64) {
-        current = nil
-        nextSeq = seq
-    }
-
     /// Up to `limit` new durable messages, in sequence order, stopping early once they take about
-    /// `maxBytes` (see ``RelayQueue/footprint(_:)``; at least one message is returned).
+    /// `maxBytes` (see ``StoredMessage/footprint``; at least one message is returned).
     func read(limit: Int, maxBytes: Int = .max) throws -> [StoredMessage] {
         var out: [StoredMessage] = []
         var bytes = 0
@@ -76,7 +70,7 @@ final class LogTail {
             if last < nextSeq { return true }
             let messages = try segment.messages(in: frame, from: nextSeq)
             out += messages
-            bytes += messages.reduce(0) { $0 + RelayQueue.footprint($1) }
+            bytes += messages.reduce(0) { $0 + $1.footprint }
             nextSeq = last + 1
             return out.count < limit && bytes < maxBytes
         }

@@ -1,0 +1,15 @@
+/// A raw walk over one outbox file (``OutboxInspector/rawWalk(path:)``).
+public struct RawFileReport: Sendable {
+    public var path: String
+    public var name: String
+    /// `segment`, `tombstone`, `dead-letter`, or `unknown`.
+    public var kind: String
+    public var size: Int64
+    /// The header's fields in words, when it is valid.
+    public var header: String?
+    /// Why the header is not valid, if it is not.
+    public var headerProblem: String?
+    /// The offset of the bad header field, if the header is not valid.
+    public var headerProblemOffset: Int64?
+    public var entries: [RawEntry]
+}

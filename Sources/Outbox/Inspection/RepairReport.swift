@@ -1,0 +1,7 @@
+/// What ``OutboxInspector/repair(path:logger:)`` did.
+public struct RepairReport: Sendable {
+    /// One sentence per change, naming the file.
+    public var actions: [String] = []
+    /// What verification still finds afterwards (empty when the repair succeeded).
+    public var remaining: [VerifyProblem] = []
+}

@@ -1,0 +1,24 @@
+/// One problem ``OutboxInspector/verify(path:)`` found.
+public struct VerifyProblem: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        /// Damage at the end of an active file that nothing valid follows: an interrupted write.
+        case tornTail = "torn-tail"
+        /// A damaged frame elsewhere (a sealed file, or followed by valid frames).
+        case corrupt = "corrupt"
+        /// A damaged file header.
+        case badHeader = "bad-header"
+        /// A file of a format version this build does not read.
+        case unsupportedVersion = "unsupported-version"
+        /// Sequence numbers missing or repeated between frames or segments.
+        case sequenceGap = "sequence-gap"
+        /// A tombstone for a sequence number that was never committed.
+        case unknownTombstone = "unknown-tombstone"
+        /// A leftover temporary file or superseded tombstone generation (removed at the next open).
+        case leftoverFile = "leftover-file"
+    }
+
+    public var file: String
+    public var offset: Int64?
+    public var kind: Kind
+    public var reason: String
+}

@@ -1,0 +1,103 @@
+import ArgumentParser
+import Foundation
+import Outbox
+
+struct DeadLettersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dead-letters",
+        abstract: "List dead-lettered messages, or ask the relay to republish them (redrive).",
+        discussion: """
+            redrive needs no lock: it works while a writer and a relay run. The relay republishes each \
+            chosen dead letter with its original sequence number and id as soon as it sees the request, \
+            ahead of its key's pending messages, then marks it redriven. Without a running relay, the \
+            next relay to start does it.
+            """)
+
+    enum Action: String, ExpressibleByArgument, CaseIterable { case list, redrive }
+
+    @Argument(help: "The outbox directory.") var dir: String
+    @Argument(help: "list or redrive.") var action: Action
+    @Flag(help: "JSON Lines (list).") var json = false
+    @Option(name: .customLong("seq"), help: "Only this dead letter's original sequence number (repeatable; redrive).") var seqs: [UInt64] = []
+    @Option(help: "Seconds redrive waits for a running relay to republish them (0: do not wait).") var wait: Double = 30
+
+    func validate() throws {
+        try RelayCommand.validateSeconds(wait, "--wait", allowZero: true)
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            _ = CLILogging.bootstrap
+            let reader = try OutboxReader(path: dir)
+            switch action {
+            case .list:
+                for d in try reader.deadLetters() {
+                    let status = d.redriven ? "redriven" : d.redriveRequested ? "redrive-requested" : "dead"
+                    if json {
+                        var j = JSONLine()
+                        j.number("seq", d.seq)
+                        j.string("status", status)
+                        j.string("id", d.message.id.description)
+                        j.string("type", d.message.type)
+                        j.string("key", d.message.key)
+                        j.string("reason", d.reason)
+                        j.string("lastError", d.lastError)
+                        j.number("attempts", d.attempts)
+                        j.string("deadAt", rfc3339(micros: d.deadAtMicros))
+                        j.bool("redriven", d.redriven)
+                        Output.shared.write(j.text + "\n")
+                    } else {
+                        Output.shared.write("\(d.seq)  \(rfc3339(micros: d.deadAtMicros))  \(d.message.type)  key=\(d.message.key ?? "-")  "
+                                            + "attempts=\(d.attempts)  \(status)  \(d.reason): \(d.lastError)\n")
+                    }
+                }
+                // Sequence numbers tombstoned as dead with no dead letter: lost to a repair.
+                for r in try reader.lostSequenceNumbers().ranges {
+                    if json {
+                        var j = JSONLine()
+                        j.number("seq", r.lowerBound)
+                        j.number("lastSeq", r.upperBound)
+                        j.string("status", "lost")
+                        j.string("reason", "unreadable, taken out by verify --repair (no dead letter: the content is gone)")
+                        Output.shared.write(j.text + "\n")
+                    } else {
+                        let span = r.count == 1 ? "\(r.lowerBound)" : "\(r.lowerBound)...\(r.upperBound)"
+                        Output.shared.write("\(span)  lost  unreadable, taken out by verify --repair (no dead letter: the content is gone)\n")
+                    }
+                }
+            case .redrive:
+                let requested = try reader.requestRedrive(seqs.isEmpty ? nil : seqs)
+                guard !requested.isEmpty else {
+                    StandardError.line("nothing to redrive: every dead letter\(seqs.isEmpty ? "" : " asked for") is redriven already")
+                    return
+                }
+                let range = SequenceRangeSet(requested)
+                guard let relay = try reader.stats().relayPid else {
+                    StandardError.line("asked to redrive \(requested.count) message(s) (\(range)); no relay runs: the next relay to start republishes them")
+                    return
+                }
+                guard wait > 0 else {
+                    StandardError.line("asked relay \(relay) to redrive \(requested.count) message(s) (\(range))")
+                    return
+                }
+                let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
+                let wanted = Set(requested)
+                while true {
+                    let waiting = try reader.deadLetters().filter { wanted.contains($0.seq) && $0.redriveRequested }
+                    if waiting.isEmpty { break }
+                    guard ContinuousClock.now < deadline else {
+                        StandardError.line("outbox: error: relay \(relay) has not republished \(waiting.count) of \(requested.count) requested message(s) "
+                                           + "within \(wait) s (is its sink unreachable?); the request stands")
+                        throw ExitCode(1)
+                    }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                let letters = try reader.deadLetters().filter { wanted.contains($0.seq) }
+                let again = letters.filter { !$0.redriven }
+                StandardError.line("relay \(relay) republished \(letters.count - again.count) of \(requested.count) message(s) (\(range))"
+                                   + (again.isEmpty ? "" : "; \(again.count) failed again and are dead letters again"))
+                if !again.isEmpty { throw ExitCode(1) }
+            }
+        }
+    }
+}

@@ -1,0 +1,6 @@
+import ArgumentParser
+
+/// Which messages `dump` lists by status (`--status`).
+enum StatusFilter: String, ExpressibleByArgument, CaseIterable {
+    case pending, published, dead, all
+}
