@@ -37,6 +37,18 @@ package enum TombstoneCodec {
         return out
     }
 
+    /// The frames that record `set` as ranges of `kind` (published, dead, redriven, redrive requested),
+    /// each body at most `maxBody` bytes, laid out one after another from byte `offset` of the file of
+    /// `identity`: the one writer of range frames (FORMAT.md §5).
+    static func frames(_ set: SequenceRangeSet, kind: FrameKind, maxBody: Int, identity: FileIdentity, offset: Int64) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for chunk in chunks(set.ranges, maxBody: maxBody) {
+            bytes += FrameHeader.frame(kind: kind, first: chunk.first!.lowerBound, count: UInt32(chunk.count), body: encode(chunk),
+                                       identity: identity, offset: offset + Int64(bytes.count))
+        }
+        return bytes
+    }
+
     /// Splits `ranges` into frame bodies of at most `maxBody` bytes each.
     static func chunks(_ ranges: [ClosedRange<UInt64>], maxBody: Int) -> [ArraySlice<ClosedRange<UInt64>>] {
         let perFrame = max(1, maxBody / 20)

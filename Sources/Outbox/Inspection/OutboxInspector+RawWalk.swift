@@ -33,7 +33,7 @@ extension OutboxInspector {
         guard let kind else {
             return (nil, .failure(OutboxError(.notAnOutbox, "not an outbox file (unknown name and magic)", path: file.path)), nil)
         }
-        let header = Result { try SegmentFile.checkHeader(of: file, kind: kind, expectedBase: base ?? 0, outboxID: nil) }
+        let header = Result { try LogFile.checkHeader(of: file, kind: kind, expectedBase: base ?? 0, outboxID: nil) }
             .mapError { $0 as? OutboxError ?? OutboxError(.io, "\($0)") }
         if case .success(let h) = header { return (kind, header, FileIdentity(outboxID: h.outboxID, base: h.base)) }
         // The header is damaged: the outbox id may still come from a sibling file, the base from the name.
@@ -52,7 +52,7 @@ extension OutboxInspector {
         for (name, kind, base) in listing.segments.map({ ($0.name, FileHeader.Kind.segment, $0.base) })
             + listing.tombstones.map({ ($0.name, FileHeader.Kind.tombstones, $0.generation) }) where name != except {
             if let f = try? directory.openFile(name, writable: false),
-               let h = try? SegmentFile.checkHeader(of: f, kind: kind, expectedBase: base, outboxID: nil) {
+               let h = try? LogFile.checkHeader(of: f, kind: kind, expectedBase: base, outboxID: nil) {
                 return h.outboxID
             }
         }

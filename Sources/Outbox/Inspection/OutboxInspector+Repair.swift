@@ -72,7 +72,7 @@ extension OutboxInspector {
                 var start = segments[i - 1].base
                 for case .frame(_, _, _, let first, let count) in previous.entries { start = max(start, first + UInt64(count)) }
                 guard start < base else { continue }
-                let header = try SegmentFile.checkHeader(of: directory.openFile(segments[i - 1].name, writable: false), kind: .segment,
+                let header = try LogFile.checkHeader(of: directory.openFile(segments[i - 1].name, writable: false), kind: .segment,
                                                          expectedBase: segments[i - 1].base, outboxID: nil)
                 let name = FileNames.segment(start)
                 let identity = FileIdentity(outboxID: header.outboxID, base: start)
@@ -192,7 +192,7 @@ extension OutboxInspector {
         guard let listing = try? FileNames.list(directory) else { return nil }
         for s in listing.segments where s.name != except {
             if let f = try? directory.openFile(s.name, writable: false),
-               let h = try? SegmentFile.checkHeader(of: f, kind: .segment, expectedBase: s.base, outboxID: nil) {
+               let h = try? LogFile.checkHeader(of: f, kind: .segment, expectedBase: s.base, outboxID: nil) {
                 return h.maxRecordSize
             }
         }

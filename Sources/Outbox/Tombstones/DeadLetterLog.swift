@@ -66,19 +66,14 @@ package enum DeadLetterLog {
         precondition(kind == .redriven || kind == .redriveRequested)
         guard !seqs.isEmpty else { return }
         try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: false) { _, identity, end in
-            var buffer: [UInt8] = []
-            for chunk in TombstoneCodec.chunks(seqs.ranges, maxBody: Int(maxRecordSize)) {
-                buffer += FrameHeader.frame(kind: kind, first: chunk.first!.lowerBound, count: UInt32(chunk.count),
-                                            body: TombstoneCodec.encode(chunk), identity: identity, offset: end + Int64(buffer.count))
-            }
-            return buffer
+            TombstoneCodec.frames(seqs, kind: kind, maxBody: Int(maxRecordSize), identity: identity, offset: end)
         }
     }
 
     /// The max record size the dead-letter file's header states.
     static func maxRecordSize(in directory: OutboxDirectory, outboxID: OutboxID) throws -> UInt32 {
         let file = try directory.openFile(fileName, writable: false)
-        return try SegmentFile.checkHeader(of: file, kind: .deadLetters, expectedBase: 1, outboxID: outboxID).maxRecordSize
+        return try LogFile.checkHeader(of: file, kind: .deadLetters, expectedBase: 1, outboxID: outboxID).maxRecordSize
     }
 
     /// The dead-letter file's size, or 0 when there is none (the relay's cheap check for new requests).
@@ -128,10 +123,7 @@ package enum DeadLetterLog {
     }
 
     private static func scanner(for file: OutboxFile, outboxID: OutboxID) throws -> FrameScanner {
-        let header = try SegmentFile.checkHeader(of: file, kind: .deadLetters, expectedBase: 1, outboxID: outboxID)
-        return FrameScanner(file: file, identity: FileIdentity(outboxID: outboxID, base: 1), maxBody: header.maxRecordSize,
-                            kinds: FrameContent.kinds(in: .deadLetters), size: try file.size(),
-                            validate: { h, body in FrameContent.problem(h, body, maxBody: header.maxRecordSize) })
+        try LogFile.open(file, kind: .deadLetters, base: 1, outboxID: outboxID).scanner
     }
 
     /// The dead letter a dead-letter frame holds, with the four headers of its own taken out.

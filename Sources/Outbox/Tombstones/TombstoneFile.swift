@@ -17,13 +17,9 @@ package struct TombstoneFile {
     /// Loads the tombstone file of generation `generation`.
     package static func load(_ name: String, generation: UInt64, in directory: OutboxDirectory, outboxID: OutboxID,
                      writable: Bool, tail: FrameScanner.TailPolicy) throws -> TombstoneFile {
-        let file = try directory.openFile(name, writable: writable)
-        let size = try file.size()
-        let header = try SegmentFile.checkHeader(of: file, kind: .tombstones, expectedBase: generation, outboxID: outboxID)
-        let scanner = FrameScanner(
-            file: file, identity: FileIdentity(outboxID: outboxID, base: generation), maxBody: header.maxRecordSize,
-            kinds: FrameContent.kinds(in: .tombstones), size: size,
-            validate: { h, body in FrameContent.problem(h, body, maxBody: header.maxRecordSize) })
+        let log = try LogFile.open(try directory.openFile(name, writable: writable), kind: .tombstones, base: generation,
+                                   outboxID: outboxID)
+        let (file, header, scanner) = (log.file, log.header, log.scanner)
         var snapshot = TombstoneSnapshot()
         let end = try scanner.walk(tail: tail) { frame in
             let ranges = (try? TombstoneCodec.decode(frame.body, count: Int(frame.header.count), first: frame.header.first)) ?? []

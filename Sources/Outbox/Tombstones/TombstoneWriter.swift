@@ -120,12 +120,8 @@ final class TombstoneWriter {
         buffer.removeAll(keepingCapacity: true)
         for kind in [FrameKind.published, .dead] {
             guard let set = merged[kind], !set.isEmpty else { continue }
-            for chunk in TombstoneCodec.chunks(set.ranges, maxBody: Int(maxRecordSize)) {
-                let body = TombstoneCodec.encode(chunk)
-                buffer.append(contentsOf: FrameHeader.frame(
-                    kind: kind, first: chunk.first!.lowerBound, count: UInt32(chunk.count), body: body,
-                    identity: identity, offset: writeOffset + Int64(buffer.count)))
-            }
+            buffer += TombstoneCodec.frames(set, kind: kind, maxBody: Int(maxRecordSize), identity: identity,
+                                            offset: writeOffset + Int64(buffer.count))
         }
         let (written, writeError) = buffer.withUnsafeBytes { file.writeAll($0, at: writeOffset) }
         do {
@@ -174,7 +170,7 @@ final class TombstoneWriter {
                 if !report.removedSegments.isEmpty { try directory.syncDirectory() }
             }
             let frames = checkpointFrames(generation: generation + 1)
-            let checkpointSize = Int64(FileHeader.size + frames.reduce(0) { $0 + $1.count })
+            let checkpointSize = Int64(FileHeader.size + frames.count)
             // A compaction that removed segments always checkpoints: the new generation's header then
             // records when the log was last compacted (`outbox stats`).
             if forceCheckpoint || !report.removedSegments.isEmpty
@@ -183,7 +179,7 @@ final class TombstoneWriter {
                 let header = FileHeader(kind: .tombstones, outboxID: outboxID, base: next, maxRecordSize: maxRecordSize,
                                         createdAtMicros: OutboxMessage.micros(Date()))
                 let newName = FileNames.tombstones(next)
-                let newFile = try directory.createFile(newName, contents: [header.encode()] + frames)
+                let newFile = try directory.createFile(newName, contents: [header.encode(), frames])
                 try directory.remove(name)
                 try directory.syncDirectory()
                 file = newFile
@@ -208,19 +204,14 @@ final class TombstoneWriter {
     }
 
     /// The frames of a checkpoint file of `generation`: the whole published set, then the dead set.
-    private func checkpointFrames(generation: UInt64) -> [[UInt8]] {
+    private func checkpointFrames(generation: UInt64) -> [UInt8] {
         let id = FileIdentity(outboxID: outboxID, base: generation)
-        var frames: [[UInt8]] = []
-        var offset = Int64(FileHeader.size)
+        var bytes: [UInt8] = []
         for (kind, set) in [(FrameKind.published, snapshot.published), (.dead, snapshot.dead)] where !set.isEmpty {
-            for chunk in TombstoneCodec.chunks(set.ranges, maxBody: Int(maxRecordSize)) {
-                let frame = FrameHeader.frame(kind: kind, first: chunk.first!.lowerBound, count: UInt32(chunk.count),
-                                              body: TombstoneCodec.encode(chunk), identity: id, offset: offset)
-                offset += Int64(frame.count)
-                frames.append(frame)
-            }
+            bytes += TombstoneCodec.frames(set, kind: kind, maxBody: Int(maxRecordSize), identity: id,
+                                           offset: Int64(FileHeader.size) + Int64(bytes.count))
         }
-        return frames
+        return bytes
     }
 
     func syncForClose() throws {
