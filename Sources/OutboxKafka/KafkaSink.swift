@@ -22,25 +22,11 @@ import Outbox
 /// topic that does not exist or failed authentication throws.
 ///
 /// Every call into librdkafka runs on a dedicated thread.
-public final class KafkaSink: OutboxSink {
+public final class KafkaSink: BrokerSink, @unchecked Sendable {
     public let configuration: KafkaSinkConfiguration
-    private let sink: BrokerClientSink<KafkaPublisher>
 
     public init(configuration: KafkaSinkConfiguration, logger: Logger = Logger(label: "outbox.kafka")) {
         self.configuration = configuration
-        sink = BrokerClientSink(KafkaPublisher(configuration: configuration, logger: logger), threadName: "outbox-kafka-sink")
+        super.init(client: KafkaPublisher(configuration: configuration, logger: logger), threadName: "outbox-kafka-sink")
     }
-
-    /// Creates the producer now and checks that a broker answers, rather than at the first publish.
-    /// Throws ``OutboxError/Code/broker`` saying what failed.
-    public func connect() async throws { try await sink.connect() }
-
-    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] { await sink.publish(batch) }
-
-    public func checkAvailability() async throws -> SinkAvailability { try await sink.checkAvailability() }
-
-    public func observeAvailability(_ observer: @escaping @Sendable () -> Void) { sink.observeAvailability(observer) }
-
-    /// The bootstrap brokers and the topic (no property values).
-    public var displayName: String { sink.client.displayName }
 }

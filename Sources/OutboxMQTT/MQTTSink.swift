@@ -21,25 +21,11 @@ import Outbox
 ///
 /// The sink connects at its first publish (or at ``connect()``) and reconnects after a failure. Every
 /// call into libmosquitto runs on a dedicated thread.
-public final class MQTTSink: OutboxSink {
+public final class MQTTSink: BrokerSink, @unchecked Sendable {
     public let configuration: MQTTSinkConfiguration
-    private let sink: BrokerClientSink<MosquittoPublisher>
 
     public init(configuration: MQTTSinkConfiguration, logger: Logger = Logger(label: "outbox.mqtt")) {
         self.configuration = configuration
-        sink = BrokerClientSink(MosquittoPublisher(configuration: configuration, logger: logger), threadName: "outbox-mqtt-sink")
+        super.init(client: MosquittoPublisher(configuration: configuration, logger: logger), threadName: "outbox-mqtt-sink")
     }
-
-    /// Connects now rather than at the first publish. Throws ``OutboxError/Code/broker`` saying what
-    /// failed.
-    public func connect() async throws { try await sink.connect() }
-
-    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] { await sink.publish(batch) }
-
-    public func checkAvailability() async throws -> SinkAvailability { try await sink.checkAvailability() }
-
-    public func observeAvailability(_ observer: @escaping @Sendable () -> Void) { sink.observeAvailability(observer) }
-
-    /// The broker's address (user name, never the password), the topic and the QoS.
-    public var displayName: String { sink.client.displayName }
 }

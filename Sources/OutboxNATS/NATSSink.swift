@@ -23,25 +23,11 @@ import Outbox
 ///
 /// The sink connects at its first publish (or at ``connect()``); the client reconnects by itself.
 /// Every call into the NATS client runs on a dedicated thread.
-public final class NATSSink: OutboxSink {
+public final class NATSSink: BrokerSink, @unchecked Sendable {
     public let configuration: NATSSinkConfiguration
-    private let sink: BrokerClientSink<JetStreamPublisher>
 
     public init(configuration: NATSSinkConfiguration, logger: Logger = Logger(label: "outbox.nats")) {
         self.configuration = configuration
-        sink = BrokerClientSink(JetStreamPublisher(configuration: configuration, logger: logger), threadName: "outbox-nats-sink")
+        super.init(client: JetStreamPublisher(configuration: configuration, logger: logger), threadName: "outbox-nats-sink")
     }
-
-    /// Connects now rather than at the first publish. Throws ``OutboxError/Code/broker`` saying what
-    /// failed.
-    public func connect() async throws { try await sink.connect() }
-
-    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] { await sink.publish(batch) }
-
-    public func checkAvailability() async throws -> SinkAvailability { try await sink.checkAvailability() }
-
-    public func observeAvailability(_ observer: @escaping @Sendable () -> Void) { sink.observeAvailability(observer) }
-
-    /// The server URL with any password or token masked, the stream and the subject.
-    public var displayName: String { sink.client.displayName }
 }

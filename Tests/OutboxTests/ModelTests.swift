@@ -68,4 +68,12 @@ struct ModelTests {
         let pending = try reader.pendingMessages().map(\.seq)
         #expect(pending == model.keys.filter { status[$0] == nil }.sorted(), "seed \(seed): pending")
     }
+
+    @Test func errorCodesAreStableDistinctTextAndRoundTrip() {
+        let all = OutboxError.Code.allCases
+        #expect(Set(all.map(\.rawValue)).count == all.count, "no two codes share a text")
+        for c in all { #expect(OutboxError.Code(rawValue: c.rawValue) == c) }
+        #expect(OutboxError.Code(rawValue: "no-such-code") == nil)
+        #expect(OutboxError.Code.noSpace.rawValue == "no-space" && "\(OutboxError.Code.locked)" == "locked")
+    }
 }

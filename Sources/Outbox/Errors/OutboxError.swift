@@ -14,65 +14,50 @@ public struct OutboxError: Error, CustomStringConvertible, Sendable {
     /// added without breaking a caller: match the ones you handle (`e.code == .locked`, or `case .locked:`
     /// in a `switch` with a `default`).
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        private enum Known: String, CaseIterable {
-            case io = "io"
-            case noSpace = "no-space"
-            case syncFailed = "sync-failed"
-            case failedStop = "failed-stop"
-            case locked = "locked"
-            case notAnOutbox = "not-an-outbox"
-            case unsupportedVersion = "unsupported-version"
-            case corrupt = "corrupt"
-            case recordTooLarge = "record-too-large"
-            case invalidArgument = "invalid-argument"
-            case symlink = "symlink"
-            case closed = "closed"
-            case broker = "broker"
-        }
-
-        private let known: Known
-        private init(_ known: Known) { self.known = known }
-
         /// The code as text (`no-space`, `locked`...): safe to log and to use as a metric label.
-        public var rawValue: String { known.rawValue }
-        public var description: String { known.rawValue }
+        public let rawValue: String
+        private init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
 
         /// The code whose ``rawValue`` is `rawValue`, if this build knows it.
         public init?(rawValue: String) {
-            guard let k = Known(rawValue: rawValue) else { return nil }
-            known = k
+            guard Self.allCases.contains(where: { $0.rawValue == rawValue }) else { return nil }
+            self.rawValue = rawValue
         }
 
         /// Every code this build knows.
-        public static var allCases: [Code] { Known.allCases.map(Code.init) }
+        public static var allCases: [Code] {
+            [.io, .noSpace, .syncFailed, .failedStop, .locked, .notAnOutbox, .unsupportedVersion, .corrupt, .recordTooLarge,
+             .invalidArgument, .symlink, .closed, .broker]
+        }
 
         /// A system call failed (see ``OutboxError/errno``).
-        public static let io = Code(.io)
+        public static let io = Code("io")
         /// The disk is full; nothing already acknowledged was lost and appends may be retried.
-        public static let noSpace = Code(.noSpace)
+        public static let noSpace = Code("no-space")
         /// An `fdatasync`/`fsync` failed. The outbox stopped accepting appends until it is reopened.
-        public static let syncFailed = Code(.syncFailed)
+        public static let syncFailed = Code("sync-failed")
         /// An earlier fatal failure stopped this outbox; reopen it to recover.
-        public static let failedStop = Code(.failedStop)
+        public static let failedStop = Code("failed-stop")
         /// Another process holds the lock this operation needs.
-        public static let locked = Code(.locked)
+        public static let locked = Code("locked")
         /// The path is not an outbox directory, or a file in it is not an outbox file.
-        public static let notAnOutbox = Code(.notAnOutbox)
+        public static let notAnOutbox = Code("not-an-outbox")
         /// A file was written by a format version this build does not understand.
-        public static let unsupportedVersion = Code(.unsupportedVersion)
+        public static let unsupportedVersion = Code("unsupported-version")
         /// A file is damaged in a way that recovery must not repair silently.
-        public static let corrupt = Code(.corrupt)
+        public static let corrupt = Code("corrupt")
         /// A message or commit is larger than the outbox's max record size.
-        public static let recordTooLarge = Code(.recordTooLarge)
+        public static let recordTooLarge = Code("record-too-large")
         /// A caller passed an argument that cannot be used (including a sink's configuration that the
         /// broker refuses for good).
-        public static let invalidArgument = Code(.invalidArgument)
+        public static let invalidArgument = Code("invalid-argument")
         /// The path is a symbolic link where a regular file or directory was expected.
-        public static let symlink = Code(.symlink)
+        public static let symlink = Code("symlink")
         /// The outbox was closed.
-        public static let closed = Code(.closed)
+        public static let closed = Code("closed")
         /// An event bus could not be reached, or refused a request that was not about one message.
-        public static let broker = Code(.broker)
+        public static let broker = Code("broker")
     }
 
     /// The stable code.

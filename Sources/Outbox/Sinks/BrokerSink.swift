@@ -21,16 +21,16 @@ package protocol BlockingBrokerClient: AnyObject, Sendable {
     var availability: AvailabilityObserver { get }
 }
 
-/// Runs a ``BlockingBrokerClient`` on a dedicated thread, one call at a time, so that none of its
-/// blocking calls runs on Swift's cooperative pool, and publishes each batch in the per-key rounds of
-/// ``PublishRounds``. The broker sinks (NATS, MQTT, Kafka) are built on it.
+/// The base of the broker sinks (`NATSSink`, `MQTTSink`, `KafkaSink`): it runs a blocking broker client
+/// on a dedicated thread, one call at a time, so that none of its blocking calls runs on Swift's
+/// cooperative pool, and publishes each batch in the per-key rounds of ``PublishRounds``.
 ///
 /// A broker that cannot be connected to makes the whole batch ``PublishOutcome/unavailable(_:)``.
-package final class BrokerClientSink<Client: BlockingBrokerClient>: Sendable {
-    package let client: Client
+open class BrokerSink: OutboxSink, @unchecked Sendable {
+    private let client: any BlockingBrokerClient
     private let executor: BlockingExecutor
 
-    package init(_ client: Client, threadName: String) {
+    package init(client: any BlockingBrokerClient, threadName: String) {
         self.client = client
         executor = BlockingExecutor(name: threadName)
     }
@@ -40,14 +40,14 @@ package final class BrokerClientSink<Client: BlockingBrokerClient>: Sendable {
         client.close()
     }
 
-    package func observeAvailability(_ observer: @escaping @Sendable () -> Void) { client.availability.set(observer) }
-
-    package func connect() async throws {
+    /// Connects now rather than at the first publish. Throws ``OutboxError/Code/broker`` when the broker
+    /// cannot be reached and ``OutboxError/Code/invalidArgument`` when it refuses the configuration.
+    public final func connect() async throws {
         try await executor.run { [client] in try client.connect() }
     }
 
     /// Connects (checking the configuration on a new connection) and probes the broker.
-    package func checkAvailability() async throws -> SinkAvailability {
+    public final func checkAvailability() async throws -> SinkAvailability {
         try await executor.run { [client] in
             do { try client.connect() } catch let e as OutboxError where e.code == .broker {
                 return .unavailable(e.message)
@@ -56,7 +56,7 @@ package final class BrokerClientSink<Client: BlockingBrokerClient>: Sendable {
         }
     }
 
-    package func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
+    public final func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
         do {
             return try await executor.run { [client] in
                 do { try client.connect() } catch {
@@ -68,4 +68,9 @@ package final class BrokerClientSink<Client: BlockingBrokerClient>: Sendable {
             return Array(repeating: .unavailable("\(error)"), count: batch.count)
         }
     }
+
+    public final func observeAvailability(_ observer: @escaping @Sendable () -> Void) { client.availability.set(observer) }
+
+    /// The broker's address and destination, with every secret removed.
+    public final var displayName: String { client.displayName }
 }
