@@ -125,6 +125,9 @@ final class MemoryFileSystem: SystemCalls, @unchecked Sendable {
     func fchmod(_ fd: Int32, _ mode: mode_t) throws {}
     func mkdir(_ path: String, _ mode: mode_t) throws { throw Errno(code: EEXIST) }
     func listDirectory(_ directory: Int32) throws -> [String] { locked { Array(names.keys) } }
+    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws -> Int {
+        try pwrite(fd, bytes, Int64(try fstat(fd).size))
+    }
     /// Nothing holds a lock the kernel knows of in memory.
     func flockHolder(_ fd: Int32) -> Int32? { nil }
 }

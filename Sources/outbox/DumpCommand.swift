@@ -112,8 +112,7 @@ struct DumpCommand: AsyncParsableCommand {
         j.string("id", m.message.id.description)
         j.string("type", m.message.type)
         j.string("key", m.message.key)
-        j.raw("headers", "[" + m.message.headers.map { "{\"name\":\(JSONLine.quote($0.name)),\"value\":\(JSONLine.quote($0.value))}" }
-            .joined(separator: ",") + "]")
+        j.headers(m.message.headers)
         j.string("createdAt", rfc3339(micros: m.message.createdAtMicros))
         j.number("payloadSize", m.message.payload.count)
         j.string("status", status.rawValue)

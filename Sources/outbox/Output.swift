@@ -1,25 +1,16 @@
-import ArgumentParser
-import Foundation
-import Logging
 import Outbox
+import Synchronization
 
-/// Writes to standard output through one lock, flushing each write (so a reader of the pipe sees every
-/// acknowledged sequence number as soon as it is durable).
-final class Output: @unchecked Sendable {
+/// Writes to standard output through one lock, each write going out at once (so a reader of the pipe
+/// sees every acknowledged sequence number as soon as it is durable). A closed pipe drops the output.
+final class Output: Sendable {
     static let shared = Output()
-    private let lock = NSLock()
+    private let lock = Mutex(())
 
     func write(_ s: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        var bytes = Array(s.utf8)
-        bytes.withUnsafeMutableBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = Glibc.write(1, raw.baseAddress! + done, raw.count - done)
-                if n < 0 { if errno == EINTR { continue }; return }
-                done += n
-            }
+        lock.withLock { _ in
+            let bytes = Array(s.utf8)
+            _ = bytes.withUnsafeBytes { LinuxSystemCalls().writeAll(1, $0, at: nil) }
         }
     }
 }

@@ -94,7 +94,7 @@ public struct BrokerOutage: Sendable {
     }
 
     private func startRelay(_ dir: String, _ logPath: String) throws -> Process {
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let relay = Process()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--max-attempts", "2", "--sink", sinkSpec]

@@ -89,7 +89,7 @@ struct ProcessTests {
 struct CommandTests {
     @Test func theRelayRefusesAPathThatIsNoOutboxWithOneLine() async throws {
         let tmp = TemporaryDirectory()
-        FileManager.default.createFile(atPath: tmp.sub("afile"), contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: tmp.sub("afile"), contents: Data("x".utf8))
         try FileManager.default.createDirectory(atPath: tmp.sub("empty"), withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         for path in [tmp.sub("afile"), tmp.sub("missing"), tmp.sub("empty")] {
             let r = try await runOutbox(["relay", path, "--sink", "stdout"])

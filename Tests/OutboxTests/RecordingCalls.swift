@@ -126,6 +126,7 @@ final class RecordingCalls: SystemCalls, @unchecked Sendable {
     func mkdir(_ path: String, _ mode: mode_t) throws { try real.mkdir(path, mode) }
     func listDirectory(_ directory: Int32) throws -> [String] { try real.listDirectory(directory) }
     func flockHolder(_ fd: Int32) -> Int32? { real.flockHolder(fd) }
+    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws -> Int { try real.write(fd, bytes) }
 }
 
 /// Rebuilds, from a recorded operation log, the directory a power loss after any operation could leave:

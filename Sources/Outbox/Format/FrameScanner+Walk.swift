@@ -1,12 +1,10 @@
-import Logging
-
 extension FrameScanner {
-    /// What to do with damage that nothing valid follows (a torn tail) in the file being walked.
+    /// What a walk does with damage that nothing valid follows (a torn tail) in the file being walked.
+    /// Damage followed by a valid frame is always corruption. The scanner never changes the file: cutting
+    /// a torn tail off is the log's recovery policy (``RecoveryPolicy``).
     package enum TailPolicy {
         /// Sealed files: any damage is corruption.
         case refuse
-        /// The writer of an active file: cut the torn tail off (ftruncate + fsync) and log it.
-        case truncate(Logger)
         /// A reader of an active file: the tail may be a commit still being written; stop before it.
         case stop
     }
@@ -18,36 +16,29 @@ extension FrameScanner {
     /// and offset); damage that runs to the end of the file is handled by `tail`.
     @discardableResult
     package func walk(tail: TailPolicy, _ body: (Frame) throws -> Bool) throws -> Int64 {
+        let (end, tornTail) = try walkToTornTail(body)
+        if let tornTail, case .refuse = tail {
+            throw OutboxError(.corrupt, tornTail.reason + " in a sealed file", path: file.path, offset: tornTail.offset)
+        }
+        return end
+    }
+
+    /// Calls `body` for every frame from ``offset`` on, until it returns false. Returns where the next
+    /// frame would start and, when damage that nothing valid follows ends the file there, that damage.
+    /// Damage followed by a valid frame throws ``OutboxError/Code/corrupt``.
+    func walkToTornTail(_ body: (Frame) throws -> Bool) throws -> (end: Int64, tornTail: FrameDamage?) {
         while true {
             switch try next() {
             case .frame(let frame):
-                if try !body(frame) { return offset }
+                if try !body(frame) { return (offset, nil) }
             case .end:
-                return offset
+                return (offset, nil)
             case .damage(let damage):
-                let following = try nextValidFrame(after: damage.offset)
-                switch (tail, following) {
-                case (.stop, nil):
-                    return damage.offset
-                case (.truncate(let logger), nil):
-                    logger.warning(
-                        "truncating the torn tail of the active file",
-                        metadata: ["file": "\(file.path)", "offset": "\(damage.offset)",
-                                   "bytes": "\(size - damage.offset)", "reason": "\(damage.reason)"])
-                    try file.truncate(to: damage.offset)
-                    try file.sync()
-                    offset = damage.offset
-                    size = damage.offset
-                    return damage.offset
-                default:
-                    var reason = damage.reason
-                    if let following {
-                        reason += "; a valid frame follows at offset \(following)"
-                    } else {
-                        reason += " in a sealed file"
-                    }
-                    throw OutboxError(.corrupt, reason, path: file.path, offset: damage.offset)
+                if let following = try nextValidFrame(after: damage.offset) {
+                    throw OutboxError(.corrupt, damage.reason + "; a valid frame follows at offset \(following)",
+                                      path: file.path, offset: damage.offset)
                 }
+                return (damage.offset, damage)
             }
         }
     }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The names of the files of an outbox directory (FORMAT.md, "Directory layout").
 ///
 /// Only names of exactly these forms are ever opened; anything else in the directory is ignored.
@@ -48,5 +52,20 @@ package enum FileNames {
         l.segments.sort { $0.base < $1.base }
         l.tombstones.sort { $0.generation < $1.generation }
         return l
+    }
+}
+
+extension FileNames {
+    /// Lists `directory` and runs `body` on the listing; when a file the listing named vanished before
+    /// `body` could open it (`ENOENT`: a concurrent compaction or checkpoint removed it), lists again, up
+    /// to 10 times. The one "file vanished, list again" loop of the readers.
+    static func withListing<T>(_ directory: OutboxDirectory, _ body: (Listing) throws -> T) throws -> T {
+        var attempts = 0
+        while true {
+            let listing = try list(directory)
+            do { return try body(listing) } catch let e as OutboxError where e.errno == ENOENT && attempts < 10 {
+                attempts += 1
+            }
+        }
     }
 }

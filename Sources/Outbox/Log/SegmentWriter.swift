@@ -91,7 +91,8 @@ final class SegmentWriter {
                     path: segment.file.path, offset: 32)
             }
             var next = entry.base
-            let end = try segment.scanner.walk(tail: isLast ? .truncate(logger) : .refuse) { frame in
+            let policy: RecoveryPolicy = isLast ? .truncate(logger) : .refuse
+            let end = try policy.walk(segment.scanner) { frame in
                 guard frame.header.first == next else {
                     throw OutboxError(.corrupt, "frame starts at sequence \(frame.header.first), expected \(next)",
                                       path: segment.file.path, offset: frame.offset)

@@ -24,19 +24,15 @@ final class LogTail {
         var out: [StoredMessage] = []
         var bytes = 0
         var touched: [OutboxFile] = []
-        var attempts = 0
         while out.count < limit {
             if current == nil {
-                let segments = try FileNames.list(directory).segments
-                guard !segments.isEmpty else { break }
-                // Messages below the first stored segment were compacted away (all finished).
-                if nextSeq < segments[0].base { nextSeq = segments[0].base }
-                guard let entry = segments.last(where: { $0.base <= nextSeq }) else { break }
-                do {
-                    current = try SegmentFile.open(entry.name, base: entry.base, in: directory, expecting: outboxID)
-                } catch let e as OutboxError where e.errno == ENOENT && attempts < 10 {
-                    attempts += 1
-                    continue
+                current = try FileNames.withListing(directory) { listing in
+                    let segments = listing.segments
+                    guard !segments.isEmpty else { return nil }
+                    // Messages below the first stored segment were compacted away (all finished).
+                    if nextSeq < segments[0].base { nextSeq = segments[0].base }
+                    guard let entry = segments.last(where: { $0.base <= nextSeq }) else { return nil }
+                    return try SegmentFile.open(entry.name, base: entry.base, in: directory, expecting: outboxID)
                 }
             }
             guard let segment = current else { break }

@@ -22,18 +22,11 @@ public final class OutboxReader: Sendable {
         let directory = try OutboxDirectory.open(path, create: false, sys: sys)
         self.path = path
         self.directory = directory
-        var attempts = 0
-        while true {
-            let listing = try FileNames.list(directory)
+        outboxID = try FileNames.withListing(directory) { listing in
             guard let last = listing.segments.last else {
                 throw OutboxError(.notAnOutbox, "not an outbox directory (no segment files)", path: path)
             }
-            do {
-                outboxID = try SegmentFile.open(last.name, base: last.base, in: directory).header.outboxID
-                return
-            } catch let e as OutboxError where e.errno == ENOENT && attempts < 10 {
-                attempts += 1
-            }
+            return try SegmentFile.open(last.name, base: last.base, in: directory).header.outboxID
         }
     }
 

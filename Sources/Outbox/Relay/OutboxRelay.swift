@@ -158,9 +158,11 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     private func publishLoop(tombstones: TombstoneLog, io: BlockingExecutor, availability: SinkAvailability) async throws {
-        let directory = try OutboxDirectory.open(path, create: false, sys: configuration.systemCalls)
+        let (path, sys) = (self.path, configuration.systemCalls)
+        let (directory, reader) = try await io.run {
+            (try OutboxDirectory.open(path, create: false, sys: sys), try OutboxReader(path: path, sys: sys))
+        }
         let outboxID = tombstones.outboxID
-        let reader = try OutboxReader(path: path, sys: configuration.systemCalls)
         let start = tombstones.snapshot.finished.firstMissing(from: 1)
         let tail = UnsafeTransfer(LogTail(directory: directory, outboxID: outboxID, from: start))
         var queue = RelayQueue(configuration: configuration)

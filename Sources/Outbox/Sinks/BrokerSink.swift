@@ -1,26 +1,3 @@
-/// A broker client library that blocks (connects, publishes and waits for acknowledgements on the
-/// calling thread). ``BrokerClientSink`` runs it on a dedicated thread.
-package protocol BlockingBrokerClient: AnyObject, Sendable {
-    /// Connects unless connected, and on a new connection checks the sink's configuration against the
-    /// broker. Throws ``OutboxError/Code/broker`` when the broker cannot be reached (an outage) and
-    /// ``OutboxError/Code/invalidArgument`` for a definite misconfiguration (bad credentials, a stream
-    /// that does not cover the subject, a topic that does not exist).
-    func connect() throws
-    /// Asks the connected broker for an answer (a round trip within the client's timeout): nil when it
-    /// answered, otherwise why not.
-    func probe() -> String?
-    /// Sends every message of `round` at once, waits for the broker's acknowledgements, and returns
-    /// one outcome per message in order. The round holds at most one message per ordering key
-    /// (``PublishRounds``), so the messages may be pipelined freely.
-    func publishRound(_ round: [StoredMessage]) -> [PublishOutcome]
-    /// Disconnects and frees the client's resources.
-    func close()
-    /// The broker's address for logs, with every secret removed.
-    var displayName: String { get }
-    /// Called when the client reconnected by itself (``OutboxSink/observeAvailability(_:)``), if it can tell.
-    var availability: AvailabilityObserver { get }
-}
-
 /// The base of the broker sinks (`NATSSink`, `MQTTSink`, `KafkaSink`): it runs a blocking broker client
 /// on a dedicated thread, one call at a time, so that none of its blocking calls runs on Swift's
 /// cooperative pool, and publishes each batch in the per-key rounds of ``PublishRounds``.

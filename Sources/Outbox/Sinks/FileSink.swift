@@ -44,42 +44,9 @@ public final class FileSink: OutboxSink {
     public var displayName: String { "file:\(path)" }
 }
 
-/// Writes each message as a JSON Lines record (``SinkRecord``) to standard output.
-public final class StdoutSink: OutboxSink {
-    private let executor = BlockingExecutor(name: "outbox-stdout-sink")
-
-    public init() {}
-
-    deinit { executor.stop() }
-
-    public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
-        var text = ""
-        for m in batch { text += SinkRecord.json(m) + "\n" }
-        let bytes = Array(text.utf8)
-        do {
-            try await executor.run {
-                try writeFully(1, bytes, path: "standard output")
-            }
-            return Array(repeating: .published, count: batch.count)
-        } catch {
-            return Array(repeating: .unavailable("\(error)"), count: batch.count)
-        }
-    }
-
-    public var displayName: String { "stdout" }
-}
-
-/// `write(2)` until every byte is written (for files that are not outbox files: sinks, standard output).
+/// Writes all of `bytes` to `fd` through the syscall seam (files that are not outbox files: sinks,
+/// standard output), or throws naming `path`.
 func writeFully(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
-    var done = 0
-    try bytes.withUnsafeBytes { raw in
-        while done < raw.count {
-            let n = write(fd, raw.baseAddress! + done, raw.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw OutboxError.system("write", errno: errno, path: path)
-            }
-            done += n
-        }
-    }
+    let (_, errno) = bytes.withUnsafeBytes { LinuxSystemCalls().writeAll(fd, $0, at: nil) }
+    if let errno { throw OutboxError.system("write", errno: errno, path: path) }
 }

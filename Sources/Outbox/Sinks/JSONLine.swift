@@ -33,6 +33,10 @@ package struct JSONLine {
     package mutating func number<N: BinaryInteger>(_ key: String, _ v: N?) { raw(key, v.map { "\($0)" } ?? "null") }
     package mutating func double(_ key: String, _ v: Double?) { raw(key, v.map { String(format: "%.3f", $0) } ?? "null") }
     package mutating func bool(_ key: String, _ v: Bool) { raw(key, v ? "true" : "false") }
+    /// `"headers":[{"name":…,"value":…},…]`, in their order (the sinks' records and `dump --json`).
+    package mutating func headers(_ headers: [OutboxMessage.Header]) {
+        raw("headers", "[" + headers.map { "{\"name\":\(Self.quote($0.name)),\"value\":\(Self.quote($0.value))}" }.joined(separator: ",") + "]")
+    }
 
     package var text: String { "{" + parts.joined(separator: ",") + "}" }
 }

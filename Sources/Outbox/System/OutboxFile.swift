@@ -55,18 +55,8 @@ final class OutboxFile: @unchecked Sendable {
     /// Returns how many bytes reached the file and, if it stopped early, why; a caller can then keep the
     /// complete frames among the written bytes and cut the rest.
     func writeAll(_ bytes: UnsafeRawBufferPointer, at offset: Int64) -> (written: Int, error: OutboxError?) {
-        var done = 0
-        while done < bytes.count {
-            let n: Int
-            do {
-                n = try sys.pwrite(fd, UnsafeRawBufferPointer(rebasing: bytes[done...]), offset + Int64(done))
-            } catch {
-                return (done, fail("write", error))
-            }
-            if n == 0 { return (done, OutboxError.system("write", errno: ENOSPC, path: path)) }
-            done += n
-        }
-        return (done, nil)
+        let (written, errno) = sys.writeAll(fd, bytes, at: offset)
+        return (written, errno.map { fail("write", Errno(code: $0)) })
     }
 
     /// Writes all of `bytes` at `offset` or throws.

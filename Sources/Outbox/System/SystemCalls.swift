@@ -24,6 +24,8 @@ package protocol SystemCalls: Sendable {
     func close(_ fd: Int32)
     /// `pwrite(2)`: may write fewer bytes than asked.
     func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ offset: Int64) throws -> Int
+    /// `write(2)` (for files opened `O_APPEND`, pipes, standard output): may write fewer bytes than asked.
+    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws -> Int
     /// `pread(2)`: may read fewer bytes than asked; 0 at end of file.
     func pread(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) throws -> Int
     /// `fdatasync(2)`.
@@ -55,13 +57,15 @@ package protocol SystemCalls: Sendable {
 }
 
 /// The real system calls.
-struct LinuxSystemCalls: SystemCalls {
+package struct LinuxSystemCalls: SystemCalls {
+    package init() {}
+
     @inline(__always)
     private func check(_ result: Int32) throws {
         if result != 0 { throw Errno(code: Glibc.errno) }
     }
 
-    func openat(_ directory: Int32, _ name: String, _ flags: Int32, _ mode: mode_t) throws -> Int32 {
+    package func openat(_ directory: Int32, _ name: String, _ flags: Int32, _ mode: mode_t) throws -> Int32 {
         while true {
             let fd = Glibc.openat(directory, name, flags | O_CLOEXEC, mode)
             if fd >= 0 { return fd }
@@ -69,9 +73,9 @@ struct LinuxSystemCalls: SystemCalls {
         }
     }
 
-    func close(_ fd: Int32) { _ = Glibc.close(fd) }
+    package func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
-    func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ offset: Int64) throws -> Int {
+    package func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ offset: Int64) throws -> Int {
         while true {
             let n = Glibc.pwrite(fd, bytes.baseAddress, bytes.count, off_t(offset))
             if n >= 0 { return n }
@@ -79,7 +83,15 @@ struct LinuxSystemCalls: SystemCalls {
         }
     }
 
-    func pread(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) throws -> Int {
+    package func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws -> Int {
+        while true {
+            let n = Glibc.write(fd, bytes.baseAddress, bytes.count)
+            if n >= 0 { return n }
+            if Glibc.errno != EINTR { throw Errno(code: Glibc.errno) }
+        }
+    }
+
+    package func pread(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) throws -> Int {
         while true {
             let n = Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
             if n >= 0 { return n }
@@ -87,35 +99,35 @@ struct LinuxSystemCalls: SystemCalls {
         }
     }
 
-    func fdatasync(_ fd: Int32) throws { try check(Glibc.fdatasync(fd)) }
-    func fsync(_ fd: Int32) throws { try check(Glibc.fsync(fd)) }
-    func ftruncate(_ fd: Int32, _ size: Int64) throws { try check(Glibc.ftruncate(fd, off_t(size))) }
-    func renameat(_ directory: Int32, _ from: String, _ to: String) throws {
+    package func fdatasync(_ fd: Int32) throws { try check(Glibc.fdatasync(fd)) }
+    package func fsync(_ fd: Int32) throws { try check(Glibc.fsync(fd)) }
+    package func ftruncate(_ fd: Int32, _ size: Int64) throws { try check(Glibc.ftruncate(fd, off_t(size))) }
+    package func renameat(_ directory: Int32, _ from: String, _ to: String) throws {
         try check(Glibc.renameat(directory, from, directory, to))
     }
-    func unlinkat(_ directory: Int32, _ name: String) throws { try check(Glibc.unlinkat(directory, name, 0)) }
-    func linkat(_ directory: Int32, _ from: String, _ to: String) throws {
+    package func unlinkat(_ directory: Int32, _ name: String) throws { try check(Glibc.unlinkat(directory, name, 0)) }
+    package func linkat(_ directory: Int32, _ from: String, _ to: String) throws {
         try check(Glibc.linkat(directory, from, directory, to, 0))
     }
 
-    func flock(_ fd: Int32, _ operation: Int32) throws {
+    package func flock(_ fd: Int32, _ operation: Int32) throws {
         while true {
             if systemFlock(fd, operation) == 0 { return }
             if Glibc.errno != EINTR { throw Errno(code: Glibc.errno) }
         }
     }
 
-    func fstat(_ fd: Int32) throws -> (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool) {
+    package func fstat(_ fd: Int32) throws -> (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool) {
         var st = stat()
         try check(Glibc.fstat(fd, &st))
         let type = st.st_mode & S_IFMT
         return (Int64(st.st_size), st.st_mode & 0o7777, type == S_IFREG, type == S_IFDIR)
     }
 
-    func fchmod(_ fd: Int32, _ mode: mode_t) throws { try check(Glibc.fchmod(fd, mode)) }
-    func mkdir(_ path: String, _ mode: mode_t) throws { try check(Glibc.mkdir(path, mode)) }
+    package func fchmod(_ fd: Int32, _ mode: mode_t) throws { try check(Glibc.fchmod(fd, mode)) }
+    package func mkdir(_ path: String, _ mode: mode_t) throws { try check(Glibc.mkdir(path, mode)) }
 
-    func listDirectory(_ directory: Int32) throws -> [String] {
+    package func listDirectory(_ directory: Int32) throws -> [String] {
         let fd = try openat(directory, ".", O_RDONLY | O_DIRECTORY, 0)
         guard let dir = fdopendir(fd) else {
             let e = Glibc.errno
@@ -143,9 +155,30 @@ struct LinuxSystemCalls: SystemCalls {
 @_silgen_name("flock")
 private func systemFlock(_ fd: Int32, _ operation: Int32) -> Int32
 
+extension SystemCalls {
+    /// Writes all of `bytes` to `fd` (at `offset` with `pwrite`, or with `write` when nil), looping over
+    /// short writes: the one write-all loop. Returns how many bytes were written and, if it stopped early,
+    /// the `errno` (`ENOSPC` for a write that made no progress).
+    package func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64?) -> (written: Int, errno: Int32?) {
+        var done = 0
+        while done < bytes.count {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[done...])
+            let n: Int
+            do { n = try offset.map { try pwrite(fd, rest, $0 + Int64(done)) } ?? write(fd, rest) } catch let e as Errno {
+                return (done, e.code)
+            } catch {
+                return (done, EIO)
+            }
+            if n == 0 { return (done, ENOSPC) }
+            done += n
+        }
+        return (done, nil)
+    }
+}
+
 extension LinuxSystemCalls {
     /// Reads `/proc/locks` for a `FLOCK ... WRITE` line naming the file's device and inode.
-    func flockHolder(_ fd: Int32) -> Int32? {
+    package func flockHolder(_ fd: Int32) -> Int32? {
         var st = stat()
         guard Glibc.fstat(fd, &st) == 0, let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else {
             return nil

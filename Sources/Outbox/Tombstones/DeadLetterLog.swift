@@ -161,7 +161,7 @@ package enum DeadLetterLog {
         }
         defer { try? directory.sys.flock(file.fd, LOCK_UN) }
         let scanner = try scanner(for: file, outboxID: outboxID)
-        let end = try scanner.walk(tail: .truncate(Logger(label: "outbox.dead-letters"))) { _ in true }
+        let end = try RecoveryPolicy.truncate(Logger(label: "outbox.dead-letters")).walk(scanner) { _ in true }
         let bytes = try frames(file, scanner.identity, end)
         try file.write(bytes, at: end)
         try file.dataSync()

@@ -16,12 +16,12 @@ package struct TombstoneFile {
 
     /// Loads the tombstone file of generation `generation`.
     package static func load(_ name: String, generation: UInt64, in directory: OutboxDirectory, outboxID: OutboxID,
-                     writable: Bool, tail: FrameScanner.TailPolicy) throws -> TombstoneFile {
+                     writable: Bool, tail: RecoveryPolicy) throws -> TombstoneFile {
         let log = try LogFile.open(try directory.openFile(name, writable: writable), kind: .tombstones, base: generation,
                                    outboxID: outboxID)
         let (file, header, scanner) = (log.file, log.header, log.scanner)
         var snapshot = TombstoneSnapshot()
-        let end = try scanner.walk(tail: tail) { frame in
+        let end = try tail.walk(scanner) { frame in
             let ranges = (try? TombstoneCodec.decode(frame.body, count: Int(frame.header.count), first: frame.header.first)) ?? []
             snapshot.apply(ranges, kind: frame.header.kind)
             return true
@@ -32,17 +32,11 @@ package struct TombstoneFile {
     /// Reads the current tombstones without any lock (a live reader): the highest generation, retrying
     /// if a checkpoint replaced it between listing and opening.
     static func read(in directory: OutboxDirectory, outboxID: OutboxID) throws -> (TombstoneSnapshot, TombstoneFile?) {
-        var attempt = 0
-        while true {
-            let listing = try FileNames.list(directory)
+        try FileNames.withListing(directory) { listing in
             guard let newest = listing.tombstones.last else { return (TombstoneSnapshot(), nil) }
-            do {
-                let t = try load(newest.name, generation: newest.generation, in: directory, outboxID: outboxID,
-                                 writable: false, tail: .stop)
-                return (t.snapshot, t)
-            } catch let e as OutboxError where e.errno == ENOENT && attempt < 10 {
-                attempt += 1
-            }
+            let t = try load(newest.name, generation: newest.generation, in: directory, outboxID: outboxID,
+                             writable: false, tail: .stop)
+            return (t.snapshot, t)
         }
     }
 }
