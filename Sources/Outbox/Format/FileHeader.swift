@@ -1,4 +1,4 @@
-/// The 64-byte header every outbox file starts with (see FORMAT.md, "File header").
+/// The 64-byte header every outbox file starts with (FORMAT.md §2).
 ///
 /// ```
 /// offset size field

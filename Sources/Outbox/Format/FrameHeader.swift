@@ -17,7 +17,7 @@ package enum FrameKind: UInt16, Sendable {
     case redriveRequested = 7
 }
 
-/// Which file a frame belongs to: the seed of its checksum (FORMAT.md, "Frame checksum").
+/// Which file a frame belongs to: the seed of its checksum (FORMAT.md §3).
 package struct FileIdentity: Sendable, Equatable {
     package var outboxID: OutboxID
     package var base: UInt64
@@ -28,7 +28,7 @@ package struct FileIdentity: Sendable, Equatable {
     }
 }
 
-/// The 24-byte header of a frame (FORMAT.md, "Frame").
+/// The 24-byte header of a frame (FORMAT.md §3).
 ///
 /// ```
 /// offset size field

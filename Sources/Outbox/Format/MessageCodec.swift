@@ -1,4 +1,4 @@
-/// Encodes the messages of one commit into a frame body and back (FORMAT.md, "Message record").
+/// Encodes the messages of one commit into a frame body and back (FORMAT.md §4).
 ///
 /// ```
 /// size  field

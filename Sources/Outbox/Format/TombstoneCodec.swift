@@ -1,4 +1,4 @@
-/// Encodes sequence ranges into a tombstone frame body and back (FORMAT.md, "Tombstone frame").
+/// Encodes sequence ranges into a tombstone frame body and back (FORMAT.md §5).
 ///
 /// The body is `count` pairs of unsigned LEB128 varints, one pair a range in increasing order:
 /// `start - previousEnd` (previousEnd is 0 before the first range; the delta is at least 1, and at least

@@ -4,7 +4,7 @@ import Logging
 extension OutboxInspector {
     /// Repairs what ``verify(path:)`` finds, never deleting data: a torn tail is truncated; a damaged
     /// segment, tombstone or dead-letter file is kept as `NAME.broken` and replaced by a copy holding every
-    /// valid frame, with *hole* frames (FORMAT.md) standing for the sequence numbers that were lost, which
+    /// valid frame, with *hole* frames (FORMAT.md §4a) standing for the sequence numbers that were lost, which
     /// are tombstoned as dead; a missing segment becomes a hole. Refuses while a writer or a relay holds the
     /// outbox, and refuses files of an unknown format version.
     public static func repair(path: String, logger: Logger = Logger(label: "outbox.repair")) async throws -> RepairReport {

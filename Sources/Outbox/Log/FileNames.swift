@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// The names of the files of an outbox directory (FORMAT.md, "Directory layout").
+/// The names of the files of an outbox directory (FORMAT.md §1).
 ///
 /// Only names of exactly these forms are ever opened; anything else in the directory is ignored.
 package enum FileNames {

@@ -23,7 +23,7 @@ public struct DeadLetter: Sendable, Equatable {
     public var redriveRequested = false
 }
 
-/// The dead-letter file, `dead-letters.log` (FORMAT.md, "Dead-letter file").
+/// The dead-letter file, `dead-letters.log` (FORMAT.md §5a).
 ///
 /// Appends (dead letters and redriven marks by the relay, redrive requests by the tool) hold an exclusive
 /// `flock` on the file itself for the duration of one write and `fdatasync`, so two processes can append

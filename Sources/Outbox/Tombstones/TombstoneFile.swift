@@ -1,7 +1,7 @@
 import Logging
 
 /// The active tombstone file of an outbox, read back: its header, contents, and where the next frame
-/// goes (FORMAT.md, "Tombstone files").
+/// goes (FORMAT.md §1, §5).
 ///
 /// The highest generation is the active file; a checkpoint writes generation g+1 holding the whole set
 /// before generation g is removed, so older generations are leftovers of an interrupted checkpoint.
