@@ -66,13 +66,15 @@ struct DeadLettersCommand: AsyncParsableCommand {
                     }
                 }
             case .redrive:
-                let requested = try reader.requestRedrive(seqs.isEmpty ? nil : seqs)
+                // Blocking reads and writes run off the cooperative pool.
+                let wantedSeqs = seqs.isEmpty ? nil : seqs
+                let requested = try await onDedicatedThread("outbox-redrive") { try reader.requestRedrive(wantedSeqs) }
                 guard !requested.isEmpty else {
                     StandardError.line("nothing to redrive: every dead letter\(seqs.isEmpty ? "" : " asked for") is redriven already")
                     return
                 }
                 let range = SequenceRangeSet(requested)
-                guard let relay = try reader.stats().relayPid else {
+                guard let relay = try await onDedicatedThread("outbox-redrive", { try reader.stats().relayPid }) else {
                     StandardError.line("asked to redrive \(requested.count) message(s) (\(range)); no relay runs: the next relay to start republishes them")
                     return
                 }
@@ -83,7 +85,8 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
                 let wanted = Set(requested)
                 while true {
-                    let waiting = try reader.deadLetters().filter { wanted.contains($0.seq) && $0.redriveRequested }
+                    let waiting = try await onDedicatedThread("outbox-redrive") { try reader.deadLetters() }
+                        .filter { wanted.contains($0.seq) && $0.redriveRequested }
                     if waiting.isEmpty { break }
                     guard ContinuousClock.now < deadline else {
                         StandardError.line("outbox: error: relay \(relay) has not republished \(waiting.count) of \(requested.count) requested message(s) "
@@ -92,7 +95,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
                     }
                     try await Task.sleep(for: .milliseconds(50))
                 }
-                let letters = try reader.deadLetters().filter { wanted.contains($0.seq) }
+                let letters = try await onDedicatedThread("outbox-redrive") { try reader.deadLetters() }.filter { wanted.contains($0.seq) }
                 let again = letters.filter { !$0.redriven }
                 StandardError.line("relay \(relay) republished \(letters.count - again.count) of \(requested.count) message(s) (\(range))"
                                    + (again.isEmpty ? "" : "; \(again.count) failed again and are dead letters again"))

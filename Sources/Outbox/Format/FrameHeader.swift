@@ -1,33 +1,3 @@
-/// What a frame holds.
-package enum FrameKind: UInt16, Sendable {
-    /// Message records of one commit (segments).
-    case messages = 1
-    /// Sequence ranges finished by publishing (tombstone files).
-    case published = 2
-    /// Sequence ranges finished by dead-lettering (tombstone files).
-    case dead = 3
-    /// One dead-lettered message record with its reason (dead-letter file).
-    case deadLetter = 4
-    /// Sequence ranges whose dead letters were redriven (dead-letter file).
-    case redriven = 5
-    /// Sequence numbers lost to damage, written by `outbox verify --repair` in place of unreadable
-    /// frames (segments); the body is a UTF-8 reason.
-    case hole = 6
-    /// Sequence ranges whose dead letters an operator asked the relay to republish (dead-letter file).
-    case redriveRequested = 7
-}
-
-/// Which file a frame belongs to: the seed of its checksum (FORMAT.md §3).
-package struct FileIdentity: Sendable, Equatable {
-    package var outboxID: OutboxID
-    package var base: UInt64
-
-    package init(outboxID: OutboxID, base: UInt64) {
-        self.outboxID = outboxID
-        self.base = base
-    }
-}
-
 /// The 24-byte header of a frame (FORMAT.md §3).
 ///
 /// ```

@@ -1,17 +1,3 @@
-/// A frame read back and checked.
-package struct Frame: Sendable {
-    package var offset: Int64
-    package var header: FrameHeader
-    package var body: [UInt8]
-    var end: Int64 { offset + Int64(FrameHeader.size) + Int64(body.count) }
-}
-
-/// Why the bytes at an offset are not a valid frame.
-struct FrameDamage: Error, Sendable, Equatable {
-    var offset: Int64
-    var reason: String
-}
-
 /// Walks the frames of one file in order, checking each (bounds before allocating, checksum bound to the
 /// file and offset, kind, count, flags, and a caller-supplied body check).
 ///

@@ -13,7 +13,7 @@ extension OutboxReader {
             let watcher = DirectoryWatcher(path: path, logger: logger) { wake.signal() }
             defer {
                 watcher?.stop()
-                io.stop()
+                io.finishQueued()  // every job was awaited: its thread ends without being waited for
             }
             do {
                 let start: UInt64

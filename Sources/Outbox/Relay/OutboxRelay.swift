@@ -99,12 +99,12 @@ public final class OutboxRelay: Service, Sendable {
             try await publishLoop(tombstones: tombstones, io: io, availability: availability)
         } catch {
             watcher?.stop()
-            io.stop()
+            io.finishQueued()  // every job was awaited: its thread ends without being waited for
             try? await tombstones.close()
             throw error
         }
         watcher?.stop()
-        io.stop()
+        io.finishQueued()  // every job was awaited: its thread ends without being waited for
         try await tombstones.close()
     }
 

@@ -1,14 +1,6 @@
 import Foundation
 import Logging
 
-/// What a compaction did.
-public struct CompactionReport: Sendable, Equatable {
-    /// Segment files removed because every message in them was finished.
-    public var removedSegments: [String] = []
-    /// The tombstone file written as a checkpoint, if one was.
-    public var checkpoint: String?
-}
-
 /// The single writer of an outbox's tombstone files. Lives on the group-commit thread after ``open``.
 final class TombstoneWriter {
     enum Request {

@@ -1,0 +1,11 @@
+import Foundation
+
+/// What became of a message.
+public enum MessageStatus: String, Sendable, Codable {
+    /// Appended, not yet confirmed by a sink.
+    case pending
+    /// Confirmed by a sink and tombstoned.
+    case published
+    /// Given up on and tombstoned (see the dead-letter log).
+    case dead
+}

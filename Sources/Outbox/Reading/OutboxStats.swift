@@ -1,0 +1,31 @@
+import Foundation
+
+/// A summary of an outbox (``OutboxReader/stats(now:)``).
+public struct OutboxStats: Sendable, Equatable, Codable {
+    /// Messages appended and not finished.
+    public var pending: UInt64 = 0
+    /// Messages confirmed by a sink.
+    public var published: UInt64 = 0
+    /// Messages dead-lettered.
+    public var dead: UInt64 = 0
+    /// Segment files.
+    public var segments = 0
+    /// Tombstone files.
+    public var tombstoneFiles = 0
+    /// Bytes of all segment and tombstone files.
+    public var bytesOnDisk: Int64 = 0
+    /// The highest sequence number committed (0 when nothing was).
+    public var lastSeq: UInt64 = 0
+    /// The lowest sequence number still stored (earlier ones were compacted away).
+    public var firstSeq: UInt64 = 1
+    /// The lowest pending sequence number, if any.
+    public var oldestPendingSeq: UInt64?
+    /// How long ago the oldest pending message was created, in seconds.
+    public var oldestPendingAgeSeconds: Double?
+    /// When the log was last compacted or checkpointed (microseconds since the Unix epoch), if ever.
+    public var lastCompactionMicros: Int64?
+    /// The pid of the process holding the outbox open for writing, if any.
+    public var writerPid: Int32?
+    /// The pid of the process holding the tombstone log (the active relay), if any.
+    public var relayPid: Int32?
+}

@@ -1,0 +1,101 @@
+import CMosquitto
+import Foundation
+import Logging
+import Outbox
+
+/// What the client's network thread reports: the CONNACK, disconnections, and acknowledgements by MQTT
+/// message id.
+final class MQTTSessionState: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var connack: Int32?
+    private var connected = false
+    private var acks: [Int32: Int32] = [:]
+
+    var isConnected: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return connected
+    }
+
+    func reset() {
+        condition.lock()
+        connack = nil
+        connected = false
+        acks = [:]
+        condition.unlock()
+    }
+
+    func beginRound() {
+        condition.lock()
+        acks = [:]
+        condition.unlock()
+    }
+
+    func connected(_ reason: Int32) {
+        condition.lock()
+        connack = reason
+        connected = reason == 0
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func disconnected() {
+        condition.lock()
+        connected = false
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func acknowledged(_ mid: Int32, reason: Int32) {
+        condition.lock()
+        acks[mid] = reason
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The CONNACK's reason code, or nil if none came by `deadline`.
+    func waitForConnack(until deadline: ContinuousClock.Instant) -> Int32? {
+        condition.lock()
+        defer { condition.unlock() }
+        while connack == nil {
+            guard wait(until: deadline) else { break }
+        }
+        return connack
+    }
+
+    /// The reason codes of the acknowledgements of `mids` that came by `deadline` (or until the
+    /// connection dropped).
+    func waitForAcks(_ mids: Set<Int32>, until deadline: ContinuousClock.Instant) -> [Int32: Int32] {
+        condition.lock()
+        defer { condition.unlock() }
+        while connected, !mids.isSubset(of: acks.keys) {
+            guard wait(until: deadline) else { break }
+        }
+        return acks.filter { mids.contains($0.key) }
+    }
+
+    /// Waits for a signal; false once `deadline` has passed.
+    private func wait(until deadline: ContinuousClock.Instant) -> Bool {
+        let left = deadline - .now
+        guard left > .zero else { return false }
+        let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
+        condition.wait(until: Date().addingTimeInterval(seconds))
+        return true
+    }
+}
+
+private func state(_ obj: UnsafeMutableRawPointer?) -> MQTTSessionState? {
+    obj.map { Unmanaged<MQTTSessionState>.fromOpaque($0).takeUnretainedValue() }
+}
+
+let mqttOnConnect: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = { _, obj, reason, _, _ in
+    state(obj)?.connected(reason)
+}
+
+let mqttOnDisconnect: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?) -> Void = { _, obj, _, _ in
+    state(obj)?.disconnected()
+}
+
+let mqttOnPublish: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = { _, obj, mid, reason, _ in
+    state(obj)?.acknowledged(mid, reason: reason)
+}
