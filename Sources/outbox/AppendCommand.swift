@@ -11,14 +11,14 @@ struct AppendCommand: AsyncParsableCommand {
     @Argument(help: "The outbox directory.") var dir: String
     @Option(help: "The message type.") var type: String = "Event"
     @Option(help: "The ordering key of every message.") var key: String?
-    @Option(help: "Spread messages over keys key-0 ... key-(N-1).") var keys: Int?
+    @Option(parsing: .unconditional, help: "Spread messages over keys key-0 ... key-(N-1).") var keys: Int?
     @Option(name: .customLong("header"), help: "A header NAME=VALUE (repeatable, order kept).") var headers: [String] = []
     @Option(help: "The payload text.") var payload: String?
-    @Option(help: "Read the payload from this file.") var payloadFile: String?
-    @Option(help: "Generate payloads of this many bytes.") var payloadSize: Int?
-    @Option(help: "How many messages to append.") var count: Int = 1
-    @Option(help: "How many concurrent appenders.") var concurrency: Int = 1
-    @Option(help: "Messages per atomic commit.") var batch: Int = 1
+    @Option(help: "Read the payload from this file ('-': standard input).") var payloadFile: String?
+    @Option(parsing: .unconditional, help: "Generate payloads of this many bytes.") var payloadSize: Int?
+    @Option(parsing: .unconditional, help: "How many messages to append.") var count: Int = 1
+    @Option(parsing: .unconditional, help: "How many concurrent appenders.") var concurrency: Int = 1
+    @Option(parsing: .unconditional, help: "Messages per atomic commit.") var batch: Int = 1
     @Flag(help: "Print each acknowledged sequence number on its own line as soon as it is durable.") var printAck = false
     @Option(help: "Segment size in bytes when creating segments.") var segmentSize: Int?
 
@@ -32,28 +32,65 @@ struct AppendCommand: AsyncParsableCommand {
             throw ValidationError("use only one of --payload, --payload-file, --payload-size")
         }
         if let payloadSize, payloadSize < 0 { throw ValidationError("--payload-size must be 0 or more") }
-        for h in headers where !h.contains("=") { throw ValidationError("--header '\(h)' is not NAME=VALUE") }
+        for h in headers where !h.contains("=") { throw ValidationError("--header '\(DumpCommand.escaped(h))' is not NAME=VALUE") }
+        guard !type.isEmpty else { throw ValidationError("--type must not be empty") }
+        if let problem = Self.textProblem(type) { throw ValidationError("--type \(problem)") }
+        if let key, let problem = Self.textProblem(key) { throw ValidationError("--key \(problem)") }
+        for h in headers {
+            let (name, value) = Self.split(h)
+            guard !name.isEmpty else { throw ValidationError("--header '\(DumpCommand.escaped(h))' has an empty name") }
+            if let problem = Self.textProblem(name) ?? Self.textProblem(value) {
+                throw ValidationError("--header '\(DumpCommand.escaped(name))' \(problem)")
+            }
+            let lower = name.lowercased()
+            if lower.hasPrefix("nats-") || lower.hasPrefix("outbox-") {
+                throw ValidationError("--header '\(DumpCommand.escaped(name))' is reserved (Nats-* headers steer JetStream; outbox-* are set by the outbox and its sinks)")
+            }
+        }
+    }
+
+    /// NAME and VALUE of a `NAME=VALUE` header.
+    static func split(_ h: String) -> (String, String) {
+        guard let i = h.firstIndex(of: "=") else { return (h, "") }
+        return (String(h[..<i]), String(h[h.index(after: i)...]))
+    }
+
+    /// Why `s` cannot be stored as text: a control character (line breaks break broker headers) or a
+    /// replacement character (what undecodable bytes become).
+    static func textProblem(_ s: String) -> String? {
+        if s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "holds a control character" }
+        if s.unicodeScalars.contains("\u{FFFD}") { return "holds U+FFFD, the mark of bytes that are not UTF-8" }
+        return nil
     }
 
     func run() async throws {
         try await reportingErrors {
             let logger = CLILogging.logger()
-            var fixedPayload: [UInt8]?
-            if let payload { fixedPayload = Array(payload.utf8) }
-            if let payloadFile {
-                guard let data = FileManager.default.contents(atPath: payloadFile) else {
-                    throw ValidationError("cannot read --payload-file \(payloadFile)")
-                }
-                fixedPayload = Array(data)
-            }
-            if let payloadSize { fixedPayload = (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 % 251) } }
             let parsedHeaders = headers.map { h -> OutboxMessage.Header in
-                let i = h.firstIndex(of: "=")!
-                return .init(String(h[..<i]), String(h[h.index(after: i)...]))
+                let (name, value) = Self.split(h)
+                return .init(name, value)
             }
             var configuration = OutboxConfiguration()
             if let segmentSize { configuration.segmentSize = segmentSize }
             let outbox = try await Outbox.open(at: dir, configuration: configuration, logger: logger)
+            // Sizes are checked against the outbox's max record size before anything is allocated.
+            let limit = outbox.maxRecordSize
+            var fixedPayload: [UInt8]?
+            do {
+                if let payload { fixedPayload = Array(payload.utf8) }
+                if let payloadFile {
+                    fixedPayload = try await onDedicatedThread("outbox-append-read") { try PayloadFile.read(payloadFile, limit: limit) }
+                }
+                if let payloadSize {
+                    guard payloadSize <= limit else {
+                        throw OutboxError(.recordTooLarge, "--payload-size \(payloadSize) is more than the outbox's max record size of \(limit) bytes")
+                    }
+                    fixedPayload = (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 % 251) }
+                }
+            } catch {
+                try? await outbox.close()
+                throw error
+            }
             let next = WorkCounter()
             let payloadBytes = fixedPayload
             let total = count, batch = self.batch, print = printAck

@@ -33,7 +33,7 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--messages, --producers and --floor-commits must be at least 1")
         }
         guard payloadSize >= 0 else { throw ValidationError("--payload-size must not be negative") }
-        guard publishTimeout > 0 && publishTimeout.isFinite else { throw ValidationError("--publish-timeout must be a positive number of seconds") }
+        try RelayCommand.validateSeconds(publishTimeout, "--publish-timeout", allowZero: false)
         if let liveRate, !(liveRate > 0 && liveRate.isFinite) { throw ValidationError("--live-rate must be a positive number of messages per second") }
         if let sink {
             guard sink != "stdout" else { throw ValidationError("--sink stdout would bury the report; use file:PATH or a broker") }

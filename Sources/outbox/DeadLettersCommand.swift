@@ -89,9 +89,9 @@ struct DeadLettersCommand: AsyncParsableCommand {
                         .filter { wanted.contains($0.seq) && $0.redriveRequested }
                     if waiting.isEmpty { break }
                     guard ContinuousClock.now < deadline else {
-                        StandardError.line("outbox: error: relay \(relay) has not republished \(waiting.count) of \(requested.count) requested message(s) "
+                        StandardError.line("outbox: error [timed-out]: relay \(relay) has not republished \(waiting.count) of \(requested.count) requested message(s) "
                                            + "within \(wait) s (is its sink unreachable?); the request stands")
-                        throw ExitCode(1)
+                        throw ExitCode(ExitStatus.locked)
                     }
                     try await Task.sleep(for: .milliseconds(50))
                 }
@@ -99,7 +99,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 let again = letters.filter { !$0.redriven }
                 StandardError.line("relay \(relay) republished \(letters.count - again.count) of \(requested.count) message(s) (\(range))"
                                    + (again.isEmpty ? "" : "; \(again.count) failed again and are dead letters again"))
-                if !again.isEmpty { throw ExitCode(1) }
+                if !again.isEmpty { throw ExitCode(ExitStatus.found) }
             }
         }
     }

@@ -131,7 +131,7 @@ struct DemoCommand: AsyncParsableCommand {
                   commit-to-publish:        p50 \(ms(endToEnd, 0.50))  p99 \(ms(endToEnd, 0.99))
                   throughput:               \(Int(Double(appended.count) / max(appendSeconds, 1e-9))) appends/s
                 """)
-            if lost != 0 || duplicates != 0 || stats.dead != 0 { throw ExitCode(1) }
+            if lost != 0 || duplicates != 0 || stats.dead != 0 { throw ExitCode(ExitStatus.found) }
         }
     }
 

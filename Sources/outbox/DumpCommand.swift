@@ -23,6 +23,9 @@ struct DumpCommand: AsyncParsableCommand {
             _ = CLILogging.bootstrap
             if raw { return try dumpRaw() }
             let reader = try OutboxReader(path: dir)
+            if let segment, try !reader.segmentNames().contains(segment) {
+                throw OutboxError(.invalidArgument, "--segment \(segment): no such segment in the outbox", path: dir)
+            }
             let tombstones = try reader.tombstones()
             var shown = 0
             let limit = self.limit ?? .max
@@ -44,8 +47,19 @@ struct DumpCommand: AsyncParsableCommand {
         }
     }
 
+    /// Exits 1 when the walk found damage (as `verify` does), after printing everything.
     private func dumpRaw() throws {
-        for file in try OutboxInspector.rawWalk(path: dir) {
+        let files = try OutboxInspector.rawWalk(path: dir)
+        try printRaw(files)
+        let damaged = files.contains { $0.headerProblem != nil || $0.entries.contains { if case .damage = $0 { true } else { false } } }
+        if damaged {
+            StandardError.line("outbox: damage found (see the DAMAGED lines); `outbox verify` names every problem")
+            throw ExitCode(ExitStatus.found)
+        }
+    }
+
+    private func printRaw(_ files: [RawFileReport]) throws {
+        for file in files {
             if json {
                 var j = JSONLine()
                 j.string("file", file.name)
@@ -125,11 +139,18 @@ struct DumpCommand: AsyncParsableCommand {
 
     static func tableLine(_ m: StoredMessage, _ status: MessageStatus, payload: PayloadDisplay) -> String {
         var line = pad("\(m.seq)", 10) + "  " + pad(rfc3339(micros: m.message.createdAtMicros), 27) + "  "
-            + pad(m.message.type, 20) + "  " + pad(m.message.key ?? "-", 16) + "  " + pad("\(m.message.payload.count)", 8)
+            + pad(escaped(m.message.type), 20) + "  " + pad(m.message.key.map(escaped) ?? "-", 16) + "  " + pad("\(m.message.payload.count)", 8)
             + "  " + status.rawValue
-        for h in m.message.headers { line += "\n" + String(repeating: " ", count: 12) + "\(h.name): \(h.value)" }
-        if let p = payloadText(m.message.payload, payload) { line += "\n" + String(repeating: " ", count: 12) + p }
+        for h in m.message.headers { line += "\n" + String(repeating: " ", count: 12) + "\(escaped(h.name)): \(escaped(h.value))" }
+        if let p = payloadText(m.message.payload, payload) { line += "\n" + String(repeating: " ", count: 12) + escaped(p) }
         return line
+    }
+
+    /// `s` with control characters shown as `\u{…}`, so that stored text can never move the terminal's
+    /// cursor or forge a line of the table.
+    static func escaped(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return s }
+        return s.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
     }
 
     static func pad(_ s: String, _ width: Int) -> String {

@@ -5,9 +5,27 @@ import Outbox
 
 @main
 struct OutboxCommand: AsyncParsableCommand {
+    /// The tool's version (`outbox --version`), with the file format version it reads and writes.
+    static let version = "0.5.0"
+
     static let configuration = CommandConfiguration(
         commandName: "outbox",
         abstract: "Append to, inspect and maintain a file-based transactional outbox.",
+        version: "outbox \(version) (file format version \(OutboxConfiguration.formatVersion))",
         subcommands: [DemoCommand.self, AppendCommand.self, RelayCommand.self, DumpCommand.self, StatsCommand.self,
                       VerifyCommand.self, TailCommand.self, DeadLettersCommand.self, BenchCommand.self])
+
+    /// Refuses an argument that is not valid UTF-8 (Swift would silently turn it into U+FFFD), naming
+    /// it, before parsing anything.
+    static func main() async {
+        let argv = CommandLine.unsafeArgv
+        for i in 1..<Int(CommandLine.argc) {
+            guard let raw = argv[i], String(validatingCString: raw) == nil else { continue }
+            let previous = i > 1 ? argv[i - 1].flatMap { String(validatingCString: $0) } : nil
+            let name = previous.map { $0.hasPrefix("-") ? "the value of \($0)" : "argument \(i)" } ?? "argument \(i)"
+            StandardError.line("outbox: error: \(name) is not valid UTF-8")
+            Glibc.exit(ExitCode.validationFailure.rawValue)
+        }
+        await main(nil)
+    }
 }

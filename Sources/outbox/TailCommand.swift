@@ -14,9 +14,17 @@ struct TailCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let reader = try OutboxReader(path: dir)
+            // Each message's status as the tombstones say now; they are read again at most every 250 ms.
+            var tombstones = try reader.tombstones()
+            var readAt = ContinuousClock.now
             for try await m in reader.follow(from: from, logger: CLILogging.logger()) {
-                Output.shared.write((json ? DumpCommand.jsonLine(m, .pending, payload: .none)
-                                          : DumpCommand.tableLine(m, .pending, payload: .none)) + "\n")
+                if ContinuousClock.now - readAt > .milliseconds(250) {
+                    tombstones = try reader.tombstones()
+                    readAt = .now
+                }
+                let status = tombstones.status(of: m.seq)
+                Output.shared.write((json ? DumpCommand.jsonLine(m, status, payload: .none)
+                                          : DumpCommand.tableLine(m, status, payload: .none)) + "\n")
             }
         }
     }

@@ -53,7 +53,7 @@ struct VerifyCommand: AsyncParsableCommand {
                     Output.shared.write("\(damage.count) problem(s)\(repair ? " remain" : "")\n")
                 }
             }
-            if !damage.isEmpty { throw ExitCode(1) }
+            if !damage.isEmpty { throw ExitCode(ExitStatus.found) }
         }
     }
 }

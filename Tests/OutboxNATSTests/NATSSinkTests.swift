@@ -147,8 +147,8 @@ struct NATSSinkTests {
         ]
         for c in cases {
             let r = try await runProgram(try outboxExecutable(), ["relay", dir, "--sink", c.spec], environment: ["OUTBOX_LOG_LEVEL": "trace"])
-            #expect(r.status == 1, "\(c.spec): \(r.stderr)")
-            let errors = r.stderr.split(separator: "\n").filter { $0.hasPrefix("outbox: error:") }
+            #expect(r.status == 78, "EX_CONFIG: \(c.spec): \(r.stderr)")
+            let errors = r.stderr.split(separator: "\n").filter { $0.hasPrefix("outbox: error [invalid-argument]:") }
             #expect(errors.count == 1 && errors[0].contains(c.says), "\(r.stderr)")
             #expect(!r.stderr.contains("s3cret") && !r.stderr.contains("wrong"), "no password in any line: \(r.stderr)")
         }

@@ -10,7 +10,8 @@ struct ProcessTests {
         let outbox = try await Outbox.open(at: dir, logger: quietLogger)
         try await outbox.append(sampleMessage(1))
         let refused = try await runOutbox(["append", dir, "--count", "1"])
-        #expect(refused.status == 1)
+        #expect(refused.status == 75, "locked: EX_TEMPFAIL")
+        #expect(refused.stderr.hasPrefix("outbox: error [locked]: "), "the code is printed: \(refused.stderr)")
         #expect(refused.stderr.contains("already open for writing by pid \(getpid())"), "\(refused.stderr)")
         #expect(refused.stderr.split(separator: "\n").count == 1, "one line: \(refused.stderr)")
 
@@ -73,29 +74,77 @@ struct ProcessTests {
     @Test func badInputGetsOneClearLineAndANonZeroExit() async throws {
         let tmp = TemporaryDirectory()
         let missing = try await runOutbox(["dump", tmp.sub("nope")])
-        #expect(missing.status == 1)
-        #expect(missing.stderr == "outbox: error: \(tmp.sub("nope")): no such directory\n")
+        #expect(missing.status == 66, "missing: EX_NOINPUT")
+        #expect(missing.stderr == "outbox: error [not-an-outbox]: \(tmp.sub("nope")): no such directory\n")
         let empty = try await runOutbox(["stats", tmp.path])
-        #expect(empty.status == 1)
+        #expect(empty.status == 66)
         #expect(empty.stderr.contains("not an outbox directory"))
         _ = FileManager.default.createFile(atPath: tmp.sub("file"), contents: Data("x".utf8))
         let notDir = try await runOutbox(["dump", tmp.sub("file")])
-        #expect(notDir.status == 1)
+        #expect(notDir.status == 66)
         #expect(notDir.stderr.contains("not a directory"))
     }
 }
 
 @Suite("The demo and the relay command", .serialized)
 struct CommandTests {
+    /// Issue 11's table of bad input: each case gets a clear line and a documented non-zero status, and
+    /// none traps (a trap is a signal, status 128 or more, with a backtrace).
+    @Test func badInputNeverTrapsAndGetsADocumentedStatus() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "2"]).status == 0)
+        let tool = try outboxExecutable().path
+        let cases: [(args: [String], status: Int32, says: String)] = [
+            (["relay", dir, "--sink", "stdout", "--sweep-interval", "inf"], 64, "--sweep-interval"),
+            (["relay", dir, "--sink", "stdout", "--min-age", "1e30"], 64, "--min-age"),
+            (["demo", "--timeout", "inf"], 64, "--timeout"),
+            (["bench", "--publish-timeout", "1e30"], 64, "--publish-timeout"),
+            (["relay", dir, "--sink", "nats://127.0.0.1:notaport"], 64, "port"),
+            (["relay", dir, "--sink", "nats://127.0.0.1:99999"], 64, "port"),
+            (["append", dir, "--payload-size", "10000000000"], 65, "max record size"),
+            (["append", dir, "--payload-size", "5000000"], 65, "--payload-size 5000000"),
+            (["append", dir, "--payload-file", tmp.sub("missing")], 74, "No such file or directory"),
+            (["append", dir, "--header", "nl=a\nb"], 64, "control character"),
+            (["append", dir, "--header", "Nats-Msg-Id=x"], 64, "reserved"),
+            (["append", dir, "--header", "=v"], 64, "empty name"),
+            (["append", dir, "--type", ""], 64, "--type"),
+            (["append", dir, "--count", "-1"], 64, "--count must be 0 or more"),
+            (["dump", dir, "--segment", "nope.log"], 78, "no such segment"),
+            (["dump", "--raw", "/etc/passwd"], 1, "damage found"),
+        ]
+        for c in cases {
+            let r = try await runOutbox(c.args)
+            #expect(r.status == c.status, "\(c.args): status \(r.status): \(r.stderr)")
+            #expect(r.stderr.contains(c.says), "\(c.args): \(r.stderr)")
+            #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("runtime failure") && !r.stderr.contains("Backtrace"),
+                    "\(c.args) trapped: \(r.stderr)")
+        }
+        // Bytes that are not UTF-8 (the shell passes them as they are), and a payload from standard input.
+        let raw = try await runProgram(URL(fileURLWithPath: "/bin/sh"), ["-c", "\"$0\" append \"$1\" --key \"$(printf 'k\\200')\"", tool, dir])
+        #expect(raw.status == 64 && raw.stderr == "outbox: error: the value of --key is not valid UTF-8\n", "\(raw.stderr)")
+        let piped = try await runProgram(URL(fileURLWithPath: "/bin/sh"), ["-c", "echo hello | \"$0\" append \"$1\" --payload-file -", tool, dir])
+        #expect(piped.status == 0, "\(piped.stderr)")
+        #expect(try OutboxReader(path: dir).messages().last?.message.payload == Array("hello\n".utf8))
+        // Control characters in stored text are escaped in the table, never printed raw.
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        try await outbox.append(OutboxMessage(type: "T\u{1b}[31m", headers: [.init("h", "a\nb")], payload: []))
+        try await outbox.close()
+        let table = try await runOutbox(["dump", dir])
+        #expect(!table.stdout.contains("\u{1b}") && table.stdout.contains("T\\u{1b}[31m") && table.stdout.contains("a\\u{a}b"), "\(table.stdout)")
+        let version = try await runOutbox(["--version"])
+        #expect(version.status == 0 && version.stdout.contains("file format version 1"), "\(version.stdout)")
+    }
+
     @Test func theRelayRefusesAPathThatIsNoOutboxWithOneLine() async throws {
         let tmp = TemporaryDirectory()
         _ = FileManager.default.createFile(atPath: tmp.sub("afile"), contents: Data("x".utf8))
         try FileManager.default.createDirectory(atPath: tmp.sub("empty"), withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
         for path in [tmp.sub("afile"), tmp.sub("missing"), tmp.sub("empty")] {
             let r = try await runOutbox(["relay", path, "--sink", "stdout"])
-            #expect(r.status == 1, "\(path): \(r.stderr)")
+            #expect(r.status == 66, "\(path): \(r.stderr)")
             let lines = r.stderr.split(separator: "\n")
-            #expect(lines.count == 1 && lines[0].hasPrefix("outbox: error: \(path)"), "one line naming the path: \(r.stderr)")
+            #expect(lines.count == 1 && lines[0].hasPrefix("outbox: error [not-an-outbox]: \(path)"), "one line naming the path: \(r.stderr)")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.sub("empty")).isEmpty, "no relay.lock left behind")
         let noSink = try await runOutbox(["relay", tmp.sub("empty")])

@@ -24,6 +24,11 @@ package enum MessageCodec {
     /// `maxBody`, and ``OutboxError/Code/invalidArgument`` for a field too long for its length prefix.
     package static func encode(_ messages: [OutboxMessage], compressionThreshold: Int?, maxBody: Int) throws -> [UInt8] {
         guard !messages.isEmpty else { throw OutboxError(.invalidArgument, "a commit needs at least one message") }
+        if let big = messages.first(where: { $0.payload.count > maxBody }) {
+            throw OutboxError(
+                .recordTooLarge,
+                "a payload of \(big.payload.count) bytes is more than the max record size of \(maxBody) bytes (payloads are limited before compression)")
+        }
         var w = ByteWriter(capacity: messages.reduce(0) { $0 + 64 + $1.payload.count })
         for m in messages {
             let start = w.bytes.count
@@ -54,7 +59,7 @@ package enum MessageCodec {
             if flags & compressedFlag != 0 { w.u32(UInt32(m.payload.count)) }
             w.append(payload)
             let length = w.bytes.count - start - 4
-            if w.bytes.count > maxBody || m.payload.count > maxBody {
+            if w.bytes.count > maxBody {
                 throw OutboxError(
                     .recordTooLarge,
                     "commit of \(messages.count) message(s) needs at least \(w.bytes.count) bytes, more than the max record size of \(maxBody) bytes")

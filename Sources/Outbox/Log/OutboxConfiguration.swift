@@ -23,6 +23,9 @@ public struct OutboxConfiguration: Sendable {
 
     public init() {}
 
+    /// The file format version this build reads and writes (FORMAT.md §9).
+    public static let formatVersion = Int(FileHeader.currentVersion)
+
     func validated() throws -> OutboxConfiguration {
         guard maxRecordSize >= 64, maxRecordSize <= Int(Self.maxRecordSizeLimit) else {
             throw OutboxError(.invalidArgument, "maxRecordSize must be between 64 bytes and 256 MiB, not \(maxRecordSize)")

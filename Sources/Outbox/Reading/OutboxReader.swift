@@ -98,6 +98,9 @@ public final class OutboxReader: Sendable {
         }
     }
 
+    /// The names of the outbox's segment files, oldest first.
+    public func segmentNames() throws -> [String] { try FileNames.list(directory).segments.map(\.name) }
+
     /// Counts and ages (see ``OutboxStats``).
     public func stats(now: Date = Date()) throws -> OutboxStats {
         let listing = try FileNames.list(directory)
