@@ -136,6 +136,26 @@ struct CommandTests {
         #expect(version.status == 0 && version.stdout.contains("file format version 1"), "\(version.stdout)")
     }
 
+    /// `outbox check`: each exit status of the monitoring-plugin convention, with one line.
+    @Test func checkExitsOkWarningCriticalOrUnknown() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "0"]).status == 0)
+        let ok = try await runOutbox(["check", dir, "--max-pending-age", "300"])
+        #expect(ok.status == 0 && ok.stdout.hasPrefix("OUTBOX OK - 0 pending"), "\(ok.stdout)")
+        #expect(try await runOutbox(["append", dir, "--count", "10"]).status == 0)
+        let warning = try await runOutbox(["check", dir, "--max-pending", "100"])
+        #expect(warning.status == 1 && warning.stdout.contains("no relay is running"), "\(warning.stdout)")
+        let tooMany = try await runOutbox(["check", dir, "--max-pending", "5"])
+        #expect(tooMany.status == 2 && tooMany.stdout.hasPrefix("OUTBOX CRITICAL - 10 pending > 5"), "\(tooMany.stdout)")
+        try await eventually("the messages are a second old") { (try OutboxReader(path: dir).stats().oldestPendingAgeSeconds ?? 0) >= 1 }
+        let tooOld = try await runOutbox(["check", dir, "--max-pending-age", "0.5"])
+        #expect(tooOld.status == 2 && tooOld.stdout.contains("oldest pending"), "\(tooOld.stdout)")
+        let unknown = try await runOutbox(["check", tmp.sub("missing")])
+        #expect(unknown.status == 3 && unknown.stdout.hasPrefix("OUTBOX UNKNOWN - "), "\(unknown.stdout)")
+        for r in [ok, warning, tooMany, tooOld, unknown] { #expect(r.stdout.split(separator: "\n").count == 1) }
+    }
+
     @Test func theRelayRefusesAPathThatIsNoOutboxWithOneLine() async throws {
         let tmp = TemporaryDirectory()
         _ = FileManager.default.createFile(atPath: tmp.sub("afile"), contents: Data("x".utf8))
