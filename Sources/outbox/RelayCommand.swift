@@ -108,6 +108,10 @@ struct RelayCommand: AsyncParsableCommand {
             let relay = OutboxRelay(path: dir, sink: try Self.makeSink(sink, logger: logger), configuration: config, logger: logger)
             let group = ServiceGroup(configuration: .init(
                 services: [relay], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            // SIGHUP (a closed terminal, `systemctl reload`) never kills the relay.
+            signal(SIGHUP, SIG_IGN)
+            let notifier = SystemdNotifier().map { n in Task { await n.follow(relay) } }
+            defer { notifier?.cancel() }
             try await group.run()
         }
     }

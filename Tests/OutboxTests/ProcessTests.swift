@@ -136,6 +136,40 @@ struct CommandTests {
         #expect(version.status == 0 && version.stdout.contains("file format version 1"), "\(version.stdout)")
     }
 
+    /// systemd's notification protocol: the relay sends READY=1 once active, then WATCHDOG=1 at half the
+    /// interval asked for; SIGHUP does not kill it; SIGTERM ends it cleanly.
+    @Test func theRelayNotifiesSystemdAndSurvivesSIGHUP() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "3"]).status == 0)
+        let listener = try NotifyListener(path: tmp.sub("notify.sock"))
+        let relay = Process()
+        relay.executableURL = try outboxExecutable()
+        relay.arguments = ["relay", dir, "--sink", "file:" + tmp.sub("out.jsonl")]
+        relay.environment = ProcessInfo.processInfo.environment.merging(
+            ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "200000"]) { $1 }
+        relay.standardError = FileHandle.nullDevice
+        try relay.run()
+        defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
+        let first = try await onOwnThread { listener.receive(until: { $0.contains("WATCHDOG=1") }, timeout: 10) }
+        #expect(first.first?.contains("READY=1") == true, "READY=1 comes first: \(first)")
+        #expect(first.first?.contains("STATUS=active") == true, "\(first)")
+        #expect(first.last == "WATCHDOG=1", "\(first)")
+        // The test's threads block most signals and a child inherits that mask, so the SIGHUP below would
+        // not reach a relay that forgot to ignore it: the kernel's view of its dispositions is the check.
+        let status = try String(contentsOfFile: "/proc/\(relay.processIdentifier)/status", encoding: .utf8)
+        let ignored = status.split(separator: "\n").first { $0.hasPrefix("SigIgn:") }
+            .flatMap { UInt64($0.dropFirst("SigIgn:".count).trimmingCharacters(in: .whitespaces), radix: 16) } ?? 0
+        #expect(ignored & (1 << (UInt64(SIGHUP) - 1)) != 0, "the relay ignores SIGHUP (SigIgn \(String(ignored, radix: 16)))")
+        kill(relay.processIdentifier, SIGHUP)
+        let after = try await onOwnThread { listener.receive(until: { $0 == "WATCHDOG=1" }, timeout: 10) }
+        #expect(after.last == "WATCHDOG=1", "alive after SIGHUP: \(after)")
+        #expect(relay.isRunning)
+        relay.terminate()
+        try await onOwnThread { relay.waitUntilExit() }
+        #expect(relay.terminationReason == .exit && relay.terminationStatus == 0)
+    }
+
     /// `outbox check`: each exit status of the monitoring-plugin convention, with one line.
     @Test func checkExitsOkWarningCriticalOrUnknown() async throws {
         let tmp = TemporaryDirectory()
@@ -252,5 +286,44 @@ struct BenchTests {
             let first = refused.stderr.split(separator: "\n").first.map(String.init) ?? ""
             #expect(refused.status != 0 && first.hasPrefix("Error: ") && first.contains("sink"), "\(sink): \(refused.stderr)")
         }
+    }
+}
+
+/// A unix datagram socket that receives sd_notify messages, as systemd's NOTIFY_SOCKET would.
+final class NotifyListener: @unchecked Sendable {
+    let path: String
+    private let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, b) in path.utf8.enumerated() { raw[i] = b }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard fd >= 0, bound == 0 else { throw OutboxError(.io, "cannot bind the notify socket", path: path, errno: errno) }
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    /// The messages received until one satisfies `done` (included) or `timeout` seconds passed.
+    func receive(until done: (String) -> Bool, timeout: Double) -> [String] {
+        var out: [String] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { continue }
+            let text = String(decoding: buffer[0..<n], as: UTF8.self)
+            out.append(text)
+            if done(text) { break }
+        }
+        return out
     }
 }

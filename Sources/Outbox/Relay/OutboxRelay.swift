@@ -47,7 +47,7 @@ public final class OutboxRelay: Service, Sendable {
     private let wake = WakeSignal()
     private let stopping = Shared(false)
     private let metrics = RelayMetrics()
-    private let isActiveState = Shared(false)
+    private let statusState = Shared(RelayStatus.starting)
     /// Set when the sink says it is reachable again: the next probe is now.
     private let probeNow = Shared(false)
 
@@ -70,7 +70,10 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     /// Whether this relay holds the relay lock and publishes (false while it waits as a standby).
-    public var isActive: Bool { isActiveState.get() }
+    public var isActive: Bool { if case .active = statusState.get() { true } else { false } }
+
+    /// What the relay is doing now: starting, standby, active (with the sink reachable or not), stopped.
+    public var status: RelayStatus { statusState.get() }
 
     public func run() async throws {
         try await withTaskCancellationOrGracefulShutdownHandler {
@@ -84,12 +87,13 @@ public final class OutboxRelay: Service, Sendable {
     private var isStopping: Bool { stopping.get() }
 
     private func runUntilStopped() async throws {
+        defer { statusState.set(.stopped) }
         // The sink's configuration is checked before anything else: a misconfiguration is an error now,
         // not hours later when the first message arrives. An unreachable sink is an outage, not an error.
         var availability = try await checkSinkAtStart()
         guard let (tombstones, waited) = try await acquire() else { return }
-        isActiveState.set(true)
-        defer { isActiveState.set(false) }
+        statusState.set(.active(sinkReachable: true))
+        defer { statusState.set(.stopped) }
         logger.notice("relay active", metadata: ["outbox": "\(path)", "sink": "\(sink.displayName)"])
         if waited { availability = try await checkSinkAtStart() }
         let io = BlockingExecutor(name: "outbox-relay-io")
@@ -133,6 +137,7 @@ public final class OutboxRelay: Service, Sendable {
                 return (log, announced)
             } catch let e as OutboxError where e.code == .locked || (e.code == .notAnOutbox && configuration.waitForOutbox) {
                 if !announced {
+                    statusState.set(.standby)
                     logger.notice(e.code == .locked ? "relay waiting as a standby: another relay is active"
                                                     : "relay waiting as a standby: no outbox here yet",
                                   metadata: ["outbox": "\(path)", "reason": "\(e.message)"])
@@ -231,6 +236,7 @@ public final class OutboxRelay: Service, Sendable {
         func beginOutage(_ why: String) async {
             let now = clock.now
             outage = Outage(started: now, reason: why, nextProbe: now + probeWait(0), lastReminder: now)
+            statusState.set(.active(sinkReachable: false))
             metrics.sinkAvailable.record(0)
             metrics.outages.increment()
             logger.warning("sink unreachable; holding messages until it is back",
@@ -339,6 +345,7 @@ public final class OutboxRelay: Service, Sendable {
 
     private func endOutage(_ o: Outage) {
         metrics.sinkAvailable.record(1)
+        statusState.set(.active(sinkReachable: true))
         logger.notice("sink reachable again; publishing the backlog", metadata: [
             "sink": "\(sink.displayName)", "outage": "\(Self.text(ContinuousClock.now - o.started))",
             "backlog": "\(o.backlog.map { "\($0)" } ?? "-")"])
