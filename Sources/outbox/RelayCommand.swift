@@ -29,7 +29,10 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Messages per sink call.") var batch: Int = 100
     @Option(help: "While the sink is unreachable, the longest wait in seconds between probes.") var maxOutageBackoff: Double = 30
     @Flag(help: "Publish in global sequence order, not only per key.") var strictOrder = false
-    @Flag(help: "Wait as a standby while DIR is not an outbox yet (default: exit 1).") var waitForOutbox = false
+    @Flag(help: "Wait as a standby while DIR is not an outbox yet (default: exit 66).") var waitForOutbox = false
+    @Option(help: "Serve /metrics (Prometheus text format) and /healthz on HOST:PORT.") var metrics: String?
+    @Option(help: "/healthz turns 503 once the sink is unreachable and the oldest pending message is older than this many seconds.")
+    var unhealthyAfter: Double = 300
 
     func validate() throws {
         try Self.validateSeconds(sweepInterval, "--sweep-interval", allowZero: false)
@@ -38,6 +41,17 @@ struct RelayCommand: AsyncParsableCommand {
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         try Self.validateSink(sink)
+        try Self.validateSeconds(unhealthyAfter, "--unhealthy-after", allowZero: true)
+        if let metrics { _ = try Self.hostAndPort(metrics) }
+    }
+
+    /// `HOST:PORT` of `--metrics`.
+    static func hostAndPort(_ text: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port),
+              colon > text.startIndex else {
+            throw ValidationError("--metrics must be HOST:PORT, not '\(text)'")
+        }
+        return (String(text[..<colon]), port)
     }
 
     /// A number of seconds the relay can use: finite, not negative (positive unless `allowZero`), at most
@@ -105,14 +119,29 @@ struct RelayCommand: AsyncParsableCommand {
             config.batchSize = batch
             config.strictOrder = strictOrder
             config.waitForOutbox = waitForOutbox
+            // The metrics backend is bootstrapped before the relay creates its metrics (the library never does).
+            let registry = metrics == nil ? nil : CLIMetrics.bootstrap()
             let relay = OutboxRelay(path: dir, sink: try Self.makeSink(sink, logger: logger), configuration: config, logger: logger)
+            var endpoints: RelayEndpoints?
+            if let metrics, let registry {
+                let (host, port) = try Self.hostAndPort(metrics)
+                endpoints = try await RelayEndpoints(host: host, port: port, registry: registry, relay: relay, path: dir,
+                                                     unhealthyAfter: unhealthyAfter)
+                logger.notice("serving /metrics and /healthz", metadata: ["address": "\(endpoints!.address)"])
+            }
             let group = ServiceGroup(configuration: .init(
                 services: [relay], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             // SIGHUP (a closed terminal, `systemctl reload`) never kills the relay.
             signal(SIGHUP, SIG_IGN)
             let notifier = SystemdNotifier().map { n in Task { await n.follow(relay) } }
             defer { notifier?.cancel() }
-            try await group.run()
+            do {
+                try await group.run()
+            } catch {
+                await endpoints?.close()
+                throw error
+            }
+            await endpoints?.close()
         }
     }
 }

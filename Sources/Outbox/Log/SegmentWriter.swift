@@ -32,13 +32,15 @@ final class SegmentWriter {
     var onDurable: ((UInt64) -> Void)?
 
     private var buffer: [UInt8] = []
-    private let fsyncTimer = Metrics.Timer(label: "outbox_fsync_duration")
-    private let commitSize = Recorder(label: "outbox_group_commit_messages")
+    private let fsyncTimer: Metrics.Timer
+    private let commitSize: Recorder
 
     private init(directory: OutboxDirectory, logger: Logger, outboxID: OutboxID, maxRecordSize: UInt32,
                  segmentSize: Int64, file: OutboxFile, base: UInt64, writeOffset: Int64, nextSeq: UInt64) {
         self.directory = directory
         self.logger = logger
+        fsyncTimer = Metrics.Timer(label: "outbox_fsync_duration_seconds", dimensions: [("outbox", directory.path)])
+        commitSize = Recorder(label: "outbox_group_commit_messages", dimensions: [("outbox", directory.path)])
         self.outboxID = outboxID
         self.maxRecordSize = maxRecordSize
         self.segmentSize = segmentSize

@@ -46,7 +46,7 @@ public final class OutboxRelay: Service, Sendable {
     private let logger: Logger
     private let wake = WakeSignal()
     private let stopping = Shared(false)
-    private let metrics = RelayMetrics()
+    private let metrics: RelayMetrics
     private let statusState = Shared(RelayStatus.starting)
     /// Set when the sink says it is reachable again: the next probe is now.
     private let probeNow = Shared(false)
@@ -59,6 +59,7 @@ public final class OutboxRelay: Service, Sendable {
         self.sink = sink
         self.configuration = configuration
         self.logger = logger
+        metrics = RelayMetrics(outbox: path)
         if let outbox {
             let wake = self.wake
             outbox.onDurable { _ in wake.signal() }
@@ -264,6 +265,8 @@ public final class OutboxRelay: Service, Sendable {
                         o.nextProbe = clock.now + probeWait(o.probes)
                     }
                 }
+                let length = now - o.started
+                metrics.outageSeconds.record(Double(length.components.seconds) + Double(length.components.attoseconds) / 1e18)
                 if now - o.lastReminder >= configuration.outageReminderInterval {
                     o.lastReminder = now
                     let stats = try? await io.run { try reader.stats() }
@@ -300,12 +303,14 @@ public final class OutboxRelay: Service, Sendable {
                     try await finish(result.published)
                     metrics.published.increment(by: result.published.count)
                     let now = Date()
+                    metrics.lastPublish.record(now.timeIntervalSince1970)
                     for (m, outcome) in zip(batch, outcomes) where outcome == .published {
                         metrics.commitToPublish.recordNanoseconds(Int64(max(0, now.timeIntervalSince(m.message.createdAt)) * 1e9))
                     }
                 }
                 if result.failures > 0 { metrics.failed.increment(by: result.failures) }
                 metrics.pending.record(queue.count)
+                metrics.pendingBytes.record(queue.heldBytes)
                 if let why = result.unavailable {
                     if var o = outage {
                         // The probe said yes, the batch said no: keep waiting, backing off further.
@@ -345,6 +350,7 @@ public final class OutboxRelay: Service, Sendable {
 
     private func endOutage(_ o: Outage) {
         metrics.sinkAvailable.record(1)
+        metrics.outageSeconds.record(0)
         statusState.set(.active(sinkReachable: true))
         logger.notice("sink reachable again; publishing the backlog", metadata: [
             "sink": "\(sink.displayName)", "outage": "\(Self.text(ContinuousClock.now - o.started))",
@@ -380,10 +386,11 @@ public final class OutboxRelay: Service, Sendable {
             logger.notice("sweep found pending messages the relay did not hold", metadata: ["count": "\(stragglers.count)"])
             queue.add(stragglers)
         }
-        if let oldest = try await io.run({ try reader.pendingMessages(limit: 1, tombstones: snapshot).first }) {
-            metrics.oldestPendingAge.record(max(0, Date().timeIntervalSince(oldest.message.createdAt)))
-        } else {
-            metrics.oldestPendingAge.record(0)
+        // The whole outbox's figures (the queue holds only what fits in memory).
+        if let stats = try? await io.run({ try reader.stats() }) {
+            metrics.pending.record(Int(stats.pending))
+            metrics.oldestPendingAge.record(stats.oldestPendingAgeSeconds ?? 0)
+            metrics.diskBytes.record(stats.bytesOnDisk)
         }
     }
 

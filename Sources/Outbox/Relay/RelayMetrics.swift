@@ -1,15 +1,40 @@
 import Metrics
 
-/// The relay's metrics, created once (swift-metrics; the application bootstraps the backend).
+/// The relay's metrics, created once per relay and labelled with its outbox (`outbox="PATH"`), so that two
+/// outboxes in one process never collide (swift-metrics; the application bootstraps the backend).
 struct RelayMetrics: Sendable {
-    let pending = Gauge(label: "outbox_pending_messages")
-    let oldestPendingAge = Gauge(label: "outbox_oldest_pending_age_seconds")
-    let publishLatency = Metrics.Timer(label: "outbox_publish_duration")
-    let commitToPublish = Metrics.Timer(label: "outbox_commit_to_publish_latency")
-    let published = Counter(label: "outbox_published_total")
-    let failed = Counter(label: "outbox_publish_failures_total")
-    let deadLettered = Counter(label: "outbox_dead_lettered_total")
+    let pending: Gauge
+    let pendingBytes: Gauge
+    let oldestPendingAge: Gauge
+    let publishLatency: Metrics.Timer
+    let commitToPublish: Metrics.Timer
+    let published: Counter
+    let failed: Counter
+    let deadLettered: Counter
     /// 1 while the sink answers, 0 during an outage.
-    let sinkAvailable = Gauge(label: "outbox_sink_available")
-    let outages = Counter(label: "outbox_sink_outages_total")
+    let sinkAvailable: Gauge
+    let outages: Counter
+    /// How long the current outage has lasted (0 when there is none).
+    let outageSeconds: Gauge
+    /// When a batch was last published (Unix seconds).
+    let lastPublish: Gauge
+    /// Every byte the outbox keeps on disk, as of the last sweep.
+    let diskBytes: Gauge
+
+    init(outbox path: String) {
+        let d = [("outbox", path)]
+        pending = Gauge(label: "outbox_pending_messages", dimensions: d)
+        pendingBytes = Gauge(label: "outbox_pending_held_bytes", dimensions: d)
+        oldestPendingAge = Gauge(label: "outbox_oldest_pending_age_seconds", dimensions: d)
+        publishLatency = Metrics.Timer(label: "outbox_publish_duration_seconds", dimensions: d)
+        commitToPublish = Metrics.Timer(label: "outbox_commit_to_publish_latency_seconds", dimensions: d)
+        published = Counter(label: "outbox_published_total", dimensions: d)
+        failed = Counter(label: "outbox_publish_failures_total", dimensions: d)
+        deadLettered = Counter(label: "outbox_dead_lettered_total", dimensions: d)
+        sinkAvailable = Gauge(label: "outbox_sink_available", dimensions: d)
+        outages = Counter(label: "outbox_sink_outages_total", dimensions: d)
+        outageSeconds = Gauge(label: "outbox_sink_outage_seconds", dimensions: d)
+        lastPublish = Gauge(label: "outbox_last_publish_timestamp_seconds", dimensions: d)
+        diskBytes = Gauge(label: "outbox_disk_bytes", dimensions: d)
+    }
 }
