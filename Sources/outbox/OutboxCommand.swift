@@ -26,6 +26,10 @@ struct OutboxCommand: AsyncParsableCommand {
             StandardError.line("outbox: error: \(name) is not valid UTF-8")
             Glibc.exit(ExitCode.validationFailure.rawValue)
         }
-        await main(nil)
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if arguments.first == "relay" {
+            arguments += RelayCommand.environmentArguments(Array(arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
+        }
+        await main(arguments)
     }
 }

@@ -22,7 +22,9 @@ struct RelayCommand: AsyncParsableCommand {
             {type} and {key} in a subject or topic are replaced by the message's type and key.
             The sink is checked at start: a misconfiguration (a stream that does not cover the subject, bad credentials, an unknown option) exits 1; an unreachable broker is an outage, waited out.
             """))
-    var sink: String
+    var sink: String?
+    @Option(help: "Read the --sink spec from this file (keeps passwords out of the command line and of ps).")
+    var sinkFile: String?
     @Option(help: "Seconds between fallback sweeps (republish stragglers, compact).") var sweepInterval: Double = 30
     @Option(help: "The sweep republishes pending messages at least this many seconds old.") var minAge: Double = 30
     @Option(help: "Attempts before a message the sink failed is dead-lettered (an unreachable sink counts none).") var maxAttempts: Int = 10
@@ -33,6 +35,7 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Serve /metrics (Prometheus text format) and /healthz on HOST:PORT.") var metrics: String?
     @Option(help: "/healthz turns 503 once the sink is unreachable and the oldest pending message is older than this many seconds.")
     var unhealthyAfter: Double = 300
+    @Option(help: "Log lines as text (default) or json (one object per line); also OUTBOX_LOG_FORMAT.") var logFormat: CLILogging.Format?
 
     func validate() throws {
         try Self.validateSeconds(sweepInterval, "--sweep-interval", allowZero: false)
@@ -40,9 +43,46 @@ struct RelayCommand: AsyncParsableCommand {
         try Self.validateSeconds(maxOutageBackoff, "--max-outage-backoff", allowZero: false)
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        try Self.validateSink(sink)
+        guard (sink == nil) != (sinkFile == nil) else { throw ValidationError("give --sink or --sink-file (exactly one)") }
+        try Self.validateSink(try resolvedSink())
         try Self.validateSeconds(unhealthyAfter, "--unhealthy-after", allowZero: true)
         if let metrics { _ = try Self.hostAndPort(metrics) }
+    }
+
+    /// The sink spec: `--sink`, or the first line of `--sink-file`.
+    func resolvedSink() throws -> String {
+        if let sink { return sink }
+        guard let file = sinkFile else { throw ValidationError("give --sink or --sink-file") }
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+              let line = text.split(whereSeparator: \.isNewline).first.map({ $0.trimmingCharacters(in: .whitespaces) }), !line.isEmpty else {
+            throw ValidationError("--sink-file \(file) cannot be read or holds no sink spec")
+        }
+        return line
+    }
+
+    /// Every option of `relay` may also come from the environment: `OUTBOX_` and the option's name in
+    /// capitals with `_` for `-` (`OUTBOX_SINK`, `OUTBOX_SINK_FILE`, `OUTBOX_METRICS`,
+    /// `OUTBOX_MAX_ATTEMPTS`...; flags take `true` or `1`). The command line wins.
+    static let environmentOptions = ["sink", "sink-file", "sweep-interval", "min-age", "max-attempts", "batch",
+                                     "max-outage-backoff", "metrics", "unhealthy-after", "log-format"]
+    static let environmentFlags = ["strict-order", "wait-for-outbox"]
+
+    /// The arguments the environment adds to `arguments` (those after `relay`).
+    static func environmentArguments(_ arguments: [String], environment: [String: String]) -> [String] {
+        func variable(_ name: String) -> String { "OUTBOX_" + name.uppercased().replacingOccurrences(of: "-", with: "_") }
+        func given(_ name: String) -> Bool { arguments.contains { $0 == "--" + name || $0.hasPrefix("--" + name + "=") } }
+        var extra: [String] = []
+        for name in environmentOptions where !given(name) {
+            if let value = environment[variable(name)], !value.isEmpty { extra += ["--" + name, value] }
+        }
+        // --sink and --sink-file exclude each other: one given on the command line beats the other's variable.
+        if given("sink") || given("sink-file"), let i = extra.firstIndex(where: { $0 == "--sink" || $0 == "--sink-file" }) {
+            extra.removeSubrange(i...(i + 1))
+        }
+        for name in environmentFlags where !given(name) {
+            if let value = environment[variable(name)], ["1", "true", "yes"].contains(value.lowercased()) { extra.append("--" + name) }
+        }
+        return extra
     }
 
     /// `HOST:PORT` of `--metrics`.
@@ -110,6 +150,7 @@ struct RelayCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
+            if let logFormat { CLILogging.requestedFormat = logFormat }
             let logger = CLILogging.logger("outbox.relay")
             var config = OutboxRelayConfiguration()
             config.sweepInterval = .milliseconds(Int64(sweepInterval * 1000))
@@ -121,7 +162,7 @@ struct RelayCommand: AsyncParsableCommand {
             config.waitForOutbox = waitForOutbox
             // The metrics backend is bootstrapped before the relay creates its metrics (the library never does).
             let registry = metrics == nil ? nil : CLIMetrics.bootstrap()
-            let relay = OutboxRelay(path: dir, sink: try Self.makeSink(sink, logger: logger), configuration: config, logger: logger)
+            let relay = OutboxRelay(path: dir, sink: try Self.makeSink(try resolvedSink(), logger: logger), configuration: config, logger: logger)
             var endpoints: RelayEndpoints?
             if let metrics, let registry {
                 let (host, port) = try Self.hostAndPort(metrics)

@@ -170,6 +170,54 @@ struct CommandTests {
         #expect(relay.terminationReason == .exit && relay.terminationStatus == 0)
     }
 
+    /// Options from the environment and the sink spec from a file (no secret in argv); JSON log lines;
+    /// no timestamps when journald receives the log.
+    @Test func theRelayTakesItsConfigurationFromTheEnvironmentAndLogsAsAsked() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "5"]).status == 0)
+        let out = tmp.sub("out.jsonl")
+        try "file:\(out)\n".write(toFile: tmp.sub("sink.conf"), atomically: true, encoding: .utf8)
+        func relay(_ environment: [String: String], _ arguments: [String] = []) throws -> (Process, String) {
+            let log = tmp.sub("relay-\(UInt32.random(in: 0...UInt32.max)).log")
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            let p = Process()
+            p.executableURL = try outboxExecutable()
+            p.arguments = ["relay", dir] + arguments
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { $0.key != "OUTBOX_LOG_LEVEL" }
+            p.standardError = FileHandle(forWritingAtPath: log)
+            try p.run()
+            return (p, log)
+        }
+        let (first, firstLog) = try relay(["OUTBOX_SINK_FILE": tmp.sub("sink.conf"), "OUTBOX_LOG_FORMAT": "json"])
+        try await eventually("published through the sink named in the file") {
+            ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count == 5
+        }
+        first.terminate()
+        try await onOwnThread { first.waitUntilExit() }
+        #expect(first.terminationStatus == 0)
+        let lines = try String(contentsOfFile: firstLog, encoding: .utf8).split(separator: "\n")
+        let active = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .first { $0["message"] as? String == "relay active" }
+        #expect(active?["level"] as? String == "notice" && (active?["sink"] as? String)?.contains("file:") == true,
+                "JSON log lines: \(lines)")
+        #expect(lines.allSatisfy { $0.hasPrefix("{") }, "every line is JSON: \(lines)")
+
+        // journald adds its own timestamps: text lines carry none.
+        let (second, secondLog) = try relay(["JOURNAL_STREAM": "8:1234"], ["--sink", "file:" + out])
+        try await eventually("the startup line") {
+            ((try? String(contentsOfFile: secondLog, encoding: .utf8)) ?? "").contains("relay active")
+        }
+        second.terminate()
+        try await onOwnThread { second.waitUntilExit() }
+        let text = try String(contentsOfFile: secondLog, encoding: .utf8)
+        #expect(text.split(separator: "\n").allSatisfy { $0.hasPrefix("notice ") || $0.hasPrefix("warning ") || $0.hasPrefix("info ") },
+                "no timestamp under journald: \(text)")
+        // The command line beats the environment; two sinks at once are refused.
+        let both = try await runProgram(try outboxExecutable(), ["relay", dir, "--sink", "stdout", "--sink-file", tmp.sub("sink.conf")])
+        #expect(both.status == 64 && both.stderr.contains("exactly one"), "\(both.stderr)")
+    }
+
     /// `outbox check`: each exit status of the monitoring-plugin convention, with one line.
     @Test func checkExitsOkWarningCriticalOrUnknown() async throws {
         let tmp = TemporaryDirectory()
