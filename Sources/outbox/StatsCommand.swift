@@ -29,6 +29,9 @@ struct StatsCommand: AsyncParsableCommand {
                 j.string("lastCompaction", s.lastCompactionMicros.map(rfc3339(micros:)))
                 j.number("writerPid", s.writerPid)
                 j.number("relayPid", s.relayPid)
+                j.raw("sinkReachable", s.sinkReachable.map { $0 ? "true" : "false" } ?? "null")
+                j.string("sinkError", s.sinkError)
+                j.string("lastPublish", s.lastPublishMicros.map(rfc3339(micros:)))
                 Output.shared.write(j.text + "\n")
             } else {
                 Output.shared.write("""
@@ -43,6 +46,8 @@ struct StatsCommand: AsyncParsableCommand {
                     last compaction:    \(s.lastCompactionMicros.map(rfc3339(micros:)) ?? "never")
                     writer pid:         \(s.writerPid.map(String.init) ?? "-")
                     relay pid:          \(s.relayPid.map(String.init) ?? "-")
+                    sink:               \(s.sinkReachable.map { $0 ? "reachable" : "unreachable: " + (s.sinkError ?? "") } ?? "-")
+                    last publish:       \(s.lastPublishMicros.map(rfc3339(micros:)) ?? "-")
 
                     """)
             }

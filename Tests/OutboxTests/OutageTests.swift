@@ -44,11 +44,20 @@ struct OutageTests {
             sink.takeDown()
             for i in 101...400 { try await outbox.append(sampleMessage(i, key: "k\(i % 5)")) }
             try await eventually("the outage is logged") { !log.lines(containing: "sink unreachable").isEmpty }
+            // `stats` (any process) shows what the relay reported.
+            try await eventually("stats shows the outage") {
+                let s = try OutboxReader(path: dir).stats()
+                return s.sinkReachable == false && s.sinkError?.contains("taken away") == true && s.lastPublishMicros != nil
+            }
             // Many probes are refused while the sink is away: the outage lasts.
             try await eventually("20 probes refused") { sink.refused.probes >= 20 }
             #expect(recording.published.count == 100, "nothing reaches a sink that is away")
             sink.bringBack()
             try await eventually("all 400 published") { recording.published.count >= 400 }
+            try await eventually("stats shows the sink back") {
+                let s = try OutboxReader(path: dir).stats()
+                return s.sinkReachable == true && s.sinkError == nil
+            }
             try await eventually("nothing pending") { try OutboxReader(path: dir).stats().pending == 0 }
         }
         let stats = try OutboxReader(path: dir).stats()

@@ -133,6 +133,11 @@ public final class OutboxReader: Sendable {
         }
         s.writerPid = FileLock.holder(FileLock.writerLockName, in: directory)
         s.relayPid = FileLock.holder(FileLock.relayLockName, in: directory)
+        if let status = RelayStatusFile.read(in: directory, holder: s.relayPid) {
+            s.sinkReachable = status.sinkReachable
+            s.sinkError = status.lastError
+            s.lastPublishMicros = status.lastPublishMicros
+        }
         return s
     }
 }

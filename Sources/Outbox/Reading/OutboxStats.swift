@@ -28,4 +28,10 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     public var writerPid: Int32?
     /// The pid of the process holding the tombstone log (the active relay), if any.
     public var relayPid: Int32?
+    /// What the active relay last reported (nil without a relay, or when it has not written its status):
+    /// whether its sink is reachable, the sink's error while it is not, and when it last published
+    /// (microseconds since the Unix epoch).
+    public var sinkReachable: Bool?
+    public var sinkError: String?
+    public var lastPublishMicros: Int64?
 }

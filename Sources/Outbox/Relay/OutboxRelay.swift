@@ -233,6 +233,18 @@ public final class OutboxRelay: Service, Sendable {
                 return try DeadLetterLog.size(in: directory)
             }
         }
+        var lastPublishMicros: Int64?
+        var statusWritten: (at: ContinuousClock.Instant, publish: Int64?)?
+        let pid = getpid()
+        /// What `outbox stats` in another process shows (advisory: a failure to write it is logged, not fatal).
+        func writeStatus(reachable: Bool, error: String?) async {
+            let status = RelayStatusFile(pid: pid, state: "active", sinkReachable: reachable, lastError: error,
+                                         lastPublishMicros: lastPublishMicros)
+            statusWritten = (clock.now, lastPublishMicros)
+            do { try await io.run { try status.write(in: directory) } } catch {
+                logger.debug("cannot write the relay status file", metadata: ["error": "\(error)"])
+            }
+        }
         var outage: Outage?
         func beginOutage(_ why: String) async {
             let now = clock.now
@@ -242,8 +254,12 @@ public final class OutboxRelay: Service, Sendable {
             metrics.outages.increment()
             logger.warning("sink unreachable; holding messages until it is back",
                            metadata: ["sink": "\(sink.displayName)", "error": "\(why)"])
+            await writeStatus(reachable: false, error: why)
         }
-        if case .unavailable(let why) = availability { await beginOutage(why) } else { metrics.sinkAvailable.record(1) }
+        if case .unavailable(let why) = availability { await beginOutage(why) } else {
+            metrics.sinkAvailable.record(1)
+            await writeStatus(reachable: true, error: nil)
+        }
         while !isStopping {
             try await readNew()
             if var o = outage, !o.trial {
@@ -281,6 +297,7 @@ public final class OutboxRelay: Service, Sendable {
                         try await sweep(tombstones: tombstones, reader: reader, io: io, queue: &queue, tailNext: tail.value.nextSeq)
                         lastSweep = clock.now
                         deadLetterSize = -1
+                        await writeStatus(reachable: false, error: o.reason)
                     }
                     let untilSweep = configuration.sweepInterval - (clock.now - lastSweep)
                     let untilReminder = configuration.outageReminderInterval - (clock.now - o.lastReminder)
@@ -293,6 +310,7 @@ public final class OutboxRelay: Service, Sendable {
                 // The sink answers and nothing waits: the outage is over.
                 endOutage(o)
                 outage = nil
+                await writeStatus(reachable: true, error: nil)
                 continue
             }
             if !batch.isEmpty {
@@ -304,6 +322,11 @@ public final class OutboxRelay: Service, Sendable {
                     metrics.published.increment(by: result.published.count)
                     let now = Date()
                     metrics.lastPublish.record(now.timeIntervalSince1970)
+                    lastPublishMicros = OutboxMessage.micros(now)
+                    // The first publish, then at most every 5 s, reach the status file.
+                    if statusWritten?.publish == nil || clock.now - (statusWritten?.at ?? clock.now) > .seconds(5) {
+                        await writeStatus(reachable: outage == nil, error: outage?.reason)
+                    }
                     for (m, outcome) in zip(batch, outcomes) where outcome == .published {
                         metrics.commitToPublish.recordNanoseconds(Int64(max(0, now.timeIntervalSince(m.message.createdAt)) * 1e9))
                     }
@@ -325,6 +348,7 @@ public final class OutboxRelay: Service, Sendable {
                 } else if let o = outage {
                     endOutage(o)
                     outage = nil
+                    await writeStatus(reachable: true, error: nil)
                 }
                 continue
             }
@@ -332,6 +356,7 @@ public final class OutboxRelay: Service, Sendable {
                 try await sweep(tombstones: tombstones, reader: reader, io: io, queue: &queue, tailNext: tail.value.nextSeq)
                 lastSweep = clock.now
                 deadLetterSize = -1  // the sweep's fallback for a redrive request missed between two looks
+                await writeStatus(reachable: outage == nil, error: outage?.reason)
                 continue
             }
             var wait = configuration.sweepInterval - (clock.now - lastSweep)

@@ -1,0 +1,55 @@
+import Foundation
+
+/// `relay-status.json` (FORMAT.md §1): what the active relay last said about itself, for `outbox stats`
+/// in another process. Advisory: written (temporary file, rename) by the relay holding `relay.lock`
+/// when its state changes and at every sweep; a reader trusts it only while that relay's pid holds the
+/// lock.
+package struct RelayStatusFile: Sendable, Equatable {
+    package static let fileName = "relay-status.json"
+
+    package var pid: Int32
+    /// `active` or `standby`.
+    package var state: String
+    package var sinkReachable: Bool
+    /// The sink's error while it is unreachable.
+    package var lastError: String?
+    /// When a batch was last published, in microseconds since the Unix epoch.
+    package var lastPublishMicros: Int64?
+
+    package init(pid: Int32, state: String, sinkReachable: Bool, lastError: String?, lastPublishMicros: Int64?) {
+        (self.pid, self.state, self.sinkReachable, self.lastError, self.lastPublishMicros) = (pid, state, sinkReachable, lastError, lastPublishMicros)
+    }
+
+    /// One JSON object: `{"pid":…,"state":…,"sinkReachable":…,"lastError":…|null,"lastPublishMicros":…|null}`.
+    package func encode() -> [UInt8] {
+        func quote(_ s: String) -> String {
+            let data = try? JSONSerialization.data(withJSONObject: [s], options: [])
+            return data.map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? "\"\""
+        }
+        let error = lastError.map(quote) ?? "null"
+        let publish = lastPublishMicros.map { "\($0)" } ?? "null"
+        return Array(("{\"pid\":\(pid),\"state\":\(quote(state)),\"sinkReachable\":\(sinkReachable),"
+                      + "\"lastError\":\(error),\"lastPublishMicros\":\(publish)}\n").utf8)
+    }
+
+    /// The file's content, or nil when it is missing or not what ``encode()`` writes.
+    package static func decode(_ bytes: [UInt8]) -> RelayStatusFile? {
+        guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+              let pid = (o["pid"] as? NSNumber)?.int32Value, let state = o["state"] as? String,
+              let reachable = o["sinkReachable"] as? Bool else { return nil }
+        return RelayStatusFile(pid: pid, state: state, sinkReachable: reachable, lastError: o["lastError"] as? String,
+                               lastPublishMicros: (o["lastPublishMicros"] as? NSNumber)?.int64Value)
+    }
+
+    /// Replaces the file in `directory` (temporary file, rename).
+    func write(in directory: OutboxDirectory) throws {
+        _ = try directory.createFile(Self.fileName, contents: [encode()])
+    }
+
+    /// The status the relay holding `relay.lock` (pid `holder`) wrote, if it wrote one.
+    static func read(in directory: OutboxDirectory, holder: Int32?) -> RelayStatusFile? {
+        guard let holder, let file = try? directory.openFile(fileName, writable: false), let size = try? file.size(), size < 1 << 16,
+              let bytes = try? file.read(at: 0, count: Int(size)), let status = decode(bytes), status.pid == holder else { return nil }
+        return status
+    }
+}
