@@ -271,6 +271,9 @@ public final class OutboxRelay: Service, Sendable {
                 if now >= o.nextProbe {
                     // Deadlines still apply while nothing can be published.
                     try await bury(queue.expire(wallClock: Date()))
+                    // The next probe is timed from this one's start: a probe that waits for its timeout
+                    // (a broker that answers nothing) does not stretch the interval.
+                    let probeStarted = clock.now
                     switch await probe() {
                     case .available:
                         o.trial = true
@@ -278,7 +281,7 @@ public final class OutboxRelay: Service, Sendable {
                     case .unavailable(let why):
                         o.probes += 1
                         o.reason = why
-                        o.nextProbe = clock.now + probeWait(o.probes)
+                        o.nextProbe = probeStarted + probeWait(o.probes)
                     }
                 }
                 let length = now - o.started
