@@ -8,22 +8,6 @@ import Testing
 /// is probed until it answers, and is reported once when it goes and once when it is back.
 @Suite("Outages")
 struct OutageTests {
-    /// Runs `relay` until the body returns, then stops it gracefully.
-    private func running<T>(_ relay: OutboxRelay, _ body: () async throws -> T) async throws -> T {
-        let task = Task { try await relay.run() }
-        defer { task.cancel() }
-        do {
-            let result = try await body()
-            task.cancel()
-            try await task.value
-            return result
-        } catch {
-            task.cancel()
-            _ = try? await task.value
-            throw error
-        }
-    }
-
     private func outageConfiguration() -> OutboxRelayConfiguration {
         var c = relayConfiguration(maxAttempts: 1)  // a single counted attempt would dead-letter
         c.maxOutageBackoff = .milliseconds(20)

@@ -4,22 +4,6 @@ import Testing
 
 @Suite("Relay")
 struct RelayTests {
-    /// Runs `relay` until the body returns, then stops it gracefully.
-    private func running<T>(_ relay: OutboxRelay, _ body: () async throws -> T) async throws -> T {
-        let task = Task { try await relay.run() }
-        defer { task.cancel() }
-        do {
-            let result = try await body()
-            task.cancel()
-            try await task.value
-            return result
-        } catch {
-            task.cancel()
-            _ = try? await task.value
-            throw error
-        }
-    }
-
     @Test func inProcessRelayDeliversEveryMessageInKeyOrder() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")

@@ -82,3 +82,19 @@ func relayConfiguration(sweep: Duration = .seconds(3600), maxAttempts: Int = 10,
     if let sys { c.systemCalls = sys }
     return c
 }
+
+/// Runs `relay` until `body` returns, then stops it gracefully (rethrowing what the relay threw).
+func running<T>(_ relay: OutboxRelay, _ body: () async throws -> T) async throws -> T {
+    let task = Task { try await relay.run() }
+    defer { task.cancel() }
+    do {
+        let result = try await body()
+        task.cancel()
+        try await task.value
+        return result
+    } catch {
+        task.cancel()
+        _ = try? await task.value
+        throw error
+    }
+}

@@ -20,16 +20,12 @@ package struct RelayStatusFile: Sendable, Equatable {
         (self.pid, self.state, self.sinkReachable, self.lastError, self.lastPublishMicros) = (pid, state, sinkReachable, lastError, lastPublishMicros)
     }
 
-    /// One JSON object: `{"pid":…,"state":…,"sinkReachable":…,"lastError":…|null,"lastPublishMicros":…|null}`.
+    /// One JSON object: `{"lastError":…|null,"lastPublishMicros":…|null,"pid":…,"sinkReachable":…,"state":…}`.
     package func encode() -> [UInt8] {
-        func quote(_ s: String) -> String {
-            let data = try? JSONSerialization.data(withJSONObject: [s], options: [])
-            return data.map { String(decoding: $0.dropFirst().dropLast(), as: UTF8.self) } ?? "\"\""
-        }
-        let error = lastError.map(quote) ?? "null"
-        let publish = lastPublishMicros.map { "\($0)" } ?? "null"
-        return Array(("{\"pid\":\(pid),\"state\":\(quote(state)),\"sinkReachable\":\(sinkReachable),"
-                      + "\"lastError\":\(error),\"lastPublishMicros\":\(publish)}\n").utf8)
+        let object: [String: Any] = ["pid": pid, "state": state, "sinkReachable": sinkReachable,
+                                     "lastError": lastError ?? NSNull(), "lastPublishMicros": lastPublishMicros ?? NSNull()]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Array(data) + [UInt8(ascii: "\n")]
     }
 
     /// The file's content, or nil when it is missing or not what ``encode()`` writes.

@@ -231,11 +231,6 @@ struct RelayQueue {
         return dead.sorted { $0.seq < $1.seq }
     }
 
-    /// The oldest held message (the lowest sequence number), if any.
-    var oldestHeld: StoredMessage? {
-        queues.values.compactMap(\.first?.message).min { $0.seq < $1.seq }
-    }
-
     private func deadLetter(_ e: Entry, reason: String, error: String, attempts: Int, at: Date) -> DeadLetter {
         DeadLetter(seq: e.message.seq, message: e.message.message, reason: reason, lastError: error, attempts: attempts,
                    deadAtMicros: OutboxMessage.micros(at), redriven: false)
