@@ -9,13 +9,19 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     let configuration: KafkaSinkConfiguration
     private let logger: Logger
     private let reports = AcknowledgementCollector<Int>()
-    /// Never notified: librdkafka reconnects by itself without telling; the probe asks for metadata.
+    /// Notified by the sink's ``ReconnectWatcher``: librdkafka reconnects by itself without telling.
     let availability = AvailabilityObserver()
+
+    /// During an outage, a metadata round trip on a handle of its own (``KafkaHandshake``).
+    var reachabilityCheck: (@Sendable () -> any ReachabilityCheck)? {
+        { [configuration] in KafkaHandshake(configuration: configuration) }
+    }
     private var producer: OpaquePointer?
 
     init(configuration: KafkaSinkConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        LibrdkafkaLog.use(logger)
     }
 
     /// Creates the producer unless one is usable, and checks that a broker answers and (for a topic
@@ -33,20 +39,13 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
             logger.warning("replacing the Kafka producer after a fatal error", metadata: ["error": "\(cText(text))"])
             close()
         }
-        guard let conf = rd_kafka_conf_new() else { throw OutboxError(.broker, "Kafka: cannot create a configuration") }
-        var settings: [(String, String)] = [
-            ("bootstrap.servers", configuration.bootstrapServers),
+        let conf = try Self.newConfiguration(configuration, settings: [
             ("enable.idempotence", "true"),
             ("acks", "all"),
             ("linger.ms", "1"),
             ("message.timeout.ms", String(configuration.publishTimeout.wholeMilliseconds)),
-        ]
-        settings += configuration.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        ])
         var text = [CChar](repeating: 0, count: 512)
-        for (name, value) in settings where rd_kafka_conf_set(conf, name, value, &text, text.count) != RD_KAFKA_CONF_OK {
-            rd_kafka_conf_destroy(conf)
-            throw OutboxError(.invalidArgument, "Kafka: property \(name)=\(KafkaSinkConfiguration.shown(name, value)): \(cText(text))")
-        }
         rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReport)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(reports).toOpaque())
         guard let rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &text, text.count) else {
@@ -61,6 +60,21 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
         }
         producer = rk
         logger.info("connected to Kafka", metadata: ["bootstrap": "\(configuration.bootstrapServers)"])
+    }
+
+    /// A librdkafka configuration with the bootstrap servers, `settings`, then the sink's properties.
+    /// Throws ``OutboxError/Code/invalidArgument`` for a property librdkafka refuses.
+    static func newConfiguration(_ configuration: KafkaSinkConfiguration, settings: [(String, String)]) throws -> OpaquePointer {
+        guard let conf = rd_kafka_conf_new() else { throw OutboxError(.broker, "Kafka: cannot create a configuration") }
+        let all = [("bootstrap.servers", configuration.bootstrapServers)] + settings
+            + configuration.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        var text = [CChar](repeating: 0, count: 512)
+        for (name, value) in all where rd_kafka_conf_set(conf, name, value, &text, text.count) != RD_KAFKA_CONF_OK {
+            rd_kafka_conf_destroy(conf)
+            throw OutboxError(.invalidArgument, "Kafka: property \(name)=\(KafkaSinkConfiguration.shown(name, value)): \(cText(text))")
+        }
+        rd_kafka_conf_set_log_cb(conf, LibrdkafkaLog.callback)
+        return conf
     }
 
     /// Asks a broker for metadata (of the topic, when it has no placeholders): nil when it answered.
@@ -116,8 +130,25 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     /// replicas, or fails at the publish timeout. The producer is idempotent, so librdkafka's own
     /// retries neither duplicate nor reorder. Kafka does not deduplicate across producers: a message
     /// republished after a failure or a crash reaches consumers again with the same `outbox-id` header.
+    ///
+    /// A producer whose session the broker refused (fenced, its epoch or sequence lost, as after
+    /// messages timed out during an outage) is replaced, and the messages it could not deliver are
+    /// produced once more by the new one at once: the broker is there, so this is no outage.
     func publishRound(_ round: [StoredMessage]) -> [PublishOutcome] {
-        guard let rk = producer else { return Array(repeating: .unavailable("Kafka: not connected"), count: round.count) }
+        var (outcomes, sessionLost) = produceAndFlush(round)
+        guard sessionLost else { return outcomes }
+        let again = round.indices.filter { if case .unavailable = outcomes[$0] { true } else { false } }
+        guard !again.isEmpty, (try? connect()) != nil else { return outcomes }
+        let (retried, lostAgain) = produceAndFlush(again.map { round[$0] })
+        for (j, i) in again.enumerated() { outcomes[i] = retried[j] }
+        if lostAgain { close() }
+        return outcomes
+    }
+
+    /// Produces `round` on the current producer and flushes; the outcomes, and whether the broker
+    /// refused the producer's session (the producer is closed then).
+    private func produceAndFlush(_ round: [StoredMessage]) -> ([PublishOutcome], Bool) {
+        guard let rk = producer else { return (Array(repeating: .unavailable("Kafka: not connected"), count: round.count), false) }
         _ = reports.take()  // nothing left from an earlier round
         var outcomes = round.enumerated().map { i, m in produce(m, token: i + 1, on: rk) }
         if outcomes.contains(where: { $0 == nil }) {
@@ -130,17 +161,16 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
             }
         }
         let delivered = reports.take()
-        if delivered[Self.sessionLostToken] != nil {
-            // The broker no longer takes this producer's session (fenced, epoch or sequence lost, as
-            // after messages timed out during an outage): start over with a new producer.
-            logger.notice("replacing the Kafka producer: the broker refused its session",
+        let sessionLost = delivered[Self.sessionLostToken] != nil
+        if sessionLost {
+            logger.info("replacing the Kafka producer: the broker refused its session",
                           metadata: ["error": "\(delivered[Self.sessionLostToken].map { "\($0)" } ?? "")"])
             close()
         }
         for i in round.indices where outcomes[i] == nil {
             outcomes[i] = delivered[i + 1] ?? .unavailable("no delivery report from Kafka within \(configuration.publishTimeout)")
         }
-        return outcomes.map { $0! }
+        return (outcomes.map { $0! }, sessionLost)
     }
 
     /// Enqueues one message; nil when it was accepted, otherwise its outcome.
@@ -236,6 +266,6 @@ private let kafkaDeliveryReport: @convention(c) (OpaquePointer?, UnsafePointer<r
 }
 
 /// The text of a NUL-terminated C buffer.
-private func cText(_ buffer: [CChar]) -> String {
+func cText(_ buffer: [CChar]) -> String {
     String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -19,7 +19,10 @@ import Outbox
 /// ``KafkaSinkConfiguration/publishTimeout`` make the sink unavailable
 /// (``PublishOutcome/unavailable(_:)``): the relay waits the outage out without counting attempts.
 /// ``checkAvailability()`` asks a broker for metadata (of the topic, when it has no placeholders); a
-/// topic that does not exist or failed authentication throws.
+/// topic that does not exist or failed authentication throws. During an outage a librdkafka handle of
+/// its own asks for metadata about once a second and tells the relay the moment a broker answers. A
+/// producer whose session the broker refused after the outage (fenced, its epoch lost) is replaced and
+/// its undelivered messages produced again at once. librdkafka's own log lines go to the sink's logger.
 ///
 /// Every call into librdkafka runs on a dedicated thread.
 public final class KafkaSink: BrokerSink, @unchecked Sendable {

@@ -18,6 +18,9 @@ import Outbox
 /// connection, or acknowledges nothing within ``MQTTSinkConfiguration/publishTimeout`` makes the sink
 /// unavailable (``PublishOutcome/unavailable(_:)``): the relay waits the outage out without counting
 /// attempts. ``checkAvailability()`` connects (CONNACK); a broker that refuses the credentials throws.
+/// During an outage a second connection, with client id ``MQTTSinkConfiguration/clientID`` plus
+/// `-watch`, publishing nothing, tries for a CONNACK about once a second and tells the relay the moment
+/// the broker answers, so publishing resumes within seconds of its return.
 ///
 /// The sink connects at its first publish (or at ``connect()``) and reconnects after a failure. Every
 /// call into libmosquitto runs on a dedicated thread.

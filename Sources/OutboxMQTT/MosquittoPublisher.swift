@@ -9,8 +9,14 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
     let configuration: MQTTSinkConfiguration
     private let logger: Logger
     private let state = MQTTSessionState()
-    /// Never notified: the sink makes a new connection at each probe rather than letting the client reconnect.
+    /// Notified by the sink's ``ReconnectWatcher``: the sink makes a new connection at each probe rather
+    /// than letting the client reconnect (and resend), so the client cannot tell.
     let availability = AvailabilityObserver()
+
+    /// During an outage, a CONNACK on a connection of its own (``MQTTHandshake``).
+    var reachabilityCheck: (@Sendable () -> any ReachabilityCheck)? {
+        { [configuration] in MQTTHandshake(configuration: configuration) }
+    }
     private var client: OpaquePointer?
 
     private static let libraryReady: Bool = mosquitto_lib_init() == success
@@ -30,27 +36,9 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
     func connect() throws {
         if client != nil, state.isConnected { return }
         close()
-        guard Self.libraryReady else { throw OutboxError(.broker, "MQTT: libmosquitto failed to initialise") }
-        guard let c = mosquitto_new(configuration.clientID, true, Unmanaged.passUnretained(state).toOpaque()) else {
-            throw OutboxError(.broker, "MQTT: cannot create a client (\(String(cString: strerror(errno))))")
-        }
-        mosquitto_int_option(c, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5)
-        mosquitto_int_option(c, MOSQ_OPT_TCP_NODELAY, 1)  // a round waits for acknowledgements: no Nagle delay
-        mosquitto_connect_v5_callback_set(c, mqttOnConnect)
-        mosquitto_disconnect_v5_callback_set(c, mqttOnDisconnect)
-        mosquitto_publish_v5_callback_set(c, mqttOnPublish)
-        state.reset()
+        let c = try Self.newClient(configuration, clientID: configuration.clientID, state: state)
         let where_ = "\(configuration.host):\(configuration.port)"
-        var rc = success
-        if let user = configuration.username { rc = mosquitto_username_pw_set(c, user, configuration.password) }
-        if rc == success, let tls = configuration.tls {
-            rc = mosquitto_tls_set(c, tls.caFile, tls.caFile == nil ? "/etc/ssl/certs" : nil, tls.certificateFile, tls.keyFile, nil)
-        }
-        guard rc == success else {
-            mosquitto_destroy(c)
-            throw OutboxError(.invalidArgument, "MQTT: setting up the client for \(where_) failed: \(Self.text(rc))")
-        }
-        rc = mosquitto_connect_bind_v5(c, configuration.host, Int32(configuration.port),
+        var rc = mosquitto_connect_bind_v5(c, configuration.host, Int32(configuration.port),
                                            Int32(configuration.keepAlive.components.seconds), nil, nil)
         if rc == success { rc = mosquitto_loop_start(c) }
         guard rc == success else {
@@ -73,6 +61,32 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
         default:
             logger.info("connected to MQTT broker", metadata: ["broker": "\(where_)"])
         }
+    }
+
+    /// A client for `configuration` that reports to `state`: MQTT 5, no Nagle delay, credentials and TLS
+    /// set, not connected yet. Throws ``OutboxError/Code/invalidArgument`` when a TLS file or the
+    /// credentials cannot be used.
+    static func newClient(_ configuration: MQTTSinkConfiguration, clientID: String, state: MQTTSessionState) throws -> OpaquePointer {
+        guard libraryReady else { throw OutboxError(.broker, "MQTT: libmosquitto failed to initialise") }
+        guard let c = mosquitto_new(clientID, true, Unmanaged.passUnretained(state).toOpaque()) else {
+            throw OutboxError(.broker, "MQTT: cannot create a client (\(String(cString: strerror(errno))))")
+        }
+        mosquitto_int_option(c, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5)
+        mosquitto_int_option(c, MOSQ_OPT_TCP_NODELAY, 1)  // a round waits for acknowledgements: no Nagle delay
+        mosquitto_connect_v5_callback_set(c, mqttOnConnect)
+        mosquitto_disconnect_v5_callback_set(c, mqttOnDisconnect)
+        mosquitto_publish_v5_callback_set(c, mqttOnPublish)
+        state.reset()
+        var rc = success
+        if let user = configuration.username { rc = mosquitto_username_pw_set(c, user, configuration.password) }
+        if rc == success, let tls = configuration.tls {
+            rc = mosquitto_tls_set(c, tls.caFile, tls.caFile == nil ? "/etc/ssl/certs" : nil, tls.certificateFile, tls.keyFile, nil)
+        }
+        guard rc == success else {
+            mosquitto_destroy(c)
+            throw OutboxError(.invalidArgument, "MQTT: setting up the client for \(configuration.host):\(configuration.port) failed: \(text(rc))")
+        }
+        return c
     }
 
     /// Whether the client's network thread still holds the connection (MQTT keep-alive finds a dead
@@ -174,9 +188,9 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
         }
     }
 
-    private static func text(_ rc: Int32) -> String {
+    static func text(_ rc: Int32) -> String {
         rc == Int32(MOSQ_ERR_ERRNO.rawValue) ? String(cString: strerror(errno)) : String(cString: mosquitto_strerror(rc))
     }
 }
 
-private let success = Int32(MOSQ_ERR_SUCCESS.rawValue)
+let success = Int32(MOSQ_ERR_SUCCESS.rawValue)

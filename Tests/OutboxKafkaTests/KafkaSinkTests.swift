@@ -79,6 +79,29 @@ struct KafkaSinkTests {
         }
     }
 
+    /// librdkafka reconnects without saying so, so during an outage the sink's ``ReconnectWatcher`` tries
+    /// ``KafkaHandshake`` (the watcher's logic is tested on its own; the Tansu outage test runs it whole).
+    /// Its two answers: silence where nothing listens, an answer from a broker. (The mock cluster's
+    /// "broker down" still accepts new connections, so it cannot stand for a broker that is away.)
+    @Test func theOutageHandshakeAnswersOnlyWhenABrokerDoes() async throws {
+        let port = try freeLoopbackPort()
+        let away = try await onOwnThread {
+            let h = KafkaHandshake(configuration: KafkaSinkConfiguration(bootstrapServers: "127.0.0.1:\(port)"))
+            defer { h.close() }
+            return [h.attempt(timeout: .milliseconds(500)), h.attempt(timeout: .milliseconds(500))]
+        }
+        #expect(away == [false, false], "nothing listens: no answer")
+        let cluster = try MockKafkaCluster(brokers: 1)
+        let back = try await onOwnThread {
+            let h = KafkaHandshake(configuration: KafkaSinkConfiguration(bootstrapServers: cluster.bootstrapServers))
+            defer { h.close() }
+            return h.attempt(timeout: .seconds(5))
+        }
+        #expect(back, "a broker answers")
+        let sink = KafkaSink(configuration: KafkaSinkConfiguration(bootstrapServers: "127.0.0.1:\(port)"), logger: quietLogger)
+        #expect(sink.hasReconnectWatcher, "the Kafka sink watches for the broker's return during an outage")
+    }
+
     @Test func theSinkSpecOfTheToolParses() throws {
         let c = try KafkaSinkConfiguration(parsing: "kafka://k1:9092,k2:9092?topic=orders.{key}")
         #expect(c.bootstrapServers == "k1:9092,k2:9092" && c.topic == "orders.{key}")

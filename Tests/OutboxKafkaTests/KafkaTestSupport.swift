@@ -35,6 +35,13 @@ final class MockKafkaCluster: @unchecked Sendable {
         rd_kafka_mock_topic_create(cluster, name, Int32(partitions), 1)
     }
 
+    /// Takes every broker away (connections closed, new ones refused), or brings them back.
+    func setBrokers(up: Bool, count: Int) {
+        for id in 1...Int32(count) {
+            _ = up ? rd_kafka_mock_broker_set_up(cluster, id) : rd_kafka_mock_broker_set_down(cluster, id)
+        }
+    }
+
     /// Makes the next `errors.count` produce requests fail with these errors, in order.
     func failProduceRequests(_ errors: [rd_kafka_resp_err_t]) {
         errors.withUnsafeBufferPointer { rd_kafka_mock_push_request_errors_array(cluster, 0, errors.count, $0.baseAddress) }

@@ -99,7 +99,7 @@ struct TansuTests {
         scenario.environment = ["LD_LIBRARY_PATH": s.libraryPath]
         let tmp = TemporaryDirectory()
         let result = try await scenario.run(in: tmp.sub("ob"), takeDown: { try broker.pause() }, bringBack: { try broker.resume() })
-        #expect(result.drainSeconds <= 40, "published soon after the broker's return (took \(result.drainSeconds) s)")
+        #expect(result.drainSeconds <= 30, "published soon after the broker's return (took \(result.drainSeconds) s)")
         let got = try await records(s, bootstrap, "outage")
         #expect(Set(got.map(\.seq)) == Set(1...UInt64(result.appended)), "every message at least once")
         #expect(perKeyOrderHolds(got), "per-key order of first copies")

@@ -16,7 +16,7 @@ struct MQTTOutageTests {
         let tmp = TemporaryDirectory()
         let scenario = BrokerOutage(sinkSpec: "\(broker.url)?topic=\(topic)&qos=1")
         let result = try await scenario.run(in: tmp.sub("ob"), takeDown: { broker.broker.kill() }, bringBack: { try broker.broker.start() })
-        #expect(result.drainSeconds <= 40, "published soon after the broker's return (took \(result.drainSeconds) s)")
+        #expect(result.drainSeconds <= 30, "published soon after the broker's return (took \(result.drainSeconds) s)")
         let all = Set(1...UInt64(result.appended))
         do {
             try await eventually("the subscriber has every message", timeout: .seconds(30)) { Set(probe.received.compactMap(\.seq)) == all }

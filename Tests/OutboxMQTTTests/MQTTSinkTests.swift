@@ -82,6 +82,27 @@ struct MQTTSinkTests {
         }
     }
 
+    /// libmosquitto reconnects without saying so; the sink's own handshake (``MQTTHandshake``) tells the
+    /// relay when the broker is back, so it need not wait for its next probe.
+    @Test func theSinkSaysWhenABrokerThatWentAwayIsBack() async throws {
+        let broker = try await onOwnThread { try MosquittoBroker() }
+        let sink = try sink(broker.url, topic: uniqueTopic("watch"))
+        let told = CallCounter()
+        sink.observeAvailability { told.increment() }
+        #expect(await sink.publish([stored(1, key: "a")]) == [.published])
+        try await onOwnThread { broker.broker.kill() }
+        guard case .unavailable = await sink.publish([stored(2, key: "a")]).first else {
+            Issue.record("a broker that is gone makes the sink unavailable")
+            return
+        }
+        for _ in 0..<3 { _ = try await sink.checkAvailability() }  // refused: still away
+        #expect(told.count == 0, "nothing is said while the broker is away")
+        try await onOwnThread { try broker.broker.start() }
+        try await eventually("the sink says the broker is back", timeout: .seconds(15)) { told.count >= 1 }
+        #expect(try await sink.checkAvailability() == .available)
+        #expect(await sink.publish([stored(2, key: "a")]) == [.published])
+    }
+
     @Test func aBrokerOutageIsRetriedUntilEveryMessageArrives() async throws {
         let broker = try await onOwnThread { try MosquittoBroker() }
         let topic = uniqueTopic("outage")

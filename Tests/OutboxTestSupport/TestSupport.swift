@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Outbox
+import Synchronization
 import Testing
 
 // Helpers shared by every test target: temporary directories, waiting on a condition with a deadline,
@@ -179,4 +180,12 @@ public func httpGet(_ url: String) async throws -> (status: Int, body: String) {
         throw OutboxError(.io, "GET \(url) failed: \(r.stderr)")
     }
     return (status, String(r.stdout[r.stdout.index(after: newline)...]))
+}
+
+/// Counts calls from any thread (an observer a library calls back).
+public final class CallCounter: Sendable {
+    private let calls = Mutex(0)
+    public init() {}
+    public func increment() { calls.withLock { $0 += 1 } }
+    public var count: Int { calls.withLock { $0 } }
 }

@@ -264,7 +264,8 @@ public final class OutboxRelay: Service, Sendable {
             try await readNew()
             if var o = outage, !o.trial {
                 let now = clock.now
-                if probeNow.get() {
+                let woken = probeNow.get()
+                if woken {
                     probeNow.set(false)
                     o.nextProbe = now
                 }
@@ -274,7 +275,11 @@ public final class OutboxRelay: Service, Sendable {
                     // The next probe is timed from this one's start: a probe that waits for its timeout
                     // (a broker that answers nothing) does not stretch the interval.
                     let probeStarted = clock.now
-                    switch await probe() {
+                    let found = await probe()
+                    logger.debug("probed the sink", metadata: [
+                        "woken": "\(woken)", "took": "\(Self.text(clock.now - probeStarted))",
+                        "error": "\(found == .available ? "-" : "\(found)")"])
+                    switch found {
                     case .available:
                         o.trial = true
                         o.backlog = try? await io.run { try reader.stats().pending }

@@ -19,4 +19,12 @@ package protocol BlockingBrokerClient: AnyObject, Sendable {
     var displayName: String { get }
     /// Called when the client reconnected by itself (``OutboxSink/observeAvailability(_:)``), if it can tell.
     var availability: AvailabilityObserver { get }
+    /// Makes the handshake ``ReconnectWatcher`` tries during an outage, for a client that does not report
+    /// its reconnects through ``availability``; nil for one that does. It is called on the watcher's
+    /// thread, so it captures only the configuration.
+    var reachabilityCheck: (@Sendable () -> any ReachabilityCheck)? { get }
+}
+
+extension BlockingBrokerClient {
+    package var reachabilityCheck: (@Sendable () -> any ReachabilityCheck)? { nil }
 }

@@ -6,13 +6,16 @@
 open class BrokerSink: OutboxSink, @unchecked Sendable {
     private let client: any BlockingBrokerClient
     private let executor: BlockingExecutor
+    private let watcher: ReconnectWatcher?
 
     package init(client: any BlockingBrokerClient, threadName: String) {
         self.client = client
         executor = BlockingExecutor(name: threadName)
+        watcher = client.reachabilityCheck.map { ReconnectWatcher(name: "\(threadName)-watch", observer: client.availability, makeCheck: $0) }
     }
 
     deinit {
+        watcher?.stop()
         executor.stop()
         client.close()
     }
@@ -25,15 +28,29 @@ open class BrokerSink: OutboxSink, @unchecked Sendable {
 
     /// Connects (checking the configuration on a new connection) and probes the broker.
     public final func checkAvailability() async throws -> SinkAvailability {
-        try await executor.run { [client] in
+        let availability = try await executor.run { [client] () -> SinkAvailability in
             do { try client.connect() } catch let e as OutboxError where e.code == .broker {
                 return .unavailable(e.message)
             }
             return client.probe().map { .unavailable($0) } ?? .available
         }
+        watch(unavailable: availability != .available)
+        return availability
     }
 
     public final func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
+        let outcomes = await publishOnThread(batch)
+        watch(unavailable: outcomes.contains { if case .unavailable = $0 { true } else { false } })
+        return outcomes
+    }
+
+    /// While the broker is unreachable, a ``ReconnectWatcher`` looks for its return (for a client that
+    /// does not say when it reconnected).
+    private func watch(unavailable: Bool) {
+        if unavailable { watcher?.start() } else { watcher?.stop() }
+    }
+
+    private func publishOnThread(_ batch: [StoredMessage]) async -> [PublishOutcome] {
         do {
             return try await executor.run { [client] in
                 do { try client.connect() } catch {
@@ -47,6 +64,9 @@ open class BrokerSink: OutboxSink, @unchecked Sendable {
     }
 
     public final func observeAvailability(_ observer: @escaping @Sendable () -> Void) { client.availability.set(observer) }
+
+    /// Whether the sink looks for the broker's return itself during an outage (for tests).
+    package final var hasReconnectWatcher: Bool { watcher != nil }
 
     /// The broker's address and destination, with every secret removed.
     public final var displayName: String { client.displayName }
