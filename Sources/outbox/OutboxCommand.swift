@@ -28,7 +28,17 @@ struct OutboxCommand: AsyncParsableCommand {
         }
         var arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == "relay" {
-            arguments += RelayCommand.environmentArguments(Array(arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
+            let environment = ProcessInfo.processInfo.environment
+            arguments += RelayCommand.environmentArguments(Array(arguments.dropFirst()), environment: environment)
+            do {
+                arguments += try RelayConfigFile.arguments(Array(arguments.dropFirst()), environment: environment)
+            } catch let e as OutboxError {
+                StandardError.line("outbox: error [\(e.code)]: \(e.message)")
+                Glibc.exit(ExitStatus.config)
+            } catch {
+                StandardError.line("outbox: error: \(error)")
+                Glibc.exit(ExitStatus.config)
+            }
         }
         await main(arguments)
     }

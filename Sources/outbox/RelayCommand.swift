@@ -36,6 +36,10 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "/healthz turns 503 once the sink is unreachable and the oldest pending message is older than this many seconds.")
     var unhealthyAfter: Double = 300
     @Option(help: "Log lines as text (default) or json (one object per line); also OUTBOX_LOG_FORMAT.") var logFormat: CLILogging.Format?
+    @Option(help: ArgumentHelp(
+        "Read options from this JSON file (also OUTBOX_CONFIG): an object of option names to values.",
+        discussion: #"For example {"sink-file": "/etc/outbox/sink", "metrics": "127.0.0.1:9464", "max-attempts": 20, "wait-for-outbox": true}. The command line wins over the environment, which wins over the file."#))
+    var config: String?
 
     func validate() throws {
         try Self.validateSeconds(sweepInterval, "--sweep-interval", allowZero: false)
@@ -62,25 +66,36 @@ struct RelayCommand: AsyncParsableCommand {
 
     /// Every option of `relay` may also come from the environment: `OUTBOX_` and the option's name in
     /// capitals with `_` for `-` (`OUTBOX_SINK`, `OUTBOX_SINK_FILE`, `OUTBOX_METRICS`,
-    /// `OUTBOX_MAX_ATTEMPTS`...; flags take `true` or `1`). The command line wins.
-    static let environmentOptions = ["sink", "sink-file", "sweep-interval", "min-age", "max-attempts", "batch",
-                                     "max-outage-backoff", "metrics", "unhealthy-after", "log-format"]
-    static let environmentFlags = ["strict-order", "wait-for-outbox"]
+    /// `OUTBOX_MAX_ATTEMPTS`...; flags take `true` or `1`), or from `--config FILE` (``RelayConfigFile``).
+    /// The command line wins over the environment, which wins over the file.
+    static let settableOptions = ["sink", "sink-file", "sweep-interval", "min-age", "max-attempts", "batch",
+                                  "max-outage-backoff", "metrics", "unhealthy-after", "log-format"]
+    static let settableFlags = ["strict-order", "wait-for-outbox"]
 
     /// The arguments the environment adds to `arguments` (those after `relay`).
     static func environmentArguments(_ arguments: [String], environment: [String: String]) -> [String] {
         func variable(_ name: String) -> String { "OUTBOX_" + name.uppercased().replacingOccurrences(of: "-", with: "_") }
+        var values: [String: String] = [:]
+        for name in settableOptions + settableFlags {
+            if let value = environment[variable(name)], !value.isEmpty { values[name] = value }
+        }
+        return settingArguments(values, over: arguments)
+    }
+
+    /// The arguments that `values` (option name to value; a flag's value `true`, `yes` or `1` sets it)
+    /// add to `arguments`: only options `arguments` does not give.
+    static func settingArguments(_ values: [String: String], over arguments: [String]) -> [String] {
         func given(_ name: String) -> Bool { arguments.contains { $0 == "--" + name || $0.hasPrefix("--" + name + "=") } }
         var extra: [String] = []
-        for name in environmentOptions where !given(name) {
-            if let value = environment[variable(name)], !value.isEmpty { extra += ["--" + name, value] }
+        for name in settableOptions where !given(name) {
+            if let value = values[name] { extra += ["--" + name, value] }
         }
-        // --sink and --sink-file exclude each other: one given on the command line beats the other's variable.
+        // --sink and --sink-file exclude each other: one already given beats the other's setting.
         if given("sink") || given("sink-file"), let i = extra.firstIndex(where: { $0 == "--sink" || $0 == "--sink-file" }) {
             extra.removeSubrange(i...(i + 1))
         }
-        for name in environmentFlags where !given(name) {
-            if let value = environment[variable(name)], ["1", "true", "yes"].contains(value.lowercased()) { extra.append("--" + name) }
+        for name in settableFlags where !given(name) {
+            if let value = values[name], ["1", "true", "yes"].contains(value.lowercased()) { extra.append("--" + name) }
         }
         return extra
     }

@@ -179,15 +179,7 @@ struct CommandTests {
         let out = tmp.sub("out.jsonl")
         try "file:\(out)\n".write(toFile: tmp.sub("sink.conf"), atomically: true, encoding: .utf8)
         func relay(_ environment: [String: String], _ arguments: [String] = []) throws -> (Process, String) {
-            let log = tmp.sub("relay-\(UInt32.random(in: 0...UInt32.max)).log")
-            _ = FileManager.default.createFile(atPath: log, contents: nil)
-            let p = Process()
-            p.executableURL = try outboxExecutable()
-            p.arguments = ["relay", dir] + arguments
-            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { $0.key != "OUTBOX_LOG_LEVEL" }
-            p.standardError = FileHandle(forWritingAtPath: log)
-            try p.run()
-            return (p, log)
+            try startRelay(dir, in: tmp, environment: environment, arguments: arguments)
         }
         let (first, firstLog) = try relay(["OUTBOX_SINK_FILE": tmp.sub("sink.conf"), "OUTBOX_LOG_FORMAT": "json"])
         try await eventually("published through the sink named in the file") {
@@ -216,6 +208,71 @@ struct CommandTests {
         // The command line beats the environment; two sinks at once are refused.
         let both = try await runProgram(try outboxExecutable(), ["relay", dir, "--sink", "stdout", "--sink-file", tmp.sub("sink.conf")])
         #expect(both.status == 64 && both.stderr.contains("exactly one"), "\(both.stderr)")
+    }
+
+    /// `outbox relay DIR ARGUMENTS` with `environment` (and no OUTBOX_LOG_LEVEL), its standard error
+    /// going to a new file in `tmp`: the process and that file's path.
+    private func startRelay(_ dir: String, in tmp: TemporaryDirectory, environment: [String: String],
+                            arguments: [String]) throws -> (Process, String) {
+        let log = tmp.sub("relay-\(UInt32.random(in: 0...UInt32.max)).log")
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let p = Process()
+        p.executableURL = try outboxExecutable()
+        p.arguments = ["relay", dir] + arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { $0.key != "OUTBOX_LOG_LEVEL" }
+        p.standardError = FileHandle(forWritingAtPath: log)
+        try p.run()
+        return (p, log)
+    }
+
+    /// `--config FILE` (or OUTBOX_CONFIG): options from a JSON file, below the environment and the
+    /// command line; a bad file is one line naming it, exit 78.
+    @Test func theRelayTakesOptionsFromAConfigFileBelowTheEnvironmentAndTheCommandLine() async throws {
+        let tmp = TemporaryDirectory()
+        /// Appends 5 messages to a new outbox, runs the relay until they are in `out`, stops it; its log.
+        func publishOnce(_ name: String, environment: [String: String], arguments: [String], out: String) async throws -> String {
+            let dir = tmp.sub(name)
+            #expect(try await runOutbox(["append", dir, "--count", "5"]).status == 0)
+            let (relay, log) = try startRelay(dir, in: tmp, environment: environment, arguments: arguments)
+            defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
+            try await eventually("\(name): published to \(out)") {
+                ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count == 5
+            }
+            relay.terminate()
+            try await onOwnThread { relay.waitUntilExit() }
+            #expect(relay.terminationStatus == 0)
+            return try String(contentsOfFile: log, encoding: .utf8)
+        }
+        let good = tmp.sub("good.json"), bad = tmp.sub("bad.json")
+        try #"{"sink": "file:\#(tmp.sub("one.jsonl"))", "batch": 2, "max-attempts": 3, "strict-order": true}"#
+            .write(toFile: good, atomically: true, encoding: .utf8)
+        // A sink that cannot parse, and JSON log lines: whatever the file says that is not overridden applies.
+        try #"{"sink": "nats://127.0.0.1:notaport", "log-format": "json"}"#.write(toFile: bad, atomically: true, encoding: .utf8)
+        _ = try await publishOnce("a", environment: [:], arguments: ["--config", good], out: tmp.sub("one.jsonl"))
+        let overridden = try await publishOnce("b", environment: ["OUTBOX_CONFIG": bad], arguments: ["--sink", "file:" + tmp.sub("two.jsonl")],
+                                               out: tmp.sub("two.jsonl"))
+        #expect(overridden.split(separator: "\n").allSatisfy { $0.hasPrefix("{") }, "the file's log-format applies: \(overridden)")
+        _ = try await publishOnce("c", environment: ["OUTBOX_SINK": "file:" + tmp.sub("three.jsonl")], arguments: ["--config", bad],
+                                  out: tmp.sub("three.jsonl"))
+        let alone = try await runOutbox(["relay", tmp.sub("a"), "--config", bad])
+        #expect(alone.status == 64 && alone.stderr.contains("notaport"), "the file's sink when nothing overrides it: \(alone.stderr)")
+
+        let cases: [(String, String)] = [
+            (#"{"sinkk": "stdout"}"#, #"unknown option "sinkk""#),
+            (#"{"sink": "stdout","#, "must hold one JSON object"),
+            (#"["stdout"]"#, "must hold one JSON object"),
+            (#"{"strict-order": "yes"}"#, #""strict-order" must be true or false"#),
+            (#"{"sink": ["stdout"]}"#, #""sink" must be a string or a number"#),
+        ]
+        for (i, (text, expected)) in cases.enumerated() {
+            let file = tmp.sub("case\(i).json")
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+            let r = try await runOutbox(["relay", tmp.sub("a"), "--config", file])
+            #expect(r.status == 78 && r.stderr.contains(expected) && r.stderr.contains(file), "\(text): \(r.status) \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1, "one line: \(r.stderr)")
+        }
+        let missing = try await runOutbox(["relay", tmp.sub("a"), "--config", tmp.sub("nope.json")])
+        #expect(missing.status == 78 && missing.stderr.contains("No such file or directory"), "\(missing.stderr)")
     }
 
     /// `outbox check`: each exit status of the monitoring-plugin convention, with one line.
