@@ -40,6 +40,24 @@ struct OutboxCommand: AsyncParsableCommand {
                 Glibc.exit(ExitStatus.config)
             }
         }
-        await main(arguments)
+        await run(arguments)
+    }
+
+    /// Parses and runs the command. A usage error (a bad option, a value out of range) is one line,
+    /// `outbox: error: …`, with where to read more, and exit 64; help and `--version` print as usual.
+    static func run(_ arguments: [String]) async {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var command = command as? AsyncParsableCommand { try await command.run() } else { try command.run() }
+        } catch {
+            let status = exitCode(for: error)
+            if status == .success || error is ExitCode { exit(withError: error) }  // help, --version, a status already reported
+            let message = message(for: error).split(whereSeparator: \.isNewline).joined(separator: "; ")
+            let hint = fullMessage(for: error).split(whereSeparator: \.isNewline)
+                .first { $0.contains("See '") }
+                .flatMap { line in line.firstIndex(of: "'").map { " (see \(line[$0...]))" } } ?? ""
+            StandardError.line("outbox: error: \(message)\(hint.replacingOccurrences(of: " for more information.", with: ""))")
+            Glibc.exit(status == .validationFailure ? ExitStatus.usage : status.rawValue)
+        }
     }
 }

@@ -117,6 +117,7 @@ struct CommandTests {
             let r = try await runOutbox(c.args)
             #expect(r.status == c.status, "\(c.args): status \(r.status): \(r.stderr)")
             #expect(r.stderr.contains(c.says), "\(c.args): \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.hasPrefix("outbox: "), "\(c.args): one line: \(r.stderr)")
             #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("runtime failure") && !r.stderr.contains("Backtrace"),
                     "\(c.args) trapped: \(r.stderr)")
         }
@@ -389,7 +390,7 @@ struct BenchTests {
         for sink in ["stdout", "amqp://localhost", "nats://localhost?stream=S&bogus=1"] {
             let refused = try await runOutbox(["bench", "--sink", sink])
             let first = refused.stderr.split(separator: "\n").first.map(String.init) ?? ""
-            #expect(refused.status != 0 && first.hasPrefix("Error: ") && first.contains("sink"), "\(sink): \(refused.stderr)")
+            #expect(refused.status == 64 && first.hasPrefix("outbox: error: ") && first.contains("sink"), "\(sink): \(refused.stderr)")
         }
     }
 }
