@@ -3,9 +3,11 @@
 
 Run from the repository root after `swift build`:  python3 scripts/make-fixtures.py
 The outboxes are written by the real `outbox append`; the damage is applied here, byte by byte, at
-offsets taken from `outbox dump --json`. Each expected.json says what opening the outbox for writing
-must do: {"open": "ok", "messages": N, "segmentSizeAfterOpen": {...}} or
-{"open": "error", "code": ..., "file": ..., "offset": ...}.
+offsets taken from `outbox dump --json`. Each expected.json says what every command must find:
+{"open": "ok", "messages": N, ...} or {"open": "error", "code": ..., "file": ..., "offset": ...,
+"verifyKind": ..., "messagesAfterRepair": N | "repair": "refused"}: opening for writing, reading (dump),
+tailing (the relay, tail) and verify name the same file and offset; verify --repair keeps every byte it
+replaces and leaves an outbox that opens with that many messages.
 """
 import json, os, shutil, struct, subprocess, sys, zlib
 
@@ -51,6 +53,39 @@ def patch(path, offset, data):
         f.write(data)
 
 
+def refresh_header_crc(path):
+    with open(path, "rb") as f:
+        header = bytearray(f.read(64))
+    header[60:64] = struct.pack("<I", zlib.crc32(bytes(header[0:60])))
+    patch(path, 0, bytes(header))
+
+
+def reframe(path, offset, **fields):
+    """Changes fields of the frame header at `offset` (first, count, kind) and recomputes its checksum,
+    so that the frame is whole: valid checksum, wrong content."""
+    with open(path, "rb") as f:
+        data = f.read()
+    header = bytearray(data[offset:offset + 24])
+    length = struct.unpack_from("<I", header, 4)[0]
+    if "first" in fields: struct.pack_into("<Q", header, 8, fields["first"])
+    if "count" in fields: struct.pack_into("<I", header, 16, fields["count"])
+    if "kind" in fields: struct.pack_into("<H", header, 20, fields["kind"])
+    body = data[offset + 24:offset + 24 + length]
+    crc = zlib.crc32(data[16:32] + data[32:40] + struct.pack("<Q", offset) + bytes(header[4:24]) + body)
+    struct.pack_into("<I", header, 0, crc)
+    patch(path, offset, bytes(header))
+
+
+def frame_first(path, offset):
+    with open(path, "rb") as f:
+        f.seek(offset + 8)
+        return struct.unpack("<Q", f.read(8))[0]
+
+
+def message_count(ob, seg):
+    return sum(1 for line in run("dump", ob, "--json").splitlines() if json.loads(line)["segment"] == seg)
+
+
 def main():
     if not os.path.exists(TOOL):
         sys.exit("build first: swift build")
@@ -86,7 +121,7 @@ def main():
         f.seek(victim + 40)
         b = f.read(1)
     patch(path, victim + 40, bytes([b[0] ^ 0x10]))
-    expect(d, open="error", code="corrupt", file=seg, offset=victim,
+    expect(d, open="error", code="corrupt", file=seg, offset=victim, verifyKind="corrupt", messagesAfterRepair=11,
            description="one bit flipped inside the second frame of a sealed segment")
 
     d, ob, frames = make("active-flip", 6)
@@ -97,7 +132,7 @@ def main():
         f.seek(victim + 30)
         b = f.read(1)
     patch(path, victim + 30, bytes([b[0] ^ 0x01]))
-    expect(d, open="error", code="corrupt", file=seg, offset=victim,
+    expect(d, open="error", code="corrupt", file=seg, offset=victim, verifyKind="corrupt", messagesAfterRepair=5,
            description="a damaged frame in the active segment followed by valid ones: not a torn tail")
 
     d, ob, frames = make("bad-header-version", 3)
@@ -108,15 +143,59 @@ def main():
     header[8:10] = struct.pack("<H", 2)
     header[60:64] = struct.pack("<I", zlib.crc32(bytes(header[0:60])))
     patch(path, 0, bytes(header))
-    expect(d, open="error", code="unsupported-version", file=seg, offset=8,
+    expect(d, open="error", code="unsupported-version", file=seg, offset=8, verifyKind="unsupported-version", repair="refused",
            description="a segment written by format version 2 (valid checksum): refused, not guessed at")
 
     d, ob, frames = make("bad-header-checksum", 3)
     seg = segments(ob)[0]
     path = os.path.join(ob, seg)
     patch(path, 33, b"\x7f")
-    expect(d, open="error", code="corrupt", file=seg, offset=60,
+    expect(d, open="error", code="corrupt", file=seg, offset=60, verifyKind="bad-header", messagesAfterRepair=3,
            description="a damaged base field in a segment header")
+
+    for place, pick in (("last", -1), ("middle", 1)):
+        d, ob, frames = make("foreign-id-" + place, 12, segment_size=600)
+        seg = segments(ob)[pick]
+        path = os.path.join(ob, seg)
+        patch(path, 16, bytes([open(path, "rb").read()[16] ^ 0xFF]))
+        refresh_header_crc(path)
+        expect(d, open="error", code="corrupt", file=seg, offset=16, verifyKind="foreign-outbox", messagesAfterRepair=12,
+               description=f"the {place} segment's header names another outbox (valid header checksum), its frames are this outbox's: "
+                           "repair rewrites the header and loses nothing")
+
+    d, ob, frames = make("foreign-file", 12, segment_size=600)
+    other = os.path.join(d, "other")
+    run("append", other, "--count", "12", "--keys", "3", "--type", "FixtureEvent", "--header", "source=fixtures", "--segment-size", "600")
+    seg = segments(ob)[1]
+    lost = message_count(ob, seg)
+    shutil.copyfile(os.path.join(other, seg), os.path.join(ob, seg))
+    shutil.rmtree(other)
+    expect(d, open="error", code="corrupt", file=seg, offset=16, verifyKind="foreign-outbox", messagesAfterRepair=12 - lost,
+           description="the middle segment is another outbox's file: repair moves it aside intact and its numbers become a hole")
+
+    d, ob, frames = make("missing-middle", 12, segment_size=600)
+    middle, after = segments(ob)[1], segments(ob)[2]
+    lost = message_count(ob, middle)
+    os.remove(os.path.join(ob, middle))
+    expect(d, open="error", code="corrupt", file=after, offset=32, verifyKind="sequence-gap", messagesAfterRepair=12 - lost,
+           description="the middle segment is missing: every command names the gap at the next segment; repair makes it a hole")
+
+    d, ob, frames = make("frame-overlap", 12, segment_size=600)
+    seg = segments(ob)[0]
+    path = os.path.join(ob, seg)
+    victim = frames[seg][1]
+    reframe(path, victim, first=frame_first(path, frames[seg][0]))
+    expect(d, open="error", code="corrupt", file=seg, offset=victim, verifyKind="sequence-gap", messagesAfterRepair=11,
+           description="the second frame of a sealed segment claims the first frame's sequence number (valid checksum): an overlap")
+
+    d, ob, frames = make("whole-frame-tail", 6)
+    seg = segments(ob)[-1]
+    path = os.path.join(ob, seg)
+    victim = frames[seg][-1]
+    reframe(path, victim, kind=99)
+    expect(d, open="error", code="corrupt", file=seg, offset=victim, verifyKind="corrupt", messagesAfterRepair=5,
+           description="the last frame of the active segment has an unknown kind but a valid checksum: written whole, "
+                       "so it is refused, never cut off as a torn tail")
 
 
 main()

@@ -53,17 +53,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
                 }
                 // Sequence numbers tombstoned as dead with no dead letter: lost to a repair.
                 for r in try reader.lostSequenceNumbers().ranges {
-                    if json {
-                        var j = JSONLine()
-                        j.number("seq", r.lowerBound)
-                        j.number("lastSeq", r.upperBound)
-                        j.string("status", "lost")
-                        j.string("reason", "unreadable, taken out by verify --repair (no dead letter: the content is gone)")
-                        Output.shared.write(j.text + "\n")
-                    } else {
-                        let span = r.count == 1 ? "\(r.lowerBound)" : "\(r.lowerBound)...\(r.upperBound)"
-                        Output.shared.write("\(span)  lost  unreadable, taken out by verify --repair (no dead letter: the content is gone)\n")
-                    }
+                    Output.shared.write((json ? DumpCommand.lostJSON(r) : "\(DumpCommand.lostSpan(r))  lost  \(DumpCommand.lostReason)") + "\n")
                 }
             case .redrive:
                 // Blocking reads and writes run off the cooperative pool.

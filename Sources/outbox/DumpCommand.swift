@@ -34,7 +34,20 @@ struct DumpCommand: AsyncParsableCommand {
                                     + Self.pad("KEY", 16) + "  " + Self.pad("SIZE", 8) + "  STATUS\n")
             }
             guard limit > 0 else { return }
+            // Numbers a repair took out (dead, with no dead letter) are shown as "lost" rows in their place.
+            var lost = (status == .all || status == .dead) && type == nil && key == nil && segment == nil
+                ? try reader.lostSequenceNumbers().ranges.filter { $0.upperBound >= from }[...] : []
+            func showLost(before seq: UInt64) {
+                while let r = lost.first, r.lowerBound < seq, shown < limit {
+                    lost = lost.dropFirst()
+                    Output.shared.write((json ? Self.lostJSON(r) : Self.lostTableLine(r)) + "\n")
+                    shown += 1
+                }
+            }
+            defer { showLost(before: .max) }
             try reader.forEachMessage(from: from) { m in
+                showLost(before: m.seq)
+                guard shown < limit else { return false }
                 let st = tombstones.status(of: m.seq)
                 if status != .all && st.rawValue != status.rawValue { return true }
                 if let type, m.message.type != type { return true }
@@ -92,7 +105,7 @@ struct DumpCommand: AsyncParsableCommand {
                     } else {
                         Output.shared.write("  offset \(offset): \(kind) frame, first \(first), count \(count), \(length) bytes, checksum ok\n")
                     }
-                case .damage(let offset, let length, let reason, let excerpt):
+                case .damage(let offset, let length, let reason, let excerpt, _):
                     let hex = excerpt.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
                     if json {
                         var j = JSONLine()
@@ -135,6 +148,24 @@ struct DumpCommand: AsyncParsableCommand {
         j.bool("compressed", m.compressed)
         if let p = payloadText(m.message.payload, payload) { j.string("payload", p) }
         return j.text
+    }
+
+    /// Sequence numbers lost to a repair, as `dump` and `dead-letters list` show them.
+    static let lostReason = "unreadable, taken out by verify --repair (no dead letter: the content is gone)"
+
+    static func lostJSON(_ r: ClosedRange<UInt64>) -> String {
+        var j = JSONLine()
+        j.number("seq", r.lowerBound)
+        j.number("lastSeq", r.upperBound)
+        j.string("status", "lost")
+        j.string("reason", lostReason)
+        return j.text
+    }
+
+    static func lostSpan(_ r: ClosedRange<UInt64>) -> String { r.count == 1 ? "\(r.lowerBound)" : "\(r.lowerBound)...\(r.upperBound)" }
+
+    static func lostTableLine(_ r: ClosedRange<UInt64>) -> String {
+        pad(lostSpan(r), 10) + "  " + pad("-", 27) + "  " + pad("-", 20) + "  " + pad("-", 16) + "  " + pad("-", 8) + "  lost (\(lostReason))"
     }
 
     static func tableLine(_ m: StoredMessage, _ status: MessageStatus, payload: PayloadDisplay) -> String {

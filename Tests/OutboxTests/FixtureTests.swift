@@ -55,12 +55,18 @@ struct FixtureTests {
         } else {
             let before = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
                 .map { ($0, try fileSize(dir + "/" + $0)) }
-            for attempt in ["writer", "reader"] {
+            // Open for writing, read (dump), tail (the relay, `tail`): the same file and offset.
+            for attempt in ["writer", "reader", "tail"] {
                 do {
-                    if attempt == "writer" {
+                    switch attempt {
+                    case "writer":
                         _ = try Outbox(openingAt: dir, logger: quietLogger)
-                    } else {
+                    case "reader":
                         _ = try OutboxReader(path: dir).messages()
+                    default:
+                        let reader = try OutboxReader(path: dir)
+                        let tail = LogTail(directory: reader.directory, outboxID: reader.outboxID, from: 1)
+                        while try !tail.read(limit: 1000).isEmpty {}
                     }
                     Issue.record("\(attempt) opened a damaged outbox")
                 } catch let error as OutboxError {
@@ -69,9 +75,42 @@ struct FixtureTests {
                     #expect(error.offset == Int64(e["offset"]!)!, "\(attempt): \(error)")
                 }
             }
+            // verify names the same problem first.
+            let report = try OutboxInspector.verify(path: dir)
+            let first = report.problems.first { $0.kind != .leftoverFile }
+            #expect(first?.kind.rawValue == e["verifyKind"] && first?.file == e["file"] && first?.offset == Int64(e["offset"]!),
+                    "verify: \(report.problems)")
             let after = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
                 .filter { $0 != "writer.lock" }.map { ($0, try fileSize(dir + "/" + $0)) }
             #expect(after.map(\.0) == before.map(\.0) && after.map(\.1) == before.map(\.1), "refusing changed nothing")
         }
+    }
+
+    /// `verify --repair` on every damaged fixture: it keeps every byte it replaces (as `NAME.broken`, or
+    /// `NAME.foreign` for another outbox's file), and leaves an outbox that verifies clean and opens for
+    /// writing and reading with the expected messages; or it refuses, changing nothing.
+    @Test(arguments: Fixture.all.filter { $0.expected["open"] == "error" })
+    func repairKeepsEveryByteAndLeavesAnOutboxThatOpens(_ fixture: Fixture) async throws {
+        let tmp = TemporaryDirectory()
+        let dir = try fixture.copy(into: tmp)
+        let originals = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+            .map { ($0, FileManager.default.contents(atPath: dir + "/" + $0) ?? Data()) }
+        if fixture.expected["repair"] == "refused" {
+            await #expect(throws: OutboxError.self) { try await OutboxInspector.repair(path: dir, logger: quietLogger) }
+            return
+        }
+        let result = try await OutboxInspector.repair(path: dir, logger: quietLogger)
+        #expect(result.remaining.isEmpty, "clean after repair: \(result.remaining) after \(result.actions)")
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir)
+        for (name, bytes) in originals {
+            let same = FileManager.default.contents(atPath: dir + "/" + name) == bytes
+            let kept = names.filter { $0.hasPrefix(name + ".broken") || $0.hasPrefix(name + ".foreign") }
+                .contains { FileManager.default.contents(atPath: dir + "/" + $0) == bytes }
+            #expect(same || kept, "\(name): changed without a copy of the original (\(result.actions))")
+        }
+        let messages = try OutboxReader(path: dir).messages()
+        #expect(messages.count == Int(fixture.expected["messagesAfterRepair"] ?? "") , "\(result.actions)")
+        let outbox = try Outbox(openingAt: dir, logger: quietLogger)
+        try outbox.closeBlocking()
     }
 }

@@ -1,5 +1,15 @@
 /// Why the bytes at an offset are not a valid frame.
+///
+/// With ``SequenceContinuity`` and the header checks of `LogFile`, this is the one classification of
+/// damage every command uses. The rule for a torn tail (FORMAT.md §7) is ``canBeTorn``: only bytes that
+/// could be a write still in progress or cut short may be a torn tail; a frame whose checksum matches
+/// was written whole, so whatever else is wrong with it is corruption, wherever it is.
 struct FrameDamage: Error, Sendable, Equatable {
     var offset: Int64
     var reason: String
+    /// The frame's checksum matched (its flags, kind, count or content are wrong): it was written whole.
+    var whole = false
+
+    /// Whether this damage may be a torn tail, when nothing valid follows it in an active file.
+    var canBeTorn: Bool { !whole }
 }

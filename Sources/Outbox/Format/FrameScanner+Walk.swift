@@ -24,8 +24,9 @@ extension FrameScanner {
     }
 
     /// Calls `body` for every frame from ``offset`` on, until it returns false. Returns where the next
-    /// frame would start and, when damage that nothing valid follows ends the file there, that damage.
-    /// Damage followed by a valid frame throws ``OutboxError/Code/corrupt``.
+    /// frame would start and, when damage that nothing valid follows ends the file there and may be a
+    /// torn write (``FrameDamage/canBeTorn``), that damage. Any other damage throws
+    /// ``OutboxError/Code/corrupt``.
     func walkToTornTail(_ body: (Frame) throws -> Bool) throws -> (end: Int64, tornTail: FrameDamage?) {
         while true {
             switch try next() {
@@ -36,6 +37,10 @@ extension FrameScanner {
             case .damage(let damage):
                 if let following = try nextValidFrame(after: damage.offset) {
                     throw OutboxError(.corrupt, damage.reason + "; a valid frame follows at offset \(following)",
+                                      path: file.path, offset: damage.offset)
+                }
+                guard damage.canBeTorn else {
+                    throw OutboxError(.corrupt, damage.reason + " (its checksum matches: it was written whole, so it is not a torn tail)",
                                       path: file.path, offset: damage.offset)
                 }
                 return (damage.offset, damage)

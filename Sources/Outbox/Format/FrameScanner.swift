@@ -69,8 +69,8 @@ package final class FrameScanner {
     /// Checks the frame at `at` without moving ``offset``.
     func check(at offset: Int64) throws -> Result<Frame, FrameDamage> {
         let at = offset
-        func damage(_ reason: String) throws -> Result<Frame, FrameDamage> {
-            .failure(FrameDamage(offset: at, reason: reason))
+        func damage(_ reason: String, whole: Bool = false) throws -> Result<Frame, FrameDamage> {
+            .failure(FrameDamage(offset: at, reason: reason, whole: whole))
         }
         let left = size - at
         if left < Int64(FrameHeader.size) {
@@ -94,13 +94,14 @@ package final class FrameScanner {
         let prefix = headerBytes.withUnsafeBytes { FrameHeader.prefixCRC(identity: identity, offset: at, header: $0) }
         let crc = CRC32.combine(prefix, CRC32.of(body), lengthOfB: body.count)
         guard crc == h.crc else { return try damage("frame checksum mismatch") }
-        guard h.flags == 0 else { return try damage("unknown frame flags \(h.flags)") }
+        // The checksum matches: the frame was written whole, so from here on nothing is a torn tail.
+        guard h.flags == 0 else { return try damage("unknown frame flags \(h.flags)", whole: true) }
         guard let kind = FrameKind(rawValue: h.kind), kinds.contains(kind) else {
-            return try damage("unexpected frame kind \(h.kind)")
+            return try damage("unexpected frame kind \(h.kind)", whole: true)
         }
-        guard h.count >= 1 else { return try damage("frame holds a count of 0") }
+        guard h.count >= 1 else { return try damage("frame holds a count of 0", whole: true) }
         let header = FrameHeader(bodyLength: h.length, first: h.first, count: h.count, kind: kind)
-        if let reason = validate(header, body) { return try damage("frame content is invalid: \(reason)") }
+        if let reason = validate(header, body) { return try damage("frame content is invalid: \(reason)", whole: true) }
         return .success(Frame(offset: at, header: header, body: body))
     }
 

@@ -11,18 +11,21 @@ extension OutboxInspector {
             var names = listing.segments.map(\.name) + listing.tombstones.map(\.name)
             if (try? directory.openFile(DeadLetterLog.fileName, writable: false)) != nil { names.append(DeadLetterLog.fileName) }
             guard !names.isEmpty else { throw OutboxError(.notAnOutbox, "not an outbox directory (no outbox files)", path: path) }
-            return try names.map { try walkFile($0, in: directory) }
+            let reference = ReferenceOutboxID.find(in: directory, listing)
+            return try names.map { try walkFile($0, in: directory, reference: reference) }
         }
         let url = path.split(separator: "/", omittingEmptySubsequences: false)
         let name = String(url.last ?? "")
         let parent = url.count > 1 ? url.dropLast().joined(separator: "/") : "."
         let directory = try OutboxDirectory.openForInspection(parent.isEmpty ? "/" : parent, sys: sys)
-        return [try walkFile(name, in: directory)]
+        return [try walkFile(name, in: directory, reference: (try? FileNames.list(directory)).flatMap { ReferenceOutboxID.find(in: directory, $0) })]
     }
 
-    /// The kind, expected base and identity of a file, from its name, its header, or its siblings.
-    static func describe(_ name: String, _ file: OutboxFile, in directory: OutboxDirectory)
-        -> (kind: FileHeader.Kind?, header: Result<FileHeader, OutboxError>, identity: FileIdentity?) {
+    /// The kind, expected base and identity of a file, from its name, its header, or the outbox's
+    /// reference id (``ReferenceOutboxID``); `foreign` when its valid header names another outbox (its
+    /// frames are then not checked: they cannot be told apart from the other outbox's).
+    static func describe(_ name: String, _ file: OutboxFile, in directory: OutboxDirectory, reference: OutboxID?)
+        -> (kind: FileHeader.Kind?, header: Result<FileHeader, OutboxError>, identity: FileIdentity?, foreign: Bool) {
         let magic = (try? file.read(at: 0, count: 8)) ?? []
         var kind: FileHeader.Kind?
         var base: UInt64?
@@ -31,40 +34,42 @@ extension OutboxInspector {
         else if name == DeadLetterLog.fileName { kind = .deadLetters; base = 1 }
         else { kind = [FileHeader.Kind.segment, .tombstones, .deadLetters].first { $0.magic == magic } }
         guard let kind else {
-            return (nil, .failure(OutboxError(.notAnOutbox, "not an outbox file (unknown name and magic)", path: file.path)), nil)
+            return (nil, .failure(OutboxError(.notAnOutbox, "not an outbox file (unknown name and magic)", path: file.path)), nil, false)
         }
         let header = Result { try LogFile.checkHeader(of: file, kind: kind, expectedBase: base ?? 0, outboxID: nil) }
             .mapError { $0 as? OutboxError ?? OutboxError(.io, "\($0)") }
-        if case .success(let h) = header { return (kind, header, FileIdentity(outboxID: h.outboxID, base: h.base)) }
-        // The header is damaged: the outbox id may still come from a sibling file, the base from the name.
-        if let base, let id = siblingOutboxID(in: directory, except: name) {
-            return (kind, header, FileIdentity(outboxID: id, base: base))
+        if case .success(let h) = header {
+            if let reference, h.outboxID != reference {
+                let problem = OutboxError(.corrupt, "file belongs to another outbox (id \(h.outboxID); this outbox's files carry \(reference))",
+                                          path: file.path, offset: 16)
+                return (kind, .failure(problem), nil, true)
+            }
+            return (kind, header, FileIdentity(outboxID: h.outboxID, base: h.base), false)
+        }
+        // The header is damaged: the outbox id may still come from the other files, the base from the name.
+        if let base, let reference { return (kind, header, FileIdentity(outboxID: reference, base: base), false) }
+        // No other file names the outbox: the id field of the damaged header is the best guess, which
+        // the frames then confirm (each frame's checksum covers the id) or refute.
+        if let base, let bytes = try? file.read(at: 16, count: 16), bytes.count == 16 {
+            return (kind, header, FileIdentity(outboxID: OutboxID(bytes: bytes), base: base), false)
         }
         if base == nil, let h = try? FileHeader.decode(file.read(at: 0, count: FileHeader.size), expecting: kind) {
-            return (kind, .success(h), FileIdentity(outboxID: h.outboxID, base: h.base))
+            return (kind, .success(h), FileIdentity(outboxID: h.outboxID, base: h.base), false)
         }
-        return (kind, header, nil)
+        return (kind, header, nil, false)
     }
 
-    /// The outbox id written in the header of any other valid file of the directory.
-    static func siblingOutboxID(in directory: OutboxDirectory, except: String) -> OutboxID? {
-        guard let listing = try? FileNames.list(directory) else { return nil }
-        for (name, kind, base) in listing.segments.map({ ($0.name, FileHeader.Kind.segment, $0.base) })
-            + listing.tombstones.map({ ($0.name, FileHeader.Kind.tombstones, $0.generation) }) where name != except {
-            if let f = try? directory.openFile(name, writable: false),
-               let h = try? LogFile.checkHeader(of: f, kind: kind, expectedBase: base, outboxID: nil) {
-                return h.outboxID
-            }
-        }
-        return nil
-    }
-
-    static func walkFile(_ name: String, in directory: OutboxDirectory, validateBodies: Bool = false) throws -> RawFileReport {
+    static func walkFile(_ name: String, in directory: OutboxDirectory, reference: OutboxID?, validateBodies: Bool = false) throws -> RawFileReport {
         let file = try directory.openFile(name, writable: false)
         let size = try file.size()
-        let (kind, header, identity) = describe(name, file, in: directory)
+        let (kind, header, identity, foreign) = describe(name, file, in: directory, reference: reference)
         var report = RawFileReport(path: file.path, name: name, kind: kind?.noun ?? "unknown", size: size, header: nil,
-                                   headerProblem: nil, headerProblemOffset: nil, entries: [])
+                                   headerProblem: nil, headerProblemOffset: nil, entries: [], belongsToAnotherOutbox: foreign)
+        if foreign, case .failure(let e) = header {
+            report.headerProblem = e.message
+            report.headerProblemOffset = e.offset
+            return report
+        }
         switch header {
         case .success(let h):
             report.header = "outbox \(h.outboxID), base \(h.base), max record size \(h.maxRecordSize), created \(h.createdAtMicros) µs"
@@ -75,7 +80,8 @@ extension OutboxInspector {
         guard let kind, let identity else {
             if size > 0 {
                 let excerpt = (try? file.read(at: 0, count: 32)) ?? []
-                report.entries = [.damage(offset: 0, length: size, reason: "cannot check frames: the file's identity is unknown", excerpt: excerpt)]
+                report.entries = [.damage(offset: 0, length: size, reason: "cannot check frames: the file's identity is unknown", excerpt: excerpt,
+                                           canBeTorn: false)]
             }
             return report
         }
@@ -93,7 +99,8 @@ extension OutboxInspector {
                 let next = try scanner.nextValidFrame(after: d.offset)
                 let end = next ?? size
                 let excerpt = try file.read(at: d.offset, count: Int(min(32, end - d.offset)))
-                report.entries.append(.damage(offset: d.offset, length: end - d.offset, reason: d.reason, excerpt: excerpt))
+                report.entries.append(.damage(offset: d.offset, length: end - d.offset, reason: d.reason, excerpt: excerpt,
+                                              canBeTorn: d.canBeTorn))
                 guard let next else { return report }
                 scanner.offset = next
             }

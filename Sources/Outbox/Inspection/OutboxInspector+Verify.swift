@@ -1,7 +1,8 @@
 extension OutboxInspector {
     /// Checks every header, frame, tombstone and invariant of the outbox at `path`: dense sequence
-    /// numbers, tombstones only for sequence numbers that exist, no frame out of place. Read-only; safe
-    /// next to a running writer (whose commit in progress may show as a torn tail).
+    /// numbers, every file of one outbox, tombstones only for sequence numbers that exist and for every
+    /// number below the first segment, no frame out of place. Read-only; safe next to a running writer
+    /// (whose commit in progress may show as a torn tail).
     public static func verify(path: String) throws -> VerifyReport {
         let directory = try OutboxDirectory.open(path, create: false, sys: LinuxSystemCalls())
         return try verify(directory)
@@ -12,92 +13,121 @@ extension OutboxInspector {
         guard !listing.segments.isEmpty else {
             throw OutboxError(.notAnOutbox, "not an outbox directory (no segment files)", path: directory.path)
         }
+        let reference = ReferenceOutboxID.find(in: directory, listing)
         var report = VerifyReport()
         for name in listing.temporary {
             report.problems.append(VerifyProblem(file: name, offset: nil, kind: .leftoverFile, reason: "temporary file left by an interrupted create"))
         }
-        var expected: UInt64?
+        var continuity = SequenceContinuity()
+        var lastSeqKnown = true
         for (i, entry) in listing.segments.enumerated() {
             let isLast = i == listing.segments.count - 1
-            let raw = try walkFile(entry.name, in: directory, validateBodies: true)
+            let raw = try walkFile(entry.name, in: directory, reference: reference, validateBodies: true)
             report.files += 1
             report.segments += 1
-            headerProblem(raw, into: &report)
-            if let e = expected, entry.base != e {
-                report.problems.append(VerifyProblem(
-                    file: entry.name, offset: 32, kind: .sequenceGap,
-                    reason: entry.base > e ? "sequence numbers \(e)...\(entry.base - 1) are missing before this segment"
-                                           : "this segment starts at \(entry.base) but the previous one ends at \(e - 1)"))
+            if raw.belongsToAnotherOutbox {
+                let next = i + 1 < listing.segments.count ? listing.segments[i + 1].base : nil
+                headerProblem(raw, into: &report, detail: next.map { $0 > entry.base ? "; sequence numbers \(entry.base)...\($0 - 1) are not served" : "" }
+                                  ?? "; its sequence numbers from \(entry.base) on are not served")
+                continuity.forget()
+                lastSeqKnown = !isLast
+                continue
             }
-            var next = entry.base
+            let problemsBefore = report.problems.count
+            if let p = continuity.segment(base: entry.base) {
+                report.problems.append(VerifyProblem(file: entry.name, offset: p.offset, kind: .sequenceGap, reason: p.reason))
+            }
             var afterDamage = false
             for (j, item) in raw.entries.enumerated() {
                 switch item {
                 case .frame(let offset, _, let kind, let first, let count):
-                    if afterDamage, first > next, var last = report.problems.popLast() {
+                    if afterDamage, let next = continuity.next, first > next, var last = report.problems.popLast() {
+                        // The damaged bytes held the missing numbers: one problem, not two.
                         last.reason += "; it held sequence numbers \(next)...\(first - 1)"
                         report.problems.append(last)
-                    } else if first != next {
-                        report.problems.append(VerifyProblem(
-                            file: entry.name, offset: offset, kind: .sequenceGap,
-                            reason: first > next ? "sequence numbers \(next)...\(first - 1) are missing before this frame"
-                                                 : "frame starts at \(first), expected \(next)"))
+                        continuity = SequenceContinuity(next: first)
+                    }
+                    if let p = continuity.frame(first: first, count: count, offset: offset) {
+                        report.problems.append(VerifyProblem(file: entry.name, offset: p.offset, kind: .sequenceGap, reason: p.reason))
                     }
                     if kind == "messages" { report.messages += UInt64(count) }
-                    next = first + UInt64(count)
                     afterDamage = false
-                case .damage(let offset, let length, let reason, _):
+                case .damage(let offset, let length, let reason, _, let canBeTorn):
                     afterDamage = true
-                    let torn = isLast && j == raw.entries.count - 1
-                    report.problems.append(VerifyProblem(
-                        file: entry.name, offset: offset, kind: torn ? .tornTail : .corrupt,
-                        reason: torn ? "\(reason) (\(length) bytes at the end of the active segment)"
-                                     : "\(reason) (\(length) damaged bytes\(j == raw.entries.count - 1 ? " at the end of a sealed segment" : " before the next valid frame"))"))
+                    let atEnd = j == raw.entries.count - 1
+                    let torn = isLast && atEnd && canBeTorn
+                    let place = torn ? "at the end of the active segment"
+                        : atEnd ? (isLast ? "at the end of the active segment, written whole: not a torn tail" : "at the end of a sealed segment")
+                        : "before the next valid frame"
+                    report.problems.append(VerifyProblem(file: entry.name, offset: offset, kind: torn ? .tornTail : .corrupt,
+                                                         reason: "\(reason) (\(length) \(torn ? "" : "damaged ")bytes \(place))"))
                 }
             }
-            expected = next
+            // A damaged header explains what follows in its frames: one problem, not several.
+            if raw.headerProblem != nil {
+                let frameProblems = report.problems.count - problemsBefore
+                report.problems.removeSubrange(problemsBefore...)
+                headerProblem(raw, into: &report, detail: frameProblems > 0 ? "; its frames show \(frameProblems) more problem(s), which may follow from it" : "")
+            }
         }
-        report.lastSeq = (expected ?? 1) - 1
+        report.lastSeq = (continuity.next ?? 1) - 1
 
+        let snapshot: TombstoneSnapshot?
         if let active = listing.tombstones.last {
             for old in listing.tombstones.dropLast() {
                 report.problems.append(VerifyProblem(file: old.name, offset: nil, kind: .leftoverFile,
                                                      reason: "superseded by \(active.name) (removed when a relay next opens the outbox)"))
             }
-            try checkOtherFile(active.name, in: directory, into: &report)
-            if let id = siblingOutboxID(in: directory, except: active.name),
-               let t = try? TombstoneFile.load(active.name, generation: active.generation, in: directory, outboxID: id,
-                                               writable: false, tail: .stop),
-               let beyond = t.snapshot.finished.ranges.last, beyond.upperBound > report.lastSeq {
+            try checkOtherFile(active.name, in: directory, reference: reference, into: &report)
+            snapshot = reference.flatMap {
+                try? TombstoneFile.load(active.name, generation: active.generation, in: directory, outboxID: $0, writable: false, tail: .stop).snapshot
+            }
+            if lastSeqKnown, let beyond = snapshot?.finished.ranges.last, beyond.upperBound > report.lastSeq {
                 report.problems.append(VerifyProblem(
                     file: active.name, offset: nil, kind: .unknownTombstone,
                     reason: "tombstones for \(max(beyond.lowerBound, report.lastSeq + 1))...\(beyond.upperBound), beyond the last committed sequence number \(report.lastSeq)"))
             }
+        } else {
+            snapshot = TombstoneSnapshot()
+        }
+        // Compaction removes only segments whose every number is finished: anything below the first
+        // segment that is not tombstoned was in a segment that is missing (FORMAT.md §6).
+        if let first = listing.segments.first, first.base > 1, let snapshot {
+            let missing = snapshot.finished.firstMissing(from: 1)
+            if missing < first.base {
+                report.problems.append(VerifyProblem(
+                    file: first.name, offset: 32, kind: .sequenceGap,
+                    reason: "sequence number \(missing), below the first segment's base \(first.base), is not tombstoned: the segment that held it is missing"))
+            }
         }
         if (try? directory.openFile(DeadLetterLog.fileName, writable: false)) != nil {
-            try checkOtherFile(DeadLetterLog.fileName, in: directory, into: &report)
+            try checkOtherFile(DeadLetterLog.fileName, in: directory, reference: reference, into: &report)
         }
         return report
     }
 
-    private static func headerProblem(_ raw: RawFileReport, into report: inout VerifyReport) {
+    private static func headerProblem(_ raw: RawFileReport, into report: inout VerifyReport, detail: String = "") {
         guard let problem = raw.headerProblem else { return }
-        let unsupported = problem.contains("unsupported format version")
-        report.problems.append(VerifyProblem(file: raw.name, offset: raw.headerProblemOffset,
-                                             kind: unsupported ? .unsupportedVersion : .badHeader, reason: problem))
+        let kind: VerifyProblem.Kind = raw.belongsToAnotherOutbox ? .foreignOutbox
+            : problem.contains("unsupported format version") ? .unsupportedVersion : .badHeader
+        report.problems.append(VerifyProblem(file: raw.name, offset: raw.headerProblemOffset, kind: kind, reason: problem + detail))
     }
 
     /// Tombstone and dead-letter files: header and frames.
-    private static func checkOtherFile(_ name: String, in directory: OutboxDirectory, into report: inout VerifyReport) throws {
-        let raw = try walkFile(name, in: directory, validateBodies: true)
+    private static func checkOtherFile(_ name: String, in directory: OutboxDirectory, reference: OutboxID?,
+                                       into report: inout VerifyReport) throws {
+        let raw = try walkFile(name, in: directory, reference: reference, validateBodies: true)
         report.files += 1
-        headerProblem(raw, into: &report)
+        if raw.headerProblem != nil {
+            headerProblem(raw, into: &report)
+            return
+        }
         for (j, item) in raw.entries.enumerated() {
             switch item {
             case .frame:
                 continue
-            case .damage(let offset, let length, let reason, _):
-                let torn = j == raw.entries.count - 1
+            case .damage(let offset, let length, let reason, _, let canBeTorn):
+                let torn = j == raw.entries.count - 1 && canBeTorn
                 report.problems.append(VerifyProblem(file: name, offset: offset, kind: torn ? .tornTail : .corrupt,
                                                      reason: "\(reason) (\(length) bytes)"))
             }

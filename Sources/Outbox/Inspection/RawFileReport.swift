@@ -12,4 +12,7 @@ public struct RawFileReport: Sendable {
     /// The offset of the bad header field, if the header is not valid.
     public var headerProblemOffset: Int64?
     public var entries: [RawEntry]
+    /// The header is valid but names another outbox than the rest of the directory (FORMAT.md §2); its
+    /// frames are not walked.
+    public var belongsToAnotherOutbox = false
 }

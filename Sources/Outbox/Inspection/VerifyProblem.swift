@@ -7,6 +7,8 @@ public struct VerifyProblem: Sendable, Equatable {
         case corrupt = "corrupt"
         /// A damaged file header.
         case badHeader = "bad-header"
+        /// A valid header that names another outbox than the rest of the directory (FORMAT.md §2).
+        case foreignOutbox = "foreign-outbox"
         /// A file of a format version this build does not read.
         case unsupportedVersion = "unsupported-version"
         /// Sequence numbers missing or repeated between frames or segments.

@@ -9,6 +9,8 @@ package enum FileNames {
     static let segmentPrefix = "segment-"
     static let tombstonePrefix = "tombstones-"
     static let suffix = ".log"
+    /// The dead-letter file (FORMAT.md §5a).
+    package static let deadLetters = "dead-letters.log"
 
     /// `segment-<base, 20 decimal digits>.log`
     package static func segment(_ base: UInt64) -> String { segmentPrefix + digits(base) + suffix }

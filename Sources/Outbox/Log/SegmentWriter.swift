@@ -77,37 +77,23 @@ final class SegmentWriter {
                                  segmentSize: segmentSize, file: file, base: 1, writeOffset: Int64(FileHeader.size), nextSeq: 1)
         }
 
-        var outboxID: OutboxID?
-        var expected: UInt64?
+        let outboxID = ReferenceOutboxID.find(in: directory, listing)
+        var continuity = SequenceContinuity()
         for (i, entry) in listing.segments.enumerated() {
             let isLast = i == listing.segments.count - 1
             let segment = try SegmentFile.open(entry.name, base: entry.base, in: directory, writable: isLast,
                                                validateBodies: true, expecting: outboxID)
-            outboxID = segment.header.outboxID
-            if let e = expected, entry.base != e {
-                throw OutboxError(
-                    .corrupt,
-                    entry.base > e
-                        ? "sequence gap: the previous segment ends at \(e - 1) but this one starts at \(entry.base)"
-                        : "segments overlap: the previous segment ends at \(e - 1) but this one starts at \(entry.base)",
-                    path: segment.file.path, offset: 32)
-            }
-            var next = entry.base
+            try continuity.checkSegment(base: entry.base, path: segment.file.path)
             let policy: RecoveryPolicy = isLast ? .truncate(logger) : .refuse
             let end = try policy.walk(segment.scanner) { frame in
-                guard frame.header.first == next else {
-                    throw OutboxError(.corrupt, "frame starts at sequence \(frame.header.first), expected \(next)",
-                                      path: segment.file.path, offset: frame.offset)
-                }
-                next += UInt64(frame.header.count)
+                try continuity.checkFrame(frame.header, offset: frame.offset, path: segment.file.path)
                 return true
             }
-            expected = next
             if isLast {
                 return SegmentWriter(
                     directory: directory, logger: logger, outboxID: segment.header.outboxID,
                     maxRecordSize: segment.header.maxRecordSize, segmentSize: segmentSize, file: segment.file,
-                    base: entry.base, writeOffset: end, nextSeq: next)
+                    base: entry.base, writeOffset: end, nextSeq: continuity.next ?? entry.base)
             }
         }
         fatalError("unreachable: the last segment returns")

@@ -11,6 +11,8 @@ final class LogTail {
     private var current: SegmentFile?
     /// The next sequence number expected.
     private(set) var nextSeq: UInt64
+    /// Frames and segments follow each other without a gap or overlap (``SequenceContinuity``).
+    private var continuity = SequenceContinuity()
 
     init(directory: OutboxDirectory, outboxID: OutboxID, from seq: UInt64) {
         self.directory = directory
@@ -32,7 +34,9 @@ final class LogTail {
                     // Messages below the first stored segment were compacted away (all finished).
                     if nextSeq < segments[0].base { nextSeq = segments[0].base }
                     guard let entry = segments.last(where: { $0.base <= nextSeq }) else { return nil }
-                    return try SegmentFile.open(entry.name, base: entry.base, in: directory, expecting: outboxID)
+                    let segment = try SegmentFile.open(entry.name, base: entry.base, in: directory, expecting: outboxID)
+                    try continuity.checkSegment(base: entry.base, path: segment.file.path)
+                    return segment
                 }
             }
             guard let segment = current else { break }
@@ -49,10 +53,7 @@ final class LogTail {
             let count = out.count
             try walk(segment, tail: .refuse, limit: .max, maxBytes: .max, into: &out, bytes: &bytes)
             if out.count > count, !touched.contains(where: { $0 === segment.file }) { touched.append(segment.file) }
-            if next.base != nextSeq {
-                throw OutboxError(.corrupt, "sequence gap: expected \(nextSeq) next but the next segment starts at \(next.base)",
-                                  path: directory.pathOf(next.name))
-            }
+            try continuity.checkSegment(base: next.base, path: directory.pathOf(next.name))
             current = nil
         }
         for file in touched { try file.dataSync() }
@@ -62,6 +63,7 @@ final class LogTail {
     private func walk(_ segment: SegmentFile, tail: FrameScanner.TailPolicy, limit: Int, maxBytes: Int,
                       into out: inout [StoredMessage], bytes: inout Int) throws {
         try segment.scanner.walk(tail: tail) { frame in
+            try continuity.checkFrame(frame.header, offset: frame.offset, path: segment.file.path)
             let last = frame.header.first + UInt64(frame.header.count) - 1
             if last < nextSeq { return true }
             let messages = try segment.messages(in: frame, from: nextSeq)

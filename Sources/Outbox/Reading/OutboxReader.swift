@@ -26,7 +26,8 @@ public final class OutboxReader: Sendable {
             guard let last = listing.segments.last else {
                 throw OutboxError(.notAnOutbox, "not an outbox directory (no segment files)", path: path)
             }
-            return try SegmentFile.open(last.name, base: last.base, in: directory).header.outboxID
+            if let id = ReferenceOutboxID.find(in: directory, listing) { return id }
+            return try SegmentFile.open(last.name, base: last.base, in: directory).header.outboxID  // throws its header's error
         }
     }
 
@@ -75,8 +76,13 @@ public final class OutboxReader: Sendable {
     /// only segments whose every message is finished, and only from the front). If the segment that was
     /// last when listed is gone, the writer has rolled past it since: the walk lists again and goes on
     /// with the newer segments.
+    ///
+    /// Never skips: a sequence gap or overlap between or inside the segments it reads (a missing
+    /// segment, a frame out of place) throws ``OutboxError/Code/corrupt`` naming the file and offset, as
+    /// open does (``SequenceContinuity``).
     func forEachFrame(from: UInt64, _ body: (SegmentFile, Frame) throws -> Bool) throws {
         var segments = try FileNames.list(directory).segments[...]
+        var continuity = SequenceContinuity()
         while let entry = segments.first {
             segments = segments.dropFirst()
             let isLast = segments.isEmpty
@@ -86,10 +92,13 @@ public final class OutboxReader: Sendable {
                 segment = try SegmentFile.open(entry.name, base: entry.base, in: directory, expecting: outboxID)
             } catch let e as OutboxError where e.errno == ENOENT {
                 if isLast { segments = try FileNames.list(directory).segments.filter { $0.base > entry.base }[...] }
+                continuity.forget()
                 continue
             }
+            try continuity.checkSegment(base: entry.base, path: segment.file.path)
             var stop = false
             try segment.scanner.walk(tail: isLast ? .stop : .refuse) { frame in
+                try continuity.checkFrame(frame.header, offset: frame.offset, path: segment.file.path)
                 if frame.header.first + UInt64(frame.header.count) <= from { return true }
                 stop = try !body(segment, frame)
                 return !stop

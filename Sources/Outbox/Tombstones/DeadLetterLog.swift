@@ -14,7 +14,7 @@ import Foundation
 /// redriven message that died again), and a redrive-requested or redriven mark applies to the records
 /// written before it.
 package enum DeadLetterLog {
-    package static let fileName = "dead-letters.log"
+    package static let fileName = FileNames.deadLetters
     static let reasonHeader = "outbox-dead-reason"
     static let errorHeader = "outbox-dead-error"
     static let attemptsHeader = "outbox-dead-attempts"

@@ -1,0 +1,51 @@
+/// The one rule for sequence numbers in the segments (FORMAT.md §3): the first frame of a segment starts
+/// at the segment's base, every frame starts where the one before it ended, and every segment starts
+/// where the one before it ended. Open, the readers, the relay's tail, `verify` and `repair` all check
+/// it with this type, so they name the same gap or overlap for the same bytes.
+struct SequenceContinuity {
+    /// A break in the rule.
+    struct Problem: Equatable, Sendable {
+        enum Kind: Sendable { case gap, overlap }
+        var kind: Kind
+        /// Where the break is: a segment (`offset` 32, its base) or a frame (its offset).
+        var offset: Int64
+        var reason: String
+    }
+
+    /// The sequence number the next frame or segment must start at, once known.
+    private(set) var next: UInt64?
+
+    init(next: UInt64? = nil) { self.next = next }
+
+    /// A segment starts at `base`: a problem if the previous one did not end right before it.
+    mutating func segment(base: UInt64) -> Problem? {
+        defer { next = base }
+        guard let e = next, e != base else { return nil }
+        return base > e
+            ? Problem(kind: .gap, offset: 32, reason: "sequence gap: \(e)...\(base - 1) are missing (the previous segment ends at \(e - 1), this one starts at \(base))")
+            : Problem(kind: .overlap, offset: 32, reason: "sequence overlap: this segment starts at \(base) but the previous one ends at \(e - 1)")
+    }
+
+    /// A frame at `offset` holds `first` and the `count - 1` numbers after it.
+    mutating func frame(first: UInt64, count: UInt32, offset: Int64) -> Problem? {
+        defer { next = first &+ UInt64(count) }
+        guard let e = next, e != first else { return nil }
+        return first > e
+            ? Problem(kind: .gap, offset: offset, reason: "sequence gap: \(e)...\(first - 1) are missing before this frame (it starts at \(first))")
+            : Problem(kind: .overlap, offset: offset, reason: "sequence overlap: this frame starts at \(first) but \(first)...\(e - 1) were in the frames before it")
+    }
+
+    /// The previous segment is unknown (it was removed by compaction while being read).
+    mutating func forget() { next = nil }
+
+    /// Throwing forms, naming the file.
+    mutating func checkSegment(base: UInt64, path: String) throws {
+        if let p = segment(base: base) { throw OutboxError(.corrupt, p.reason, path: path, offset: p.offset) }
+    }
+
+    mutating func checkFrame(_ header: FrameHeader, offset: Int64, path: String) throws {
+        if let p = frame(first: header.first, count: header.count, offset: offset) {
+            throw OutboxError(.corrupt, p.reason, path: path, offset: p.offset)
+        }
+    }
+}
