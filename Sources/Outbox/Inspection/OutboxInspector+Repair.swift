@@ -72,18 +72,12 @@ extension OutboxInspector {
             let foreign = Set(report.problems.filter { $0.kind == .foreignOutbox }.map(\.file))
             let damagedFiles = Set(report.problems.filter { [.corrupt, .badHeader].contains($0.kind) || ($0.kind == .sequenceGap && $0.offset != 32) }.map(\.file))
             let tombstoned = reference.flatMap { try? TombstoneFile.read(in: directory, outboxID: $0).0 }
-            for (i, entry) in segments.enumerated() {
-                let nextBase = i + 1 < segments.count ? segments[i + 1].base : nil
-                if foreign.contains(entry.name), let reference {
-                    let (action, lost) = try repairForeignSegment(entry.name, base: entry.base, nextBase: nextBase, reference: reference,
-                                                                  highestTombstoned: tombstoned?.finished.ranges.last?.upperBound, in: directory)
+            for entry in segments {
+                if foreign.contains(entry.name) || damagedFiles.contains(entry.name) {
+                    let (action, lost) = try SegmentSalvage.salvage(entry.name, in: directory, keep: .beside,
+                                                                    highestTombstoned: tombstoned?.finished.ranges.last?.upperBound)
                     holes.formUnion(lost)
                     result.actions.append(action)
-                } else if damagedFiles.contains(entry.name) {
-                    let lost = try rebuildSegment(entry.name, base: entry.base, nextBase: nextBase, in: directory)
-                    holes.formUnion(lost)
-                    result.actions.append("rebuilt \(entry.name) from its valid frames (original kept as \(entry.name).broken)"
-                                          + (lost.isEmpty ? "" : "; sequence numbers \(lost) lost to damage became holes"))
                 } else if let torn = report.problems.first(where: { $0.file == entry.name && $0.kind == .tornTail }), let offset = torn.offset {
                     result.actions.append(try truncate(entry.name, at: offset, in: directory))
                 }
@@ -113,14 +107,9 @@ extension OutboxInspector {
                 var start = segments[i - 1].base
                 for case .frame(_, _, _, let first, let count) in previous.entries { start = max(start, first + UInt64(count)) }
                 guard start < base else { continue }
-                let header = try LogFile.checkHeader(of: directory.openFile(segments[i - 1].name, writable: false), kind: .segment,
-                                                         expectedBase: segments[i - 1].base, outboxID: nil)
-                let name = FileNames.segment(start)
-                let identity = FileIdentity(outboxID: header.outboxID, base: start)
-                var h = header
-                h.base = start
-                _ = try directory.createFile(name, contents: [h.encode()] + holeFrames(start...(base - 1), identity: identity,
-                                                                                         offset: Int64(FileHeader.size), note: "segment missing"))
+                let template = try LogFile.checkHeader(of: directory.openFile(segments[i - 1].name, writable: false), kind: .segment,
+                                                       expectedBase: segments[i - 1].base, outboxID: nil)
+                let name = try SegmentSalvage.holeSegment(start...(base - 1), template: template, in: directory, note: "segment missing")
                 holes.insert(start...(base - 1))
                 result.actions.append("created \(name) holding a hole for the missing sequence numbers \(start)...\(base - 1)")
             }
@@ -142,60 +131,9 @@ extension OutboxInspector {
         return (result, holes)
     }
 
-    /// A segment whose valid header names another outbox. If its frames are this outbox's (they validate
-    /// with `reference`), only the header is wrong: the segment is rebuilt with this outbox's id. If not,
-    /// it is another outbox's file: moved aside intact, and a segment holding a hole takes its place for
-    /// the numbers it stood for (up to the next segment, or for the last one up to the highest number its
-    /// frames or the tombstones name). Returns what was done and the numbers lost.
-    private static func repairForeignSegment(_ name: String, base: UInt64, nextBase: UInt64?, reference: OutboxID,
-                                             highestTombstoned: UInt64?, in directory: OutboxDirectory) throws -> (String, SequenceRangeSet) {
-        let file = try directory.openFile(name, writable: false)
-        let own = try LogFile.checkHeader(of: file, kind: .segment, expectedBase: base, outboxID: nil)
-        let ours = try frameSpan(file, identity: FileIdentity(outboxID: reference, base: base), maxBody: own.maxRecordSize)
-        let theirs = try frameSpan(file, identity: FileIdentity(outboxID: own.outboxID, base: base), maxBody: own.maxRecordSize)
-        if ours.frames > 0, ours.frames >= theirs.frames {
-            let lost = try rebuildSegment(name, base: base, nextBase: nextBase, in: directory, identity: FileIdentity(outboxID: reference, base: base))
-            return ("rebuilt \(name), whose header named another outbox (\(own.outboxID)) but whose frames are this outbox's, with this outbox's id (original kept as \(name).broken)"
-                    + (lost.isEmpty ? "" : "; sequence numbers \(lost) lost to damage became holes"), lost)
-        }
-        let keptAs = try moveAside(name, in: directory)
-        let upper = nextBase.map { $0 - 1 } ?? max(theirs.last ?? 0, highestTombstoned ?? 0)
-        var header = own
-        header.outboxID = reference
-        let identity = FileIdentity(outboxID: reference, base: base)
-        var lost = SequenceRangeSet()
-        var frames: [[UInt8]] = []
-        if upper >= base {
-            lost.insert(base...upper)
-            frames = holeFrames(base...upper, identity: identity, offset: Int64(FileHeader.size), note: "\(name) belonged to another outbox")
-        }
-        _ = try directory.createFile(name, contents: [header.encode()] + frames)
-        return ("moved \(name), a file of another outbox (\(own.outboxID)), aside intact as \(keptAs)"
-                + (lost.isEmpty ? "; a new empty \(name) takes its place" : "; a new \(name) holds a hole for sequence numbers \(lost)"), lost)
-    }
-
-    /// How many valid frames `file` holds under `identity`, and the highest sequence number they name.
-    private static func frameSpan(_ file: OutboxFile, identity: FileIdentity, maxBody: UInt32) throws -> (frames: Int, last: UInt64?) {
-        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxBody, kinds: FrameContent.kinds(in: .segment), size: try file.size())
-        var frames = 0
-        var last: UInt64?
-        while true {
-            switch try scanner.next() {
-            case .end:
-                return (frames, last)
-            case .frame(let f):
-                frames += 1
-                last = max(last ?? 0, f.header.first + UInt64(f.header.count) - 1)
-            case .damage(let d):
-                guard let next = try scanner.nextValidFrame(after: d.offset) else { return (frames, last) }
-                scanner.offset = next
-            }
-        }
-    }
-
     /// Renames `name` to `NAME.foreign` (or `.foreign.N`), durably; the new name.
     private static func moveAside(_ name: String, in directory: OutboxDirectory) throws -> String {
-        let keptAs = keepName(name, suffix: ".foreign", in: directory)
+        let keptAs = SegmentSalvage.unusedName(name + ".foreign", in: directory)
         try directory.rename(name, to: keptAs)
         try directory.syncDirectory()
         return keptAs
@@ -234,93 +172,9 @@ extension OutboxInspector {
         let file = try directory.openFile(name, writable: false)
         let size = try file.size()
         let kept = try file.read(at: 0, count: Int(offset))
-        let keptAs = keepName(name, in: directory)
+        let keptAs = SegmentSalvage.unusedName(name + ".broken", in: directory)
         try directory.replaceFile(name, keepingOldAs: keptAs, contents: [kept])
         return "cut the torn tail of \(name) at offset \(offset) (\(size - offset) bytes; the original is kept as \(keptAs))"
-    }
-
-    /// A name under which to keep the original of a file being replaced.
-    private static func keepName(_ name: String, suffix: String = ".broken", in directory: OutboxDirectory) -> String {
-        var candidate = name + suffix
-        var n = 1
-        while (try? directory.openFile(candidate, writable: false)) != nil {
-            candidate = name + suffix + ".\(n)"
-            n += 1
-        }
-        return candidate
-    }
-
-    /// Hole frames for `range` (split to fit the count field), starting at `offset`.
-    private static func holeFrames(_ range: ClosedRange<UInt64>, identity: FileIdentity, offset: Int64, note: String) -> [[UInt8]] {
-        var frames: [[UInt8]] = []
-        var start = range.lowerBound
-        var at = offset
-        let body = Array("lost to damage (\(note)); found by outbox verify --repair".utf8)
-        while start <= range.upperBound {
-            let count = min(range.upperBound - start + 1, UInt64(UInt32.max))
-            let frame = FrameHeader.frame(kind: .hole, first: start, count: UInt32(count), body: body, identity: identity, offset: at)
-            frames.append(frame)
-            at += Int64(frame.count)
-            start += count
-        }
-        return frames
-    }
-
-    /// Replaces a damaged segment by its valid frames, with holes where sequence numbers were lost.
-    /// Returns the lost sequence numbers.
-    private static func rebuildSegment(_ name: String, base: UInt64, nextBase: UInt64?, in directory: OutboxDirectory,
-                                       identity given: FileIdentity? = nil) throws -> SequenceRangeSet {
-        let file = try directory.openFile(name, writable: false)
-        let reference = given?.outboxID ?? (try? FileNames.list(directory)).flatMap { ReferenceOutboxID.find(in: directory, $0) }
-        let (_, describedHeader, identityFound, _) = describe(name, file, in: directory, reference: reference)
-        guard let identity = given ?? identityFound else {
-            throw OutboxError(.corrupt, "cannot repair: no other file tells this outbox's id", path: file.path)
-        }
-        var headerResult = describedHeader
-        if given != nil, let own = try? LogFile.checkHeader(of: file, kind: .segment, expectedBase: base, outboxID: nil) {
-            var fixed = own
-            fixed.outboxID = identity.outboxID
-            headerResult = .success(fixed)
-        }
-        let header = (try? headerResult.get()) ?? FileHeader(
-            kind: .segment, outboxID: identity.outboxID, base: base,
-            maxRecordSize: siblingMaxRecordSize(in: directory, except: name) ?? UInt32(OutboxConfiguration().maxRecordSize),
-            createdAtMicros: OutboxMessage.micros(Date()))
-        let scanner = FrameScanner(file: file, identity: identity, maxBody: header.maxRecordSize,
-                                   kinds: FrameContent.kinds(in: .segment), size: try file.size(),
-                                   validate: { h, body in FrameContent.problem(h, body, maxBody: header.maxRecordSize) })
-        var frames: [[UInt8]] = []
-        var offset = Int64(FileHeader.size)
-        var expected = base
-        var lost = SequenceRangeSet()
-        func add(_ frame: [UInt8]) {
-            frames.append(frame)
-            offset += Int64(frame.count)
-        }
-        scan: while true {
-            switch try scanner.next() {
-            case .end:
-                break scan
-            case .damage(let d):
-                guard let next = try scanner.nextValidFrame(after: d.offset) else { break scan }
-                scanner.offset = next
-            case .frame(let f):
-                guard f.header.first >= expected else { continue }
-                if f.header.first > expected {
-                    lost.insert(expected...(f.header.first - 1))
-                    for h in holeFrames(expected...(f.header.first - 1), identity: identity, offset: offset, note: "in \(name)") { add(h) }
-                }
-                add(FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
-                                      identity: identity, offset: offset))
-                expected = f.header.first + UInt64(f.header.count)
-            }
-        }
-        if let nextBase, expected < nextBase {
-            lost.insert(expected...(nextBase - 1))
-            for h in holeFrames(expected...(nextBase - 1), identity: identity, offset: offset, note: "in \(name)") { add(h) }
-        }
-        try directory.replaceFile(name, keepingOldAs: keepName(name, in: directory), contents: [header.encode()] + frames)
-        return lost
     }
 
     private static func siblingMaxRecordSize(in directory: OutboxDirectory, except: String) -> UInt32? {
@@ -366,7 +220,7 @@ extension OutboxInspector {
             offset += Int64(frame.count)
             frames.append(frame)
         }
-        let keptAs = keepName(name, in: directory)
+        let keptAs = SegmentSalvage.unusedName(name + ".broken", in: directory)
         try directory.replaceFile(name, keepingOldAs: keptAs, contents: [header.encode()] + frames)
         return "rebuilt \(name) from its \(kept.count) valid frame(s) (original kept as \(keptAs))"
             + (kind == .tombstones ? "; messages whose tombstones were lost will be published again" : "")

@@ -1,0 +1,252 @@
+import Foundation
+
+/// The file work of saving what a damaged segment still holds, shared by `outbox verify --repair` and by
+/// quarantine at open (``OutboxConfiguration/onDamage``): a damaged segment is replaced by its valid
+/// frames with hole frames (FORMAT.md §4a) for the numbers lost; a file of another outbox is set aside
+/// and a hole takes its place; a missing segment becomes a hole. The original is never cut or deleted: it
+/// is kept whole, beside the file (`NAME.broken`, `NAME.foreign`) or in `quarantine/` (FORMAT.md §1a).
+///
+/// The lost numbers are returned; whoever holds the tombstone writer tombstones them as dead (repair does
+/// at once; the relay does when it reads the holes).
+package enum SegmentSalvage {
+    /// Where the original of a changed file goes.
+    package enum Keep: Sendable {
+        /// Beside it in the directory: `NAME.broken` for a rebuilt file, `NAME.foreign` for another
+        /// outbox's file.
+        case beside
+        /// In `quarantine/`, with a record of why (FORMAT.md §1a).
+        case quarantine(reason: String, offset: Int64?)
+    }
+
+    /// The subdirectory quarantined files go to.
+    package static let quarantineDirectory = "quarantine"
+
+    /// Saves what segment `name` still holds, whatever is wrong with it: a file of another outbox goes
+    /// through ``foreign(_:base:nextBase:reference:highestTombstoned:in:keep:)``; any other damaged
+    /// segment is rebuilt from its valid frames, under its own header if that is valid and otherwise under
+    /// the outbox's id (``ReferenceOutboxID``; with no other file, the id field of its damaged header, which
+    /// its frames' checksums then confirm or refute), the base its name gives and the other segments' max
+    /// record size. A file of an unknown format version is refused, never rebuilt. Returns a sentence
+    /// saying what was done, and the lost numbers.
+    package static func salvage(_ name: String, in directory: OutboxDirectory, keep: Keep,
+                                highestTombstoned: UInt64? = nil) throws -> (String, SequenceRangeSet) {
+        let listing = try FileNames.list(directory)
+        guard let i = listing.segments.firstIndex(where: { $0.name == name }) else {
+            throw OutboxError(.invalidArgument, "no such segment", path: directory.pathOf(name))
+        }
+        let base = listing.segments[i].base
+        let nextBase = i + 1 < listing.segments.count ? listing.segments[i + 1].base : nil
+        let reference = ReferenceOutboxID.find(in: directory, listing)
+        let file = try directory.openFile(name, writable: false)
+        let header: FileHeader
+        do {
+            let own = try LogFile.checkHeader(of: file, kind: .segment, expectedBase: base, outboxID: nil)
+            if let reference, own.outboxID != reference {
+                return try foreign(name, base: base, nextBase: nextBase, reference: reference, highestTombstoned: highestTombstoned,
+                                   in: directory, keep: keep)
+            }
+            header = own
+        } catch let e as OutboxError where e.code == .unsupportedVersion {
+            throw e
+        } catch {
+            let guessed = try reference ?? OutboxID(bytes: file.read(at: 16, count: 16))
+            let maxRecordSize = listing.segments.lazy.filter { $0.name != name }.compactMap { s in
+                (try? directory.openFile(s.name, writable: false)).flatMap {
+                    try? LogFile.checkHeader(of: $0, kind: .segment, expectedBase: s.base, outboxID: nil).maxRecordSize
+                }
+            }.first ?? UInt32(OutboxConfiguration().maxRecordSize)
+            header = FileHeader(kind: .segment, outboxID: guessed, base: base, maxRecordSize: maxRecordSize,
+                                createdAtMicros: OutboxMessage.micros(Date()))
+        }
+        let lost = try rebuild(name, base: base, nextBase: nextBase, identity: FileIdentity(outboxID: header.outboxID, base: base),
+                               header: header, in: directory, keep: keep)
+        return ("rebuilt \(name) from its valid frames (\(keptWhere(name, keep, ".broken")))"
+                + (lost.isEmpty ? "" : "; sequence numbers \(lost) lost to damage became holes"), lost)
+    }
+
+    /// Replaces segment `name` (first number `base`; the next segment's base, if any) by its valid frames
+    /// under `identity`, with holes for the numbers lost, keeping the original as `keep` says. Returns the
+    /// lost numbers.
+    private static func rebuild(_ name: String, base: UInt64, nextBase: UInt64?, identity: FileIdentity, header: FileHeader,
+                        in directory: OutboxDirectory, keep: Keep) throws -> SequenceRangeSet {
+        let file = try directory.openFile(name, writable: false)
+        let scanner = FrameScanner(file: file, identity: identity, maxBody: header.maxRecordSize,
+                                   kinds: FrameContent.kinds(in: .segment), size: try file.size(),
+                                   validate: { h, body in FrameContent.problem(h, body, maxBody: header.maxRecordSize) })
+        var frames: [[UInt8]] = []
+        var offset = Int64(FileHeader.size)
+        var expected = base
+        var lost = SequenceRangeSet()
+        func add(_ frame: [UInt8]) {
+            frames.append(frame)
+            offset += Int64(frame.count)
+        }
+        scan: while true {
+            switch try scanner.next() {
+            case .end:
+                break scan
+            case .damage(let d):
+                guard let next = try scanner.nextValidFrame(after: d.offset) else { break scan }
+                scanner.offset = next
+            case .frame(let f):
+                guard f.header.first >= expected else { continue }
+                if let nextBase, f.header.first >= nextBase { break scan }
+                if f.header.first > expected {
+                    lost.insert(expected...(f.header.first - 1))
+                    for h in holeFrames(expected...(f.header.first - 1), identity: identity, offset: offset, note: "in \(name)") { add(h) }
+                }
+                add(FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
+                                      identity: identity, offset: offset))
+                expected = f.header.first + UInt64(f.header.count)
+            }
+        }
+        if let nextBase, expected < nextBase {
+            lost.insert(expected...(nextBase - 1))
+            for h in holeFrames(expected...(nextBase - 1), identity: identity, offset: offset, note: "in \(name)") { add(h) }
+        }
+        var newHeader = header
+        newHeader.outboxID = identity.outboxID
+        try replace(name, with: [newHeader.encode()] + frames, in: directory, keep: keep, lost: lost, suffix: ".broken")
+        return lost
+    }
+
+    /// A segment whose valid header names another outbox than `reference`. If its frames are this
+    /// outbox's (they validate with `reference`), only its header is wrong: it is rebuilt with the
+    /// outbox's id. Otherwise it is set aside intact and a segment holding a hole takes its place, for the
+    /// numbers up to the next segment, or for the last segment up to the highest number its frames or
+    /// `highestTombstoned` name. Returns a sentence saying what was done, and the lost numbers.
+    private static func foreign(_ name: String, base: UInt64, nextBase: UInt64?, reference: OutboxID, highestTombstoned: UInt64?,
+                        in directory: OutboxDirectory, keep: Keep) throws -> (String, SequenceRangeSet) {
+        let file = try directory.openFile(name, writable: false)
+        let own = try LogFile.checkHeader(of: file, kind: .segment, expectedBase: base, outboxID: nil)
+        let ours = try frameSpan(file, identity: FileIdentity(outboxID: reference, base: base), maxBody: own.maxRecordSize)
+        let theirs = try frameSpan(file, identity: FileIdentity(outboxID: own.outboxID, base: base), maxBody: own.maxRecordSize)
+        if ours.frames > 0, ours.frames >= theirs.frames {
+            let lost = try rebuild(name, base: base, nextBase: nextBase, identity: FileIdentity(outboxID: reference, base: base),
+                                   header: own, in: directory, keep: keep)
+            return ("rebuilt \(name), whose header named another outbox (\(own.outboxID)) but whose frames are this outbox's, with this outbox's id (\(keptWhere(name, keep, ".broken")))"
+                    + (lost.isEmpty ? "" : "; sequence numbers \(lost) lost to damage became holes"), lost)
+        }
+        let upper = nextBase.map { $0 - 1 } ?? max(theirs.last ?? 0, highestTombstoned ?? 0)
+        var header = own
+        header.outboxID = reference
+        let identity = FileIdentity(outboxID: reference, base: base)
+        var lost = SequenceRangeSet()
+        var frames: [[UInt8]] = []
+        if upper >= base {
+            lost.insert(base...upper)
+            frames = holeFrames(base...upper, identity: identity, offset: Int64(FileHeader.size), note: "\(name) belonged to another outbox")
+        }
+        try replace(name, with: [header.encode()] + frames, in: directory, keep: keep, lost: lost, suffix: ".foreign")
+        return ("set \(name), a file of another outbox (\(own.outboxID)), aside intact (\(keptWhere(name, keep, ".foreign")))"
+                + (lost.isEmpty ? "; a new empty \(name) takes its place" : "; a new \(name) holds a hole for sequence numbers \(lost)"), lost)
+    }
+
+    /// Creates a segment at `start` holding one hole up to `end` (a missing segment), with `template`'s
+    /// outbox id and max record size.
+    static func holeSegment(_ range: ClosedRange<UInt64>, template: FileHeader, in directory: OutboxDirectory, note: String) throws -> String {
+        var h = template
+        h.base = range.lowerBound
+        let name = FileNames.segment(range.lowerBound)
+        let identity = FileIdentity(outboxID: h.outboxID, base: range.lowerBound)
+        _ = try directory.createFile(name, contents: [h.encode()] + holeFrames(range, identity: identity, offset: Int64(FileHeader.size), note: note))
+        return name
+    }
+
+    /// Hole frames for `range` (split to fit the count field), starting at `offset`.
+    static func holeFrames(_ range: ClosedRange<UInt64>, identity: FileIdentity, offset: Int64, note: String) -> [[UInt8]] {
+        var frames: [[UInt8]] = []
+        var start = range.lowerBound
+        var at = offset
+        let body = Array("lost to damage (\(note))".utf8)
+        while start <= range.upperBound {
+            let count = min(range.upperBound - start + 1, UInt64(UInt32.max))
+            let frame = FrameHeader.frame(kind: .hole, first: start, count: UInt32(count), body: body, identity: identity, offset: at)
+            frames.append(frame)
+            at += Int64(frame.count)
+            start += count
+        }
+        return frames
+    }
+
+    /// How many valid frames `file` holds under `identity`, and the highest sequence number they name.
+    static func frameSpan(_ file: OutboxFile, identity: FileIdentity, maxBody: UInt32) throws -> (frames: Int, last: UInt64?) {
+        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxBody, kinds: FrameContent.kinds(in: .segment), size: try file.size())
+        var frames = 0
+        var last: UInt64?
+        while true {
+            switch try scanner.next() {
+            case .end:
+                return (frames, last)
+            case .frame(let f):
+                frames += 1
+                last = max(last ?? 0, f.header.first + UInt64(f.header.count) - 1)
+            case .damage(let d):
+                guard let next = try scanner.nextValidFrame(after: d.offset) else { return (frames, last) }
+                scanner.offset = next
+            }
+        }
+    }
+
+    /// Replaces `name` by `contents`, keeping the original whole where `keep` says.
+    static func replace(_ name: String, with contents: [[UInt8]], in directory: OutboxDirectory, keep: Keep,
+                        lost: SequenceRangeSet, suffix: String) throws {
+        let keptAs: String
+        switch keep {
+        case .beside:
+            keptAs = unusedName(name + suffix, in: directory)
+        case .quarantine(let reason, let offset):
+            try ensureQuarantineDirectory(directory)
+            keptAs = unusedName(quarantineDirectory + "/" + name, in: directory)
+            try writeRecord(for: keptAs, file: name, reason: reason, offset: offset, lost: lost, in: directory)
+        }
+        try directory.replaceFile(name, keepingOldAs: keptAs, contents: contents)
+    }
+
+    /// Where `keep` puts the original of `name`, in words.
+    static func keptWhere(_ name: String, _ keep: Keep, _ suffix: String) -> String {
+        switch keep {
+        case .beside: "original kept as \(name)\(suffix)"
+        case .quarantine: "original moved to \(quarantineDirectory)/"
+        }
+    }
+
+    /// `candidate`, or `candidate.N` for the first N not taken.
+    static func unusedName(_ candidate: String, in directory: OutboxDirectory) -> String {
+        var name = candidate
+        var n = 1
+        while (try? directory.openFile(name, writable: false)) != nil {
+            name = candidate + ".\(n)"
+            n += 1
+        }
+        return name
+    }
+
+    private static func ensureQuarantineDirectory(_ directory: OutboxDirectory) throws {
+        let path = directory.pathOf(quarantineDirectory)
+        do { try directory.sys.mkdir(path, 0o700) } catch let e as Errno where e.code == EEXIST {
+            var st = stat()
+            guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+                throw OutboxError(.corrupt, "\(quarantineDirectory) exists but is not a directory", path: path)
+            }
+        } catch let e as Errno {
+            throw OutboxError.system("mkdir", errno: e.code, path: path)
+        }
+        try directory.syncDirectory()
+    }
+
+    /// `quarantine/NAME.json`: why the file is there and which numbers it held (FORMAT.md §1a).
+    private static func writeRecord(for keptAs: String, file: String, reason: String, offset: Int64?, lost: SequenceRangeSet,
+                                    in directory: OutboxDirectory) throws {
+        var record: [String: Any] = [
+            "file": file, "reason": reason, "lost": lost.description,
+            "quarantinedAtMicros": OutboxMessage.micros(Date()),
+        ]
+        if let offset { record["offset"] = offset }
+        if let base = FileNames.parseSegment(file) { record["base"] = base }
+        let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+        do { try data.write(to: URL(fileURLWithPath: directory.pathOf(keptAs + ".json")), options: .atomic) } catch {
+            throw OutboxError(.io, "cannot write the quarantine record: \(error)", path: directory.pathOf(keptAs + ".json"))
+        }
+    }
+}
