@@ -21,6 +21,8 @@ struct AppendCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Messages per atomic commit.") var batch: Int = 1
     @Flag(help: "Print each acknowledged sequence number on its own line as soon as it is durable.") var printAck = false
     @Option(help: "Segment size in bytes when creating segments.") var segmentSize: Int?
+    @Option(help: "Damage the open would refuse: refuse (the default) or quarantine (move the file to DIR/quarantine/, keep every intact message, open).")
+    var onDamage: DamagePolicy = .refuse
 
     func validate() throws {
         guard count >= 0 else { throw ValidationError("--count must be 0 or more") }
@@ -72,6 +74,7 @@ struct AppendCommand: AsyncParsableCommand {
             }
             var configuration = OutboxConfiguration()
             if let segmentSize { configuration.segmentSize = segmentSize }
+            configuration.onDamage = onDamage
             let outbox = try await Outbox.open(at: dir, configuration: configuration, logger: logger)
             // Sizes are checked against the outbox's max record size before anything is allocated.
             let limit = outbox.maxRecordSize

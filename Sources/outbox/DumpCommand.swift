@@ -151,7 +151,7 @@ struct DumpCommand: AsyncParsableCommand {
     }
 
     /// Sequence numbers lost to a repair, as `dump` and `dead-letters list` show them.
-    static let lostReason = "unreadable, taken out by verify --repair (no dead letter: the content is gone)"
+    static let lostReason = "unreadable, taken out by verify --repair or a quarantine (no dead letter: the content is gone)"
 
     static func lostJSON(_ r: ClosedRange<UInt64>) -> String {
         var j = JSONLine()

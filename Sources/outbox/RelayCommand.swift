@@ -31,6 +31,8 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Messages per sink call.") var batch: Int = 100
     @Option(help: "While the sink is unreachable, the longest wait in seconds between probes.") var maxOutageBackoff: Double = 30
     @Flag(help: "Publish in global sequence order, not only per key.") var strictOrder = false
+    @Option(help: "Damage in a sealed segment: refuse (stop, the default) or quarantine (move it to DIR/quarantine/, keep every intact message, go on).")
+    var onDamage: DamagePolicy = .refuse
     @Flag(help: "Wait as a standby while DIR is not an outbox yet (default: exit 66).") var waitForOutbox = false
     @Option(help: "Serve /metrics (Prometheus text format) and /healthz on HOST:PORT.") var metrics: String?
     @Option(help: "/healthz turns 503 once the sink is unreachable and the oldest pending message is older than this many seconds.")
@@ -69,7 +71,7 @@ struct RelayCommand: AsyncParsableCommand {
     /// `OUTBOX_MAX_ATTEMPTS`...; flags take `true` or `1`), or from `--config FILE` (``RelayConfigFile``).
     /// The command line wins over the environment, which wins over the file.
     static let settableOptions = ["sink", "sink-file", "sweep-interval", "min-age", "max-attempts", "batch",
-                                  "max-outage-backoff", "metrics", "unhealthy-after", "log-format"]
+                                  "max-outage-backoff", "metrics", "unhealthy-after", "log-format", "on-damage"]
     static let settableFlags = ["strict-order", "wait-for-outbox"]
 
     /// The arguments the environment adds to `arguments` (those after `relay`).
@@ -174,6 +176,7 @@ struct RelayCommand: AsyncParsableCommand {
             config.maxAttempts = maxAttempts
             config.batchSize = batch
             config.strictOrder = strictOrder
+            config.onDamage = onDamage
             config.waitForOutbox = waitForOutbox
             // The metrics backend is bootstrapped before the relay creates its metrics (the library never does).
             let registry = metrics == nil ? nil : CLIMetrics.bootstrap()

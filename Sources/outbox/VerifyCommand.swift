@@ -18,6 +18,7 @@ struct VerifyCommand: AsyncParsableCommand {
             var actions: [String] = []
             var problems: [VerifyProblem]
             var summary = ""
+            var quarantined: [QuarantinedFile] = []
             if repair {
                 let result = try await OutboxInspector.repair(path: dir, logger: logger)
                 actions = result.actions
@@ -25,6 +26,7 @@ struct VerifyCommand: AsyncParsableCommand {
             } else {
                 let report = try OutboxInspector.verify(path: dir)
                 problems = report.problems
+                quarantined = report.quarantined
                 summary = "\(report.files) file(s), \(report.segments) segment(s), \(report.messages) message(s), last sequence number \(report.lastSeq)"
             }
             let damage = problems.filter { $0.kind != .leftoverFile }
@@ -40,9 +42,19 @@ struct VerifyCommand: AsyncParsableCommand {
                     o.string("reason", p.reason)
                     return o.text
                 }.joined(separator: ",") + "]")
+                j.raw("quarantined", "[" + quarantined.map { q in
+                    var o = JSONLine()
+                    o.string("file", q.name)
+                    o.string("reason", q.reason)
+                    o.string("lost", q.lost)
+                    return o.text
+                }.joined(separator: ",") + "]")
                 Output.shared.write(j.text + "\n")
             } else {
                 for a in actions { Output.shared.write("repaired: \(a)\n") }
+                for q in quarantined {
+                    Output.shared.write("\(dir)/quarantine/\(q.name): quarantined: \(q.reason) (sequence numbers lost: \(q.lost))\n")
+                }
                 for p in problems {
                     let at = p.offset.map { " at offset \($0)" } ?? ""
                     Output.shared.write("\(dir)/\(p.file)\(at): \(p.kind.rawValue): \(p.reason)\n")

@@ -69,6 +69,28 @@ struct ModelTests {
         #expect(pending == model.keys.filter { status[$0] == nil }.sorted(), "seed \(seed): pending")
     }
 
+    /// `SequenceRangeSet.subtracting` against plain sets of numbers (near the top of the range too).
+    @Test func subtractingRangeSetsMatchesSetDifference() {
+        let seed = testSeed("subtractingRangeSetsMatchesSetDifference")
+        var g = SeededGenerator(seed: seed)
+        for round in 0..<500 {
+            let low: UInt64 = round % 5 == 0 ? UInt64.max - 60 : 1
+            func randomSet() -> (SequenceRangeSet, Set<UInt64>) {
+                var set = SequenceRangeSet()
+                var plain = Set<UInt64>()
+                for _ in 0..<Int(g.next() % 6) {
+                    let a = low + g.next() % 50, b = a + min(g.next() % 10, UInt64.max - a)
+                    set.insert(a...b)
+                    plain.formUnion(a...b)
+                }
+                return (set, plain)
+            }
+            let (a, plainA) = randomSet(), (b, plainB) = randomSet()
+            let difference = a.subtracting(b)
+            #expect(Set(difference.ranges.flatMap { Array($0) }) == plainA.subtracting(plainB), "seed \(seed), round \(round): \(a) - \(b) = \(difference)")
+        }
+    }
+
     @Test func errorCodesAreStableDistinctTextAndRoundTrip() {
         let all = OutboxError.Code.allCases
         #expect(Set(all.map(\.rawValue)).count == all.count, "no two codes share a text")

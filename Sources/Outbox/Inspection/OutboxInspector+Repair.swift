@@ -87,14 +87,10 @@ extension OutboxInspector {
                 guard i > 0 else {
                     // Numbers below the first segment that are not tombstoned were in a segment that is
                     // missing: they are lost, and tombstoned as such.
-                    let finished = tombstoned?.finished ?? SequenceRangeSet()
-                    var lost = SequenceRangeSet()
-                    var n = finished.firstMissing(from: 1)
-                    while n < base {
-                        let end = min(base, finished.ranges.first { $0.lowerBound > n }?.lowerBound ?? base)
-                        lost.insert(n...(end - 1))
-                        n = finished.firstMissing(from: end)
-                    }
+                    guard base > 1 else { continue }
+                    var below = SequenceRangeSet()
+                    below.insert(1...(base - 1))
+                    let lost = below.subtracting(tombstoned?.finished ?? SequenceRangeSet())
                     if !lost.isEmpty {
                         holes.formUnion(lost)
                         result.actions.append("sequence numbers \(lost), below the first segment and not tombstoned, were in a missing segment: they are lost")

@@ -103,6 +103,7 @@ extension OutboxInspector {
         if (try? directory.openFile(DeadLetterLog.fileName, writable: false)) != nil {
             try checkOtherFile(DeadLetterLog.fileName, in: directory, reference: reference, into: &report)
         }
+        report.quarantined = QuarantinedFile.list(in: directory)
         return report
     }
 

@@ -14,6 +14,9 @@ public struct OutboxConfiguration: Sendable {
     public var maxBatchBytes: Int = 4 << 20
     /// Create the directory and the first segment when the outbox does not exist. Default true.
     public var createIfMissing: Bool = true
+    /// What opening does with a damaged segment it would otherwise refuse: `.refuse` (the default) or
+    /// `.quarantine` (``DamagePolicy``).
+    public var onDamage: DamagePolicy = .refuse
 
     /// The system-call seam (tests replace it to inject faults or record operations).
     package var systemCalls: any SystemCalls = LinuxSystemCalls()

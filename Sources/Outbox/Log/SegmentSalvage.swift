@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import Metrics
 
 /// The file work of saving what a damaged segment still holds, shared by `outbox verify --repair` and by
 /// quarantine at open (``OutboxConfiguration/onDamage``): a damaged segment is replaced by its valid
@@ -16,6 +18,16 @@ package enum SegmentSalvage {
         case beside
         /// In `quarantine/`, with a record of why (FORMAT.md §1a).
         case quarantine(reason: String, offset: Int64?)
+    }
+
+    /// Says that `name` was quarantined because of `error`: a critical log line and
+    /// `outbox_quarantined_files_total` (labelled with the outbox).
+    package static func report(quarantined name: String, because error: OutboxError, action: String, lost: SequenceRangeSet,
+                               in directory: OutboxDirectory, logger: Logger) {
+        logger.critical("quarantined damage to keep the outbox open", metadata: [
+            "file": "\(directory.pathOf(name))", "offset": "\(error.offset.map { "\($0)" } ?? "-")", "reason": "\(error.message)",
+            "done": "\(action)", "lost": "\(lost)"])
+        Counter(label: "outbox_quarantined_files_total", dimensions: [("outbox", directory.path)]).increment()
     }
 
     /// The subdirectory quarantined files go to.

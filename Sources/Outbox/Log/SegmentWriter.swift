@@ -53,6 +53,50 @@ final class SegmentWriter {
     /// Opens the segments for writing (the caller holds the writer lock), creating the first segment
     /// of a new outbox.
     static func recover(directory: OutboxDirectory, configuration: OutboxConfiguration, logger: Logger) throws -> SegmentWriter {
+        var quarantined: Set<String> = []
+        while true {
+            do {
+                return try recoverOnce(directory: directory, configuration: configuration, logger: logger)
+            } catch let e as OutboxError where configuration.onDamage == .quarantine && e.code == .corrupt {
+                guard let path = e.path, let name = path.split(separator: "/").last.map(String.init),
+                      FileNames.parseSegment(name) != nil, !quarantined.contains(name) else { throw e }
+                quarantined.insert(name)
+                try quarantine(name, because: e, in: directory, logger: logger)
+            }
+        }
+    }
+
+    /// ``DamagePolicy/quarantine``: saves what segment `name` holds, its original going to
+    /// `quarantine/`; or, for a segment whose header is sound but that does not follow the one before it
+    /// (a segment missing in between), adds a segment holding a hole for the missing numbers.
+    private static func quarantine(_ name: String, because e: OutboxError, in directory: OutboxDirectory, logger: Logger) throws {
+        let listing = try FileNames.list(directory)
+        guard let i = listing.segments.firstIndex(where: { $0.name == name }) else { throw e }
+        let base = listing.segments[i].base
+        let file = try directory.openFile(name, writable: false)
+        let sound = try? LogFile.checkHeader(of: file, kind: .segment, expectedBase: base, outboxID: ReferenceOutboxID.find(in: directory, listing))
+        let action: String
+        let lost: SequenceRangeSet
+        if let sound, e.offset == 32, i > 0 {
+            // The segment before ends short of this one's base: the segment between is missing.
+            let previous = listing.segments[i - 1]
+            let before = try directory.openFile(previous.name, writable: false)
+            let header = try LogFile.checkHeader(of: before, kind: .segment, expectedBase: previous.base, outboxID: sound.outboxID)
+            let end = (try SegmentSalvage.frameSpan(before, identity: FileIdentity(outboxID: sound.outboxID, base: previous.base),
+                                                    maxBody: header.maxRecordSize).last).map { $0 + 1 } ?? previous.base
+            guard end < base else { throw e }  // an overlap: nothing to fill
+            let created = try SegmentSalvage.holeSegment(end...(base - 1), template: header, in: directory, note: "segment missing")
+            var hole = SequenceRangeSet()
+            hole.insert(end...(base - 1))
+            lost = hole
+            action = "created \(created) holding a hole for the missing sequence numbers \(end)...\(base - 1)"
+        } else {
+            (action, lost) = try SegmentSalvage.salvage(name, in: directory, keep: .quarantine(reason: e.message, offset: e.offset))
+        }
+        SegmentSalvage.report(quarantined: name, because: e, action: action, lost: lost, in: directory, logger: logger)
+    }
+
+    private static func recoverOnce(directory: OutboxDirectory, configuration: OutboxConfiguration, logger: Logger) throws -> SegmentWriter {
         let listing = try FileNames.list(directory)
         for name in listing.temporary where name.hasPrefix(OutboxDirectory.temporaryPrefix + FileNames.segmentPrefix) {
             logger.notice("removing leftover temporary file", metadata: ["file": "\(directory.pathOf(name))"])

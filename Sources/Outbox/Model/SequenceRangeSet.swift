@@ -69,6 +69,23 @@ public struct SequenceRangeSet: Sendable, Equatable, CustomStringConvertible {
 
     public mutating func insert(_ seq: UInt64) { insert(seq...seq) }
 
+    /// The numbers of this set that `other` does not hold.
+    public func subtracting(_ other: SequenceRangeSet) -> SequenceRangeSet {
+        var out = SequenceRangeSet()
+        for r in ranges {
+            var start: UInt64? = r.lowerBound
+            for o in other.ranges {
+                guard let s = start else { break }
+                if o.upperBound < s { continue }
+                if o.lowerBound > r.upperBound { break }
+                if o.lowerBound > s { out.insert(s...(o.lowerBound - 1)) }
+                start = o.upperBound >= r.upperBound ? nil : o.upperBound + 1
+            }
+            if let s = start { out.insert(s...r.upperBound) }
+        }
+        return out
+    }
+
     public mutating func formUnion(_ other: SequenceRangeSet) {
         for r in other.ranges { insert(r) }
     }

@@ -13,6 +13,24 @@ final class LogTail {
     private(set) var nextSeq: UInt64
     /// Frames and segments follow each other without a gap or overlap (``SequenceContinuity``).
     private var continuity = SequenceContinuity()
+    /// The numbers of the hole frames read so far (lost to damage, FORMAT.md §4a), for the relay to
+    /// tombstone as lost.
+    private var holes = SequenceRangeSet()
+
+    /// Starts over at `seq` with a fresh listing (after a read failed part-way and the segment was
+    /// replaced by its salvaged copy: what that read had collected was not returned).
+    func restart(from seq: UInt64) {
+        current = nil
+        continuity = SequenceContinuity()
+        nextSeq = seq
+        holes = SequenceRangeSet()
+    }
+
+    /// The hole numbers read since the last call.
+    func takeHoles() -> SequenceRangeSet {
+        defer { holes = SequenceRangeSet() }
+        return holes
+    }
 
     init(directory: OutboxDirectory, outboxID: OutboxID, from seq: UInt64) {
         self.directory = directory
@@ -66,6 +84,7 @@ final class LogTail {
             try continuity.checkFrame(frame.header, offset: frame.offset, path: segment.file.path)
             let last = frame.header.first + UInt64(frame.header.count) - 1
             if last < nextSeq { return true }
+            if frame.header.kind == .hole { holes.insert(max(frame.header.first, nextSeq)...last) }
             let messages = try segment.messages(in: frame, from: nextSeq)
             out += messages
             bytes += messages.reduce(0) { $0 + $1.footprint }

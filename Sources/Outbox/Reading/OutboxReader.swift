@@ -116,6 +116,7 @@ public final class OutboxReader: Sendable {
         var s = OutboxStats()
         s.segments = listing.segments.count
         s.tombstoneFiles = listing.tombstones.count
+        s.quarantinedFiles = QuarantinedFile.list(in: directory).count
         for name in listing.segments.map(\.name) + listing.tombstones.map(\.name) {
             if let f = try? directory.openFile(name, writable: false), let size = try? f.size() { s.bytesOnDisk += size }
         }

@@ -12,6 +12,8 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     public var segments = 0
     /// Tombstone files.
     public var tombstoneFiles = 0
+    /// Files in `quarantine/` (``DamagePolicy/quarantine``).
+    public var quarantinedFiles = 0
     /// Bytes of all segment and tombstone files.
     public var bytesOnDisk: Int64 = 0
     /// The highest sequence number committed (0 when nothing was).

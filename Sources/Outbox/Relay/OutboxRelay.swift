@@ -203,10 +203,18 @@ public final class OutboxRelay: Service, Sendable {
             let roomBytes = configuration.maxInMemoryBytes - queue.heldBytes
             let canRead = room > 0 && roomBytes > 0
             let finished = tombstones.snapshot.finished
-            let (fresh, size) = try await io.run {
-                (canRead ? try tail.value.read(limit: room, maxBytes: roomBytes) : [], try DeadLetterLog.size(in: directory))
+            let (fresh, holes, size) = try await io.run { [configuration, logger] in
+                (canRead ? try Self.read(tail.value, limit: room, maxBytes: roomBytes, in: directory, onDamage: configuration.onDamage, logger: logger) : [],
+                 tail.value.takeHoles(), try DeadLetterLog.size(in: directory))
             }
             if canRead { queue.add(fresh.filter { !finished.contains($0.seq) }) }
+            // Numbers lost to damage (holes a repair or a quarantine wrote) are finished as dead, with no
+            // dead letter: `dead-letters list` and `dump` show them as lost.
+            let lost = holes.subtracting(finished)
+            if !lost.isEmpty {
+                try await tombstones.acknowledge(lost.ranges.lazy.flatMap { $0 }, as: .dead)
+                logger.warning("sequence numbers lost to damage are tombstoned as lost", metadata: ["seqs": "\(lost)"])
+            }
             guard size != deadLetterSize else { return }
             deadLetterSize = size
             let letters = size == 0 ? [] : try await io.run { try DeadLetterLog.list(in: directory, outboxID: outboxID) }
@@ -372,6 +380,25 @@ public final class OutboxRelay: Service, Sendable {
             if (queue.count >= configuration.maxInMemory || queue.heldBytes >= configuration.maxInMemoryBytes)
                 && queue.nextRetry == nil { wait = .milliseconds(1) }
             await wake.wait(for: wait)
+        }
+    }
+
+    /// Reads new messages from `tail`. With ``DamagePolicy/quarantine``, damage in a sealed segment (which
+    /// the writer never touches again) is quarantined (``SegmentSalvage``) and the read goes on with what
+    /// it still holds; damage in the active segment is still an error.
+    private static func read(_ tail: LogTail, limit: Int, maxBytes: Int, in directory: OutboxDirectory, onDamage: DamagePolicy,
+                             logger: Logger) throws -> [StoredMessage] {
+        var quarantined: Set<String> = []
+        while true {
+            let start = tail.nextSeq
+            do { return try tail.read(limit: limit, maxBytes: maxBytes) } catch let e as OutboxError where onDamage == .quarantine && e.code == .corrupt {
+                guard let name = e.path?.split(separator: "/").last.map(String.init), !quarantined.contains(name),
+                      try FileNames.list(directory).segments.dropLast().contains(where: { $0.name == name }) else { throw e }
+                quarantined.insert(name)
+                let (action, lost) = try SegmentSalvage.salvage(name, in: directory, keep: .quarantine(reason: e.message, offset: e.offset))
+                SegmentSalvage.report(quarantined: name, because: e, action: action, lost: lost, in: directory, logger: logger)
+                tail.restart(from: start)
+            }
         }
     }
 

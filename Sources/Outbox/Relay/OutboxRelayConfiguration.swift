@@ -14,6 +14,10 @@ public struct OutboxRelayConfiguration: Sendable {
     public var initialBackoff: Duration = .milliseconds(100)
     /// The longest backoff. Default 30 s.
     public var maxBackoff: Duration = .seconds(30)
+    /// What the relay does with damage in a sealed segment it reads: `.refuse` (stop with an error naming
+    /// file and offset, the default) or `.quarantine` (``DamagePolicy``: the file goes to `quarantine/`,
+    /// a copy holding every intact message takes its place, and publishing goes on).
+    public var onDamage: DamagePolicy = .refuse
     /// Publish every message in global sequence order (one failing message holds back all others), not
     /// only in order per key. Default false.
     public var strictOrder: Bool = false

@@ -1,0 +1,5 @@
+import ArgumentParser
+import Outbox
+
+/// `--on-damage refuse|quarantine` (`append`, `relay`).
+extension DamagePolicy: ExpressibleByArgument {}

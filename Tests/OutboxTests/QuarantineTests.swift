@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+/// ``DamagePolicy/quarantine``, end to end: a sealed segment of a live outbox is damaged; opened with
+/// quarantine (by the writer, or by a relay reading it), the damaged file goes to `quarantine/` byte for
+/// byte, every intact message is published, and the lost numbers are tombstoned as lost.
+@Suite("Quarantine")
+struct QuarantineTests {
+    /// An outbox of several segments; flips one byte inside the second frame of its second segment.
+    /// Returns the damaged segment's name and its bytes after the damage.
+    private func damagedOutbox(_ dir: String) async throws -> (name: String, bytes: Data, total: Int) {
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 8 << 10), logger: quietLogger)
+        for i in 1...300 { try await outbox.append(sampleMessage(i, payloadSize: 100)) }
+        try await outbox.close()
+        let names = try segmentNames(dir)
+        #expect(names.count >= 4)
+        let victim = names[1]
+        let offsets = Array(Set(try OutboxReader(path: dir).messages().filter { $0.segment == victim }.map(\.offset))).sorted()
+        let path = dir + "/" + victim
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[Int(offsets[1]) + 30] ^= 0x20
+        try bytes.write(to: URL(fileURLWithPath: path))
+        return (victim, bytes, 300)
+    }
+
+    private func relayPublishesEveryIntactMessage(_ dir: String, relayConfiguration c: OutboxRelayConfiguration, outbox: Outbox?) async throws
+        -> (published: Set<UInt64>, lost: Set<UInt64>) {
+        let sink = RecordingSink()
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: c, outbox: outbox, logger: quietLogger)
+        return try await running(relay) {
+            try await eventually("nothing pending") { try OutboxReader(path: dir).stats().pending == 0 }
+            let published = Set(sink.published.map(\.seq))
+            let lost = try OutboxReader(path: dir).lostSequenceNumbers()
+            return (published, Set(lost.ranges.flatMap { Array($0) }))
+        }
+    }
+
+    @Test func theWriterQuarantinesADamagedSealedSegmentAtOpenAndTheRelayPublishesEveryIntactMessage() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let (victim, damaged, total) = try await damagedOutbox(dir)
+        await #expect(throws: OutboxError.self, "refused by default") { try await Outbox.open(at: dir, logger: quietLogger) }
+
+        var c = configuration(segmentSize: 8 << 10)
+        c.onDamage = .quarantine
+        let outbox = try await Outbox.open(at: dir, configuration: c, logger: quietLogger)
+        let kept = try Data(contentsOf: URL(fileURLWithPath: dir + "/quarantine/" + victim))
+        #expect(kept == damaged, "the quarantined file is the damaged one, byte for byte")
+        let mode = try FileManager.default.attributesOfItem(atPath: dir + "/quarantine")[.posixPermissions] as? Int
+        #expect(mode == 0o700)
+        let appended = try await outbox.append(sampleMessage(301))
+        let (published, lost) = try await relayPublishesEveryIntactMessage(dir, relayConfiguration: relayConfiguration(), outbox: outbox)
+        try await outbox.close()
+        #expect(!lost.isEmpty && lost.count < 10, "only the damaged frame's numbers are lost: \(lost)")
+        #expect(published == Set(1...UInt64(total + 1)).subtracting(lost), "every intact message published")
+        #expect(appended == UInt64(total + 1), "the numbering goes on")
+        let report = try OutboxInspector.verify(path: dir)
+        #expect(report.problems.filter { $0.kind != .leftoverFile }.isEmpty, "\(report.problems)")
+        #expect(report.quarantined.map(\.name) == [victim] && report.quarantined[0].reason.contains("checksum"), "\(report.quarantined)")
+        let verify = try await runOutbox(["verify", dir])
+        #expect(verify.status == 0 && verify.stdout.contains("quarantine/\(victim): quarantined"), "\(verify.stdout)")
+        #expect(try OutboxReader(path: dir).stats().quarantinedFiles == 1)
+    }
+
+    @Test func aRelayWithQuarantineTakesADamagedSealedSegmentOutOfTheWayAndPublishesTheRest() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let (victim, damaged, total) = try await damagedOutbox(dir)
+        var c = relayConfiguration()
+        c.onDamage = .quarantine
+        let (published, lost) = try await relayPublishesEveryIntactMessage(dir, relayConfiguration: c, outbox: nil)
+        #expect(!lost.isEmpty && lost.count < 10, "\(lost)")
+        #expect(published == Set(1...UInt64(total)).subtracting(lost), "every intact message published, none skipped")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/quarantine/" + victim)) == damaged)
+        #expect(try OutboxInspector.verify(path: dir).problems.filter { $0.kind != .leftoverFile }.isEmpty)
+    }
+}
