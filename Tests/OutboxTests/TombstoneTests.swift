@@ -146,3 +146,35 @@ struct TombstoneTests {
         #expect(try fileSize(path) < size - 2)
     }
 }
+
+@Suite("Dead-letter records")
+struct DeadLetterRecordTests {
+    /// FORMAT.md §5a: the record's own headers are the leading run of the four names, each once, in any
+    /// order; a missing field or a number that is not plain decimal reads as empty or 0; everything from
+    /// the first other header on is the message's.
+    @Test func theOwnHeadersAreTheLeadingRunAndBadNumbersReadAsZero() throws {
+        let tmp = TemporaryDirectory()
+        let dir = try OutboxDirectory.open(tmp.sub("ob"), create: true, sys: LinuxSystemCalls())
+        let id = OutboxID.random()
+        let first = DeadLetter(seq: 1, message: OutboxMessage(type: "T", payload: [1]), reason: "rejected", lastError: "too big",
+                               attempts: 3, deadAtMicros: 42, redriven: false)
+        try DeadLetterLog.append([first], in: dir, outboxID: id, maxRecordSize: 1 << 20)
+        // A record written by another implementation: own headers out of order, a bad number, one missing,
+        // and a message header named like one of them after a header of the message's own.
+        let crafted = OutboxMessage(type: "T", headers: [
+            .init("outbox-dead-reason", "expired"), .init("outbox-dead-attempts", "0x12"),
+            .init("tenant", "a"), .init("outbox-dead-at", "7"), .init("outbox-dead-error", "not mine"),
+        ], payload: [2])
+        let body = try MessageCodec.encode([crafted], compressionThreshold: nil, maxBody: 1 << 20)
+        let file = try dir.openFile(DeadLetterLog.fileName, writable: true)
+        let end = try file.size()
+        try file.write(FrameHeader.frame(kind: .deadLetter, first: 2, count: 1, body: body, identity: FileIdentity(outboxID: id, base: 1), offset: end),
+                       at: end)
+        let letters = try DeadLetterLog.list(in: dir, outboxID: id)
+        #expect(letters.count == 2)
+        #expect(letters[0] == first)
+        let d = letters[1]
+        #expect(d.reason == "expired" && d.attempts == 0 && d.deadAtMicros == 0 && d.lastError == "", "\(d)")
+        #expect(d.message.headers == [.init("tenant", "a"), .init("outbox-dead-at", "7"), .init("outbox-dead-error", "not mine")])
+    }
+}

@@ -20,12 +20,14 @@ enum Deflate {
     static func decompress(_ bytes: ArraySlice<UInt8>, expectedLength: Int) -> [UInt8]? {
         var out = [UInt8](repeating: 0, count: max(expectedLength, 1))
         var length = UInt(expectedLength)
+        var consumed = UInt(bytes.count)
         let rc = out.withUnsafeMutableBufferPointer { o in
             bytes.withUnsafeBufferPointer { i in
-                uncompress(o.baseAddress, &length, i.baseAddress, UInt(i.count))
+                uncompress2(o.baseAddress, &length, i.baseAddress, &consumed)
             }
         }
-        guard rc == Z_OK, Int(length) == expectedLength else { return nil }
+        // The stream must end exactly at the end of the stored payload: bytes after it are damage.
+        guard rc == Z_OK, Int(length) == expectedLength, Int(consumed) == bytes.count else { return nil }
         if expectedLength == 0 { return [] }
         return out
     }

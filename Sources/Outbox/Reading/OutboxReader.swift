@@ -133,7 +133,7 @@ public final class OutboxReader: Sendable {
         s.firstSeq = first.base
         if lastSeq >= 1 {
             s.published = tombstones.published.count(in: 1...lastSeq)
-            s.dead = tombstones.dead.count(in: 1...lastSeq)
+            s.dead = tombstones.dead.subtracting(tombstones.published).count(in: 1...lastSeq)  // both: published (FORMAT.md §5)
             s.pending = lastSeq - s.published - s.dead
             let oldest = tombstones.finished.firstMissing(from: first.base)
             if oldest <= lastSeq, let m = try messages(from: oldest, limit: 1).first {

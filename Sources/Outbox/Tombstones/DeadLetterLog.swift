@@ -110,15 +110,27 @@ package enum DeadLetterLog {
     private static func decodeLetter(_ frame: Frame) throws -> DeadLetter? {
         guard let d = try MessageCodec.decode(frame.body, count: 1, maxBody: Int.max).first else { return nil }
         var m = d.message
-        let own = [reasonHeader, errorHeader, attemptsHeader, deadAtHeader]
+        // The record's own headers are the leading run of headers named as the four, each once, in any
+        // order (FORMAT.md §5a); from the first other header (or a repeat) on, the headers are the message's.
+        let own: Set<String> = [reasonHeader, errorHeader, attemptsHeader, deadAtHeader]
         var values: [String: String] = [:]
-        for h in m.headers.prefix(own.count) where own.contains(h.name) { values[h.name] = h.value }
+        for h in m.headers {
+            guard own.contains(h.name), values[h.name] == nil else { break }
+            values[h.name] = h.value
+        }
         m.headers.removeFirst(values.count)
+        // A missing field reads as empty text or 0; so does a number that is not plain decimal.
         let reason = values[reasonHeader] ?? "", error = values[errorHeader] ?? ""
-        let attempts = Int(values[attemptsHeader] ?? "") ?? 0
-        let deadAt = Int64(values[deadAtHeader] ?? "") ?? 0
+        let attempts = Self.decimal(values[attemptsHeader]).flatMap { Int(exactly: $0) } ?? 0
+        let deadAt = Self.decimal(values[deadAtHeader]).flatMap { Int64(exactly: $0) } ?? 0
         return DeadLetter(seq: frame.header.first, message: m, reason: reason, lastError: error, attempts: attempts,
                           deadAtMicros: deadAt, redriven: false)
+    }
+
+    /// `text` as a plain decimal number (ASCII digits only, at most 18 of them), or nil.
+    private static func decimal(_ text: String?) -> UInt64? {
+        guard let text, !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
+        return UInt64(text)
     }
 
     /// Opens (or creates) the file, takes its flock, cuts a torn tail, appends what `frames` returns
