@@ -126,3 +126,15 @@ struct CodecTests {
         }
     }
 }
+
+@Suite("Deflate")
+struct DeflateTests {
+    /// FORMAT.md §4: the zlib stream ends exactly at the end of the stored payload; bytes after it are damage.
+    @Test func bytesAfterTheEndOfTheStreamAreRefused() throws {
+        let original = Array(repeating: UInt8(ascii: "a"), count: 5000)
+        let compressed = try #require(Deflate.compress(original))
+        #expect(Deflate.decompress(compressed[...], expectedLength: original.count) == original)
+        #expect(Deflate.decompress((compressed + [0, 1, 2])[...], expectedLength: original.count) == nil)
+        #expect(Deflate.decompress(compressed.dropLast(1), expectedLength: original.count) == nil)
+    }
+}
