@@ -114,6 +114,26 @@ struct InspectionTests {
         #expect(try await runOutbox(["verify", dir]).status == 0)
     }
 
+    /// Every number below the first segment must be tombstoned (FORMAT.md §1): a missing first segment
+    /// is found by verify, and repair tombstones its numbers as lost, which dump then shows.
+    @Test func aMissingFirstSegmentIsFoundAndItsNumbersBecomeLost() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 2048), logger: quietLogger)
+        for i in 1...40 { try await outbox.append(sampleMessage(i, payloadSize: 100)) }
+        try await outbox.close()
+        let names = try segmentNames(dir)
+        let secondBase = try #require(FileNames.parseSegment(names[1]))
+        unlink(dir + "/" + names[0])
+        let verify = try await runOutbox(["verify", dir])
+        #expect(verify.status == 1 && verify.stdout.contains("below the first segment's base \(secondBase)"), "\(verify.stdout)")
+        let repair = try await runOutbox(["verify", dir, "--repair"])
+        #expect(repair.status == 0 && repair.stdout.contains("clean after repair"), "\(repair.stdout)")
+        #expect(try OutboxReader(path: dir).lostSequenceNumbers() == SequenceRangeSet(1...(secondBase - 1)))
+        let dump = try await runOutbox(["dump", dir, "--status", "dead"])
+        #expect(dump.stdout.contains("1...\(secondBase - 1)") && dump.stdout.contains("lost"), "\(dump.stdout)")
+    }
+
     @Test func repairRefusesWhileAWriterHoldsTheOutbox() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")

@@ -75,4 +75,38 @@ struct QuarantineTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/quarantine/" + victim)) == damaged)
         #expect(try OutboxInspector.verify(path: dir).problems.filter { $0.kind != .leftoverFile }.isEmpty)
     }
+
+    @Test func aRelayWithQuarantineSetsADamagedTombstoneFileAsideAndPublishesWhatItNoLongerKnowsWasPublished() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let sink = RecordingSink()
+        try await running(OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)) {
+            for i in 1...50 {
+                try await outbox.append(sampleMessage(i))
+                try await eventually("message \(i) published") { sink.published.count >= i }
+            }
+        }
+        try await outbox.close()
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("tombstones-") })
+        let path = dir + "/" + name
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[FileHeader.size + 10] ^= 0x08  // the first tombstone frame
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let refused = OutboxRelay(path: dir, sink: RecordingSink(), configuration: relayConfiguration(), logger: quietLogger)
+        await #expect(throws: OutboxError.self, "refused by default") { try await refused.run() }
+
+        var c = relayConfiguration()
+        c.onDamage = .quarantine
+        let again = RecordingSink()
+        try await running(OutboxRelay(path: dir, sink: again, configuration: c, logger: quietLogger)) {
+            // Readers refuse the damaged file until the relay has set it aside.
+            try await eventually("nothing pending") { (try? OutboxReader(path: dir).stats().pending) == 0 }
+        }
+        #expect(!again.published.isEmpty, "what the lost tombstones covered is published again (at least once)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/quarantine/" + name)) == bytes)
+        let report = try OutboxInspector.verify(path: dir)
+        #expect(report.problems.filter { $0.kind != .leftoverFile }.isEmpty && report.quarantined.map(\.name) == [name], "\(report)")
+    }
 }
+

@@ -173,52 +173,9 @@ extension OutboxInspector {
         return "cut the torn tail of \(name) at offset \(offset) (\(size - offset) bytes; the original is kept as \(keptAs))"
     }
 
-    private static func siblingMaxRecordSize(in directory: OutboxDirectory, except: String) -> UInt32? {
-        guard let listing = try? FileNames.list(directory) else { return nil }
-        for s in listing.segments where s.name != except {
-            if let f = try? directory.openFile(s.name, writable: false),
-               let h = try? LogFile.checkHeader(of: f, kind: .segment, expectedBase: s.base, outboxID: nil) {
-                return h.maxRecordSize
-            }
-        }
-        return nil
-    }
-
-    /// Replaces a damaged tombstone or dead-letter file by its valid frames, keeping the original.
-    /// Lost tombstones make their messages pending again (published at least once, again).
     private static func rebuildOther(_ name: String, in directory: OutboxDirectory, reference: OutboxID?) throws -> String {
-        let file = try directory.openFile(name, writable: false)
-        let (kind, headerResult, identityFound, _) = describe(name, file, in: directory, reference: reference)
-        guard let kind, let identity = identityFound else {
-            throw OutboxError(.corrupt, "cannot repair: no other file tells this outbox's id", path: file.path)
-        }
-        let maxRecordSize = (try? headerResult.get().maxRecordSize)
-            ?? siblingMaxRecordSize(in: directory, except: name) ?? UInt32(OutboxConfiguration().maxRecordSize)
-        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxRecordSize, kinds: FrameContent.kinds(in: kind),
-                                   size: try file.size(), validate: { h, body in FrameContent.problem(h, body, maxBody: maxRecordSize) })
-        var kept: [Frame] = []
-        scan: while true {
-            switch try scanner.next() {
-            case .end: break scan
-            case .frame(let f): kept.append(f)
-            case .damage(let d):
-                guard let next = try scanner.nextValidFrame(after: d.offset) else { break scan }
-                scanner.offset = next
-            }
-        }
-        let header = FileHeader(kind: kind, outboxID: identity.outboxID, base: identity.base, maxRecordSize: maxRecordSize,
-                                createdAtMicros: OutboxMessage.micros(Date()))
-        var offset = Int64(FileHeader.size)
-        var frames: [[UInt8]] = []
-        for f in kept {
-            let frame = FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
-                                          identity: identity, offset: offset)
-            offset += Int64(frame.count)
-            frames.append(frame)
-        }
-        let keptAs = SegmentSalvage.unusedName(name + ".broken", in: directory)
-        try directory.replaceFile(name, keepingOldAs: keptAs, contents: [header.encode()] + frames)
-        return "rebuilt \(name) from its \(kept.count) valid frame(s) (original kept as \(keptAs))"
-            + (kind == .tombstones ? "; messages whose tombstones were lost will be published again" : "")
+        let kind: FileHeader.Kind = name == DeadLetterLog.fileName ? .deadLetters : .tombstones
+        let base = kind == .deadLetters ? 1 : FileNames.parseTombstones(name) ?? 1
+        return try SegmentSalvage.rebuildOther(name, kind: kind, base: base, reference: reference, in: directory, keep: .beside)
     }
 }

@@ -154,6 +154,46 @@ package enum SegmentSalvage {
                 + (lost.isEmpty ? "; a new empty \(name) takes its place" : "; a new \(name) holds a hole for sequence numbers \(lost)"), lost)
     }
 
+    /// Replaces a damaged tombstone or dead-letter file `name` by its valid frames, keeping the original
+    /// as `keep` says. Its identity is the outbox's id (`reference`, or with no other file the id field of
+    /// its damaged header) and the base its name gives; its max record size its own, or the segments'.
+    /// Returns what was done. Lost tombstones make their messages pending again (published again).
+    package static func rebuildOther(_ name: String, kind: FileHeader.Kind, base: UInt64, reference: OutboxID?,
+                                     in directory: OutboxDirectory, keep: Keep) throws -> String {
+        let file = try directory.openFile(name, writable: false)
+        let own = try? LogFile.checkHeader(of: file, kind: kind, expectedBase: base, outboxID: nil)
+        let id = try reference ?? own?.outboxID ?? OutboxID(bytes: file.read(at: 16, count: 16))
+        let identity = FileIdentity(outboxID: id, base: base)
+        let segments = (try? FileNames.list(directory).segments) ?? []
+        let maxRecordSize = own?.maxRecordSize ?? segments.lazy.compactMap { s in
+            (try? directory.openFile(s.name, writable: false)).flatMap {
+                try? LogFile.checkHeader(of: $0, kind: .segment, expectedBase: s.base, outboxID: nil).maxRecordSize
+            }
+        }.first ?? UInt32(OutboxConfiguration().maxRecordSize)
+        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxRecordSize, kinds: FrameContent.kinds(in: kind),
+                                   size: try file.size(), validate: { h, body in FrameContent.problem(h, body, maxBody: maxRecordSize) })
+        var frames: [[UInt8]] = []
+        var offset = Int64(FileHeader.size)
+        scan: while true {
+            switch try scanner.next() {
+            case .end:
+                break scan
+            case .frame(let f):
+                let frame = FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
+                                              identity: identity, offset: offset)
+                offset += Int64(frame.count)
+                frames.append(frame)
+            case .damage(let d):
+                guard let next = try scanner.nextValidFrame(after: d.offset) else { break scan }
+                scanner.offset = next
+            }
+        }
+        let header = FileHeader(kind: kind, outboxID: id, base: base, maxRecordSize: maxRecordSize, createdAtMicros: OutboxMessage.micros(Date()))
+        try replace(name, with: [header.encode()] + frames, in: directory, keep: keep, lost: SequenceRangeSet(), suffix: ".broken")
+        return "rebuilt \(name) from its \(frames.count) valid frame(s) (\(keptWhere(name, keep, ".broken")))"
+            + (kind == .tombstones ? "; messages whose tombstones were lost will be published again" : "")
+    }
+
     /// Creates a segment at `start` holding one hole up to `end` (a missing segment), with `template`'s
     /// outbox id and max record size.
     static func holeSegment(_ range: ClosedRange<UInt64>, template: FileHeader, in directory: OutboxDirectory, note: String) throws -> String {

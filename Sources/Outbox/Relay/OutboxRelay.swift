@@ -131,9 +131,9 @@ public final class OutboxRelay: Service, Sendable {
         var announced = false
         while !isStopping {
             do {
-                let (path, logger, sys) = (self.path, self.logger, configuration.systemCalls)
+                let (path, logger, sys, onDamage) = (self.path, self.logger, configuration.systemCalls, configuration.onDamage)
                 let log = try await onDedicatedThread("outbox-relay-open") {
-                    try TombstoneLog(openingAt: path, checkpointBytes: 1 << 20, logger: logger, sys: sys)
+                    try TombstoneLog(openingAt: path, checkpointBytes: 1 << 20, logger: logger, sys: sys, onDamage: onDamage)
                 }
                 return (log, announced)
             } catch let e as OutboxError where e.code == .locked || (e.code == .notAnOutbox && configuration.waitForOutbox) {

@@ -33,7 +33,7 @@ public final class TombstoneLog: Sendable {
         try self.init(openingAt: path, checkpointBytes: checkpointBytes, logger: logger, sys: LinuxSystemCalls())
     }
 
-    package init(openingAt path: String, checkpointBytes: Int, logger: Logger, sys: any SystemCalls) throws {
+    package init(openingAt path: String, checkpointBytes: Int, logger: Logger, sys: any SystemCalls, onDamage: DamagePolicy = .refuse) throws {
         let directory = try OutboxDirectory.open(path, create: false, sys: sys)
         // Checked before the lock is taken, so that no relay.lock is left in a directory that is no outbox.
         guard try !FileNames.list(directory).segments.isEmpty else {
@@ -41,7 +41,8 @@ public final class TombstoneLog: Sendable {
         }
         let lock = try FileLock.acquire(FileLock.relayLockName, in: directory, role: "relaying")
         let shared = Shared(TombstoneSnapshot())
-        let writer = try TombstoneWriter.open(directory: directory, logger: logger, checkpointBytes: Int64(checkpointBytes), shared: shared)
+        let writer = try TombstoneWriter.open(directory: directory, logger: logger, checkpointBytes: Int64(checkpointBytes), shared: shared,
+                                              onDamage: onDamage)
         self.path = path
         self.outboxID = writer.outboxID
         self.maxRecordSize = writer.maxRecordSize

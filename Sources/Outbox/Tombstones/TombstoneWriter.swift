@@ -49,13 +49,16 @@ final class TombstoneWriter {
     /// Opens the tombstones for writing (the caller holds the relay lock): removes leftover temporary
     /// files and superseded generations, truncates a torn tail of the active file, creates generation 1
     /// of a new outbox.
+    ///
+    /// With ``DamagePolicy/quarantine``, a damaged active tombstone file goes to `quarantine/` and a copy
+    /// of its valid frames takes its place (the messages whose tombstones were lost are published again).
     static func open(directory: OutboxDirectory, logger: Logger, checkpointBytes: Int64,
-                     shared: Shared<TombstoneSnapshot>) throws -> TombstoneWriter {
+                     shared: Shared<TombstoneSnapshot>, onDamage: DamagePolicy = .refuse) throws -> TombstoneWriter {
         let listing = try FileNames.list(directory)
         guard let last = listing.segments.last else {
             throw OutboxError(.notAnOutbox, "no outbox here (no segment files)", path: directory.path)
         }
-        let segment = try SegmentFile.open(last.name, base: last.base, in: directory)
+        let segment = try SegmentFile.open(last.name, base: last.base, in: directory, expecting: ReferenceOutboxID.find(in: directory, listing))
         let id = segment.header.outboxID
         for name in listing.temporary where name.hasPrefix(OutboxDirectory.temporaryPrefix + FileNames.tombstonePrefix) {
             logger.notice("removing leftover temporary file", metadata: ["file": "\(directory.pathOf(name))"])
@@ -64,8 +67,16 @@ final class TombstoneWriter {
         }
         let active: TombstoneFile
         if let newest = listing.tombstones.last {
-            active = try TombstoneFile.load(newest.name, generation: newest.generation, in: directory, outboxID: id,
-                                            writable: true, tail: .truncate(logger))
+            do {
+                active = try TombstoneFile.load(newest.name, generation: newest.generation, in: directory, outboxID: id,
+                                                writable: true, tail: .truncate(logger))
+            } catch let e as OutboxError where onDamage == .quarantine && e.code == .corrupt {
+                let action = try SegmentSalvage.rebuildOther(newest.name, kind: .tombstones, base: newest.generation, reference: id,
+                                                             in: directory, keep: .quarantine(reason: e.message, offset: e.offset))
+                SegmentSalvage.report(quarantined: newest.name, because: e, action: action, lost: SequenceRangeSet(), in: directory, logger: logger)
+                active = try TombstoneFile.load(newest.name, generation: newest.generation, in: directory, outboxID: id,
+                                                writable: true, tail: .truncate(logger))
+            }
             let older = listing.tombstones.dropLast()
             for o in older {
                 logger.notice("removing superseded tombstone file", metadata: ["file": "\(directory.pathOf(o.name))"])
