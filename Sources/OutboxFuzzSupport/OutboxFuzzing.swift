@@ -106,19 +106,35 @@ public enum OutboxFuzzing {
             _ = try? reader.stats()
             _ = try? reader.deadLetters()
         }
-        if let directory = try? OutboxDirectory.open(path, create: false, sys: fs) {
-            _ = try? OutboxInspector.verify(directory)
+        // What verify says about the segments, before the writer's open may cut a torn tail.
+        var segmentVerdict: (verified: Bool, problem: VerifyProblem?) = (false, nil)
+        if let directory = try? OutboxDirectory.open(path, create: false, sys: fs), let report = try? OutboxInspector.verify(directory) {
+            let first = report.problems.first { p in
+                FileNames.parseSegment(p.file) != nil && ![.leftoverFile, .tornTail].contains(p.kind)
+                    && !(p.kind == .sequenceGap && p.reason.contains("below the first segment"))  // needs the tombstones, which open does not read
+            }
+            segmentVerdict = (true, first)
         }
         _ = try? OutboxInspector.rawWalk(path: path, sys: fs)
         var config = OutboxConfiguration()
         config.createIfMissing = false
         config.systemCalls = fs
         var appended: (seq: UInt64, message: OutboxMessage)?
-        if let outbox = try? Outbox(openingAt: path, configuration: config, logger: quiet) {
+        do {
+            let outbox = try Outbox(openingAt: path, configuration: config, logger: quiet)
+            precondition(!segmentVerdict.verified || segmentVerdict.problem == nil,
+                         "open accepted segments verify finds damaged: \(segmentVerdict.problem.map { "\($0)" } ?? "")")
             let message = OutboxMessage(type: "fuzz", payload: [1, 2, 3])
             if let seq = try? outbox.appendBlocking(message) { appended = (seq, message) }
             try? outbox.closeBlocking()
-        }
+        } catch let e as OutboxError {
+            // One classifier: open and verify name the same damaged segment and offset.
+            if segmentVerdict.verified, [.corrupt, .unsupportedVersion].contains(e.code), let file = e.path?.split(separator: "/").last.map(String.init),
+               FileNames.parseSegment(file) != nil {
+                precondition(segmentVerdict.problem?.file == file && segmentVerdict.problem?.offset == e.offset,
+                             "open refused \(file) at \(e.offset.map { "\($0)" } ?? "-") (\(e.message)), verify says \(segmentVerdict.problem.map { "\($0)" } ?? "nothing")")
+            }
+        } catch {}
         if let (seq, message) = appended {
             // Acknowledged, so it must read back whole.
             let stored = try? OutboxReader(path: path, sys: fs).messages(from: seq, limit: 1).first

@@ -20,7 +20,7 @@ package enum FileNames {
     static func digits(_ n: UInt64) -> String { String(n).leftPadded(to: 20) }
 
     /// The base of a segment name, or nil if `name` is not one.
-    static func parseSegment(_ name: String) -> UInt64? { parse(name, prefix: segmentPrefix) }
+    package static func parseSegment(_ name: String) -> UInt64? { parse(name, prefix: segmentPrefix) }
     /// The generation of a tombstone file name, or nil if `name` is not one.
     static func parseTombstones(_ name: String) -> UInt64? { parse(name, prefix: tombstonePrefix) }
 
