@@ -2,8 +2,8 @@ import Foundation
 import Outbox
 
 /// A broker (`nats-server`, `mosquitto`) run for tests on a loopback port, under a shell that kills it
-/// (SIGKILL) when told to (SIGTERM, see ``kill()``) or as soon as the test process is gone, so that no
-/// broker outlives the tests, even after a crash.
+/// (SIGKILL) as soon as the test process is gone, so that no broker outlives the tests, even after a
+/// crash. ``kill()`` kills both at once.
 ///
 /// There is no graceful stop: a process started from a test thread inherits that thread's signal mask,
 /// in which nearly every signal is blocked, so a broker would never see a SIGTERM. Brokers that must
@@ -79,12 +79,26 @@ public final class BrokerProcess: @unchecked Sendable {
         return nil
     }
 
-    /// Kills the broker at once (SIGKILL) and waits until it is gone.
+    /// Kills the broker at once (SIGKILL), and its shell, and waits (up to 10 s) until the broker is gone.
+    ///
+    /// It does not wait for the shell through Foundation (`waitUntilExit`): that needs a dispatch worker
+    /// to notice the exit, and with every worker in such a wait (two brokers released at once on a
+    /// two-core machine) nothing ever does. The broker's pid is watched in /proc instead.
     public func kill() {
         guard let p = shell else { return }
-        p.terminate()  // the shell's trap kills the broker with SIGKILL
-        p.waitUntilExit()
         shell = nil
+        let broker = Self.child(of: p.processIdentifier)
+        if let broker { Glibc.kill(broker, SIGKILL) }
+        Glibc.kill(p.processIdentifier, SIGKILL)
+        guard let broker else { return }
+        let deadline = Date().addingTimeInterval(10)
+        while Self.isAlive(broker), Date() < deadline { usleep(5_000) }
+    }
+
+    /// Whether `pid` is a process that has not exited (a zombie has: its sockets are closed).
+    private static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
     }
 
     deinit { kill() }
