@@ -21,6 +21,9 @@ struct AppendCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Messages per atomic commit.") var batch: Int = 1
     @Flag(help: "Print each acknowledged sequence number on its own line as soon as it is durable.") var printAck = false
     @Option(help: "Segment size in bytes when creating segments.") var segmentSize: Int?
+    @Option(help: ArgumentHelp("Set the outbox's disk budget (kept in the outbox): bytes, or with K, M, G (8M is 8 MiB); 0 removes it.",
+                               discussion: "Appends that would pass it fail with outbox-full (exit 75) before anything is written."))
+    var maxDisk: ByteSize?
     @Option(help: "Damage the open would refuse: refuse (the default) or quarantine (move the file to DIR/quarantine/, keep every intact message, open).")
     var onDamage: DamagePolicy = .refuse
 
@@ -75,6 +78,7 @@ struct AppendCommand: AsyncParsableCommand {
             var configuration = OutboxConfiguration()
             if let segmentSize { configuration.segmentSize = segmentSize }
             configuration.onDamage = onDamage
+            if let maxDisk { configuration.maxDiskBytes = maxDisk.bytes }
             let outbox = try await Outbox.open(at: dir, configuration: configuration, logger: logger)
             // Sizes are checked against the outbox's max record size before anything is allocated.
             let limit = outbox.maxRecordSize

@@ -18,7 +18,7 @@ enum ExitStatus {
     static let unavailable: Int32 = 69
     /// A system call failed: I/O error, full disk, failed fsync (`EX_IOERR`).
     static let io: Int32 = 74
-    /// Another process holds the lock; try again later (`EX_TEMPFAIL`).
+    /// Another process holds the lock, or the outbox is full; try again later (`EX_TEMPFAIL`).
     static let locked: Int32 = 75
     /// A configuration the library or a broker refuses (`EX_CONFIG`).
     static let config: Int32 = 78
@@ -28,7 +28,7 @@ enum ExitStatus {
         case .corrupt, .unsupportedVersion, .recordTooLarge: data
         case .notAnOutbox, .symlink: noInput
         case .broker: unavailable
-        case .locked: locked
+        case .locked, .outboxFull: locked
         case .invalidArgument: config
         default: io
         }

@@ -28,7 +28,7 @@ public struct OutboxError: Error, CustomStringConvertible, Sendable {
         /// Every code this build knows.
         public static var allCases: [Code] {
             [.io, .noSpace, .syncFailed, .failedStop, .locked, .notAnOutbox, .unsupportedVersion, .corrupt, .recordTooLarge,
-             .invalidArgument, .symlink, .closed, .broker]
+             .invalidArgument, .symlink, .closed, .broker, .outboxFull]
         }
 
         /// A system call failed (see ``OutboxError/errno``).
@@ -58,6 +58,10 @@ public struct OutboxError: Error, CustomStringConvertible, Sendable {
         public static let closed = Code("closed")
         /// An event bus could not be reached, or refused a request that was not about one message.
         public static let broker = Code("broker")
+        /// The outbox's disk budget (``OutboxConfiguration/maxDiskBytes``) has no room for the commit;
+        /// nothing was written, and appends succeed again once the relay's acknowledgements and
+        /// compaction free room.
+        public static let outboxFull = Code("outbox-full")
     }
 
     /// The stable code.

@@ -14,6 +14,12 @@ public struct OutboxConfiguration: Sendable {
     public var maxBatchBytes: Int = 4 << 20
     /// Create the directory and the first segment when the outbox does not exist. Default true.
     public var createIfMissing: Bool = true
+    /// The outbox's disk budget in bytes (FORMAT.md §1b): a cap on everything it keeps on disk, persisted
+    /// in the outbox so that every process sees it. Appends that would pass it fail with
+    /// ``OutboxError/Code/outboxFull`` before anything is written; a reserve of 1/16 is kept for the
+    /// relay's tombstones, so a full outbox can always drain. Segments are then at most 1/16 of it. Nil
+    /// (the default) keeps the budget the outbox has; 0 removes it.
+    public var maxDiskBytes: Int64?
     /// What opening does with a damaged segment it would otherwise refuse: `.refuse` (the default) or
     /// `.quarantine` (``DamagePolicy``).
     public var onDamage: DamagePolicy = .refuse

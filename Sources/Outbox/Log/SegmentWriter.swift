@@ -20,7 +20,12 @@ final class SegmentWriter {
     let logger: Logger
     let outboxID: OutboxID
     let maxRecordSize: UInt32
-    let segmentSize: Int64
+    private(set) var segmentSize: Int64
+    /// The disk budget, if the outbox has one (FORMAT.md §1b).
+    private(set) var budget: DiskBudget?
+    /// The bytes of the outbox's files other than the active segment, as last counted, and when.
+    private var otherBytes: Int64 = 0
+    private var counted: ContinuousClock.Instant?
     private(set) var file: OutboxFile
     private(set) var base: UInt64
     private(set) var writeOffset: Int64
@@ -56,7 +61,9 @@ final class SegmentWriter {
         var quarantined: Set<String> = []
         while true {
             do {
-                return try recoverOnce(directory: directory, configuration: configuration, logger: logger)
+                let writer = try recoverOnce(directory: directory, configuration: configuration, logger: logger)
+                try writer.applyBudget(configuration)
+                return writer
             } catch let e as OutboxError where configuration.onDamage == .quarantine && e.code == .corrupt {
                 guard let path = e.path, let name = path.split(separator: "/").last.map(String.init),
                       FileNames.parseSegment(name) != nil, !quarantined.contains(name) else { throw e }
@@ -64,6 +71,44 @@ final class SegmentWriter {
                 try quarantine(name, because: e, in: directory, logger: logger)
             }
         }
+    }
+
+    /// Sets (``OutboxConfiguration/maxDiskBytes``) or reads the persisted budget, and sizes segments by it.
+    private func applyBudget(_ configuration: OutboxConfiguration) throws {
+        if let wanted = configuration.maxDiskBytes {
+            budget = wanted > 0 ? DiskBudget(maxBytes: wanted) : nil
+            if try DiskBudget.read(in: directory) != budget { try DiskBudget.write(budget, in: directory) }
+        } else {
+            budget = try DiskBudget.read(in: directory)
+        }
+        if let budget {
+            segmentSize = Int64(budget.segmentSize(configured: Int(segmentSize)))
+            try countUsage()
+            logger.debug("disk budget", metadata: ["maxBytes": "\(budget.maxBytes)", "used": "\(otherBytes + writeOffset)"])
+        }
+    }
+
+    /// Counts the bytes of every file but the active segment (whose size the writer knows).
+    private func countUsage() throws {
+        otherBytes = try DiskBudget.usage(of: directory) - (try file.size())
+        counted = .now
+    }
+
+    /// Whether `bytes` more fit the budget; recounts the other files first when the answer could change
+    /// (near the limit, or when the count is half a second old), so that room the relay freed is seen.
+    private func fits(_ bytes: Int64) -> Bool {
+        guard let budget else { return true }
+        let limit = budget.appendLimit
+        let near = otherBytes + writeOffset + bytes > limit - max(Int64(segmentSize), budget.maxBytes / 8)
+        if near || counted.map({ ContinuousClock.now - $0 > .milliseconds(500) }) ?? true { try? countUsage() }
+        return otherBytes + writeOffset + bytes <= limit
+    }
+
+    private func fullError(_ bytes: Int64) -> OutboxError {
+        let used = otherBytes + writeOffset
+        return OutboxError(.outboxFull, "the outbox is full: \(used) bytes used of its \(budget?.maxBytes ?? 0)-byte disk budget, whose last "
+                           + "\(budget?.reserveBytes ?? 0) bytes are kept for the relay's tombstones; a commit of \(bytes) bytes does not fit "
+                           + "(appends succeed again once a relay publishes and compacts)", path: directory.path)
     }
 
     /// ``DamagePolicy/quarantine``: saves what segment `name` holds, its original going to
@@ -161,7 +206,15 @@ final class SegmentWriter {
             let request = batch[index]
             let frameLength = FrameHeader.size + request.body.count
             let used = writeOffset + Int64(buffer.count)
-            if used + Int64(frameLength) > segmentSize && used > Int64(FileHeader.size) {
+            let rolls = used + Int64(frameLength) > segmentSize && used > Int64(FileHeader.size)
+            // A commit that would pass the budget (with the header of a new segment, if it rolls) is refused,
+            // and so is every later one of this batch, so that commits are never reordered.
+            if budget != nil, !fits(Int64(buffer.count + frameLength) + (rolls ? Int64(FileHeader.size) : 0)) {
+                let error = fullError(Int64(frameLength))
+                for r in batch[index...] { r.completion(.failure(error)) }
+                break
+            }
+            if rolls {
                 if let error = flush(&pending) ?? roll() {
                     for r in batch[index...] { r.completion(.failure(error)) }
                     return
@@ -243,6 +296,7 @@ final class SegmentWriter {
         do {
             let newFile = try directory.createFile(FileNames.segment(nextSeq), contents: [header.encode()])
             logger.debug("rolled to a new segment", metadata: ["file": "\(newFile.path)"])
+            otherBytes += writeOffset  // the sealed segment is one of the others now
             file = newFile
             base = nextSeq
             writeOffset = Int64(FileHeader.size)

@@ -117,6 +117,8 @@ public final class OutboxReader: Sendable {
         s.segments = listing.segments.count
         s.tombstoneFiles = listing.tombstones.count
         s.quarantinedFiles = QuarantinedFile.list(in: directory).count
+        s.usedBytes = (try? DiskBudget.usage(of: directory)) ?? s.bytesOnDisk
+        s.maxDiskBytes = try DiskBudget.read(in: directory)?.maxBytes
         for name in listing.segments.map(\.name) + listing.tombstones.map(\.name) {
             if let f = try? directory.openFile(name, writable: false), let size = try? f.size() { s.bytesOnDisk += size }
         }

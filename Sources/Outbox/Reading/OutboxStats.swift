@@ -16,6 +16,10 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     public var quarantinedFiles = 0
     /// Bytes of all segment and tombstone files.
     public var bytesOnDisk: Int64 = 0
+    /// Every byte the disk budget counts: segments, tombstone files, dead letters and quarantine.
+    public var usedBytes: Int64 = 0
+    /// The outbox's disk budget, if it has one (``OutboxConfiguration/maxDiskBytes``).
+    public var maxDiskBytes: Int64?
     /// The highest sequence number committed (0 when nothing was).
     public var lastSeq: UInt64 = 0
     /// The lowest sequence number still stored (earlier ones were compacted away).

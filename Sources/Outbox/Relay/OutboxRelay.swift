@@ -174,6 +174,21 @@ public final class OutboxRelay: Service, Sendable {
         var queue = RelayQueue(configuration: configuration)
         let clock = ContinuousClock()
         var lastSweep = clock.now
+        // With a disk budget, segments are compacted as soon as they are finished (checked at most every
+        // second while publishing), not at the next sweep: space comes back as the backlog drains.
+        var budget = try await io.run { try DiskBudget.read(in: directory) }
+        var lastEagerCompaction = clock.now
+        var compactionDue = false
+        func compactEarlyIfBudgeted() async throws {
+            guard let b = budget, clock.now - lastEagerCompaction >= .seconds(1) else { return }
+            lastEagerCompaction = clock.now
+            compactionDue = false
+            let report = try await tombstones.compact()
+            if !report.removedSegments.isEmpty {
+                logger.debug("compacted finished segments (the outbox has a disk budget)", metadata: [
+                    "budget": "\(b.maxBytes)", "removedSegments": "\(report.removedSegments.count)"])
+            }
+        }
         let maxRecordSize = tombstones.maxRecordSize
         var random = SystemRandomNumberGenerator()
         func probeWait(_ probes: Int) -> Duration {
@@ -350,6 +365,10 @@ public final class OutboxRelay: Service, Sendable {
                 if result.failures > 0 { metrics.failed.increment(by: result.failures) }
                 metrics.pending.record(queue.count)
                 metrics.pendingBytes.record(queue.heldBytes)
+                if !result.published.isEmpty {
+                    compactionDue = budget != nil
+                    try await compactEarlyIfBudgeted()
+                }
                 if let why = result.unavailable {
                     if var o = outage {
                         // The probe said yes, the batch said no: keep waiting, backing off further.
@@ -369,6 +388,7 @@ public final class OutboxRelay: Service, Sendable {
                 continue
             }
             if clock.now - lastSweep >= configuration.sweepInterval {
+                budget = try await io.run { try DiskBudget.read(in: directory) }
                 try await sweep(tombstones: tombstones, reader: reader, io: io, queue: &queue, tailNext: tail.value.nextSeq)
                 lastSweep = clock.now
                 deadLetterSize = -1  // the sweep's fallback for a redrive request missed between two looks
@@ -376,6 +396,14 @@ public final class OutboxRelay: Service, Sendable {
                 continue
             }
             var wait = configuration.sweepInterval - (clock.now - lastSweep)
+            if compactionDue {
+                // The last publishes finished segments the next compaction removes: when idle, within a second.
+                if clock.now - lastEagerCompaction >= .seconds(1) {
+                    try await compactEarlyIfBudgeted()
+                    continue
+                }
+                wait = min(wait, .seconds(1) - (clock.now - lastEagerCompaction))
+            }
             if let retry = queue.nextRetry { wait = min(wait, max(.zero, retry - clock.now)) }
             if (queue.count >= configuration.maxInMemory || queue.heldBytes >= configuration.maxInMemoryBytes)
                 && queue.nextRetry == nil { wait = .milliseconds(1) }
