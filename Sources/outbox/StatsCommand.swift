@@ -9,6 +9,7 @@ struct StatsCommand: AsyncParsableCommand {
 
     @Argument(help: "The outbox directory.") var dir: String
     @Flag(help: "One JSON object.") var json = false
+    @Flag(help: "Sizes in exact bytes (the default shows them in KiB, MiB, GiB).") var bytes = false
 
     func run() async throws {
         try await reportingErrors {
@@ -46,8 +47,8 @@ struct StatsCommand: AsyncParsableCommand {
                     segments:           \(s.segments)
                     tombstone files:    \(s.tombstoneFiles)
                     quarantined files:  \(s.quarantinedFiles == 0 ? "0" : "\(s.quarantinedFiles) (in \(dir)/quarantine/; outbox verify lists them)")
-                    bytes on disk:      \(s.bytesOnDisk)
-                    disk budget:        \(s.maxDiskBytes.map { "\(s.usedBytes) of \($0) bytes used (\(Int((Double(s.usedBytes) / Double($0) * 100).rounded()))%)" } ?? "none (\(s.usedBytes) bytes used)")
+                    bytes on disk:      \(size(s.usedBytes)) (segments and tombstones \(size(s.bytesOnDisk)))
+                    disk budget:        \(s.maxDiskBytes.map { "\(size(s.usedBytes)) of \(size($0)) used (\(Int((Double(s.usedBytes) / Double($0) * 100).rounded()))%)" } ?? "none")
                     last compaction:    \(s.lastCompactionMicros.map(rfc3339(micros:)) ?? "never")
                     writer pid:         \(s.writerPid.map(String.init) ?? "-")
                     relay pid:          \(s.relayPid.map(String.init) ?? "-")
@@ -57,5 +58,17 @@ struct StatsCommand: AsyncParsableCommand {
                     """)
             }
         }
+    }
+
+    /// A size as `stats` shows it: exact with `--bytes`, otherwise in the largest unit of 1024 that keeps it at 1 or more.
+    private func size(_ n: Int64) -> String {
+        if bytes || n < 1024 { return "\(n) B" }
+        var value = Double(n)
+        var unit = "B"
+        for u in ["KiB", "MiB", "GiB", "TiB"] where value >= 1024 {
+            value /= 1024
+            unit = u
+        }
+        return String(format: "%.1f \(unit)", value)
     }
 }

@@ -108,5 +108,31 @@ struct QuarantineTests {
         let report = try OutboxInspector.verify(path: dir)
         #expect(report.problems.filter { $0.kind != .leftoverFile }.isEmpty && report.quarantined.map(\.name) == [name], "\(report)")
     }
+
+    @Test func aRelayWithQuarantineSetsADamagedDeadLetterFileAside() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        for i in 1...3 { try await outbox.append(sampleMessage(i)) }
+        try await outbox.close()
+        let directory = try OutboxDirectory.open(dir, create: false, sys: LinuxSystemCalls())
+        let id = try OutboxReader(path: dir).outboxID
+        let letters = (1...2).map { DeadLetter(seq: UInt64($0), message: sampleMessage($0), reason: "rejected", lastError: "no", attempts: 1,
+                                               deadAtMicros: 1, redriven: false) }
+        try DeadLetterLog.append(letters, in: directory, outboxID: id, maxRecordSize: 4 << 20)
+        let path = dir + "/" + DeadLetterLog.fileName
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[FileHeader.size + 40] ^= 0x01  // inside the first of the two dead letters
+        try bytes.write(to: URL(fileURLWithPath: path))
+        #expect(throws: OutboxError.self) { try DeadLetterLog.list(in: directory, outboxID: id) }
+        var c = relayConfiguration()
+        c.onDamage = .quarantine
+        let sink = RecordingSink()
+        try await running(OutboxRelay(path: dir, sink: sink, configuration: c, logger: quietLogger)) {
+            try await eventually("the relay goes on and publishes") { sink.published.count == 3 }
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/quarantine/" + DeadLetterLog.fileName)) == bytes)
+        #expect(try DeadLetterLog.list(in: directory, outboxID: id).map(\.seq) == [2], "the intact dead letter is kept")
+    }
 }
 

@@ -232,7 +232,18 @@ public final class OutboxRelay: Service, Sendable {
             }
             guard size != deadLetterSize else { return }
             deadLetterSize = size
-            let letters = size == 0 ? [] : try await io.run { try DeadLetterLog.list(in: directory, outboxID: outboxID) }
+            let letters: [DeadLetter] = size == 0 ? [] : try await io.run { [configuration, logger] () throws -> [DeadLetter] in
+                do { return try DeadLetterLog.list(in: directory, outboxID: outboxID) } catch let e as OutboxError
+                    where configuration.onDamage == .quarantine && e.code == .corrupt {
+                    // A damaged dead-letter file: set aside in quarantine/, its valid frames kept (the
+                    // sequence numbers stay dead; a lost letter can no longer be redriven).
+                    let action = try SegmentSalvage.rebuildOther(DeadLetterLog.fileName, kind: .deadLetters, base: 1, reference: outboxID,
+                                                                 in: directory, keep: .quarantine(reason: e.message, offset: e.offset))
+                    SegmentSalvage.report(quarantined: DeadLetterLog.fileName, because: e, action: action, lost: SequenceRangeSet(),
+                                          in: directory, logger: logger)
+                    return try DeadLetterLog.list(in: directory, outboxID: outboxID)
+                }
+            }
             let held = queue.held
             let requested = letters.filter { $0.redriveRequested && !redriving.contains($0.seq) && !held.contains($0.seq) }
             guard !requested.isEmpty else { return }
@@ -478,7 +489,7 @@ public final class OutboxRelay: Service, Sendable {
         if let stats = try? await io.run({ try reader.stats() }) {
             metrics.pending.record(Int(stats.pending))
             metrics.oldestPendingAge.record(stats.oldestPendingAgeSeconds ?? 0)
-            metrics.diskBytes.record(stats.bytesOnDisk)
+            metrics.diskBytes.record(stats.usedBytes)
         }
     }
 

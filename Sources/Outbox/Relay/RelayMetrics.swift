@@ -18,7 +18,8 @@ struct RelayMetrics: Sendable {
     let outageSeconds: Gauge
     /// When a batch was last published (Unix seconds).
     let lastPublish: Gauge
-    /// Every byte the outbox keeps on disk, as of the last sweep.
+    /// Every byte the outbox keeps on disk (what its disk budget counts: segments, tombstones, dead letters,
+    /// quarantine), as of the last sweep.
     let diskBytes: Gauge
 
     init(outbox path: String) {
