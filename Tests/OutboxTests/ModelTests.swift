@@ -13,19 +13,30 @@ struct ModelTests {
         let dir = tmp.sub("ob")
         var model: [UInt64: OutboxMessage] = [:]
         var status: [UInt64: MessageStatus] = [:]
-        var outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: Int.random(in: 300...3000, using: &g)),
-                                           logger: quietLogger)
+        // Half the runs have a disk budget small enough to be hit: appends then fail whole with outbox-full
+        // and change nothing, until acknowledgements and compaction free room.
+        let budget: Int64? = Bool.random(using: &g) ? Int64.random(in: 100_000...200_000, using: &g) : nil
+        print("[randomOperationsMatchAnInMemoryModel] disk budget \(budget.map { "\($0) bytes" } ?? "none")")
+        func openOutbox(_ g: inout SeededGenerator) async throws -> Outbox {
+            var c = configuration(segmentSize: Int.random(in: 300...3000, using: &g))
+            c.maxDiskBytes = budget ?? 0
+            return try await Outbox.open(at: dir, configuration: c, logger: quietLogger)
+        }
+        var full = 0
+        var outbox = try await openOutbox(&g)
         try await outbox.append(sampleMessage(0))
         model[1] = try OutboxReader(path: dir).messages()[0].message
         var log = try await TombstoneLog.open(at: dir, checkpointBytes: 300, logger: quietLogger)
         for step in 0..<400 {
             switch Int.random(in: 0..<100, using: &g) {
             case 0..<45:
-                let m = sampleMessage(step, payloadSize: Int.random(in: 0...200, using: &g))
-                model[try await outbox.append(m)] = m
+                let m = sampleMessage(step, payloadSize: Int.random(in: 0...(budget == nil ? 200 : 2000), using: &g))
+                do { model[try await outbox.append(m)] = m } catch let e as OutboxError where e.code == .outboxFull && budget != nil { full += 1 }
             case 45..<60:
                 let batch = (0..<Int.random(in: 2...5, using: &g)).map { sampleMessage(step * 10 + $0) }
-                for (seq, m) in zip(try await outbox.append(contentsOf: batch), batch) { model[seq] = m }
+                do {
+                    for (seq, m) in zip(try await outbox.append(contentsOf: batch), batch) { model[seq] = m }
+                } catch let e as OutboxError where e.code == .outboxFull && budget != nil { full += 1 }
             case 60..<80:
                 let candidates = model.keys.filter { status[$0] == nil }.sorted()
                 guard !candidates.isEmpty else { continue }
@@ -37,21 +48,26 @@ struct ModelTests {
                 try await log.compact(forceCheckpoint: Bool.random(using: &g))
             case 90..<95:
                 try await outbox.close()
-                outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: Int.random(in: 300...3000, using: &g)),
-                                               logger: quietLogger)
+                outbox = try await openOutbox(&g)
             default:
                 try await log.close()
                 log = try await TombstoneLog.open(at: dir, checkpointBytes: 300, logger: quietLogger)
             }
-            if step % 50 == 49 { try check(dir, model, status, seed) }
+            if step % 50 == 49 { try check(dir, model, status, seed, budget: budget) }
         }
         try await log.close()
         try await outbox.close()
-        try check(dir, model, status, seed)
+        try check(dir, model, status, seed, budget: budget)
+        if budget != nil { print("[randomOperationsMatchAnInMemoryModel] \(full) appends refused as full") }
     }
 
-    private func check(_ dir: String, _ model: [UInt64: OutboxMessage], _ status: [UInt64: MessageStatus], _ seed: UInt64) throws {
+    private func check(_ dir: String, _ model: [UInt64: OutboxMessage], _ status: [UInt64: MessageStatus], _ seed: UInt64,
+                       budget: Int64?) throws {
         let reader = try OutboxReader(path: dir)
+        if let budget {
+            let used = try reader.stats().usedBytes
+            #expect(used <= budget, "seed \(seed): \(used) bytes used, over the \(budget)-byte budget")
+        }
         let stored = try reader.messages()
         let tombstones = try reader.tombstones()
         for seq in model.keys.sorted() {
