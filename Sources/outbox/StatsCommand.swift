@@ -20,6 +20,7 @@ struct StatsCommand: AsyncParsableCommand {
                 j.number("pending", s.pending)
                 j.number("published", s.published)
                 j.number("dead", s.dead)
+                j.number("expired", s.expired)
                 j.number("segments", s.segments)
                 j.number("tombstoneFiles", s.tombstoneFiles)
                 j.number("quarantinedFiles", s.quarantinedFiles)
@@ -42,6 +43,7 @@ struct StatsCommand: AsyncParsableCommand {
                     pending:            \(s.pending)
                     published:          \(s.published)
                     dead-lettered:      \(s.dead)
+                    expired:            \(s.expired)
                     sequence numbers:   \(s.firstSeq)...\(s.lastSeq) stored
                     oldest pending:     \(s.oldestPendingAgeSeconds.map { String(format: "%.1f s ago (seq \(s.oldestPendingSeq!))", $0) } ?? "-")
                     segments:           \(s.segments)

@@ -81,11 +81,18 @@ struct CodecTests {
         #expect(bytes.count == 64)
         #expect(try FileHeader.decode(bytes, expecting: .segment) == h)
         #expect(throws: DecodeError.self) { try FileHeader.decode(bytes, expecting: .tombstones) }
-        bytes[8] = 2
-        let crc = CRC32.of(bytes[0..<60])
-        bytes.replaceSubrange(60..<64, with: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
-        #expect { try FileHeader.decode(bytes, expecting: .segment) } throws: {
-            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 2") == true
+        func withVersion(_ v: UInt8) -> [UInt8] {
+            var b = bytes
+            b[8] = v
+            let crc = CRC32.of(b[0..<60])
+            b.replaceSubrange(60..<64, with: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
+            return b
+        }
+        // Version 1 (written by older builds) is still read, and keeps its version when re-encoded.
+        let old = try FileHeader.decode(withVersion(1), expecting: .segment)
+        #expect(old.version == 1 && old.encode() == withVersion(1))
+        #expect { try FileHeader.decode(withVersion(3), expecting: .segment) } throws: {
+            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 3") == true
         }
     }
 

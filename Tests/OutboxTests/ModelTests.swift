@@ -41,7 +41,7 @@ struct ModelTests {
                 let candidates = model.keys.filter { status[$0] == nil }.sorted()
                 guard !candidates.isEmpty else { continue }
                 let chosen = candidates.prefix(Int.random(in: 1...8, using: &g)).filter { _ in Int.random(in: 0..<4, using: &g) > 0 }
-                let s: MessageStatus = Bool.random(using: &g) ? .published : .dead
+                let s: MessageStatus = [.published, .dead, .expired][Int.random(in: 0..<3, using: &g)]
                 try await log.acknowledge(chosen, as: s)
                 for seq in chosen { status[seq] = s }
             case 80..<90:

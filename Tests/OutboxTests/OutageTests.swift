@@ -77,29 +77,57 @@ struct OutageTests {
         try await outbox.close()
     }
 
-    @Test func deadlinesStillApplyDuringAnOutage() async throws {
+    @Test(arguments: [false, true])
+    func deadlinesStillApplyDuringAnOutage(deadLetterExpired: Bool) async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
         let outbox = try await Outbox.open(at: dir, logger: quietLogger)
         let recording = RecordingSink()
         let sink = OutageSink(inner: recording)
         sink.takeDown()
-        let relay = OutboxRelay(path: dir, sink: sink, configuration: outageConfiguration(), outbox: outbox, logger: quietLogger)
+        var c = outageConfiguration()
+        c.deadLetterExpired = deadLetterExpired
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: c, outbox: outbox, logger: quietLogger)
         try await running(relay) {
-            let soon = String(Date().addingTimeInterval(0.3).timeIntervalSince1970)
             var expiring = sampleMessage(1, key: "k")
-            expiring.headers.append(.init(OutboxRelayConfiguration.deliverByHeader, soon))
+            expiring.expiresAt = Date().addingTimeInterval(0.3)
             try await outbox.append(expiring)
             try await outbox.append(sampleMessage(2, key: "k"))
-            try await eventually("the expired message is dead-lettered") { try OutboxReader(path: dir).stats().dead == 1 }
+            try await eventually("the message expires") { try OutboxReader(path: dir).stats().expired == 1 }
             sink.bringBack()
             try await eventually("the other one is published") { recording.published.count >= 1 }
         }
+        let stats = try OutboxReader(path: dir).stats()
+        #expect(stats.dead == 0 && stats.expired == 1 && stats.pending == 0, "\(stats)")
+        #expect(try OutboxReader(path: dir).tombstones().status(of: 1) == .expired)
         let dead = try OutboxReader(path: dir).deadLetters()
-        #expect(dead.map(\.seq) == [1])
-        #expect(dead.first?.reason == "deliver-by deadline passed")
-        #expect(dead.first?.attempts == 0, "no attempt was counted while the sink was away")
-        #expect(recording.published.map(\.seq) == [2])
+        if deadLetterExpired {
+            #expect(dead.map(\.seq) == [1] && dead.first?.reason == "deliver-by deadline passed", "a copy kept on request")
+            #expect(dead.first?.attempts == 0, "no attempt was counted while the sink was away")
+        } else {
+            #expect(dead.isEmpty, "an expired message is not a dead letter")
+        }
+        #expect(recording.published.map(\.seq) == [2], "the expired one never reaches the sink")
+        try await outbox.close()
+    }
+
+    /// A default time to live: a backlog older than it, found when the relay starts, is never published.
+    @Test func aDefaultTimeToLiveExpiresAnOldBacklogBeforeItIsPublished() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        for i in 1...20 { try await outbox.append(OutboxMessage(type: "E", key: "k\(i % 3)", payload: [UInt8(i)], createdAt: Date().addingTimeInterval(-120))) }
+        for i in 21...30 { try await outbox.append(sampleMessage(i, key: "k\(i % 3)")) }
+        var c = relayConfiguration()
+        c.defaultTimeToLive = .seconds(60)
+        let recording = RecordingSink()
+        try await running(OutboxRelay(path: dir, sink: recording, configuration: c, outbox: outbox, logger: quietLogger)) {
+            try await eventually("nothing pending") { try OutboxReader(path: dir).stats().pending == 0 }
+        }
+        #expect(recording.published.map(\.seq) == Array(21...30), "only the messages younger than the time to live")
+        #expect(try OutboxReader(path: dir).stats().expired == 20)
+        let dump = try await runOutbox(["dump", dir, "--status", "expired"])
+        #expect(dump.stdout.split(separator: "\n").count == 21, "\(dump.stdout)")
         try await outbox.close()
     }
 

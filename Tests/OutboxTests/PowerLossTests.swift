@@ -41,7 +41,7 @@ struct PowerLossTests {
                 let n = min(pending.count, Int.random(in: 1...6, using: &g))
                 let done = Array(pending.prefix(n))
                 pending.removeFirst(n)
-                let status: MessageStatus = Int.random(in: 0..<5, using: &g) == 0 ? .dead : .published
+                let status: MessageStatus = [.dead, .expired, .published, .published, .published][Int.random(in: 0..<5, using: &g)]
                 try await tombstones.acknowledge(done, as: status)
                 recorder.note(.acknowledgedTombstones(done, status))
             } else {

@@ -178,3 +178,36 @@ struct DeadLetterRecordTests {
         #expect(d.message.headers == [.init("tenant", "a"), .init("outbox-dead-at", "7"), .init("outbox-dead-error", "not mine")])
     }
 }
+
+@Suite("Format versions")
+struct FormatVersionTests {
+    /// FORMAT.md §9: an outbox written by a version-1 build opens; an expired tombstone, which a version-1
+    /// file cannot hold, first moves the tombstones into a version-2 checkpoint.
+    @Test func aVersionOneTombstoneFileIsCheckpointedBeforeItGetsAnExpiredRange() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        for i in 1...4 { try await outbox.append(sampleMessage(i)) }
+        try await outbox.close()
+        var log = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        try await log.acknowledge([1])
+        try await log.close()
+        // Make the tombstone file a version-1 file, as an older build wrote it.
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("tombstones-") })
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))
+        bytes[8] = 1
+        let crc = CRC32.of(Array(bytes.prefix(60)))
+        withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { bytes[60 + i] = $0[i] } }
+        try bytes.write(to: URL(fileURLWithPath: dir + "/" + name))
+        log = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        try await log.acknowledge([2], as: .expired)
+        try await log.close()
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("tombstones-") }
+        #expect(files.count == 1 && files[0] != name, "checkpointed into a new generation: \(files)")
+        let header = try FileHeader.decode(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + files[0])).prefix(64)), expecting: .tombstones)
+        #expect(header.version == 2)
+        let t = try OutboxReader(path: dir).tombstones()
+        #expect(t.status(of: 1) == .published && t.status(of: 2) == .expired && t.status(of: 3) == .pending)
+        #expect(try OutboxInspector.verify(path: dir).problems.filter { $0.kind != .leftoverFile }.isEmpty)
+    }
+}

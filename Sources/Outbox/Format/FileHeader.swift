@@ -36,9 +36,14 @@ package struct FileHeader: Equatable, Sendable {
     }
 
     package static let size = 64
-    static let currentVersion: UInt16 = 1
+    /// The version this build writes into the files it creates (FORMAT.md §9).
+    static let currentVersion: UInt16 = 2
+    /// The versions this build reads: 1, and 2 (version 1 and expired tombstones, frame kind 8).
+    static let readableVersions: ClosedRange<UInt16> = 1...2
 
     package var kind: Kind
+    /// The file's format version (new files get ``currentVersion``).
+    package var version: UInt16 = currentVersion
     package var outboxID: OutboxID
     package var base: UInt64
     var maxRecordSize: UInt32
@@ -47,7 +52,7 @@ package struct FileHeader: Equatable, Sendable {
     package func encode() -> [UInt8] {
         var w = ByteWriter(capacity: Self.size)
         w.append(kind.magic)
-        w.u16(Self.currentVersion)
+        w.u16(version)
         w.u16(UInt16(Self.size))
         w.u32(0)
         w.append(outboxID.bytes)
@@ -79,10 +84,11 @@ package struct FileHeader: Equatable, Sendable {
         let flags = try r.u32("flags")
         let storedCRC = ByteReader.u32(bytes, at: 60)
         let crcOK = CRC32.of(bytes[0..<60]) == storedCRC
-        guard version == currentVersion else {
+        guard readableVersions.contains(version) else {
             if crcOK {
                 throw DecodeError(
-                    "unsupported format version \(version) (this build reads version \(currentVersion))", at: 8, kind: .unsupportedVersion)
+                    "unsupported format version \(version) (this build reads versions \(readableVersions.lowerBound) to \(readableVersions.upperBound))",
+                    at: 8, kind: .unsupportedVersion)
             }
             throw DecodeError("header checksum mismatch (damaged header; its version field reads \(version))", at: 60)
         }
@@ -99,6 +105,8 @@ package struct FileHeader: Equatable, Sendable {
             throw DecodeError("max record size \(maxRecordSize) is out of range", at: 40)
         }
         guard base >= 1 else { throw DecodeError("base \(base) must be at least 1", at: 32) }
-        return FileHeader(kind: kind, outboxID: id, base: base, maxRecordSize: maxRecordSize, createdAtMicros: created)
+        var header = FileHeader(kind: kind, outboxID: id, base: base, maxRecordSize: maxRecordSize, createdAtMicros: created)
+        header.version = version
+        return header
     }
 }

@@ -1,9 +1,11 @@
 /// The frame kinds each file kind may hold, and the check of their bodies (FORMAT.md §4, §5, §5a).
 enum FrameContent {
-    static func kinds(in file: FileHeader.Kind) -> Set<FrameKind> {
+    /// The kinds a file of `file` kind and format `version` may hold: expired ranges (kind 8) only from
+    /// version 2 on.
+    static func kinds(in file: FileHeader.Kind, version: UInt16 = FileHeader.currentVersion) -> Set<FrameKind> {
         switch file {
         case .segment: [.messages, .hole]
-        case .tombstones: [.published, .dead]
+        case .tombstones: version >= 2 ? [.published, .dead, .expired] : [.published, .dead]
         case .deadLetters: [.deadLetter, .redriven, .redriveRequested]
         }
     }
@@ -17,7 +19,7 @@ enum FrameContent {
             case .deadLetter:
                 guard h.count == 1 else { return "a dead letter frame holds \(h.count) records" }
                 _ = try MessageCodec.decode(body, count: 1, maxBody: Int(maxBody))
-            case .published, .dead, .redriven, .redriveRequested:
+            case .published, .dead, .expired, .redriven, .redriveRequested:
                 _ = try TombstoneCodec.decode(body, count: Int(h.count), first: h.first)
             case .hole:
                 if String(validating: body, as: UTF8.self) == nil { return "a hole's reason is not UTF-8" }
@@ -33,6 +35,7 @@ enum FrameContent {
         case .messages: "messages"
         case .published: "published"
         case .dead: "dead"
+        case .expired: "expired"
         case .deadLetter: "dead-letter"
         case .redriven: "redriven"
         case .redriveRequested: "redrive-requested"

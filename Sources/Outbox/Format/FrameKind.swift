@@ -15,4 +15,7 @@ package enum FrameKind: UInt16, Sendable {
     case hole = 6
     /// Sequence ranges whose dead letters an operator asked the relay to republish (dead-letter file).
     case redriveRequested = 7
+    /// Sequence ranges finished by expiring: past their deliver-by deadline, never published
+    /// (tombstone files).
+    case expired = 8
 }

@@ -86,7 +86,8 @@ extension OutboxInspector {
             return report
         }
         let maxBody = (try? header.get().maxRecordSize) ?? OutboxConfiguration.maxRecordSizeLimit
-        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxBody, kinds: FrameContent.kinds(in: kind), size: size,
+        let version = (try? header.get().version) ?? FileHeader.currentVersion
+        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxBody, kinds: FrameContent.kinds(in: kind, version: version), size: size,
                                    validate: { h, body in validateBodies ? FrameContent.problem(h, body, maxBody: maxBody) : nil })
         while true {
             switch try scanner.next() {

@@ -16,7 +16,7 @@ struct LogFile {
         let maxBody = header.maxRecordSize
         let scanner = FrameScanner(
             file: file, identity: FileIdentity(outboxID: header.outboxID, base: header.base), maxBody: maxBody,
-            kinds: FrameContent.kinds(in: kind), size: size,
+            kinds: FrameContent.kinds(in: kind, version: header.version), size: size,
             validate: { h, body in validateBodies ? FrameContent.problem(h, body, maxBody: maxBody) : nil })
         return LogFile(file: file, header: header, scanner: scanner)
     }

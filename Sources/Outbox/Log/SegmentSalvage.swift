@@ -170,7 +170,8 @@ package enum SegmentSalvage {
                 try? LogFile.checkHeader(of: $0, kind: .segment, expectedBase: s.base, outboxID: nil).maxRecordSize
             }
         }.first ?? UInt32(OutboxConfiguration().maxRecordSize)
-        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxRecordSize, kinds: FrameContent.kinds(in: kind),
+        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxRecordSize,
+                                   kinds: FrameContent.kinds(in: kind, version: own?.version ?? FileHeader.currentVersion),
                                    size: try file.size(), validate: { h, body in FrameContent.problem(h, body, maxBody: maxRecordSize) })
         var frames: [[UInt8]] = []
         var offset = Int64(FileHeader.size)

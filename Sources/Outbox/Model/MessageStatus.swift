@@ -8,4 +8,7 @@ public enum MessageStatus: String, Sendable, Codable {
     case published
     /// Given up on and tombstoned (see the dead-letter log).
     case dead
+    /// Past its deliver-by deadline (``OutboxMessage/expiresAt``) before a sink confirmed it: never
+    /// published, and tombstoned as expired.
+    case expired
 }

@@ -135,8 +135,13 @@ public final class OutboxReader: Sendable {
         s.firstSeq = first.base
         if lastSeq >= 1 {
             s.published = tombstones.published.count(in: 1...lastSeq)
-            s.dead = tombstones.dead.subtracting(tombstones.published).count(in: 1...lastSeq)  // both: published (FORMAT.md §5)
-            s.pending = lastSeq - s.published - s.dead
+            // A number in several sets counts once: published, then dead, then expired (FORMAT.md §5).
+            let dead = tombstones.dead.subtracting(tombstones.published)
+            var publishedOrDead = tombstones.published
+            publishedOrDead.formUnion(dead)
+            s.dead = dead.count(in: 1...lastSeq)
+            s.expired = tombstones.expired.subtracting(publishedOrDead).count(in: 1...lastSeq)
+            s.pending = lastSeq - s.published - s.dead - s.expired
             let oldest = tombstones.finished.firstMissing(from: first.base)
             if oldest <= lastSeq, let m = try messages(from: oldest, limit: 1).first {
                 s.oldestPendingSeq = m.seq

@@ -8,6 +8,8 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     public var published: UInt64 = 0
     /// Messages dead-lettered.
     public var dead: UInt64 = 0
+    /// Messages past their deliver-by deadline before a sink confirmed them (never published).
+    public var expired: UInt64 = 0
     /// Segment files.
     public var segments = 0
     /// Tombstone files.

@@ -210,6 +210,23 @@ public final class OutboxRelay: Service, Sendable {
             }
             metrics.deadLettered.increment(by: dead.count)
         }
+        /// Messages past their deliver-by deadline are tombstoned as expired (never published), after a copy
+        /// to the dead-letter file if ``OutboxRelayConfiguration/deadLetterExpired``. One line per batch.
+        func retire(_ expired: [DeadLetter]) async throws {
+            guard !expired.isEmpty else { return }
+            redriving.subtract(expired.map(\.seq))
+            if configuration.deadLetterExpired {
+                deadLetterSize = try await io.run {
+                    try DeadLetterLog.append(expired, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
+                    return try DeadLetterLog.size(in: directory)
+                }
+            }
+            let seqs = SequenceRangeSet(expired.map(\.seq))
+            try await tombstones.acknowledge(expired.map(\.seq), as: .expired)
+            logger.notice("messages expired before they could be published (deliver-by deadline passed)", metadata: [
+                "count": "\(expired.count)", "seqs": "\(seqs)"])
+            metrics.expired.increment(by: expired.count)
+        }
         // Redrive requests: the dead-letter file is listed again whenever its size changed (at start too).
         var deadLetterSize: Int64 = -1
         var redriving = Set<UInt64>()
@@ -305,7 +322,7 @@ public final class OutboxRelay: Service, Sendable {
                 }
                 if now >= o.nextProbe {
                     // Deadlines still apply while nothing can be published.
-                    try await bury(queue.expire(wallClock: Date()))
+                    try await retire(queue.expire(wallClock: Date()))
                     // The next probe is timed from this one's start: a probe that waits for its timeout
                     // (a broker that answers nothing) does not stretch the interval.
                     let probeStarted = clock.now
@@ -347,7 +364,15 @@ public final class OutboxRelay: Service, Sendable {
                     continue
                 }
             }
-            let batch = queue.nextBatch(now: clock.now)
+            var batch = queue.nextBatch(now: clock.now)
+            // A message past its deadline is never published.
+            let expired = queue.takeExpired(in: batch, wallClock: Date())
+            if !expired.isEmpty {
+                try await retire(expired)
+                let gone = Set(expired.map(\.seq))
+                batch.removeAll { gone.contains($0.seq) }
+                if batch.isEmpty { continue }
+            }
             if batch.isEmpty, let o = outage, o.trial, queue.count == 0 {
                 // The sink answers and nothing waits: the outage is over.
                 endOutage(o)
@@ -359,6 +384,7 @@ public final class OutboxRelay: Service, Sendable {
                 let outcomes = await publish(batch)
                 let result = queue.apply(outcomes, to: batch, now: clock.now, wallClock: Date())
                 try await bury(result.dead)
+                try await retire(result.expired)
                 if !result.published.isEmpty {
                     try await finish(result.published)
                     metrics.published.increment(by: result.published.count)

@@ -14,6 +14,13 @@ public struct OutboxRelayConfiguration: Sendable {
     public var initialBackoff: Duration = .milliseconds(100)
     /// The longest backoff. Default 30 s.
     public var maxBackoff: Duration = .seconds(30)
+    /// A deliver-by deadline for every message that carries none of its own (``OutboxMessage/expiresAt``):
+    /// its creation time plus this. A message past its deadline is never published: it is tombstoned as
+    /// expired, during an outage too. Default nil (messages without a deadline never expire).
+    public var defaultTimeToLive: Duration?
+    /// Also copy expired messages to the dead-letter file (so that their content can be seen or
+    /// redriven); their status stays expired. Default false.
+    public var deadLetterExpired = false
     /// What the relay does with damage in a sealed segment it reads: `.refuse` (stop with an error naming
     /// file and offset, the default) or `.quarantine` (``DamagePolicy``: the file goes to `quarantine/`,
     /// a copy holding every intact message takes its place, and publishing goes on).
@@ -40,8 +47,8 @@ public struct OutboxRelayConfiguration: Sendable {
     /// of failing with ``OutboxError/Code/notAnOutbox``. Default false: a typo is an error, at once.
     public var waitForOutbox = false
     /// The header holding an optional per-message deliver-by deadline (RFC 3339, or Unix seconds): past
-    /// it, a message that could not be published is dead-lettered.
-    public static let deliverByHeader = "outbox-deliver-by"
+    /// it, a message is never published and is tombstoned as expired (``OutboxMessage/expiresAt``).
+    public static let deliverByHeader = OutboxMessage.deliverByHeader
 
     /// Watch the directory with inotify (tests turn it off to exercise sweeping alone).
     var watchDirectory = true

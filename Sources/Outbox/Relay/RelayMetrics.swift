@@ -11,6 +11,8 @@ struct RelayMetrics: Sendable {
     let published: Counter
     let failed: Counter
     let deadLettered: Counter
+    /// Messages tombstoned as expired (past their deliver-by deadline, never published).
+    let expired: Counter
     /// 1 while the sink answers, 0 during an outage.
     let sinkAvailable: Gauge
     let outages: Counter
@@ -32,6 +34,7 @@ struct RelayMetrics: Sendable {
         published = Counter(label: "outbox_published_total", dimensions: d)
         failed = Counter(label: "outbox_publish_failures_total", dimensions: d)
         deadLettered = Counter(label: "outbox_dead_lettered_total", dimensions: d)
+        expired = Counter(label: "outbox_expired_total", dimensions: d)
         sinkAvailable = Gauge(label: "outbox_sink_available", dimensions: d)
         outages = Counter(label: "outbox_sink_outages_total", dimensions: d)
         outageSeconds = Gauge(label: "outbox_sink_outage_seconds", dimensions: d)

@@ -19,6 +19,9 @@ struct RelayQueue {
     struct Result {
         var published: [UInt64] = []
         var dead: [DeadLetter] = []
+        /// Messages whose deliver-by deadline passed while they failed: never published, tombstoned as
+        /// expired (as dead letters only to keep their content, if the relay is told to).
+        var expired: [DeadLetter] = []
         var failures = 0
         /// Why the sink said it is unavailable, when one outcome of the batch said so.
         var unavailable: String?
@@ -96,7 +99,7 @@ struct RelayQueue {
             if configuration.strictOrder { m.orderingKey = "" }
             held.insert(m.seq)
             heldBytes += Self.footprint(m)
-            queues[QueueKey(m), default: KeyQueue()].insert(Entry(message: m, deadline: Self.deliverBy(m.message)))
+            queues[QueueKey(m), default: KeyQueue()].insert(Entry(message: m, deadline: deadline(of: m.message)))
         }
     }
 
@@ -188,7 +191,7 @@ struct RelayQueue {
                 if let deadline = e.deadline, wallClock >= deadline {
                     q.remove(at: i)
                     held.remove(m.seq)
-                    result.dead.append(deadLetter(e, reason: "deliver-by deadline passed", error: error, attempts: e.attempts, at: wallClock))
+                    result.expired.append(deadLetter(e, reason: "deliver-by deadline passed", error: error, attempts: e.attempts, at: wallClock))
                 } else if e.attempts >= configuration.maxAttempts {
                     q.remove(at: i)
                     held.remove(m.seq)
@@ -203,8 +206,28 @@ struct RelayQueue {
         return result
     }
 
-    /// Takes out every held message whose deliver-by deadline has passed, as dead letters. While the sink
-    /// is unavailable nothing is published and nothing fails, but deadlines still apply.
+    /// Takes the messages of `batch` (what ``nextBatch(now:)`` returned) whose deliver-by deadline has
+    /// passed out of the queue: they must not be published. Costs a look at the batch, not at everything
+    /// held.
+    mutating func takeExpired(in batch: [StoredMessage], wallClock: Date) -> [DeadLetter] {
+        var expired: [DeadLetter] = []
+        for m in batch {
+            let k = QueueKey(m)
+            guard var q = queues.removeValue(forKey: k) else { continue }
+            if let i = q.index(of: m.seq), let deadline = q.entries[i].deadline, wallClock >= deadline {
+                let e = q.remove(at: i)
+                held.remove(m.seq)
+                heldBytes -= Self.footprint(m)
+                expired.append(deadLetter(e, reason: "deliver-by deadline passed", error: e.lastError.isEmpty ? "not published in time" : e.lastError,
+                                          attempts: e.attempts, at: wallClock))
+            }
+            if !q.isEmpty { queues[k] = q }
+        }
+        return expired
+    }
+
+    /// Takes out every held message whose deliver-by deadline has passed (to be tombstoned as expired).
+    /// While the sink is unavailable nothing is published and nothing fails, but deadlines still apply.
     mutating func expire(wallClock: Date) -> [DeadLetter] {
         var dead: [DeadLetter] = []
         for k in Array(queues.keys) {
@@ -236,14 +259,10 @@ struct RelayQueue {
                    deadAtMicros: OutboxMessage.micros(at), redriven: false)
     }
 
-    /// The message's deliver-by deadline (header ``OutboxRelayConfiguration/deliverByHeader``), if any.
-    static func deliverBy(_ m: OutboxMessage) -> Date? {
-        guard let value = m.headers.first(where: { $0.name == OutboxRelayConfiguration.deliverByHeader })?.value else { return nil }
-        if let seconds = Double(value) { return Date(timeIntervalSince1970: seconds) }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: value) { return d }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: value)
+    /// The message's deliver-by deadline: its own (``OutboxMessage/expiresAt``), or its creation time
+    /// plus ``OutboxRelayConfiguration/defaultTimeToLive``, if either.
+    func deadline(of m: OutboxMessage) -> Date? {
+        m.expiresAt ?? configuration.defaultTimeToLive.map { m.createdAt.addingTimeInterval(Double($0.wholeMilliseconds) / 1000) }
     }
+
 }

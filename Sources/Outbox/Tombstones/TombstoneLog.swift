@@ -60,7 +60,8 @@ public final class TombstoneLog: Sendable {
     /// The finished sequence numbers as of the last durable acknowledgement.
     public var snapshot: TombstoneSnapshot { shared.get() }
 
-    /// Records `seqs` as finished (published, or dead-lettered with `.dead`); returns once durable.
+    /// Records `seqs` as finished (published; dead-lettered with `.dead`; expired with `.expired`);
+    /// returns once durable.
     public func acknowledge<S: Sequence>(_ seqs: S, as status: MessageStatus = .published) async throws where S.Element == UInt64 {
         let job = try acknowledgement(seqs, status)
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
@@ -100,7 +101,8 @@ public final class TombstoneLog: Sendable {
         switch status {
         case .published: return (set, .published)
         case .dead: return (set, .dead)
-        case .pending: throw OutboxError(.invalidArgument, "acknowledge takes .published or .dead")
+        case .expired: return (set, .expired)
+        case .pending: throw OutboxError(.invalidArgument, "acknowledge takes .published, .dead or .expired")
         }
     }
 

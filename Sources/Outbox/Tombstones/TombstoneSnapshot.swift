@@ -1,16 +1,20 @@
-/// The finished sequence numbers of an outbox at one moment: published ones and dead-lettered ones.
+/// The finished sequence numbers of an outbox at one moment: published ones, dead-lettered ones and
+/// expired ones.
 public struct TombstoneSnapshot: Sendable, Equatable {
     /// Sequence numbers a sink confirmed.
     public var published = SequenceRangeSet()
     /// Sequence numbers given up on (dead-lettered).
     public var dead = SequenceRangeSet()
+    /// Sequence numbers past their deliver-by deadline before a sink confirmed them (never published).
+    public var expired = SequenceRangeSet()
 
     public init() {}
 
-    /// Published or dead.
+    /// Published, dead or expired.
     public var finished: SequenceRangeSet {
         var all = published
         all.formUnion(dead)
+        all.formUnion(expired)
         return all
     }
 
@@ -18,12 +22,22 @@ public struct TombstoneSnapshot: Sendable, Equatable {
     public func status(of seq: UInt64) -> MessageStatus {
         if published.contains(seq) { return .published }
         if dead.contains(seq) { return .dead }
+        if expired.contains(seq) { return .expired }
         return .pending
+    }
+
+    /// Adds `range` to the set of `kind` (published, dead or expired).
+    mutating func insert(_ range: ClosedRange<UInt64>, kind: FrameKind) {
+        switch kind {
+        case .dead: dead.insert(range)
+        case .expired: expired.insert(range)
+        default: published.insert(range)
+        }
     }
 
     mutating func apply(_ ranges: [ClosedRange<UInt64>], kind: FrameKind) {
         for r in ranges {
-            if kind == .dead { dead.insert(r) } else { published.insert(r) }
+            insert(r, kind: kind)
         }
     }
 }

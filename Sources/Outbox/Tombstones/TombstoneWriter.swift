@@ -23,6 +23,8 @@ final class TombstoneWriter {
     private(set) var name: String
     private(set) var generation: UInt64
     private(set) var writeOffset: Int64
+    /// The active file's format version: expired ranges (kind 8) go only into a version-2 file.
+    private var fileVersion: UInt16
     private(set) var failure: OutboxError?
     /// Checkpoint when the active file is larger than this and than twice the checkpoint it would write.
     let checkpointBytes: Int64
@@ -40,6 +42,7 @@ final class TombstoneWriter {
         self.name = active.name
         self.generation = active.generation
         self.writeOffset = active.end
+        self.fileVersion = active.header.version
         self.snapshot = active.snapshot
         self.checkpointBytes = checkpointBytes
         self.published = shared
@@ -120,8 +123,14 @@ final class TombstoneWriter {
         }
         var merged: [FrameKind: SequenceRangeSet] = [:]
         for a in acks { merged[a.1, default: SequenceRangeSet()].formUnion(a.0) }
+        // A version-1 file (written by an older build) cannot hold expired ranges: a checkpoint first
+        // moves the set into a version-2 file (FORMAT.md §9).
+        if merged[.expired] != nil, fileVersion < 2, case .failure(let e) = compact(forceCheckpoint: true) {
+            for a in acks { a.2(.failure(e)) }
+            return
+        }
         buffer.removeAll(keepingCapacity: true)
-        for kind in [FrameKind.published, .dead] {
+        for kind in [FrameKind.published, .dead, .expired] {
             guard let set = merged[kind], !set.isEmpty else { continue }
             buffer += TombstoneCodec.frames(set, kind: kind, maxBody: Int(maxRecordSize), identity: identity,
                                             offset: writeOffset + Int64(buffer.count))
@@ -146,9 +155,7 @@ final class TombstoneWriter {
         }
         writeOffset += Int64(buffer.count)
         for (kind, set) in merged {
-            for r in set.ranges {
-                if kind == .dead { snapshot.dead.insert(r) } else { snapshot.published.insert(r) }
-            }
+            for r in set.ranges { snapshot.insert(r, kind: kind) }
         }
         published.set(snapshot)
         for a in acks { a.2(.success(())) }
@@ -188,6 +195,7 @@ final class TombstoneWriter {
                 file = newFile
                 name = newName
                 generation = next
+                fileVersion = header.version
                 writeOffset = checkpointSize
                 report.checkpoint = newName
             }
@@ -206,11 +214,12 @@ final class TombstoneWriter {
         }
     }
 
-    /// The frames of a checkpoint file of `generation`: the whole published set, then the dead set.
+    /// The frames of a checkpoint file of `generation`: the whole published set, then the dead set, then
+    /// the expired set.
     private func checkpointFrames(generation: UInt64) -> [UInt8] {
         let id = FileIdentity(outboxID: outboxID, base: generation)
         var bytes: [UInt8] = []
-        for (kind, set) in [(FrameKind.published, snapshot.published), (.dead, snapshot.dead)] where !set.isEmpty {
+        for (kind, set) in [(FrameKind.published, snapshot.published), (.dead, snapshot.dead), (.expired, snapshot.expired)] where !set.isEmpty {
             bytes += TombstoneCodec.frames(set, kind: kind, maxBody: Int(maxRecordSize), identity: id,
                                            offset: Int64(FileHeader.size) + Int64(bytes.count))
         }
