@@ -26,6 +26,7 @@ struct DiskBudgetTests {
         #expect(try OutboxReader(path: dir).messages().map(\.seq) == acknowledged, "every acknowledged message is there")
         #expect(try OutboxReader(path: dir).stats().maxDiskBytes == 1 << 20, "every process sees the budget")
         await #expect(throws: OutboxError.self) { try await outbox.append(sampleMessage(0, payloadSize: 200)) }
+        #expect(try OutboxReader(path: dir).stats().fullSinceMicros != nil, "stats says since when it is full")
 
         let sink = RecordingSink()
         try await running(OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)) {
@@ -34,6 +35,7 @@ struct DiskBudgetTests {
             try await eventually("space comes back to within one segment") { try DiskBudget.usage(of: directory) <= (1 << 20) / 16 + (16 << 10) }
             let again = try await outbox.append(sampleMessage(0, payloadSize: 200))
             #expect(again == acknowledged.last! + 1, "appends succeed again without a reopen")
+            #expect(try OutboxReader(path: dir).stats().fullSinceMicros == nil, "no longer full")
         }
         try await outbox.close()
     }

@@ -26,6 +26,8 @@ final class SegmentWriter {
     /// The bytes of the outbox's files other than the active segment, as last counted, and when.
     private var otherBytes: Int64 = 0
     private var counted: ContinuousClock.Instant?
+    /// Since when appends have been refused for want of room (the current full episode), if they are.
+    private var fullSince: Date?
     private(set) var file: OutboxFile
     private(set) var base: UInt64
     private(set) var writeOffset: Int64
@@ -102,6 +104,20 @@ final class SegmentWriter {
         let near = otherBytes + writeOffset + bytes > limit - max(Int64(segmentSize), budget.maxBytes / 8)
         if near || counted.map({ ContinuousClock.now - $0 > .milliseconds(500) }) ?? true { try? countUsage() }
         return otherBytes + writeOffset + bytes <= limit
+    }
+
+    /// Notes the start or the end of a full episode: logged once each way, and written to
+    /// `writer-status.json` for `stats`.
+    private func setFull(_ full: Bool) {
+        guard full != (fullSince != nil) else { return }
+        fullSince = full ? Date() : nil
+        if full {
+            logger.info("the outbox is full: appends are refused until a relay frees room", metadata: [
+                "used": "\(otherBytes + writeOffset)", "budget": "\(budget?.maxBytes ?? 0)"])
+        } else {
+            logger.info("the outbox has room again: appends succeed")
+        }
+        try? WriterStatusFile(pid: getpid(), fullSinceMicros: fullSince.map(OutboxMessage.micros)).write(in: directory)
     }
 
     private func fullError(_ bytes: Int64) -> OutboxError {
@@ -202,6 +218,7 @@ final class SegmentWriter {
         buffer.removeAll(keepingCapacity: true)
         var seq = nextSeq
         var index = 0
+        var refused = false
         while index < batch.count {
             let request = batch[index]
             let frameLength = FrameHeader.size + request.body.count
@@ -211,6 +228,8 @@ final class SegmentWriter {
             // and so is every later one of this batch, so that commits are never reordered.
             if budget != nil, !fits(Int64(buffer.count + frameLength) + (rolls ? Int64(FileHeader.size) : 0)) {
                 let error = fullError(Int64(frameLength))
+                setFull(true)
+                refused = true
                 for r in batch[index...] { r.completion(.failure(error)) }
                 break
             }
@@ -230,7 +249,10 @@ final class SegmentWriter {
             seq = range.upperBound + 1
             index += 1
         }
-        _ = flush(&pending)
+        let committed = !pending.isEmpty
+        let error = flush(&pending)
+        // A commit that fits after refusals ends the full episode.
+        if !refused, committed, error == nil, fullSince != nil { setFull(false) }
     }
 
     /// Writes and fdatasyncs the buffer, completes `pending`, and returns the error if it failed.

@@ -149,6 +149,7 @@ public final class OutboxReader: Sendable {
             }
         }
         s.writerPid = FileLock.holder(FileLock.writerLockName, in: directory)
+        s.fullSinceMicros = WriterStatusFile.read(in: directory, holder: s.writerPid)?.fullSinceMicros
         s.relayPid = FileLock.holder(FileLock.relayLockName, in: directory)
         if let status = RelayStatusFile.read(in: directory, holder: s.relayPid) {
             s.sinkReachable = status.sinkReachable

@@ -22,6 +22,9 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     public var usedBytes: Int64 = 0
     /// The outbox's disk budget, if it has one (``OutboxConfiguration/maxDiskBytes``).
     public var maxDiskBytes: Int64?
+    /// Since when the running writer has been refusing appends because the budget is full
+    /// (microseconds since the Unix epoch); nil while it is not, or with no writer.
+    public var fullSinceMicros: Int64?
     /// The highest sequence number committed (0 when nothing was).
     public var lastSeq: UInt64 = 0
     /// The lowest sequence number still stored (earlier ones were compacted away).
