@@ -24,6 +24,8 @@ struct AppendCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Set the outbox's disk budget (kept in the outbox): bytes, or with K, M, G (8M is 8 MiB); 0 removes it.",
                                discussion: "Appends that would pass it fail with outbox-full (exit 75) before anything is written."))
     var maxDisk: ByteSize?
+    @Option(help: "When the budget is full: reject (the default: fail with outbox-full) or drop-oldest (drop the oldest messages, a segment at a time, to make room); kept with the budget.")
+    var onFull: FullPolicy?
     @Option(help: "Damage the open would refuse: refuse (the default) or quarantine (move the file to DIR/quarantine/, keep every intact message, open).")
     var onDamage: DamagePolicy = .refuse
 
@@ -79,6 +81,7 @@ struct AppendCommand: AsyncParsableCommand {
             if let segmentSize { configuration.segmentSize = segmentSize }
             configuration.onDamage = onDamage
             if let maxDisk { configuration.maxDiskBytes = maxDisk.bytes }
+            configuration.onFull = onFull
             let outbox = try await Outbox.open(at: dir, configuration: configuration, logger: logger)
             // Sizes are checked against the outbox's max record size before anything is allocated.
             let limit = outbox.maxRecordSize

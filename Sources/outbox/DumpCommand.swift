@@ -11,7 +11,7 @@ struct DumpCommand: AsyncParsableCommand {
     @Flag(help: "JSON Lines, one object per message.") var json = false
     @Option(help: "Start at this sequence number.") var from: UInt64 = 1
     @Option(help: "Stop after this many messages.") var limit: Int?
-    @Option(help: "Which messages: pending, published, dead, expired or all.") var status: StatusFilter = .all
+    @Option(help: "Which messages: pending, published, dead, expired, dropped or all.") var status: StatusFilter = .all
     @Option(help: "Only messages of this type.") var type: String?
     @Option(help: "Only messages with this key.") var key: String?
     @Option(help: "How to show payloads: none, text, hex or base64.") var payload: PayloadDisplay = .none
@@ -34,13 +34,19 @@ struct DumpCommand: AsyncParsableCommand {
                                     + Self.pad("KEY", 16) + "  " + Self.pad("SIZE", 8) + "  STATUS\n")
             }
             guard limit > 0 else { return }
-            // Numbers a repair took out (dead, with no dead letter) are shown as "lost" rows in their place.
-            var lost = (status == .all || status == .dead) && type == nil && key == nil && segment == nil
-                ? try reader.lostSequenceNumbers().ranges.filter { $0.upperBound >= from }[...] : []
+            // Numbers whose messages are gone are shown as rows in their place: "lost" (a repair took them
+            // out: dead, with no dead letter) and "dropped" (the writer dropped them to make room).
+            let unfiltered = type == nil && key == nil && segment == nil
+            var gone: [(range: ClosedRange<UInt64>, status: String)] = []
+            if unfiltered, status == .all || status == .dead { gone += try reader.lostSequenceNumbers().ranges.map { ($0, "lost") } }
+            if unfiltered, status == .all || status == .dropped {
+                gone += tombstones.dropped.subtracting(tombstones.published).ranges.map { ($0, "dropped") }
+            }
+            var lost = gone.filter { $0.range.upperBound >= from }.sorted { $0.range.lowerBound < $1.range.lowerBound }[...]
             func showLost(before seq: UInt64) {
-                while let r = lost.first, r.lowerBound < seq, shown < limit {
+                while let r = lost.first, r.range.lowerBound < seq, shown < limit {
                     lost = lost.dropFirst()
-                    Output.shared.write((json ? Self.lostJSON(r) : Self.lostTableLine(r)) + "\n")
+                    Output.shared.write((json ? Self.goneJSON(r.range, r.status) : Self.goneTableLine(r.range, r.status)) + "\n")
                     shown += 1
                 }
             }
@@ -153,19 +159,25 @@ struct DumpCommand: AsyncParsableCommand {
     /// Sequence numbers lost to a repair, as `dump` and `dead-letters list` show them.
     static let lostReason = "unreadable, taken out by verify --repair or a quarantine (no dead letter: the content is gone)"
 
-    static func lostJSON(_ r: ClosedRange<UInt64>) -> String {
+    static let droppedReason = "dropped to make room in the full disk budget (drop-oldest): never published"
+
+    static func lostJSON(_ r: ClosedRange<UInt64>) -> String { goneJSON(r, "lost") }
+
+    /// A row for numbers whose messages are gone: `lost` or `dropped`.
+    static func goneJSON(_ r: ClosedRange<UInt64>, _ status: String) -> String {
         var j = JSONLine()
         j.number("seq", r.lowerBound)
         j.number("lastSeq", r.upperBound)
-        j.string("status", "lost")
-        j.string("reason", lostReason)
+        j.string("status", status)
+        j.string("reason", status == "lost" ? lostReason : droppedReason)
         return j.text
     }
 
     static func lostSpan(_ r: ClosedRange<UInt64>) -> String { r.count == 1 ? "\(r.lowerBound)" : "\(r.lowerBound)...\(r.upperBound)" }
 
-    static func lostTableLine(_ r: ClosedRange<UInt64>) -> String {
-        pad(lostSpan(r), 10) + "  " + pad("-", 27) + "  " + pad("-", 20) + "  " + pad("-", 16) + "  " + pad("-", 8) + "  lost (\(lostReason))"
+    static func goneTableLine(_ r: ClosedRange<UInt64>, _ status: String) -> String {
+        pad(lostSpan(r), 10) + "  " + pad("-", 27) + "  " + pad("-", 20) + "  " + pad("-", 16) + "  " + pad("-", 8)
+            + "  \(status) (\(status == "lost" ? lostReason : droppedReason))"
     }
 
     static func tableLine(_ m: StoredMessage, _ status: MessageStatus, payload: PayloadDisplay) -> String {

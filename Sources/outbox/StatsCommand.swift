@@ -21,6 +21,7 @@ struct StatsCommand: AsyncParsableCommand {
                 j.number("published", s.published)
                 j.number("dead", s.dead)
                 j.number("expired", s.expired)
+                j.number("dropped", s.dropped)
                 j.number("segments", s.segments)
                 j.number("tombstoneFiles", s.tombstoneFiles)
                 j.number("quarantinedFiles", s.quarantinedFiles)
@@ -45,6 +46,7 @@ struct StatsCommand: AsyncParsableCommand {
                     published:          \(s.published)
                     dead-lettered:      \(s.dead)
                     expired:            \(s.expired)
+                    dropped:            \(s.dropped)
                     sequence numbers:   \(s.firstSeq)...\(s.lastSeq) stored
                     oldest pending:     \(s.oldestPendingAgeSeconds.map { String(format: "%.1f s ago (seq \(s.oldestPendingSeq!))", $0) } ?? "-")
                     segments:           \(s.segments)

@@ -1,4 +1,5 @@
 import Foundation
+import OutboxBench
 import Testing
 @testable import Outbox
 
@@ -59,4 +60,52 @@ struct DiskBudgetTests {
         #expect(try await runOutbox(["append", dir, "--count", "1", "--max-disk", "0"]).status == 0, "0 removes it")
         #expect(try OutboxReader(path: dir).stats().maxDiskBytes == nil)
     }
+
+    /// `--on-full drop-oldest`: the oldest messages go, a segment at a time, exactly as many as the
+    /// overflow needs; stats counts them exactly, and the relay delivers every other message.
+    @Test func dropOldestDropsExactlyTheOldestAndTheRelayDeliversTheRest() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let r = try await runOutbox(["append", dir, "--max-disk", "2M", "--on-full", "drop-oldest", "--count", "12000", "--payload-size", "200"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let stats = try OutboxReader(path: dir).stats()
+        #expect(stats.dropped > 0 && stats.dropped == stats.firstSeq - 1, "exactly the oldest are dropped: \(stats)")
+        #expect(stats.pending + stats.dropped == 12000 && stats.lastSeq == 12000)
+        let directory = try OutboxDirectory.open(dir, create: false, sys: LinuxSystemCalls())
+        #expect(try DiskBudget.usage(of: directory) <= 2 << 20)
+        let dump = try await runOutbox(["dump", dir, "--status", "dropped"])
+        #expect(dump.stdout.contains("1...\(stats.firstSeq - 1)") && dump.stdout.contains("dropped"), "\(dump.stdout)")
+        #expect(try OutboxInspector.verify(path: dir).problems.filter { $0.kind != .leftoverFile }.isEmpty, "dropped numbers satisfy the below-base rule")
+        let sink = RecordingSink()
+        try await running(OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), logger: quietLogger)) {
+            try await eventually("every other message delivered") { sink.published.count == Int(stats.pending) }
+        }
+        #expect(Set(sink.published.map(\.seq)) == Set(stats.firstSeq...12000))
+    }
+
+    /// Messages a relay already holds (its sink away) and the writer then drops are never published.
+    @Test func droppedMessagesARelayAlreadyHeldAreNotPublished() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var c = OutboxConfiguration()
+        c.maxDiskBytes = 1 << 20
+        c.onFull = .dropOldest
+        let outbox = try await Outbox.open(at: dir, configuration: c, logger: quietLogger)
+        let recording = RecordingSink()
+        let sink = OutageSink(inner: recording)
+        sink.takeDown()
+        var rc = relayConfiguration()
+        rc.maxOutageBackoff = .milliseconds(20)
+        try await running(OutboxRelay(path: dir, sink: sink, configuration: rc, outbox: outbox, logger: quietLogger)) {
+            for i in 0..<6000 { try await outbox.append(sampleMessage(i, payloadSize: 200)) }
+            let stats = try OutboxReader(path: dir).stats()
+            #expect(stats.dropped > 0, "the budget overflowed: \(stats)")
+            sink.bringBack()
+            try await eventually("every message not dropped is published") { recording.published.count == Int(stats.pending) }
+            let dropped = try OutboxReader(path: dir).tombstones().dropped
+            #expect(!recording.published.contains { dropped.contains($0.seq) }, "a dropped message reached the sink")
+        }
+        try await outbox.close()
+    }
 }
+

@@ -16,13 +16,14 @@
 /// ```
 package struct FileHeader: Equatable, Sendable {
     package enum Kind: Sendable {
-        case segment, tombstones, deadLetters
+        case segment, tombstones, deadLetters, dropped
 
         var magic: [UInt8] {
             switch self {
             case .segment: Array("OUTBXSEG".utf8)
             case .tombstones: Array("OUTBXTMB".utf8)
             case .deadLetters: Array("OUTBXDLQ".utf8)
+            case .dropped: Array("OUTBXDRP".utf8)
             }
         }
 
@@ -31,6 +32,7 @@ package struct FileHeader: Equatable, Sendable {
             case .segment: "segment"
             case .tombstones: "tombstone"
             case .deadLetters: "dead-letter"
+            case .dropped: "dropped"
             }
         }
     }

@@ -7,6 +7,7 @@ enum FrameContent {
         case .segment: [.messages, .hole]
         case .tombstones: version >= 2 ? [.published, .dead, .expired] : [.published, .dead]
         case .deadLetters: [.deadLetter, .redriven, .redriveRequested]
+        case .dropped: [.dropped]
         }
     }
 
@@ -19,7 +20,7 @@ enum FrameContent {
             case .deadLetter:
                 guard h.count == 1 else { return "a dead letter frame holds \(h.count) records" }
                 _ = try MessageCodec.decode(body, count: 1, maxBody: Int(maxBody))
-            case .published, .dead, .expired, .redriven, .redriveRequested:
+            case .published, .dead, .expired, .dropped, .redriven, .redriveRequested:
                 _ = try TombstoneCodec.decode(body, count: Int(h.count), first: h.first)
             case .hole:
                 if String(validating: body, as: UTF8.self) == nil { return "a hole's reason is not UTF-8" }
@@ -36,6 +37,7 @@ enum FrameContent {
         case .published: "published"
         case .dead: "dead"
         case .expired: "expired"
+        case .dropped: "dropped"
         case .deadLetter: "dead-letter"
         case .redriven: "redriven"
         case .redriveRequested: "redrive-requested"

@@ -18,4 +18,7 @@ package enum FrameKind: UInt16, Sendable {
     /// Sequence ranges finished by expiring: past their deliver-by deadline, never published
     /// (tombstone files).
     case expired = 8
+    /// Sequence ranges the writer dropped to make room in the disk budget (`drop-oldest`), never
+    /// published (the dropped-messages file).
+    case dropped = 9
 }

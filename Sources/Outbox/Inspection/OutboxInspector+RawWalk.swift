@@ -9,7 +9,7 @@ extension OutboxInspector {
         if let directory = try? OutboxDirectory.open(path, create: false, sys: sys) {
             let listing = try FileNames.list(directory)
             var names = listing.segments.map(\.name) + listing.tombstones.map(\.name)
-            if (try? directory.openFile(DeadLetterLog.fileName, writable: false)) != nil { names.append(DeadLetterLog.fileName) }
+            for name in [DeadLetterLog.fileName, FileNames.dropped] where (try? directory.openFile(name, writable: false)) != nil { names.append(name) }
             guard !names.isEmpty else { throw OutboxError(.notAnOutbox, "not an outbox directory (no outbox files)", path: path) }
             let reference = ReferenceOutboxID.find(in: directory, listing)
             return try names.map { try walkFile($0, in: directory, reference: reference) }
@@ -32,7 +32,8 @@ extension OutboxInspector {
         if let b = FileNames.parseSegment(name) { kind = .segment; base = b }
         else if let g = FileNames.parseTombstones(name) { kind = .tombstones; base = g }
         else if name == DeadLetterLog.fileName { kind = .deadLetters; base = 1 }
-        else { kind = [FileHeader.Kind.segment, .tombstones, .deadLetters].first { $0.magic == magic } }
+        else if name == FileNames.dropped { kind = .dropped; base = 1 }
+        else { kind = [FileHeader.Kind.segment, .tombstones, .deadLetters, .dropped].first { $0.magic == magic } }
         guard let kind else {
             return (nil, .failure(OutboxError(.notAnOutbox, "not an outbox file (unknown name and magic)", path: file.path)), nil, false)
         }

@@ -109,7 +109,7 @@ extension OutboxInspector {
                 holes.insert(start...(base - 1))
                 result.actions.append("created \(name) holding a hole for the missing sequence numbers \(start)...\(base - 1)")
             }
-            for p in report.problems where p.file.hasPrefix(FileNames.tombstonePrefix) || p.file == DeadLetterLog.fileName {
+            for p in report.problems where p.file.hasPrefix(FileNames.tombstonePrefix) || p.file == DeadLetterLog.fileName || p.file == FileNames.dropped {
                 switch p.kind {
                 case .tornTail:
                     if let offset = p.offset { result.actions.append(try truncate(p.file, at: offset, in: directory)) }
@@ -174,8 +174,8 @@ extension OutboxInspector {
     }
 
     private static func rebuildOther(_ name: String, in directory: OutboxDirectory, reference: OutboxID?) throws -> String {
-        let kind: FileHeader.Kind = name == DeadLetterLog.fileName ? .deadLetters : .tombstones
-        let base = kind == .deadLetters ? 1 : FileNames.parseTombstones(name) ?? 1
+        let kind: FileHeader.Kind = name == DeadLetterLog.fileName ? .deadLetters : name == FileNames.dropped ? .dropped : .tombstones
+        let base = kind == .tombstones ? FileNames.parseTombstones(name) ?? 1 : 1
         return try SegmentSalvage.rebuildOther(name, kind: kind, base: base, reference: reference, in: directory, keep: .beside)
     }
 }

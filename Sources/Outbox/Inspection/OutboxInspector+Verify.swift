@@ -81,6 +81,10 @@ extension OutboxInspector {
             try checkOtherFile(active.name, in: directory, reference: reference, into: &report)
             snapshot = reference.flatMap {
                 try? TombstoneFile.load(active.name, generation: active.generation, in: directory, outboxID: $0, writable: false, tail: .stop).snapshot
+            }.map { s in
+                var s = s
+                s.dropped = reference.flatMap { try? DroppedLog.read(in: directory, outboxID: $0) } ?? SequenceRangeSet()
+                return s
             }
             if lastSeqKnown, let beyond = snapshot?.finished.ranges.last, beyond.upperBound > report.lastSeq {
                 report.problems.append(VerifyProblem(
@@ -88,7 +92,9 @@ extension OutboxInspector {
                     reason: "tombstones for \(max(beyond.lowerBound, report.lastSeq + 1))...\(beyond.upperBound), beyond the last committed sequence number \(report.lastSeq)"))
             }
         } else {
-            snapshot = TombstoneSnapshot()
+            var s = TombstoneSnapshot()
+            s.dropped = reference.flatMap { try? DroppedLog.read(in: directory, outboxID: $0) } ?? SequenceRangeSet()
+            snapshot = s
         }
         // Compaction removes only segments whose every number is finished: anything below the first
         // segment that is not tombstoned was in a segment that is missing (FORMAT.md §6).
@@ -100,8 +106,8 @@ extension OutboxInspector {
                     reason: "sequence number \(missing), below the first segment's base \(first.base), is not tombstoned: the segment that held it is missing"))
             }
         }
-        if (try? directory.openFile(DeadLetterLog.fileName, writable: false)) != nil {
-            try checkOtherFile(DeadLetterLog.fileName, in: directory, reference: reference, into: &report)
+        for name in [DeadLetterLog.fileName, FileNames.dropped] where (try? directory.openFile(name, writable: false)) != nil {
+            try checkOtherFile(name, in: directory, reference: reference, into: &report)
         }
         report.quarantined = QuarantinedFile.list(in: directory)
         return report

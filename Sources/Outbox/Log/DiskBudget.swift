@@ -10,6 +10,8 @@ import Foundation
 package struct DiskBudget: Sendable, Equatable {
     /// The cap, in bytes.
     package var maxBytes: Int64
+    /// What an append that does not fit does.
+    package var onFull: FullPolicy = .reject
 
     /// `limits.json`.
     static let fileName = "limits.json"
@@ -30,10 +32,12 @@ package struct DiskBudget: Sendable, Equatable {
         let path = directory.pathOf(fileName)
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let bytes = (object["maxDiskBytes"] as? NSNumber)?.int64Value, bytes > 0 else {
-            throw OutboxError(.corrupt, "not a valid limits file (one JSON object with maxDiskBytes, a positive number)", path: path)
+              let bytes = (object["maxDiskBytes"] as? NSNumber)?.int64Value, bytes > 0,
+              let onFull = FullPolicy(rawValue: object["onFull"] as? String ?? FullPolicy.reject.rawValue) else {
+            throw OutboxError(.corrupt, "not a valid limits file (one JSON object: maxDiskBytes, a positive number; onFull, reject or drop-oldest)",
+                              path: path)
         }
-        return DiskBudget(maxBytes: bytes)
+        return DiskBudget(maxBytes: bytes, onFull: onFull)
     }
 
     /// Persists `budget` (nil removes it): a temporary file, fsync, rename, directory fsync.
@@ -43,7 +47,8 @@ package struct DiskBudget: Sendable, Equatable {
             try directory.syncDirectory()
             return
         }
-        let data = try JSONSerialization.data(withJSONObject: ["maxDiskBytes": budget.maxBytes], options: [.sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: ["maxDiskBytes": budget.maxBytes, "onFull": budget.onFull.rawValue] as [String: Any],
+                                              options: [.sortedKeys])
         _ = try directory.createFile(fileName, contents: [Array(data) + [0x0A]])
     }
 
@@ -52,7 +57,7 @@ package struct DiskBudget: Sendable, Equatable {
     static func usage(of directory: OutboxDirectory) throws -> Int64 {
         let listing = try FileNames.list(directory)
         var total: Int64 = 0
-        for name in listing.segments.map(\.name) + listing.tombstones.map(\.name) + [FileNames.deadLetters] {
+        for name in listing.segments.map(\.name) + listing.tombstones.map(\.name) + [FileNames.deadLetters, FileNames.dropped] {
             if let f = try? directory.openFile(name, writable: false), let size = try? f.size() { total += size }
         }
         let quarantine = directory.pathOf(SegmentSalvage.quarantineDirectory)

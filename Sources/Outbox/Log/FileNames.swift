@@ -11,6 +11,8 @@ package enum FileNames {
     static let suffix = ".log"
     /// The dead-letter file (FORMAT.md §5a).
     package static let deadLetters = "dead-letters.log"
+    /// The dropped-messages file (FORMAT.md §5b).
+    package static let dropped = "dropped.log"
 
     /// `segment-<base, 20 decimal digits>.log`
     package static func segment(_ base: UInt64) -> String { segmentPrefix + digits(base) + suffix }

@@ -20,6 +20,9 @@ public struct OutboxConfiguration: Sendable {
     /// relay's tombstones, so a full outbox can always drain. Segments are then at most 1/16 of it. Nil
     /// (the default) keeps the budget the outbox has; 0 removes it.
     public var maxDiskBytes: Int64?
+    /// What an append that does not fit the budget does (``FullPolicy``), persisted with it. Nil (the
+    /// default) keeps the outbox's policy (``FullPolicy/reject`` for a new budget).
+    public var onFull: FullPolicy?
     /// What opening does with a damaged segment it would otherwise refuse: `.refuse` (the default) or
     /// `.quarantine` (``DamagePolicy``).
     public var onDamage: DamagePolicy = .refuse

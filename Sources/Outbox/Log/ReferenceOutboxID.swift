@@ -8,6 +8,7 @@ enum ReferenceOutboxID {
         var files: [(name: String, kind: FileHeader.Kind, base: UInt64)] = listing.segments.map { ($0.name, .segment, $0.base) }
         files += listing.tombstones.map { ($0.name, .tombstones, $0.generation) }
         files.append((FileNames.deadLetters, .deadLetters, 1))
+        files.append((FileNames.dropped, .dropped, 1))
         var counts: [OutboxID: Int] = [:]
         var firstSegmentOrder: [OutboxID] = []
         for f in files {

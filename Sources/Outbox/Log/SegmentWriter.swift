@@ -28,6 +28,8 @@ final class SegmentWriter {
     private var counted: ContinuousClock.Instant?
     /// Since when appends have been refused for want of room (the current full episode), if they are.
     private var fullSince: Date?
+    /// What ``FullPolicy/dropOldest`` dropped since the last commit that fit without dropping.
+    private var droppedInEpisode = SequenceRangeSet()
     private(set) var file: OutboxFile
     private(set) var base: UInt64
     private(set) var writeOffset: Int64
@@ -77,12 +79,14 @@ final class SegmentWriter {
 
     /// Sets (``OutboxConfiguration/maxDiskBytes``) or reads the persisted budget, and sizes segments by it.
     private func applyBudget(_ configuration: OutboxConfiguration) throws {
+        let persisted = try DiskBudget.read(in: directory)
         if let wanted = configuration.maxDiskBytes {
-            budget = wanted > 0 ? DiskBudget(maxBytes: wanted) : nil
-            if try DiskBudget.read(in: directory) != budget { try DiskBudget.write(budget, in: directory) }
+            budget = wanted > 0 ? DiskBudget(maxBytes: wanted, onFull: configuration.onFull ?? persisted?.onFull ?? .reject) : nil
         } else {
-            budget = try DiskBudget.read(in: directory)
+            budget = persisted
+            if let onFull = configuration.onFull { budget?.onFull = onFull }
         }
+        if persisted != budget { try DiskBudget.write(budget, in: directory) }
         if let budget {
             segmentSize = Int64(budget.segmentSize(configured: Int(segmentSize)))
             try countUsage()
@@ -104,6 +108,37 @@ final class SegmentWriter {
         let near = otherBytes + writeOffset + bytes > limit - max(Int64(segmentSize), budget.maxBytes / 8)
         if near || counted.map({ ContinuousClock.now - $0 > .milliseconds(500) }) ?? true { try? countUsage() }
         return otherBytes + writeOffset + bytes <= limit
+    }
+
+    /// ``FullPolicy/dropOldest``: removes the oldest sealed segments, one at a time, until `bytes` more
+    /// fit, first recording the numbers each held in `dropped.log` (durably). False when even removing
+    /// every sealed segment would not make room.
+    private func dropOldest(toFit bytes: Int64) -> Bool {
+        guard let budget else { return false }
+        do {
+            while true {
+                try countUsage()
+                if otherBytes + writeOffset + bytes <= budget.appendLimit { return true }
+                let segments = try FileNames.list(directory).segments
+                guard segments.count >= 2 else { return false }  // only the active segment is left
+                let (first, next) = (segments[0], segments[1])
+                var range = SequenceRangeSet()
+                range.insert(first.base...(next.base - 1))
+                try DroppedLog.append(range, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
+                do { try directory.remove(first.name) } catch let e as OutboxError where e.errno == ENOENT {}  // compacted meanwhile
+                try directory.syncDirectory()
+                if droppedInEpisode.isEmpty {
+                    logger.debug("the outbox is full: dropping the oldest messages to make room (drop-oldest)", metadata: [
+                        "budget": "\(budget.maxBytes)"])
+                }
+                droppedInEpisode.formUnion(range)
+                Counter(label: "outbox_dropped_total", dimensions: [("outbox", directory.path)])
+                    .increment(by: Int(next.base - first.base))
+            }
+        } catch {
+            logger.error("cannot drop the oldest messages", metadata: ["error": "\(error)"])
+            return false
+        }
     }
 
     /// Notes the start or the end of a full episode: logged once each way, and written to
@@ -219,6 +254,7 @@ final class SegmentWriter {
         var seq = nextSeq
         var index = 0
         var refused = false
+        let droppedBefore = droppedInEpisode.count
         while index < batch.count {
             let request = batch[index]
             let frameLength = FrameHeader.size + request.body.count
@@ -226,7 +262,8 @@ final class SegmentWriter {
             let rolls = used + Int64(frameLength) > segmentSize && used > Int64(FileHeader.size)
             // A commit that would pass the budget (with the header of a new segment, if it rolls) is refused,
             // and so is every later one of this batch, so that commits are never reordered.
-            if budget != nil, !fits(Int64(buffer.count + frameLength) + (rolls ? Int64(FileHeader.size) : 0)) {
+            let needed = Int64(buffer.count + frameLength) + (rolls ? Int64(FileHeader.size) : 0)
+            if budget != nil, !fits(needed), !(budget?.onFull == .dropOldest && dropOldest(toFit: needed)) {
                 let error = fullError(Int64(frameLength))
                 setFull(true)
                 refused = true
@@ -250,9 +287,15 @@ final class SegmentWriter {
             index += 1
         }
         let committed = !pending.isEmpty
+        let droppedDuringBatch = droppedInEpisode.count != droppedBefore
         let error = flush(&pending)
         // A commit that fits after refusals ends the full episode.
         if !refused, committed, error == nil, fullSince != nil { setFull(false) }
+        if committed, !droppedDuringBatch, !droppedInEpisode.isEmpty {
+            logger.warning("dropped the oldest messages to make room: they will never be published", metadata: [
+                "seqs": "\(droppedInEpisode)", "count": "\(droppedInEpisode.count)"])
+            droppedInEpisode = SequenceRangeSet()
+        }
     }
 
     /// Writes and fdatasyncs the buffer, completes `pending`, and returns the error if it failed.

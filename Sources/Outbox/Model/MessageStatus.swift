@@ -11,4 +11,7 @@ public enum MessageStatus: String, Sendable, Codable {
     /// Past its deliver-by deadline (``OutboxMessage/expiresAt``) before a sink confirmed it: never
     /// published, and tombstoned as expired.
     case expired
+    /// Dropped by the writer to make room in a full disk budget (``FullPolicy/dropOldest``): never
+    /// published.
+    case dropped
 }

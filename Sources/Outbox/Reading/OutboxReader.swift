@@ -140,8 +140,11 @@ public final class OutboxReader: Sendable {
             var publishedOrDead = tombstones.published
             publishedOrDead.formUnion(dead)
             s.dead = dead.count(in: 1...lastSeq)
-            s.expired = tombstones.expired.subtracting(publishedOrDead).count(in: 1...lastSeq)
-            s.pending = lastSeq - s.published - s.dead - s.expired
+            let expired = tombstones.expired.subtracting(publishedOrDead)
+            s.expired = expired.count(in: 1...lastSeq)
+            publishedOrDead.formUnion(expired)
+            s.dropped = tombstones.dropped.subtracting(publishedOrDead).count(in: 1...lastSeq)
+            s.pending = lastSeq - s.published - s.dead - s.expired - s.dropped
             let oldest = tombstones.finished.firstMissing(from: first.base)
             if oldest <= lastSeq, let m = try messages(from: oldest, limit: 1).first {
                 s.oldestPendingSeq = m.seq

@@ -10,6 +10,8 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     public var dead: UInt64 = 0
     /// Messages past their deliver-by deadline before a sink confirmed them (never published).
     public var expired: UInt64 = 0
+    /// Messages the writer dropped to make room in a full disk budget (never published).
+    public var dropped: UInt64 = 0
     /// Segment files.
     public var segments = 0
     /// Tombstone files.

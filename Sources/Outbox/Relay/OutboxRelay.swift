@@ -227,6 +227,9 @@ public final class OutboxRelay: Service, Sendable {
                 "count": "\(expired.count)", "seqs": "\(seqs)"])
             metrics.expired.increment(by: expired.count)
         }
+        // The numbers the writer dropped, read again whenever `dropped.log` changed size.
+        var dropped = SequenceRangeSet()
+        var droppedSize: Int64 = 0
         // Redrive requests: the dead-letter file is listed again whenever its size changed (at start too).
         var deadLetterSize: Int64 = -1
         var redriving = Set<UInt64>()
@@ -235,11 +238,18 @@ public final class OutboxRelay: Service, Sendable {
             let roomBytes = configuration.maxInMemoryBytes - queue.heldBytes
             let canRead = room > 0 && roomBytes > 0
             let finished = tombstones.snapshot.finished
-            let (fresh, holes, size) = try await io.run { [configuration, logger] in
+            let (fresh, holes, size, droppedFileSize) = try await io.run { [configuration, logger] in
                 (canRead ? try Self.read(tail.value, limit: room, maxBytes: roomBytes, in: directory, onDamage: configuration.onDamage, logger: logger) : [],
-                 tail.value.takeHoles(), try DeadLetterLog.size(in: directory))
+                 tail.value.takeHoles(), try DeadLetterLog.size(in: directory),
+                 (try? directory.openFile(FileNames.dropped, writable: false).size()) ?? 0)
             }
-            if canRead { queue.add(fresh.filter { !finished.contains($0.seq) }) }
+            // What the writer dropped to make room (drop-oldest) is never published, even if already read.
+            if droppedFileSize != droppedSize {
+                droppedSize = droppedFileSize
+                dropped = droppedFileSize == 0 ? SequenceRangeSet() : try await io.run { try DroppedLog.read(in: directory, outboxID: outboxID) }
+                queue.remove(dropped)
+            }
+            if canRead { queue.add(fresh.filter { !finished.contains($0.seq) && !dropped.contains($0.seq) }) }
             // Numbers lost to damage (holes a repair or a quarantine wrote) are finished as dead, with no
             // dead letter: `dead-letters list` and `dump` show them as lost.
             let lost = holes.subtracting(finished)

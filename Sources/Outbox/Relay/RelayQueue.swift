@@ -206,6 +206,29 @@ struct RelayQueue {
         return result
     }
 
+    /// Forgets the held messages whose numbers are in `seqs` (the writer dropped them: they must not be
+    /// published). Rare, so it looks at everything held.
+    mutating func remove(_ seqs: SequenceRangeSet) {
+        guard held.contains(where: { seqs.contains($0) }) else { return }
+        for k in Array(queues.keys) {
+            guard var q = queues.removeValue(forKey: k) else { continue }
+            var i = q.head
+            while i < q.entries.count {
+                let e = q.entries[i]
+                guard seqs.contains(e.message.seq) else {
+                    i += 1
+                    continue
+                }
+                let wasHead = i == q.head
+                q.remove(at: i)
+                held.remove(e.message.seq)
+                heldBytes -= Self.footprint(e.message)
+                if wasHead { i = q.head }
+            }
+            if !q.isEmpty { queues[k] = q }
+        }
+    }
+
     /// Takes the messages of `batch` (what ``nextBatch(now:)`` returned) whose deliver-by deadline has
     /// passed out of the queue: they must not be published. Costs a look at the batch, not at everything
     /// held.

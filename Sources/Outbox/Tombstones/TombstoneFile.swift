@@ -31,12 +31,20 @@ package struct TombstoneFile {
 
     /// Reads the current tombstones without any lock (a live reader): the highest generation, retrying
     /// if a checkpoint replaced it between listing and opening.
+    /// The numbers the writer dropped (`dropped.log`) are folded in.
     static func read(in directory: OutboxDirectory, outboxID: OutboxID) throws -> (TombstoneSnapshot, TombstoneFile?) {
-        try FileNames.withListing(directory) { listing in
-            guard let newest = listing.tombstones.last else { return (TombstoneSnapshot(), nil) }
+        let dropped = try DroppedLog.read(in: directory, outboxID: outboxID)
+        return try FileNames.withListing(directory) { listing in
+            guard let newest = listing.tombstones.last else {
+                var s = TombstoneSnapshot()
+                s.dropped = dropped
+                return (s, nil)
+            }
             let t = try load(newest.name, generation: newest.generation, in: directory, outboxID: outboxID,
                              writable: false, tail: .stop)
-            return (t.snapshot, t)
+            var s = t.snapshot
+            s.dropped = dropped
+            return (s, t)
         }
     }
 }

@@ -102,7 +102,7 @@ public final class TombstoneLog: Sendable {
         case .published: return (set, .published)
         case .dead: return (set, .dead)
         case .expired: return (set, .expired)
-        case .pending: throw OutboxError(.invalidArgument, "acknowledge takes .published, .dead or .expired")
+        case .pending, .dropped: throw OutboxError(.invalidArgument, "acknowledge takes .published, .dead or .expired (only the writer drops)")
         }
     }
 

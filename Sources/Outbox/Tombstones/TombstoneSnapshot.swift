@@ -7,14 +7,18 @@ public struct TombstoneSnapshot: Sendable, Equatable {
     public var dead = SequenceRangeSet()
     /// Sequence numbers past their deliver-by deadline before a sink confirmed them (never published).
     public var expired = SequenceRangeSet()
+    /// Sequence numbers the writer dropped to make room in a full disk budget (never published). Readers
+    /// fill it in from `dropped.log`; a relay's own snapshot leaves it empty.
+    public var dropped = SequenceRangeSet()
 
     public init() {}
 
-    /// Published, dead or expired.
+    /// Published, dead, expired or dropped.
     public var finished: SequenceRangeSet {
         var all = published
         all.formUnion(dead)
         all.formUnion(expired)
+        all.formUnion(dropped)
         return all
     }
 
@@ -23,6 +27,7 @@ public struct TombstoneSnapshot: Sendable, Equatable {
         if published.contains(seq) { return .published }
         if dead.contains(seq) { return .dead }
         if expired.contains(seq) { return .expired }
+        if dropped.contains(seq) { return .dropped }
         return .pending
     }
 

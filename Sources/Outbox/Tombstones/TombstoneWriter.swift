@@ -174,7 +174,8 @@ final class TombstoneWriter {
                 for i in 0..<(segments.count - 1) {
                     let range = segments[i].base...(segments[i + 1].base - 1)
                     guard finished.contains(range) else { break }
-                    try directory.remove(segments[i].name)
+                    // The writer may have dropped it (drop-oldest) in the meantime.
+                    do { try directory.remove(segments[i].name) } catch let e as OutboxError where e.errno == ENOENT {}
                     report.removedSegments.append(segments[i].name)
                 }
                 if !report.removedSegments.isEmpty { try directory.syncDirectory() }
