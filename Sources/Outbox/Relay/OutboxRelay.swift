@@ -248,6 +248,7 @@ public final class OutboxRelay: Service, Sendable {
                 droppedSize = droppedFileSize
                 dropped = droppedFileSize == 0 ? SequenceRangeSet() : try await io.run { try DroppedLog.read(in: directory, outboxID: outboxID) }
                 queue.remove(dropped)
+                metrics.dropped.record(dropped.count)
             }
             if canRead { queue.add(fresh.filter { !finished.contains($0.seq) && !dropped.contains($0.seq) }) }
             // Numbers lost to damage (holes a repair or a quarantine wrote) are finished as dead, with no

@@ -13,6 +13,9 @@ struct RelayMetrics: Sendable {
     let deadLettered: Counter
     /// Messages tombstoned as expired (past their deliver-by deadline, never published).
     let expired: Counter
+    /// How many sequence numbers the writer has dropped to make room in the disk budget, as
+    /// `dropped.log` says (the writer's process counts them in `outbox_dropped_total`).
+    let dropped: Gauge
     /// 1 while the sink answers, 0 during an outage.
     let sinkAvailable: Gauge
     let outages: Counter
@@ -35,6 +38,7 @@ struct RelayMetrics: Sendable {
         failed = Counter(label: "outbox_publish_failures_total", dimensions: d)
         deadLettered = Counter(label: "outbox_dead_lettered_total", dimensions: d)
         expired = Counter(label: "outbox_expired_total", dimensions: d)
+        dropped = Gauge(label: "outbox_dropped_messages", dimensions: d)
         sinkAvailable = Gauge(label: "outbox_sink_available", dimensions: d)
         outages = Counter(label: "outbox_sink_outages_total", dimensions: d)
         outageSeconds = Gauge(label: "outbox_sink_outage_seconds", dimensions: d)
