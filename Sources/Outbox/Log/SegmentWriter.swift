@@ -66,6 +66,8 @@ final class SegmentWriter {
         while true {
             do {
                 let writer = try recoverOnce(directory: directory, configuration: configuration, logger: logger)
+                // The writer is the only writer of dropped.log: a torn tail of a crash is cut now.
+                _ = try DroppedLog.read(in: directory, outboxID: writer.outboxID, repairing: true)
                 try writer.applyBudget(configuration)
                 return writer
             } catch let e as OutboxError where configuration.onDamage == .quarantine && e.code == .corrupt {
