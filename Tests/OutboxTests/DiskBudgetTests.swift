@@ -107,5 +107,42 @@ struct DiskBudgetTests {
         }
         try await outbox.close()
     }
+
+    /// The long outage, scaled down: 200,000 messages at a steady rate into an 8 MiB budget with drop-oldest
+    /// and no relay; then a relay comes back. The budget holds throughout, the newest messages are
+    /// delivered, and the used bytes come back to about one segment. (The drain rate is printed, not
+    /// asserted: speed is measured by `outbox bench`.)
+    @Test func aLongOutageIntoABudgetThenTheRelayComesBack() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let budget: Int64 = 8 << 20
+        var c = OutboxConfiguration()
+        c.maxDiskBytes = budget
+        c.onFull = .dropOldest
+        let outbox = try await Outbox.open(at: dir, configuration: c, logger: quietLogger)
+        let directory = try OutboxDirectory.open(dir, create: false, sys: LinuxSystemCalls())
+        var peak: Int64 = 0
+        for chunk in 0..<2000 {
+            try await outbox.append(contentsOf: (0..<100).map { sampleMessage(chunk * 100 + $0, payloadSize: 150) })
+            if chunk % 50 == 0 { peak = max(peak, try DiskBudget.usage(of: directory)) }
+        }
+        let before = try OutboxReader(path: dir).stats()
+        #expect(peak <= budget && before.usedBytes <= budget, "the budget holds through the outage (peak \(peak))")
+        #expect(before.lastSeq == 200_000 && before.dropped + before.pending == 200_000 && before.dropped > 100_000, "\(before)")
+        let sink = RecordingSink()
+        let started = ContinuousClock.now
+        try await running(OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)) {
+            try await eventually("the backlog drains", timeout: .seconds(120)) { sink.published.count == Int(before.pending) }
+            let took = ContinuousClock.now - started
+            try await eventually("the used bytes come back to about one segment") {
+                try DiskBudget.usage(of: directory) <= budget / 16 + (64 << 10)
+            }
+            let seconds = Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18
+            print("[aLongOutageIntoABudget] \(before.pending) messages drained in \(String(format: "%.1f", seconds)) s "
+                  + "(\(Int(Double(before.pending) / max(seconds, 0.001))) msg/s); \(before.dropped) dropped; peak usage \(peak) of \(budget) bytes")
+        }
+        #expect(Set(sink.published.map(\.seq)) == Set(before.firstSeq...200_000), "the newest that fit, each once")
+        try await outbox.close()
+    }
 }
 
