@@ -99,15 +99,9 @@ extension OutboxInspector {
                 }
                 // A missing segment: a segment holding only a hole keeps the numbering dense.
                 guard !foreign.contains(segments[i - 1].name) else { continue }  // that one's hole covers it
-                let previous = try walkFile(segments[i - 1].name, in: directory, reference: reference)
-                var start = segments[i - 1].base
-                for case .frame(_, _, _, let first, let count) in previous.entries { start = max(start, first + UInt64(count)) }
-                guard start < base else { continue }
-                let template = try LogFile.checkHeader(of: directory.openFile(segments[i - 1].name, writable: false), kind: .segment,
-                                                       expectedBase: segments[i - 1].base, outboxID: nil)
-                let name = try SegmentSalvage.holeSegment(start...(base - 1), template: template, in: directory, note: "segment missing")
-                holes.insert(start...(base - 1))
-                result.actions.append("created \(name) holding a hole for the missing sequence numbers \(start)...\(base - 1)")
+                guard let (action, lost) = try SegmentSalvage.fillGap(after: segments[i - 1], before: base, in: directory) else { continue }
+                holes.formUnion(lost)
+                result.actions.append(action)
             }
             for p in report.problems where p.file.hasPrefix(FileNames.tombstonePrefix) || p.file == DeadLetterLog.fileName || p.file == FileNames.dropped {
                 switch p.kind {

@@ -62,11 +62,7 @@ package enum SegmentSalvage {
             throw e
         } catch {
             let guessed = try reference ?? OutboxID(bytes: file.read(at: 16, count: 16))
-            let maxRecordSize = listing.segments.lazy.filter { $0.name != name }.compactMap { s in
-                (try? directory.openFile(s.name, writable: false)).flatMap {
-                    try? LogFile.checkHeader(of: $0, kind: .segment, expectedBase: s.base, outboxID: nil).maxRecordSize
-                }
-            }.first ?? UInt32(OutboxConfiguration().maxRecordSize)
+            let maxRecordSize = otherSegmentsMaxRecordSize(in: directory, except: name)
             header = FileHeader(kind: .segment, outboxID: guessed, base: base, maxRecordSize: maxRecordSize,
                                 createdAtMicros: OutboxMessage.micros(Date()))
         }
@@ -164,12 +160,7 @@ package enum SegmentSalvage {
         let own = try? LogFile.checkHeader(of: file, kind: kind, expectedBase: base, outboxID: nil)
         let id = try reference ?? own?.outboxID ?? OutboxID(bytes: file.read(at: 16, count: 16))
         let identity = FileIdentity(outboxID: id, base: base)
-        let segments = (try? FileNames.list(directory).segments) ?? []
-        let maxRecordSize = own?.maxRecordSize ?? segments.lazy.compactMap { s in
-            (try? directory.openFile(s.name, writable: false)).flatMap {
-                try? LogFile.checkHeader(of: $0, kind: .segment, expectedBase: s.base, outboxID: nil).maxRecordSize
-            }
-        }.first ?? UInt32(OutboxConfiguration().maxRecordSize)
+        let maxRecordSize = own?.maxRecordSize ?? otherSegmentsMaxRecordSize(in: directory, except: name)
         let scanner = FrameScanner(file: file, identity: identity, maxBody: maxRecordSize,
                                    kinds: FrameContent.kinds(in: kind, version: own?.version ?? FileHeader.currentVersion),
                                    size: try file.size(), validate: { h, body in FrameContent.problem(h, body, maxBody: maxRecordSize) })
@@ -195,9 +186,35 @@ package enum SegmentSalvage {
             + (kind == .tombstones ? "; messages whose tombstones were lost will be published again" : "")
     }
 
+    /// The max record size a segment other than `except` with a valid header names, or the default.
+    private static func otherSegmentsMaxRecordSize(in directory: OutboxDirectory, except: String) -> UInt32 {
+        let segments = (try? FileNames.list(directory).segments) ?? []
+        return segments.lazy.filter { $0.name != except }.compactMap { s in
+            (try? directory.openFile(s.name, writable: false)).flatMap {
+                try? LogFile.checkHeader(of: $0, kind: .segment, expectedBase: s.base, outboxID: nil).maxRecordSize
+            }
+        }.first ?? UInt32(OutboxConfiguration().maxRecordSize)
+    }
+
+    /// A missing segment between `previous` and the segment at `base`: when `previous` ends short of
+    /// `base`, creates a segment holding a hole for the numbers between. Returns what was done and the
+    /// lost numbers; nil when there is no gap to fill (the segments meet, or overlap).
+    static func fillGap(after previous: (base: UInt64, name: String), before base: UInt64,
+                        in directory: OutboxDirectory) throws -> (String, SequenceRangeSet)? {
+        let file = try directory.openFile(previous.name, writable: false)
+        let header = try LogFile.checkHeader(of: file, kind: .segment, expectedBase: previous.base, outboxID: nil)
+        let end = try frameSpan(file, identity: FileIdentity(outboxID: header.outboxID, base: previous.base), maxBody: header.maxRecordSize)
+            .last.map { $0 + 1 } ?? previous.base
+        guard end < base else { return nil }
+        let created = try holeSegment(end...(base - 1), template: header, in: directory, note: "segment missing")
+        var lost = SequenceRangeSet()
+        lost.insert(end...(base - 1))
+        return ("created \(created) holding a hole for the missing sequence numbers \(end)...\(base - 1)", lost)
+    }
+
     /// Creates a segment at `start` holding one hole up to `end` (a missing segment), with `template`'s
     /// outbox id and max record size.
-    static func holeSegment(_ range: ClosedRange<UInt64>, template: FileHeader, in directory: OutboxDirectory, note: String) throws -> String {
+    private static func holeSegment(_ range: ClosedRange<UInt64>, template: FileHeader, in directory: OutboxDirectory, note: String) throws -> String {
         var h = template
         h.base = range.lowerBound
         let name = FileNames.segment(range.lowerBound)

@@ -26,6 +26,8 @@ final class SegmentWriter {
     /// The bytes of the outbox's files other than the active segment, as last counted, and when.
     private var otherBytes: Int64 = 0
     private var counted: ContinuousClock.Instant?
+    /// Whether the current group commit has recounted already.
+    private var countedThisBatch = false
     /// Since when appends have been refused for want of room (the current full episode), if they are.
     private var fullSince: Date?
     /// What ``FullPolicy/dropOldest`` dropped since the last commit that fit without dropping.
@@ -102,13 +104,17 @@ final class SegmentWriter {
         counted = .now
     }
 
-    /// Whether `bytes` more fit the budget; recounts the other files first when the answer could change
-    /// (near the limit, or when the count is half a second old), so that room the relay freed is seen.
+    /// Whether `bytes` more fit the budget; recounts the other files first, at most once per group
+    /// commit, when the answer could change (near the limit, or when the count is half a second old), so
+    /// that room the relay freed is seen.
     private func fits(_ bytes: Int64) -> Bool {
         guard let budget else { return true }
         let limit = budget.appendLimit
         let near = otherBytes + writeOffset + bytes > limit - max(Int64(segmentSize), budget.maxBytes / 8)
-        if near || counted.map({ ContinuousClock.now - $0 > .milliseconds(500) }) ?? true { try? countUsage() }
+        if !countedThisBatch, near || counted.map({ ContinuousClock.now - $0 > .milliseconds(500) }) ?? true {
+            try? countUsage()
+            countedThisBatch = true
+        }
         return otherBytes + writeOffset + bytes <= limit
     }
 
@@ -175,19 +181,10 @@ final class SegmentWriter {
         let sound = try? LogFile.checkHeader(of: file, kind: .segment, expectedBase: base, outboxID: ReferenceOutboxID.find(in: directory, listing))
         let action: String
         let lost: SequenceRangeSet
-        if let sound, e.offset == 32, i > 0 {
+        if sound != nil, e.offset == 32, i > 0 {
             // The segment before ends short of this one's base: the segment between is missing.
-            let previous = listing.segments[i - 1]
-            let before = try directory.openFile(previous.name, writable: false)
-            let header = try LogFile.checkHeader(of: before, kind: .segment, expectedBase: previous.base, outboxID: sound.outboxID)
-            let end = (try SegmentSalvage.frameSpan(before, identity: FileIdentity(outboxID: sound.outboxID, base: previous.base),
-                                                    maxBody: header.maxRecordSize).last).map { $0 + 1 } ?? previous.base
-            guard end < base else { throw e }  // an overlap: nothing to fill
-            let created = try SegmentSalvage.holeSegment(end...(base - 1), template: header, in: directory, note: "segment missing")
-            var hole = SequenceRangeSet()
-            hole.insert(end...(base - 1))
-            lost = hole
-            action = "created \(created) holding a hole for the missing sequence numbers \(end)...\(base - 1)"
+            guard let filled = try SegmentSalvage.fillGap(after: listing.segments[i - 1], before: base, in: directory) else { throw e }  // an overlap
+            (action, lost) = filled
         } else {
             (action, lost) = try SegmentSalvage.salvage(name, in: directory, keep: .quarantine(reason: e.message, offset: e.offset))
         }
@@ -256,6 +253,7 @@ final class SegmentWriter {
         var seq = nextSeq
         var index = 0
         var refused = false
+        countedThisBatch = false
         let droppedBefore = droppedInEpisode.count
         while index < batch.count {
             let request = batch[index]

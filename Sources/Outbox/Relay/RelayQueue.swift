@@ -210,12 +210,18 @@ struct RelayQueue {
     /// published). Rare, so it looks at everything held.
     mutating func remove(_ seqs: SequenceRangeSet) {
         guard held.contains(where: { seqs.contains($0) }) else { return }
+        _ = takeAll { seqs.contains($0.message.seq) }
+    }
+
+    /// Takes every held entry that `matches` out of its queue, keeping the rest in order.
+    private mutating func takeAll(where matches: (Entry) -> Bool) -> [Entry] {
+        var taken: [Entry] = []
         for k in Array(queues.keys) {
             guard var q = queues.removeValue(forKey: k) else { continue }
             var i = q.head
             while i < q.entries.count {
                 let e = q.entries[i]
-                guard seqs.contains(e.message.seq) else {
+                guard matches(e) else {
                     i += 1
                     continue
                 }
@@ -223,10 +229,14 @@ struct RelayQueue {
                 q.remove(at: i)
                 held.remove(e.message.seq)
                 heldBytes -= Self.footprint(e.message)
+                taken.append(e)
+                // Removing the head moves the head (and may trim the storage); removing another entry
+                // shifts the later ones down to `i`.
                 if wasHead { i = q.head }
             }
             if !q.isEmpty { queues[k] = q }
         }
+        return taken
     }
 
     /// Takes the messages of `batch` (what ``nextBatch(now:)`` returned) whose deliver-by deadline has
@@ -252,29 +262,10 @@ struct RelayQueue {
     /// Takes out every held message whose deliver-by deadline has passed (to be tombstoned as expired).
     /// While the sink is unavailable nothing is published and nothing fails, but deadlines still apply.
     mutating func expire(wallClock: Date) -> [DeadLetter] {
-        var dead: [DeadLetter] = []
-        for k in Array(queues.keys) {
-            guard var q = queues.removeValue(forKey: k) else { continue }
-            var i = q.head
-            while i < q.entries.count {
-                let e = q.entries[i]
-                guard let deadline = e.deadline, wallClock >= deadline else {
-                    i += 1
-                    continue
-                }
-                let wasHead = i == q.head
-                q.remove(at: i)
-                held.remove(e.message.seq)
-                heldBytes -= Self.footprint(e.message)
-                dead.append(deadLetter(e, reason: "deliver-by deadline passed", error: e.lastError.isEmpty ? "the sink was unavailable" : e.lastError,
-                                       attempts: e.attempts, at: wallClock))
-                // Removing the head moves the head (and may trim the storage); removing another entry
-                // shifts the later ones down to `i`.
-                if wasHead { i = q.head }
-            }
-            if !q.isEmpty { queues[k] = q }
-        }
-        return dead.sorted { $0.seq < $1.seq }
+        takeAll { e in e.deadline.map { wallClock >= $0 } ?? false }.map { e in
+            deadLetter(e, reason: "deliver-by deadline passed", error: e.lastError.isEmpty ? "the sink was unavailable" : e.lastError,
+                       attempts: e.attempts, at: wallClock)
+        }.sorted { $0.seq < $1.seq }
     }
 
     private func deadLetter(_ e: Entry, reason: String, error: String, attempts: Int, at: Date) -> DeadLetter {
