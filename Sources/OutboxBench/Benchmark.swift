@@ -2,72 +2,172 @@ import Foundation
 import Logging
 import Outbox
 
-/// `outbox bench`: the outbox's append path against the disk's `fdatasync` floor and an SQLite outbox,
-/// in the same directory (so on the same disk), in the same run; then a relay publishing to a sink,
-/// draining a full outbox and keeping up with live producers. Speed is reported as ratios to those
-/// baselines, which hold on any machine, rather than as absolute numbers.
+/// `outbox bench`: the outbox doing each of its jobs against the baselines that bound it (the disk's
+/// `fdatasync` floors, a lean SQLite outbox, reading the same bytes), all in one directory (so on one
+/// disk) and in one run. Every scenario runs several rounds, interleaved with its baselines (which goes
+/// first alternates), and reports medians and ranges; the ratios are taken within a round, because they
+/// hold where absolute numbers drift.
 package struct Benchmark: Sendable {
     /// Where the files go (a scratch directory is made inside and removed afterwards). Use the disk
     /// the outbox will live on: on a tmpfs `fdatasync` costs nothing and the comparison means little.
     package var directory: String
-    package var messages: Int = 10_000
-    /// Concurrent producers (tasks for the outbox, threads with their own connection for SQLite).
-    package var producers: Int = 16
-    package var payloadSize: Int = 256
-    /// `pwrite` + `fdatasync` rounds for the floor.
-    package var floorCommits: Int = 500
-    /// Makes the sink the relay publishes to, once per relay phase; it gets a path prefix in the scratch
-    /// directory, unique to the phase, for sinks that write files. By default a ``FileSink`` (one `write`
-    /// and one `fdatasync` per batch).
+    /// Fewer rounds and smaller workloads, and no `open.5M`: under 3 minutes.
+    package var quick = false
+    /// Rounds per scenario (default 5, or 3 with ``quick``).
+    package var rounds: Int?
+    /// Multiplies every workload's size (a smoke run for tests: 0.01).
+    package var scale: Double = 1
+    /// Only the scenarios whose names start with one of these (all when empty).
+    package var only: [String] = []
+    package var payloadSize = 256
+    /// Makes the sink the relay scenarios publish to; it gets a path prefix in the scratch directory,
+    /// unique to the run, for sinks that write files. By default a ``FileSink`` (one `write` and one
+    /// `fdatasync` per batch).
     package var makeSink: @Sendable (_ scratchPrefix: String) throws -> any OutboxSink = { try FileSink(path: $0 + ".published.jsonl") }
     /// How the report names the sink.
-    package var sinkName: String = "a file sink"
-    /// Messages per second the producers append at in the live phase, in all; nil: as fast as they can
-    /// (the relay's latencies then include the queue that builds up when they outpace it).
-    package var liveRate: Double? = nil
-    /// How long each relay phase waits for the sink to acknowledge every message before it fails.
+    package var sinkName = "a file sink"
+    /// Whether ``makeSink`` is a broker (then the relay rows publish to it and are named `relay.sink.*`).
+    package var brokerSink = false
+    /// How long each relay run waits for the sink to acknowledge every message before it fails.
     package var publishTimeout: Duration = .seconds(120)
+    /// Told which scenario and round runs now (progress on standard error).
+    package var progress: @Sendable (String) -> Void = { _ in }
 
     package init(directory: String) { self.directory = directory }
 
-    package struct Report: Sendable {
-        package var floor: LatencySummary
-        package var outbox: LatencySummary
-        package var sqlite: LatencySummary
-        /// A relay draining the outbox's messages to the sink, after the appends.
-        package var relay: LatencySummary
-        /// Producers appending while a relay publishes to the sink: messages per second from the first
-        /// `append` to the last acknowledgement, and latencies from `append` returning to the sink's
-        /// acknowledgement.
-        package var live: LatencySummary
-        /// Messages each store holds afterwards (a check that both did the work).
-        package var outboxStored: Int
-        package var sqliteRows: Int
+    package var roundCount: Int { rounds ?? (quick ? 3 : 5) }
 
-        /// Outbox messages per second over SQLite's.
-        package var throughputVsSQLite: Double { outbox.perSecond / sqlite.perSecond }
-        /// Outbox messages per second over `fdatasync`s per second: how many messages a group commit
-        /// carries, in effect, per unit of the disk's floor.
-        package var messagesPerFloorSync: Double { outbox.perSecond / floor.perSecond }
-        /// Median commit latency over the floor's median.
-        package var p50VsFloor: Double { outbox.p50.seconds / max(floor.p50.seconds, 1e-9) }
+    /// The scenarios this configuration runs, in order.
+    package func scenarios(scratch: String, logger: Logger) -> [Scenario] {
+        let payload = (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 &* 131) }
+        func size(_ full: Int, _ quick: Int) -> Int { max(1, Int(Double(self.quick ? quick : full) * scale)) }
+        let record = FrameHeader.size + ((try? MessageCodec.encode([OutboxMessage(type: "UserRegistered", key: "user-1", payload: payload)],
+                                                                   compressionThreshold: nil, maxBody: .max).count) ?? payloadSize + 80)
+        let (timeout, makeSink, sinkName) = (publishTimeout, self.makeSink, self.sinkName)
+        var all: [Scenario] = []
+
+        let single = size(2000, 600)
+        all.append(Scenario(
+            name: "commit.single", what: "1 producer, 1 message per commit",
+            outbox: { _ in try await OutboxWorkload.commit(in: scratch, messages: single, producers: 1, perCommit: 1, payload: payload, logger: logger) },
+            baselines: [
+                ("floor.append", { _ in try await onDedicatedThread("outbox-bench-floor") {
+                    try FsyncFloor.measure(.append, in: scratch, commits: single, recordSize: record) } }),
+                ("floor.preallocated", { _ in try await onDedicatedThread("outbox-bench-floor") {
+                    try FsyncFloor.measure(.preallocated, in: scratch, commits: single, recordSize: record) } }),
+            ],
+            goals: [.ratioAtLeast(1.0, vs: "floor.append"), .ratioAtLeast(0.8, vs: "floor.preallocated")]))
+
+        for n in [4, 16, 64] {
+            let messages = size(20_000, 6000)
+            let sqlite = size(2000, 800)
+            let floorCommits = size(1000, 300)
+            var goals: [Scenario.Goal] = [.perSyncAtLeast(0.85 * Double(n))]
+            if n == 16 { goals.append(.ratioAtLeast(10, vs: "sqlite")) }
+            all.append(Scenario(
+                name: "commit.concurrent\(n)", what: "\(n) producers, 1 message per commit",
+                outbox: { _ in try await OutboxWorkload.commit(in: scratch, messages: messages, producers: n, perCommit: 1, payload: payload, logger: logger) },
+                baselines: [
+                    ("sqlite", { _ in try await SQLiteOutbox.commit(in: scratch, messages: sqlite, producers: n, perCommit: 1, payload: payload) }),
+                    ("floor.append", { _ in try await onDedicatedThread("outbox-bench-floor") {
+                        try FsyncFloor.measure(.append, in: scratch, commits: floorCommits, recordSize: record) } }),
+                ],
+                goals: goals))
+        }
+
+        let batches = size(300, 100)
+        all.append(Scenario(
+            name: "commit.batch100", what: "1 producer, 100 messages per commit",
+            outbox: { _ in try await OutboxWorkload.commit(in: scratch, messages: batches * 100, producers: 1, perCommit: 100, payload: payload, logger: logger) },
+            baselines: [
+                ("floor.append×100", { _ in
+                    var m = try await onDedicatedThread("outbox-bench-floor") {
+                        try FsyncFloor.measure(.append, in: scratch, commits: batches, recordSize: record * 100) }
+                    m.operations *= 100  // messages: each write carries 100 records
+                    return m
+                }),
+                ("sqlite", { _ in try await SQLiteOutbox.commit(in: scratch, messages: batches * 100, producers: 1, perCommit: 100, payload: payload) }),
+            ],
+            goals: [.ratioAtLeast(0.9, vs: "floor.append×100")]))
+
+        let backlog = size(200_000, 50_000)
+        for keyed in [true, false] {
+            let name = (brokerSink ? "relay.sink.drain." : "relay.drain.") + (keyed ? "keyed" : "keyless")
+            all.append(Scenario(
+                name: name, what: "\(backlog) pending \(keyed ? "with 64 keys" : "without keys") to \(sinkName), default relay settings",
+                outbox: { round in
+                    let path = scratch + "/drain-\(keyed)-\(round)"
+                    defer { try? FileManager.default.removeItem(atPath: path) }
+                    try await OutboxWorkload.backlog(at: path, messages: backlog, keyed: keyed, payload: payload, logger: logger)
+                    let sink = try makeSink(path + "-sink")
+                    defer { try? FileManager.default.removeItem(atPath: path + "-sink.published.jsonl") }
+                    return try await OutboxWorkload.drain(path, messages: backlog, sink: sink, sinkName: sinkName, timeout: timeout, logger: logger)
+                },
+                baselines: [("sqlite.drain", { _ in try await SQLiteOutbox.drain(in: scratch, rows: backlog, batch: 100, keyed: keyed, payload: payload) })],
+                goals: brokerSink ? [] : [.ratioAtLeast(1.0, vs: "sqlite.drain")]))
+        }
+
+        let live = size(20_000, 5000)
+        all.append(Scenario(
+            name: brokerSink ? "relay.sink.live" : "relay.live",
+            what: "16 producers appending while a relay publishes to \(sinkName); latency from append to acknowledgement",
+            outbox: { round in
+                let sink = try makeSink(scratch + "/live-\(round)")
+                defer { try? FileManager.default.removeItem(atPath: scratch + "/live-\(round).published.jsonl") }
+                return try await OutboxWorkload.live(in: scratch, messages: live, producers: 16, payload: payload, sink: sink,
+                                                     sinkName: sinkName, timeout: timeout, logger: logger)
+            }))
+
+        for (label, count) in quick ? [("1M", 1_000_000)] : [("1M", 1_000_000), ("5M", 5_000_000)] {
+            let messages = max(1, Int(Double(count) * scale))
+            let path = scratch + "/open-\(label)"
+            all.append(Scenario(
+                name: "open.\(label)", what: "writer open with \(messages) pending (cold where the page cache can be dropped)", metric: .seconds,
+                outbox: { _ in try await OutboxWorkload.open(path, logger: logger) },
+                baselines: [("read.all", { _ in try await OutboxWorkload.readAll(path) })],
+                goals: [.below(0.2)],
+                prepare: { try await OutboxWorkload.backlog(at: path, messages: messages, keyed: true, payload: payload, logger: logger) }))
+        }
+
+        for n in [1, 16] {
+            let messages = n == 1 ? size(1000, 400) : size(16_000, 4000)
+            let sqlite = n == 1 ? messages : min(messages, size(2000, 800))
+            all.append(Scenario(
+                name: "writeAmplification.\(n)", what: "device bytes per payload byte, \(n) producer\(n == 1 ? "" : "s"), 1 message per commit",
+                metric: .amplification,
+                outbox: { _ in try await OutboxWorkload.commit(in: scratch, messages: messages, producers: n, perCommit: 1, payload: payload, logger: logger) },
+                baselines: [("sqlite", { _ in
+                    try await SQLiteOutbox.commit(in: scratch, messages: sqlite, producers: n,
+                                                  perCommit: 1, payload: payload) })],
+                goals: [.below(n == 1 ? 20 : 2)]))
+        }
+        return all.filter { s in only.isEmpty || only.contains { s.name.hasPrefix($0) } }
     }
 
-    package func run(logger: Logger) async throws -> Report {
+    package func run(logger: Logger) async throws -> [ScenarioResult] {
         let scratch = directory + "/outbox-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         guard mkdir(scratch, 0o700) == 0 else {
             throw OutboxError(.invalidArgument, "cannot make a scratch directory for the benchmark here", path: directory, errno: errno)
         }
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let payload = (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 &* 131) }
-        let (commits, producers, messages) = (floorCommits, self.producers, self.messages)
-        let floor = try await onDedicatedThread("outbox-bench-floor") { try FsyncFloor.measure(in: scratch, commits: commits) }
-        let (outbox, stored) = try await OutboxWorkload.measure(in: scratch, messages: messages, producers: producers, payload: payload, logger: logger)
-        let relay = try await OutboxWorkload.drain(OutboxWorkload.outboxPath(in: scratch), messages: messages,
-                                                   sink: try makeSink(scratch + "/drain"), sinkName: sinkName, timeout: publishTimeout, logger: logger)
-        let live = try await OutboxWorkload.live(in: scratch, messages: messages, producers: producers, rate: liveRate, payload: payload,
-                                                 sink: try makeSink(scratch + "/live"), sinkName: sinkName, timeout: publishTimeout, logger: logger)
-        let (sqlite, rows) = try await SQLiteOutbox.measure(in: scratch, messages: messages, producers: producers, payload: payload)
-        return Report(floor: floor, outbox: outbox, sqlite: sqlite, relay: relay, live: live, outboxStored: stored, sqliteRows: rows)
+        let scenarios = scenarios(scratch: scratch, logger: logger)
+        guard !scenarios.isEmpty else { throw OutboxError(.invalidArgument, "no scenario matches --only \(only.joined(separator: ","))") }
+        var results = scenarios.map { ScenarioResult(name: $0.name, what: $0.what, metric: $0.metric, outbox: [],
+                                                     baselines: $0.baselines.map { ($0.name, []) }, goals: $0.goals) }
+        for s in scenarios where s.prepare != nil {
+            progress("preparing \(s.name)")
+            try await s.prepare?()
+        }
+        for round in 0..<roundCount {
+            for (i, s) in scenarios.enumerated() {
+                progress("round \(round + 1)/\(roundCount): \(s.name)")
+                // Which runs first alternates by round, so a disk that speeds up or slows down during a
+                // round favours neither side.
+                if round % 2 == 0 { results[i].outbox.append(try await s.outbox(round)) }
+                for (b, baseline) in s.baselines.enumerated() { results[i].baselines[b].runs.append(try await baseline.run(round)) }
+                if round % 2 == 1 { results[i].outbox.append(try await s.outbox(round)) }
+            }
+        }
+        return results
     }
 }

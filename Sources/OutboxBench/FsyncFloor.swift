@@ -3,30 +3,57 @@ import Glibc
 #endif
 import Outbox
 
-/// The disk's durable-write floor: one small `pwrite` and one `fdatasync` at a time, on one thread, in
-/// the directory under test. No durable commit can have a lower latency; a group commit can carry
-/// many messages per `fdatasync`.
+/// The disk's durable-write floors, on one thread, in the directory under test: what a durable append
+/// costs when no other commit shares its `fdatasync`, written the way C would write it.
 enum FsyncFloor {
-    static func measure(in directory: String, commits: Int) throws -> LatencySummary {
+    /// How the file is written.
+    enum Style {
+        /// `write` + `fdatasync` appending to a file that grows with every write (so every sync also
+        /// writes the inode's new size).
+        case append
+        /// `pwrite` + `fdatasync` into a file zero-filled and synced beforehand (data pages only).
+        case preallocated
+    }
+
+    /// `commits` rounds of one `recordSize`-byte write and one `fdatasync`.
+    static func measure(_ style: Style, in directory: String, commits: Int, recordSize: Int) throws -> BenchSample {
         let path = directory + "/fsync-floor.bin"
-        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        let fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | (style == .append ? O_APPEND : 0), 0o600)
         guard fd >= 0 else { throw OutboxError(.io, "cannot create \(path)", path: path, errno: errno) }
         defer {
             close(fd)
             unlink(path)
         }
-        let record = [UInt8](repeating: 0x5A, count: 128)
+        let record = [UInt8](repeating: 0x5A, count: recordSize)
+        if style == .preallocated {
+            let zeros = [UInt8](repeating: 0, count: 1 << 20)
+            var done = 0
+            while done < commits * recordSize {
+                let n = zeros.withUnsafeBytes { pwrite(fd, $0.baseAddress, min($0.count, commits * recordSize - done), off_t(done)) }
+                guard n > 0 else { throw OutboxError(.io, "cannot preallocate \(path)", path: path, errno: errno) }
+                done += n
+            }
+            guard fsync(fd) == 0 else { throw OutboxError(.syncFailed, "fsync failed", path: path, errno: errno) }
+        }
         var latencies: [Duration] = []
         latencies.reserveCapacity(commits)
+        let device = DeviceCounter(directory: directory)
+        sync()
+        let before = device?.bytesWritten()
         let clock = ContinuousClock()
         let start = clock.now
         for i in 0..<commits {
             let t = clock.now
-            let written = record.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(i * record.count)) }
-            guard written == record.count else { throw OutboxError(.io, "pwrite failed", path: path, errno: errno) }
+            let written = record.withUnsafeBytes { raw in
+                style == .append ? write(fd, raw.baseAddress, raw.count) : pwrite(fd, raw.baseAddress, raw.count, off_t(i * recordSize))
+            }
+            guard written == recordSize else { throw OutboxError(.io, "write failed", path: path, errno: errno) }
             guard fdatasync(fd) == 0 else { throw OutboxError(.syncFailed, "fdatasync failed", path: path, errno: errno) }
             latencies.append(clock.now - t)
         }
-        return LatencySummary(name: "fsync floor (pwrite + fdatasync)", operations: commits, elapsed: clock.now - start, latencies: latencies)
+        let elapsed = clock.now - start
+        let after = device?.bytesWritten()
+        return BenchSample(operations: commits, elapsed: elapsed, latencies: latencies, fdatasyncs: commits,
+                           deviceBytes: before.flatMap { b in after.map { $0 - b } }, payloadBytes: Int64(commits * recordSize))
     }
 }

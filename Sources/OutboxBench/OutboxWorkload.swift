@@ -1,80 +1,171 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Logging
 import Outbox
 
-/// The outbox side: `producers` tasks appending one message per commit, as a service would; concurrent
-/// appends share group commits.
+/// The outbox's side of each scenario.
 enum OutboxWorkload {
-    static func outboxPath(in directory: String) -> String { directory + "/outbox" }
-
-    /// Appends only: the time until the last `append` returned, and each `append`'s latency.
-    static func measure(in directory: String, messages: Int, producers: Int, payload: [UInt8], logger: Logger) async throws -> (LatencySummary, stored: Int) {
-        let path = outboxPath(in: directory)
-        let outbox = try await Outbox.open(at: path, logger: logger)
-        let timings = PublishTimings()
+    /// `producers` tasks append `messages` in all to a fresh outbox, `perCommit` per `append`, as a
+    /// service would (concurrent appends share group commits): each commit's latency, the counted
+    /// `fdatasync`s and the device bytes.
+    static func commit(in directory: String, messages: Int, producers: Int, perCommit: Int, payload: [UInt8], logger: Logger) async throws -> BenchSample {
+        let path = directory + "/commit-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let calls = CountingSystemCalls()
+        var configuration = OutboxConfiguration()
+        configuration.systemCalls = calls
+        let outbox = try await Outbox.open(at: path, configuration: configuration, logger: logger)
+        let device = DeviceCounter(directory: directory)
+        sync()
+        let before = device?.bytesWritten()
+        let syncsBefore = calls.fdatasyncs
         let clock = ContinuousClock()
         let start = clock.now
-        try await produce(outbox, messages: messages, producers: producers, payload: payload, timings: timings)
+        let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
+            for (p, count) in splitEvenly(messages, producers).enumerated() {
+                group.addTask {
+                    var mine: [Duration] = []
+                    mine.reserveCapacity(count / perCommit + 1)
+                    var i = 0
+                    while i < count {
+                        let n = min(perCommit, count - i)
+                        let batch = (0..<n).map { OutboxMessage(type: "UserRegistered", key: "user-\((p * count + i + $0) % 64)", payload: payload) }
+                        let t = clock.now
+                        try await outbox.append(contentsOf: batch)
+                        mine.append(clock.now - t)
+                        i += n
+                    }
+                    return mine
+                }
+            }
+            var all: [Duration] = []
+            for try await part in group { all += part }
+            return all
+        }
         let elapsed = clock.now - start
+        let syncs = calls.fdatasyncs - syncsBefore
         try await outbox.close()
-        let stored = Int(try OutboxReader(path: path).stats().pending)
-        return (LatencySummary(name: "Outbox (group commit)", operations: messages, elapsed: elapsed, latencies: timings.commitLatencies()), stored)
+        sync()
+        let after = device?.bytesWritten()
+        let stored = try OutboxReader(path: path).stats().pending
+        guard stored == UInt64(messages) else { throw OutboxError(.io, "the outbox holds \(stored) messages of \(messages)", path: path) }
+        return BenchSample(operations: messages, elapsed: elapsed, latencies: latencies, fdatasyncs: syncs,
+                           deviceBytes: before.flatMap { b in after.map { $0 - b } }, payloadBytes: Int64(messages * payload.count))
     }
 
-    /// Drains the outbox at `path` (every message pending) with a relay publishing to `sink`; the time
-    /// until the sink acknowledged the last message.
-    static func drain(_ path: String, messages: Int, sink: any OutboxSink, sinkName: String, timeout: Duration,
-                      logger: Logger) async throws -> LatencySummary {
-        let timings = PublishTimings()
-        let relay = relay(path, TimingSink(inner: sink, timings: timings), outbox: nil, logger: logger)
+    /// Fills a fresh outbox at `path` with `messages` pending messages, 1,000 per commit (keys `user-0`
+    /// to `user-63`, or none).
+    static func backlog(at path: String, messages: Int, keyed: Bool, payload: [UInt8], logger: Logger) async throws {
+        try await onDedicatedThread("outbox-bench-fill") {
+            let outbox = try Outbox(openingAt: path, logger: logger)
+            var i = 0
+            while i < messages {
+                let n = min(1000, messages - i)
+                try outbox.appendBlocking(contentsOf: (i..<(i + n)).map {
+                    OutboxMessage(type: "UserRegistered", key: keyed ? "user-\($0 % 64)" : nil, payload: payload)
+                })
+                i += n
+            }
+            try outbox.closeBlocking()
+        }
+    }
+
+    /// A relay with the default configuration drains the outbox at `path` (`messages` pending) to
+    /// `sink`: the time from its start until the sink acknowledged the last message.
+    static func drain(_ path: String, messages: Int, sink: any OutboxSink, sinkName: String, timeout: Duration, logger: Logger) async throws -> BenchSample {
+        let counting = CountingSink(inner: sink)
+        let relay = OutboxRelay(path: path, sink: counting, logger: logger)
         let start = ContinuousClock.now
-        try await run(relay, until: timings, acknowledged: messages, within: timeout, sinkName: sinkName, path: path) {}
-        return LatencySummary(name: "relay to the sink (drain)", operations: messages, elapsed: (timings.lastPublished ?? start) - start, latencies: [])
+        try await run(relay, within: timeout, sinkName: sinkName, path: path, until: { counting.published >= messages },
+                      progress: { "\(counting.published) of \(messages)" }) {}
+        return BenchSample(operations: messages, elapsed: (counting.lastPublished ?? start) - start)
     }
 
-    /// Producers append while a relay publishes to `sink` as the commits land (the commits wake it): the
-    /// time from the first `append` until the sink acknowledged the last message, and each message's
-    /// latency from its `append` returning to the sink's acknowledgement.
-    /// With `rate`, the producers append that many messages per second in all, evenly spaced, instead of
-    /// as fast as they can.
-    static func live(in directory: String, messages: Int, producers: Int, rate: Double?, payload: [UInt8], sink: any OutboxSink,
-                     sinkName: String, timeout: Duration, logger: Logger) async throws -> LatencySummary {
-        let path = directory + "/live-outbox"
+    /// Producers append `messages` (one per commit) while a relay in the same process publishes them to
+    /// `sink`: messages per second from the first `append` to the last acknowledgement, and each
+    /// message's latency from its `append` returning to the sink's acknowledgement (including the queue
+    /// that builds up when producers outpace the relay).
+    static func live(in directory: String, messages: Int, producers: Int, payload: [UInt8], sink: any OutboxSink,
+                     sinkName: String, timeout: Duration, logger: Logger) async throws -> BenchSample {
+        let path = directory + "/live-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: path) }
         let outbox = try await Outbox.open(at: path, logger: logger)
         let timings = PublishTimings()
-        let relay = relay(path, TimingSink(inner: sink, timings: timings), outbox: outbox, logger: logger)
+        let relay = OutboxRelay(path: path, sink: TimingSink(inner: sink, timings: timings), outbox: outbox, logger: logger)
         let start = ContinuousClock.now
         do {
-            try await run(relay, until: timings, acknowledged: messages, within: timeout, sinkName: sinkName, path: path) {
-                try await produce(outbox, messages: messages, producers: producers, rate: rate, payload: payload, timings: timings)
+            try await run(relay, within: timeout, sinkName: sinkName, path: path, until: { timings.publishedCount >= messages },
+                          progress: { "\(timings.publishedCount) of \(messages)" }) {
+                try await produce(outbox, messages: messages, producers: producers, payload: payload, timings: timings)
             }
         } catch {
             try? await outbox.close()
             throw error
         }
         try await outbox.close()
-        return LatencySummary(name: "relay to the sink (live)", operations: messages, elapsed: (timings.lastPublished ?? start) - start,
-                              latencies: timings.commitToPublishLatencies())
+        return BenchSample(operations: messages, elapsed: (timings.lastPublished ?? start) - start, latencies: timings.commitToPublishLatencies())
     }
 
-    private static func relay(_ path: String, _ sink: TimingSink, outbox: Outbox?, logger: Logger) -> OutboxRelay {
-        var config = OutboxRelayConfiguration()
-        config.batchSize = 500
-        return OutboxRelay(path: path, sink: sink, configuration: config, outbox: outbox, logger: logger)
+    /// Opens the outbox at `path` for writing (recovery included) and closes it, after dropping the page
+    /// cache where allowed.
+    static func open(_ path: String, logger: Logger) async throws -> BenchSample {
+        let cold = dropCaches()
+        let elapsed = try await onDedicatedThread("outbox-bench-open") {
+            let clock = ContinuousClock()
+            let start = clock.now
+            let outbox = try Outbox(openingAt: path, logger: logger)
+            let elapsed = clock.now - start
+            try outbox.closeBlocking()
+            return elapsed
+        }
+        var m = BenchSample(operations: 1, elapsed: elapsed)
+        m.cold = cold
+        return m
     }
 
-    /// Runs `relay` while `work` runs and then until the sink acknowledged `messages` in all; fails, naming
-    /// how far it got, if that takes longer than `timeout` (a sink that cannot publish: the relay keeps
-    /// retrying and its warnings say why).
-    private static func run(_ relay: OutboxRelay, until timings: PublishTimings, acknowledged messages: Int, within timeout: Duration,
-                            sinkName: String, path: String, _ work: () async throws -> Void) async throws {
+    /// Reads every file of the outbox at `path` once, sequentially, after dropping the page cache where
+    /// allowed: what reading the backlog's bytes costs.
+    static func readAll(_ path: String) async throws -> BenchSample {
+        let cold = dropCaches()
+        let elapsed = try await onDedicatedThread("outbox-bench-read") {
+            let clock = ContinuousClock()
+            let start = clock.now
+            var buffer = [UInt8](repeating: 0, count: 1 << 20)
+            for name in try FileManager.default.contentsOfDirectory(atPath: path).sorted() {
+                let fd = Glibc.open(path + "/" + name, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { continue }
+                defer { close(fd) }
+                while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+            }
+            return clock.now - start
+        }
+        var m = BenchSample(operations: 1, elapsed: elapsed)
+        m.cold = cold
+        return m
+    }
+
+    /// Writes back dirty pages and drops the page cache (root only); false where not allowed.
+    static func dropCaches() -> Bool {
+        sync()
+        let fd = Glibc.open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return write(fd, "3\n", 2) == 2
+    }
+
+    /// Runs `relay` while `work` runs and then until `done`; fails, naming how far it got, if that takes
+    /// longer than `timeout` (a sink that cannot publish: the relay keeps retrying and its warnings say why).
+    private static func run(_ relay: OutboxRelay, within timeout: Duration, sinkName: String, path: String, until done: () -> Bool,
+                            progress: () -> String, _ work: () async throws -> Void) async throws {
         let deadline = ContinuousClock.now + timeout
         let task = Task { try await relay.run() }
         do {
             try await work()
-            while timings.publishedCount < messages {
+            while !done() {
                 guard ContinuousClock.now < deadline else {
-                    throw OutboxError(.broker, "the relay published \(timings.publishedCount) of \(messages) messages to \(sinkName) within \(timeout)", path: path)
+                    throw OutboxError(.broker, "the relay published \(progress()) messages to \(sinkName) within \(timeout)", path: path)
                 }
                 try await Task.sleep(for: .milliseconds(1))
             }
@@ -88,13 +179,9 @@ enum OutboxWorkload {
     }
 
     /// `producers` tasks append `messages` in all, one per `append`, and then record every commit in
-    /// `timings` (each task keeps its own list while it runs, so measuring adds no lock to the appends);
-    /// with `rate`, message *i* of producer *p* is appended no sooner than (i × producers + p) / rate
-    /// seconds after the start.
-    private static func produce(_ outbox: Outbox, messages: Int, producers: Int, rate: Double? = nil, payload: [UInt8],
-                                timings: PublishTimings) async throws {
+    /// `timings` (each task keeps its own list while it runs, so measuring adds no lock to the appends).
+    private static func produce(_ outbox: Outbox, messages: Int, producers: Int, payload: [UInt8], timings: PublishTimings) async throws {
         let perProducer = splitEvenly(messages, producers)
-        let start = ContinuousClock.now
         typealias Commit = (seq: UInt64, at: ContinuousClock.Instant, latency: Duration)
         try await withThrowingTaskGroup(of: [Commit].self) { group in
             for p in 0..<producers {
@@ -102,9 +189,6 @@ enum OutboxWorkload {
                     var mine: [Commit] = []
                     mine.reserveCapacity(perProducer[p])
                     for i in 0..<perProducer[p] {
-                        if let rate {
-                            try await Task.sleep(until: start + .seconds(Double(i * producers + p) / rate), clock: .continuous)
-                        }
                         let t = ContinuousClock.now
                         let seq = try await outbox.append(OutboxMessage(type: "UserRegistered", key: "user-\((p * perProducer[p] + i) % 64)", payload: payload))
                         let now = ContinuousClock.now

@@ -6,93 +6,82 @@ import OutboxBench
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure appends against the disk's fdatasync floor and an SQLite outbox, in the same directory; then a relay publishing to a sink.",
+        abstract: "Measure the outbox against the disk's fdatasync floors, a lean SQLite outbox and reading the same bytes, in one directory and one run.",
         discussion: """
-            Run it on the disk the outbox will live on (--dir): on a tmpfs fdatasync is free and the comparison \
-            means little. Results are ratios to the baselines measured in the same run. The relay publishes to a \
-            file sink in the scratch directory unless --sink names a broker (as for 'outbox relay'): it drains a \
-            full outbox, then keeps up with producers appending; the live row's latencies run from append \
-            returning to the sink's acknowledgement.
+            Scenarios: commit.single, commit.concurrent4/16/64, commit.batch100, relay.drain.keyed/keyless, relay.live, \
+            open.1M, open.5M and writeAmplification.1/16. Each runs several rounds interleaved with its baselines; the \
+            report gives medians and ranges, and ratios taken within each round (they hold where absolute numbers drift). \
+            Run it on the disk the outbox will live on (--dir): on a tmpfs fdatasync is free and the comparison means \
+            little. The open scenarios drop the page cache when run as root. With --sink the relay rows publish to that \
+            broker (as for 'outbox relay') and are named relay.sink.*. See BENCHMARKS.md.
             """)
 
     @Option(help: "A directory on the disk under test (a scratch directory is made inside and removed).") var dir: String = "."
-    @Option(help: "Messages appended by each store.") var messages: Int = 10_000
-    @Option(help: "Concurrent producers.") var producers: Int = 16
+    @Flag(help: "3 rounds of smaller workloads, without open.5M: under 3 minutes.") var quick = false
+    @Option(help: "Rounds per scenario (default 5, or 3 with --quick).") var rounds: Int?
+    @Option(help: "Multiplies every workload's size (for a smoke run: 0.01).") var scale: Double = 1
+    @Option(help: "Only the scenarios whose names start with one of these (comma-separated), e.g. commit,relay.drain.")
+    var only: String?
     @Option(help: "Payload bytes per message.") var payloadSize: Int = 256
-    @Option(help: "pwrite + fdatasync rounds for the floor.") var floorCommits: Int = 500
-    @Option(help: "Where the relay publishes: a file sink in the scratch directory (default), file:PATH, nats://…, mqtt://… or kafka://… (see 'outbox relay --help').")
+    @Option(help: "Where the relay scenarios publish: a file sink in the scratch directory (default), file:PATH, nats://…, mqtt://… or kafka://… (see 'outbox relay --help').")
     var sink: String?
-    @Option(help: "Messages per second the producers append at in the relay's live phase (default: as fast as they can).")
-    var liveRate: Double?
-    @Option(help: "Seconds each relay phase may take to get every message acknowledged before the benchmark fails.")
+    @Option(help: "Seconds each relay run may take to get every message acknowledged before the benchmark fails.")
     var publishTimeout: Double = 120
     @Flag(help: "One JSON object instead of a table.") var json = false
+    @Flag(help: "A Markdown table (as in README and BENCHMARKS.md) instead of the text report.") var markdown = false
 
     func validate() throws {
-        guard messages >= 1, producers >= 1, floorCommits >= 1 else {
-            throw ValidationError("--messages, --producers and --floor-commits must be at least 1")
-        }
-        guard payloadSize >= 0 else { throw ValidationError("--payload-size must not be negative") }
+        if let rounds, rounds < 1 { throw ValidationError("--rounds must be at least 1") }
+        guard scale > 0, scale.isFinite, scale <= 100 else { throw ValidationError("--scale must be a number above 0 and at most 100") }
+        guard (0...(1 << 20)).contains(payloadSize) else { throw ValidationError("--payload-size must be 0 to 1048576 bytes") }
         try RelayCommand.validateSeconds(publishTimeout, "--publish-timeout", allowZero: false)
-        if let liveRate, !(liveRate > 0 && liveRate.isFinite) { throw ValidationError("--live-rate must be a positive number of messages per second") }
         if let sink {
             guard sink != "stdout" else { throw ValidationError("--sink stdout would bury the report; use file:PATH or a broker") }
             try RelayCommand.validateSink(sink)
         }
+        if json && markdown { throw ValidationError("--json and --markdown are two reports; choose one") }
     }
 
     func run() async throws {
         try await reportingErrors {
             var bench = Benchmark(directory: dir)
-            bench.messages = messages
-            bench.producers = producers
+            bench.quick = quick
+            bench.rounds = rounds
+            bench.scale = scale
+            bench.only = only.map { $0.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) } } ?? []
             bench.payloadSize = payloadSize
-            bench.floorCommits = floorCommits
-            bench.liveRate = liveRate
             bench.publishTimeout = .milliseconds(Int64(publishTimeout * 1000))
             let logger = CLILogging.logger("outbox.bench")
             if let sink {
                 bench.makeSink = { _ in try RelayCommand.makeSink(sink, logger: logger) }
                 bench.sinkName = sink
+                bench.brokerSink = true
             }
-            let r = try await bench.run(logger: logger)
+            bench.progress = { line in StandardError.line("outbox bench: \(line)") }
+            let started = ContinuousClock.now
+            let results = try await bench.run(logger: logger)
+            let seconds = (ContinuousClock.now - started).seconds
             if json {
-                var j = JSONLine()
-                for (name, s) in [("floor", r.floor), ("outbox", r.outbox), ("sqlite", r.sqlite), ("relay", r.relay), ("live", r.live)] {
-                    var o = JSONLine()
-                    o.number("operations", s.operations)
-                    o.double("seconds", s.elapsed.seconds)
-                    o.double("perSecond", s.perSecond)
-                    o.double("p50Ms", s.p50.milliseconds)
-                    o.double("p99Ms", s.p99.milliseconds)
-                    o.number("latencySamples", s.latencies.count)
-                    j.raw(name, o.text)
-                }
-                j.number("outboxStored", r.outboxStored)
-                j.number("sqliteRows", r.sqliteRows)
-                j.double("throughputVsSQLite", r.throughputVsSQLite)
-                j.double("messagesPerFloorSync", r.messagesPerFloorSync)
-                j.double("p50VsFloor", r.p50VsFloor)
-                print(j.text)
+                print(jsonReport(results, bench: bench, seconds: seconds))
+            } else if markdown {
+                print(BenchReport.markdown(results))
             } else {
-                print("directory: \(URL(fileURLWithPath: dir).standardizedFileURL.path)  (\(messages) messages of \(payloadSize) bytes, \(producers) producers)")
-                print("sink:      \(sink ?? "a file sink in the scratch directory (one write + fdatasync per batch)")")
-                print(pad("", 40) + pad("operations", 12) + pad("per second", 14) + pad("p50 ms", 10) + pad("p99 ms", 10))
-                for s in [r.floor, r.outbox, r.sqlite, r.relay, r.live] {
-                    let latency = s.latencies.isEmpty ? pad("-", 10) + pad("-", 10)
-                        : pad(format(s.p50.milliseconds, 3), 10) + pad(format(s.p99.milliseconds, 3), 10)
-                    print(pad(s.name, 40) + pad("\(s.operations)", 12) + pad(format(s.perSecond), 14) + latency)
-                }
-                print("outbox vs SQLite: \(format(r.throughputVsSQLite, 2))x the messages per second")
-                print("outbox vs the floor: \(format(r.messagesPerFloorSync, 2)) messages per fdatasync the disk can do; median commit \(format(r.p50VsFloor, 2))x the floor's")
-                print("live relay (\(liveRate.map { "producers paced at \(format($0)) messages/s" } ?? "producers at full speed, so queueing included")): append returned to sink acknowledged, p50 \(format(r.live.p50.milliseconds, 3)) ms, p99 \(format(r.live.p99.milliseconds, 3)) ms")
+                print("directory: \(URL(fileURLWithPath: dir).standardizedFileURL.path)  (\(payloadSize)-byte payloads, \(bench.roundCount) rounds, \(quick ? "quick" : "full"), \(Int(seconds)) s)")
+                print(BenchReport.text(results))
             }
         }
     }
 
-    private func pad(_ s: String, _ width: Int) -> String {
-        s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+    private func jsonReport(_ results: [ScenarioResult], bench: Benchmark, seconds: Double) -> String {
+        var j = JSONLine()
+        j.string("version", "outbox \(OutboxCommand.version)")
+        j.string("mode", quick ? "quick" : "full")
+        j.number("rounds", bench.roundCount)
+        j.double("scale", scale)
+        j.number("payloadSize", payloadSize)
+        j.string("sink", sink)
+        j.double("seconds", seconds)
+        j.raw("scenarios", "{" + results.map { JSONLine.quote($0.name) + ":" + BenchReport.json($0) }.joined(separator: ",") + "}")
+        return j.text
     }
-
-    private func format(_ v: Double, _ decimals: Int = 0) -> String { String(format: "%.\(decimals)f", v) }
 }

@@ -136,6 +136,6 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     private func ms(_ sorted: [Duration], _ q: Double) -> String {
-        sorted.isEmpty ? "-" : String(format: "%.2f ms", LatencySummary.percentile(sorted, q).milliseconds)
+        sorted.isEmpty ? "-" : String(format: "%.2f ms", BenchSample.percentile(sorted, q).milliseconds)
     }
 }

@@ -281,19 +281,21 @@ struct NATSRelayCommandTests {
         #expect(Set(try await onOwnThread { probe.messages(names.stream) }.compactMap(\.seq)) == Set(1...200))
     }
 
-    /// `outbox bench --sink nats://…`: both relay phases publish through JetStream, and the stream holds
-    /// each of their messages once (the drained outbox's and the live one's).
+    /// `outbox bench --sink nats://…`: the relay rows publish through JetStream, and the stream holds each
+    /// of their messages once (both drains' and the live run's).
     @Test func theBenchMeasuresARelayToJetStream() async throws {
         let names = uniqueStream("bench")
         let tmp = TemporaryDirectory()
         let spec = "\(sharedNATSURL)?subject=\(names.subject)&stream=\(names.stream)"
-        let result = try await runOutbox(["bench", "--dir", tmp.path, "--messages", "400", "--producers", "4",
-                                          "--floor-commits", "10", "--sink", spec, "--json"])
+        let result = try await runOutbox(["bench", "--dir", tmp.path, "--quick", "--scale", "0.004", "--rounds", "1", "--only", "relay",
+                                          "--sink", spec, "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        let live = try #require(report["live"] as? [String: Any])
-        #expect((live["latencySamples"] as? NSNumber)?.intValue == 400, "every live message acknowledged by JetStream")
+        let scenarios = try #require(report["scenarios"] as? [String: [String: Any]])
+        #expect(Set(scenarios.keys) == ["relay.sink.drain.keyed", "relay.sink.drain.keyless", "relay.sink.live"])
+        let counts = try scenarios.values.map { try #require(($0["outbox"] as? [String: Any])?["operations"] as? NSNumber).intValue }
+        #expect(counts.sorted() == [20, 200, 200], "50,000 and 5,000 messages scaled by 0.004")
         let probe = try JetStreamProbe(url: sharedNATSURL)
-        #expect(try await onOwnThread { probe.count(names.stream) } == 800, "400 drained and 400 live, each stored once")
+        #expect(try await onOwnThread { probe.count(names.stream) } == 420, "every message of the three runs stored once")
     }
 }

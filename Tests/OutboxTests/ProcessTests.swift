@@ -358,40 +358,67 @@ struct CommandTests {
 
 @Suite("outbox bench")
 struct BenchTests {
-    /// The benchmark runs all three workloads and both stores hold every message afterwards. (Its
-    /// numbers are ratios for people to read; no test asserts a speed.)
-    @Test func benchMeasuresTheFloorTheOutboxAndSQLiteInOneRun() async throws {
+    /// The benchmark runs every scenario for each round, with its baselines, and reports medians, ranges,
+    /// ratios and goals under stable names. (Its numbers are for people to read; no test asserts a speed.)
+    @Test func benchRunsEveryScenarioAgainstItsBaselinesInRounds() async throws {
         let tmp = TemporaryDirectory()
-        let result = try await runOutbox(["bench", "--dir", tmp.path, "--messages", "300", "--producers", "4",
-                                          "--floor-commits", "20", "--json"])
+        let result = try await runOutbox(["bench", "--dir", tmp.path, "--quick", "--scale", "0.002", "--rounds", "2", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect((report["outboxStored"] as? NSNumber)?.intValue == 300)
-        #expect((report["sqliteRows"] as? NSNumber)?.intValue == 300)
-        for name in ["floor", "outbox", "sqlite"] {
-            let part = try #require(report[name] as? [String: Any], "\(name) missing")
-            #expect(((part["perSecond"] as? NSNumber)?.doubleValue ?? 0) > 0, "\(name)")
-            #expect(((part["p99Ms"] as? NSNumber)?.doubleValue ?? -1) >= ((part["p50Ms"] as? NSNumber)?.doubleValue ?? 0), "\(name)")
+        #expect(report["mode"] as? String == "quick" && (report["rounds"] as? NSNumber)?.intValue == 2)
+        let scenarios = try #require(report["scenarios"] as? [String: [String: Any]])
+        let expected: [String: [String]] = [
+            "commit.single": ["floor.append", "floor.preallocated"], "commit.concurrent4": ["sqlite", "floor.append"],
+            "commit.concurrent16": ["sqlite", "floor.append"], "commit.concurrent64": ["sqlite", "floor.append"],
+            "commit.batch100": ["floor.append×100", "sqlite"], "relay.drain.keyed": ["sqlite.drain"], "relay.drain.keyless": ["sqlite.drain"],
+            "relay.live": [], "open.1M": ["read.all"], "writeAmplification.1": ["sqlite"], "writeAmplification.16": ["sqlite"],
+        ]
+        #expect(Set(scenarios.keys) == Set(expected.keys), "quick mode has no open.5M: \(scenarios.keys.sorted())")
+        for (name, baselines) in expected {
+            let s = try #require(scenarios[name], "\(name)")
+            let outbox = try #require(s["outbox"] as? [String: Any], "\(name)")
+            #expect((outbox["values"] as? [Any])?.count == 2, "one figure per round: \(name)")
+            if name.hasPrefix("writeAmplification") && DeviceCounterProbe.available(tmp.path) == false { continue }
+            #expect(((outbox["median"] as? NSNumber)?.doubleValue ?? 0) > 0, "\(name)")
+            let got = try #require(s["baselines"] as? [String: [String: Any]], "\(name)")
+            #expect(Set(got.keys) == Set(baselines), "\(name): \(got.keys.sorted())")
+            let ratios = try #require(s["ratios"] as? [String: [String: Any]], "\(name)")
+            #expect(Set(ratios.keys) == Set(baselines), "a ratio for every baseline: \(name)")
         }
-        #expect(((report["throughputVsSQLite"] as? NSNumber)?.doubleValue ?? 0) > 0)
-        let relay = try #require(report["relay"] as? [String: Any])
-        #expect((relay["operations"] as? NSNumber)?.intValue == 300 && ((relay["perSecond"] as? NSNumber)?.doubleValue ?? 0) > 0,
-                "the relay drained every message")
-        let live = try #require(report["live"] as? [String: Any])
-        #expect((live["latencySamples"] as? NSNumber)?.intValue == 300, "an append-to-acknowledgement latency for every live message")
-        #expect(((live["p99Ms"] as? NSNumber)?.doubleValue ?? -1) >= ((live["p50Ms"] as? NSNumber)?.doubleValue ?? 0))
+        let single = try #require(scenarios["commit.single"]?["outbox"] as? [String: Any])
+        #expect((single["messagesPerFdatasync"] as? NSNumber)?.doubleValue == 1, "one producer: one counted fdatasync per commit")
+        let goals = try #require(scenarios["commit.concurrent16"]?["goals"] as? [[String: Any]])
+        #expect(goals.count == 2 && goals.allSatisfy { $0["met"] is Bool && $0["value"] is NSNumber })
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty, "the scratch directory is removed")
+
+        let only = try await runOutbox(["bench", "--dir", tmp.path, "--quick", "--scale", "0.002", "--rounds", "1", "--only", "commit.single,open", "--markdown"])
+        #expect(only.status == 0, "\(only.stderr)")
+        let rows = only.stdout.split(separator: "\n").filter { $0.hasPrefix("| `") }.map { $0.split(separator: "`")[1] }
+        #expect(rows == ["commit.single", "open.1M"], "\(only.stdout)")
         let bad = try await runOutbox(["bench", "--dir", tmp.sub("missing")])
         #expect(bad.status != 0 && bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
-        let unreachable = try await runOutbox(["bench", "--dir", tmp.path, "--messages", "50", "--floor-commits", "5",
+        let unreachable = try await runOutbox(["bench", "--dir", tmp.path, "--quick", "--scale", "0.001", "--only", "relay.sink.drain.keyed",
                                                "--sink", "mqtt://127.0.0.1:1", "--publish-timeout", "1"])
         #expect(unreachable.status != 0 && unreachable.stderr.contains("the relay published 0 of 50 messages to mqtt://127.0.0.1:1"),
                 "a sink that cannot publish fails the benchmark: \(unreachable.stderr)")
+        let none = try await runOutbox(["bench", "--dir", tmp.path, "--only", "nothing"])
+        #expect(none.status != 0 && none.stderr.contains("no scenario matches --only nothing"), "\(none.stderr)")
         for sink in ["stdout", "amqp://localhost", "nats://localhost?stream=S&bogus=1"] {
             let refused = try await runOutbox(["bench", "--sink", sink])
             let first = refused.stderr.split(separator: "\n").first.map(String.init) ?? ""
             #expect(refused.status == 64 && first.hasPrefix("outbox: error: ") && first.contains("sink"), "\(sink): \(refused.stderr)")
         }
+    }
+}
+
+/// Whether the benchmark can count device bytes under a directory (a block device with a stat file).
+enum DeviceCounterProbe {
+    static func available(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        let major = (st.st_dev >> 8) & 0xfff | ((st.st_dev >> 32) & ~0xfff)
+        let minor = (st.st_dev & 0xff) | ((st.st_dev >> 12) & ~0xff)
+        return FileManager.default.fileExists(atPath: "/sys/dev/block/\(major):\(minor)/stat")
     }
 }
 
