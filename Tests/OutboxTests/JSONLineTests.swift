@@ -40,4 +40,31 @@ struct JSONLineTests {
             #expect(parsed == [s], "seed \(seed): \(s.debugDescription) quoted as \(JSONLine.quote(s))")
         }
     }
+
+    /// The sinks' record, written straight into bytes, is the record the fields give through `JSONLine`
+    /// and Foundation's base64, for any strings, headers and payload lengths.
+    @Test func sinkRecordsMatchTheReference() throws {
+        let seed = testSeed("sinkRecord")
+        var g = SeededGenerator(seed: seed)
+        let alphabet: [Character] = ["a", "Z", "0", " ", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1f}", "\u{7f}", "é", "😀"]
+        func text() -> String { String((0..<Int.random(in: 0...12, using: &g)).map { _ in alphabet.randomElement(using: &g)! }) }
+        for _ in 0..<2000 {
+            let payload = (0..<Int.random(in: 0...40, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
+            let headers = (0..<Int.random(in: 0...3, using: &g)).map { _ in OutboxMessage.Header(text(), text()) }
+            let message = OutboxMessage(type: text(), key: Bool.random(using: &g) ? text() : nil, headers: headers, payload: payload)
+            let m = StoredMessage(seq: UInt64.random(in: 0...UInt64.max, using: &g), message: message, segment: "s", offset: 0, compressed: false)
+            var j = JSONLine()
+            j.string("id", m.message.id.description)
+            j.number("seq", m.seq)
+            j.string("type", m.message.type)
+            j.string("key", m.message.key)
+            j.headers(m.message.headers)
+            j.string("createdAt", rfc3339(micros: m.message.createdAtMicros))
+            j.string("payload", Data(m.message.payload).base64EncodedString())
+            #expect(SinkRecord.json(m) == j.text, "seed \(seed)")
+            var lines: [UInt8] = []
+            SinkRecord.append(m, to: &lines)
+            #expect(SinkRecord.lines([m, m]) == lines + [10] + lines + [10])
+        }
+    }
 }

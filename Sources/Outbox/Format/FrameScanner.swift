@@ -20,8 +20,13 @@ package final class FrameScanner {
     /// Where the next frame is expected.
     var offset: Int64
 
+    /// The read window: `windowLength` bytes from `windowStart` (the storage is reused).
     private var window: [UInt8] = []
+    private var windowLength = 0
     private var windowStart: Int64 = 0
+    /// Whether the window was read before the last ``refreshSize()``: its bytes are then trusted only
+    /// while they check out (a writer that cut a torn tail and wrote again changed them).
+    private var windowIsOld = false
     private static let chunk = 1 << 20
 
     init(file: OutboxFile, identity: FileIdentity, maxBody: UInt32, kinds: Set<FrameKind>, size: Int64,
@@ -35,16 +40,29 @@ package final class FrameScanner {
         self.validate = validate
     }
 
-    /// Re-reads the file size (for following a file that grows).
+    /// Re-reads the file size (for following a file that grows). The read window is kept: an append-only
+    /// file's bytes do not change, so a follower reads only what was added (the window is dropped if the
+    /// file shrank, and re-read if an old window's bytes do not check out).
     func refreshSize() throws {
         size = try file.size()
-        window.removeAll(keepingCapacity: true)
+        if windowStart + Int64(windowLength) > size {
+            windowLength = 0
+        } else {
+            windowIsOld = windowLength > 0
+        }
     }
 
     /// The frame at ``offset`` (advancing past it), the damage found there, or the end of the file.
     func next() throws -> Step {
         if offset >= size { return .end }
-        switch try check(at: offset) {
+        var result = try check(at: offset)
+        if case .failure = result, windowIsOld {
+            // Bytes read before the file was last looked at may be stale: judge on fresh ones.
+            windowLength = 0
+            windowIsOld = false
+            result = try check(at: offset)
+        }
+        switch result {
         case .success(let frame):
             offset = frame.end
             return .frame(frame)
@@ -56,14 +74,15 @@ package final class FrameScanner {
     /// Up to `count` bytes at `at` (fewer at end of file), through the read window.
     private func load(_ at: Int64, _ count: Int) throws -> ArraySlice<UInt8> {
         let available = Int(max(0, min(Int64(count), size - at)))
-        if at >= windowStart, at + Int64(available) <= windowStart + Int64(window.count) {
+        if at >= windowStart, at + Int64(available) <= windowStart + Int64(windowLength) {
             let lo = Int(at - windowStart)
             return window[lo..<(lo + available)]
         }
         let want = Int(min(Int64(max(available, Self.chunk)), size - at))
-        window = try file.read(at: at, count: want)
+        windowLength = try file.read(at: at, count: want, into: &window)
         windowStart = at
-        return window[0..<min(available, window.count)]
+        windowIsOld = false
+        return window[0..<min(available, windowLength)]
     }
 
     /// Checks the frame at `at` without moving ``offset``.

@@ -50,20 +50,29 @@ public struct MessageID: Hashable, Sendable, CustomStringConvertible {
     /// Lower-case canonical form (8-4-4-4-12 hex digits), written straight into the string: sinks
     /// call this for every message.
     public var description: String {
+        String(unsafeUninitializedCapacity: 36) { write(into: $0) }
+    }
+
+    /// Appends the canonical form's 36 bytes to `out` (a sink's record buffer).
+    package func appendCanonical(to out: inout [UInt8]) {
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: 36))
+        out.withUnsafeMutableBufferPointer { o in _ = write(into: UnsafeMutableBufferPointer(rebasing: o[start...])) }
+    }
+
+    private func write(into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
         withUnsafeBytes(of: uuid.uuid) { b in
-            String(unsafeUninitializedCapacity: 36) { out in
-                var j = 0
-                for i in 0..<16 {
-                    if i == 4 || i == 6 || i == 8 || i == 10 {
-                        out[j] = UInt8(ascii: "-")
-                        j += 1
-                    }
-                    out[j] = Self.hexDigits[Int(b[i] >> 4)]
-                    out[j + 1] = Self.hexDigits[Int(b[i] & 0x0F)]
-                    j += 2
+            var j = 0
+            for i in 0..<16 {
+                if i == 4 || i == 6 || i == 8 || i == 10 {
+                    out[j] = UInt8(ascii: "-")
+                    j += 1
                 }
-                return j
+                out[j] = Self.hexDigits[Int(b[i] >> 4)]
+                out[j + 1] = Self.hexDigits[Int(b[i] & 0x0F)]
+                j += 2
             }
+            return j
         }
     }
 }

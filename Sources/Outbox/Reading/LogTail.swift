@@ -2,13 +2,21 @@
 /// call, in sequence order.
 ///
 /// **Only durable messages are returned:** inotify (and a concurrent reader) can see a frame as soon as
-/// it is written, before the writer's `fdatasync` returned. After reading new frames, ``read(limit:)``
-/// calls `fdatasync` on that segment itself; once it returns, everything read from the file is on disk.
+/// it is written, before the writer's `fdatasync` returned. After reading frames that may not be durable
+/// yet, ``read(limit:maxBytes:)`` calls `fdatasync` on that segment itself; once it returns, everything
+/// read from the file is on disk. It does so only when needed: a sealed segment (one the writer rolled
+/// past) was fsynced before the next one was created; bytes below what an earlier `fdatasync` of this
+/// tail covered are on disk; and messages at or below ``durableThrough`` (the writer's own durable mark,
+/// when it lives in this process) are durable by the writer's word.
 /// A frame not yet complete is not an error: the tail stops before it and picks it up on a later call.
 final class LogTail {
     let directory: OutboxDirectory
     let outboxID: OutboxID
+    /// The last sequence number the writer made durable, when the writer is in this process.
+    var durableThrough: (@Sendable () -> UInt64)?
     private var current: SegmentFile?
+    /// How much of ``current`` an `fdatasync` of this tail has covered.
+    private var syncedThrough: Int64 = 0
     /// The next sequence number expected.
     private(set) var nextSeq: UInt64
     /// Frames and segments follow each other without a gap or overlap (``SequenceContinuity``).
@@ -21,6 +29,7 @@ final class LogTail {
     /// replaced by its salvaged copy: what that read had collected was not returned).
     func restart(from seq: UInt64) {
         current = nil
+        syncedThrough = 0
         continuity = SequenceContinuity()
         nextSeq = seq
         holes = SequenceRangeSet()
@@ -43,7 +52,8 @@ final class LogTail {
     func read(limit: Int, maxBytes: Int = .max) throws -> [StoredMessage] {
         var out: [StoredMessage] = []
         var bytes = 0
-        var touched: [OutboxFile] = []
+        // The active segment, if frames read from it may not be durable yet, and its size when looked at.
+        var unsynced: (file: OutboxFile, size: Int64)?
         while out.count < limit {
             if current == nil {
                 current = try FileNames.withListing(directory) { listing in
@@ -56,34 +66,50 @@ final class LogTail {
                     try continuity.checkSegment(base: entry.base, path: segment.file.path)
                     return segment
                 }
+                syncedThrough = 0
             }
             guard let segment = current else { break }
             try segment.scanner.refreshSize()
-            let before = out.count
-            try walk(segment, tail: .stop, limit: limit, maxBytes: maxBytes, into: &out, bytes: &bytes)
-            if out.count > before, !touched.contains(where: { $0 === segment.file }) { touched.append(segment.file) }
-            if out.count >= limit || bytes >= maxBytes { break }
+            let durable = durableThrough?() ?? 0
+            var needsSync = false
+            try walk(segment, tail: .stop, limit: limit, maxBytes: maxBytes, into: &out, bytes: &bytes) { frame in
+                if frame.end > syncedThrough, frame.header.first + UInt64(frame.header.count) - 1 > durable { needsSync = true }
+            }
+            if out.count >= limit || bytes >= maxBytes {
+                // Stopped inside the segment: a listing (far cheaper than a sync) says whether it is sealed.
+                if needsSync, !(try FileNames.list(directory).segments.contains { $0.base > segment.header.base }) {
+                    unsynced = (segment.file, segment.scanner.size)
+                }
+                break
+            }
             // At the end of this segment: move on only if the writer rolled past it.
             let segments = try FileNames.list(directory).segments
-            guard let next = segments.first(where: { $0.base > segment.header.base }) else { break }
-            // Sealed now: whatever it holds was written before the roll; read it to its end, strictly.
+            guard let next = segments.first(where: { $0.base > segment.header.base }) else {
+                if needsSync { unsynced = (segment.file, segment.scanner.size) }
+                break
+            }
+            // Sealed now: the writer fsynced it before it made the next segment, so nothing read from it
+            // needs a sync of ours. Whatever it holds was written before the roll; read it to its end, strictly.
             try segment.scanner.refreshSize()
-            let count = out.count
-            try walk(segment, tail: .refuse, limit: .max, maxBytes: .max, into: &out, bytes: &bytes)
-            if out.count > count, !touched.contains(where: { $0 === segment.file }) { touched.append(segment.file) }
+            try walk(segment, tail: .refuse, limit: .max, maxBytes: .max, into: &out, bytes: &bytes) { _ in }
             try continuity.checkSegment(base: next.base, path: directory.pathOf(next.name))
             current = nil
         }
-        for file in touched { try file.dataSync() }
+        if let (file, size) = unsynced {
+            try file.dataSync()
+            // Everything the file held when it was looked at is on disk now.
+            if current?.file === file { syncedThrough = max(syncedThrough, size) }
+        }
         return out
     }
 
     private func walk(_ segment: SegmentFile, tail: FrameScanner.TailPolicy, limit: Int, maxBytes: Int,
-                      into out: inout [StoredMessage], bytes: inout Int) throws {
+                      into out: inout [StoredMessage], bytes: inout Int, taking: (Frame) -> Void) throws {
         try segment.scanner.walk(tail: tail) { frame in
             try continuity.checkFrame(frame.header, offset: frame.offset, path: segment.file.path)
             let last = frame.header.first + UInt64(frame.header.count) - 1
             if last < nextSeq { return true }
+            taking(frame)
             if frame.header.kind == .hole { holes.insert(max(frame.header.first, nextSeq)...last) }
             let messages = try segment.messages(in: frame, from: nextSeq)
             out += messages

@@ -13,7 +13,9 @@ import Tracing
 /// ``OutboxRelayConfiguration/minimumAge``) and compacts the log; without inotify it is the only trigger.
 ///
 /// **Only durable messages are published:** inotify fires on `write`, before the writer's `fdatasync`;
-/// after reading new frames the relay `fdatasync`s that segment itself before publishing them.
+/// after reading frames that may not be durable yet the relay `fdatasync`s that segment itself before
+/// publishing them (not needed for a sealed segment, for bytes an earlier sync of its own covered, or
+/// for what an in-process writer reports durable).
 ///
 /// **Delivery:** at least once. A message is tombstoned (durably) only after the sink confirmed it; a
 /// crash between the two republishes it with the same id, the consumer's deduplication key.
@@ -50,6 +52,8 @@ public final class OutboxRelay: Service, Sendable {
     private let statusState = Shared(RelayStatus.starting)
     /// Set when the sink says it is reachable again: the next probe is now.
     private let probeNow = Shared(false)
+    /// The in-process writer's durable mark (``Outbox/durableThrough``), if the writer is in this process.
+    private let writerDurableThrough: (@Sendable () -> UInt64)?
 
     /// - Parameters:
     ///   - outbox: the writer, when it lives in this process: its commits wake the relay directly.
@@ -60,6 +64,11 @@ public final class OutboxRelay: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         metrics = RelayMetrics(outbox: path)
+        if let outbox {
+            writerDurableThrough = { @Sendable in outbox.durableThrough }
+        } else {
+            writerDurableThrough = nil
+        }
         if let outbox {
             let wake = self.wake
             outbox.onDurable { _ in wake.signal() }
@@ -171,6 +180,7 @@ public final class OutboxRelay: Service, Sendable {
         let outboxID = tombstones.outboxID
         let start = tombstones.snapshot.finished.firstMissing(from: 1)
         let tail = UnsafeTransfer(LogTail(directory: directory, outboxID: outboxID, from: start))
+        tail.value.durableThrough = writerDurableThrough
         var queue = RelayQueue(configuration: configuration)
         let clock = ContinuousClock()
         var lastSweep = clock.now

@@ -26,9 +26,7 @@ public final class FileSink: OutboxSink {
     }
 
     public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
-        var text = ""
-        for m in batch { text += SinkRecord.json(m) + "\n" }
-        let bytes = Array(text.utf8)
+        let bytes = SinkRecord.lines(batch)
         let fd = self.fd, path = self.path
         do {
             try await executor.run {

@@ -7,9 +7,7 @@ public final class StdoutSink: OutboxSink {
     deinit { executor.stop() }
 
     public func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
-        var text = ""
-        for m in batch { text += SinkRecord.json(m) + "\n" }
-        let bytes = Array(text.utf8)
+        let bytes = SinkRecord.lines(batch)
         do {
             try await executor.run {
                 try writeFully(1, bytes, path: "standard output")

@@ -33,21 +33,30 @@ final class OutboxFile: @unchecked Sendable {
 
     /// Reads up to `count` bytes at `offset`; fewer only at end of file.
     func read(at offset: Int64, count: Int) throws -> [UInt8] {
-        if count <= 0 { return [] }
-        var result = [UInt8](repeating: 0, count: count)
+        var result: [UInt8] = []
+        let n = try read(at: offset, count: count, into: &result)
+        result.removeSubrange(n...)
+        return result
+    }
+
+    /// Reads up to `count` bytes at `offset` into the start of `buffer`, which grows to at least `count`
+    /// bytes and is otherwise reused (a follower's read window: no allocation, no zero-filling); returns
+    /// how many bytes were read (fewer at end of file).
+    func read(at offset: Int64, count: Int, into buffer: inout [UInt8]) throws -> Int {
+        if count <= 0 { return 0 }
+        if buffer.count < count { buffer.append(contentsOf: repeatElement(0, count: count - buffer.count)) }
         var done = 0
-        try result.withUnsafeMutableBytes { raw in
+        try buffer.withUnsafeMutableBytes { raw in
             while done < count {
                 let n: Int
                 do {
-                    n = try sys.pread(fd, UnsafeMutableRawBufferPointer(rebasing: raw[done...]), offset + Int64(done))
+                    n = try sys.pread(fd, UnsafeMutableRawBufferPointer(rebasing: raw[done..<count]), offset + Int64(done))
                 } catch { throw fail("pread", error) }
                 if n == 0 { break }
                 done += n
             }
         }
-        if done < count { result.removeSubrange(done...) }
-        return result
+        return done
     }
 
     /// Writes all of `bytes` at `offset`, looping over short writes.

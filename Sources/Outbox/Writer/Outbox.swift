@@ -39,6 +39,7 @@ public final class Outbox: Sendable {
     private let directory: OutboxDirectory
     private let logger: Logger
     private let durableObservers = ObserverList()
+    private let durableMark = Shared<UInt64>(0)
 
     /// Opens (or creates, per ``OutboxConfiguration/createIfMissing``) the outbox at `path` for writing,
     /// running recovery on a dedicated thread.
@@ -66,7 +67,11 @@ public final class Outbox: Sendable {
         self.logger = logger
         self.writer = UnsafeTransfer(writer)
         let observers = durableObservers
-        writer.onDurable = { observers.notify($0) }
+        let mark = durableMark
+        writer.onDurable = {
+            mark.set($0)
+            observers.notify($0)
+        }
         committer = GroupCommitter(
             name: "outbox-commit", maxBatchWeight: configuration.maxBatchBytes,
             weight: { $0.body.count + FrameHeader.size }, process: { writer.process($0) })
@@ -123,6 +128,10 @@ public final class Outbox: Sendable {
             completion(.failure(OutboxError(.closed, "the outbox is closed", path: path)))
         }
     }
+
+    /// The last sequence number this writer made durable (0 before its first commit): an in-process
+    /// relay needs no `fdatasync` of its own for messages at or below it.
+    var durableThrough: UInt64 { durableMark.get() }
 
     /// Calls `observer` on the commit thread with the last durable sequence number after every commit
     /// (used to wake an in-process relay). It must return quickly.

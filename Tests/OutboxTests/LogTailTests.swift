@@ -1,0 +1,77 @@
+import Foundation
+@testable import Outbox
+import OutboxBench
+import Testing
+
+@Suite("Log tail")
+struct LogTailTests {
+    private func readAll(_ tail: LogTail, limit: Int) throws -> [UInt64] {
+        var seqs: [UInt64] = []
+        while true {
+            let batch = try tail.read(limit: limit)
+            if batch.isEmpty { return seqs }
+            seqs += batch.map(\.seq)
+        }
+    }
+
+    /// The tail syncs only what may not be durable: never a sealed segment, and the active one once for
+    /// everything it held when looked at, not once per read; nothing the in-process writer reported durable.
+    @Test func theTailSyncsOnlyWhatMayNotBeDurableYet() throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var config = configuration()
+        config.segmentSize = 4096
+        var outbox = try Outbox(openingAt: dir, configuration: config, logger: quietLogger)
+        for i in 1...300 { try outbox.appendBlocking(sampleMessage(i, payloadSize: 100)) }
+        try outbox.closeBlocking()
+        let segments = try FileNames.list(try OutboxDirectory.open(dir, create: false, sys: LinuxSystemCalls())).segments.count
+        #expect(segments > 5, "several sealed segments and an active one")
+
+        let calls = CountingSystemCalls()
+        let directory = try OutboxDirectory.open(dir, create: false, sys: calls)
+        let reader = try OutboxReader(path: dir)
+        let tail = LogTail(directory: directory, outboxID: reader.outboxID, from: 1)
+        #expect(try readAll(tail, limit: 7) == Array(1...300))
+        #expect(calls.fdatasyncs == 1, "one sync of the active segment for all its reads, none of a sealed one: \(calls.fdatasyncs)")
+
+        outbox = try Outbox(openingAt: dir, configuration: config, logger: quietLogger)
+        try outbox.appendBlocking(sampleMessage(301, payloadSize: 100))
+        #expect(try readAll(tail, limit: 7) == [301])
+        #expect(calls.fdatasyncs == 2, "new bytes in the active segment: synced again")
+        #expect(try readAll(tail, limit: 7).isEmpty && calls.fdatasyncs == 2, "nothing new: no sync")
+
+        let writer = outbox
+        tail.durableThrough = { @Sendable in writer.durableThrough }
+        for i in 302...320 { try outbox.appendBlocking(sampleMessage(i, payloadSize: 100)) }
+        #expect(try readAll(tail, limit: 7) == Array(302...320))
+        #expect(calls.fdatasyncs == 2, "what the writer in this process made durable needs no sync of the tail's")
+        try outbox.closeBlocking()
+    }
+
+    /// A tail keeps its read window between reads; bytes it read before a writer cut a torn tail and wrote
+    /// new frames in its place are not trusted: it reads the new frames.
+    @Test func aTailReadsNewFramesWhereATornTailWasCut() throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var outbox = try Outbox(openingAt: dir, configuration: configuration(), logger: quietLogger)
+        for i in 1...5 { try outbox.appendBlocking(sampleMessage(i)) }
+        try outbox.closeBlocking()
+        let reader = try OutboxReader(path: dir)
+        let directory = try OutboxDirectory.open(dir, create: false, sys: LinuxSystemCalls())
+        let tail = LogTail(directory: directory, outboxID: reader.outboxID, from: 1)
+        #expect(try tail.read(limit: 100).map(\.seq) == Array(1...5))
+
+        // A torn commit: a frame header promising more body than was written.
+        let segment = dir + "/" + (try FileNames.list(directory).segments.last!.name)
+        let handle = try #require(FileHandle(forWritingAtPath: segment))
+        handle.seekToEndOfFile()
+        handle.write(Data([200, 0, 0, 0] + [UInt8](repeating: 0x41, count: 40)))
+        try handle.close()
+        #expect(try tail.read(limit: 100).isEmpty, "an incomplete frame is waited for, not an error")
+
+        outbox = try Outbox(openingAt: dir, configuration: configuration(), logger: quietLogger)  // cuts the torn tail
+        for i in 6...8 { try outbox.appendBlocking(sampleMessage(i)) }
+        try outbox.closeBlocking()
+        #expect(try tail.read(limit: 100).map(\.seq) == Array(6...8))
+    }
+}
