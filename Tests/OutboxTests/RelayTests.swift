@@ -186,6 +186,38 @@ struct RelayTests {
         #expect(queue.heldBytes == RelayQueue.footprint(messages[1]))
     }
 
+    /// A key a batch took is in flight: the next batch, taken before the sink's outcome is applied,
+    /// holds none of its later messages, while other keys and key-less messages go; a key-less message
+    /// waiting for its retry holds back nothing.
+    @Test func aKeyInFlightWaitsForItsOutcomeWhileOthersGo() {
+        var config = relayConfiguration()
+        config.batchSize = 2
+        var queue = RelayQueue(configuration: config)
+        func m(_ seq: Int, _ key: String?) -> StoredMessage {
+            var s = StoredMessage(seq: UInt64(seq), message: sampleMessage(seq), segment: "s", offset: 0, compressed: false)
+            s.orderingKey = key
+            return s
+        }
+        queue.add([m(1, "a"), m(2, "a"), m(3, "b"), m(4, nil), m(5, nil), m(6, "a"), m(7, nil)])
+        let now = ContinuousClock.now
+        let first = queue.nextBatch(now: now)
+        #expect(first.map(\.seq) == [1, 2])
+        let second = queue.nextBatch(now: now)
+        #expect(second.map(\.seq) == [3, 4], "key a is in flight: 6 waits; b and a key-less one go")
+        let third = queue.nextBatch(now: now)
+        #expect(third.map(\.seq) == [5, 7])
+        #expect(queue.nextBatch(now: now).isEmpty, "everything held is in flight")
+        _ = queue.apply([.published, .failed("x")], to: first, now: now, wallClock: Date())
+        #expect(queue.nextBatch(now: now).isEmpty, "a's head (2) waits for its retry, and 6 behind it")
+        _ = queue.apply([.published, .failed("x")], to: second, now: now, wallClock: Date())
+        _ = queue.apply([.published, .published], to: third, now: now, wallClock: Date())
+        #expect(queue.count == 3 && queue.nextRetry != nil)
+        let later = queue.nextBatch(now: now + .seconds(3600))
+        #expect(later.map(\.seq) == [2, 4], "both retries due; 6 waits for 2 (batch of 2)")
+        _ = queue.apply([.published, .published], to: later, now: now + .seconds(3600), wallClock: Date())
+        #expect(queue.nextBatch(now: now + .seconds(3600)).map(\.seq) == [6])
+    }
+
     /// The queue against random sink outcomes (published, failed, rejected, as a sink keeping the
     /// per-key contract reports them), long per-key queues (so the front is trimmed many times) and
     /// messages added out of order: every batch is in sequence order and starts each key at its oldest

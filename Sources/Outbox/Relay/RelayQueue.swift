@@ -40,16 +40,25 @@ struct RelayQueue {
     /// key), so the front is an index and the storage is trimmed now and then: leaving costs O(1), not a
     /// shift of everything behind.
     private struct KeyQueue {
+        var key: QueueKey
         var entries: [Entry] = []
         var head = 0
+        /// How many entries from `head` on a batch took that is not applied yet (the key is in flight:
+        /// nothing later of it goes out until then).
+        var inFlight = 0
+        /// The ``nextBatch(now:)`` call that took them.
+        var batchNumber = 0
+
+        init(key: QueueKey) { self.key = key }
 
         var isEmpty: Bool { head == entries.count }
         var first: Entry? { isEmpty ? nil : entries[head] }
 
-        /// Appends, or inserts in sequence order when an older message comes late (a sweep's straggler).
-        mutating func insert(_ e: Entry) {
-            if let last = entries.last, head < entries.count, last.message.seq > e.message.seq {
-                let i = entries[head...].firstIndex { $0.message.seq > e.message.seq }!
+        /// Appends, or inserts in sequence order when an older message comes late (a sweep's straggler),
+        /// never in front of `from` (the entries in flight).
+        mutating func insert(_ e: Entry, from: Int) {
+            if let last = entries.last, from < entries.count, last.message.seq > e.message.seq {
+                let i = entries[from...].firstIndex { $0.message.seq > e.message.seq }!
                 entries.insert(e, at: i)
             } else {
                 entries.append(e)
@@ -62,6 +71,7 @@ struct RelayQueue {
         @discardableResult
         mutating func remove(at i: Int) -> Entry {
             let e = entries[i]
+            if i < head + inFlight { inFlight -= 1 }
             if i == head {
                 head += 1
                 if head == entries.count {
@@ -78,8 +88,31 @@ struct RelayQueue {
         }
     }
 
+    /// A key whose next message may go out, by that message's number (checked when taken: the heap may
+    /// hold outdated items, which are skipped).
+    private struct ReadyItem: Comparable {
+        var seq: UInt64
+        var slot: Int32
+        static func < (a: ReadyItem, b: ReadyItem) -> Bool { a.seq < b.seq }
+    }
+
+    /// A key whose head waits for its retry, by when.
+    private struct WaitingItem: Comparable {
+        var at: ContinuousClock.Instant
+        var slot: Int32
+        static func < (a: WaitingItem, b: WaitingItem) -> Bool { a.at < b.at }
+    }
+
     let configuration: OutboxRelayConfiguration
-    private var queues: [QueueKey: KeyQueue] = [:]
+    /// Every key's queue, in slots that are reused (a key-less message is a key of its own).
+    private var slots: [KeyQueue] = []
+    private var freeSlots: [Int32] = []
+    private var slotOf: [QueueKey: Int32] = [:]
+    /// The schedule, kept as messages come and go, so that a batch costs what it takes, not a look at
+    /// every key held.
+    private var ready = MinHeap<ReadyItem>()
+    private var waiting = MinHeap<WaitingItem>()
+    private var batchNumber = 0
     private(set) var held = Set<UInt64>()
     var count: Int { held.count }
     /// The approximate memory the held messages take.
@@ -92,61 +125,91 @@ struct RelayQueue {
         self.configuration = configuration
     }
 
+    private mutating func slot(for key: QueueKey) -> Int32 {
+        if let s = slotOf[key] { return s }
+        let s: Int32
+        if let free = freeSlots.popLast() {
+            s = free
+            slots[Int(s)] = KeyQueue(key: key)
+        } else {
+            s = Int32(slots.count)
+            slots.append(KeyQueue(key: key))
+        }
+        slotOf[key] = s
+        return s
+    }
+
+    /// Puts a key that is not in flight back on the schedule (ready, or waiting for its head's retry),
+    /// or frees its slot when it holds nothing.
+    private mutating func schedule(_ s: Int32, now: ContinuousClock.Instant) {
+        let i = Int(s)
+        guard slots[i].inFlight == 0 else { return }
+        guard let head = slots[i].first else {
+            slotOf.removeValue(forKey: slots[i].key)
+            slots[i].entries = []
+            slots[i].head = 0
+            freeSlots.append(s)
+            return
+        }
+        if let at = head.notBefore, at > now {
+            waiting.push(WaitingItem(at: at, slot: s))
+        } else {
+            ready.push(ReadyItem(seq: head.message.seq, slot: s))
+        }
+    }
+
     /// Adds messages not held yet, keeping each key's queue in sequence order. The queues are changed in
-    /// place (a copy out of the dictionary would copy the whole queue for every message).
+    /// place (a copy would copy the whole queue for every message).
     mutating func add(_ messages: [StoredMessage]) {
         for var m in messages where !held.contains(m.seq) {
             if configuration.strictOrder { m.orderingKey = "" }
             held.insert(m.seq)
             heldBytes += Self.footprint(m)
-            queues[QueueKey(m), default: KeyQueue()].insert(Entry(message: m, deadline: deadline(of: m.message)))
-        }
-    }
-
-    /// When the earliest waiting head becomes ready, if any head waits.
-    var nextRetry: ContinuousClock.Instant? {
-        queues.values.compactMap { $0.first?.notBefore }.min()
-    }
-
-    /// Up to `batchSize` ready messages in sequence order: a prefix of every key whose head is ready
-    /// (a k-way merge of the ready queues, so the cost grows with the batch, not with what is held).
-    func nextBatch(now: ContinuousClock.Instant) -> [StoredMessage] {
-        let limit = configuration.batchSize
-        // (next seq, queue, position) of every ready queue, as a binary min-heap on seq.
-        var heap: [(seq: UInt64, queue: [Entry], position: Int)] = []
-        for q in queues.values {
-            guard let head = q.first, head.notBefore.map({ $0 <= now }) ?? true else { continue }
-            heap.append((head.message.seq, q.entries, q.head))
-        }
-        func less(_ a: Int, _ b: Int) -> Bool { heap[a].seq < heap[b].seq }
-        func siftDown(_ start: Int) {
-            var i = start
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < heap.count && less(l, m) { m = l }
-                if r < heap.count && less(r, m) { m = r }
-                if m == i { return }
-                heap.swapAt(i, m)
-                i = m
+            let s = slot(for: QueueKey(m))
+            let i = Int(s)
+            let headBefore = slots[i].first?.message.seq
+            slots[i].insert(Entry(message: m, deadline: deadline(of: m.message)), from: slots[i].head + slots[i].inFlight)
+            if slots[i].inFlight == 0, let head = slots[i].first, head.message.seq != headBefore, head.notBefore == nil {
+                ready.push(ReadyItem(seq: head.message.seq, slot: s))
             }
         }
-        for i in stride(from: heap.count / 2, through: 0, by: -1) { siftDown(i) }
+    }
+
+    /// When the earliest waiting head becomes ready, if any head waits (possibly earlier than that: a
+    /// retry that no longer waits is dropped from the schedule by the next ``nextBatch(now:)``).
+    var nextRetry: ContinuousClock.Instant? { waiting.min?.at }
+
+    /// Up to `batchSize` ready messages in sequence order: a prefix of every key whose head is ready and
+    /// that is not in flight (a k-way merge over the schedule, so the cost grows with the batch, not with
+    /// what is held). The batch's keys are in flight until ``apply(_:to:now:wallClock:)``: none of their
+    /// later messages goes out before the sink's outcome for these is known.
+    mutating func nextBatch(now: ContinuousClock.Instant) -> [StoredMessage] {
+        batchNumber += 1
+        while let w = waiting.min, w.at <= now {
+            waiting.pop()
+            let i = Int(w.slot)
+            if slots[i].inFlight == 0, let head = slots[i].first, let at = head.notBefore, at <= now {
+                ready.push(ReadyItem(seq: head.message.seq, slot: w.slot))
+            }
+        }
+        let limit = configuration.batchSize
         var batch: [StoredMessage] = []
         batch.reserveCapacity(min(limit, held.count))
-        while batch.count < limit, !heap.isEmpty {
-            let top = heap[0]
-            batch.append(top.queue[top.position].message)
-            let next = top.position + 1
+        while batch.count < limit, let top = ready.pop() {
+            let i = Int(top.slot)
+            if slots[i].inFlight > 0 && slots[i].batchNumber != batchNumber { continue }  // in an earlier batch
+            let position = slots[i].head + slots[i].inFlight
+            guard position < slots[i].entries.count, slots[i].entries[position].message.seq == top.seq else { continue }  // outdated
+            let e = slots[i].entries[position]
+            if let at = e.notBefore, position > slots[i].head || at > now { continue }  // waits for a retry of its own
+            batch.append(e.message)
+            slots[i].inFlight += 1
+            slots[i].batchNumber = batchNumber
+            let next = position + 1
             // Later entries of a key go along unless one of them waits for a retry of its own.
-            if next < top.queue.count, top.queue[next].notBefore == nil {
-                heap[0].position = next
-                heap[0].seq = top.queue[next].message.seq
-            } else {
-                heap[0] = heap[heap.count - 1]
-                heap.removeLast()
+            if next < slots[i].entries.count, slots[i].entries[next].notBefore == nil {
+                ready.push(ReadyItem(seq: slots[i].entries[next].message.seq, slot: top.slot))
             }
-            if !heap.isEmpty { siftDown(0) }
         }
         return batch
     }
@@ -158,50 +221,56 @@ struct RelayQueue {
     /// `batch` must be what ``nextBatch(now:)`` returned (ordering keys as set by ``add(_:)``).
     mutating func apply(_ outcomes: [PublishOutcome], to batch: [StoredMessage], now: ContinuousClock.Instant, wallClock: Date) -> Result {
         var result = Result()
-        var failedKeys = Set<QueueKey>()
+        var failedKeys = Set<Int32>()
+        var touched: [Int32] = []
+        var seen = Set<Int32>(minimumCapacity: batch.count)
         for (m, outcome) in zip(batch, outcomes) {
-            let k = QueueKey(m)
-            // Taken out of the dictionary, so it is changed in place, and put back below.
-            guard var q = queues.removeValue(forKey: k) else { continue }
-            defer { if !q.isEmpty { queues[k] = q } }
-            guard let i = q.index(of: m.seq) else { continue }
+            guard let s = slotOf[QueueKey(m)] else { continue }
+            let k = Int(s)
+            if seen.insert(s).inserted { touched.append(s) }
+            guard let i = slots[k].index(of: m.seq) else { continue }
             let before = held.count
             defer { if held.count < before { heldBytes -= Self.footprint(m) } }
             switch outcome {
             case .published:
-                q.remove(at: i)
+                slots[k].remove(at: i)
                 held.remove(m.seq)
                 result.published.append(m.seq)
             case .rejected(let error):
                 result.failures += 1
-                failedKeys.insert(k)
-                let e = q.remove(at: i)
+                failedKeys.insert(s)
+                let e = slots[k].remove(at: i)
                 held.remove(m.seq)
                 result.dead.append(deadLetter(e, reason: "rejected by the sink", error: error, attempts: e.attempts + 1, at: wallClock))
             case .unavailable(let error):
-                failedKeys.insert(k)
+                failedKeys.insert(s)
                 if result.unavailable == nil { result.unavailable = error }
             case .failed(let error):
                 result.failures += 1
-                guard !failedKeys.contains(k) else { break }
-                failedKeys.insert(k)
-                q.entries[i].attempts += 1
-                q.entries[i].lastError = error
-                let e = q.entries[i]
+                guard !failedKeys.contains(s) else { break }
+                failedKeys.insert(s)
+                slots[k].entries[i].attempts += 1
+                slots[k].entries[i].lastError = error
+                let e = slots[k].entries[i]
                 if let deadline = e.deadline, wallClock >= deadline {
-                    q.remove(at: i)
+                    slots[k].remove(at: i)
                     held.remove(m.seq)
                     result.expired.append(deadLetter(e, reason: "deliver-by deadline passed", error: error, attempts: e.attempts, at: wallClock))
                 } else if e.attempts >= configuration.maxAttempts {
-                    q.remove(at: i)
+                    slots[k].remove(at: i)
                     held.remove(m.seq)
                     result.dead.append(deadLetter(e, reason: "gave up after \(e.attempts) attempts", error: error,
                                                   attempts: e.attempts, at: wallClock))
                 } else {
                     let wait = configuration.backoff(afterAttempt: e.attempts, random: Double.random(in: 0...1, using: &random))
-                    q.entries[i].notBefore = now + wait
+                    slots[k].entries[i].notBefore = now + wait
                 }
             }
+        }
+        // The batch's keys are no longer in flight.
+        for s in touched {
+            slots[Int(s)].inFlight = 0
+            schedule(s, now: now)
         }
         return result
     }
@@ -213,30 +282,37 @@ struct RelayQueue {
         _ = takeAll { seqs.contains($0.message.seq) }
     }
 
-    /// Takes every held entry that `matches` out of its queue, keeping the rest in order.
+    /// Takes every held entry that `matches` out of its queue, keeping the rest in order, and makes the
+    /// schedule again (rare: drops and deadlines during an outage).
     private mutating func takeAll(where matches: (Entry) -> Bool) -> [Entry] {
         var taken: [Entry] = []
-        for k in Array(queues.keys) {
-            guard var q = queues.removeValue(forKey: k) else { continue }
-            var i = q.head
-            while i < q.entries.count {
-                let e = q.entries[i]
+        for k in slots.indices where slotOf[slots[k].key] == Int32(k) {
+            var i = slots[k].head
+            while i < slots[k].entries.count {
+                let e = slots[k].entries[i]
                 guard matches(e) else {
                     i += 1
                     continue
                 }
-                let wasHead = i == q.head
-                q.remove(at: i)
+                let wasHead = i == slots[k].head
+                slots[k].remove(at: i)
                 held.remove(e.message.seq)
                 heldBytes -= Self.footprint(e.message)
                 taken.append(e)
                 // Removing the head moves the head (and may trim the storage); removing another entry
                 // shifts the later ones down to `i`.
-                if wasHead { i = q.head }
+                if wasHead { i = slots[k].head }
             }
-            if !q.isEmpty { queues[k] = q }
         }
+        rebuildSchedule()
         return taken
+    }
+
+    private mutating func rebuildSchedule() {
+        ready.removeAll()
+        waiting.removeAll()
+        let now = ContinuousClock.now
+        for k in slots.indices where slotOf[slots[k].key] == Int32(k) { schedule(Int32(k), now: now) }
     }
 
     /// Takes the messages of `batch` (what ``nextBatch(now:)`` returned) whose deliver-by deadline has
@@ -244,18 +320,22 @@ struct RelayQueue {
     /// held.
     mutating func takeExpired(in batch: [StoredMessage], wallClock: Date) -> [DeadLetter] {
         var expired: [DeadLetter] = []
+        var emptied: [Int32] = []
         for m in batch {
-            let k = QueueKey(m)
-            guard var q = queues.removeValue(forKey: k) else { continue }
-            if let i = q.index(of: m.seq), let deadline = q.entries[i].deadline, wallClock >= deadline {
-                let e = q.remove(at: i)
+            guard let s = slotOf[QueueKey(m)] else { continue }
+            let k = Int(s)
+            if let i = slots[k].index(of: m.seq), let deadline = slots[k].entries[i].deadline, wallClock >= deadline {
+                let e = slots[k].remove(at: i)
                 held.remove(m.seq)
                 heldBytes -= Self.footprint(m)
                 expired.append(deadLetter(e, reason: "deliver-by deadline passed", error: e.lastError.isEmpty ? "not published in time" : e.lastError,
                                           attempts: e.attempts, at: wallClock))
+                if slots[k].inFlight == 0 { emptied.append(s) }
             }
-            if !q.isEmpty { queues[k] = q }
         }
+        // A key none of whose messages is left in the batch is not in flight any more.
+        let now = ContinuousClock.now
+        for s in emptied where slots[Int(s)].inFlight == 0 && slotOf[slots[Int(s)].key] == s { schedule(s, now: now) }
         return expired
     }
 
