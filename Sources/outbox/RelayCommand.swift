@@ -28,7 +28,7 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Seconds between fallback sweeps (republish stragglers, compact).") var sweepInterval: Double = 30
     @Option(help: "The sweep republishes pending messages at least this many seconds old.") var minAge: Double = 30
     @Option(help: "Attempts before a message the sink failed is dead-lettered (an unreachable sink counts none).") var maxAttempts: Int = 10
-    @Option(help: "Messages per sink call.") var batch: Int = 100
+    @Option(help: "At most this many messages per sink call (batches are this large only while a backlog drains).") var batch: Int = 1000
     @Option(help: "While the sink is unreachable, the longest wait in seconds between probes.") var maxOutageBackoff: Double = 30
     @Flag(help: "Publish in global sequence order, not only per key.") var strictOrder = false
     @Option(help: "Damage in a sealed segment: refuse (stop, the default) or quarantine (move it to DIR/quarantine/, keep every intact message, go on).")

@@ -191,6 +191,7 @@ public final class OutboxRelay: Service, Sendable {
         var compactionDue = false
         func compactEarlyIfBudgeted() async throws {
             guard let b = budget, clock.now - lastEagerCompaction >= .seconds(1) else { return }
+            try await settle()
             lastEagerCompaction = clock.now
             compactionDue = false
             let report = try await tombstones.compact()
@@ -305,6 +306,23 @@ public final class OutboxRelay: Service, Sendable {
                 return try DeadLetterLog.size(in: directory)
             }
         }
+        // Tombstone commits of published batches run while the next batch is published: at most two in
+        // flight. They are settled before anything that reads the tombstones (compaction, the sweep) and
+        // before the relay waits or stops.
+        var acks: [Task<Void, any Error>] = []
+        func acknowledgeInBackground(_ published: [UInt64]) async throws {
+            guard redriving.isEmpty else {
+                try await settle()
+                return try await finish(published)
+            }
+            if acks.count >= 2 { try await acks.removeFirst().value }
+            acks.append(Task { try await tombstones.acknowledge(published) })
+        }
+        func settle() async throws {
+            while !acks.isEmpty { try await acks.removeFirst().value }
+        }
+        // Whether the messages appended meanwhile were read while the last batch was out.
+        var readAhead = false
         var lastPublishMicros: Int64?
         var statusWritten: (at: ContinuousClock.Instant, publish: Int64?)?
         let pid = getpid()
@@ -333,7 +351,7 @@ public final class OutboxRelay: Service, Sendable {
             await writeStatus(reachable: true, error: nil)
         }
         while !isStopping {
-            try await readNew()
+            if readAhead { readAhead = false } else { try await readNew() }
             if var o = outage, !o.trial {
                 let now = clock.now
                 let woken = probeNow.get()
@@ -373,6 +391,7 @@ public final class OutboxRelay: Service, Sendable {
                 }
                 outage = o
                 if !o.trial {
+                    try await settle()
                     if clock.now - lastSweep >= configuration.sweepInterval {
                         try await sweep(tombstones: tombstones, reader: reader, io: io, queue: &queue, tailNext: tail.value.nextSeq)
                         lastSweep = clock.now
@@ -402,12 +421,20 @@ public final class OutboxRelay: Service, Sendable {
                 continue
             }
             if !batch.isEmpty {
-                let outcomes = await publish(batch)
+                // While the sink publishes this batch, what was appended meanwhile is read (its keys are in
+                // flight in the queue: nothing of theirs goes out before this batch's outcome).
+                async let published = publish(batch)
+                if outage == nil {
+                    try await readNew()
+                    // If the read stopped at the memory bounds, more may wait: read again after this batch.
+                    readAhead = queue.count < configuration.maxInMemory && queue.heldBytes < configuration.maxInMemoryBytes
+                }
+                let outcomes = await published
                 let result = queue.apply(outcomes, to: batch, now: clock.now, wallClock: Date())
                 try await bury(result.dead)
                 try await retire(result.expired)
                 if !result.published.isEmpty {
-                    try await finish(result.published)
+                    try await acknowledgeInBackground(result.published)
                     metrics.published.increment(by: result.published.count)
                     let now = Date()
                     metrics.lastPublish.record(now.timeIntervalSince1970)
@@ -445,6 +472,8 @@ public final class OutboxRelay: Service, Sendable {
                 }
                 continue
             }
+            // Idle: every tombstone is committed before the relay sweeps or waits.
+            try await settle()
             if clock.now - lastSweep >= configuration.sweepInterval {
                 budget = try await io.run { try DiskBudget.read(in: directory) }
                 try await sweep(tombstones: tombstones, reader: reader, io: io, queue: &queue, tailNext: tail.value.nextSeq)
@@ -467,6 +496,7 @@ public final class OutboxRelay: Service, Sendable {
                 && queue.nextRetry == nil { wait = .milliseconds(1) }
             await wake.wait(for: wait)
         }
+        try await settle()
     }
 
     /// Reads new messages from `tail`. With ``DamagePolicy/quarantine``, damage in a sealed segment (which

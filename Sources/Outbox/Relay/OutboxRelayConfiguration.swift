@@ -5,8 +5,13 @@ public struct OutboxRelayConfiguration: Sendable {
     public var sweepInterval: Duration = .seconds(30)
     /// The sweep republishes only pending messages at least this old. Default 30 s.
     public var minimumAge: Duration = .seconds(30)
-    /// Messages per sink call. Default 100.
-    public var batchSize: Int = 100
+    /// At most this many messages per sink call. A batch takes what is ready, so batches are this large
+    /// only while a backlog drains (a file sink then makes one `fdatasync` per 1,000 messages, not per
+    /// 100). Default 1000.
+    public var batchSize: Int = 1000
+    /// And at most about this many bytes of messages per sink call (``StoredMessage`` payloads plus a
+    /// fixed overhead; one message is always taken, however large). Default 4 MiB.
+    public var maxBatchBytes: Int = 4 << 20
     /// Attempts before a message is dead-lettered. Default 10.
     public var maxAttempts: Int = 10
     /// The backoff before the second attempt; it doubles per attempt up to ``maxBackoff``, with full jitter

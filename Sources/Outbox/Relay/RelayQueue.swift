@@ -179,7 +179,7 @@ struct RelayQueue {
     /// retry that no longer waits is dropped from the schedule by the next ``nextBatch(now:)``).
     var nextRetry: ContinuousClock.Instant? { waiting.min?.at }
 
-    /// Up to `batchSize` ready messages in sequence order: a prefix of every key whose head is ready and
+    /// Up to `batchSize` ready messages (and about `maxBatchBytes`) in sequence order: a prefix of every key whose head is ready and
     /// that is not in flight (a k-way merge over the schedule, so the cost grows with the batch, not with
     /// what is held). The batch's keys are in flight until ``apply(_:to:now:wallClock:)``: none of their
     /// later messages goes out before the sink's outcome for these is known.
@@ -192,10 +192,11 @@ struct RelayQueue {
                 ready.push(ReadyItem(seq: head.message.seq, slot: w.slot))
             }
         }
-        let limit = configuration.batchSize
+        let (limit, maxBytes) = (configuration.batchSize, configuration.maxBatchBytes)
         var batch: [StoredMessage] = []
         batch.reserveCapacity(min(limit, held.count))
-        while batch.count < limit, let top = ready.pop() {
+        var bytes = 0
+        while batch.count < limit, bytes < maxBytes, let top = ready.pop() {
             let i = Int(top.slot)
             if slots[i].inFlight > 0 && slots[i].batchNumber != batchNumber { continue }  // in an earlier batch
             let position = slots[i].head + slots[i].inFlight
@@ -203,6 +204,7 @@ struct RelayQueue {
             let e = slots[i].entries[position]
             if let at = e.notBefore, position > slots[i].head || at > now { continue }  // waits for a retry of its own
             batch.append(e.message)
+            bytes += Self.footprint(e.message)
             slots[i].inFlight += 1
             slots[i].batchNumber = batchNumber
             let next = position + 1
