@@ -147,3 +147,57 @@ struct AppendTests {
         }
     }
 }
+
+@Suite("Group commit")
+struct GroupCommitTests {
+    /// Callers that take a moment to come back after their commit completes would, with a greedy
+    /// committer, split into two cohorts taking turns (half the callers per batch). The committer waits
+    /// (briefly) for the callers it released, so batches carry nearly all of them; a lone caller's batches
+    /// carry one request each, with no wait.
+    @Test func batchesCarryTheCallersTheLastBatchReleased() throws {
+        let sizes = Shared<[Int]>([])
+        final class Box: @unchecked Sendable { var committer: GroupCommitter<ResultBox<Void>>? }
+        let box = Box()
+        let committer = GroupCommitter<ResultBox<Void>>(name: "test-commit", maxBatchWeight: .max, waitsForReleasedCallers: true,
+                                                         weight: { _ in 1 }) { batch in
+            usleep(4000)  // the "fdatasync"
+            sizes.mutate { $0.append(batch.count) }
+            box.committer?.completing()
+            for r in batch { r.set(.success(())) }
+        }
+        box.committer = committer
+        let callers = 8, rounds = 30
+        let finished = DispatchGroup()
+        for _ in 0..<callers {
+            finished.enter()
+            Thread {
+                for _ in 0..<rounds {
+                    let done = ResultBox<Void>()
+                    _ = committer.submit(done)
+                    try? done.wait().get()
+                    usleep(200)  // resuming, encoding the next commit
+                }
+                finished.leave()
+            }.start()
+        }
+        finished.wait()
+        committer.stop()
+        let steady = Array(sizes.get().dropFirst(3).dropLast(3))
+        let mean = Double(steady.reduce(0, +)) / Double(max(steady.count, 1))
+        #expect(mean >= 0.75 * Double(callers), "batches of \(steady) (mean \(mean)) for \(callers) callers")
+
+        let lone = Shared<[Int]>([])
+        let single = GroupCommitter<ResultBox<Void>>(name: "test-commit", maxBatchWeight: .max, waitsForReleasedCallers: true,
+                                                      weight: { _ in 1 }) { batch in
+            lone.mutate { $0.append(batch.count) }
+            for r in batch { r.set(.success(())) }
+        }
+        for _ in 0..<50 {
+            let done = ResultBox<Void>()
+            _ = single.submit(done)
+            try done.wait().get()
+        }
+        single.stop()
+        #expect(lone.get() == Array(repeating: 1, count: 50))
+    }
+}

@@ -41,6 +41,8 @@ final class SegmentWriter {
     private(set) var failure: OutboxError?
     /// Called after each durable commit with the last sequence number now durable.
     var onDurable: ((UInt64) -> Void)?
+    /// Called just before a durable commit completes its callers (``GroupCommitter/completing()``).
+    var beforeCompleting: (() -> Void)?
 
     private var buffer: [UInt8] = []
     private let fsyncTimer: Metrics.Timer
@@ -334,6 +336,7 @@ final class SegmentWriter {
         writeOffset += Int64(buffer.count)
         let last = pending[pending.count - 1].range.upperBound
         nextSeq = last + 1
+        beforeCompleting?()
         for p in pending { p.request.completion(.success(p.range)) }
         onDurable?(last)
         return nil

@@ -72,9 +72,11 @@ public final class Outbox: Sendable {
             mark.set($0)
             observers.notify($0)
         }
-        committer = GroupCommitter(
-            name: "outbox-commit", maxBatchWeight: configuration.maxBatchBytes,
+        let committer = GroupCommitter<SegmentWriter.Request>(
+            name: "outbox-commit", maxBatchWeight: configuration.maxBatchBytes, waitsForReleasedCallers: true,
             weight: { $0.body.count + FrameHeader.size }, process: { writer.process($0) })
+        writer.beforeCompleting = { [weak committer] in committer?.completing() }
+        self.committer = committer
     }
 
     /// Without ``close()``, the commit thread is still stopped (after finishing queued commits) when the
