@@ -127,6 +127,19 @@ struct DumpCommand: AsyncParsableCommand {
                     }
                 }
             }
+            if file.preallocatedBytes > 0 {
+                let offset = file.size - file.preallocatedBytes
+                if json {
+                    var j = JSONLine()
+                    j.string("file", file.name)
+                    j.number("offset", offset)
+                    j.number("length", file.preallocatedBytes)
+                    j.string("status", "preallocated")
+                    Output.shared.write(j.text + "\n")
+                } else {
+                    Output.shared.write("  offset \(offset): \(file.preallocatedBytes) zero bytes allocated ahead (the end of the frames)\n")
+                }
+            }
         }
     }
 

@@ -148,6 +148,50 @@ struct AppendTests {
     }
 }
 
+@Suite("Preallocation")
+struct PreallocationTests {
+    /// The active segment is zero-filled ahead of its frames; every reader, recovery and verify take the
+    /// zeros for the end of the log (a crash leaves them), the writer goes on writing where the frames end,
+    /// the budget counts the allocated size, and a roll or a close trims the zeros.
+    @Test func spaceAllocatedAheadEndsTheLogForEveryReader() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var config = configuration(segmentSize: 1 << 20)
+        config.maxDiskBytes = 64 << 20
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        for i in 1...10 { try await outbox.append(sampleMessage(i)) }
+        let segment = dir + "/" + (try segmentNames(dir)[0])
+        let allocated = try fileSize(segment)
+        #expect(allocated >= 64 << 10, "zero-filled ahead: \(allocated) bytes")
+        #expect(try OutboxReader(path: dir).messages().map(\.seq) == Array(1...10))
+        #expect(try OutboxInspector.verify(path: dir).problems.isEmpty)
+        #expect(try OutboxReader(path: dir).stats().usedBytes >= Int64(allocated), "the budget counts the allocated size")
+
+        // A power loss now leaves the zeros: recovery keeps them and appends after the last frame.
+        let crashed = tmp.sub("crashed")
+        try copyDirectory(dir, crashed)
+        try? FileManager.default.removeItem(atPath: crashed + "/writer.lock")
+        let reopened = try await Outbox.open(at: crashed, configuration: config, logger: quietLogger)
+        #expect(try await reopened.append(sampleMessage(11)) == 11)
+        #expect(try fileSize(crashed + "/" + (try segmentNames(crashed)[0])) == allocated, "the allocation is kept, not cut as a torn tail")
+        try await reopened.close()
+        #expect(try OutboxReader(path: crashed).messages().map(\.seq) == Array(1...11))
+        #expect(try OutboxInspector.verify(path: crashed).problems.isEmpty)
+
+        // Rolling trims the sealed segment to its frames; closing trims the active one.
+        for i in 11...4000 { try await outbox.append(sampleMessage(i, payloadSize: 400)) }
+        let names = try segmentNames(dir)
+        #expect(names.count >= 2)
+        let sealed = try OutboxReader(path: dir).messages().filter { $0.segment == names[0] }.map(\.offset).max()!
+        #expect(try fileSize(dir + "/" + names[0]) < Int(sealed) + 4096, "a sealed segment ends with its last frame")
+        try await outbox.close()
+        let active = dir + "/" + names.last!
+        let lastFrame = try OutboxReader(path: dir).messages().filter { $0.segment == names.last! }.map(\.offset).max()!
+        #expect(try fileSize(active) < Int(lastFrame) + 4096, "closed: no zeros after the last frame")
+        #expect(try OutboxReader(path: dir).messages().count == 4000)
+    }
+}
+
 @Suite("Group commit")
 struct GroupCommitTests {
     /// Callers that take a moment to come back after their commit completes would, with a greedy

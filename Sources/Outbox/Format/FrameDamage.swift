@@ -9,6 +9,9 @@ struct FrameDamage: Error, Sendable, Equatable {
     var reason: String
     /// The frame's checksum matched (its flags, kind, count or content are wrong): it was written whole.
     var whole = false
+    /// The frame header is 24 zero bytes: the end of the log if every byte after it is zero too (space
+    /// the writer allocated ahead, FORMAT.md §7).
+    var zeroHeader = false
 
     /// Whether this damage may be a torn tail, when nothing valid follows it in an active file.
     var canBeTorn: Bool { !whole }

@@ -16,7 +16,10 @@ extension FrameScanner {
     /// and offset); damage that runs to the end of the file is handled by `tail`.
     @discardableResult
     package func walk(tail: TailPolicy, _ body: (Frame) throws -> Bool) throws -> Int64 {
-        let (end, tornTail) = try walkToTornTail(body)
+        // A reader of an active file takes a zero header for the end of what is written so far, without
+        // reading the zeros after it (they are the writer's allocated space; damage hidden behind them is
+        // found by the writer's recovery, by `verify`, or by the strict walk once the segment is sealed).
+        let (end, tornTail) = try walkToTornTail(trustingZeroHeader: { if case .stop = tail { true } else { false } }(), body)
         if let tornTail, case .refuse = tail {
             throw OutboxError(.corrupt, tornTail.reason + " in a sealed file", path: file.path, offset: tornTail.offset)
         }
@@ -26,8 +29,10 @@ extension FrameScanner {
     /// Calls `body` for every frame from ``offset`` on, until it returns false. Returns where the next
     /// frame would start and, when damage that nothing valid follows ends the file there and may be a
     /// torn write (``FrameDamage/canBeTorn``), that damage. Any other damage throws
-    /// ``OutboxError/Code/corrupt``.
-    func walkToTornTail(_ body: (Frame) throws -> Bool) throws -> (end: Int64, tornTail: FrameDamage?) {
+    /// ``OutboxError/Code/corrupt``. Zero bytes from a frame boundary to the end of the file end the walk
+    /// cleanly (preallocated space, FORMAT.md §7): in a sealed segment whatever they replaced is found
+    /// missing by the sequence continuity check against the next segment.
+    func walkToTornTail(trustingZeroHeader: Bool = false, _ body: (Frame) throws -> Bool) throws -> (end: Int64, tornTail: FrameDamage?) {
         while true {
             switch try next() {
             case .frame(let frame):
@@ -35,6 +40,8 @@ extension FrameScanner {
             case .end:
                 return (offset, nil)
             case .damage(let damage):
+                // Zeros to the end of the file: space allocated ahead of the frames, not damage.
+                if damage.zeroHeader, try trustingZeroHeader || isZeroToEnd(from: damage.offset) { return (damage.offset, nil) }
                 if let following = try nextValidFrame(after: damage.offset) {
                     throw OutboxError(.corrupt, damage.reason + "; a valid frame follows at offset \(following)",
                                       path: file.path, offset: damage.offset)

@@ -27,6 +27,10 @@ package final class FrameScanner {
     /// Whether the window was read before the last ``refreshSize()``: its bytes are then trusted only
     /// while they check out (a writer that cut a torn tail and wrote again changed them).
     private var windowIsOld = false
+    /// Set while the window is re-read after its bytes did not check out.
+    private var smallReload = false
+    /// Zeros from `offset` to the end of a file of `size` bytes, as last checked.
+    private var verifiedZero: (offset: Int64, size: Int64)?
     private static let chunk = 1 << 20
 
     init(file: OutboxFile, identity: FileIdentity, maxBody: UInt32, kinds: Set<FrameKind>, size: Int64,
@@ -60,6 +64,9 @@ package final class FrameScanner {
             // Bytes read before the file was last looked at may be stale: judge on fresh ones.
             windowLength = 0
             windowIsOld = false
+            // A follower at the end of what is written: read a little, not a whole window of zeros.
+            smallReload = true
+            defer { smallReload = false }
             result = try check(at: offset)
         }
         switch result {
@@ -78,7 +85,7 @@ package final class FrameScanner {
             let lo = Int(at - windowStart)
             return window[lo..<(lo + available)]
         }
-        let want = Int(min(Int64(max(available, Self.chunk)), size - at))
+        let want = Int(min(Int64(max(available, smallReload ? Self.chunk / 16 : Self.chunk)), size - at))
         windowLength = try file.read(at: at, count: want, into: &window)
         windowStart = at
         windowIsOld = false
@@ -88,18 +95,19 @@ package final class FrameScanner {
     /// Checks the frame at `at` without moving ``offset``.
     func check(at offset: Int64) throws -> Result<Frame, FrameDamage> {
         let at = offset
-        func damage(_ reason: String, whole: Bool = false) throws -> Result<Frame, FrameDamage> {
-            .failure(FrameDamage(offset: at, reason: reason, whole: whole))
+        func damage(_ reason: String, whole: Bool = false, zeroHeader: Bool = false) throws -> Result<Frame, FrameDamage> {
+            .failure(FrameDamage(offset: at, reason: reason, whole: whole, zeroHeader: zeroHeader))
         }
         let left = size - at
         if left < Int64(FrameHeader.size) {
-            return try damage("truncated frame header: \(left) bytes before end of file, a header needs \(FrameHeader.size)")
+            let zero = try load(at, Int(left)).allSatisfy { $0 == 0 }
+            return try damage("truncated frame header: \(left) bytes before end of file, a header needs \(FrameHeader.size)", zeroHeader: zero)
         }
         let headerBytes = Array(try load(at, FrameHeader.size))
         guard headerBytes.count == FrameHeader.size else { return try damage("file shrank while reading") }
         let h = headerBytes.withUnsafeBytes { FrameHeader.peek($0) }
         if h.crc == 0 && h.length == 0 && h.count == 0 && h.kind == 0 {
-            return try damage("zero-filled bytes where a frame header should be")
+            return try damage("zero-filled bytes where a frame header should be", zeroHeader: headerBytes.allSatisfy { $0 == 0 })
         }
         guard h.length >= 1, h.length <= maxBody else {
             return try damage("frame body length \(h.length) is outside 1...\(maxBody) (the max record size)")
@@ -122,6 +130,34 @@ package final class FrameScanner {
         let header = FrameHeader(bodyLength: h.length, first: h.first, count: h.count, kind: kind)
         if let reason = validate(header, body) { return try damage("frame content is invalid: \(reason)", whole: true) }
         return .success(Frame(offset: at, header: header, body: body))
+    }
+
+    /// Whether every byte from `offset` to the end of the file is zero: space the writer allocated ahead
+    /// of its frames (FORMAT.md §7). Remembered for the file's size, so a follower that finds the same
+    /// zero header again does not read the zeros again.
+    func isZeroToEnd(from offset: Int64) throws -> Bool {
+        if let z = verifiedZero, z.offset == offset, z.size == size { return true }
+        var at = offset
+        while at < size {
+            let bytes = try load(at, Int(min(Int64(Self.chunk), size - at)))
+            if bytes.isEmpty { break }
+            let zero = bytes.withUnsafeBytes { raw -> Bool in
+                var i = 0
+                while i + 8 <= raw.count {
+                    if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) != 0 { return false }
+                    i += 8
+                }
+                while i < raw.count {
+                    if raw[i] != 0 { return false }
+                    i += 1
+                }
+                return true
+            }
+            if !zero { return false }
+            at += Int64(bytes.count)
+        }
+        verifiedZero = (offset, size)
+        return true
     }
 
     /// The offset of the first valid frame after `after`, if any: used to tell a torn tail (nothing

@@ -98,6 +98,10 @@ extension OutboxInspector {
                 report.entries.append(.frame(offset: f.offset, length: f.end - f.offset, kind: FrameContent.kindName(f.header.kind),
                                              first: f.header.first, count: f.header.count))
             case .damage(let d):
+                if d.zeroHeader, try scanner.isZeroToEnd(from: d.offset) {
+                    report.preallocatedBytes = size - d.offset
+                    return report
+                }
                 let next = try scanner.nextValidFrame(after: d.offset)
                 let end = next ?? size
                 let excerpt = try file.read(at: d.offset, count: Int(min(32, end - d.offset)))

@@ -15,4 +15,7 @@ public struct RawFileReport: Sendable {
     /// The header is valid but names another outbox than the rest of the directory (FORMAT.md §2); its
     /// frames are not walked.
     public var belongsToAnotherOutbox = false
+    /// Zero bytes after the last frame, to the end of the file: space the writer allocated ahead
+    /// (FORMAT.md §7), not damage.
+    public var preallocatedBytes: Int64 = 0
 }

@@ -35,6 +35,12 @@ final class SegmentWriter {
     private(set) var file: OutboxFile
     private(set) var base: UInt64
     private(set) var writeOffset: Int64
+    /// The active segment's size: its frames end at ``writeOffset``, zeros allocated ahead of them fill it
+    /// up to here (FORMAT.md §7).
+    private(set) var allocatedEnd: Int64
+    /// How far ahead of its frames the writer zero-fills the active segment, at most.
+    static let allocationStep: Int64 = 1 << 20
+    private static let zeros = [UInt8](repeating: 0, count: 1 << 16)
     /// The next sequence number to assign.
     private(set) var nextSeq: UInt64
     /// Set by a failed fsync (or a failure that leaves the file state unknown): sticky until reopen.
@@ -49,7 +55,7 @@ final class SegmentWriter {
     private let commitSize: Recorder
 
     private init(directory: OutboxDirectory, logger: Logger, outboxID: OutboxID, maxRecordSize: UInt32,
-                 segmentSize: Int64, file: OutboxFile, base: UInt64, writeOffset: Int64, nextSeq: UInt64) {
+                 segmentSize: Int64, file: OutboxFile, base: UInt64, writeOffset: Int64, allocatedEnd: Int64, nextSeq: UInt64) {
         self.directory = directory
         self.logger = logger
         fsyncTimer = Metrics.Timer(label: "outbox_fsync_duration_seconds", dimensions: [("outbox", directory.path)])
@@ -60,6 +66,7 @@ final class SegmentWriter {
         self.file = file
         self.base = base
         self.writeOffset = writeOffset
+        self.allocatedEnd = max(allocatedEnd, writeOffset)
         self.nextSeq = nextSeq
     }
 
@@ -96,7 +103,7 @@ final class SegmentWriter {
         if let budget {
             segmentSize = Int64(budget.segmentSize(configured: Int(segmentSize)))
             try countUsage()
-            logger.debug("disk budget", metadata: ["maxBytes": "\(budget.maxBytes)", "used": "\(otherBytes + writeOffset)"])
+            logger.debug("disk budget", metadata: ["maxBytes": "\(budget.maxBytes)", "used": "\(otherBytes + allocatedEnd)"])
         }
     }
 
@@ -112,13 +119,16 @@ final class SegmentWriter {
     private func fits(_ bytes: Int64) -> Bool {
         guard let budget else { return true }
         let limit = budget.appendLimit
-        let near = otherBytes + writeOffset + bytes > limit - max(Int64(segmentSize), budget.maxBytes / 8)
+        let near = otherBytes + activeBytes(adding: bytes) > limit - max(Int64(segmentSize), budget.maxBytes / 8)
         if !countedThisBatch, near || counted.map({ ContinuousClock.now - $0 > .milliseconds(500) }) ?? true {
             try? countUsage()
             countedThisBatch = true
         }
-        return otherBytes + writeOffset + bytes <= limit
+        return otherBytes + activeBytes(adding: bytes) <= limit
     }
+
+    /// What the active segment takes on disk (its allocated size) once `bytes` more are written.
+    private func activeBytes(adding bytes: Int64) -> Int64 { max(allocatedEnd, writeOffset + bytes) }
 
     /// ``FullPolicy/dropOldest``: removes the oldest sealed segments, one at a time, until `bytes` more
     /// fit, first recording the numbers each held in `dropped.log` (durably). False when even removing
@@ -128,7 +138,7 @@ final class SegmentWriter {
         do {
             while true {
                 try countUsage()
-                if otherBytes + writeOffset + bytes <= budget.appendLimit { return true }
+                if otherBytes + activeBytes(adding: bytes) <= budget.appendLimit { return true }
                 let segments = try FileNames.list(directory).segments
                 guard segments.count >= 2 else { return false }  // only the active segment is left
                 let (first, next) = (segments[0], segments[1])
@@ -158,7 +168,7 @@ final class SegmentWriter {
         fullSince = full ? Date() : nil
         if full {
             logger.info("the outbox is full: appends are refused until a relay frees room", metadata: [
-                "used": "\(otherBytes + writeOffset)", "budget": "\(budget?.maxBytes ?? 0)"])
+                "used": "\(otherBytes + allocatedEnd)", "budget": "\(budget?.maxBytes ?? 0)"])
         } else {
             logger.info("the outbox has room again: appends succeed")
         }
@@ -166,7 +176,7 @@ final class SegmentWriter {
     }
 
     private func fullError(_ bytes: Int64) -> OutboxError {
-        let used = otherBytes + writeOffset
+        let used = otherBytes + allocatedEnd
         return OutboxError(.outboxFull, "the outbox is full: \(used) bytes used of its \(budget?.maxBytes ?? 0)-byte disk budget, whose last "
                            + "\(budget?.reserveBytes ?? 0) bytes are kept for the relay's tombstones; a commit of \(bytes) bytes does not fit "
                            + "(appends succeed again once a relay publishes and compacts)", path: directory.path)
@@ -215,7 +225,8 @@ final class SegmentWriter {
             let file = try directory.createFile(FileNames.segment(1), contents: [header.encode()])
             logger.info("created outbox", metadata: ["path": "\(directory.path)", "id": "\(id)"])
             return SegmentWriter(directory: directory, logger: logger, outboxID: id, maxRecordSize: header.maxRecordSize,
-                                 segmentSize: segmentSize, file: file, base: 1, writeOffset: Int64(FileHeader.size), nextSeq: 1)
+                                 segmentSize: segmentSize, file: file, base: 1, writeOffset: Int64(FileHeader.size),
+                                 allocatedEnd: Int64(FileHeader.size), nextSeq: 1)
         }
 
         let outboxID = ReferenceOutboxID.find(in: directory, listing)
@@ -234,7 +245,7 @@ final class SegmentWriter {
                 return SegmentWriter(
                     directory: directory, logger: logger, outboxID: segment.header.outboxID,
                     maxRecordSize: segment.header.maxRecordSize, segmentSize: segmentSize, file: segment.file,
-                    base: entry.base, writeOffset: end, nextSeq: continuity.next ?? entry.base)
+                    base: entry.base, writeOffset: end, allocatedEnd: try segment.file.size(), nextSeq: continuity.next ?? entry.base)
             }
         }
         fatalError("unreachable: the last segment returns")
@@ -307,6 +318,7 @@ final class SegmentWriter {
             buffer.removeAll(keepingCapacity: true)
         }
         guard !buffer.isEmpty else { return nil }
+        allocate(through: writeOffset + Int64(buffer.count))
         let (written, writeError) = buffer.withUnsafeBytes { file.writeAll($0, at: writeOffset) }
         if let writeError {
             // Keep the frames that reached the file whole; cut the partial one.
@@ -314,6 +326,7 @@ final class SegmentWriter {
             let keepBytes = kept.last?.end ?? 0
             do {
                 try file.truncate(to: writeOffset + Int64(keepBytes))
+                allocatedEnd = writeOffset + Int64(keepBytes)
                 try file.dataSync()
             } catch let e as OutboxError {
                 return failStop(e, pending)
@@ -353,10 +366,38 @@ final class SegmentWriter {
         OutboxError(.failedStop, "the outbox stopped after an earlier failure; reopen it", cause: failure)
     }
 
-    /// Seals the active segment (fsync) and starts a new one at ``nextSeq``: temporary file, header,
-    /// fsync, rename, directory fsync. Returns the error if it failed.
+    /// Zero-fills the active segment ahead of `needed`, a step at a time, so that a commit's `fdatasync`
+    /// writes data pages only: the file's size (inode metadata) does not change with every commit. The
+    /// zeros are written before the frames that need them and made durable by the same `fdatasync`;
+    /// recovery and readers take zeros after the last frame for the end of the log (FORMAT.md §7). Never
+    /// past the segment size or the disk budget; a failed write only means less is allocated.
+    private func allocate(through needed: Int64) {
+        guard needed > allocatedEnd else { return }
+        // Ahead by as much as the segment already holds, from 64 KiB up to the step: a small outbox (a
+        // test's, a quiet service's) is not given a megabyte of zeros it will never use.
+        let ahead = min(Self.allocationStep, max(64 << 10, needed - Int64(FileHeader.size)))
+        var end = max(needed, min(needed + ahead, segmentSize))
+        if let budget { end = max(needed, min(end, budget.appendLimit - otherBytes)) }
+        var at = needed  // below it, the frames themselves are about to be written
+        while at < end {
+            let n = Int(min(Int64(Self.zeros.count), end - at))
+            let (written, error) = Self.zeros.withUnsafeBytes { file.writeAll(UnsafeRawBufferPointer(rebasing: $0[0..<n]), at: at) }
+            at += Int64(written)
+            if error != nil { break }
+        }
+        allocatedEnd = max(needed, (try? file.size()) ?? at)
+    }
+
+    /// Seals the active segment (trimmed to its frames, fsync) and starts a new one at ``nextSeq``:
+    /// temporary file, header, fsync, rename, directory fsync. Returns the error if it failed.
     private func roll() -> OutboxError? {
-        do { try file.sync() } catch let e as OutboxError {
+        do {
+            if allocatedEnd > writeOffset {
+                try file.truncate(to: writeOffset)
+                allocatedEnd = writeOffset
+            }
+            try file.sync()
+        } catch let e as OutboxError {
             return failStop(e, [])
         } catch { return failStop(OutboxError(.io, "\(error)"), []) }
         let header = FileHeader(kind: .segment, outboxID: outboxID, base: nextSeq, maxRecordSize: maxRecordSize,
@@ -368,6 +409,7 @@ final class SegmentWriter {
             file = newFile
             base = nextSeq
             writeOffset = Int64(FileHeader.size)
+            allocatedEnd = writeOffset
             return nil
         } catch let e as OutboxError {
             if e.code == .syncFailed { return failStop(e, []) }
@@ -375,8 +417,14 @@ final class SegmentWriter {
         } catch { return OutboxError(.io, "\(error)") }
     }
 
-    /// fsyncs the active segment (at close).
+    /// Trims the space allocated ahead of the active segment's frames and fsyncs it (at close: a closed
+    /// outbox's files end with their last frame).
     func syncForClose() throws {
-        if failure == nil { try file.sync() }
+        guard failure == nil else { return }
+        if allocatedEnd > writeOffset {
+            try file.truncate(to: writeOffset)
+            allocatedEnd = writeOffset
+        }
+        try file.sync()
     }
 }

@@ -15,7 +15,7 @@ final class LogTail {
     /// The last sequence number the writer made durable, when the writer is in this process.
     var durableThrough: (@Sendable () -> UInt64)?
     private var current: SegmentFile?
-    /// How much of ``current`` an `fdatasync` of this tail has covered.
+    /// The end of the last frame of ``current`` an `fdatasync` of this tail has covered.
     private var syncedThrough: Int64 = 0
     /// The next sequence number expected.
     private(set) var nextSeq: UInt64
@@ -52,8 +52,8 @@ final class LogTail {
     func read(limit: Int, maxBytes: Int = .max) throws -> [StoredMessage] {
         var out: [StoredMessage] = []
         var bytes = 0
-        // The active segment, if frames read from it may not be durable yet, and its size when looked at.
-        var unsynced: (file: OutboxFile, size: Int64)?
+        // The active segment, if frames read from it may not be durable yet, and where the last of them ends.
+        var unsynced: (file: OutboxFile, readThrough: Int64)?
         while out.count < limit {
             if current == nil {
                 current = try FileNames.withListing(directory) { listing in
@@ -72,20 +72,22 @@ final class LogTail {
             try segment.scanner.refreshSize()
             let durable = durableThrough?() ?? 0
             var needsSync = false
+            var readThrough: Int64 = 0
             try walk(segment, tail: .stop, limit: limit, maxBytes: maxBytes, into: &out, bytes: &bytes) { frame in
                 if frame.end > syncedThrough, frame.header.first + UInt64(frame.header.count) - 1 > durable { needsSync = true }
+                readThrough = frame.end
             }
             if out.count >= limit || bytes >= maxBytes {
                 // Stopped inside the segment: a listing (far cheaper than a sync) says whether it is sealed.
                 if needsSync, !(try FileNames.list(directory).segments.contains { $0.base > segment.header.base }) {
-                    unsynced = (segment.file, segment.scanner.size)
+                    unsynced = (segment.file, readThrough)
                 }
                 break
             }
             // At the end of this segment: move on only if the writer rolled past it.
             let segments = try FileNames.list(directory).segments
             guard let next = segments.first(where: { $0.base > segment.header.base }) else {
-                if needsSync { unsynced = (segment.file, segment.scanner.size) }
+                if needsSync { unsynced = (segment.file, readThrough) }
                 break
             }
             // Sealed now: the writer fsynced it before it made the next segment, so nothing read from it
@@ -95,10 +97,11 @@ final class LogTail {
             try continuity.checkSegment(base: next.base, path: directory.pathOf(next.name))
             current = nil
         }
-        if let (file, size) = unsynced {
+        if let (file, readThrough) = unsynced {
             try file.dataSync()
-            // Everything the file held when it was looked at is on disk now.
-            if current?.file === file { syncedThrough = max(syncedThrough, size) }
+            // Every frame read is on disk now. (Not the file's size: the writer allocates space ahead and
+            // writes later frames into it, which this sync did not cover.)
+            if current?.file === file { syncedThrough = max(syncedThrough, readThrough) }
         }
         return out
     }

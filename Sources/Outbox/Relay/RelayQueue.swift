@@ -65,8 +65,11 @@ struct RelayQueue {
             }
         }
 
-        /// The position of `seq`, searched from the front (where a batch's messages are).
-        func index(of seq: UInt64) -> Int? { entries[head...].firstIndex { $0.message.seq == seq } }
+        /// The position of `seq`, searched from the front (where a batch's messages are), or from `from`.
+        func index(of seq: UInt64, from: Int? = nil) -> Int? {
+            let start = max(head, min(from ?? head, entries.count))
+            return entries[start...].firstIndex { $0.message.seq == seq } ?? (start > head ? entries[head..<start].firstIndex { $0.message.seq == seq } : nil)
+        }
 
         @discardableResult
         mutating func remove(at i: Int) -> Entry {
@@ -226,11 +229,22 @@ struct RelayQueue {
         var failedKeys = Set<Int32>()
         var touched: [Int32] = []
         var seen = Set<Int32>(minimumCapacity: batch.count)
+        // Where the next message of each key is looked for: a key's messages come in order in the batch,
+        // so each search starts where the last one ended (a key with a thousand messages in the batch
+        // costs a thousand steps, not half a million).
+        var cursor: [Int32: Int] = [:]
         for (m, outcome) in zip(batch, outcomes) {
             guard let s = slotOf[QueueKey(m)] else { continue }
             let k = Int(s)
             if seen.insert(s).inserted { touched.append(s) }
-            guard let i = slots[k].index(of: m.seq) else { continue }
+            guard let i = slots[k].index(of: m.seq, from: cursor[s]) else { continue }
+            let (count, headBefore) = (slots[k].entries.count, slots[k].head)
+            defer {
+                // Removed at the head: the next one is the new head (the storage may have been trimmed);
+                // removed elsewhere: the later ones moved down to i; kept: the next one is at i + 1.
+                let removed = slots[k].entries.count != count || slots[k].head != headBefore
+                cursor[s] = removed ? (i == headBefore ? slots[k].head : i) : i + 1
+            }
             let before = held.count
             defer { if held.count < before { heldBytes -= Self.footprint(m) } }
             switch outcome {
