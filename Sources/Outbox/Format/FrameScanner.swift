@@ -137,27 +137,30 @@ package final class FrameScanner {
     /// zero header again does not read the zeros again.
     func isZeroToEnd(from offset: Int64) throws -> Bool {
         if let z = verifiedZero, z.offset == offset, z.size == size { return true }
-        var at = offset
-        while at < size {
-            let bytes = try load(at, Int(min(Int64(Self.chunk), size - at)))
-            if bytes.isEmpty { break }
-            let zero = bytes.withUnsafeBytes { raw -> Bool in
-                var i = 0
-                while i + 8 <= raw.count {
-                    if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) != 0 { return false }
-                    i += 8
-                }
-                while i < raw.count {
-                    if raw[i] != 0 { return false }
-                    i += 1
-                }
-                return true
-            }
-            if !zero { return false }
-            at += Int64(bytes.count)
-        }
+        guard try firstNonZero(from: offset) == nil else { return false }
         verifiedZero = (offset, size)
         return true
+    }
+
+    /// The offset of the first non-zero byte at or after `from`, if any (a word at a time).
+    private func firstNonZero(from: Int64) throws -> Int64? {
+        var at = from
+        while at < size {
+            let bytes = try load(at, Int(min(Int64(Self.chunk), size - at)))
+            if bytes.isEmpty { return nil }
+            let found = bytes.withUnsafeBytes { raw -> Int? in
+                var i = 0
+                while i + 8 <= raw.count, raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) == 0 { i += 8 }
+                while i < raw.count {
+                    if raw[i] != 0 { return i }
+                    i += 1
+                }
+                return nil
+            }
+            if let found { return at + Int64(found) }
+            at += Int64(bytes.count)
+        }
+        return nil
     }
 
     /// The offset of the first valid frame after `after`, if any: used to tell a torn tail (nothing
@@ -167,6 +170,13 @@ package final class FrameScanner {
         while at + Int64(FrameHeader.size) <= size {
             let head = try load(at, FrameHeader.size)
             if head.count < FrameHeader.size { return nil }
+            if head.allSatisfy({ $0 == 0 }) {
+                // A run of zeros (space allocated ahead): a header's length field is not zero, so no frame
+                // starts more than 7 bytes before the next non-zero byte.
+                guard let nonZero = try firstNonZero(from: at) else { return nil }
+                at = max(at + 1, nonZero - 7)
+                continue
+            }
             let plausible = Array(head).withUnsafeBytes { raw -> Bool in
                 let h = FrameHeader.peek(raw)
                 return h.length >= 1 && h.length <= maxBody && h.count >= 1 && h.flags == 0

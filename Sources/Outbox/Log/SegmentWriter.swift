@@ -45,7 +45,8 @@ final class SegmentWriter {
     private(set) var nextSeq: UInt64
     /// Set by a failed fsync (or a failure that leaves the file state unknown): sticky until reopen.
     private(set) var failure: OutboxError?
-    /// Called after each durable commit with the last sequence number now durable.
+    /// Called after each durable commit with the last sequence number now durable, before its callers
+    /// are completed.
     var onDurable: ((UInt64) -> Void)?
     /// Called just before a durable commit completes its callers (``GroupCommitter/completing()``).
     var beforeCompleting: (() -> Void)?
@@ -334,10 +335,10 @@ final class SegmentWriter {
             writeOffset += Int64(keepBytes)
             if let last = kept.last { nextSeq = last.range.upperBound + 1 }
             logger.error("append failed; nothing acknowledged was lost", metadata: ["error": "\(writeError)"])
+            if let last = kept.last { onDurable?(last.range.upperBound) }
             for p in pending {
                 if p.end <= keepBytes { p.request.completion(.success(p.range)) } else { p.request.completion(.failure(writeError)) }
             }
-            if let last = kept.last { onDurable?(last.range.upperBound) }
             return writeError
         }
         let syncStart = ContinuousClock.now
@@ -349,9 +350,11 @@ final class SegmentWriter {
         writeOffset += Int64(buffer.count)
         let last = pending[pending.count - 1].range.upperBound
         nextSeq = last + 1
+        // The durable mark moves before any caller returns: a relay in this process that sees a caller's
+        // message also sees it reported durable.
+        onDurable?(last)
         beforeCompleting?()
         for p in pending { p.request.completion(.success(p.range)) }
-        onDurable?(last)
         return nil
     }
 
