@@ -37,9 +37,7 @@ enum FsyncFloor {
         }
         var latencies: [Duration] = []
         latencies.reserveCapacity(commits)
-        let device = DeviceCounter(directory: directory)
-        sync()
-        let before = device?.bytesWritten()
+        let device = DeviceCounter.start(in: directory)
         let clock = ContinuousClock()
         let start = clock.now
         for i in 0..<commits {
@@ -52,8 +50,7 @@ enum FsyncFloor {
             latencies.append(clock.now - t)
         }
         let elapsed = clock.now - start
-        let after = device?.bytesWritten()
         return BenchSample(operations: commits, elapsed: elapsed, latencies: latencies, fdatasyncs: commits,
-                           deviceBytes: before.flatMap { b in after.map { $0 - b } }, payloadBytes: Int64(commits * recordSize))
+                           deviceBytes: device?.end(), payloadBytes: Int64(commits * recordSize))
     }
 }

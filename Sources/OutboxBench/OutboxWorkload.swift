@@ -17,9 +17,7 @@ enum OutboxWorkload {
         var configuration = OutboxConfiguration()
         configuration.systemCalls = calls
         let outbox = try await Outbox.open(at: path, configuration: configuration, logger: logger)
-        let device = DeviceCounter(directory: directory)
-        sync()
-        let before = device?.bytesWritten()
+        let device = DeviceCounter.start(in: directory)
         let syncsBefore = calls.fdatasyncs
         let clock = ContinuousClock()
         let start = clock.now
@@ -47,12 +45,11 @@ enum OutboxWorkload {
         let elapsed = clock.now - start
         let syncs = calls.fdatasyncs - syncsBefore
         try await outbox.close()
-        sync()
-        let after = device?.bytesWritten()
+        let deviceBytes = device?.end()
         let stored = try OutboxReader(path: path).stats().pending
         guard stored == UInt64(messages) else { throw OutboxError(.io, "the outbox holds \(stored) messages of \(messages)", path: path) }
         return BenchSample(operations: messages, elapsed: elapsed, latencies: latencies, fdatasyncs: syncs,
-                           deviceBytes: before.flatMap { b in after.map { $0 - b } }, payloadBytes: Int64(messages * payload.count))
+                           deviceBytes: deviceBytes, payloadBytes: Int64(messages * payload.count))
     }
 
     /// Fills a fresh outbox at `path` with `messages` pending messages, 1,000 per commit (keys `user-0`

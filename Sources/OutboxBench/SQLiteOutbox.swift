@@ -17,9 +17,7 @@ enum SQLiteOutbox {
         let path = directory + "/outbox-\(UInt32.random(in: 0...UInt32.max)).sqlite"
         defer { remove(path) }
         try await onDedicatedThread("outbox-bench-sqlite") { try Connection(path).exec(schema) }
-        let device = DeviceCounter(directory: directory)
-        sync()
-        let before = device?.bytesWritten()
+        let device = DeviceCounter.start(in: directory)
         let clock = ContinuousClock()
         let start = clock.now
         let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
@@ -35,12 +33,11 @@ enum SQLiteOutbox {
             return all
         }
         let elapsed = clock.now - start
-        sync()
-        let after = device?.bytesWritten()
+        let deviceBytes = device?.end()
         let rows = try await onDedicatedThread("outbox-bench-sqlite") { try Connection(path).count("SELECT count(*) FROM outbox") }
         guard rows == messages else { throw OutboxError(.io, "SQLite holds \(rows) rows of \(messages)", path: path) }
         return BenchSample(operations: messages, elapsed: elapsed, latencies: latencies,
-                           deviceBytes: before.flatMap { b in after.map { $0 - b } }, payloadBytes: Int64(messages * payload.count))
+                           deviceBytes: deviceBytes, payloadBytes: Int64(messages * payload.count))
     }
 
     /// A relay's work on SQLite: a table of `rows` pending messages is drained `batch` at a time, each

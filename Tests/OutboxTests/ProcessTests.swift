@@ -1,4 +1,5 @@
 import Foundation
+import OutboxBench
 import Testing
 @testable import Outbox
 
@@ -378,7 +379,7 @@ struct BenchTests {
             let s = try #require(scenarios[name], "\(name)")
             let outbox = try #require(s["outbox"] as? [String: Any], "\(name)")
             #expect((outbox["values"] as? [Any])?.count == 2, "one figure per round: \(name)")
-            if name.hasPrefix("writeAmplification") && DeviceCounterProbe.available(tmp.path) == false { continue }
+            if name.hasPrefix("writeAmplification") && DeviceCounter(directory: tmp.path) == nil { continue }
             #expect(((outbox["median"] as? NSNumber)?.doubleValue ?? 0) > 0, "\(name)")
             let got = try #require(s["baselines"] as? [String: [String: Any]], "\(name)")
             #expect(Set(got.keys) == Set(baselines), "\(name): \(got.keys.sorted())")
@@ -408,17 +409,6 @@ struct BenchTests {
             let first = refused.stderr.split(separator: "\n").first.map(String.init) ?? ""
             #expect(refused.status == 64 && first.hasPrefix("outbox: error: ") && first.contains("sink"), "\(sink): \(refused.stderr)")
         }
-    }
-}
-
-/// Whether the benchmark can count device bytes under a directory (a block device with a stat file).
-enum DeviceCounterProbe {
-    static func available(_ path: String) -> Bool {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return false }
-        let major = (st.st_dev >> 8) & 0xfff | ((st.st_dev >> 32) & ~0xfff)
-        let minor = (st.st_dev & 0xff) | ((st.st_dev >> 12) & ~0xff)
-        return FileManager.default.fileExists(atPath: "/sys/dev/block/\(major):\(minor)/stat")
     }
 }
 
