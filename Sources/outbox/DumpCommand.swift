@@ -108,6 +108,8 @@ struct DumpCommand: AsyncParsableCommand {
                         j.number("count", count)
                         j.string("status", "ok")
                         Output.shared.write(j.text + "\n")
+                    } else if kind == "seal" {
+                        Output.shared.write("  offset \(offset): seal after \(count) frame(s), the next segment starts at \(first), \(length) bytes, checksum ok\n")
                     } else {
                         Output.shared.write("  offset \(offset): \(kind) frame, first \(first), count \(count), \(length) bytes, checksum ok\n")
                     }

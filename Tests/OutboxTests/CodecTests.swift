@@ -88,11 +88,14 @@ struct CodecTests {
             b.replaceSubrange(60..<64, with: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
             return b
         }
-        // Version 1 (written by older builds) is still read, and keeps its version when re-encoded.
-        let old = try FileHeader.decode(withVersion(1), expecting: .segment)
-        #expect(old.version == 1 && old.encode() == withVersion(1))
-        #expect { try FileHeader.decode(withVersion(3), expecting: .segment) } throws: {
-            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 3") == true
+        // Versions 1 and 2 (written by older builds) are still read, and keep their version when re-encoded.
+        for v: UInt8 in [1, 2] {
+            let old = try FileHeader.decode(withVersion(v), expecting: .segment)
+            #expect(old.version == UInt16(v) && old.encode() == withVersion(v))
+        }
+        #expect(FileHeader.currentVersion == 3)
+        #expect { try FileHeader.decode(withVersion(4), expecting: .segment) } throws: {
+            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 4") == true
         }
     }
 

@@ -59,6 +59,11 @@ struct FixtureTests {
             for attempt in ["writer", "reader", "tail"] {
                 do {
                     switch attempt {
+                    case "writer" where e["writer"] == "opens":
+                        // Damage inside a sealed segment: open checks that segment by its seal alone.
+                        let outbox = try Outbox(openingAt: dir, logger: quietLogger)
+                        try outbox.closeBlocking()
+                        continue
                     case "writer":
                         _ = try Outbox(openingAt: dir, logger: quietLogger)
                     case "reader":

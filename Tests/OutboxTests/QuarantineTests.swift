@@ -7,9 +7,11 @@ import Testing
 /// byte, every intact message is published, and the lost numbers are tombstoned as lost.
 @Suite("Quarantine")
 struct QuarantineTests {
-    /// An outbox of several segments; flips one byte inside the second frame of its second segment.
-    /// Returns the damaged segment's name and its bytes after the damage.
-    private func damagedOutbox(_ dir: String) async throws -> (name: String, bytes: Data, total: Int) {
+    /// An outbox of several segments; flips one byte inside the second frame of its second segment, or
+    /// with `atItsEnd` zeroes its last 40 bytes (its seal and the end of its last frame: then open, which
+    /// checks a sealed segment by its seal, checks it in full). Returns the damaged segment's name and
+    /// its bytes after the damage.
+    private func damagedOutbox(_ dir: String, atItsEnd: Bool = false) async throws -> (name: String, bytes: Data, total: Int) {
         let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 8 << 10), logger: quietLogger)
         for i in 1...300 { try await outbox.append(sampleMessage(i, payloadSize: 100)) }
         try await outbox.close()
@@ -19,7 +21,11 @@ struct QuarantineTests {
         let offsets = Array(Set(try OutboxReader(path: dir).messages().filter { $0.segment == victim }.map(\.offset))).sorted()
         let path = dir + "/" + victim
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        bytes[Int(offsets[1]) + 30] ^= 0x20
+        if atItsEnd {
+            bytes.replaceSubrange((bytes.count - 40)..<bytes.count, with: Data(count: 40))
+        } else {
+            bytes[Int(offsets[1]) + 30] ^= 0x20
+        }
         try bytes.write(to: URL(fileURLWithPath: path))
         return (victim, bytes, 300)
     }
@@ -39,7 +45,7 @@ struct QuarantineTests {
     @Test func theWriterQuarantinesADamagedSealedSegmentAtOpenAndTheRelayPublishesEveryIntactMessage() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
-        let (victim, damaged, total) = try await damagedOutbox(dir)
+        let (victim, damaged, total) = try await damagedOutbox(dir, atItsEnd: true)
         await #expect(throws: OutboxError.self, "refused by default") { try await Outbox.open(at: dir, logger: quietLogger) }
 
         var c = configuration(segmentSize: 8 << 10)

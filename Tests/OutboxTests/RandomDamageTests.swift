@@ -35,12 +35,16 @@ struct RandomDamageTests {
         let originalMessages = Dictionary(uniqueKeysWithValues: try OutboxReader(path: original).messages().map { ($0.seq, $0.message.id) })
         // Each frame: its file, offset, bytes and the numbers it holds.
         var frames: [(file: String, offset: Int64, bytes: Data, seqs: ClosedRange<UInt64>)] = []
+        // Each sealed segment's seal (FORMAT.md §3a): its bytes, which end the file.
+        var seals: [String: Data] = [:]
         for file in try OutboxInspector.rawWalk(path: original) where file.kind == "segment" {
             let data = try Data(contentsOf: URL(fileURLWithPath: original + "/" + file.name))
-            for case .frame(let offset, let length, _, let first, let count) in file.entries {
-                frames.append((file.name, offset, data.subdata(in: Int(offset)..<Int(offset + length)), first...(first + UInt64(count) - 1)))
+            for case .frame(let offset, let length, let kind, let first, let count) in file.entries {
+                let bytes = data.subdata(in: Int(offset)..<Int(offset + length))
+                if kind == "seal" { seals[file.name] = bytes } else { frames.append((file.name, offset, bytes, first...(first + UInt64(count) - 1))) }
             }
         }
+        #expect(seals.count == segments.count - 1, "every sealed segment has a seal")
 
         for round in 0..<40 {
             let context = "seed \(seed), round \(round)"
@@ -87,7 +91,16 @@ struct RandomDamageTests {
             }
             if let first {
                 let expected = "\(first.file) @\(first.offset.map { "\($0)" } ?? "-")"
-                for (name, got) in [("writer", writer), ("reader", reader), ("tail", tail)] {
+                // Damage past the header of a sealed segment whose seal survived: open checks that segment by
+                // its seal and does not read the rest (FORMAT.md §7); the readers find it.
+                let data = FileManager.default.contents(atPath: damaged + "/" + first.file)
+                if let seal = seals[first.file], let data, data.count >= seal.count, data.suffix(seal.count) == seal,
+                   let offset = first.offset, offset >= Int64(FileHeader.size) {
+                    #expect(writer == nil, "\(what): open checks \(first.file) by its intact seal, yet says \(writer ?? "")")
+                } else {
+                    #expect(writer?.hasSuffix(expected) == true, "\(what): verify says \(first.kind.rawValue) \(expected) (\(first.reason)); writer says \(writer ?? "fine")")
+                }
+                for (name, got) in [("reader", reader), ("tail", tail)] {
                     #expect(got?.hasSuffix(expected) == true, "\(what): verify says \(first.kind.rawValue) \(expected) (\(first.reason)); \(name) says \(got ?? "fine")")
                 }
             } else {

@@ -47,6 +47,9 @@ struct RecoveryTests {
         #expect(problems.isEmpty, "\(problems.prefix(5))")
     }
 
+    /// Every bit flip in a sealed segment is found and named: by open when it hits the header or the
+    /// seal (open checks a sealed segment by those alone, FORMAT.md §7), and by reading otherwise, naming
+    /// the frame it hit; open then succeeds without reading the segment's frames.
     @Test func aBitFlipAtEveryByteOfASealedSegmentIsDetectedAndNamed() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
@@ -56,6 +59,8 @@ struct RecoveryTests {
         let sealed = names[0]
         let frames = try OutboxReader(path: dir).messages().filter { $0.segment == sealed }.map(\.offset)
         let size = Int64(try fileSize(dir + "/" + sealed))
+        let seal = size - Int64(Seal.frameSize)
+        #expect(seal > frames.max() ?? 0, "the segment ends with its seal")
         let original = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + sealed))
         let copy = tmp.sub("flip")
         try copyDirectory(dir, copy)
@@ -65,22 +70,36 @@ struct RecoveryTests {
                 var damaged = original
                 damaged[byte] ^= UInt8(1 << (byte % 8))
                 try damaged.write(to: URL(fileURLWithPath: copy + "/" + sealed))
-                do {
-                    let outbox = try Outbox(openingAt: copy, logger: quietLogger)
-                    try outbox.closeBlocking()
-                    problems.append("a flipped bit at byte \(byte) of \(sealed) went unnoticed")
-                } catch let e as OutboxError {
-                    let expected = byte < FileHeader.size ? nil : frames.last { $0 <= Int64(byte) }
-                    guard e.path?.hasSuffix(sealed) == true, let offset = e.offset, expected == nil || e.code == .corrupt else {
-                        problems.append("byte \(byte): \(e)")
-                        continue
-                    }
-                    if let expected, offset != expected {
-                        problems.append("byte \(byte) is in the frame at \(expected): \(e)")
-                    } else if expected == nil, offset >= Int64(FileHeader.size) {
-                        problems.append("byte \(byte) is in the header: \(e)")
+                // Where the damage must be named: the header's field, the seal, or the frame it hit.
+                let inHeader = byte < FileHeader.size
+                let expected = inHeader ? nil : Int64(byte) >= seal ? seal : frames.last { $0 <= Int64(byte) }
+                let openedByItsSeal = !inHeader && Int64(byte) < seal
+                func check(_ who: String, _ body: () throws -> Void) {
+                    do {
+                        try body()
+                        problems.append("\(who): a flipped bit at byte \(byte) of \(sealed) went unnoticed")
+                    } catch let e as OutboxError {
+                        guard e.path?.hasSuffix(sealed) == true, let offset = e.offset, inHeader || e.code == .corrupt else {
+                            problems.append("\(who), byte \(byte): \(e)")
+                            return
+                        }
+                        if let expected, offset != expected {
+                            problems.append("\(who): byte \(byte) is in the frame at \(expected): \(e)")
+                        } else if inHeader, offset >= Int64(FileHeader.size) {
+                            problems.append("\(who): byte \(byte) is in the header: \(e)")
+                        }
+                    } catch {
+                        problems.append("\(who), byte \(byte): \(error)")
                     }
                 }
+                if openedByItsSeal {
+                    do { try Outbox(openingAt: copy, logger: quietLogger).closeBlocking() } catch {
+                        problems.append("open, byte \(byte) inside a frame of a segment with an intact seal: \(error)")
+                    }
+                } else {
+                    check("open") { try Outbox(openingAt: copy, logger: quietLogger).closeBlocking() }
+                }
+                check("reading") { _ = try OutboxReader(path: copy).messages() }
             }
             return problems
         }

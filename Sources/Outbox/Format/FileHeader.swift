@@ -3,7 +3,7 @@
 /// ```
 /// offset size field
 ///      0    8 magic              "OUTBXSEG" (segment), "OUTBXTMB" (tombstones), "OUTBXDLQ" (dead letters)
-///      8    2 format version     1
+///      8    2 format version     1, 2 or 3
 ///     10    2 header length      64
 ///     12    4 flags              0
 ///     16   16 outbox id          random, the same in every file of one outbox
@@ -39,9 +39,10 @@ package struct FileHeader: Equatable, Sendable {
 
     package static let size = 64
     /// The version this build writes into the files it creates (FORMAT.md §9).
-    static let currentVersion: UInt16 = 2
-    /// The versions this build reads: 1, and 2 (version 1 and expired tombstones, frame kind 8).
-    static let readableVersions: ClosedRange<UInt16> = 1...2
+    static let currentVersion: UInt16 = 3
+    /// The versions this build reads: 1; 2 (expired tombstones, frame kind 8); 3 (segment seals, frame
+    /// kind 10).
+    static let readableVersions: ClosedRange<UInt16> = 1...3
 
     package var kind: Kind
     /// The file's format version (new files get ``currentVersion``).

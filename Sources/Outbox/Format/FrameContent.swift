@@ -1,10 +1,10 @@
 /// The frame kinds each file kind may hold, and the check of their bodies (FORMAT.md §4, §5, §5a).
 enum FrameContent {
     /// The kinds a file of `file` kind and format `version` may hold: expired ranges (kind 8) only from
-    /// version 2 on.
+    /// version 2 on, seals (kind 10) only from version 3 on.
     static func kinds(in file: FileHeader.Kind, version: UInt16 = FileHeader.currentVersion) -> Set<FrameKind> {
         switch file {
-        case .segment: [.messages, .hole]
+        case .segment: version >= 3 ? [.messages, .hole, .seal] : [.messages, .hole]
         case .tombstones: version >= 2 ? [.published, .dead, .expired] : [.published, .dead]
         case .deadLetters: [.deadLetter, .redriven, .redriveRequested]
         case .dropped: [.dropped]
@@ -24,6 +24,8 @@ enum FrameContent {
                 _ = try TombstoneCodec.decode(body, count: Int(h.count), first: h.first)
             case .hole:
                 if String(validating: body, as: UTF8.self) == nil { return "a hole's reason is not UTF-8" }
+            case .seal:
+                if body.count != Seal.bodySize { return "a seal's body is \(body.count) bytes, not \(Seal.bodySize)" }
             }
             return nil
         } catch {
@@ -42,6 +44,7 @@ enum FrameContent {
         case .redriven: "redriven"
         case .redriveRequested: "redrive-requested"
         case .hole: "hole"
+        case .seal: "seal"
         }
     }
 }

@@ -12,7 +12,15 @@ struct FrameDamage: Error, Sendable, Equatable {
     /// The frame header is 24 zero bytes: the end of the log if every byte after it is zero too (space
     /// the writer allocated ahead, FORMAT.md §7).
     var zeroHeader = false
+    /// The bytes follow the segment's seal (FORMAT.md §3a), after which the writer never writes.
+    var afterSeal = false
 
     /// Whether this damage may be a torn tail, when nothing valid follows it in an active file.
-    var canBeTorn: Bool { !whole }
+    var canBeTorn: Bool { !whole && !afterSeal }
+
+    /// Why damage that is not ``canBeTorn`` cannot be a torn tail, in words.
+    var notTornBecause: String {
+        afterSeal ? "nothing is written after a seal, so it is not a torn tail"
+            : "its checksum matches: it was written whole, so it is not a torn tail"
+    }
 }

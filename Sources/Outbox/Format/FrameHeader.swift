@@ -8,7 +8,8 @@
 ///      8    8 first       segments: sequence number of the first message; tombstones: lowest sequence
 ///     16    4 count       segments: number of messages; tombstones: number of ranges; at least 1
 ///     20    2 kind        1 messages, 2 published ranges, 3 dead ranges, 4 dead letter, 5 redriven ranges,
-///                          6 hole, 7 redrive-requested ranges
+///                          6 hole, 7 redrive-requested ranges, 8 expired ranges, 9 dropped ranges,
+///                          10 seal
 ///     22    2 flags       0
 /// ```
 package struct FrameHeader: Equatable, Sendable {

@@ -21,4 +21,8 @@ package enum FrameKind: UInt16, Sendable {
     /// Sequence ranges the writer dropped to make room in the disk budget (`drop-oldest`), never
     /// published (the dropped-messages file).
     case dropped = 9
+    /// The last frame of a sealed segment (segments, from format version 3): `first` is the number after
+    /// the segment's last, `count` the number of frames before it, and the body 8 bytes (the time it was
+    /// sealed). Open trusts a sealed segment whose seal checks out without reading its other frames.
+    case seal = 10
 }

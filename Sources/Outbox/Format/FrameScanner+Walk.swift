@@ -47,8 +47,7 @@ extension FrameScanner {
                                       path: file.path, offset: damage.offset)
                 }
                 guard damage.canBeTorn else {
-                    throw OutboxError(.corrupt, damage.reason + " (its checksum matches: it was written whole, so it is not a torn tail)",
-                                      path: file.path, offset: damage.offset)
+                    throw OutboxError(.corrupt, damage.reason + " (\(damage.notTornBecause))", path: file.path, offset: damage.offset)
                 }
                 return (damage.offset, damage)
             }

@@ -18,7 +18,15 @@ package final class FrameScanner {
     let validate: (FrameHeader, [UInt8]) -> String?
     var size: Int64
     /// Where the next frame is expected.
-    var offset: Int64
+    var offset: Int64 {
+        didSet { if let s = seal, offset <= s.offset { seal = nil } }
+    }
+    /// The segment's seal (FORMAT.md §3a), once the walk has passed it. Only zeros to the end of the file
+    /// may follow it; any other byte after it is damage that is never a torn tail.
+    private(set) var seal: Seal?
+    /// Whether ``next()`` returns the seal as a frame (a raw walk); otherwise it is taken in here, and the
+    /// walk goes on to what follows it.
+    var returnsSeal = false
 
     /// The read window: `windowLength` bytes from `windowStart` (the storage is reused).
     private var window: [UInt8] = []
@@ -59,6 +67,12 @@ package final class FrameScanner {
     /// The frame at ``offset`` (advancing past it), the damage found there, or the end of the file.
     func next() throws -> Step {
         if offset >= size { return .end }
+        if seal != nil {
+            // A roll trims the zeros allocated ahead as it seals: judge what follows a seal by the file's
+            // size now, not by the size it had when the walk began.
+            try refreshSize()
+            if offset >= size { return .end }
+        }
         var result = try check(at: offset)
         if case .failure = result, windowIsOld {
             // Bytes read before the file was last looked at may be stale: judge on fresh ones.
@@ -69,13 +83,38 @@ package final class FrameScanner {
             defer { smallReload = false }
             result = try check(at: offset)
         }
+        if let seal {
+            // Nothing but the writer's allocated zeros may follow a seal.
+            switch result {
+            case .success(let frame):
+                return .damage(FrameDamage(offset: frame.offset, reason: "a frame after the segment's seal (at offset \(seal.offset))",
+                                           afterSeal: true))
+            case .failure(var damage):
+                damage.reason = "bytes after the segment's seal (at offset \(seal.offset)): " + damage.reason
+                damage.afterSeal = true
+                return .damage(damage)
+            }
+        }
         switch result {
         case .success(let frame):
             offset = frame.end
+            if frame.header.kind == .seal {
+                seal = Seal(frame)
+                if !returnsSeal { return try next() }
+            }
             return .frame(frame)
         case .failure(let damage):
             return .damage(damage)
         }
+    }
+
+    /// The seal at the very end of the file, if the file ends with a valid one: open's check of a sealed
+    /// segment (FORMAT.md §7), two reads whatever the segment holds. Does not move ``offset``.
+    func sealAtEnd() throws -> Seal? {
+        guard kinds.contains(.seal), size >= Int64(FileHeader.size + Seal.frameSize) else { return nil }
+        guard case .success(let frame) = try check(at: size - Int64(Seal.frameSize)), frame.header.kind == .seal,
+              frame.end == size, frame.body.count == Seal.bodySize else { return nil }
+        return Seal(frame)
     }
 
     /// Up to `count` bytes at `at` (fewer at end of file), through the read window.

@@ -90,14 +90,30 @@ extension OutboxInspector {
         let version = (try? header.get().version) ?? FileHeader.currentVersion
         let scanner = FrameScanner(file: file, identity: identity, maxBody: maxBody, kinds: FrameContent.kinds(in: kind, version: version), size: size,
                                    validate: { h, body in validateBodies ? FrameContent.problem(h, body, maxBody: maxBody) : nil })
+        scanner.returnsSeal = true
+        // A seal must agree with the frames before it in its file (FORMAT.md §3a); once damage or a break in
+        // the numbers was found, that is reported already.
+        var continuity = SequenceContinuity()
+        var broken = false
+        if kind == .segment, let h = try? header.get() { _ = continuity.segment(base: h.base) } else { broken = true }
         while true {
             switch try scanner.next() {
             case .end:
                 return report
+            case .frame(let f) where f.header.kind == .seal:
+                if !broken, let p = continuity.seal(Seal(f)) {
+                    report.entries.append(.damage(offset: f.offset, length: f.end - f.offset, reason: p.reason,
+                                                  excerpt: Array(f.body.prefix(32)), canBeTorn: false))
+                } else {
+                    report.entries.append(.frame(offset: f.offset, length: f.end - f.offset, kind: FrameContent.kindName(f.header.kind),
+                                                 first: f.header.first, count: f.header.count))
+                }
             case .frame(let f):
+                if continuity.frame(first: f.header.first, count: f.header.count, offset: f.offset) != nil { broken = true }
                 report.entries.append(.frame(offset: f.offset, length: f.end - f.offset, kind: FrameContent.kindName(f.header.kind),
                                              first: f.header.first, count: f.header.count))
             case .damage(let d):
+                broken = true
                 if d.zeroHeader, try scanner.isZeroToEnd(from: d.offset) {
                     report.preallocatedBytes = size - d.offset
                     return report

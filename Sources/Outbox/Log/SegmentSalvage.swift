@@ -114,6 +114,7 @@ package enum SegmentSalvage {
         }
         var newHeader = header
         newHeader.outboxID = identity.outboxID
+        if let nextBase, let seal = seal(frames, end: nextBase, version: newHeader.version, identity: identity) { add(seal) }
         try replace(name, with: [newHeader.encode()] + frames, in: directory, keep: keep, lost: lost, suffix: ".broken")
         return lost
     }
@@ -145,6 +146,7 @@ package enum SegmentSalvage {
             lost.insert(base...upper)
             frames = holeFrames(base...upper, identity: identity, offset: Int64(FileHeader.size), note: "\(name) belonged to another outbox")
         }
+        if let nextBase, let seal = seal(frames, end: nextBase, version: header.version, identity: identity) { frames.append(seal) }
         try replace(name, with: [header.encode()] + frames, in: directory, keep: keep, lost: lost, suffix: ".foreign")
         return ("set \(name), a file of another outbox (\(own.outboxID)), aside intact (\(keptWhere(name, keep, ".foreign")))"
                 + (lost.isEmpty ? "; a new empty \(name) takes its place" : "; a new \(name) holds a hole for sequence numbers \(lost)"), lost)
@@ -217,10 +219,21 @@ package enum SegmentSalvage {
     private static func holeSegment(_ range: ClosedRange<UInt64>, template: FileHeader, in directory: OutboxDirectory, note: String) throws -> String {
         var h = template
         h.base = range.lowerBound
+        h.version = FileHeader.currentVersion
         let name = FileNames.segment(range.lowerBound)
         let identity = FileIdentity(outboxID: h.outboxID, base: range.lowerBound)
-        _ = try directory.createFile(name, contents: [h.encode()] + holeFrames(range, identity: identity, offset: Int64(FileHeader.size), note: note))
+        var frames = holeFrames(range, identity: identity, offset: Int64(FileHeader.size), note: note)
+        if let seal = seal(frames, end: range.upperBound + 1, version: h.version, identity: identity) { frames.append(seal) }
+        _ = try directory.createFile(name, contents: [h.encode()] + frames)
         return name
+    }
+
+    /// The seal (FORMAT.md §3a) of a sealed segment whose frames after the header are `frames` and whose
+    /// numbers end before `end`, if its format `version` has seals.
+    private static func seal(_ frames: [[UInt8]], end: UInt64, version: UInt16, identity: FileIdentity) -> [UInt8]? {
+        guard !frames.isEmpty, FrameContent.kinds(in: .segment, version: version).contains(.seal) else { return nil }
+        let offset = Int64(FileHeader.size) + Int64(frames.reduce(0) { $0 + $1.count })
+        return Seal(offset: offset, end: end, frames: UInt32(frames.count)).encode(identity: identity, sealedAtMicros: OutboxMessage.micros(Date()))
     }
 
     /// Hole frames for `range` (split to fit the count field), starting at `offset`.

@@ -4,8 +4,9 @@ import Metrics
 
 /// The single writer of an outbox's segments. Lives on the group-commit thread after ``recover``.
 ///
-/// Recovery at open checks every segment (header, every frame, sequence continuity), truncates a torn
-/// tail of the active (last) segment and refuses any other damage. Appends then go only to the end of the
+/// Recovery at open checks the active (last) segment in full (header, every frame, sequence continuity),
+/// truncates its torn tail and refuses any other damage; a sealed segment is checked by its header and
+/// its seal (FORMAT.md §3a, §7), in full only when it has none. Appends then go only to the end of the
 /// active segment; sealed segments are never written again.
 final class SegmentWriter {
     /// One commit waiting for the group committer.
@@ -43,6 +44,14 @@ final class SegmentWriter {
     private static let zeros = [UInt8](repeating: 0, count: 1 << 16)
     /// The next sequence number to assign.
     private(set) var nextSeq: UInt64
+    /// The frames the active segment holds, for its seal.
+    private var frames: UInt32
+    /// Whether the active segment's format has seals (version 3 on: a segment an older build created
+    /// is sealed without one).
+    private var sealable: Bool
+    /// Whether the active segment ends with its seal (a roll that did not get to create the next
+    /// segment): every commit then goes to a new segment.
+    private var sealed: Bool
     /// Set by a failed fsync (or a failure that leaves the file state unknown): sticky until reopen.
     private(set) var failure: OutboxError?
     /// Called after each durable commit with the last sequence number now durable, before its callers
@@ -56,7 +65,8 @@ final class SegmentWriter {
     private let commitSize: Recorder
 
     private init(directory: OutboxDirectory, logger: Logger, outboxID: OutboxID, maxRecordSize: UInt32,
-                 segmentSize: Int64, file: OutboxFile, base: UInt64, writeOffset: Int64, allocatedEnd: Int64, nextSeq: UInt64) {
+                 segmentSize: Int64, file: OutboxFile, base: UInt64, writeOffset: Int64, allocatedEnd: Int64, nextSeq: UInt64,
+                 frames: UInt32 = 0, version: UInt16 = FileHeader.currentVersion, sealed: Bool = false) {
         self.directory = directory
         self.logger = logger
         fsyncTimer = Metrics.Timer(label: "outbox_fsync_duration_seconds", dimensions: [("outbox", directory.path)])
@@ -69,6 +79,9 @@ final class SegmentWriter {
         self.writeOffset = writeOffset
         self.allocatedEnd = max(allocatedEnd, writeOffset)
         self.nextSeq = nextSeq
+        self.frames = frames
+        self.sealable = FrameContent.kinds(in: .segment, version: version).contains(.seal)
+        self.sealed = sealed
     }
 
     /// Opens the segments for writing (the caller holds the writer lock), creating the first segment
@@ -237,16 +250,26 @@ final class SegmentWriter {
             let segment = try SegmentFile.open(entry.name, base: entry.base, in: directory, writable: isLast,
                                                validateBodies: true, expecting: outboxID)
             try continuity.checkSegment(base: entry.base, path: segment.file.path)
+            // A sealed segment whose seal checks out: its frames are checked when they are read, and by
+            // `verify` (FORMAT.md §7). The time this takes does not grow with the backlog.
+            if !isLast, let seal = try segment.scanner.sealAtEnd(), seal.end > entry.base {
+                continuity.skip(to: seal)
+                continue
+            }
             let policy: RecoveryPolicy = isLast ? .truncate(logger) : .refuse
+            var frames: UInt32 = 0
             let end = try policy.walk(segment.scanner) { frame in
                 try continuity.checkFrame(frame.header, offset: frame.offset, path: segment.file.path)
+                frames += 1
                 return true
             }
+            if let seal = segment.scanner.seal { try continuity.checkSeal(seal, path: segment.file.path) }
             if isLast {
                 return SegmentWriter(
                     directory: directory, logger: logger, outboxID: segment.header.outboxID,
                     maxRecordSize: segment.header.maxRecordSize, segmentSize: segmentSize, file: segment.file,
-                    base: entry.base, writeOffset: end, allocatedEnd: try segment.file.size(), nextSeq: continuity.next ?? entry.base)
+                    base: entry.base, writeOffset: end, allocatedEnd: try segment.file.size(), nextSeq: continuity.next ?? entry.base,
+                    frames: frames, version: segment.header.version, sealed: segment.scanner.seal != nil)
             }
         }
         fatalError("unreachable: the last segment returns")
@@ -273,10 +296,10 @@ final class SegmentWriter {
             let request = batch[index]
             let frameLength = FrameHeader.size + request.body.count
             let used = writeOffset + Int64(buffer.count)
-            let rolls = used + Int64(frameLength) > segmentSize && used > Int64(FileHeader.size)
-            // A commit that would pass the budget (with the header of a new segment, if it rolls) is refused,
-            // and so is every later one of this batch, so that commits are never reordered.
-            let needed = Int64(buffer.count + frameLength) + (rolls ? Int64(FileHeader.size) : 0)
+            let rolls = sealed || (used + Int64(frameLength) > segmentSize && used > Int64(FileHeader.size))
+            // A commit that would pass the budget (with the seal and the header of a new segment, if it
+            // rolls) is refused, and so is every later one of this batch, so that commits are never reordered.
+            let needed = Int64(buffer.count + frameLength) + (rolls ? Int64(FileHeader.size + Seal.frameSize) : 0)
             if budget != nil, !fits(needed), !(budget?.onFull == .dropOldest && dropOldest(toFit: needed)) {
                 let error = fullError(Int64(frameLength))
                 setFull(true)
@@ -333,6 +356,7 @@ final class SegmentWriter {
                 return failStop(e, pending)
             } catch { return failStop(OutboxError(.io, "\(error)"), pending) }
             writeOffset += Int64(keepBytes)
+            frames += UInt32(kept.count)
             if let last = kept.last { nextSeq = last.range.upperBound + 1 }
             logger.error("append failed; nothing acknowledged was lost", metadata: ["error": "\(writeError)"])
             if let last = kept.last { onDurable?(last.range.upperBound) }
@@ -348,6 +372,7 @@ final class SegmentWriter {
         fsyncTimer.recordNanoseconds((ContinuousClock.now - syncStart).wholeNanoseconds)
         commitSize.record(pending.count)
         writeOffset += Int64(buffer.count)
+        frames += UInt32(pending.count)
         let last = pending[pending.count - 1].range.upperBound
         nextSeq = last + 1
         // The durable mark moves before any caller returns: a relay in this process that sees a caller's
@@ -391,14 +416,16 @@ final class SegmentWriter {
         allocatedEnd = max(needed, (try? file.size()) ?? at)
     }
 
-    /// Seals the active segment (trimmed to its frames, fsync) and starts a new one at ``nextSeq``:
-    /// temporary file, header, fsync, rename, directory fsync. Returns the error if it failed.
+    /// Seals the active segment (trimmed to its frames, its seal written after them, fsync) and starts a
+    /// new one at ``nextSeq``: temporary file, header, fsync, rename, directory fsync. Returns the error if
+    /// it failed.
     private func roll() -> OutboxError? {
         do {
             if allocatedEnd > writeOffset {
                 try file.truncate(to: writeOffset)
                 allocatedEnd = writeOffset
             }
+            if sealable, !sealed { try writeSeal() }
             try file.sync()
         } catch let e as OutboxError {
             return failStop(e, [])
@@ -413,11 +440,32 @@ final class SegmentWriter {
             base = nextSeq
             writeOffset = Int64(FileHeader.size)
             allocatedEnd = writeOffset
+            frames = 0
+            sealable = true
+            sealed = false
             return nil
         } catch let e as OutboxError {
             if e.code == .syncFailed { return failStop(e, []) }
             return e
         } catch { return OutboxError(.io, "\(error)") }
+    }
+
+    /// Writes the active segment's seal after its frames (the file is trimmed to them). A seal that cannot
+    /// be written (no room) is cut off again: the segment is sealed without one, and open checks it in
+    /// full (FORMAT.md §3a).
+    private func writeSeal() throws {
+        let seal = Seal(offset: writeOffset, end: nextSeq, frames: frames)
+        let bytes = seal.encode(identity: identity, sealedAtMicros: OutboxMessage.micros(Date()))
+        let (_, error) = bytes.withUnsafeBytes { file.writeAll($0, at: writeOffset) }
+        if let error {
+            try file.truncate(to: writeOffset)
+            logger.warning("could not write the seal of a full segment; open will check it in full", metadata: [
+                "file": "\(file.path)", "error": "\(error)"])
+            return
+        }
+        writeOffset += Int64(bytes.count)
+        allocatedEnd = writeOffset
+        sealed = true
     }
 
     /// Trims the space allocated ahead of the active segment's frames and fsyncs it (at close: a closed

@@ -94,6 +94,7 @@ final class LogTail {
             // needs a sync of ours. Whatever it holds was written before the roll; read it to its end, strictly.
             try segment.scanner.refreshSize()
             try walk(segment, tail: .refuse, limit: .max, maxBytes: .max, into: &out, bytes: &bytes) { _ in }
+            if let seal = segment.scanner.seal { try continuity.checkSeal(seal, path: segment.file.path) }
             try continuity.checkSegment(base: next.base, path: directory.pathOf(next.name))
             current = nil
         }

@@ -104,6 +104,7 @@ public final class OutboxReader: Sendable {
                 return !stop
             }
             if stop { return }
+            if let seal = segment.scanner.seal { try continuity.checkSeal(seal, path: segment.file.path) }
         }
     }
 
