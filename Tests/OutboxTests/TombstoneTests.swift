@@ -205,7 +205,7 @@ struct FormatVersionTests {
         let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("tombstones-") }
         #expect(files.count == 1 && files[0] != name, "checkpointed into a new generation: \(files)")
         let header = try FileHeader.decode(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + files[0])).prefix(64)), expecting: .tombstones)
-        #expect(header.version == 2)
+        #expect(header.version == FileHeader.currentVersion)
         let t = try OutboxReader(path: dir).tombstones()
         #expect(t.status(of: 1) == .published && t.status(of: 2) == .expired && t.status(of: 3) == .pending)
         #expect(try OutboxInspector.verify(path: dir).problems.filter { $0.kind != .leftoverFile }.isEmpty)

@@ -4,9 +4,11 @@ import Metrics
 
 /// The single writer of an outbox's segments. Lives on the group-commit thread after ``recover``.
 ///
-/// Recovery at open checks the active (last) segment in full (header, every frame, sequence continuity),
-/// truncates its torn tail and refuses any other damage; a sealed segment is checked by its header and
-/// its seal (FORMAT.md §3a, §7), in full only when it has none. Appends then go only to the end of the
+/// Recovery at open checks the active (last) segment in full (header, every frame's checksum and
+/// structure, sequence continuity), truncates its torn tail and refuses any other damage; a sealed segment
+/// is checked by its header and its seal (FORMAT.md §3a, §7), in full only when it has none. Message
+/// bodies are decoded where they are read, not at open, so open takes the time of reading one segment
+/// whatever the backlog. Appends then go only to the end of the
 /// active segment; sealed segments are never written again.
 final class SegmentWriter {
     /// One commit waiting for the group committer.
@@ -247,8 +249,7 @@ final class SegmentWriter {
         var continuity = SequenceContinuity()
         for (i, entry) in listing.segments.enumerated() {
             let isLast = i == listing.segments.count - 1
-            let segment = try SegmentFile.open(entry.name, base: entry.base, in: directory, writable: isLast,
-                                               validateBodies: true, expecting: outboxID)
+            let segment = try SegmentFile.open(entry.name, base: entry.base, in: directory, writable: isLast, expecting: outboxID)
             try continuity.checkSegment(base: entry.base, path: segment.file.path)
             // A sealed segment whose seal checks out: its frames are checked when they are read, and by
             // `verify` (FORMAT.md §7). The time this takes does not grow with the backlog.

@@ -23,7 +23,7 @@ final class TombstoneWriter {
     private(set) var name: String
     private(set) var generation: UInt64
     private(set) var writeOffset: Int64
-    /// The active file's format version: expired ranges (kind 8) go only into a version-2 file.
+    /// The active file's format version: expired ranges (kind 8) go only into a file of version 2 or later.
     private var fileVersion: UInt16
     private(set) var failure: OutboxError?
     /// Checkpoint when the active file is larger than this and than twice the checkpoint it would write.
@@ -124,7 +124,7 @@ final class TombstoneWriter {
         var merged: [FrameKind: SequenceRangeSet] = [:]
         for a in acks { merged[a.1, default: SequenceRangeSet()].formUnion(a.0) }
         // A version-1 file (written by an older build) cannot hold expired ranges: a checkpoint first
-        // moves the set into a version-2 file (FORMAT.md §9).
+        // moves the set into a file of the current version (FORMAT.md §9).
         if merged[.expired] != nil, fileVersion < 2, case .failure(let e) = compact(forceCheckpoint: true) {
             for a in acks { a.2(.failure(e)) }
             return
