@@ -18,9 +18,12 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     }
     private var producer: OpaquePointer?
 
+    private let topics: SinkTemplate
+
     init(configuration: KafkaSinkConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        topics = configuration.topicTemplate
         LibrdkafkaLog.use(logger)
     }
 
@@ -182,7 +185,7 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
             _ = bytes.withUnsafeBytes { rd_kafka_header_add(headers, name, -1, $0.baseAddress, $0.count) }
         }
         let key = m.orderingKey.map { Array($0.utf8) }
-        let topic = configuration.topic(for: m)
+        let topic = topics.render(m)
         let error: OpaquePointer? = topic.withCString { topicName in
             m.message.payload.withUnsafeBytes { payload in
                 (key ?? []).withUnsafeBytes { keyBytes in

@@ -57,9 +57,10 @@ public struct KafkaSinkConfiguration: Sendable {
     var fixedTopic: String? { topic.contains("{type}") || topic.contains("{key}") ? nil : topic }
 
     /// The topic for `message`.
-    func topic(for message: StoredMessage) -> String { template.render(message) }
+    func topic(for message: StoredMessage) -> String { topicTemplate.render(message) }
 
-    private var template: SinkTemplate {
+    /// ``topic``, parsed (a publisher keeps one: parsing it runs once, not per message).
+    var topicTemplate: SinkTemplate {
         SinkTemplate(topic) { !($0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-")) }
     }
 }

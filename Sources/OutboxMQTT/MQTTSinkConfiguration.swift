@@ -85,12 +85,13 @@ public struct MQTTSinkConfiguration: Sendable {
     }
 
     /// The topic for `message`.
-    func topic(for message: StoredMessage) -> String { template.render(message) }
+    func topic(for message: StoredMessage) -> String { topicTemplate.render(message) }
 
     /// A subscription covering every topic the sink publishes to.
-    var coveringFilter: String { template.covering("+") }
+    var coveringFilter: String { topicTemplate.covering("+") }
 
-    private var template: SinkTemplate {
+    /// ``topic``, parsed (a publisher keeps one: parsing it runs once, not per message).
+    var topicTemplate: SinkTemplate {
         SinkTemplate(topic) { $0 == "/" || $0 == "+" || $0 == "#" }
     }
 }

@@ -21,9 +21,12 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
 
     private static let libraryReady: Bool = mosquitto_lib_init() == success
 
+    private let topics: SinkTemplate
+
     init(configuration: MQTTSinkConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        topics = configuration.topicTemplate
     }
 
     /// Connects unless connected. A connection the broker dropped is replaced by a new one, so that
@@ -158,7 +161,7 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
             if rc != success { return .failure(PublishFailure(Self.outcome(rc: rc, "adding header \(name)"))) }
         }
         var mid: Int32 = 0
-        let topic = configuration.topic(for: m)
+        let topic = topics.render(m)
         let rc = m.message.payload.withUnsafeBytes { payload in
             mosquitto_publish_v5(client, &mid, topic, Int32(payload.count), payload.baseAddress, Int32(configuration.qos), false, properties)
         }

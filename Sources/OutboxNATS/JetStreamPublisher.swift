@@ -5,17 +5,19 @@ import Outbox
 
 /// The NATS C client behind ``NATSSink``. Every call runs on the sink's dedicated thread, one at a time;
 /// only the acknowledgement collector is shared with the client library's own threads.
-final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
+final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
     let configuration: NATSSinkConfiguration
     private let logger: Logger
     private let collector = AcknowledgementCollector<UInt64>()
     let availability = AvailabilityObserver()
     private var connection: OpaquePointer?
     private var js: OpaquePointer?
+    private let subjects: SinkTemplate
 
     init(configuration: NATSSinkConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        subjects = configuration.subjectTemplate
     }
 
     /// Connects (and checks or creates the stream) unless a live connection exists. The client
@@ -36,6 +38,9 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
             try check(natsOptions_SetTimeout(options, configuration.connectTimeout.wholeMilliseconds), "setting the timeout", misconfigured: true)
             try check(natsOptions_SetAllowReconnect(options, true), "allowing reconnects", misconfigured: true)
             try check(natsOptions_SetMaxReconnect(options, -1), "setting reconnects", misconfigured: true)
+            // Each message goes out as it is published, not when the client's flusher thread gets to it:
+            // the sink waits for acknowledgements right after a round, and a round is small when keys are few.
+            try check(natsOptions_SetSendAsap(options, true), "setting send-asap", misconfigured: true)
             // The client reconnects by itself; the relay probes at once when it has.
             try check(natsOptions_SetReconnectedCB(options, natsReconnected, Unmanaged.passUnretained(availability).toOpaque()),
                       "setting the reconnect handler", misconfigured: true)
@@ -161,12 +166,8 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
     func publishRound(_ round: [StoredMessage]) -> [PublishOutcome] {
         var outcomes = round.map { send($0) }
         guard outcomes.contains(where: { $0 == nil }) else { return outcomes.map { $0! } }
-        // Write the round out now rather than when the client's flusher thread next gets to it (which
-        // costs about a millisecond per round); the PING this sends comes back after the server has
-        // read every message of the round. A failure here shows up as missing acknowledgements below.
-        // The round's wait, flush included, stays within the publish timeout.
+        // The round's wait stays within the publish timeout.
         let deadline = ContinuousClock.now + configuration.publishTimeout
-        _ = natsConnection_FlushTimeout(connection, configuration.publishTimeout.wholeMilliseconds)
         var options = jsPubOptions()
         jsPubOptions_Init(&options)
         options.MaxWait = max(1, (deadline - ContinuousClock.now).wholeMilliseconds)
@@ -184,19 +185,34 @@ final class JetStreamPublisher: BlockingBrokerClient, @unchecked Sendable {
         return outcomes.map { $0! }
     }
 
+    /// Waits for JetStream's next acknowledgements (``ChainingBrokerClient``); with none within the
+    /// publish timeout, takes back what is still unacknowledged, so that a late acknowledgement is
+    /// dropped rather than credited to a later batch (the relay retries these; the id makes JetStream
+    /// drop a copy that did arrive).
+    func awaitOutcomes(atLeast count: Int) -> [(UInt64, PublishOutcome)] {
+        let arrived = collector.take(atLeast: count, waitingUpTo: configuration.publishTimeout)
+        if arrived.isEmpty, let js {
+            var pending = natsMsgList()
+            if js_PublishAsyncGetPendingList(&pending, js) == NATS_OK { natsMsgList_Destroy(&pending) }
+        }
+        return arrived.map { ($0.key, $0.value) }
+    }
+
+    var timedOut: PublishOutcome { .unavailable("no acknowledgement from JetStream within \(configuration.publishTimeout)") }
+
     /// Hands one message to the client for asynchronous publishing; nil when it was accepted,
     /// otherwise its outcome.
-    private func send(_ m: StoredMessage) -> PublishOutcome? {
+    func send(_ m: StoredMessage) -> PublishOutcome? {
         for h in m.message.headers {
             if let problem = Self.headerProblem(h.name, h.value) { return .rejected(problem) }
         }
         let headers = BrokerMetadata.headers(m, idName: "Nats-Msg-Id", titleCase: true)
-        for (_, value) in headers where value.contains(where: { $0 == "\r" || $0 == "\n" }) {
+        for (_, value) in headers where value.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
             return .rejected("a header value holds a line break, which NATS headers cannot carry")
         }
         var msg: OpaquePointer?
         let created = m.message.payload.withUnsafeBufferPointer { payload in
-            natsMsg_Create(&msg, configuration.subject(for: m), nil,
+            natsMsg_Create(&msg, subjects.render(m), nil,
                            UnsafeRawPointer(payload.baseAddress)?.assumingMemoryBound(to: CChar.self), Int32(payload.count))
         }
         guard created == NATS_OK else { return outcome(created, "creating the message") }
@@ -295,4 +311,5 @@ private let jetStreamAckHandler: jsPubAckHandler = { _, msg, ack, failure, closu
         collector.record(seq, JetStreamPublisher.outcome(forJetStreamError: failure.pointee.Err, code: failure.pointee.ErrCode, text: text))
     }
 }
+
 

@@ -69,10 +69,10 @@ public struct NATSSinkConfiguration: Sendable {
     public var redactedURL: String { SinkSpec.redacted(url) }
 
     /// The subject for `message`.
-    func subject(for message: StoredMessage) -> String { template.render(message) }
+    func subject(for message: StoredMessage) -> String { subjectTemplate.render(message) }
 
     /// The subjects the stream must cover.
-    var streamSubject: String { template.covering("*") }
+    var streamSubject: String { subjectTemplate.covering("*") }
 
     /// Whether a stream with these subject filters stores every subject ``subject`` can produce.
     func isCovered(by filters: [String]) -> Bool {
@@ -95,7 +95,8 @@ public struct NATSSinkConfiguration: Sendable {
         return parts.count == tokens.count
     }
 
-    private var template: SinkTemplate {
+    /// ``subject``, parsed (a publisher keeps one: parsing it runs once, not per message).
+    var subjectTemplate: SinkTemplate {
         SinkTemplate(subject) { $0 == "." || $0 == "*" || $0 == ">" || $0.isWhitespace || !$0.isASCII }
     }
 }

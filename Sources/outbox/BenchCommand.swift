@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Outbox
 import OutboxBench
+import OutboxNATS
 
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -56,6 +57,12 @@ struct BenchCommand: AsyncParsableCommand {
                 bench.makeSink = { _ in try RelayCommand.makeSink(sink, logger: logger) }
                 bench.sinkName = sink
                 bench.brokerSink = true
+                if case .nats(let nats) = try RelayCommand.SinkChoice(sink) {
+                    let timeout = bench.publishTimeout
+                    bench.brokerBaseline = ("nats.async", { messages in
+                        try await onDedicatedThread("outbox-bench-nats") { try JetStreamBaseline.publishAsync(nats, messages: messages, timeout: timeout) }
+                    })
+                }
             }
             bench.progress = { line in StandardError.line("outbox bench: \(line)") }
             let started = ContinuousClock.now

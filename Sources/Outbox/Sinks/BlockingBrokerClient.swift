@@ -25,6 +25,21 @@ package protocol BlockingBrokerClient: AnyObject, Sendable {
     var reachabilityCheck: (@Sendable () -> any ReachabilityCheck)? { get }
 }
 
+/// A broker client that reports each acknowledgement as it arrives, so that ``BrokerSink`` publishes a
+/// batch in per-key chains (``PublishChains``) instead of rounds: the next message of a key goes out as
+/// soon as the one before it was acknowledged.
+package protocol ChainingBrokerClient: BlockingBrokerClient {
+    /// Hands `message` to the client: nil when it is in flight, or its outcome if refused at once.
+    func send(_ message: StoredMessage) -> PublishOutcome?
+    /// Blocks until messages in flight have their outcomes (by sequence number): `count` of them, or
+    /// fewer shortly after the first; waits at most the sink's publish timeout for the first. With none in
+    /// time, takes back every message still in flight (a late acknowledgement is then dropped) and
+    /// returns none.
+    func awaitOutcomes(atLeast count: Int) -> [(UInt64, PublishOutcome)]
+    /// The outcome of a message whose acknowledgement did not come in time.
+    var timedOut: PublishOutcome { get }
+}
+
 extension BlockingBrokerClient {
     package var reachabilityCheck: (@Sendable () -> any ReachabilityCheck)? { nil }
 }

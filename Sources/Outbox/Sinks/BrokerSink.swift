@@ -1,6 +1,8 @@
 /// The base of the broker sinks (`NATSSink`, `MQTTSink`, `KafkaSink`): it runs a blocking broker client
 /// on a dedicated thread, one call at a time, so that none of its blocking calls runs on Swift's
-/// cooperative pool, and publishes each batch in the per-key rounds of ``PublishRounds``.
+/// cooperative pool, and publishes each batch in the per-key chains of ``PublishChains`` (for a client
+/// that reports each acknowledgement as it comes, ``ChainingBrokerClient``) or the per-key rounds of
+/// ``PublishRounds``.
 ///
 /// A broker that cannot be connected to makes the whole batch ``PublishOutcome/unavailable(_:)``.
 open class BrokerSink: OutboxSink, @unchecked Sendable {
@@ -55,6 +57,9 @@ open class BrokerSink: OutboxSink, @unchecked Sendable {
             return try await executor.run { [client] in
                 do { try client.connect() } catch {
                     return Array(repeating: .unavailable("\(error)"), count: batch.count)
+                }
+                if let chaining = client as? any ChainingBrokerClient {
+                    return PublishChains.run(batch, send: chaining.send, awaitOutcomes: { chaining.awaitOutcomes(atLeast: $0) }, timedOut: chaining.timedOut)
                 }
                 return PublishRounds.run(batch) { client.publishRound($0) }
             }
