@@ -29,6 +29,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds each relay run may take to get every message acknowledged before the benchmark fails.")
     var publishTimeout: Double = 120
     @Flag(help: "One JSON object instead of a table.") var json = false
+    @Option(help: "Also write the JSON report to this file (with the table or Markdown on standard output).") var jsonFile: String?
     @Flag(help: "A Markdown table (as in README and BENCHMARKS.md) instead of the text report.") var markdown = false
 
     func validate() throws {
@@ -41,6 +42,13 @@ struct BenchCommand: AsyncParsableCommand {
             try RelayCommand.validateSink(sink)
         }
         if json && markdown { throw ValidationError("--json and --markdown are two reports; choose one") }
+        if let jsonFile {
+            let parent = URL(fileURLWithPath: jsonFile).deletingLastPathComponent().path
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--json-file \(jsonFile): the directory \(parent) does not exist")
+            }
+        }
     }
 
     func run() async throws {
@@ -68,8 +76,14 @@ struct BenchCommand: AsyncParsableCommand {
             let started = ContinuousClock.now
             let results = try await bench.run(logger: logger)
             let seconds = (ContinuousClock.now - started).seconds
+            let report = jsonReport(results, bench: bench, seconds: seconds)
+            if let jsonFile {
+                do { try Data((report + "\n").utf8).write(to: URL(fileURLWithPath: jsonFile)) } catch {
+                    throw OutboxError(.io, "cannot write the JSON report: \(error.localizedDescription)", path: jsonFile)
+                }
+            }
             if json {
-                print(jsonReport(results, bench: bench, seconds: seconds))
+                print(report)
             } else if markdown {
                 print(BenchReport.markdown(results))
             } else {
