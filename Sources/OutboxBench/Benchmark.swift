@@ -159,9 +159,21 @@ package struct Benchmark: Sendable {
                 name: "writeAmplification.\(n)", what: "device bytes per payload byte, \(n) producer\(n == 1 ? "" : "s"), 1 message per commit",
                 metric: .amplification,
                 outbox: { _ in try await OutboxWorkload.commit(in: scratch, messages: messages, producers: n, perCommit: 1, payload: payload, logger: logger) },
-                baselines: [("sqlite", { _ in
-                    try await SQLiteOutbox.commit(in: scratch, messages: sqlite, producers: n,
-                                                  perCommit: 1, payload: payload) })],
+                baselines: [
+                    ("sqlite", { _ in
+                        try await SQLiteOutbox.commit(in: scratch, messages: sqlite, producers: n,
+                                                      perCommit: 1, payload: payload) }),
+                    // The physical floor: the bytes of n records written as one pwrite + fdatasync into a
+                    // zero-filled file (what one group commit of n producers writes), per payload byte. Each
+                    // sync writes whole 4 KiB pages, the partly filled last one again at the next commit.
+                    ("floor.pages", { _ in
+                        let commits = max(1, messages / n)
+                        var m = try await onDedicatedThread("outbox-bench-floor") {
+                            try FsyncFloor.measure(.preallocated, in: scratch, commits: commits, recordSize: record * n) }
+                        m.payloadBytes = Int64(commits * n * payload.count)
+                        return m
+                    }),
+                ],
                 goals: [.below(n == 1 ? 20 : 2)]))
         }
         return all.filter { s in only.isEmpty || only.contains { s.name.hasPrefix($0) } }
