@@ -157,10 +157,20 @@ enum OutboxWorkload {
     private static func run(_ relay: OutboxRelay, within timeout: Duration, sinkName: String, path: String, until done: () -> Bool,
                             progress: () -> String, _ work: () async throws -> Void) async throws {
         let deadline = ContinuousClock.now + timeout
-        let task = Task { try await relay.run() }
+        let stopped = Shared<String?>(nil)
+        let task = Task {
+            do { try await relay.run() } catch {
+                stopped.set("\(error)")
+                throw error
+            }
+            stopped.set("it returned")
+        }
         do {
             try await work()
             while !done() {
+                if let why = stopped.get() {
+                    throw OutboxError(.broker, "the relay stopped after it published \(progress()) messages to \(sinkName): \(why)", path: path)
+                }
                 guard ContinuousClock.now < deadline else {
                     throw OutboxError(.broker, "the relay published \(progress()) messages to \(sinkName) within \(timeout)", path: path)
                 }

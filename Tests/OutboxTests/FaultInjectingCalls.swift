@@ -85,8 +85,26 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
         return try real.pwrite(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<allowed]), offset)
     }
 
+    private var _tornRead: Range<Int64>?
+
+    /// The next read that covers these file offsets returns zeros there, once: a read that raced a write
+    /// still copying those bytes into the page cache.
+    var tornRead: Range<Int64>? {
+        get { locked { _tornRead } }
+        set { locked { _tornRead = newValue } }
+    }
+
     func pread(_ fd: Int32, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int64) throws -> Int {
-        try real.pread(fd, buffer, offset)
+        let n = try real.pread(fd, buffer, offset)
+        let torn: Range<Int64>? = locked {
+            guard let t = _tornRead, offset <= t.lowerBound, offset + Int64(n) >= t.upperBound else { return nil }
+            _tornRead = nil
+            return t
+        }
+        if let torn {
+            for i in torn { buffer[Int(i - offset)] = 0 }
+        }
+        return n
     }
 
     /// While closed, fdatasync calls on segment files wait in it.

@@ -43,6 +43,9 @@ extension FrameScanner {
                 // Zeros to the end of the file: space allocated ahead of the frames, not damage.
                 if damage.zeroHeader, try trustingZeroHeader || isZeroToEnd(from: damage.offset) { return (damage.offset, nil) }
                 if let following = try nextValidFrame(after: damage.offset) {
+                    // A frame still being written when its bytes were read, and a later one written since:
+                    // the writer writes in order, so fresh bytes show the first one whole.
+                    if case .success = try checkFresh(at: damage.offset) { continue }
                     throw OutboxError(.corrupt, damage.reason + "; a valid frame follows at offset \(following)",
                                       path: file.path, offset: damage.offset)
                 }

@@ -171,6 +171,18 @@ package final class FrameScanner {
         return .success(Frame(offset: at, header: header, body: body))
     }
 
+    /// Checks the frame at `offset` again on bytes read now (the window is dropped): damage followed by
+    /// a valid frame may be a frame that a writer was still writing when the window was read, while the
+    /// frame after it was read later. A writer writes in file order, so a frame seen whole after it means
+    /// that it is whole now.
+    func checkFresh(at offset: Int64) throws -> Result<Frame, FrameDamage> {
+        windowLength = 0
+        windowIsOld = false
+        smallReload = true
+        defer { smallReload = false }
+        return try check(at: offset)
+    }
+
     /// Whether every byte from `offset` to the end of the file is zero: space the writer allocated ahead
     /// of its frames (FORMAT.md §7). Remembered for the file's size, so a follower that finds the same
     /// zero header again does not read the zeros again.

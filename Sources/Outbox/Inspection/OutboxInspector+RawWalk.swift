@@ -113,12 +113,14 @@ extension OutboxInspector {
                 report.entries.append(.frame(offset: f.offset, length: f.end - f.offset, kind: FrameContent.kindName(f.header.kind),
                                              first: f.header.first, count: f.header.count))
             case .damage(let d):
-                broken = true
                 if d.zeroHeader, try scanner.isZeroToEnd(from: d.offset) {
                     report.preallocatedBytes = size - d.offset
                     return report
                 }
                 let next = try scanner.nextValidFrame(after: d.offset)
+                // A frame a live writer was still writing when it was read: fresh bytes show it whole.
+                if next != nil, case .success = try scanner.checkFresh(at: d.offset) { continue }
+                broken = true
                 let end = next ?? size
                 let excerpt = try file.read(at: d.offset, count: Int(min(32, end - d.offset)))
                 report.entries.append(.damage(offset: d.offset, length: end - d.offset, reason: d.reason, excerpt: excerpt,
