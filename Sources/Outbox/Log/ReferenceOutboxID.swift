@@ -2,7 +2,7 @@
 /// with a valid header carry (segments, tombstone files, the dead-letter file); on a tie, the one of the
 /// first segment with a valid header among the tied. A file whose valid header carries another id
 /// belongs to another outbox: open, the readers, `verify` and `repair` all judge it by this one rule.
-enum ReferenceOutboxID {
+package enum ReferenceOutboxID {
     /// The reference id, or nil when no file has a valid header.
     static func find(in directory: OutboxDirectory, _ listing: FileNames.Listing) -> OutboxID? {
         var files: [(name: String, kind: FileHeader.Kind, base: UInt64)] = listing.segments.map { ($0.name, .segment, $0.base) }
@@ -20,5 +20,10 @@ enum ReferenceOutboxID {
         guard let most = counts.values.max() else { return nil }
         let tied = Set(counts.filter { $0.value == most }.keys)
         return firstSegmentOrder.first { tied.contains($0) } ?? tied.first
+    }
+
+    /// The outbox's id, from a fresh listing of `directory`.
+    package static func find(in directory: OutboxDirectory) throws -> OutboxID? {
+        find(in: directory, try FileNames.list(directory))
     }
 }

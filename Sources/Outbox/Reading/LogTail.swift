@@ -9,7 +9,7 @@
 /// tail covered are on disk; and messages at or below ``durableThrough`` (the writer's own durable mark,
 /// when it lives in this process) are durable by the writer's word.
 /// A frame not yet complete is not an error: the tail stops before it and picks it up on a later call.
-final class LogTail {
+package final class LogTail {
     let directory: OutboxDirectory
     let outboxID: OutboxID
     /// The last sequence number the writer made durable, when the writer is in this process.
@@ -41,7 +41,7 @@ final class LogTail {
         return holes
     }
 
-    init(directory: OutboxDirectory, outboxID: OutboxID, from seq: UInt64) {
+    package init(directory: OutboxDirectory, outboxID: OutboxID, from seq: UInt64) {
         self.directory = directory
         self.outboxID = outboxID
         self.nextSeq = seq
@@ -49,7 +49,7 @@ final class LogTail {
 
     /// Up to `limit` new durable messages, in sequence order, stopping early once they take about
     /// `maxBytes` (see ``StoredMessage/footprint``; at least one message is returned).
-    func read(limit: Int, maxBytes: Int = .max) throws -> [StoredMessage] {
+    package func read(limit: Int, maxBytes: Int = .max) throws -> [StoredMessage] {
         var out: [StoredMessage] = []
         var bytes = 0
         // The active segment, if frames read from it may not be durable yet, and where the last of them ends.
