@@ -122,13 +122,13 @@ public enum OutboxFuzzing {
             _ = try? reader.deadLetters()
         }
         // What verify says about the segments, before the writer's open may cut a torn tail.
-        var segmentVerdict: (verified: Bool, problem: VerifyProblem?) = (false, nil)
+        var segmentVerdict: (verified: Bool, problems: [VerifyProblem]) = (false, [])
         if let directory = try? OutboxDirectory.open(path, create: false, sys: fs), let report = try? OutboxInspector.verify(directory) {
-            let first = report.problems.first { p in
+            let problems = report.problems.filter { p in
                 FileNames.parseSegment(p.file) != nil && ![.leftoverFile, .tornTail].contains(p.kind)
                     && !(p.kind == .sequenceGap && p.reason.contains("below the first segment"))  // needs the tombstones, which open does not read
             }
-            segmentVerdict = (true, first)
+            segmentVerdict = (true, problems)
         }
         _ = try? OutboxInspector.rawWalk(path: path, sys: fs)
         var config = OutboxConfiguration()
@@ -137,7 +137,7 @@ public enum OutboxFuzzing {
         var appended: (seq: UInt64, message: OutboxMessage)?
         do {
             let outbox = try Outbox(openingAt: path, configuration: config, logger: quiet)
-            if segmentVerdict.verified, let problem = segmentVerdict.problem {
+            if segmentVerdict.verified, let problem = segmentVerdict.problems.first {
                 // Open accepted damage it does not read (inside a sealed segment whose seal is sound, or a
                 // message body): reading the segments finds it, at the same place (FORMAT.md §7).
                 let found = readingTheSegments(path, fs)
@@ -148,11 +148,12 @@ public enum OutboxFuzzing {
             if let seq = try? outbox.appendBlocking(message) { appended = (seq, message) }
             try? outbox.closeBlocking()
         } catch let e as OutboxError {
-            // One classifier: open and verify name the same damaged segment and offset.
+            // One classifier: what open refuses, verify names at the same segment and offset (open does not
+            // read inside a sealed segment whose seal is sound, so verify may name damage before it).
             if segmentVerdict.verified, [.corrupt, .unsupportedVersion].contains(e.code), let file = e.path?.split(separator: "/").last.map(String.init),
                FileNames.parseSegment(file) != nil {
-                precondition(segmentVerdict.problem?.file == file && segmentVerdict.problem?.offset == e.offset,
-                             "open refused \(file) at \(e.offset.map { "\($0)" } ?? "-") (\(e.message)), verify says \(segmentVerdict.problem.map { "\($0)" } ?? "nothing")")
+                precondition(segmentVerdict.problems.contains { $0.file == file && $0.offset == e.offset },
+                             "open refused \(file) at \(e.offset.map { "\($0)" } ?? "-") (\(e.message)), verify says \(segmentVerdict.problems)")
             }
         } catch {}
         if let (seq, message) = appended {

@@ -38,8 +38,8 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
             try check(natsOptions_SetTimeout(options, configuration.connectTimeout.wholeMilliseconds), "setting the timeout", misconfigured: true)
             try check(natsOptions_SetAllowReconnect(options, true), "allowing reconnects", misconfigured: true)
             try check(natsOptions_SetMaxReconnect(options, -1), "setting reconnects", misconfigured: true)
-            // Each message goes out as it is published, not when the client's flusher thread gets to it:
-            // the sink waits for acknowledgements right after a round, and a round is small when keys are few.
+            // Each message goes out as it is published, not when the client's flusher thread gets to it: the
+            // sink waits for acknowledgements right after sending (each sends the next message of its key).
             try check(natsOptions_SetSendAsap(options, true), "setting send-asap", misconfigured: true)
             // The client reconnects by itself; the relay probes at once when it has.
             try check(natsOptions_SetReconnectedCB(options, natsReconnected, Unmanaged.passUnretained(availability).toOpaque()),
@@ -160,31 +160,9 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
         logger.notice("created JetStream stream", metadata: ["stream": "\(configuration.stream)", "subjects": "\(configuration.streamSubject)"])
     }
 
-    /// Sends the round's messages asynchronously, then waits once for every acknowledgement. Each
-    /// message carries its id in `Nats-Msg-Id`, so JetStream drops a copy republished after a failure or
-    /// a crash (within the stream's duplicate window).
-    func publishRound(_ round: [StoredMessage]) -> [PublishOutcome] {
-        var outcomes = round.map { send($0) }
-        guard outcomes.contains(where: { $0 == nil }) else { return outcomes.map { $0! } }
-        // The round's wait stays within the publish timeout.
-        let deadline = ContinuousClock.now + configuration.publishTimeout
-        var options = jsPubOptions()
-        jsPubOptions_Init(&options)
-        options.MaxWait = max(1, (deadline - ContinuousClock.now).wholeMilliseconds)
-        if js_PublishAsyncComplete(js, &options) != NATS_OK {
-            // Take back what is still unacknowledged: a late acknowledgement is then dropped rather
-            // than credited to a later round. The relay retries these; the id makes JetStream drop a
-            // copy that did arrive.
-            var pending = natsMsgList()
-            if js_PublishAsyncGetPendingList(&pending, js) == NATS_OK { natsMsgList_Destroy(&pending) }
-        }
-        let acks = collector.take()
-        for (i, m) in round.enumerated() where outcomes[i] == nil {
-            outcomes[i] = acks[m.seq] ?? .unavailable("no acknowledgement from JetStream within \(configuration.publishTimeout)")
-        }
-        return outcomes.map { $0! }
-    }
-
+    /// Each message carries its id in `Nats-Msg-Id`, so JetStream drops a copy republished after a
+    /// failure or a crash (within the stream's duplicate window).
+    ///
     /// Waits for JetStream's next acknowledgements (``ChainingBrokerClient``); with none within the
     /// publish timeout, takes back what is still unacknowledged, so that a late acknowledgement is
     /// dropped rather than credited to a later batch (the relay retries these; the id makes JetStream

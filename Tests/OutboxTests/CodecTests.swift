@@ -77,7 +77,7 @@ struct CodecTests {
 
     @Test func fileHeaderRoundTripsAndRefusesUnknownVersions() throws {
         let h = FileHeader(kind: .segment, outboxID: .random(), base: 77, maxRecordSize: 1 << 20, createdAtMicros: 123)
-        var bytes = h.encode()
+        let bytes = h.encode()
         #expect(bytes.count == 64)
         #expect(try FileHeader.decode(bytes, expecting: .segment) == h)
         #expect(throws: DecodeError.self) { try FileHeader.decode(bytes, expecting: .tombstones) }

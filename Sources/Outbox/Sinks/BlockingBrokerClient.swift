@@ -40,6 +40,13 @@ package protocol ChainingBrokerClient: BlockingBrokerClient {
     var timedOut: PublishOutcome { get }
 }
 
+extension ChainingBrokerClient {
+    /// A round is a batch with at most one message per key: its chains are one message long.
+    package func publishRound(_ round: [StoredMessage]) -> [PublishOutcome] {
+        PublishChains.run(round, send: send, awaitOutcomes: { awaitOutcomes(atLeast: $0) }, timedOut: timedOut)
+    }
+}
+
 extension BlockingBrokerClient {
     package var reachabilityCheck: (@Sendable () -> any ReachabilityCheck)? { nil }
 }
