@@ -106,6 +106,48 @@ struct RecoveryTests {
         #expect(problems.isEmpty, "\(problems.prefix(5))")
     }
 
+    /// Valid frames written after a segment's seal (bound to their offsets, so they check out one by one)
+    /// are damage that is never a torn tail: open, reading, the relay's tail and verify all name the first
+    /// of them, and none of them loops judging it again (the fuzzer found such a loop).
+    @Test(.timeLimit(.minutes(1)))
+    func validFramesAfterASealAreRefusedEverywhereAndNothingLoops() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        _ = try await makeOutbox(dir, commits: 12, segmentSize: 400)
+        let names = try segmentNames(dir)
+        #expect(names.count >= 3)
+        let (sealed, next) = (names[0], names[1])
+        let reader = try OutboxReader(path: dir)
+        let id = reader.outboxID
+        // Two frames of the next segment, re-encoded as if they followed the seal of the first one.
+        let moved = try reader.messages().filter { $0.segment == next }.prefix(2)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + sealed))
+        let after = Int64(bytes.count)
+        for m in moved {
+            let body = try MessageCodec.encode([m.message], compressionThreshold: nil, maxBody: 1 << 20)
+            bytes += FrameHeader.frame(kind: .messages, first: m.seq, count: 1, body: body,
+                                       identity: FileIdentity(outboxID: id, base: 1), offset: Int64(bytes.count))
+        }
+        try bytes.write(to: URL(fileURLWithPath: dir + "/" + sealed))
+        func named(_ what: String, _ body: () throws -> Void) {
+            do {
+                try body()
+                Issue.record("\(what) accepted frames after a seal")
+            } catch let e as OutboxError {
+                #expect(e.code == .corrupt && e.path?.hasSuffix(sealed) == true && e.offset == after, "\(what): \(e)")
+            } catch { Issue.record("\(what): \(error)") }
+        }
+        named("open") { try Outbox(openingAt: dir, logger: quietLogger).closeBlocking() }
+        named("reading") { _ = try OutboxReader(path: dir).messages() }
+        named("the tail") {
+            let tail = LogTail(directory: try OutboxDirectory.open(dir, create: false, sys: LinuxSystemCalls()), outboxID: id, from: 1)
+            while try !tail.read(limit: 1000).isEmpty {}
+        }
+        let report = try OutboxInspector.verify(path: dir)
+        #expect(report.problems.first?.file == sealed && report.problems.first?.offset == after && report.problems.first?.kind == .corrupt,
+                "\(report.problems)")
+    }
+
     @Test func damageFollowedByAValidFrameInTheActiveSegmentIsRefused() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")

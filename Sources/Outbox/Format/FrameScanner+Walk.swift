@@ -33,6 +33,7 @@ extension FrameScanner {
     /// cleanly (preallocated space, FORMAT.md §7): in a sealed segment whatever they replaced is found
     /// missing by the sequence continuity check against the next segment.
     func walkToTornTail(trustingZeroHeader: Bool = false, _ body: (Frame) throws -> Bool) throws -> (end: Int64, tornTail: FrameDamage?) {
+        var judgedAgain: Int64?  // the damage judged again on fresh bytes (once per offset)
         while true {
             switch try next() {
             case .frame(let frame):
@@ -45,7 +46,10 @@ extension FrameScanner {
                 if let following = try nextValidFrame(after: damage.offset) {
                     // A frame still being written when its bytes were read, and a later one written since:
                     // the writer writes in order, so fresh bytes show the first one whole.
-                    if case .success = try checkFresh(at: damage.offset) { continue }
+                    if damage.canBeTorn, judgedAgain != damage.offset {
+                        judgedAgain = damage.offset
+                        if case .success = try checkFresh(at: damage.offset) { continue }
+                    }
                     throw OutboxError(.corrupt, damage.reason + "; a valid frame follows at offset \(following)",
                                       path: file.path, offset: damage.offset)
                 }

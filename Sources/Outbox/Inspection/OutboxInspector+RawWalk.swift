@@ -95,6 +95,7 @@ extension OutboxInspector {
         // the numbers was found, that is reported already.
         var continuity = SequenceContinuity()
         var broken = false
+        var judgedAgain: Int64?  // damage judged again on fresh bytes (a frame a live writer was writing), once per offset
         if kind == .segment, let h = try? header.get() { _ = continuity.segment(base: h.base) } else { broken = true }
         while true {
             switch try scanner.next() {
@@ -119,7 +120,10 @@ extension OutboxInspector {
                 }
                 let next = try scanner.nextValidFrame(after: d.offset)
                 // A frame a live writer was still writing when it was read: fresh bytes show it whole.
-                if next != nil, case .success = try scanner.checkFresh(at: d.offset) { continue }
+                if next != nil, d.canBeTorn, judgedAgain != d.offset {
+                    judgedAgain = d.offset
+                    if case .success = try scanner.checkFresh(at: d.offset) { continue }
+                }
                 broken = true
                 let end = next ?? size
                 let excerpt = try file.read(at: d.offset, count: Int(min(32, end - d.offset)))
