@@ -42,6 +42,15 @@ def make(name, count, segment_size=1 << 20):
     return d, ob, frames
 
 
+def make_sealed(name):
+    """An outbox of several segments; returns make()'s values, the first (sealed) segment's name and path,
+    and the offset of its seal (its last 32 bytes)."""
+    d, ob, frames = make(name, 12, segment_size=600)
+    seg = segments(ob)[0]
+    path = os.path.join(ob, seg)
+    return d, ob, frames, seg, path, os.path.getsize(path) - 32
+
+
 def segments(ob):
     return sorted(n for n in os.listdir(ob) if n.startswith("segment-"))
 
@@ -132,19 +141,13 @@ def main():
            description="one bit flipped inside the second frame of a sealed segment: open checks the segment by its seal, "
                        "reading finds the damage")
 
-    d, ob, frames = make("seal-flip", 12, segment_size=600)
-    seg = segments(ob)[0]
-    path = os.path.join(ob, seg)
-    seal = os.path.getsize(path) - 32
+    d, ob, frames, seg, path, seal = make_sealed("seal-flip")
     patch(path, seal + 28, bytes([open(path, "rb").read()[seal + 28] ^ 0x04]))
     expect(d, open="error", code="corrupt", file=seg, offset=seal, verifyKind="corrupt", messagesAfterRepair=12,
            description="one bit flipped in the seal of a sealed segment: open checks that segment in full and refuses it; "
                        "repair rebuilds it with a new seal and loses nothing")
 
-    d, ob, frames = make("seal-miscount", 12, segment_size=600)
-    seg = segments(ob)[0]
-    path = os.path.join(ob, seg)
-    seal = os.path.getsize(path) - 32
+    d, ob, frames, seg, path, seal = make_sealed("seal-miscount")
     reframe(path, seal, count=len(frames[seg]) + 1)
     expect(d, open="error", writer="opens", code="corrupt", file=seg, offset=seal, verifyKind="corrupt", messagesAfterRepair=12,
            description="a seal that counts one frame too many (valid checksum): open trusts it, reading the segment finds "

@@ -6,12 +6,6 @@ import Testing
 /// failures hold back only their own key, and an outage or a silent broker stops what is not sent.
 @Suite("Pipelined publishing in per-key chains")
 struct PublishChainsTests {
-    private func batch(_ keys: [String?]) -> [StoredMessage] {
-        keys.enumerated().map { i, key in
-            StoredMessage(seq: UInt64(i + 1), message: sampleMessage(i, key: key), segment: "s", offset: 0, compressed: false)
-        }
-    }
-
     /// A broker with messages in flight; `answer` decides each outcome, and acknowledgements come back
     /// in a random order, a random number at a time.
     private final class Broker {
@@ -57,7 +51,7 @@ struct PublishChainsTests {
         var g = SeededGenerator(seed: seed)
         for round in 0..<50 {
             let keys: [String?] = (0..<(1 + Int(g.next() % 200))).map { _ in g.next() % 5 == 0 ? nil : "k\(g.next() % 7)" }
-            let b = batch(keys)
+            let b = storedBatch(keys)
             let broker = Broker(b, seed: g.next())
             let outcomes = PublishChains.run(b, send: broker.send, awaitOutcomes: broker.await, timedOut: .unavailable("timeout"))
             #expect(broker.violations.isEmpty, "seed \(seed), round \(round): \(broker.violations.prefix(3))")
@@ -67,7 +61,7 @@ struct PublishChainsTests {
     }
 
     @Test func aFailureHoldsBackTheRestOfItsKeyOnly() {
-        let b = batch(["a", "a", "b", "a", "b", nil])
+        let b = storedBatch(["a", "a", "b", "a", "b", nil])
         let broker = Broker(b, seed: 7) { $0.seq == 1 ? .failed("broker said no") : .published }
         let outcomes = PublishChains.run(b, send: broker.send, awaitOutcomes: broker.await, timedOut: .unavailable("timeout"))
         #expect(!broker.sent.contains(2) && !broker.sent.contains(4), "the rest of key a is never sent after 1 failed: \(broker.sent)")
@@ -77,7 +71,7 @@ struct PublishChainsTests {
     }
 
     @Test func anOutageStopsWhatIsNotSentAndASilentBrokerTimesOut() {
-        let b = batch(["a", "a", "a", "b", "b"])
+        let b = storedBatch(["a", "a", "a", "b", "b"])
         let down = Broker(b, seed: 3) { $0.seq == 1 ? .unavailable("connection lost") : .published }
         let outcomes = PublishChains.run(b, send: down.send, awaitOutcomes: down.await, timedOut: .unavailable("timeout"))
         #expect(outcomes[0] == .unavailable("connection lost"))

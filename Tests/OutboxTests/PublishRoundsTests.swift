@@ -3,14 +3,8 @@ import Testing
 
 @Suite("Pipelined publishing in per-key rounds")
 struct PublishRoundsTests {
-    private func batch(_ keys: [String?]) -> [StoredMessage] {
-        keys.enumerated().map { i, key in
-            StoredMessage(seq: UInt64(i + 1), message: sampleMessage(i, key: key), segment: "s", offset: 0, compressed: false)
-        }
-    }
-
     @Test func eachRoundHoldsTheNextMessageOfEveryKey() {
-        let b = batch(["a", "a", "b", nil, "a", "b", nil])
+        let b = storedBatch(["a", "a", "b", nil, "a", "b", nil])
         var rounds: [[UInt64]] = []
         let outcomes = PublishRounds.run(b) { round in
             rounds.append(round.map(\.seq))
@@ -21,7 +15,7 @@ struct PublishRoundsTests {
     }
 
     @Test func aFailureHoldsBackTheRestOfItsKeyOnly() {
-        let b = batch(["a", "a", "b", "a", "b"])
+        let b = storedBatch(["a", "a", "b", "a", "b"])
         var sent: [UInt64] = []
         let outcomes = PublishRounds.run(b) { round in
             sent += round.map(\.seq)
@@ -34,7 +28,7 @@ struct PublishRoundsTests {
     }
 
     @Test func aRejectionAlsoHoldsBackItsKeyAndMissingOutcomesFail() {
-        let b = batch(["a", "a", nil])
+        let b = storedBatch(["a", "a", nil])
         let outcomes = PublishRounds.run(b) { round in
             round.count == 2 ? [.rejected("too big")] : []
         }

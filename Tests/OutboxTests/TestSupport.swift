@@ -13,6 +13,13 @@ func sampleMessage(_ n: Int, key: String? = nil, payloadSize: Int? = nil) -> Out
             ?? Array("{\"user\":\(n)}".utf8))
 }
 
+/// Stored messages 1, 2, … with these ordering keys (nil: none), as a relay hands a batch to a sink.
+func storedBatch(_ keys: [String?]) -> [StoredMessage] {
+    keys.enumerated().map { i, key in
+        StoredMessage(seq: UInt64(i + 1), message: sampleMessage(i, key: key), segment: "s", offset: 0, compressed: false)
+    }
+}
+
 func configuration(segmentSize: Int = 64 << 20, sys: (any SystemCalls)? = nil) -> OutboxConfiguration {
     var c = OutboxConfiguration()
     c.segmentSize = segmentSize

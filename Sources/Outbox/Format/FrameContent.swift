@@ -11,6 +11,9 @@ enum FrameContent {
         }
     }
 
+    /// Whether segments of format `version` end with a seal when sealed (FORMAT.md §3a).
+    static func segmentsHaveSeals(_ version: UInt16) -> Bool { kinds(in: .segment, version: version).contains(.seal) }
+
     /// Why a frame body whose checksum matched does not decode, or nil when it does.
     static func problem(_ h: FrameHeader, _ body: [UInt8], maxBody: UInt32) -> String? {
         do {

@@ -231,7 +231,7 @@ package enum SegmentSalvage {
     /// The seal (FORMAT.md §3a) of a sealed segment whose frames after the header are `frames` and whose
     /// numbers end before `end`, if its format `version` has seals.
     private static func seal(_ frames: [[UInt8]], end: UInt64, version: UInt16, identity: FileIdentity) -> [UInt8]? {
-        guard !frames.isEmpty, FrameContent.kinds(in: .segment, version: version).contains(.seal) else { return nil }
+        guard !frames.isEmpty, FrameContent.segmentsHaveSeals(version) else { return nil }
         let offset = Int64(FileHeader.size) + Int64(frames.reduce(0) { $0 + $1.count })
         return Seal(offset: offset, end: end, frames: UInt32(frames.count)).encode(identity: identity, sealedAtMicros: OutboxMessage.micros(Date()))
     }

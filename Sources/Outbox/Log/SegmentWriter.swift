@@ -82,7 +82,7 @@ final class SegmentWriter {
         self.allocatedEnd = max(allocatedEnd, writeOffset)
         self.nextSeq = nextSeq
         self.frames = frames
-        self.sealable = FrameContent.kinds(in: .segment, version: version).contains(.seal)
+        self.sealable = FrameContent.segmentsHaveSeals(version)
         self.sealed = sealed
     }
 

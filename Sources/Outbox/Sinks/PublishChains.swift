@@ -15,9 +15,9 @@ package enum PublishChains {
     ///   the client refused it at once.
     /// - `awaitOutcomes` blocks until messages in flight have their outcomes, by sequence number: as many
     ///   as it is asked for, or fewer a moment after the first (so that the sink wakes once for several
-    ///   acknowledgements, not once for each); an empty answer means that none came within the sink's timeout: every message still in flight
-    ///   is then reported with `timedOut` (the client takes them back, so that a late acknowledgement is
-    ///   not credited to a later batch).
+    ///   acknowledgements, not once for each); an empty answer means that none came in time: every
+    ///   message still in flight is then reported with `timedOut` (the client takes them back, so that a
+    ///   late acknowledgement is not credited to a later batch).
     package static func run(
         _ batch: [StoredMessage], send: (StoredMessage) -> PublishOutcome?, awaitOutcomes: (_ atLeast: Int) -> [(UInt64, PublishOutcome)],
         timedOut: PublishOutcome
@@ -35,6 +35,8 @@ package enum PublishChains {
             }
         }
         var next: [String: Int] = [:]  // per key, the position in its chain of the next message to send
+        // Keys with messages not sent yet: while there are any, each acknowledgement may send one.
+        var keysWithMore = chains.values.filter { $0.count > 1 }.count
         var inFlight: [UInt64: Int] = [:]
         var outage: String?
         var settled: [(Int, PublishOutcome)] = []
@@ -65,24 +67,18 @@ package enum PublishChains {
                 next[key] = n + 1
                 start(chain[n])
             }
+            if next[key, default: 1] >= chain.count { keysWithMore -= 1 }
         }
         func drainSettled() {
-            while !settled.isEmpty {
-                let (i, outcome) = settled.removeFirst()
-                settle(i, outcome)
-            }
+            while let (i, outcome) = settled.popLast() { settle(i, outcome) }
         }
 
         for i in first { start(i) }
         drainSettled()
         while !inFlight.isEmpty {
-            // Wake for the first acknowledgement of a key that has more to send (it sends the next), or only
+            // Wake at the first acknowledgement while a key has more to send (it may send the next), or only
             // once everything in flight is acknowledged when nothing waits behind it.
-            let holding = inFlight.values.contains { i in
-                guard let key = batch[i].orderingKey, let chain = chains[key] else { return false }
-                return next[key, default: 1] < chain.count
-            }
-            let arrived = awaitOutcomes(holding ? 1 : inFlight.count)
+            let arrived = awaitOutcomes(keysWithMore > 0 ? 1 : inFlight.count)
             if arrived.isEmpty {
                 let stuck = inFlight.values.sorted()
                 inFlight = [:]
