@@ -244,9 +244,12 @@ public final class OutboxRelay: Service, Sendable {
         // Redrive requests: the dead-letter file is listed again whenever its size changed (at start too).
         var deadLetterSize: Int64 = -1
         var redriving = Set<UInt64>()
-        func readNew() async throws {
-            let room = configuration.maxInMemory - queue.count
-            let roomBytes = configuration.maxInMemoryBytes - queue.heldBytes
+        /// Reads what was appended, up to the memory bounds; while `replacing` is with the sink, its
+        /// messages are counted as gone (they leave when it is acknowledged), so that the read done during
+        /// a publish can fill the queue again: the bounds are then exceeded by at most one batch.
+        func readNew(replacing inFlight: (count: Int, bytes: Int) = (0, 0)) async throws {
+            let room = configuration.maxInMemory - queue.count + inFlight.count
+            let roomBytes = configuration.maxInMemoryBytes - queue.heldBytes + inFlight.bytes
             let canRead = room > 0 && roomBytes > 0
             let finished = tombstones.snapshot.finished
             let (fresh, holes, size, droppedFileSize) = try await io.run { [configuration, logger] in
@@ -261,7 +264,11 @@ public final class OutboxRelay: Service, Sendable {
                 queue.remove(dropped)
                 metrics.dropped.record(dropped.count)
             }
-            if canRead { queue.add(fresh.filter { !finished.contains($0.seq) && !dropped.contains($0.seq) }) }
+            if canRead {
+                // Usually none is finished or dropped: then the read is added as it is, not copied.
+                let skip = { (seq: UInt64) in finished.contains(seq) || dropped.contains(seq) }
+                queue.add(fresh.contains { skip($0.seq) } ? fresh.filter { !skip($0.seq) } : fresh)
+            }
             // Numbers lost to damage (holes a repair or a quarantine wrote) are finished as dead, with no
             // dead letter: `dead-letters list` and `dump` show them as lost.
             let lost = holes.subtracting(finished)
@@ -410,7 +417,7 @@ public final class OutboxRelay: Service, Sendable {
             if !expired.isEmpty {
                 try await retire(expired)
                 let gone = Set(expired.map(\.seq))
-                batch.removeAll { gone.contains($0.seq) }
+                batch.remove(gone)
                 if batch.isEmpty { continue }
             }
             if batch.isEmpty, let o = outage, o.trial, queue.count == 0 {
@@ -423,11 +430,13 @@ public final class OutboxRelay: Service, Sendable {
             if !batch.isEmpty {
                 // While the sink publishes this batch, what was appended meanwhile is read (its keys are in
                 // flight in the queue: nothing of theirs goes out before this batch's outcome).
-                async let published = publish(batch)
+                let (messages, leaving) = (batch.messages, (count: batch.count, bytes: batch.bytes))
+                async let published = publish(messages)
                 if outage == nil {
-                    try await readNew()
-                    // If the read stopped at the memory bounds, more may wait: read again after this batch.
-                    readAhead = queue.count < configuration.maxInMemory && queue.heldBytes < configuration.maxInMemoryBytes
+                    try await readNew(replacing: leaving)
+                    // The next batch need not wait for a read: this one read as many as this batch takes
+                    // out of the queue, and the next publish reads again.
+                    readAhead = true
                 }
                 let outcomes = await published
                 let result = queue.apply(outcomes, to: batch, now: clock.now, wallClock: Date())

@@ -33,7 +33,9 @@ public struct OutboxRelayConfiguration: Sendable {
     /// Publish every message in global sequence order (one failing message holds back all others), not
     /// only in order per key. Default false.
     public var strictOrder: Bool = false
-    /// At most this many pending messages are held in memory; more are read as these finish. Default 10000.
+    /// At most this many pending messages are held in memory; more are read as these finish. While a
+    /// batch is with the sink, its replacements are read, so the bound may be exceeded by one batch
+    /// (``batchSize``, ``maxBatchBytes``). Default 10000.
     public var maxInMemory: Int = 10_000
     /// And at most about this many bytes of them (payloads plus a fixed overhead per message); one
     /// message is always taken, however large. Default 64 MiB.

@@ -13,6 +13,40 @@ struct RelayQueue {
         var lastError = ""
         /// The message's deliver-by deadline (header ``OutboxRelayConfiguration/deliverByHeader``), read once.
         var deadline: Date?
+        /// The message's ``StoredMessage/footprint``, counted once.
+        var bytes: Int
+    }
+
+    /// What ``nextBatch(now:)`` took: the messages for the sink, in sequence order, and for each the
+    /// queue it came from (so that applying the outcomes looks nothing up by key).
+    struct Batch: RandomAccessCollection, Sendable {
+        private(set) var messages: [StoredMessage] = []
+        fileprivate var slots: [Int32] = []
+        /// The messages' footprints (``StoredMessage/footprint``), summed.
+        private(set) var bytes = 0
+
+        var startIndex: Int { 0 }
+        var endIndex: Int { messages.count }
+        subscript(i: Int) -> StoredMessage { messages[i] }
+
+        fileprivate mutating func append(_ m: StoredMessage, slot: Int32, bytes: Int) {
+            messages.append(m)
+            slots.append(slot)
+            self.bytes += bytes
+        }
+
+        fileprivate mutating func reserve(_ n: Int) {
+            messages.reserveCapacity(n)
+            slots.reserveCapacity(n)
+        }
+
+        /// Leaves out the messages whose numbers are in `seqs`.
+        mutating func remove(_ seqs: Set<UInt64>) {
+            guard !seqs.isEmpty else { return }
+            var kept = Batch()
+            for (m, s) in zip(messages, slots) where !seqs.contains(m.seq) { kept.append(m, slot: s, bytes: m.footprint) }
+            self = kept
+        }
     }
 
     /// What became of a batch.
@@ -52,12 +86,14 @@ struct RelayQueue {
         init(key: QueueKey) { self.key = key }
 
         var isEmpty: Bool { head == entries.count }
-        var first: Entry? { isEmpty ? nil : entries[head] }
+        /// The number of the first entry (read in place: an entry is never copied to be looked at).
+        var headSeq: UInt64? { isEmpty ? nil : entries[head].message.seq }
+        var headNotBefore: ContinuousClock.Instant? { isEmpty ? nil : entries[head].notBefore }
 
         /// Appends, or inserts in sequence order when an older message comes late (a sweep's straggler),
         /// never in front of `from` (the entries in flight).
         mutating func insert(_ e: Entry, from: Int) {
-            if let last = entries.last, from < entries.count, last.message.seq > e.message.seq {
+            if from < entries.count, entries[entries.count - 1].message.seq > e.message.seq {
                 let i = entries[from...].firstIndex { $0.message.seq > e.message.seq }!
                 entries.insert(e, at: i)
             } else {
@@ -71,9 +107,14 @@ struct RelayQueue {
             return entries[start...].firstIndex { $0.message.seq == seq } ?? (start > head ? entries[head..<start].firstIndex { $0.message.seq == seq } : nil)
         }
 
-        @discardableResult
         mutating func remove(at i: Int) -> Entry {
             let e = entries[i]
+            drop(at: i)
+            return e
+        }
+
+        /// Removes the entry at `i` without copying it out (a published message).
+        mutating func drop(at i: Int) {
             if i < head + inFlight { inFlight -= 1 }
             if i == head {
                 head += 1
@@ -87,7 +128,6 @@ struct RelayQueue {
             } else {
                 entries.remove(at: i)
             }
-            return e
         }
     }
 
@@ -122,6 +162,7 @@ struct RelayQueue {
     private(set) var heldBytes = 0
 
     static func footprint(_ m: StoredMessage) -> Int { m.footprint }
+
     private var random = SystemRandomNumberGenerator()
 
     init(configuration: OutboxRelayConfiguration) {
@@ -133,7 +174,7 @@ struct RelayQueue {
         let s: Int32
         if let free = freeSlots.popLast() {
             s = free
-            slots[Int(s)] = KeyQueue(key: key)
+            slots[Int(s)].key = key
         } else {
             s = Int32(slots.count)
             slots.append(KeyQueue(key: key))
@@ -147,17 +188,18 @@ struct RelayQueue {
     private mutating func schedule(_ s: Int32, now: ContinuousClock.Instant) {
         let i = Int(s)
         guard slots[i].inFlight == 0 else { return }
-        guard let head = slots[i].first else {
+        guard let headSeq = slots[i].headSeq else {
             slotOf.removeValue(forKey: slots[i].key)
-            slots[i].entries = []
+            // Kept for reuse; a large one is let go (a key that held a backlog).
+            if slots[i].entries.capacity > 64 { slots[i].entries = [] } else { slots[i].entries.removeAll(keepingCapacity: true) }
             slots[i].head = 0
             freeSlots.append(s)
             return
         }
-        if let at = head.notBefore, at > now {
+        if let at = slots[i].headNotBefore, at > now {
             waiting.push(WaitingItem(at: at, slot: s))
         } else {
-            ready.push(ReadyItem(seq: head.message.seq, slot: s))
+            ready.push(ReadyItem(seq: headSeq, slot: s))
         }
     }
 
@@ -167,13 +209,14 @@ struct RelayQueue {
         for var m in messages where !held.contains(m.seq) {
             if configuration.strictOrder { m.orderingKey = "" }
             held.insert(m.seq)
-            heldBytes += Self.footprint(m)
+            let bytes = Self.footprint(m)
+            heldBytes += bytes
             let s = slot(for: QueueKey(m))
             let i = Int(s)
-            let headBefore = slots[i].first?.message.seq
-            slots[i].insert(Entry(message: m, deadline: deadline(of: m.message)), from: slots[i].head + slots[i].inFlight)
-            if slots[i].inFlight == 0, let head = slots[i].first, head.message.seq != headBefore, head.notBefore == nil {
-                ready.push(ReadyItem(seq: head.message.seq, slot: s))
+            let headBefore = slots[i].headSeq
+            slots[i].insert(Entry(message: m, deadline: deadline(of: m.message), bytes: bytes), from: slots[i].head + slots[i].inFlight)
+            if slots[i].inFlight == 0, let head = slots[i].headSeq, head != headBefore, slots[i].headNotBefore == nil {
+                ready.push(ReadyItem(seq: head, slot: s))
             }
         }
     }
@@ -186,28 +229,27 @@ struct RelayQueue {
     /// that is not in flight (a k-way merge over the schedule, so the cost grows with the batch, not with
     /// what is held). The batch's keys are in flight until ``apply(_:to:now:wallClock:)``: none of their
     /// later messages goes out before the sink's outcome for these is known.
-    mutating func nextBatch(now: ContinuousClock.Instant) -> [StoredMessage] {
+    mutating func nextBatch(now: ContinuousClock.Instant) -> Batch {
         batchNumber += 1
         while let w = waiting.min, w.at <= now {
             waiting.pop()
             let i = Int(w.slot)
-            if slots[i].inFlight == 0, let head = slots[i].first, let at = head.notBefore, at <= now {
-                ready.push(ReadyItem(seq: head.message.seq, slot: w.slot))
+            if slots[i].inFlight == 0, let head = slots[i].headSeq, let at = slots[i].headNotBefore, at <= now {
+                ready.push(ReadyItem(seq: head, slot: w.slot))
             }
         }
         let (limit, maxBytes) = (configuration.batchSize, configuration.maxBatchBytes)
-        var batch: [StoredMessage] = []
-        batch.reserveCapacity(min(limit, held.count))
+        var batch = Batch()
+        batch.reserve(min(limit, held.count))
         var bytes = 0
         while batch.count < limit, bytes < maxBytes, let top = ready.pop() {
             let i = Int(top.slot)
             if slots[i].inFlight > 0 && slots[i].batchNumber != batchNumber { continue }  // in an earlier batch
             let position = slots[i].head + slots[i].inFlight
             guard position < slots[i].entries.count, slots[i].entries[position].message.seq == top.seq else { continue }  // outdated
-            let e = slots[i].entries[position]
-            if let at = e.notBefore, position > slots[i].head || at > now { continue }  // waits for a retry of its own
-            batch.append(e.message)
-            bytes += Self.footprint(e.message)
+            if let at = slots[i].entries[position].notBefore, position > slots[i].head || at > now { continue }  // waits for a retry of its own
+            bytes += slots[i].entries[position].bytes
+            batch.append(slots[i].entries[position].message, slot: top.slot, bytes: slots[i].entries[position].bytes)
             slots[i].inFlight += 1
             slots[i].batchNumber = batchNumber
             let next = position + 1
@@ -224,40 +266,40 @@ struct RelayQueue {
     /// were. An ``PublishOutcome/unavailable(_:)`` outcome counts nothing and sets no backoff: the
     /// message stays as it was, and ``Result/unavailable`` tells the relay to pause the sink.
     /// `batch` must be what ``nextBatch(now:)`` returned (ordering keys as set by ``add(_:)``).
-    mutating func apply(_ outcomes: [PublishOutcome], to batch: [StoredMessage], now: ContinuousClock.Instant, wallClock: Date) -> Result {
+    mutating func apply(_ outcomes: [PublishOutcome], to batch: Batch, now: ContinuousClock.Instant, wallClock: Date) -> Result {
         var result = Result()
+        result.published.reserveCapacity(batch.count)
         var failedKeys = Set<Int32>()
         var touched: [Int32] = []
-        var seen = Set<Int32>(minimumCapacity: batch.count)
-        // Where the next message of each key is looked for: a key's messages come in order in the batch,
-        // so each search starts where the last one ended (a key with a thousand messages in the batch
-        // costs a thousand steps, not half a million).
+        // Where the next message of each key is looked for, by slot: a key's messages come in order in
+        // the batch, so each search starts where the last one ended (a key with a thousand messages in the
+        // batch costs a thousand steps, not half a million).
         var cursor: [Int32: Int] = [:]
-        for (m, outcome) in zip(batch, outcomes) {
-            guard let s = slotOf[QueueKey(m)] else { continue }
+        for (n, outcome) in outcomes.enumerated() {
+            let (seq, s) = (batch.messages[n].seq, batch.slots[n])
             let k = Int(s)
-            if seen.insert(s).inserted { touched.append(s) }
-            guard let i = slots[k].index(of: m.seq, from: cursor[s]) else { continue }
-            let (count, headBefore) = (slots[k].entries.count, slots[k].head)
-            defer {
-                // Removed at the head: the next one is the new head (the storage may have been trimmed);
-                // removed elsewhere: the later ones moved down to i; kept: the next one is at i + 1.
-                let removed = slots[k].entries.count != count || slots[k].head != headBefore
-                cursor[s] = removed ? (i == headBefore ? slots[k].head : i) : i + 1
-            }
-            let before = held.count
-            defer { if held.count < before { heldBytes -= Self.footprint(m) } }
+            guard slots[k].inFlight > 0, let i = slots[k].index(of: seq, from: cursor[s]) else { continue }
+            if cursor[s] == nil { touched.append(s) }
+            let headBefore = slots[k].head
             switch outcome {
             case .published:
-                slots[k].remove(at: i)
-                held.remove(m.seq)
-                result.published.append(m.seq)
+                heldBytes -= slots[k].entries[i].bytes
+                slots[k].drop(at: i)
+                held.remove(seq)
+                result.published.append(seq)
+                // Removed at the head: the next one is the new head (the storage may have been trimmed);
+                // removed elsewhere: the later ones moved down to i.
+                cursor[s] = i == headBefore ? slots[k].head : i
+                continue
             case .rejected(let error):
                 result.failures += 1
                 failedKeys.insert(s)
                 let e = slots[k].remove(at: i)
-                held.remove(m.seq)
+                held.remove(seq)
+                heldBytes -= e.bytes
                 result.dead.append(deadLetter(e, reason: "rejected by the sink", error: error, attempts: e.attempts + 1, at: wallClock))
+                cursor[s] = i == headBefore ? slots[k].head : i
+                continue
             case .unavailable(let error):
                 failedKeys.insert(s)
                 if result.unavailable == nil { result.unavailable = error }
@@ -269,19 +311,26 @@ struct RelayQueue {
                 slots[k].entries[i].lastError = error
                 let e = slots[k].entries[i]
                 if let deadline = e.deadline, wallClock >= deadline {
-                    slots[k].remove(at: i)
-                    held.remove(m.seq)
+                    slots[k].drop(at: i)
+                    held.remove(seq)
+                    heldBytes -= e.bytes
                     result.expired.append(deadLetter(e, reason: "deliver-by deadline passed", error: error, attempts: e.attempts, at: wallClock))
+                    cursor[s] = i == headBefore ? slots[k].head : i
+                    continue
                 } else if e.attempts >= configuration.maxAttempts {
-                    slots[k].remove(at: i)
-                    held.remove(m.seq)
+                    slots[k].drop(at: i)
+                    held.remove(seq)
+                    heldBytes -= e.bytes
                     result.dead.append(deadLetter(e, reason: "gave up after \(e.attempts) attempts", error: error,
                                                   attempts: e.attempts, at: wallClock))
+                    cursor[s] = i == headBefore ? slots[k].head : i
+                    continue
                 } else {
                     let wait = configuration.backoff(afterAttempt: e.attempts, random: Double.random(in: 0...1, using: &random))
                     slots[k].entries[i].notBefore = now + wait
                 }
             }
+            cursor[s] = i + 1  // kept: the next one is behind it
         }
         // The batch's keys are no longer in flight.
         for s in touched {
@@ -313,7 +362,7 @@ struct RelayQueue {
                 let wasHead = i == slots[k].head
                 slots[k].remove(at: i)
                 held.remove(e.message.seq)
-                heldBytes -= Self.footprint(e.message)
+                heldBytes -= e.bytes
                 taken.append(e)
                 // Removing the head moves the head (and may trim the storage); removing another entry
                 // shifts the later ones down to `i`.
@@ -334,16 +383,15 @@ struct RelayQueue {
     /// Takes the messages of `batch` (what ``nextBatch(now:)`` returned) whose deliver-by deadline has
     /// passed out of the queue: they must not be published. Costs a look at the batch, not at everything
     /// held.
-    mutating func takeExpired(in batch: [StoredMessage], wallClock: Date) -> [DeadLetter] {
+    mutating func takeExpired(in batch: Batch, wallClock: Date) -> [DeadLetter] {
         var expired: [DeadLetter] = []
         var emptied: [Int32] = []
-        for m in batch {
-            guard let s = slotOf[QueueKey(m)] else { continue }
+        for (m, s) in zip(batch.messages, batch.slots) {
             let k = Int(s)
             if let i = slots[k].index(of: m.seq), let deadline = slots[k].entries[i].deadline, wallClock >= deadline {
                 let e = slots[k].remove(at: i)
                 held.remove(m.seq)
-                heldBytes -= Self.footprint(m)
+                heldBytes -= e.bytes
                 expired.append(deadLetter(e, reason: "deliver-by deadline passed", error: e.lastError.isEmpty ? "not published in time" : e.lastError,
                                           attempts: e.attempts, at: wallClock))
                 if slots[k].inFlight == 0 { emptied.append(s) }
