@@ -26,6 +26,33 @@ struct CodecTests {
         #expect(body.count < 100_000, "the repetitive payload was compressed")
     }
 
+    /// A frame's records that repeat types and keys (the decoder shares repeated texts, keeping keys in
+    /// a small table by a hash of their bytes) decode to exactly what was encoded: keys that share a
+    /// slot, a length or a prefix, empty ones, long ones and invalid UTF-8 where a text repeats.
+    @Test func repeatedTypesAndKeysDecodeExactly() throws {
+        let seed = testSeed("codecRepeats")
+        var g = SeededGenerator(seed: seed)
+        let types = ["UserRegistered", "UserRegistere", "A", "", "OrderPlaced-with-a-long-type-name-é"]
+        let keys: [String?] = [nil, "", "user-1", "user-2", "user-10", "user-1 ", "k", "ü", "a-key-longer-than-fifteen-bytes-0", "a-key-longer-than-fifteen-bytes-1"]
+            + (0..<200).map { "key-\($0)" }
+        for _ in 0..<200 {
+            let messages = (0..<Int.random(in: 1...60, using: &g)).map { _ in
+                OutboxMessage(type: types.randomElement(using: &g)!, key: keys.randomElement(using: &g)!, payload: [1, 2, 3])
+            }
+            let body = try MessageCodec.encode(messages, compressionThreshold: nil, maxBody: 4 << 20)
+            #expect(try MessageCodec.decode(body, count: messages.count, maxBody: 4 << 20).map(\.message) == messages, "seed \(seed)")
+        }
+        // A key that repeats the previous one's bytes up to a byte that is not UTF-8 is refused, not shared.
+        let two = [OutboxMessage(type: "T", key: "ab", payload: []), OutboxMessage(type: "T", key: "ab", payload: [])]
+        var body = try MessageCodec.encode(two, compressionThreshold: nil, maxBody: 4 << 20)
+        // The second record starts halfway; its key's second byte follows length, id, time, flags,
+        // reserved byte, header count, the type and the key length (FORMAT.md §4).
+        let at = body.count / 2 + 4 + 16 + 8 + 1 + 1 + 2 + 2 + 1 + 2 + 1
+        #expect(body[at] == UInt8(ascii: "b"))
+        body[at] = 0xFF
+        #expect(throws: DecodeError.self) { try MessageCodec.decode(body, count: 2, maxBody: 4 << 20) }
+    }
+
     @Test func uuidV7HasVersionAndVariant() {
         let id = MessageID.v7()
         let b = id.bytes

@@ -42,16 +42,27 @@ struct JSONLineTests {
     }
 
     /// The sinks' record, written straight into bytes, is the record the fields give through `JSONLine`
-    /// and Foundation's base64, for any strings, headers and payload lengths.
+    /// and Foundation's base64, for any strings, headers, payload lengths and creation times (also in a
+    /// batch, where the text of a time's second is reused, and for times no four-digit year holds).
     @Test func sinkRecordsMatchTheReference() throws {
         let seed = testSeed("sinkRecord")
         var g = SeededGenerator(seed: seed)
         let alphabet: [Character] = ["a", "Z", "0", " ", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1f}", "\u{7f}", "é", "😀"]
         func text() -> String { String((0..<Int.random(in: 0...12, using: &g)).map { _ in alphabet.randomElement(using: &g)! }) }
+        var previous: Int64 = 1_800_000_000_000_000
+        var batch: [StoredMessage] = []
+        var singly: [UInt8] = []
         for _ in 0..<2000 {
             let payload = (0..<Int.random(in: 0...40, using: &g)).map { _ in UInt8.random(in: 0...255, using: &g) }
             let headers = (0..<Int.random(in: 0...3, using: &g)).map { _ in OutboxMessage.Header(text(), text()) }
-            let message = OutboxMessage(type: text(), key: Bool.random(using: &g) ? text() : nil, headers: headers, payload: payload)
+            var message = OutboxMessage(type: text(), key: Bool.random(using: &g) ? text() : nil, headers: headers, payload: payload)
+            switch Int.random(in: 0..<4, using: &g) {
+            case 0: message.createdAtMicros = [Int64.min, Int64.max, -62_135_596_800_000_001, 253_402_300_800_000_000, -1, 0].randomElement(using: &g)!
+            case 1: message.createdAtMicros = previous + Int64.random(in: -1_000_000...1_000_000, using: &g)
+            case 2: message.createdAtMicros = Int64.random(in: -62_135_596_800_000_000...253_402_300_799_999_999, using: &g)
+            default: break
+            }
+            previous = message.createdAtMicros == Int64.min || message.createdAtMicros == Int64.max ? 0 : message.createdAtMicros
             let m = StoredMessage(seq: UInt64.random(in: 0...UInt64.max, using: &g), message: message, segment: "s", offset: 0, compressed: false)
             var j = JSONLine()
             j.string("id", m.message.id.description)
@@ -65,6 +76,9 @@ struct JSONLineTests {
             var lines: [UInt8] = []
             SinkRecord.append(m, to: &lines)
             #expect(SinkRecord.lines([m, m]) == lines + [10] + lines + [10])
+            batch.append(m)
+            singly += lines + [10]
         }
+        #expect(SinkRecord.lines(batch) == singly, "seed \(seed): a batch's lines are its records'")
     }
 }

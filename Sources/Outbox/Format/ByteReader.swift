@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Reads little-endian integers from bytes, throwing ``DecodeError`` instead of reading out of bounds.
 package struct ByteReader {
     let bytes: [UInt8]
@@ -46,12 +50,33 @@ package struct ByteReader {
 
     mutating func string(_ n: Int, _ what: StaticString) throws(DecodeError) -> String {
         let at = index
-        let slice = try bytes(n, what)
-        guard let s = String(validating: slice, as: UTF8.self) else {
+        let i = try take(n, what)
+        guard let s = bytes.withUnsafeBufferPointer({ String(validating: UnsafeBufferPointer(rebasing: $0[i..<(i + n)]), as: UTF8.self) }) else {
             throw DecodeError("\(what) is not valid UTF-8", at: at)
         }
         return s
     }
+
+    /// ``string(_:_:)``, returning `previous` itself when it holds the same bytes (no validation, no
+    /// new storage), and remembering what it returns in `previous`.
+    mutating func string(_ n: Int, _ what: StaticString, reusing previous: inout String?) throws(DecodeError) -> String {
+        if var p = previous, n <= end - index {
+            let i = index
+            let same = p.withUTF8 { u in
+                u.count == n && bytes.withUnsafeBufferPointer { b in n == 0 || memcmp(u.baseAddress!, b.baseAddress! + i, n) == 0 }
+            }
+            if same {
+                index += n
+                return p
+            }
+        }
+        let s = try string(n, what)
+        previous = s
+        return s
+    }
+
+    /// The next `n` bytes (fewer if fewer remain), without reading past them.
+    func peek(_ n: Int) -> ArraySlice<UInt8> { bytes[index..<min(end, index + max(0, n))] }
 
     package mutating func varint(_ what: StaticString) throws(DecodeError) -> UInt64 {
         var result: UInt64 = 0

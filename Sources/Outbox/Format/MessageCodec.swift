@@ -89,10 +89,20 @@ package enum MessageCodec {
     /// Decodes exactly `count` records filling `body`. Lengths are checked against the bytes left before
     /// anything is allocated; decompressed sizes are bounded by `maxBody`.
     package static func decode(_ body: [UInt8], count: Int, maxBody: Int) throws(DecodeError) -> [Decoded] {
-        var r = ByteReader(body)
         var out: [Decoded] = []
         out.reserveCapacity(min(count, body.count / 40 + 1))
-        for _ in 0..<count {
+        try decode(body, count: count, maxBody: maxBody) { _, message, compressed in out.append(Decoded(message: message, compressed: compressed)) }
+        return out
+    }
+
+    /// Decodes exactly `count` records filling `body`, handing each to `each` with its index, as it is
+    /// decoded (no array of them is built). Type and key texts repeated from record to record are
+    /// shared, not validated and stored again.
+    package static func decode(_ body: [UInt8], count: Int, maxBody: Int,
+                               each: (Int, consuming OutboxMessage, Bool) -> Void) throws(DecodeError) {
+        var r = ByteReader(body)
+        var texts = RepeatedTexts()
+        for index in 0..<count {
             let recordLength = Int(try r.u32("record length"))
             guard recordLength <= r.remaining else {
                 throw DecodeError("record length \(recordLength) exceeds the \(r.remaining) bytes left in the frame", at: r.index - 4)
@@ -105,9 +115,12 @@ package enum MessageCodec {
             guard flags & ~(keyFlag | compressedFlag) == 0 else { throw DecodeError("unknown record flags \(flags)", at: m.index - 1) }
             guard try m.u8("reserved") == 0 else { throw DecodeError("reserved byte is not zero", at: m.index - 1) }
             let headerCount = Int(try m.u16("header count"))
-            let type = try m.string(Int(try m.u16("type length")), "type")
+            let type = try m.string(Int(try m.u16("type length")), "type", reusing: &texts.type)
             var key: String?
-            if flags & keyFlag != 0 { key = try m.string(Int(try m.u16("key length")), "key") }
+            if flags & keyFlag != 0 {
+                let n = Int(try m.u16("key length"))
+                key = try m.string(n, "key", reusing: &texts.keys[texts.slot(m.peek(n))])
+            }
             var headers: [OutboxMessage.Header] = []
             headers.reserveCapacity(min(headerCount, m.remaining / 6))
             for _ in 0..<headerCount {
@@ -141,10 +154,22 @@ package enum MessageCodec {
             guard m.remaining == 0 else { throw DecodeError("\(m.remaining) unexpected bytes after the payload", at: m.index) }
             var message = OutboxMessage(id: id, type: type, key: key, headers: headers, payload: payload)
             message.createdAtMicros = created
-            out.append(Decoded(message: message, compressed: compressed))
+            each(index, message, compressed)
             r = ByteReader(body, from: recordEnd)
         }
         guard r.remaining == 0 else { throw DecodeError("\(r.remaining) bytes left after the last record", at: r.index) }
-        return out
+    }
+
+    /// The texts the records of one frame repeat: the last type, and keys in a small table by a hash of
+    /// their bytes (a frame's messages usually share a type and cycle through a few keys).
+    private struct RepeatedTexts {
+        var type: String?
+        var keys = [String?](repeating: nil, count: 64)
+
+        func slot(_ bytes: ArraySlice<UInt8>) -> Int {
+            var h: UInt32 = 2_166_136_261  // FNV-1a
+            for b in bytes { h = (h ^ UInt32(b)) &* 16_777_619 }
+            return Int(h & 63)
+        }
     }
 }

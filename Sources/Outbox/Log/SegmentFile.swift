@@ -20,19 +20,30 @@ package struct SegmentFile {
     /// The messages of a frame of this segment from `from` on (none for a hole), or
     /// ``OutboxError/Code/corrupt`` naming the frame if its records do not decode.
     package func messages(in frame: Frame, from: UInt64 = 0) throws -> [StoredMessage] {
-        guard frame.header.kind == .messages else { return [] }
-        let decoded: [MessageCodec.Decoded]
+        var out: [StoredMessage] = []
+        _ = try messages(in: frame, from: from, into: &out)
+        return out
+    }
+
+    /// ``messages(in:from:)`` appended to `out` (no array of their own), returning the sum of their
+    /// footprints (``StoredMessage/footprint``).
+    package func messages(in frame: Frame, from: UInt64 = 0, into out: inout [StoredMessage]) throws -> Int {
+        guard frame.header.kind == .messages else { return 0 }
+        // (Reserved only when empty: growing by exact reservations, frame after frame, would copy the
+        // array every time. A damaged count reserves nothing large.)
+        if out.isEmpty { out.reserveCapacity(min(Int(frame.header.count), frame.body.count / 40 + 1)) }
+        let (first, offset, name) = (frame.header.first, frame.offset, self.name)
+        var bytes = 0
         do {
-            decoded = try MessageCodec.decode(frame.body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize))
+            try MessageCodec.decode(frame.body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize)) { i, message, compressed in
+                guard first + UInt64(i) >= from else { return }
+                let m = StoredMessage(seq: first + UInt64(i), message: message, segment: name, offset: offset, compressed: compressed)
+                bytes += m.footprint
+                out.append(m)
+            }
         } catch {
             throw OutboxError(.corrupt, "frame content is invalid: \(error)", path: file.path, offset: frame.offset)
         }
-        var out: [StoredMessage] = []
-        out.reserveCapacity(decoded.count)
-        for (i, d) in decoded.enumerated() where frame.header.first + UInt64(i) >= from {
-            out.append(StoredMessage(seq: frame.header.first + UInt64(i), message: d.message, segment: name,
-                                     offset: frame.offset, compressed: d.compressed))
-        }
-        return out
+        return bytes
     }
 }

@@ -115,9 +115,7 @@ package final class LogTail {
             if last < nextSeq { return true }
             taking(frame)
             if frame.header.kind == .hole { holes.insert(max(frame.header.first, nextSeq)...last) }
-            let messages = try segment.messages(in: frame, from: nextSeq)
-            out += messages
-            bytes += messages.reduce(0) { $0 + $1.footprint }
+            bytes += try segment.messages(in: frame, from: nextSeq, into: &out)
             nextSeq = last + 1
             return out.count < limit && bytes < maxBytes
         }

@@ -24,6 +24,8 @@ struct RelayQueue {
         fileprivate var slots: [Int32] = []
         /// The messages' footprints (``StoredMessage/footprint``), summed.
         private(set) var bytes = 0
+        /// Which ``nextBatch(now:)`` call took it.
+        fileprivate var number = 0
 
         var startIndex: Int { 0 }
         var endIndex: Int { messages.count }
@@ -44,6 +46,7 @@ struct RelayQueue {
         mutating func remove(_ seqs: Set<UInt64>) {
             guard !seqs.isEmpty else { return }
             var kept = Batch()
+            kept.number = number
             for (m, s) in zip(messages, slots) where !seqs.contains(m.seq) { kept.append(m, slot: s, bytes: m.footprint) }
             self = kept
         }
@@ -118,15 +121,31 @@ struct RelayQueue {
             if i < head + inFlight { inFlight -= 1 }
             if i == head {
                 head += 1
-                if head == entries.count {
-                    entries.removeAll(keepingCapacity: true)
-                    head = 0
-                } else if head >= 64 && head * 2 >= entries.count {
-                    entries.removeFirst(head)
-                    head = 0
-                }
+                trimFront()
             } else {
                 entries.remove(at: i)
+            }
+        }
+
+        /// Removes every entry in flight (all of them were published) and returns their footprints'
+        /// sum: they are the first `inFlight` entries, as a batch takes a prefix of each key.
+        mutating func dropInFlight() -> Int {
+            var bytes = 0
+            for j in head..<(head + inFlight) { bytes += entries[j].bytes }
+            head += inFlight
+            inFlight = 0
+            trimFront()
+            return bytes
+        }
+
+        /// Lets go of the entries before `head` once they are all of them, or at least half.
+        private mutating func trimFront() {
+            if head == entries.count {
+                entries.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 64 && head * 2 >= entries.count {
+                entries.removeFirst(head)
+                head = 0
             }
         }
     }
@@ -206,9 +225,9 @@ struct RelayQueue {
     /// Adds messages not held yet, keeping each key's queue in sequence order. The queues are changed in
     /// place (a copy would copy the whole queue for every message).
     mutating func add(_ messages: [StoredMessage]) {
-        for var m in messages where !held.contains(m.seq) {
+        held.reserveCapacity(held.count + messages.count)
+        for var m in messages where held.insert(m.seq).inserted {
             if configuration.strictOrder { m.orderingKey = "" }
-            held.insert(m.seq)
             let bytes = Self.footprint(m)
             heldBytes += bytes
             let s = slot(for: QueueKey(m))
@@ -240,6 +259,7 @@ struct RelayQueue {
         }
         let (limit, maxBytes) = (configuration.batchSize, configuration.maxBatchBytes)
         var batch = Batch()
+        batch.number = batchNumber
         batch.reserve(min(limit, held.count))
         var bytes = 0
         while batch.count < limit, bytes < maxBytes, let top = ready.pop() {
@@ -269,6 +289,20 @@ struct RelayQueue {
     mutating func apply(_ outcomes: [PublishOutcome], to batch: Batch, now: ContinuousClock.Instant, wallClock: Date) -> Result {
         var result = Result()
         result.published.reserveCapacity(batch.count)
+        if outcomes.allSatisfy({ $0 == .published }) {
+            // The common case, in O(1) per key: each key's entries in flight are this batch's messages of
+            // that key (those still held), and all of them leave.
+            for seq in batch.messages.lazy.map(\.seq) where held.remove(seq) != nil { result.published.append(seq) }
+            var touched: [Int32] = []
+            for s in batch.slots {
+                let k = Int(s)
+                guard slots[k].inFlight > 0, slots[k].batchNumber == batch.number else { continue }
+                heldBytes -= slots[k].dropInFlight()
+                touched.append(s)
+            }
+            for s in touched { schedule(s, now: now) }
+            return result
+        }
         var failedKeys = Set<Int32>()
         var touched: [Int32] = []
         // Where the next message of each key is looked for, by slot: a key's messages come in order in
@@ -278,7 +312,7 @@ struct RelayQueue {
         for (n, outcome) in outcomes.enumerated() {
             let (seq, s) = (batch.messages[n].seq, batch.slots[n])
             let k = Int(s)
-            guard slots[k].inFlight > 0, let i = slots[k].index(of: seq, from: cursor[s]) else { continue }
+            guard slots[k].inFlight > 0, slots[k].batchNumber == batch.number, let i = slots[k].index(of: seq, from: cursor[s]) else { continue }
             if cursor[s] == nil { touched.append(s) }
             let headBefore = slots[k].head
             switch outcome {
