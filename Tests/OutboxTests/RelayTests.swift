@@ -222,64 +222,68 @@ struct RelayTests {
     /// per-key contract reports them), long per-key queues (so the front is trimmed many times) and
     /// messages added out of order: every batch is in sequence order and starts each key at its oldest
     /// held message; every message ends published or dead-lettered exactly once, in its key's order.
-    @Test func theQueueKeepsKeyOrderUnderRandomOutcomes() {
-        let seed = testSeed("relayQueue")
-        var g = SeededGenerator(seed: seed)
-        for strict in [false, true] {
-            var config = relayConfiguration(maxAttempts: 3)
-            config.strictOrder = strict
-            var queue = RelayQueue(configuration: config)
-            let total = 3000
-            let messages = (1...total).map { i in
-                StoredMessage(seq: UInt64(i), message: sampleMessage(i, key: Int.random(in: 0..<10, using: &g) == 0 ? nil : "k\(i % 3)"),
-                              segment: "s", offset: 0, compressed: false)
-            }
-            let keyOf = { (m: StoredMessage) -> String in strict ? "" : (m.orderingKey ?? "alone-\(m.seq)") }
-            queue.add(Array(messages[0..<200]).shuffled(using: &g))
-            var added = 200
-            var finished: [String: [UInt64]] = [:]
-            var ended = Set<UInt64>()
-            var now = ContinuousClock.now
-            var rounds = 0
-            while ended.count < total && rounds < 100_000 {
-                rounds += 1
-                if added < total && Bool.random(using: &g) {
-                    let n = min(total - added, Int.random(in: 1...150, using: &g))
-                    queue.add(Array(messages[added..<added + n]))
-                    added += n
+    @Test func theQueueKeepsKeyOrderUnderRandomOutcomes() async throws {
+        // Seconds of CPU in a debug build: on a thread of its own, not one of the cooperative pool the
+        // relay tests running beside it need.
+        try await onOwnThread {
+            let seed = testSeed("relayQueue")
+            var g = SeededGenerator(seed: seed)
+            for strict in [false, true] {
+                var config = relayConfiguration(maxAttempts: 3)
+                config.strictOrder = strict
+                var queue = RelayQueue(configuration: config)
+                let total = 3000
+                let messages = (1...total).map { i in
+                    StoredMessage(seq: UInt64(i), message: sampleMessage(i, key: Int.random(in: 0..<10, using: &g) == 0 ? nil : "k\(i % 3)"),
+                                  segment: "s", offset: 0, compressed: false)
                 }
-                now += .seconds(60)
-                let batch = queue.nextBatch(now: now)
-                #expect(zip(batch, batch.dropFirst()).allSatisfy { $0.seq < $1.seq }, "seed \(seed): a batch in sequence order")
-                var failedKeys = Set<String>()
-                var outcomes: [PublishOutcome] = []
-                var down = false
-                for m in batch {
-                    let k = keyOf(m)
-                    // Once the sink is unavailable, the rest of the batch is too (as PublishRounds reports it).
-                    if down { outcomes.append(.unavailable("gone")); continue }
-                    if failedKeys.contains(k) { outcomes.append(.failed("behind a failure")); continue }
-                    switch Int.random(in: 0..<20, using: &g) {
-                    case 0..<3: outcomes.append(.failed("hiccup")); failedKeys.insert(k)
-                    case 3: outcomes.append(.rejected("no")); failedKeys.insert(k)
-                    case 4: outcomes.append(.unavailable("gone")); down = true
-                    default: outcomes.append(.published)
+                let keyOf = { (m: StoredMessage) -> String in strict ? "" : (m.orderingKey ?? "alone-\(m.seq)") }
+                queue.add(Array(messages[0..<200]).shuffled(using: &g))
+                var added = 200
+                var finished: [String: [UInt64]] = [:]
+                var ended = Set<UInt64>()
+                var now = ContinuousClock.now
+                var rounds = 0
+                while ended.count < total && rounds < 100_000 {
+                    rounds += 1
+                    if added < total && Bool.random(using: &g) {
+                        let n = min(total - added, Int.random(in: 1...150, using: &g))
+                        queue.add(Array(messages[added..<added + n]))
+                        added += n
                     }
+                    now += .seconds(60)
+                    let batch = queue.nextBatch(now: now)
+                    #expect(zip(batch, batch.dropFirst()).allSatisfy { $0.seq < $1.seq }, "seed \(seed): a batch in sequence order")
+                    var failedKeys = Set<String>()
+                    var outcomes: [PublishOutcome] = []
+                    var down = false
+                    for m in batch {
+                        let k = keyOf(m)
+                        // Once the sink is unavailable, the rest of the batch is too (as PublishRounds reports it).
+                        if down { outcomes.append(.unavailable("gone")); continue }
+                        if failedKeys.contains(k) { outcomes.append(.failed("behind a failure")); continue }
+                        switch Int.random(in: 0..<20, using: &g) {
+                        case 0..<3: outcomes.append(.failed("hiccup")); failedKeys.insert(k)
+                        case 3: outcomes.append(.rejected("no")); failedKeys.insert(k)
+                        case 4: outcomes.append(.unavailable("gone")); down = true
+                        default: outcomes.append(.published)
+                        }
+                    }
+                    let result = queue.apply(outcomes, to: batch, now: now, wallClock: Date())
+                    #expect((result.unavailable != nil) == down, "seed \(seed): the batch reports the outage")
+                    #expect(result.dead.allSatisfy { $0.reason != "gave up after 0 attempts" }, "seed \(seed)")
+                    for seq in result.published + result.dead.map(\.seq) {
+                        #expect(ended.insert(seq).inserted, "seed \(seed): \(seq) ended twice")
+                        finished[keyOf(messages[Int(seq) - 1]), default: []].append(seq)
+                    }
+                    #expect(queue.count == added - ended.count, "seed \(seed): the queue holds what has not ended")
                 }
-                let result = queue.apply(outcomes, to: batch, now: now, wallClock: Date())
-                #expect((result.unavailable != nil) == down, "seed \(seed): the batch reports the outage")
-                #expect(result.dead.allSatisfy { $0.reason != "gave up after 0 attempts" }, "seed \(seed)")
-                for seq in result.published + result.dead.map(\.seq) {
-                    #expect(ended.insert(seq).inserted, "seed \(seed): \(seq) ended twice")
-                    finished[keyOf(messages[Int(seq) - 1]), default: []].append(seq)
+                #expect(ended.count == total, "seed \(seed) strict=\(strict): every message published or dead-lettered")
+                for (key, seqs) in finished {
+                    #expect(seqs == seqs.sorted(), "seed \(seed) strict=\(strict): key \(key) ended out of order")
                 }
-                #expect(queue.count == added - ended.count, "seed \(seed): the queue holds what has not ended")
+                #expect(queue.count == 0 && queue.heldBytes == 0, "seed \(seed)")
             }
-            #expect(ended.count == total, "seed \(seed) strict=\(strict): every message published or dead-lettered")
-            for (key, seqs) in finished {
-                #expect(seqs == seqs.sorted(), "seed \(seed) strict=\(strict): key \(key) ended out of order")
-            }
-            #expect(queue.count == 0 && queue.heldBytes == 0, "seed \(seed)")
         }
     }
 
