@@ -244,6 +244,8 @@ struct RelayTests {
                 var ended = Set<UInt64>()
                 var now = ContinuousClock.now
                 var rounds = 0
+                // Checked per round, reported once (an expectation per message costs seconds in a debug build).
+                var problems: [String] = []
                 while ended.count < total && rounds < 100_000 {
                     rounds += 1
                     if added < total && Bool.random(using: &g) {
@@ -253,7 +255,7 @@ struct RelayTests {
                     }
                     now += .seconds(60)
                     let batch = queue.nextBatch(now: now)
-                    #expect(zip(batch, batch.dropFirst()).allSatisfy { $0.seq < $1.seq }, "seed \(seed): a batch in sequence order")
+                    if !zip(batch, batch.dropFirst()).allSatisfy({ $0.seq < $1.seq }) { problems.append("round \(rounds): a batch out of sequence order") }
                     var failedKeys = Set<String>()
                     var outcomes: [PublishOutcome] = []
                     var down = false
@@ -270,14 +272,18 @@ struct RelayTests {
                         }
                     }
                     let result = queue.apply(outcomes, to: batch, now: now, wallClock: Date())
-                    #expect((result.unavailable != nil) == down, "seed \(seed): the batch reports the outage")
-                    #expect(result.dead.allSatisfy { $0.reason != "gave up after 0 attempts" }, "seed \(seed)")
+                    if (result.unavailable != nil) != down { problems.append("round \(rounds): the batch does not report the outage as it was") }
+                    if result.dead.contains(where: { $0.reason == "gave up after 0 attempts" }) { problems.append("round \(rounds): dead after 0 attempts") }
                     for seq in result.published + result.dead.map(\.seq) {
-                        #expect(ended.insert(seq).inserted, "seed \(seed): \(seq) ended twice")
+                        if !ended.insert(seq).inserted { problems.append("round \(rounds): \(seq) ended twice") }
                         finished[keyOf(messages[Int(seq) - 1]), default: []].append(seq)
                     }
-                    #expect(queue.count == added - ended.count, "seed \(seed): the queue holds what has not ended")
+                    if queue.count != added - ended.count {
+                        problems.append("round \(rounds): the queue holds \(queue.count), not the \(added - ended.count) that have not ended")
+                    }
+                    if problems.count > 20 { break }
                 }
+                #expect(problems.isEmpty, "seed \(seed) strict=\(strict): \(problems.prefix(20).joined(separator: "; "))")
                 #expect(ended.count == total, "seed \(seed) strict=\(strict): every message published or dead-lettered")
                 for (key, seqs) in finished {
                     #expect(seqs == seqs.sorted(), "seed \(seed) strict=\(strict): key \(key) ended out of order")
@@ -306,14 +312,27 @@ struct RelayTests {
 
 @Suite("Relay processes", .serialized)
 struct RelayProcessTests {
-    private func startRelay(_ dir: String, sinkFile: String, sweepInterval: String = "3600") throws -> Process {
+    /// Starts `outbox relay` on `dir`; its log goes to `log` when given (for a failure to show).
+    private func startRelay(_ dir: String, sinkFile: String, sweepInterval: String = "3600", log: String? = nil) throws -> Process {
         let p = Process()
         p.executableURL = try outboxExecutable()
         p.arguments = ["relay", dir, "--sink", "file:" + sinkFile, "--sweep-interval", sweepInterval, "--min-age", "0"]
         p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        if let log {
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
+            p.standardError = FileHandle(forWritingAtPath: log)
+            p.environment = ProcessInfo.processInfo.environment.merging(["OUTBOX_LOG_LEVEL": "debug"]) { $1 }
+        } else {
+            p.standardError = FileHandle.nullDevice
+        }
         try p.run()
         return p
+    }
+
+    /// The number of complete lines in the sink file (cheap enough to poll).
+    private func sinkLineCount(_ path: String) -> Int {
+        guard let data = FileManager.default.contents(atPath: path) else { return 0 }
+        return data.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
     }
 
     private func sinkLines(_ path: String) -> [[String: Any]] {
@@ -356,12 +375,33 @@ struct RelayProcessTests {
             for i in 1...total { try await outbox.append(sampleMessage(i, key: "k\(i % 17)")) }
         }
         for round in 0..<3 {
+            // The relay is killed once it published past a random point of what the producer appended:
+            // the producer's pace (an fsync per message, slow on a loaded disk) is waited for first.
+            let already = sinkLineCount(out)
+            let target = min(total, already + Int.random(in: 50...600, using: &g))
+            try await eventually("round \(round): the producer appended \(target)", timeout: .seconds(120)) {
+                try OutboxReader(path: dir).stats().lastSeq >= UInt64(target)
+            }
             // Sweeping (and so compacting) every 20 ms, the kill also lands in the middle of compactions.
-            let relay = try startRelay(dir, sinkFile: out, sweepInterval: "0.02")
-            let already = sinkLines(out).count
-            let target = already + Int.random(in: 50...600, using: &g)
-            try await eventually("round \(round): relay published past \(target)", timeout: .seconds(30)) {
-                sinkLines(out).count >= target
+            let log = tmp.sub("relay-\(round).log")
+            let relay = try startRelay(dir, sinkFile: out, sweepInterval: "0.02", log: log)
+            do {
+                try await eventually("round \(round): relay published past \(target)", timeout: .seconds(60)) {
+                    guard relay.isRunning else {
+                        Issue.record("round \(round): the relay exited (status \(relay.terminationStatus))")
+                        return true
+                    }
+                    return sinkLineCount(out) >= target
+                }
+            } catch {
+                let stats = try? OutboxReader(path: dir).stats()
+                print("[killingTheRelayMidBatch] seed \(seed) round \(round): \(sinkLineCount(out)) lines, stats \(String(describing: stats))")
+                print((try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(40).joined(separator: "\n") ?? "(no log)")
+                throw error
+            }
+            if !relay.isRunning {
+                print((try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(40).joined(separator: "\n") ?? "(no log)")
+                return
             }
             kill(relay.processIdentifier, SIGKILL)
             try await onOwnThread { relay.waitUntilExit() }
