@@ -13,6 +13,8 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
     private var connection: OpaquePointer?
     private var js: OpaquePointer?
     private let subjects: SinkTemplate
+    /// Whether messages were handed to the client since the last flush.
+    private var unflushed = false
 
     init(configuration: NATSSinkConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -38,9 +40,6 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
             try check(natsOptions_SetTimeout(options, configuration.connectTimeout.wholeMilliseconds), "setting the timeout", misconfigured: true)
             try check(natsOptions_SetAllowReconnect(options, true), "allowing reconnects", misconfigured: true)
             try check(natsOptions_SetMaxReconnect(options, -1), "setting reconnects", misconfigured: true)
-            // Each message goes out as it is published, not when the client's flusher thread gets to it: the
-            // sink waits for acknowledgements right after sending (each sends the next message of its key).
-            try check(natsOptions_SetSendAsap(options, true), "setting send-asap", misconfigured: true)
             // The client reconnects by itself; the relay probes at once when it has.
             try check(natsOptions_SetReconnectedCB(options, natsReconnected, Unmanaged.passUnretained(availability).toOpaque()),
                       "setting the reconnect handler", misconfigured: true)
@@ -168,6 +167,7 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
     /// dropped rather than credited to a later batch (the relay retries these; the id makes JetStream
     /// drop a copy that did arrive).
     func awaitOutcomes(atLeast count: Int) -> [(UInt64, PublishOutcome)] {
+        flushIfNeeded()
         let arrived = collector.take(atLeast: count, waitingUpTo: configuration.publishTimeout)
         if arrived.isEmpty, let js {
             var pending = natsMsgList()
@@ -201,13 +201,26 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
                 return outcome(s, "adding header \(name)")
             }
         }
-        var options = jsPubOptions()
-        jsPubOptions_Init(&options)
-        options.MaxWait = configuration.publishTimeout.wholeMilliseconds
-        let s = js_PublishMsgAsync(js, &msg, &options)
+        // No per-message deadline (`jsPubOptions.MaxWait`: a timer entry per message): the sink's own
+        // wait (``awaitOutcomes(atLeast:)``) times out what is not acknowledged and takes it back.
+        let s = js_PublishMsgAsync(js, &msg, nil)
         // On success the client owns the message and has cleared `msg`; destroying nil does nothing.
         natsMsg_Destroy(msg)
-        return s == NATS_OK ? nil : outcome(s, "publishing")
+        guard s == NATS_OK else { return outcome(s, "publishing") }
+        unflushed = true
+        return nil
+    }
+
+    /// Writes what was handed to the client since the last flush, before the sink waits for its
+    /// acknowledgements. The client buffers publishes and its flusher thread writes them after yielding
+    /// for a millisecond: left to it, every hop of a key's chain would wait for that. Writing each message
+    /// at once instead (`SendAsap`) costs a `write` per message. So messages are buffered while a wave of
+    /// them is sent, and the wave goes out in one write with the flush's PING; the wait for its PONG is
+    /// bounded (a late one only means the server is busy: what was written is on its way).
+    private func flushIfNeeded() {
+        guard unflushed, let connection else { return }
+        unflushed = false
+        _ = natsConnection_FlushTimeout(connection, min(100, max(1, configuration.publishTimeout.wholeMilliseconds)))
     }
 
     /// The headers the sink sets on every message (lowercased).
@@ -281,7 +294,7 @@ private let jetStreamAckHandler: jsPubAckHandler = { _, msg, ack, failure, closu
     guard let msg, let closure else { return }
     let collector = Unmanaged<AcknowledgementCollector<UInt64>>.fromOpaque(closure).takeUnretainedValue()
     var value: UnsafePointer<CChar>?
-    guard natsMsgHeader_Get(msg, "Outbox-Seq", &value) == NATS_OK, let value, let seq = UInt64(String(cString: value)) else { return }
+    guard natsMsgHeader_Get(msg, "Outbox-Seq", &value) == NATS_OK, let value, let seq = decimal(value) else { return }
     if ack != nil {
         collector.record(seq, .published)
     } else if let failure {
@@ -291,3 +304,20 @@ private let jetStreamAckHandler: jsPubAckHandler = { _, msg, ack, failure, closu
 }
 
 
+
+/// The number a header value (a C string of decimal digits) holds, without making a String of it.
+private func decimal(_ text: UnsafePointer<CChar>) -> UInt64? {
+    var value: UInt64 = 0
+    var p = text
+    guard p.pointee != 0 else { return nil }
+    while p.pointee != 0 {
+        let digit = UInt64(UInt8(bitPattern: p.pointee)) &- 48
+        guard digit < 10 else { return nil }
+        let (times, o1) = value.multipliedReportingOverflow(by: 10)
+        let (sum, o2) = times.addingReportingOverflow(digit)
+        guard !o1, !o2 else { return nil }
+        value = sum
+        p += 1
+    }
+    return value
+}
