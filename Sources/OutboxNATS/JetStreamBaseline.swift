@@ -11,8 +11,14 @@ package enum JetStreamBaseline {
     /// Publishes `messages` and returns the time from the first publish to the last acknowledgement.
     /// Blocks: call it on a thread of its own. Throws ``OutboxError/Code/broker`` when the server cannot
     /// be reached or a message was not acknowledged as stored.
+    ///
+    /// With `inKeyOrder`, it keeps the relay's ordering rule and nothing else of the relay: at most one
+    /// message of each ordering key unacknowledged (a key's next message is sent once the one before it
+    /// was acknowledged; key-less messages are not held back), each wave of sends flushed at once. That
+    /// is the most a publisher that keeps per-key order gets from this broker; the messages' sequence
+    /// numbers must be 1, 2, 3, … in order.
     package static func publishAsync(_ configuration: NATSSinkConfiguration, messages: [StoredMessage],
-                                     timeout: Duration) throws -> Duration {
+                                     timeout: Duration, inKeyOrder: Bool = false) throws -> Duration {
         var connection: OpaquePointer?
         var js: OpaquePointer?
         defer {
@@ -24,7 +30,7 @@ package enum JetStreamBaseline {
             throw OutboxError(.broker, "NATS baseline: \(what) failed: \(String(cString: natsStatus_GetText(s)))")
         }
         try check(natsConnection_ConnectTo(&connection, configuration.url), "connecting to \(configuration.redactedURL)")
-        let counts = AckCounts()
+        let counts = AckCounts(recordingSequenceNumbers: inKeyOrder)
         var options = jsOptions()
         jsOptions_Init(&options)
         options.Wait = timeout.wholeMilliseconds
@@ -34,8 +40,7 @@ package enum JetStreamBaseline {
         let subjects = configuration.subjectTemplate
         // The messages are given (as the relay's are read from disk before it publishes); their subjects
         // and headers are the client's work, as they are the sink's.
-        let start = ContinuousClock.now
-        for m in messages {
+        func send(_ m: StoredMessage) throws {
             let subject = subjects.render(m)
             let headers = BrokerMetadata.headers(m, idName: "Nats-Msg-Id", titleCase: true)
             var msg: OpaquePointer?
@@ -47,6 +52,36 @@ package enum JetStreamBaseline {
             let sent = js_PublishMsgAsync(js, &msg, nil)
             natsMsg_Destroy(msg)
             try check(sent, "publishing")
+        }
+        let start = ContinuousClock.now
+        if inKeyOrder {
+            // Per key, the positions not sent yet; every key's first message and every key-less one go first.
+            var chains: [String: ArraySlice<Int>] = [:]
+            var first: [Int] = []
+            for (i, m) in messages.enumerated() {
+                if let key = m.orderingKey {
+                    if chains[key] == nil { first.append(i) }
+                    chains[key, default: []].append(i)
+                } else {
+                    first.append(i)
+                }
+            }
+            for key in chains.keys { chains[key] = chains[key]?.dropFirst() }
+            for i in first { try send(messages[i]) }
+            var acknowledged = 0
+            while acknowledged < messages.count {
+                _ = natsConnection_FlushTimeout(connection, 100)
+                let seqs = counts.takeAcknowledged(waitingUpTo: timeout)
+                guard !seqs.isEmpty else { break }
+                acknowledged += seqs.count
+                for seq in seqs {
+                    guard seq >= 1, seq <= UInt64(messages.count), let key = messages[Int(seq - 1)].orderingKey,
+                          let next = chains[key]?.popFirst() else { continue }
+                    try send(messages[next])
+                }
+            }
+        } else {
+            for m in messages { try send(m) }
         }
         var wait = jsPubOptions()
         jsPubOptions_Init(&wait)
@@ -61,21 +96,42 @@ package enum JetStreamBaseline {
     }
 }
 
-/// Acknowledgements counted on the client's thread.
+/// Acknowledgements counted on the client's thread (and, in key order, their sequence numbers kept
+/// for the publisher to send what each one allows).
 private final class AckCounts: @unchecked Sendable {
-    private let lock = NSLock()
+    private let condition = NSCondition()
     private var stored = 0
     private var failed = 0
+    private var acknowledged: [UInt64] = []
+    let recordingSequenceNumbers: Bool
 
-    func add(ok: Bool) {
-        lock.lock()
+    init(recordingSequenceNumbers: Bool) { self.recordingSequenceNumbers = recordingSequenceNumbers }
+
+    func add(ok: Bool, seq: UInt64?) {
+        condition.lock()
         if ok { stored += 1 } else { failed += 1 }
-        lock.unlock()
+        if let seq {
+            acknowledged.append(seq)
+            if acknowledged.count == 1 { condition.signal() }
+        }
+        condition.unlock()
+    }
+
+    /// The sequence numbers acknowledged since the last call: waits up to `timeout` for the first.
+    func takeAcknowledged(waitingUpTo timeout: Duration) -> [UInt64] {
+        condition.lock()
+        defer {
+            acknowledged.removeAll(keepingCapacity: true)
+            condition.unlock()
+        }
+        let end = Date().addingTimeInterval(Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+        while acknowledged.isEmpty, condition.wait(until: end) {}
+        return acknowledged
     }
 
     func read() -> (Int, Int) {
-        lock.lock()
-        defer { lock.unlock() }
+        condition.lock()
+        defer { condition.unlock() }
         return (stored, failed)
     }
 }
@@ -83,5 +139,11 @@ private final class AckCounts: @unchecked Sendable {
 private let baselineAckHandler: jsPubAckHandler = { _, msg, ack, _, closure in
     defer { natsMsg_Destroy(msg) }
     guard let closure else { return }
-    Unmanaged<AckCounts>.fromOpaque(closure).takeUnretainedValue().add(ok: ack != nil)
+    let counts = Unmanaged<AckCounts>.fromOpaque(closure).takeUnretainedValue()
+    var seq: UInt64?
+    if counts.recordingSequenceNumbers {
+        var value: UnsafePointer<CChar>?
+        if natsMsgHeader_Get(msg, "Outbox-Seq", &value) == NATS_OK, let value { seq = decimal(value) }
+    }
+    counts.add(ok: ack != nil, seq: seq)
 }

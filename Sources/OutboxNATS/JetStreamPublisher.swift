@@ -306,7 +306,7 @@ private let jetStreamAckHandler: jsPubAckHandler = { _, msg, ack, failure, closu
 
 
 /// The number a header value (a C string of decimal digits) holds, without making a String of it.
-private func decimal(_ text: UnsafePointer<CChar>) -> UInt64? {
+func decimal(_ text: UnsafePointer<CChar>) -> UInt64? {
     var value: UInt64 = 0
     var p = text
     guard p.pointee != 0 else { return nil }

@@ -67,8 +67,10 @@ struct BenchCommand: AsyncParsableCommand {
                 bench.brokerSink = true
                 if case .nats(let nats) = try RelayCommand.SinkChoice(sink) {
                     let timeout = bench.publishTimeout
-                    bench.brokerBaseline = ("nats.async", { messages in
-                        try await onDedicatedThread("outbox-bench-nats") { try JetStreamBaseline.publishAsync(nats, messages: messages, timeout: timeout) }
+                    bench.brokerBaseline = ("nats.async", "nats.keyOrder", { messages, inKeyOrder in
+                        try await onDedicatedThread("outbox-bench-nats") {
+                            try JetStreamBaseline.publishAsync(nats, messages: messages, timeout: timeout, inKeyOrder: inKeyOrder)
+                        }
                     })
                 }
             }
