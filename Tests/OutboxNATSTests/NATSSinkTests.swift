@@ -283,7 +283,8 @@ struct NATSRelayCommandTests {
     }
 
     /// `outbox bench --sink nats://…`: the relay rows publish through JetStream, the drains against the C
-    /// client publishing the same messages alone, and the stream holds each of their messages once.
+    /// client publishing the same messages alone (the keyed one also in key order), and the stream holds
+    /// each of their messages once.
     @Test func theBenchMeasuresARelayToJetStream() async throws {
         let names = uniqueStream("bench")
         let tmp = TemporaryDirectory()
@@ -298,7 +299,9 @@ struct NATSRelayCommandTests {
         #expect(counts.sorted() == [20, 200, 200], "50,000 and 5,000 messages scaled by 0.004")
         let probe = try JetStreamProbe(url: sharedNATSURL)
         #expect(result.stdout.contains("\"nats.async\""), "the drains' anchor: the C client publishing alone")
-        // 420 from the relay's three runs, 2 x 200 from the client-alone baselines of the drains.
-        #expect(try await onOwnThread { probe.count(names.stream) } == 820, "every message of the five runs stored once")
+        #expect(result.stdout.contains("\"nats.keyOrder\""), "the keyed drain's bound: the C client keeping per-key order")
+        // 420 from the relay's three runs, 3 x 200 from the client-alone baselines of the drains (two for
+        // the keyed one: unordered and in key order).
+        #expect(try await onOwnThread { probe.count(names.stream) } == 1020, "every message of the six runs stored once")
     }
 }
