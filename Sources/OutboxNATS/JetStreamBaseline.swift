@@ -15,8 +15,8 @@ package enum JetStreamBaseline {
     /// With `inKeyOrder`, it keeps the relay's ordering rule and nothing else of the relay: at most one
     /// message of each ordering key unacknowledged (a key's next message is sent once the one before it
     /// was acknowledged; key-less messages are not held back), each wave of sends flushed at once. That
-    /// is the most a publisher that keeps per-key order gets from this broker; the messages' sequence
-    /// numbers must be 1, 2, 3, … in order.
+    /// is the most a publisher that keeps per-key order gets from this broker (the messages' sequence
+    /// numbers must differ: acknowledgements are matched by them).
     package static func publishAsync(_ configuration: NATSSinkConfiguration, messages: [StoredMessage],
                                      timeout: Duration, inKeyOrder: Bool = false) throws -> Duration {
         var connection: OpaquePointer?
@@ -55,31 +55,20 @@ package enum JetStreamBaseline {
         }
         let start = ContinuousClock.now
         if inKeyOrder {
-            // Per key, the positions not sent yet; every key's first message and every key-less one go first.
-            var chains: [String: ArraySlice<Int>] = [:]
-            var first: [Int] = []
-            for (i, m) in messages.enumerated() {
-                if let key = m.orderingKey {
-                    if chains[key] == nil { first.append(i) }
-                    chains[key, default: []].append(i)
-                } else {
-                    first.append(i)
+            // The relay's own chaining (``PublishChains``) over this client: every key's first message and
+            // every key-less one at once, each next one of a key once the one before it is acknowledged.
+            var sendError: (any Error)?
+            _ = PublishChains.run(messages, send: { m in
+                do { try send(m) } catch {
+                    sendError = error
+                    return .unavailable("\(error)")
                 }
-            }
-            for key in chains.keys { chains[key] = chains[key]?.dropFirst() }
-            for i in first { try send(messages[i]) }
-            var acknowledged = 0
-            while acknowledged < messages.count {
+                return nil
+            }, awaitOutcomes: { _ in
                 _ = natsConnection_FlushTimeout(connection, 100)
-                let seqs = counts.takeAcknowledged(waitingUpTo: timeout)
-                guard !seqs.isEmpty else { break }
-                acknowledged += seqs.count
-                for seq in seqs {
-                    guard seq >= 1, seq <= UInt64(messages.count), let key = messages[Int(seq - 1)].orderingKey,
-                          let next = chains[key]?.popFirst() else { continue }
-                    try send(messages[next])
-                }
-            }
+                return counts.takeAcknowledged(waitingUpTo: timeout).map { ($0.seq, $0.ok ? .published : .failed("refused")) }
+            }, timedOut: .unavailable("no acknowledgement"))
+            if let sendError { throw sendError }
         } else {
             for m in messages { try send(m) }
         }
@@ -102,7 +91,7 @@ private final class AckCounts: @unchecked Sendable {
     private let condition = NSCondition()
     private var stored = 0
     private var failed = 0
-    private var acknowledged: [UInt64] = []
+    private var acknowledged: [(seq: UInt64, ok: Bool)] = []
     let recordingSequenceNumbers: Bool
 
     init(recordingSequenceNumbers: Bool) { self.recordingSequenceNumbers = recordingSequenceNumbers }
@@ -111,14 +100,15 @@ private final class AckCounts: @unchecked Sendable {
         condition.lock()
         if ok { stored += 1 } else { failed += 1 }
         if let seq {
-            acknowledged.append(seq)
+            acknowledged.append((seq, ok))
             if acknowledged.count == 1 { condition.signal() }
         }
         condition.unlock()
     }
 
-    /// The sequence numbers acknowledged since the last call: waits up to `timeout` for the first.
-    func takeAcknowledged(waitingUpTo timeout: Duration) -> [UInt64] {
+    /// The sequence numbers answered since the last call, and whether each was stored: waits up to
+    /// `timeout` for the first.
+    func takeAcknowledged(waitingUpTo timeout: Duration) -> [(seq: UInt64, ok: Bool)] {
         condition.lock()
         defer {
             acknowledged.removeAll(keepingCapacity: true)

@@ -309,6 +309,16 @@ struct RelayQueue {
         // the batch, so each search starts where the last one ended (a key with a thousand messages in the
         // batch costs a thousand steps, not half a million).
         var cursor: [Int32: Int] = [:]
+        /// Takes entry `i` of slot `s` out of the queue for good (published, dead or expired); the key's
+        /// next message is looked for from there: at the new head if it was the head, else at `i` (the
+        /// later ones moved down).
+        func leave(_ s: Int32, at i: Int, headBefore: Int) {
+            let k = Int(s)
+            heldBytes -= slots[k].entries[i].bytes
+            held.remove(slots[k].entries[i].message.seq)
+            slots[k].drop(at: i)
+            cursor[s] = i == headBefore ? slots[k].head : i
+        }
         for (n, outcome) in outcomes.enumerated() {
             let (seq, s) = (batch.messages[n].seq, batch.slots[n])
             let k = Int(s)
@@ -317,22 +327,15 @@ struct RelayQueue {
             let headBefore = slots[k].head
             switch outcome {
             case .published:
-                heldBytes -= slots[k].entries[i].bytes
-                slots[k].drop(at: i)
-                held.remove(seq)
+                leave(s, at: i, headBefore: headBefore)
                 result.published.append(seq)
-                // Removed at the head: the next one is the new head (the storage may have been trimmed);
-                // removed elsewhere: the later ones moved down to i.
-                cursor[s] = i == headBefore ? slots[k].head : i
                 continue
             case .rejected(let error):
                 result.failures += 1
                 failedKeys.insert(s)
-                let e = slots[k].remove(at: i)
-                held.remove(seq)
-                heldBytes -= e.bytes
+                let e = slots[k].entries[i]
+                leave(s, at: i, headBefore: headBefore)
                 result.dead.append(deadLetter(e, reason: "rejected by the sink", error: error, attempts: e.attempts + 1, at: wallClock))
-                cursor[s] = i == headBefore ? slots[k].head : i
                 continue
             case .unavailable(let error):
                 failedKeys.insert(s)
@@ -345,19 +348,13 @@ struct RelayQueue {
                 slots[k].entries[i].lastError = error
                 let e = slots[k].entries[i]
                 if let deadline = e.deadline, wallClock >= deadline {
-                    slots[k].drop(at: i)
-                    held.remove(seq)
-                    heldBytes -= e.bytes
+                    leave(s, at: i, headBefore: headBefore)
                     result.expired.append(deadLetter(e, reason: "deliver-by deadline passed", error: error, attempts: e.attempts, at: wallClock))
-                    cursor[s] = i == headBefore ? slots[k].head : i
                     continue
                 } else if e.attempts >= configuration.maxAttempts {
-                    slots[k].drop(at: i)
-                    held.remove(seq)
-                    heldBytes -= e.bytes
+                    leave(s, at: i, headBefore: headBefore)
                     result.dead.append(deadLetter(e, reason: "gave up after \(e.attempts) attempts", error: error,
                                                   attempts: e.attempts, at: wallClock))
-                    cursor[s] = i == headBefore ? slots[k].head : i
                     continue
                 } else {
                     let wait = configuration.backoff(afterAttempt: e.attempts, random: Double.random(in: 0...1, using: &random))
