@@ -52,16 +52,25 @@ package struct Benchmark: Sendable {
                                                                    compressionThreshold: nil, maxBody: .max).count) ?? payloadSize + 80)
         let (timeout, makeSink, sinkName) = (publishTimeout, self.makeSink, self.sinkName)
         var all: [Scenario] = []
+        /// A floor of ``FsyncFloor`` on its own thread: `commits` writes of `records` records each,
+        /// counted as that many messages.
+        func floor(_ style: FsyncFloor.Style, commits: Int, records: Int = 1) -> Scenario.Run {
+            { _ in
+                var m = try await onDedicatedThread("outbox-bench-floor") {
+                    try FsyncFloor.measure(style, in: scratch, commits: commits, recordSize: record * records) }
+                m.operations *= records
+                return m
+            }
+        }
 
         let single = size(2000, 600)
         all.append(Scenario(
             name: "commit.single", what: "1 producer, 1 message per commit",
             outbox: { _ in try await OutboxWorkload.commit(in: scratch, messages: single, producers: 1, perCommit: 1, payload: payload, logger: logger) },
             baselines: [
-                ("floor.append", { _ in try await onDedicatedThread("outbox-bench-floor") {
-                    try FsyncFloor.measure(.append, in: scratch, commits: single, recordSize: record) } }),
-                ("floor.preallocated", { _ in try await onDedicatedThread("outbox-bench-floor") {
-                    try FsyncFloor.measure(.preallocated, in: scratch, commits: single, recordSize: record) } }),
+                ("floor.append", floor(.append, commits: single)),
+                ("floor.preallocated", floor(.preallocated, commits: single)),
+                ("floor.handoff", floor(.handoff, commits: single)),
             ],
             goals: [.ratioAtLeast(1.0, vs: "floor.append"), .ratioAtLeast(0.8, vs: "floor.preallocated")]))
 
@@ -76,8 +85,7 @@ package struct Benchmark: Sendable {
                 outbox: { _ in try await OutboxWorkload.commit(in: scratch, messages: messages, producers: n, perCommit: 1, payload: payload, logger: logger) },
                 baselines: [
                     ("sqlite", { _ in try await SQLiteOutbox.commit(in: scratch, messages: sqlite, producers: n, perCommit: 1, payload: payload) }),
-                    ("floor.append", { _ in try await onDedicatedThread("outbox-bench-floor") {
-                        try FsyncFloor.measure(.append, in: scratch, commits: floorCommits, recordSize: record) } }),
+                    ("floor.append", floor(.append, commits: floorCommits)),
                 ],
                 goals: goals))
         }
@@ -87,12 +95,8 @@ package struct Benchmark: Sendable {
             name: "commit.batch100", what: "1 producer, 100 messages per commit",
             outbox: { _ in try await OutboxWorkload.commit(in: scratch, messages: batches * 100, producers: 1, perCommit: 100, payload: payload, logger: logger) },
             baselines: [
-                ("floor.append×100", { _ in
-                    var m = try await onDedicatedThread("outbox-bench-floor") {
-                        try FsyncFloor.measure(.append, in: scratch, commits: batches, recordSize: record * 100) }
-                    m.operations *= 100  // messages: each write carries 100 records
-                    return m
-                }),
+                // Each write carries 100 records, counted as 100 messages.
+                ("floor.append×100", floor(.append, commits: batches, records: 100)),
                 ("sqlite", { _ in try await SQLiteOutbox.commit(in: scratch, messages: batches * 100, producers: 1, perCommit: 100, payload: payload) }),
             ],
             goals: [.ratioAtLeast(0.9, vs: "floor.append×100")]))

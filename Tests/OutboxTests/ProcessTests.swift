@@ -369,7 +369,7 @@ struct BenchTests {
         #expect(report["mode"] as? String == "quick" && (report["rounds"] as? NSNumber)?.intValue == 2)
         let scenarios = try #require(report["scenarios"] as? [String: [String: Any]])
         let expected: [String: [String]] = [
-            "commit.single": ["floor.append", "floor.preallocated"], "commit.concurrent4": ["sqlite", "floor.append"],
+            "commit.single": ["floor.append", "floor.preallocated", "floor.handoff"], "commit.concurrent4": ["sqlite", "floor.append"],
             "commit.concurrent16": ["sqlite", "floor.append"], "commit.concurrent64": ["sqlite", "floor.append"],
             "commit.batch100": ["floor.append×100", "sqlite"], "relay.drain.keyed": ["sqlite.drain", "sqlite.drain1000"], "relay.drain.keyless": ["sqlite.drain", "sqlite.drain1000"],
             "relay.live": [], "open.1M": ["read.all"], "writeAmplification.1": ["sqlite", "floor.pages"], "writeAmplification.16": ["sqlite", "floor.pages"],
