@@ -128,6 +128,8 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
     func renameat(_ directory: Int32, _ from: String, _ to: String) throws {
         try injected("rename")
         try real.renameat(directory, from, to)
+        // A file created under a temporary name (a new segment) is known by its final name from now on.
+        locked { for (fd, name) in names where name == from { names[fd] = to } }
     }
     func unlinkat(_ directory: Int32, _ name: String) throws {
         try injected("unlink")

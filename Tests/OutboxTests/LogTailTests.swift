@@ -18,8 +18,8 @@ struct LogTailTests {
     }
 
     /// The tail syncs only what may not be durable: never a sealed segment; the active one once per read
-    /// that took new frames from it (not again for frames an earlier sync covered); nothing the in-process
-    /// writer reported durable.
+    /// that took new frames from it (not again for frames an earlier sync covered); nothing the writer
+    /// reported durable, in this process (its own word) or in another (`writer.durable`).
     @Test func theTailSyncsOnlyWhatMayNotBeDurableYet() throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
@@ -30,6 +30,8 @@ struct LogTailTests {
         try outbox.closeBlocking()
         let segments = try FileNames.list(try OutboxDirectory.open(dir, create: false, sys: LinuxSystemCalls())).segments.count
         #expect(segments > 5, "several sealed segments and an active one")
+        let markPath = dir + "/" + DurableMarkFile.fileName
+        try FileManager.default.removeItem(atPath: markPath)
 
         let calls = CountingSystemCalls()
         let directory = try OutboxDirectory.open(dir, create: false, sys: calls)
@@ -39,21 +41,76 @@ struct LogTailTests {
         let (seqs, activeReads) = try readAll(tail, limit: 7, active: active)
         #expect(seqs == Array(1...300))
         #expect(activeReads >= 1 && calls.fdatasyncs == activeReads,
-                "a sync per read from the active segment (\(activeReads)), none for a sealed one: \(calls.fdatasyncs)")
+                "without a durable mark: a sync per read from the active segment (\(activeReads)), none for a sealed one: \(calls.fdatasyncs)")
         let before = calls.fdatasyncs
 
+        // A writer in another process: its durable mark says what needs no sync.
+        // (The mark moves after the commit's callers were completed; after close it is final.)
         outbox = try Outbox(openingAt: dir, configuration: config, logger: quietLogger)
         try outbox.appendBlocking(sampleMessage(301, payloadSize: 100))
+        try outbox.closeBlocking()
+        #expect(DurableMarkFile.read(in: directory, outboxID: reader.outboxID) == 301)
         #expect(try readAll(tail, limit: 7).seqs == [301])
-        #expect(calls.fdatasyncs == before + 1, "new bytes in the active segment: synced again")
-        #expect(try readAll(tail, limit: 7).seqs.isEmpty && calls.fdatasyncs == before + 1, "nothing new: no sync")
+        #expect(calls.fdatasyncs == before, "at or below writer.durable's mark: no sync of the tail's")
 
+        // A mark the tail must not trust reads as 0: the tail syncs for itself.
+        let other = OutboxID(bytes: Array(repeating: 7, count: 16))
+        let untrusted: [(String, [UInt8])] = [
+            ("torn", { var b = DurableMarkFile.encode(1000, outboxID: reader.outboxID); b[33] ^= 1; return b }()),
+            ("another outbox's", DurableMarkFile.encode(1000, outboxID: other)),
+            ("short", Array(DurableMarkFile.encode(1000, outboxID: reader.outboxID)[0..<32])),
+        ]
+        var seq = 301
+        for (what, bytes) in untrusted {
+            outbox = try Outbox(openingAt: dir, configuration: config, logger: quietLogger)
+            seq += 1
+            try outbox.appendBlocking(sampleMessage(seq, payloadSize: 100))
+            try outbox.closeBlocking()
+            try Data(bytes).write(to: URL(fileURLWithPath: markPath))
+            #expect(DurableMarkFile.read(in: directory, outboxID: reader.outboxID) == 0, "a \(what) mark reads as 0")
+            let synced = calls.fdatasyncs
+            #expect(try readAll(tail, limit: 7).seqs == [UInt64(seq)])
+            #expect(calls.fdatasyncs == synced + 1, "a \(what) mark: the tail synced the new frame itself")
+        }
+        #expect(try readAll(tail, limit: 7).seqs.isEmpty, "nothing new")
+
+        // A writer in this process: its own word, with no file to read.
+        outbox = try Outbox(openingAt: dir, configuration: config, logger: quietLogger)
+        try FileManager.default.removeItem(atPath: markPath)
         let writer = outbox
         tail.durableThrough = { @Sendable in writer.durableThrough }
-        for i in 302...320 { try outbox.appendBlocking(sampleMessage(i, payloadSize: 100)) }
-        #expect(try readAll(tail, limit: 7).seqs == Array(302...320))
-        #expect(calls.fdatasyncs == before + 1, "what the writer in this process made durable needs no sync of the tail's")
+        let synced = calls.fdatasyncs
+        for i in (seq + 1)...(seq + 19) { try outbox.appendBlocking(sampleMessage(i, payloadSize: 100)) }
+        #expect(try readAll(tail, limit: 7).seqs == Array(UInt64(seq + 1)...UInt64(seq + 19)))
+        #expect(calls.fdatasyncs == synced, "what the writer in this process made durable needs no sync of the tail's")
         try outbox.closeBlocking()
+    }
+
+    /// The writer never keeps a mark above what it recovered (an outbox restored from an older copy
+    /// beside a newer mark), and a fresh one starts at 0; every commit moves the mark to its last number.
+    @Test func theWriterLowersAStoredMarkToWhatItRecoveredAndMovesItWithEveryCommit() throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        // (The mark moves after a commit's callers were completed; after close it is final.)
+        var outbox = try Outbox(openingAt: dir, configuration: configuration(), logger: quietLogger)
+        let id = outbox.id
+        let directory = try OutboxDirectory.open(dir, create: false, sys: LinuxSystemCalls())
+        #expect(DurableMarkFile.read(in: directory, outboxID: id) == 0, "a new outbox: nothing durable")
+        try outbox.appendBlocking(contentsOf: (1...5).map { sampleMessage($0) })
+        try outbox.closeBlocking()
+        #expect(DurableMarkFile.read(in: directory, outboxID: id) == 5)
+        outbox = try Outbox(openingAt: dir, configuration: configuration(), logger: quietLogger)
+        #expect(DurableMarkFile.read(in: directory, outboxID: id) == 5, "a valid mark within what was recovered is kept")
+        try outbox.appendBlocking(sampleMessage(6))
+        try outbox.closeBlocking()
+        #expect(DurableMarkFile.read(in: directory, outboxID: id) == 6)
+
+        try Data(DurableMarkFile.encode(1_000_000, outboxID: id)).write(to: URL(fileURLWithPath: dir + "/" + DurableMarkFile.fileName))
+        outbox = try Outbox(openingAt: dir, configuration: configuration(), logger: quietLogger)
+        #expect(DurableMarkFile.read(in: directory, outboxID: id) == 6, "lowered to the last number recovered")
+        try outbox.appendBlocking(sampleMessage(7))
+        try outbox.closeBlocking()
+        #expect(DurableMarkFile.read(in: directory, outboxID: id) == 7)
     }
 
     /// A tail keeps its read window between reads; bytes it read before a writer cut a torn tail and wrote

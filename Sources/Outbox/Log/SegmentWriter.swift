@@ -59,6 +59,8 @@ final class SegmentWriter {
     /// Called after each durable commit with the last sequence number now durable, before its callers
     /// are completed.
     var onDurable: ((UInt64) -> Void)?
+    /// `writer.durable`, updated after the callers of each commit are completed (for relays elsewhere).
+    var markFile: DurableMarkFile?
     /// Called just before a durable commit completes its callers (``GroupCommitter/completing()``).
     var beforeCompleting: (() -> Void)?
 
@@ -364,6 +366,7 @@ final class SegmentWriter {
             for p in pending {
                 if p.end <= keepBytes { p.request.completion(.success(p.range)) } else { p.request.completion(.failure(writeError)) }
             }
+            if let last = kept.last { markFile?.record(last.range.upperBound) }
             return writeError
         }
         let syncStart = ContinuousClock.now
@@ -381,6 +384,7 @@ final class SegmentWriter {
         onDurable?(last)
         beforeCompleting?()
         for p in pending { p.request.completion(.success(p.range)) }
+        markFile?.record(last)
         return nil
     }
 

@@ -6,8 +6,9 @@
 /// yet, ``read(limit:maxBytes:)`` calls `fdatasync` on that segment itself; once it returns, everything
 /// read from the file is on disk. It does so only when needed: a sealed segment (one the writer rolled
 /// past) was fsynced before the next one was created; bytes below what an earlier `fdatasync` of this
-/// tail covered are on disk; and messages at or below ``durableThrough`` (the writer's own durable mark,
-/// when it lives in this process) are durable by the writer's word.
+/// tail covered are on disk; and messages at or below the writer's durable mark are durable by the
+/// writer's word: ``durableThrough`` when the writer lives in this process, else the mark it keeps in
+/// `writer.durable` (FORMAT.md §1c; read only when a frame may need it, 0 when there is none).
 /// A frame not yet complete is not an error: the tail stops before it and picks it up on a later call.
 package final class LogTail {
     let directory: OutboxDirectory
@@ -70,11 +71,17 @@ package final class LogTail {
             }
             guard let segment = current else { break }
             try segment.scanner.refreshSize()
-            let durable = durableThrough?() ?? 0
+            // The writer's durable mark: its own word in this process, else `writer.durable`; asked for
+            // only when a frame beyond what this tail synced was read.
+            var durable: UInt64?
             var needsSync = false
             var readThrough: Int64 = 0
             try walk(segment, tail: .stop, limit: limit, maxBytes: maxBytes, into: &out, bytes: &bytes) { frame in
-                if frame.end > syncedThrough, frame.header.first + UInt64(frame.header.count) - 1 > durable { needsSync = true }
+                if frame.end > syncedThrough, !needsSync {
+                    let mark = durable ?? durableThrough?() ?? DurableMarkFile.read(in: directory, outboxID: outboxID)
+                    durable = mark
+                    if frame.header.first + UInt64(frame.header.count) - 1 > mark { needsSync = true }
+                }
                 readThrough = frame.end
             }
             if out.count >= limit || bytes >= maxBytes {

@@ -58,6 +58,8 @@ public final class Outbox: Sendable {
         let directory = try OutboxDirectory.open(path, create: configuration.createIfMissing, sys: configuration.systemCalls)
         let lock = try FileLock.acquire(FileLock.writerLockName, in: directory, role: "writing")
         let writer = try SegmentWriter.recover(directory: directory, configuration: configuration, logger: logger)
+        writer.markFile = DurableMarkFile.openForWriting(in: directory, outboxID: writer.outboxID,
+                                                         lastRecovered: writer.nextSeq - 1, logger: logger)
         self.path = path
         self.id = writer.outboxID
         self.maxRecordSize = Int(writer.maxRecordSize)
