@@ -50,8 +50,7 @@ final class DurableMarkFile: @unchecked Sendable {
     func record(_ seq: UInt64) {
         guard !broken, seq > mark else { return }
         mark = seq
-        let bytes = Self.encode(seq, outboxID: outboxID)
-        do { try file.write(Array(bytes[24..<40]), at: 24) } catch {
+        do { try file.write(Self.markBytes(seq), at: 24) } catch {
             broken = true
             logger.warning("cannot update the durable mark; relays in other processes sync for themselves",
                            metadata: ["file": "\(file.path)", "error": "\(error)"])
@@ -66,7 +65,13 @@ final class DurableMarkFile: @unchecked Sendable {
     }
 
     static func encode(_ mark: UInt64, outboxID: OutboxID) -> [UInt8] {
-        var out = magic + outboxID.bytes
+        magic + outboxID.bytes + markBytes(mark)
+    }
+
+    /// Bytes 24–39: the mark and its complement (all a commit rewrites).
+    private static func markBytes(_ mark: UInt64) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(16)
         withUnsafeBytes(of: mark.littleEndian) { out += $0 }
         withUnsafeBytes(of: (~mark).littleEndian) { out += $0 }
         return out
