@@ -115,7 +115,7 @@ package struct Benchmark: Sendable {
                     { _ in
                         // Fresh message ids every round: the broker's deduplication must not drop them.
                         let messages = (0..<backlog).map { i in
-                            StoredMessage(seq: UInt64(i + 1), message: OutboxMessage(type: "UserRegistered", key: keyed ? "user-\(i % 64)" : nil, payload: payload),
+                            StoredMessage(seq: UInt64(i + 1), message: OutboxMessage(id: .v7(), type: "UserRegistered", key: keyed ? "user-\(i % 64)" : nil, payload: payload),
                                           segment: "", offset: 0, compressed: false)
                         }
                         return BenchSample(operations: backlog, elapsed: try await publish(messages, inKeyOrder))

@@ -40,34 +40,27 @@ struct AppendCommand: AsyncParsableCommand {
         }
         if let payloadSize, payloadSize < 0 { throw ValidationError("--payload-size must be 0 or more") }
         for h in headers where !h.contains("=") { throw ValidationError("--header '\(DumpCommand.escaped(h))' is not NAME=VALUE") }
+        // The library's own rules (OutboxMessage.problem), named by flag.
         guard !type.isEmpty else { throw ValidationError("--type must not be empty") }
-        if let problem = Self.textProblem(type) { throw ValidationError("--type \(problem)") }
-        if let key, let problem = Self.textProblem(key) { throw ValidationError("--key \(problem)") }
+        if let problem = OutboxMessage.textProblem(type) { throw ValidationError("--type \(problem)") }
+        if let key, let problem = OutboxMessage.textProblem(key) { throw ValidationError("--key \(problem)") }
         for h in headers {
             let (name, value) = Self.split(h)
-            guard !name.isEmpty else { throw ValidationError("--header '\(DumpCommand.escaped(h))' has an empty name") }
-            if let problem = Self.textProblem(name) ?? Self.textProblem(value) {
-                throw ValidationError("--header '\(DumpCommand.escaped(name))' \(problem)")
+            if let problem = OutboxMessage.headerNameProblem(name) {
+                throw ValidationError("--header '\(DumpCommand.escaped(h))': the name \(problem)")
             }
-            let lower = name.lowercased()
-            if lower.hasPrefix("nats-") || lower.hasPrefix("outbox-") {
-                throw ValidationError("--header '\(DumpCommand.escaped(name))' is reserved (Nats-* headers steer JetStream; outbox-* are set by the outbox and its sinks)")
+            if let problem = OutboxMessage.textProblem(value) {
+                throw ValidationError("--header '\(DumpCommand.escaped(h))': the value \(problem)")
             }
         }
+        let sample = OutboxMessage(type: type, key: key, headers: headers.map { Self.split($0) }.map { .init($0.0, $0.1) }, payload: [])
+        if let problem = sample.problem { throw ValidationError("--header: \(problem)") }
     }
 
     /// NAME and VALUE of a `NAME=VALUE` header.
     static func split(_ h: String) -> (String, String) {
         guard let i = h.firstIndex(of: "=") else { return (h, "") }
         return (String(h[..<i]), String(h[h.index(after: i)...]))
-    }
-
-    /// Why `s` cannot be stored as text: a control character (line breaks break broker headers) or a
-    /// replacement character (what undecodable bytes become).
-    static func textProblem(_ s: String) -> String? {
-        if s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "holds a control character" }
-        if s.unicodeScalars.contains("\u{FFFD}") { return "holds U+FFFD, the mark of bytes that are not UTF-8" }
-        return nil
     }
 
     func run() async throws {
@@ -96,6 +89,14 @@ struct AppendCommand: AsyncParsableCommand {
                         throw OutboxError(.recordTooLarge, "--payload-size \(payloadSize) is more than the outbox's max record size of \(limit) bytes")
                     }
                     fixedPayload = (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 % 251) }
+                }
+                // A commit's messages are built in memory: one that cannot fit is refused before they are (its
+                // fields other than the payload, which may deflate, need this much at least).
+                let perMessage = 38 + type.utf8.count + (key ?? keys.map { "key-\($0)" } ?? "").utf8.count
+                    + parsedHeaders.reduce(0) { $0 + 6 + $1.name.utf8.count + $1.value.utf8.count }
+                let commit = min(batch, count)
+                if commit > 1, commit.multipliedReportingOverflow(by: perMessage).partialValue > limit || commit > limit {
+                    throw OutboxError(.recordTooLarge, "--batch \(batch): a commit of \(commit) messages needs at least \(commit) × \(perMessage) bytes, more than the outbox's max record size of \(limit) bytes")
                 }
             } catch {
                 try? await outbox.close()

@@ -75,8 +75,9 @@ struct DemoCommand: AsyncParsableCommand {
                         var i = p
                         while i < total {
                             let user = "user-\(i)"
+                            // The id is set here (not at append) so that the demo can look for it at the sink.
                             let m = OutboxMessage(
-                                type: "UserRegistered", key: "tenant-\(i % 50)", headers: [.init("source", "outbox-demo")],
+                                id: .v7(), type: "UserRegistered", key: "tenant-\(i % 50)", headers: [.init("source", "outbox-demo")],
                                 payload: Array("{\"userId\":\"\(user)\",\"email\":\"\(user)@example.com\"}".utf8))
                             let t0 = ContinuousClock.now
                             let seq = try await outbox.append(m)

@@ -124,7 +124,7 @@ public func perKeyOrderHolds(_ seqsByKey: [(key: String?, seq: UInt64)]) -> Bool
 
 /// A stored message as the relay would hand it to a sink (payload: the sequence number in decimal).
 public func stored(_ seq: UInt64, key: String?, type: String = "TestEvent", headers: [OutboxMessage.Header] = [], payload: [UInt8]? = nil) -> StoredMessage {
-    let message = OutboxMessage(type: type, key: key, headers: headers, payload: payload ?? Array("\(seq)".utf8))
+    let message = OutboxMessage(id: .v7(), type: type, key: key, headers: headers, payload: payload ?? Array("\(seq)".utf8))
     return StoredMessage(seq: seq, message: message, segment: "test", offset: 0, compressed: false)
 }
 

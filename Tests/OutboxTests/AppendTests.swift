@@ -103,6 +103,80 @@ struct AppendTests {
         try await outbox.close()
     }
 
+    /// Issue 25, item 1: copies of one value were five messages with one id (a broker that deduplicates
+    /// kept one) and the template's construction time.
+    @Test func copiesOfOneValueGetTheirOwnIdAndTimeWhenAppended() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let template = OutboxMessage(type: "Reading", key: "s1", payload: [])
+        #expect(!template.id.isAssigned && template.createdAtMicros == 0, "nothing is given before append")
+        var batch: [OutboxMessage] = []
+        for i in 0..<5 {
+            var m = template
+            m.payload = Array("\(i)".utf8)
+            batch.append(m)
+        }
+        try await Task.sleep(for: .milliseconds(5))
+        let before = OutboxMessage.micros(Date())
+        try await outbox.append(contentsOf: batch)
+        try await outbox.append(template)
+        try await outbox.append(template)
+        let after = OutboxMessage.micros(Date())
+        let explicit = MessageID.v7()
+        let old = Date(timeIntervalSince1970: 1_000_000)
+        try await outbox.append(OutboxMessage(id: explicit, type: "Reading", payload: [], createdAt: old))
+        // A caller's id is kept, so appending it again is deliberate (the broker may deduplicate it); one
+        // commit holding it twice is refused before anything is written.
+        try await outbox.append(OutboxMessage(id: explicit, type: "Reading", payload: []))
+        let twice = [OutboxMessage(id: explicit, type: "A", payload: []), OutboxMessage(type: "B", payload: []),
+                     OutboxMessage(id: explicit, type: "C", payload: [])]
+        await #expect { try await outbox.append(contentsOf: twice) } throws: {
+            ($0 as? OutboxError)?.code == .invalidArgument && "\($0)".contains("message 3 of 3 repeats the id")
+        }
+        try await outbox.close()
+
+        let read = try OutboxReader(path: dir).messages()
+        #expect(read.count == 9)
+        let appended = read.prefix(7)
+        #expect(Set(appended.map(\.message.id)).count == 7, "seven appended values, seven ids: \(appended.map(\.message.id))")
+        #expect(appended.allSatisfy { $0.message.id.isAssigned && $0.message.id.uuid.uuidString.dropFirst(14).first == "7" }, "UUIDv7")
+        #expect(appended.allSatisfy { (before...after).contains($0.message.createdAtMicros) }, "stamped at append")
+        #expect(appended.map(\.message.createdAtMicros) == appended.map(\.message.createdAtMicros).sorted(), "times follow the numbers")
+        #expect(read[7].message.id == explicit && read[7].message.createdAt == old, "the caller's id and time are kept")
+        #expect(read[8].message.id == explicit)
+    }
+
+    /// Issue 25, item 3: the library took what the tool refuses, and the relay dead-lettered it later.
+    @Test func whatTheToolRefusesTheLibraryRefusesAtAppend() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        try await outbox.append(sampleMessage(1))
+        let bad: [(OutboxMessage, String)] = [
+            (OutboxMessage(type: "", payload: []), "type is empty"),
+            (OutboxMessage(type: "a\nb", payload: []), "type holds a control character"),
+            (OutboxMessage(type: "T", key: "k\r", payload: []), "key holds a control character"),
+            (OutboxMessage(type: "T", key: String(decoding: [0x66, 0xFF], as: UTF8.self), payload: []), "key holds U+FFFD"),
+            (OutboxMessage(type: "T", headers: [.init("Nats-Msg-Id", "x")], payload: []), "is reserved"),
+            (OutboxMessage(type: "T", headers: [.init("outbox-seq", "1")], payload: []), "is reserved"),
+            (OutboxMessage(type: "T", headers: [.init("", "x")], payload: []), "is empty"),
+            (OutboxMessage(type: "T", headers: [.init("x", "a\u{7F}")], payload: []), "holds a control character"),
+            (OutboxMessage(type: "T", headers: [.init(OutboxMessage.deliverByHeader, "soon")], payload: []), "is not a time"),
+        ]
+        for (m, says) in bad {
+            await #expect { try await outbox.append(contentsOf: [sampleMessage(2), m]) } throws: {
+                ($0 as? OutboxError)?.code == .invalidArgument && "\($0)".contains("message 2 of 2") && "\($0)".contains(says)
+            }
+            #expect(throws: OutboxError.self) { try outbox.appendBlocking(m) }
+        }
+        var expiring = OutboxMessage(type: "T", headers: [.init("x-tenant", "a")], payload: [])
+        expiring.expiresAt = Date().addingTimeInterval(60)
+        #expect(try await outbox.append(expiring) == 2, "the refusals consumed no number; the deadline header is the caller's")
+        try await outbox.close()
+        #expect(try OutboxReader(path: dir).messages().count == 2)
+    }
+
     @Test func appendAfterCloseThrowsClosed() async throws {
         let tmp = TemporaryDirectory()
         let outbox = try await Outbox.open(at: tmp.sub("ob"), logger: quietLogger)

@@ -108,7 +108,8 @@ struct CommandTests {
             (["append", dir, "--payload-file", tmp.sub("missing")], 74, "No such file or directory"),
             (["append", dir, "--header", "nl=a\nb"], 64, "control character"),
             (["append", dir, "--header", "Nats-Msg-Id=x"], 64, "reserved"),
-            (["append", dir, "--header", "=v"], 64, "empty name"),
+            (["append", dir, "--header", "=v"], 64, "name is empty"),
+            (["append", dir, "--count", "1000000000", "--batch", "1000000000"], 65, "max record size"),
             (["append", dir, "--type", ""], 64, "--type"),
             (["append", dir, "--count", "-1"], 64, "--count must be 0 or more"),
             (["dump", dir, "--segment", "nope.log"], 78, "no such segment"),
@@ -129,9 +130,7 @@ struct CommandTests {
         #expect(piped.status == 0, "\(piped.stderr)")
         #expect(try OutboxReader(path: dir).messages().last?.message.payload == Array("hello\n".utf8))
         // Control characters in stored text are escaped in the table, never printed raw.
-        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
-        try await outbox.append(OutboxMessage(type: "T\u{1b}[31m", headers: [.init("h", "a\nb")], payload: []))
-        try await outbox.close()
+        try await storeUnchecked(OutboxMessage(type: "T\u{1b}[31m", headers: [.init("h", "a\nb")], payload: []), in: dir)
         let table = try await runOutbox(["dump", dir])
         #expect(!table.stdout.contains("\u{1b}") && table.stdout.contains("T\\u{1b}[31m") && table.stdout.contains("a\\u{a}b"), "\(table.stdout)")
         let version = try await runOutbox(["--version"])

@@ -4,13 +4,14 @@ import Testing
 @testable import Outbox
 @_exported import OutboxTestSupport
 
-/// A message with every field set, distinguishable by `n`.
+/// A message with every field set, distinguishable by `n`; its id and creation time are set here (not at
+/// append), so that what a test wrote can be compared with what it reads.
 func sampleMessage(_ n: Int, key: String? = nil, payloadSize: Int? = nil) -> OutboxMessage {
     OutboxMessage(
-        type: "UserRegistered", key: key ?? "user-\(n % 7)",
+        id: .v7(), type: "UserRegistered", key: key ?? "user-\(n % 7)",
         headers: [.init("traceparent", "00-\(n)-01"), .init("x-n", "\(n)")],
         payload: payloadSize.map { size in (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ n) } }
-            ?? Array("{\"user\":\(n)}".utf8))
+            ?? Array("{\"user\":\(n)}".utf8), createdAt: Date())
 }
 
 /// Stored messages 1, 2, … with these ordering keys (nil: none), as a relay hands a batch to a sink.
@@ -104,4 +105,29 @@ func running<T>(_ relay: OutboxRelay, _ body: () async throws -> T) async throws
         _ = try? await task.value
         throw error
     }
+}
+
+/// Stores `message` as the last message of the outbox at `dir` without `append`'s checks, as versions
+/// before them did (so that the tools' handling of such stored text can be tested): a message of the
+/// same encoded size is appended, and its frame rewritten in place with `message`, checksummed anew.
+func storeUnchecked(_ message: OutboxMessage, in dir: String) async throws {
+    var message = message
+    message.stamp(now: OutboxMessage.micros(Date()), idTime: Date())
+    let body = try MessageCodec.encode([message], compressionThreshold: nil, maxBody: 1 << 20)
+    var placeholder = OutboxMessage(type: "T", payload: [])
+    placeholder.payload = [UInt8](repeating: 0x61, count: body.count - (try MessageCodec.encode([placeholder], compressionThreshold: nil, maxBody: 1 << 20)).count)
+    var config = OutboxConfiguration()
+    config.compressionThreshold = nil
+    let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+    let seq = try await outbox.append(placeholder)
+    try await outbox.close()
+    guard let stored = try OutboxReader(path: dir).messages().last, stored.seq == seq else { throw OutboxError(.io, "placeholder not found") }
+    let path = dir + "/" + stored.segment
+    let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+    defer { try? handle.close() }
+    let header = try FileHeader.decode(Array(try handle.read(upToCount: FileHeader.size) ?? Data()), expecting: .segment)
+    let frame = FrameHeader.frame(kind: .messages, first: seq, count: 1, body: body,
+                                  identity: FileIdentity(outboxID: header.outboxID, base: header.base), offset: stored.offset)
+    try handle.seek(toOffset: UInt64(stored.offset))
+    try handle.write(contentsOf: frame)
 }

@@ -1,13 +1,21 @@
 import Foundation
 
-/// The 16-byte identity of a message: the caller's, or a generated UUIDv7.
+/// The 16-byte identity of a message: the caller's, or a UUIDv7 generated when the message is appended.
 ///
 /// It is stored with the message and becomes the broker's deduplication key, so a message republished
-/// after a crash keeps the same id.
+/// after a crash keeps the same id. ``unassigned`` (the nil UUID, all zeros) is never stored: it stands
+/// for "no id yet", and ``Outbox/append(contentsOf:)`` replaces it with a new UUIDv7.
 public struct MessageID: Hashable, Sendable, CustomStringConvertible {
     public let uuid: UUID
 
     public init(_ uuid: UUID) { self.uuid = uuid }
+
+    /// No id yet (the nil UUID): what ``OutboxMessage/init(id:type:key:headers:payload:createdAt:)`` sets
+    /// when it is given none. Appending gives such a message a new UUIDv7.
+    public static let unassigned = MessageID(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
+
+    /// Whether this is a real id (not ``unassigned``).
+    public var isAssigned: Bool { self != Self.unassigned }
 
     /// Parses the canonical 8-4-4-4-12 hex form.
     public init?(_ string: String) {

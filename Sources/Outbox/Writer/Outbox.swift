@@ -118,8 +118,29 @@ public final class Outbox: Sendable {
         return try box.wait().get()
     }
 
+    /// Stamps, checks and encodes one commit: messages without an id or a creation time get a new UUIDv7
+    /// and the time of this call; a message the tool would refuse (``OutboxMessage/problem``), and a
+    /// commit holding one caller-set id twice, throw ``OutboxError/Code/invalidArgument`` before
+    /// anything is written.
     private func encode(_ messages: [OutboxMessage]) throws -> ([UInt8], UInt32) {
         var messages = messages
+        let now = Date()
+        let micros = OutboxMessage.micros(now)
+        var callerIDs = 0
+        for i in messages.indices {
+            if messages[i].id.isAssigned { callerIDs += 1 }
+            messages[i].stamp(now: micros, idTime: now)
+            if let problem = messages[i].problem {
+                throw OutboxError(.invalidArgument, "message \(i + 1) of \(messages.count): \(problem)", path: path)
+            }
+        }
+        if callerIDs > 1 {
+            var seen = Set<MessageID>(minimumCapacity: messages.count)
+            for (i, m) in messages.enumerated() where !seen.insert(m.id).inserted {
+                throw OutboxError(.invalidArgument,
+                                  "message \(i + 1) of \(messages.count) repeats the id \(m.id) of an earlier message of the same commit", path: path)
+            }
+        }
         TraceHeaders.inject(into: &messages)
         let body = try MessageCodec.encode(messages, compressionThreshold: configuration.compressionThreshold, maxBody: maxRecordSize)
         return (body, CRC32.of(body))
