@@ -144,7 +144,8 @@ public enum OutboxFuzzing {
                 precondition(found?.path?.hasSuffix("/" + problem.file) == true && found?.offset == problem.offset,
                              "open accepted segments verify finds damaged (\(problem)), and reading them says \(found.map { "\($0)" } ?? "nothing")")
             }
-            let message = OutboxMessage(type: "fuzz", payload: [1, 2, 3])
+            // The id and time are set here, so that what is read back can be compared whole.
+            let message = OutboxMessage(id: .v7(), type: "fuzz", payload: [1, 2, 3], createdAt: Date())
             if let seq = try? outbox.appendBlocking(message) { appended = (seq, message) }
             try? outbox.closeBlocking()
         } catch let e as OutboxError {

@@ -68,6 +68,11 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
     }
 
     func pwrite(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ offset: Int64) throws -> Int {
+        try limited(bytes) { try real.pwrite(fd, $0, offset) }
+    }
+
+    /// Applies ``maxWriteChunk`` and ``limitWrites(to:error:)`` to one write of `bytes`.
+    private func limited(_ bytes: UnsafeRawBufferPointer, _ write: (UnsafeRawBufferPointer) throws -> Int) throws -> Int {
         let allowed: Int? = locked {
             guard let budget = _writeBudget else { return nil }
             let n = min(budget, bytes.count)
@@ -79,10 +84,10 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
             _shortWrites += 1
             return max
         }
-        if let chunk { return try real.pwrite(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<chunk]), offset) }
-        guard let allowed else { return try real.pwrite(fd, bytes, offset) }
+        if let chunk { return try write(UnsafeRawBufferPointer(rebasing: bytes[0..<chunk])) }
+        guard let allowed else { return try write(bytes) }
         if allowed == 0 { throw Errno(code: locked { _writeError }) }
-        return try real.pwrite(fd, UnsafeRawBufferPointer(rebasing: bytes[0..<allowed]), offset)
+        return try write(UnsafeRawBufferPointer(rebasing: bytes[0..<allowed]))
     }
 
     private var _tornRead: Range<Int64>?
@@ -142,7 +147,7 @@ final class FaultInjectingCalls: SystemCalls, @unchecked Sendable {
     func mkdir(_ path: String, _ mode: mode_t) throws { try real.mkdir(path, mode) }
     func listDirectory(_ directory: Int32) throws -> [String] { try real.listDirectory(directory) }
     func flockHolder(_ fd: Int32) -> Int32? { real.flockHolder(fd) }
-    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws -> Int { try real.write(fd, bytes) }
+    func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws -> Int { try limited(bytes) { try real.write(fd, $0) } }
 }
 
 /// A gate threads wait at while it is closed; it counts how many are waiting.
