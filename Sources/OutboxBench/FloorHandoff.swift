@@ -36,7 +36,7 @@ final class FloorHandoff: @unchecked Sendable {
     }
 
     /// Hands over one commit and waits for it: 0, or the `errno` of the write or sync that failed.
-    func commit(at at: off_t) -> Int32 {
+    func commit(at: off_t) -> Int32 {
         condition.lock()
         defer { condition.unlock() }
         offset = at

@@ -59,9 +59,9 @@ struct RelayCommand: AsyncParsableCommand {
     func resolvedSink() throws -> String {
         if let sink { return sink }
         guard let file = sinkFile else { throw ValidationError("give --sink or --sink-file") }
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8),
+        guard let bytes = try? BoundedFile.read(file, limit: 64 << 10), let text = String(validating: bytes, as: UTF8.self),
               let line = text.split(whereSeparator: \.isNewline).first.map({ $0.trimmingCharacters(in: .whitespaces) }), !line.isEmpty else {
-            throw ValidationError("--sink-file \(file) cannot be read or holds no sink spec")
+            throw ValidationError("--sink-file \(file) cannot be read, is larger than 64 KiB, or holds no sink spec")
         }
         return line
     }

@@ -35,14 +35,19 @@ enum RelayConfigFile {
         }
     }
 
+    /// The largest file read: options take a few hundred bytes.
+    static let maxSize = 1 << 20
+
     /// The option values the file at `path` holds.
     static func values(at path: String) throws -> [String: String] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw OutboxError(.invalidArgument, "--config \(path): cannot be read: \(String(cString: strerror(errno)))") }
-        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-        guard let data = try? handle.readToEnd() ?? Data() else {
-            throw OutboxError(.invalidArgument, "--config \(path): cannot be read (is it a directory?)")
+        let bytes: [UInt8]?
+        do { bytes = try BoundedFile.read(path, limit: maxSize) } catch let e as OutboxError {
+            throw OutboxError(.invalidArgument, "--config \(path): cannot be read: \(e.errno.map { String(cString: strerror($0)) } ?? e.message)")
         }
+        guard let bytes else {
+            throw OutboxError(.invalidArgument, "--config \(path): more than \(maxSize >> 10) KiB, too large for a file of options")
+        }
+        let data = Data(bytes)
         let object: [String: Setting]
         do { object = try JSONDecoder().decode([String: Setting].self, from: data) } catch {
             // JSONSerialization says where the text stops being JSON.

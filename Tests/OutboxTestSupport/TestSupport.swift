@@ -140,10 +140,11 @@ public func brokerRelayConfiguration() -> OutboxRelayConfiguration {
     return c
 }
 
-/// `count` events cycling through `types`, over `keys` keys, each with a `tenant` header.
+/// `count` events cycling through `types`, over `keys` keys, each with a `tenant` header; their ids are
+/// set here (not at append), so that a test can look for them at the broker.
 public func sampleEvents(_ count: Int, keys: Int, types: [String] = ["OrderPlaced", "UserRegistered"]) -> [OutboxMessage] {
     (1...count).map { i in
-        OutboxMessage(type: types[i % types.count], key: "k\(i % keys)", headers: [.init("tenant", "t\(i % 3)")],
+        OutboxMessage(id: .v7(), type: types[i % types.count], key: "k\(i % keys)", headers: [.init("tenant", "t\(i % 3)")],
                       payload: Array("event \(i)".utf8))
     }
 }

@@ -216,7 +216,7 @@ struct InspectionTests {
 
     @Test func badInputIsOneLineAndANonZeroExit() async throws {
         let tmp = TemporaryDirectory()
-        FileManager.default.createFile(atPath: tmp.sub("notes.txt"), contents: Data("hello".utf8))
+        _ = FileManager.default.createFile(atPath: tmp.sub("notes.txt"), contents: Data("hello".utf8))
         let raw = try await runOutbox(["dump", "--raw", tmp.sub("notes.txt")])
         #expect(raw.status == 1, "a file that is no outbox file is damage found: \(raw.stderr)")
         #expect(raw.stdout.contains("unknown"))

@@ -32,7 +32,7 @@ struct ObservabilityTests {
         let outbox = try await Outbox.open(at: dir, logger: quietLogger)
         var context = ServiceContext.topLevel
         context[TestTraceKey.self] = "trace-42"
-        try await ServiceContext.withValue(context) {
+        _ = try await ServiceContext.withValue(context) {
             try await outbox.append(sampleMessage(1))
         }
         try await outbox.append(sampleMessage(2))

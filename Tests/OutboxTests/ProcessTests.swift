@@ -274,6 +274,15 @@ struct CommandTests {
         }
         let missing = try await runOutbox(["relay", tmp.sub("a"), "--config", tmp.sub("nope.json")])
         #expect(missing.status == 78 && missing.stderr.contains("No such file or directory"), "\(missing.stderr)")
+        // Issue 25, item 8: /dev/zero was read until memory ran out; sizes are bounded before reading.
+        for endless in ["/dev/zero", "/dev/urandom"] {
+            let r = try await runOutbox(["relay", tmp.sub("a"), "--config", endless])
+            #expect(r.status == 78 && r.stderr.contains("too large for a file of options"), "\(endless): \(r.status) \(r.stderr)")
+            let sinkFile = try await runOutbox(["relay", tmp.sub("a"), "--sink-file", endless])
+            #expect(sinkFile.status == 64 && sinkFile.stderr.contains("larger than 64 KiB"), "\(endless): \(sinkFile.status) \(sinkFile.stderr)")
+        }
+        let directory = try await runOutbox(["relay", tmp.sub("a"), "--config", tmp.path])
+        #expect(directory.status == 78 && directory.stderr.contains("Is a directory"), "\(directory.stderr)")
     }
 
     /// `outbox check`: each exit status of the monitoring-plugin convention, with one line.

@@ -69,6 +69,31 @@ struct QuarantineTests {
         #expect(try OutboxReader(path: dir).stats().quarantinedFiles == 1)
     }
 
+    /// Issue 25, item 17: the record was created 0644 and never synced, and the kept copy's entry in
+    /// `quarantine/` was not synced before the original was replaced.
+    @Test func theRecordAndTheKeptCopyAreDurableAndPrivateBeforeTheOriginalIsReplaced() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let (victim, _, _) = try await damagedOutbox(dir, atItsEnd: true)
+        let calls = RecordingCalls()
+        var c = configuration(segmentSize: 8 << 10, sys: calls)
+        c.onDamage = .quarantine
+        try await Outbox.open(at: dir, configuration: c, logger: quietLogger).close()
+        let record = dir + "/quarantine/" + victim + ".json"
+        let mode = try FileManager.default.attributesOfItem(atPath: record)[.posixPermissions] as? Int
+        #expect(mode == 0o600, "the record is private like every outbox file: \(String(mode ?? 0, radix: 8))")
+        #expect((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: record))) as? [String: Any])?["file"] as? String == victim)
+        let log = calls.directoryLog
+        func index(_ line: (String) -> Bool, after start: Int = 0) -> Int? { log[start...].firstIndex(where: line) }
+        let madeRecord = index { $0.hasSuffix("/quarantine .tmp-\(victim).json \(victim).json") && $0.hasPrefix("rename ") }
+        let linked = index { $0.hasPrefix("link ") && $0.hasSuffix(" \(victim) quarantine/\(victim)") }
+        let replaced = index { $0.hasPrefix("rename ") && $0.hasSuffix(" .tmp-\(victim) \(victim)") }
+        guard let madeRecord, let linked, let replaced else { Issue.record("\(log)"); return }
+        #expect(log[madeRecord + 1].hasPrefix("fsync ") && log[madeRecord + 1].hasSuffix("/quarantine"), "\(log)")
+        #expect(index({ $0.hasPrefix("fsync ") && $0.hasSuffix("/quarantine") }, after: linked).map { $0 < replaced } == true,
+                "the link into quarantine/ is synced before the original is replaced: \(log)")
+    }
+
     @Test func aRelayWithQuarantineTakesADamagedSealedSegmentOutOfTheWayAndPublishesTheRest() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")

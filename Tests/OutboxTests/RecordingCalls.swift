@@ -28,6 +28,14 @@ final class RecordingCalls: SystemCalls, @unchecked Sendable {
     private var names: [String: Int] = [:]
     private var nextInode = 1
 
+    /// Directory operations in order, with the directory they happened in (from `/proc/self/fd`):
+    /// `link DIR FROM TO`, `rename DIR FROM TO`, `fsync DIR`.
+    private(set) var directoryLog: [String] = []
+
+    private static func pathOf(_ fd: Int32) -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) ?? "fd \(fd)"
+    }
+
     private func record(_ body: () -> Void) {
         lock.lock()
         body()
@@ -86,7 +94,10 @@ final class RecordingCalls: SystemCalls, @unchecked Sendable {
     func fsync(_ fd: Int32) throws {
         try real.fsync(fd)
         record {
-            if directoryFDs.contains(fd) { ops.append(.syncDirectory) } else if let inode = inodeOfFD[fd] { ops.append(.sync(inode: inode)) }
+            if directoryFDs.contains(fd) {
+                ops.append(.syncDirectory)
+                directoryLog.append("fsync \(Self.pathOf(fd))")
+            } else if let inode = inodeOfFD[fd] { ops.append(.sync(inode: inode)) }
         }
     }
 
@@ -101,6 +112,7 @@ final class RecordingCalls: SystemCalls, @unchecked Sendable {
             names[to] = names[from]
             names[from] = nil
             ops.append(.rename(from: from, to: to))
+            directoryLog.append("rename \(Self.pathOf(directory)) \(from) \(to)")
         }
     }
 
@@ -109,6 +121,7 @@ final class RecordingCalls: SystemCalls, @unchecked Sendable {
         record {
             names[to] = names[from]
             ops.append(.link(from: from, to: to))
+            directoryLog.append("link \(Self.pathOf(directory)) \(from) \(to)")
         }
     }
 

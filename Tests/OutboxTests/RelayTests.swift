@@ -157,6 +157,44 @@ struct RelayTests {
         try await outbox.close()
     }
 
+    /// Issue 25, item 3: a batch of 0 (or no room in memory) logged "relay active" and never published,
+    /// and a negative sweep interval spun a core; now `run()` refuses such a configuration at once.
+    @Test func aConfigurationThatCannotWorkIsRefusedByRun() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        try await outbox.append(sampleMessage(1))
+        let cases: [(String, (inout OutboxRelayConfiguration) -> Void)] = [
+            ("batchSize", { $0.batchSize = 0 }),
+            ("maxBatchBytes", { $0.maxBatchBytes = 0 }),
+            ("maxInMemory", { $0.maxInMemory = 0 }),
+            ("maxInMemoryBytes", { $0.maxInMemoryBytes = -1 }),
+            ("maxAttempts", { $0.maxAttempts = 0 }),
+            ("sweepInterval", { $0.sweepInterval = .seconds(-1) }),
+            ("sweepInterval", { $0.sweepInterval = .zero }),
+            ("minimumAge", { $0.minimumAge = .milliseconds(-1) }),
+            ("initialBackoff", { $0.initialBackoff = .zero }),
+            ("maxBackoff", { $0.maxBackoff = .microseconds(1) }),
+            ("maxOutageBackoff", { $0.maxOutageBackoff = .seconds(366 * 86400) }),
+            ("standbyPollInterval", { $0.standbyPollInterval = .zero }),
+            ("outageReminderInterval", { $0.outageReminderInterval = .seconds(-5) }),
+            ("defaultTimeToLive", { $0.defaultTimeToLive = .zero }),
+        ]
+        for (field, change) in cases {
+            var config = relayConfiguration()
+            change(&config)
+            let sink = RecordingSink()
+            let relay = OutboxRelay(path: dir, sink: sink, configuration: config, logger: quietLogger)
+            await #expect { try await relay.run() } throws: {
+                ($0 as? OutboxError)?.code == .invalidArgument && "\($0)".contains("OutboxRelayConfiguration.\(field)")
+            }
+            #expect(sink.published.isEmpty, "\(field)")
+        }
+        #expect(throws: Never.self) { try relayConfiguration().validated() }
+        #expect(throws: Never.self) { try OutboxRelayConfiguration().validated() }
+        try await outbox.close()
+    }
+
     @Test func aSmallMemoryBudgetStillDeliversEverythingInOrder() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")

@@ -275,15 +275,20 @@ package enum SegmentSalvage {
     static func replace(_ name: String, with contents: [[UInt8]], in directory: OutboxDirectory, keep: Keep,
                         lost: SequenceRangeSet, suffix: String) throws {
         let keptAs: String
+        var keptIn: OutboxDirectory?
         switch keep {
         case .beside:
             keptAs = unusedName(name + suffix, in: directory)
         case .quarantine(let reason, let offset):
             try ensureQuarantineDirectory(directory)
+            let folder = try OutboxDirectory.open(directory.pathOf(quarantineDirectory), create: false, sys: directory.sys)
             keptAs = unusedName(quarantineDirectory + "/" + name, in: directory)
-            try writeRecord(for: keptAs, file: name, reason: reason, offset: offset, lost: lost, in: directory)
+            try writeRecord(for: String(keptAs.dropFirst(quarantineDirectory.count + 1)), file: name, reason: reason, offset: offset,
+                            lost: lost, in: folder)
+            keptIn = folder
         }
-        try directory.replaceFile(name, keepingOldAs: keptAs, contents: contents)
+        // The kept copy's directory entry is durable before the original is replaced.
+        try directory.replaceFile(name, keepingOldAs: keptAs, in: keptIn, contents: contents)
     }
 
     /// Where `keep` puts the original of `name`, in words.
@@ -320,7 +325,7 @@ package enum SegmentSalvage {
 
     /// `quarantine/NAME.json`: why the file is there and which numbers it held (FORMAT.md §1a).
     private static func writeRecord(for keptAs: String, file: String, reason: String, offset: Int64?, lost: SequenceRangeSet,
-                                    in directory: OutboxDirectory) throws {
+                                    in folder: OutboxDirectory) throws {
         var record: [String: Any] = [
             "file": file, "reason": reason, "lost": lost.description,
             "quarantinedAtMicros": OutboxMessage.micros(Date()),
@@ -328,8 +333,8 @@ package enum SegmentSalvage {
         if let offset { record["offset"] = offset }
         if let base = FileNames.parseSegment(file) { record["base"] = base }
         let data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
-        do { try data.write(to: URL(fileURLWithPath: directory.pathOf(keptAs + ".json")), options: .atomic) } catch {
-            throw OutboxError(.io, "cannot write the quarantine record: \(error)", path: directory.pathOf(keptAs + ".json"))
-        }
+        // Created as every outbox file is (FORMAT.md §1, §6): mode 0600, a temporary name, fsync, rename,
+        // fsync of the quarantine directory.
+        _ = try folder.createFile(keptAs + ".json", contents: [Array(data)])
     }
 }

@@ -85,7 +85,12 @@ public final class OutboxRelay: Service, Sendable {
     /// What the relay is doing now: starting, standby, active (with the sink reachable or not), stopped.
     public var status: RelayStatus { statusState.get() }
 
+    /// Runs the relay until its task is cancelled or the service group shuts down gracefully.
+    ///
+    /// Throws ``OutboxError/Code/invalidArgument`` at once for a configuration that cannot work
+    /// (``OutboxRelayConfiguration/validated()``), and for a sink whose own check finds it misconfigured.
     public func run() async throws {
+        _ = try configuration.validated()
         try await withTaskCancellationOrGracefulShutdownHandler {
             try await runUntilStopped()
         } onCancelOrGracefulShutdown: { [stopping, wake] in

@@ -65,6 +65,40 @@ public struct OutboxRelayConfiguration: Sendable {
 
     public init() {}
 
+    /// This configuration, or an ``OutboxError/Code/invalidArgument`` error naming the first field that
+    /// cannot work: counts and sizes must be at least 1, durations more than 0 (``minimumAge`` may be 0)
+    /// and at most a year, ``maxBackoff`` at least ``initialBackoff``. ``OutboxRelay/run()`` calls it
+    /// first, so a relay that could never publish (a batch of 0) or would spin (a sweep every -1 s) does
+    /// not start.
+    public func validated() throws -> OutboxRelayConfiguration {
+        func count(_ value: Int, _ name: String) throws {
+            guard value >= 1 else { throw OutboxError(.invalidArgument, "OutboxRelayConfiguration.\(name) must be at least 1, not \(value)") }
+        }
+        func duration(_ value: Duration, _ name: String, allowZero: Bool = false) throws {
+            guard value >= .zero, allowZero || value > .zero, value <= .seconds(365 * 86400) else {
+                throw OutboxError(.invalidArgument,
+                                  "OutboxRelayConfiguration.\(name) must be \(allowZero ? "from 0" : "more than 0") and at most a year, not \(value)")
+            }
+        }
+        try count(batchSize, "batchSize")
+        try count(maxBatchBytes, "maxBatchBytes")
+        try count(maxAttempts, "maxAttempts")
+        try count(maxInMemory, "maxInMemory")
+        try count(maxInMemoryBytes, "maxInMemoryBytes")
+        try duration(sweepInterval, "sweepInterval")
+        try duration(minimumAge, "minimumAge", allowZero: true)
+        try duration(initialBackoff, "initialBackoff")
+        try duration(maxBackoff, "maxBackoff")
+        try duration(maxOutageBackoff, "maxOutageBackoff")
+        try duration(outageReminderInterval, "outageReminderInterval")
+        try duration(standbyPollInterval, "standbyPollInterval")
+        if let defaultTimeToLive { try duration(defaultTimeToLive, "defaultTimeToLive") }
+        guard maxBackoff >= initialBackoff else {
+            throw OutboxError(.invalidArgument, "OutboxRelayConfiguration.maxBackoff (\(maxBackoff)) must be at least initialBackoff (\(initialBackoff))")
+        }
+        return self
+    }
+
     func backoff(afterAttempt attempt: Int, random: Double) -> Duration {
         Self.backoff(attempt, from: initialBackoff, cap: maxBackoff, random: random)
     }

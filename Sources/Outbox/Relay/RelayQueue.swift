@@ -391,7 +391,7 @@ struct RelayQueue {
                     continue
                 }
                 let wasHead = i == slots[k].head
-                slots[k].remove(at: i)
+                _ = slots[k].remove(at: i)
                 held.remove(e.message.seq)
                 heldBytes -= e.bytes
                 taken.append(e)

@@ -164,11 +164,11 @@ package final class OutboxDirectory: @unchecked Sendable {
     /// Replaces `name` with a new file holding `contents`, keeping the old file as `keptAs`: link the old
     /// file to `keptAs`, fsync the directory, write the new one under a temporary name, fsync it, rename
     /// it over `name`, fsync the directory. At every step `name` is either the old file or the new one.
-    func replaceFile(_ name: String, keepingOldAs keptAs: String, contents: [[UInt8]]) throws {
+    func replaceFile(_ name: String, keepingOldAs keptAs: String, in keptIn: OutboxDirectory? = nil, contents: [[UInt8]]) throws {
         do { try sys.linkat(fd, name, keptAs) } catch let e as Errno {
             throw OutboxError.system("link to \(keptAs)", errno: e.code, path: pathOf(name))
         }
-        try syncDirectory()
+        try (keptIn ?? self).syncDirectory()
         _ = try writeTemporary(for: name, contents: contents)
         try syncDirectory()
     }
