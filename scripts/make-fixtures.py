@@ -11,8 +11,9 @@ replaces and leaves an outbox that opens with that many messages. "writer": "ope
 sealed segment that open does not read (FORMAT.md §7: it checks a sealed segment by its seal); reading,
 tailing and verify still find it.
 
-The `v1-*` fixtures were written by a format-version-1 build and are kept as they are (this script leaves
-them alone): they check that older files are still read, and checked in full, as FORMAT.md §9 says.
+The `v1-*` and `v3-*` fixtures were written by builds of format versions 1 and 3 and are kept as they are
+(this script leaves them alone): they check that older files are still read, by the rules of their
+version, as FORMAT.md §9 says. The others are of the current version (4).
 """
 import json, os, shutil, struct, subprocess, sys, zlib
 
@@ -90,6 +91,19 @@ def reframe(path, offset, **fields):
     patch(path, offset, bytes(header))
 
 
+def retag(path, offset, tag):
+    """Sets the write tag (flags) of the frame at `offset` and recomputes its checksum."""
+    with open(path, "rb") as f:
+        data = f.read()
+    header = bytearray(data[offset:offset + 24])
+    length = struct.unpack_from("<I", header, 4)[0]
+    struct.pack_into("<H", header, 22, tag)
+    body = data[offset + 24:offset + 24 + length]
+    crc = zlib.crc32(data[16:32] + data[32:40] + struct.pack("<Q", offset) + bytes(header[4:24]) + body)
+    struct.pack_into("<I", header, 0, crc)
+    patch(path, offset, bytes(header))
+
+
 def frame_first(path, offset):
     with open(path, "rb") as f:
         f.seek(offset + 8)
@@ -105,7 +119,7 @@ def main():
         sys.exit("build first: swift build")
     os.makedirs(OUT, exist_ok=True)
     for name in os.listdir(OUT):
-        if not name.startswith("v1-"):
+        if not name.startswith(("v1-", "v3-")):
             shutil.rmtree(os.path.join(OUT, name))
 
     d, ob, frames = make("valid", 12, segment_size=600)
@@ -128,6 +142,32 @@ def main():
     patch(path, last + 10, b"\0" * (size - last - 10 + 512))
     expect(d, open="ok", messages=5, file=seg, sizeAfterOpen=last,
            description="the last frame runs into zero bytes (a preallocated or half-written tail)")
+
+    # FORMAT.md §7, the torn last write: the last three commits re-encoded as one write (one write tag,
+    # that of the offset where it begins), and its first frame's bytes zeroed, as when a power cut keeps
+    # a write's later pages and not its earlier ones. Open cuts the whole write.
+    d, ob, frames = make("torn-write", 8)
+    seg = segments(ob)[-1]
+    path = os.path.join(ob, seg)
+    start = frames[seg][-3]
+    tag = 1 + zlib.crc32(struct.pack("<Q", start)) % 32767
+    for offset in frames[seg][-3:]:
+        retag(path, offset, tag)
+    second = frames[seg][-2]
+    patch(path, start, b"\0" * (second - start))
+    expect(d, open="ok", messages=5, file=seg, sizeAfterOpen=start,
+           description="the last write (three frames) with its first frame zeroed and its later ones whole: a torn write, cut at open")
+
+    # The same bytes, but the three frames are three writes (as appended): zeros followed by frames of
+    # other writes are damage, not a torn write.
+    d, ob, frames = make("zeroed-before-other-writes", 8)
+    seg = segments(ob)[-1]
+    path = os.path.join(ob, seg)
+    start = frames[seg][-3]
+    patch(path, start, b"\0" * (frames[seg][-2] - start))
+    expect(d, open="error", code="corrupt", file=seg, offset=start, verifyKind="corrupt", messagesAfterRepair=7, readers=5,
+           description="a zeroed frame followed by frames of later writes: damage in a durable write, not a torn one "
+                       "(readers, which take a zero header in the active segment for the end of what is written, stop before it)")
 
     d, ob, frames = make("mid-segment-flip", 12, segment_size=600)
     seg = segments(ob)[0]
@@ -179,11 +219,11 @@ def main():
     path = os.path.join(ob, seg)
     with open(path, "rb") as f:
         header = bytearray(f.read(64))
-    header[8:10] = struct.pack("<H", 4)
+    header[8:10] = struct.pack("<H", 5)
     header[60:64] = struct.pack("<I", zlib.crc32(bytes(header[0:60])))
     patch(path, 0, bytes(header))
     expect(d, open="error", code="unsupported-version", file=seg, offset=8, verifyKind="unsupported-version", repair="refused",
-           description="a segment written by format version 4 (valid checksum): refused, not guessed at")
+           description="a segment written by format version 5 (valid checksum): refused, not guessed at")
 
     d, ob, frames = make("bad-header-checksum", 3)
     seg = segments(ob)[0]

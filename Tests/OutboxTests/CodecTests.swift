@@ -115,14 +115,14 @@ struct CodecTests {
             b.replaceSubrange(60..<64, with: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
             return b
         }
-        // Versions 1 and 2 (written by older builds) are still read, and keep their version when re-encoded.
-        for v: UInt8 in [1, 2] {
+        // Versions 1 to 3 (written by older builds) are still read, and keep their version when re-encoded.
+        for v: UInt8 in [1, 2, 3] {
             let old = try FileHeader.decode(withVersion(v), expecting: .segment)
             #expect(old.version == UInt16(v) && old.encode() == withVersion(v))
         }
-        #expect(FileHeader.currentVersion == 3)
-        #expect { try FileHeader.decode(withVersion(4), expecting: .segment) } throws: {
-            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 4") == true
+        #expect(FileHeader.currentVersion == 4)
+        #expect { try FileHeader.decode(withVersion(5), expecting: .segment) } throws: {
+            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 5") == true
         }
     }
 

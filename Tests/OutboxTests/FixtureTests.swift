@@ -54,7 +54,7 @@ struct FixtureTests {
             if let n = e["segments"] { #expect(try segmentNames(dir).count == Int(n)!) }
         } else {
             let before = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
-                .map { ($0, try fileSize(dir + "/" + $0)) }
+                .filter { $0 != DurableMarkFile.fileName }.map { ($0, try fileSize(dir + "/" + $0)) }
             // Open for writing, read (dump), tail (the relay, `tail`): the same file and offset.
             for attempt in ["writer", "reader", "tail"] {
                 do {
@@ -66,6 +66,12 @@ struct FixtureTests {
                         continue
                     case "writer":
                         _ = try Outbox(openingAt: dir, logger: quietLogger)
+                    case _ where attempt != "writer" && e["readers"] != nil:
+                        // Readers take a zero frame header in the active segment for the end of what is
+                        // written so far, without reading the space after it (FORMAT.md §7): they stop there.
+                        let read = try OutboxReader(path: dir).messages().count
+                        #expect(read == Int(e["readers"]!)!, "\(attempt) stops before the zeros: \(read) messages")
+                        continue
                     case "reader":
                         _ = try OutboxReader(path: dir).messages()
                     default:

@@ -150,7 +150,9 @@ struct QuarantineTests {
         let id = try OutboxReader(path: dir).outboxID
         let letters = (1...2).map { DeadLetter(seq: UInt64($0), message: sampleMessage($0), reason: "rejected", lastError: "no", attempts: 1,
                                                deadAtMicros: 1, redriven: false) }
-        try DeadLetterLog.append(letters, in: directory, outboxID: id, maxRecordSize: 4 << 20)
+        // Two writes: damage in the first, followed by the second, is corruption (damage followed by frames
+        // of its own write only could be that write cut short, FORMAT.md §7).
+        for letter in letters { try DeadLetterLog.append([letter], in: directory, outboxID: id, maxRecordSize: 4 << 20) }
         let path = dir + "/" + DeadLetterLog.fileName
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         bytes[FileHeader.size + 40] ^= 0x01  // inside the first of the two dead letters

@@ -126,7 +126,8 @@ struct RecoveryTests {
         for m in moved {
             let body = try MessageCodec.encode([m.message], compressionThreshold: nil, maxBody: 1 << 20)
             bytes += FrameHeader.frame(kind: .messages, first: m.seq, count: 1, body: body,
-                                       identity: FileIdentity(outboxID: id, base: 1), offset: Int64(bytes.count))
+                                       identity: FileIdentity(outboxID: id, base: 1), offset: Int64(bytes.count),
+                                       tag: FrameHeader.writeTag(start: Int64(bytes.count), version: FileHeader.currentVersion))
         }
         try bytes.write(to: URL(fileURLWithPath: dir + "/" + sealed))
         func named(_ what: String, _ body: () throws -> Void) {

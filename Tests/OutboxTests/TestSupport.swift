@@ -127,7 +127,29 @@ func storeUnchecked(_ message: OutboxMessage, in dir: String) async throws {
     defer { try? handle.close() }
     let header = try FileHeader.decode(Array(try handle.read(upToCount: FileHeader.size) ?? Data()), expecting: .segment)
     let frame = FrameHeader.frame(kind: .messages, first: seq, count: 1, body: body,
-                                  identity: FileIdentity(outboxID: header.outboxID, base: header.base), offset: stored.offset)
+                                  identity: FileIdentity(outboxID: header.outboxID, base: header.base), offset: stored.offset,
+                                  tag: FrameHeader.writeTag(start: stored.offset, version: header.version))
     try handle.seek(toOffset: UInt64(stored.offset))
     try handle.write(contentsOf: frame)
+}
+
+/// Rewrites the outbox file at `path` as a build of format `version` (1 to 3) wrote it: the header's
+/// version field, and every frame's flags 0 (no write tags), each frame checksummed anew.
+func downgrade(_ path: String, to version: UInt16, kind: FileHeader.Kind) throws {
+    var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+    let header = try FileHeader.decode(Array(bytes.prefix(FileHeader.size)), expecting: kind)
+    var older = header
+    older.version = version
+    bytes.replaceSubrange(0..<FileHeader.size, with: older.encode())
+    var at = FileHeader.size
+    while at + FrameHeader.size <= bytes.count {
+        let h = bytes.withUnsafeBytes { FrameHeader.peek(UnsafeRawBufferPointer(rebasing: $0[at..<(at + FrameHeader.size)])) }
+        guard h.length > 0, let frameKind = FrameKind(rawValue: h.kind), at + FrameHeader.size + Int(h.length) <= bytes.count else { break }
+        let body = Array(bytes[(at + FrameHeader.size)..<(at + FrameHeader.size + Int(h.length))])
+        let frame = FrameHeader.frame(kind: frameKind, first: h.first, count: h.count, body: body,
+                                      identity: FileIdentity(outboxID: header.outboxID, base: header.base), offset: Int64(at), tag: 0)
+        bytes.replaceSubrange(at..<(at + frame.count), with: frame)
+        at += frame.count
+    }
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
 }

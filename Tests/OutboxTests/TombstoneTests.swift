@@ -168,7 +168,8 @@ struct DeadLetterRecordTests {
         let body = try MessageCodec.encode([crafted], compressionThreshold: nil, maxBody: 1 << 20)
         let file = try dir.openFile(DeadLetterLog.fileName, writable: true)
         let end = try file.size()
-        try file.write(FrameHeader.frame(kind: .deadLetter, first: 2, count: 1, body: body, identity: FileIdentity(outboxID: id, base: 1), offset: end),
+        try file.write(FrameHeader.frame(kind: .deadLetter, first: 2, count: 1, body: body, identity: FileIdentity(outboxID: id, base: 1), offset: end,
+                                         tag: FrameHeader.writeTag(start: end, version: FileHeader.currentVersion)),
                        at: end)
         let letters = try DeadLetterLog.list(in: dir, outboxID: id)
         #expect(letters.count == 2)
@@ -194,11 +195,7 @@ struct FormatVersionTests {
         try await log.close()
         // Make the tombstone file a version-1 file, as an older build wrote it.
         let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("tombstones-") })
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))
-        bytes[8] = 1
-        let crc = CRC32.of(Array(bytes.prefix(60)))
-        withUnsafeBytes(of: crc.littleEndian) { for i in 0..<4 { bytes[60 + i] = $0[i] } }
-        try bytes.write(to: URL(fileURLWithPath: dir + "/" + name))
+        try downgrade(dir + "/" + name, to: 1, kind: .tombstones)
         log = try await TombstoneLog.open(at: dir, logger: quietLogger)
         try await log.acknowledge([2], as: .expired)
         try await log.close()

@@ -2,8 +2,9 @@
 ///
 /// ```
 /// offset size field
-///      0    8 magic              "OUTBXSEG" (segment), "OUTBXTMB" (tombstones), "OUTBXDLQ" (dead letters)
-///      8    2 format version     1, 2 or 3
+///      0    8 magic              "OUTBXSEG" (segment), "OUTBXTMB" (tombstones), "OUTBXDLQ" (dead letters),
+///                                "OUTBXDRP" (dropped messages)
+///      8    2 format version     1 to 4
 ///     10    2 header length      64
 ///     12    4 flags              0
 ///     16   16 outbox id          random, the same in every file of one outbox
@@ -39,10 +40,10 @@ package struct FileHeader: Equatable, Sendable {
 
     package static let size = 64
     /// The version this build writes into the files it creates (FORMAT.md §9).
-    static let currentVersion: UInt16 = 3
+    static let currentVersion: UInt16 = 4
     /// The versions this build reads: 1; 2 (expired tombstones, frame kind 8); 3 (segment seals, frame
-    /// kind 10).
-    static let readableVersions: ClosedRange<UInt16> = 1...3
+    /// kind 10); 4 (write tags in frame flags).
+    static let readableVersions: ClosedRange<UInt16> = 1...4
 
     package var kind: Kind
     /// The file's format version (new files get ``currentVersion``).

@@ -10,7 +10,7 @@
 ///     20    2 kind        1 messages, 2 published ranges, 3 dead ranges, 4 dead letter, 5 redriven ranges,
 ///                          6 hole, 7 redrive-requested ranges, 8 expired ranges, 9 dropped ranges,
 ///                          10 seal
-///     22    2 flags       0
+///     22    2 flags       version 1-3: 0; version 4: the write tag (bits 0-14, never 0; bit 15 is 0)
 /// ```
 package struct FrameHeader: Equatable, Sendable {
     package static let size = 24
@@ -19,6 +19,28 @@ package struct FrameHeader: Equatable, Sendable {
     var first: UInt64
     var count: UInt32
     package var kind: FrameKind
+    /// The flags field: 0 in files of versions 1 to 3; from version 4, the tag of the write the frame was
+    /// part of (``writeTag(start:version:)``).
+    var flags: UInt16
+
+    /// The first format version whose frames carry a write tag (FORMAT.md §3).
+    static let taggedVersion: UInt16 = 4
+
+    /// The flags of every frame written by one write (one `pwrite`, however many frames) that begins at
+    /// byte `start` of a file of format `version`: from version 4, 1 + (CRC-32 of `start` as 8 bytes,
+    /// little-endian) mod 32767, so frames tell which write they were part of (recovery tells a torn last
+    /// write from damage with it, FORMAT.md §7); 0 before. A file created whole counts as one write from
+    /// its first frame.
+    package static func writeTag(start: Int64, version: UInt16) -> UInt16 {
+        guard version >= taggedVersion else { return 0 }
+        let crc = withUnsafeBytes(of: UInt64(start).littleEndian) { CRC32.of($0) }
+        return UInt16(1 + crc % 32767)
+    }
+
+    /// Whether `flags` are valid in a file of format `version`.
+    static func flagsAreValid(_ flags: UInt16, version: UInt16) -> Bool {
+        version >= taggedVersion ? flags != 0 && flags & 0x8000 == 0 : flags == 0
+    }
 
     /// The CRC of the part of the checksummed bytes that precedes the body (no allocation: it runs once
     /// per frame on the commit thread).
@@ -39,7 +61,7 @@ package struct FrameHeader: Equatable, Sendable {
         put(first)
         put(count)
         put(kind.rawValue)
-        put(UInt16(0))
+        put(flags)
         let prefix = out.withUnsafeBytes {
             Self.prefixCRC(identity: identity, offset: offset, header: UnsafeRawBufferPointer(rebasing: $0[start..<(start + Self.size)]))
         }
@@ -49,11 +71,12 @@ package struct FrameHeader: Equatable, Sendable {
         }
     }
 
-    /// Encodes a whole frame (header and body) for `offset`.
-    static func frame(kind: FrameKind, first: UInt64, count: UInt32, body: [UInt8], identity: FileIdentity, offset: Int64) -> [UInt8] {
+    /// Encodes a whole frame (header and body) for `offset`, part of a write whose tag is `tag`.
+    static func frame(kind: FrameKind, first: UInt64, count: UInt32, body: [UInt8], identity: FileIdentity, offset: Int64,
+                      tag: UInt16) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(size + body.count)
-        FrameHeader(bodyLength: UInt32(body.count), first: first, count: count, kind: kind)
+        FrameHeader(bodyLength: UInt32(body.count), first: first, count: count, kind: kind, flags: tag)
             .append(to: &out, identity: identity, offset: offset, bodyCRC: CRC32.of(body))
         out.append(contentsOf: body)
         return out

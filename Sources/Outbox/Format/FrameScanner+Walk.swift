@@ -50,6 +50,13 @@ extension FrameScanner {
                         judgedAgain = damage.offset
                         if case .success = try checkFresh(at: damage.offset) { continue }
                     }
+                    // The last write, cut short with some of its later pages on disk and earlier ones not
+                    // (FORMAT.md §7): a torn tail, however many of its frames survived.
+                    if try isTornLastWrite(damage, following: following) {
+                        var torn = damage
+                        torn.reason += "; the valid frames after it, to the end of the file, are of the same write, cut short"
+                        return (damage.offset, torn)
+                    }
                     throw OutboxError(.corrupt, damage.reason + "; a valid frame follows at offset \(following)",
                                       path: file.path, offset: damage.offset)
                 }

@@ -14,6 +14,8 @@ package final class FrameScanner {
     let identity: FileIdentity
     let maxBody: UInt32
     let kinds: Set<FrameKind>
+    /// The file's format version: from version 4 every frame carries the tag of its write (FORMAT.md §3).
+    let version: UInt16
     /// Checks a body whose checksum matched; returns a reason to reject it, or nil.
     let validate: (FrameHeader, [UInt8]) -> String?
     var size: Int64
@@ -37,15 +39,19 @@ package final class FrameScanner {
     private var windowIsOld = false
     /// Set while the window is re-read after its bytes did not check out.
     private var smallReload = false
+    /// The run of frames with one write tag that ends where the last frame ``next()`` returned ends: its
+    /// tag, where it starts and where it ends (FORMAT.md §7, the torn last write).
+    private(set) var lastRun: (tag: UInt16, start: Int64, end: Int64)?
     /// Zeros from `offset` to the end of a file of `size` bytes, as last checked.
     private var verifiedZero: (offset: Int64, size: Int64)?
     private static let chunk = 1 << 20
 
-    init(file: OutboxFile, identity: FileIdentity, maxBody: UInt32, kinds: Set<FrameKind>, size: Int64,
+    init(file: OutboxFile, identity: FileIdentity, maxBody: UInt32, version: UInt16, kinds: Set<FrameKind>, size: Int64,
          start: Int64 = Int64(FileHeader.size), validate: @escaping (FrameHeader, [UInt8]) -> String? = { _, _ in nil }) {
         self.file = file
         self.identity = identity
         self.maxBody = maxBody
+        self.version = version
         self.kinds = kinds
         self.size = size
         self.offset = start
@@ -98,6 +104,11 @@ package final class FrameScanner {
         switch result {
         case .success(let frame):
             offset = frame.end
+            if let run = lastRun, run.tag == frame.header.flags, run.end == frame.offset {
+                lastRun = (run.tag, run.start, frame.end)
+            } else {
+                lastRun = (frame.header.flags, frame.offset, frame.end)
+            }
             if frame.header.kind == .seal {
                 seal = Seal(frame)
                 if !returnsSeal { return try next() }
@@ -161,12 +172,15 @@ package final class FrameScanner {
         let crc = CRC32.combine(prefix, CRC32.of(body), lengthOfB: body.count)
         guard crc == h.crc else { return try damage("frame checksum mismatch") }
         // The checksum matches: the frame was written whole, so from here on nothing is a torn tail.
-        guard h.flags == 0 else { return try damage("unknown frame flags \(h.flags)", whole: true) }
+        guard FrameHeader.flagsAreValid(h.flags, version: version) else {
+            return try damage(version >= FrameHeader.taggedVersion ? "frame flags \(h.flags) are not a write tag" : "unknown frame flags \(h.flags)",
+                              whole: true)
+        }
         guard let kind = FrameKind(rawValue: h.kind), kinds.contains(kind) else {
             return try damage("unexpected frame kind \(h.kind)", whole: true)
         }
         guard h.count >= 1 else { return try damage("frame holds a count of 0", whole: true) }
-        let header = FrameHeader(bodyLength: h.length, first: h.first, count: h.count, kind: kind)
+        let header = FrameHeader(bodyLength: h.length, first: h.first, count: h.count, kind: kind, flags: h.flags)
         if let reason = validate(header, body) { return try damage("frame content is invalid: \(reason)", whole: true) }
         return .success(Frame(offset: at, header: header, body: body))
     }
@@ -214,6 +228,37 @@ package final class FrameScanner {
         return nil
     }
 
+    /// Whether `damage`, which a valid frame follows at `following`, is the file's last write cut short
+    /// (FORMAT.md §7): the file's version tags its writes; every valid frame from `damage` to the end of
+    /// the file carries one tag `T`, with nothing between or after them but damage that could be torn,
+    /// or zeros to the end; and `T` is the tag of a write that began where the run of `T`-tagged frames
+    /// just before the damage began, or at the damage itself when there is none. The writer writes the
+    /// next write only after the previous one's `fdatasync` returned, so such bytes were never
+    /// acknowledged: their pages reached the disk in another order than the file's (no disk promises
+    /// order within a write). Damage in a write before the last one, or frames of two writes after it,
+    /// are corruption.
+    func isTornLastWrite(_ damage: FrameDamage, following: Int64) throws -> Bool {
+        guard version >= FrameHeader.taggedVersion, damage.canBeTorn else { return false }
+        var tag: UInt16?
+        var at = following
+        scan: while at < size {
+            switch try check(at: at) {
+            case .success(let frame):
+                guard tag == nil || tag == frame.header.flags else { return false }
+                tag = frame.header.flags
+                at = frame.end
+            case .failure(let d):
+                if d.zeroHeader, try isZeroToEnd(from: d.offset) { break scan }
+                guard d.canBeTorn else { return false }
+                guard let next = try nextValidFrame(after: d.offset) else { break scan }
+                at = next
+            }
+        }
+        guard let tag else { return false }
+        let start = lastRun.flatMap { $0.tag == tag && $0.end == damage.offset ? $0.start : nil } ?? damage.offset
+        return FrameHeader.writeTag(start: start, version: version) == tag
+    }
+
     /// The offset of the first valid frame after `after`, if any: used to tell a torn tail (nothing
     /// valid follows) from damage in the middle of a file (something valid follows).
     func nextValidFrame(after: Int64) throws -> Int64? {
@@ -230,7 +275,7 @@ package final class FrameScanner {
             }
             let plausible = Array(head).withUnsafeBytes { raw -> Bool in
                 let h = FrameHeader.peek(raw)
-                return h.length >= 1 && h.length <= maxBody && h.count >= 1 && h.flags == 0
+                return h.length >= 1 && h.length <= maxBody && h.count >= 1 && FrameHeader.flagsAreValid(h.flags, version: version)
                     && FrameKind(rawValue: h.kind) != nil
                     && at + Int64(FrameHeader.size) + Int64(h.length) <= size
             }

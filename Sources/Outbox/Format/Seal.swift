@@ -30,10 +30,11 @@ package struct Seal: Equatable, Sendable {
         self.frames = frames
     }
 
-    /// The frame bytes of this seal in the file `identity`, sealed at `sealedAtMicros` (informational).
-    func encode(identity: FileIdentity, sealedAtMicros: Int64) -> [UInt8] {
+    /// The frame bytes of this seal in the file `identity`, sealed at `sealedAtMicros` (informational),
+    /// part of a write whose tag is `tag`.
+    func encode(identity: FileIdentity, sealedAtMicros: Int64, tag: UInt16) -> [UInt8] {
         var body = ByteWriter(capacity: Self.bodySize)
         body.i64(sealedAtMicros)
-        return FrameHeader.frame(kind: .seal, first: end, count: frames, body: body.bytes, identity: identity, offset: offset)
+        return FrameHeader.frame(kind: .seal, first: end, count: frames, body: body.bytes, identity: identity, offset: offset, tag: tag)
     }
 }

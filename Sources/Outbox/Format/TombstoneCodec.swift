@@ -39,12 +39,13 @@ package enum TombstoneCodec {
 
     /// The frames that record `set` as ranges of `kind` (published, dead, redriven, redrive requested),
     /// each body at most `maxBody` bytes, laid out one after another from byte `offset` of the file of
-    /// `identity`: the one writer of range frames (FORMAT.md §5).
-    static func frames(_ set: SequenceRangeSet, kind: FrameKind, maxBody: Int, identity: FileIdentity, offset: Int64) -> [UInt8] {
+    /// `identity`: the one writer of range frames (FORMAT.md §5). They are part of a write whose tag is
+    /// `tag` (FORMAT.md §3).
+    static func frames(_ set: SequenceRangeSet, kind: FrameKind, maxBody: Int, identity: FileIdentity, offset: Int64, tag: UInt16) -> [UInt8] {
         var bytes: [UInt8] = []
         for chunk in chunks(set.ranges, maxBody: maxBody) {
             bytes += FrameHeader.frame(kind: kind, first: chunk.first!.lowerBound, count: UInt32(chunk.count), body: encode(chunk),
-                                       identity: identity, offset: offset + Int64(bytes.count))
+                                       identity: identity, offset: offset + Int64(bytes.count), tag: tag)
         }
         return bytes
     }

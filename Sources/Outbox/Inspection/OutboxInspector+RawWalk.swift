@@ -88,7 +88,7 @@ extension OutboxInspector {
         }
         let maxBody = (try? header.get().maxRecordSize) ?? OutboxConfiguration.maxRecordSizeLimit
         let version = (try? header.get().version) ?? FileHeader.currentVersion
-        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxBody, kinds: FrameContent.kinds(in: kind, version: version), size: size,
+        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxBody, version: version, kinds: FrameContent.kinds(in: kind, version: version), size: size,
                                    validate: { h, body in validateBodies ? FrameContent.problem(h, body, maxBody: maxBody) : nil })
         scanner.returnsSeal = true
         // A seal must agree with the frames before it in its file (FORMAT.md §3a); once damage or a break in
@@ -125,6 +125,15 @@ extension OutboxInspector {
                     if case .success = try scanner.checkFresh(at: d.offset) { continue }
                 }
                 broken = true
+                if let following = next, try scanner.isTornLastWrite(d, following: following) {
+                    // The last write cut short (FORMAT.md §7): the frames after the damage are of that write,
+                    // so the whole of it, to the end of the file, is one torn tail.
+                    let excerpt = try file.read(at: d.offset, count: Int(min(32, size - d.offset)))
+                    report.entries.append(.damage(offset: d.offset, length: size - d.offset,
+                                                  reason: d.reason + "; the valid frames after it, to the end of the file, are of the same write, cut short",
+                                                  excerpt: excerpt, canBeTorn: true))
+                    return report
+                }
                 let end = next ?? size
                 let excerpt = try file.read(at: d.offset, count: Int(min(32, end - d.offset)))
                 report.entries.append(.damage(offset: d.offset, length: end - d.offset, reason: d.reason, excerpt: excerpt,

@@ -36,7 +36,7 @@ enum DroppedLog {
         let log = try LogFile.open(file, kind: .dropped, base: 1, outboxID: outboxID)
         let end = try RecoveryPolicy.truncate(.init(label: "outbox.dropped")).walk(log.scanner) { _ in true }
         let frames = TombstoneCodec.frames(dropped, kind: .dropped, maxBody: Int(maxRecordSize), identity: FileIdentity(outboxID: outboxID, base: 1),
-                                           offset: end)
+                                           offset: end, tag: FrameHeader.writeTag(start: end, version: log.header.version))
         try file.write(frames, at: end)
         try file.dataSync()
     }

@@ -13,6 +13,8 @@ package enum FileNames {
     package static let deadLetters = "dead-letters.log"
     /// The dropped-messages file (FORMAT.md §5b).
     package static let dropped = "dropped.log"
+    /// The active relay's status (``RelayStatusFile``).
+    package static let relayStatus = "relay-status.json"
 
     /// `segment-<base, 20 decimal digits>.log`
     package static func segment(_ base: UInt64) -> String { segmentPrefix + digits(base) + suffix }

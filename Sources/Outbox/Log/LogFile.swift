@@ -15,7 +15,7 @@ struct LogFile {
         let header = try checkHeader(of: file, kind: kind, expectedBase: base, outboxID: outboxID)
         let maxBody = header.maxRecordSize
         let scanner = FrameScanner(
-            file: file, identity: FileIdentity(outboxID: header.outboxID, base: header.base), maxBody: maxBody,
+            file: file, identity: FileIdentity(outboxID: header.outboxID, base: header.base), maxBody: maxBody, version: header.version,
             kinds: FrameContent.kinds(in: kind, version: header.version), size: size,
             validate: { h, body in validateBodies ? FrameContent.problem(h, body, maxBody: maxBody) : nil })
         return LogFile(file: file, header: header, scanner: scanner)

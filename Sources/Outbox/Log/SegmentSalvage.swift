@@ -63,8 +63,10 @@ package enum SegmentSalvage {
         } catch {
             let guessed = try reference ?? OutboxID(bytes: file.read(at: 16, count: 16))
             let maxRecordSize = otherSegmentsMaxRecordSize(in: directory, except: name)
-            header = FileHeader(kind: .segment, outboxID: guessed, base: base, maxRecordSize: maxRecordSize,
-                                createdAtMicros: OutboxMessage.micros(Date()))
+            var guessedHeader = FileHeader(kind: .segment, outboxID: guessed, base: base, maxRecordSize: maxRecordSize,
+                                           createdAtMicros: OutboxMessage.micros(Date()))
+            guessedHeader.version = guessedVersion(file)
+            header = guessedHeader
         }
         let lost = try rebuild(name, base: base, nextBase: nextBase, identity: FileIdentity(outboxID: header.outboxID, base: base),
                                header: header, in: directory, keep: keep)
@@ -78,9 +80,11 @@ package enum SegmentSalvage {
     private static func rebuild(_ name: String, base: UInt64, nextBase: UInt64?, identity: FileIdentity, header: FileHeader,
                         in directory: OutboxDirectory, keep: Keep) throws -> SequenceRangeSet {
         let file = try directory.openFile(name, writable: false)
-        let scanner = FrameScanner(file: file, identity: identity, maxBody: header.maxRecordSize,
-                                   kinds: FrameContent.kinds(in: .segment), size: try file.size(),
+        let scanner = FrameScanner(file: file, identity: identity, maxBody: header.maxRecordSize, version: header.version,
+                                   kinds: FrameContent.kinds(in: .segment, version: header.version), size: try file.size(),
                                    validate: { h, body in FrameContent.problem(h, body, maxBody: header.maxRecordSize) })
+        // The rebuilt file is created whole: one write from its first frame (FORMAT.md §3).
+        let tag = FrameHeader.writeTag(start: Int64(FileHeader.size), version: header.version)
         var frames: [[UInt8]] = []
         var offset = Int64(FileHeader.size)
         var expected = base
@@ -101,16 +105,16 @@ package enum SegmentSalvage {
                 if let nextBase, f.header.first >= nextBase { break scan }
                 if f.header.first > expected {
                     lost.insert(expected...(f.header.first - 1))
-                    for h in holeFrames(expected...(f.header.first - 1), identity: identity, offset: offset, note: "in \(name)") { add(h) }
+                    for h in holeFrames(expected...(f.header.first - 1), identity: identity, offset: offset, note: "in \(name)", tag: tag) { add(h) }
                 }
                 add(FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
-                                      identity: identity, offset: offset))
+                                      identity: identity, offset: offset, tag: tag))
                 expected = f.header.first + UInt64(f.header.count)
             }
         }
         if let nextBase, expected < nextBase {
             lost.insert(expected...(nextBase - 1))
-            for h in holeFrames(expected...(nextBase - 1), identity: identity, offset: offset, note: "in \(name)") { add(h) }
+            for h in holeFrames(expected...(nextBase - 1), identity: identity, offset: offset, note: "in \(name)", tag: tag) { add(h) }
         }
         var newHeader = header
         newHeader.outboxID = identity.outboxID
@@ -128,8 +132,8 @@ package enum SegmentSalvage {
                         in directory: OutboxDirectory, keep: Keep) throws -> (String, SequenceRangeSet) {
         let file = try directory.openFile(name, writable: false)
         let own = try LogFile.checkHeader(of: file, kind: .segment, expectedBase: base, outboxID: nil)
-        let ours = try frameSpan(file, identity: FileIdentity(outboxID: reference, base: base), maxBody: own.maxRecordSize)
-        let theirs = try frameSpan(file, identity: FileIdentity(outboxID: own.outboxID, base: base), maxBody: own.maxRecordSize)
+        let ours = try frameSpan(file, identity: FileIdentity(outboxID: reference, base: base), maxBody: own.maxRecordSize, version: own.version)
+        let theirs = try frameSpan(file, identity: FileIdentity(outboxID: own.outboxID, base: base), maxBody: own.maxRecordSize, version: own.version)
         if ours.frames > 0, ours.frames >= theirs.frames {
             let lost = try rebuild(name, base: base, nextBase: nextBase, identity: FileIdentity(outboxID: reference, base: base),
                                    header: own, in: directory, keep: keep)
@@ -144,7 +148,8 @@ package enum SegmentSalvage {
         var frames: [[UInt8]] = []
         if upper >= base {
             lost.insert(base...upper)
-            frames = holeFrames(base...upper, identity: identity, offset: Int64(FileHeader.size), note: "\(name) belonged to another outbox")
+            frames = holeFrames(base...upper, identity: identity, offset: Int64(FileHeader.size), note: "\(name) belonged to another outbox",
+                                tag: FrameHeader.writeTag(start: Int64(FileHeader.size), version: header.version))
         }
         if let nextBase, let seal = seal(frames, end: nextBase, version: header.version, identity: identity) { frames.append(seal) }
         try replace(name, with: [header.encode()] + frames, in: directory, keep: keep, lost: lost, suffix: ".foreign")
@@ -163,9 +168,12 @@ package enum SegmentSalvage {
         let id = try reference ?? own?.outboxID ?? OutboxID(bytes: file.read(at: 16, count: 16))
         let identity = FileIdentity(outboxID: id, base: base)
         let maxRecordSize = own?.maxRecordSize ?? otherSegmentsMaxRecordSize(in: directory, except: name)
-        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxRecordSize,
-                                   kinds: FrameContent.kinds(in: kind, version: own?.version ?? FileHeader.currentVersion),
+        let version = own?.version ?? guessedVersion(file)
+        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxRecordSize, version: version,
+                                   kinds: FrameContent.kinds(in: kind, version: version),
                                    size: try file.size(), validate: { h, body in FrameContent.problem(h, body, maxBody: maxRecordSize) })
+        // The replacement is of the current version, created whole: one write from its first frame.
+        let tag = FrameHeader.writeTag(start: Int64(FileHeader.size), version: FileHeader.currentVersion)
         var frames: [[UInt8]] = []
         var offset = Int64(FileHeader.size)
         scan: while true {
@@ -174,7 +182,7 @@ package enum SegmentSalvage {
                 break scan
             case .frame(let f):
                 let frame = FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
-                                              identity: identity, offset: offset)
+                                              identity: identity, offset: offset, tag: tag)
                 offset += Int64(frame.count)
                 frames.append(frame)
             case .damage(let d):
@@ -186,6 +194,14 @@ package enum SegmentSalvage {
         try replace(name, with: [header.encode()] + frames, in: directory, keep: keep, lost: SequenceRangeSet(), suffix: ".broken")
         return "rebuilt \(name) from its \(frames.count) valid frame(s) (\(keptWhere(name, keep, ".broken")))"
             + (kind == .tombstones ? "; messages whose tombstones were lost will be published again" : "")
+    }
+
+    /// The format version a file whose header is damaged was most likely written with: its version field if
+    /// that is a version this build reads, else the current one (its frames' flags depend on it).
+    private static func guessedVersion(_ file: OutboxFile) -> UInt16 {
+        guard let bytes = try? file.read(at: 8, count: 2), bytes.count == 2 else { return FileHeader.currentVersion }
+        let version = UInt16(bytes[0]) | UInt16(bytes[1]) << 8
+        return FileHeader.readableVersions.contains(version) ? version : FileHeader.currentVersion
     }
 
     /// The max record size a segment other than `except` with a valid header names, or the default.
@@ -205,7 +221,8 @@ package enum SegmentSalvage {
                         in directory: OutboxDirectory) throws -> (String, SequenceRangeSet)? {
         let file = try directory.openFile(previous.name, writable: false)
         let header = try LogFile.checkHeader(of: file, kind: .segment, expectedBase: previous.base, outboxID: nil)
-        let end = try frameSpan(file, identity: FileIdentity(outboxID: header.outboxID, base: previous.base), maxBody: header.maxRecordSize)
+        let end = try frameSpan(file, identity: FileIdentity(outboxID: header.outboxID, base: previous.base), maxBody: header.maxRecordSize,
+                                version: header.version)
             .last.map { $0 + 1 } ?? previous.base
         guard end < base else { return nil }
         let created = try holeSegment(end...(base - 1), template: header, in: directory, note: "segment missing")
@@ -222,7 +239,8 @@ package enum SegmentSalvage {
         h.version = FileHeader.currentVersion
         let name = FileNames.segment(range.lowerBound)
         let identity = FileIdentity(outboxID: h.outboxID, base: range.lowerBound)
-        var frames = holeFrames(range, identity: identity, offset: Int64(FileHeader.size), note: note)
+        var frames = holeFrames(range, identity: identity, offset: Int64(FileHeader.size), note: note,
+                                tag: FrameHeader.writeTag(start: Int64(FileHeader.size), version: h.version))
         if let seal = seal(frames, end: range.upperBound + 1, version: h.version, identity: identity) { frames.append(seal) }
         _ = try directory.createFile(name, contents: [h.encode()] + frames)
         return name
@@ -233,18 +251,21 @@ package enum SegmentSalvage {
     private static func seal(_ frames: [[UInt8]], end: UInt64, version: UInt16, identity: FileIdentity) -> [UInt8]? {
         guard !frames.isEmpty, FrameContent.segmentsHaveSeals(version) else { return nil }
         let offset = Int64(FileHeader.size) + Int64(frames.reduce(0) { $0 + $1.count })
-        return Seal(offset: offset, end: end, frames: UInt32(frames.count)).encode(identity: identity, sealedAtMicros: OutboxMessage.micros(Date()))
+        return Seal(offset: offset, end: end, frames: UInt32(frames.count))
+            .encode(identity: identity, sealedAtMicros: OutboxMessage.micros(Date()),
+                    tag: FrameHeader.writeTag(start: Int64(FileHeader.size), version: version))
     }
 
-    /// Hole frames for `range` (split to fit the count field), starting at `offset`.
-    static func holeFrames(_ range: ClosedRange<UInt64>, identity: FileIdentity, offset: Int64, note: String) -> [[UInt8]] {
+    /// Hole frames for `range` (split to fit the count field), starting at `offset`, part of a write
+    /// whose tag is `tag`.
+    static func holeFrames(_ range: ClosedRange<UInt64>, identity: FileIdentity, offset: Int64, note: String, tag: UInt16) -> [[UInt8]] {
         var frames: [[UInt8]] = []
         var start = range.lowerBound
         var at = offset
         let body = Array("lost to damage (\(note))".utf8)
         while start <= range.upperBound {
             let count = min(range.upperBound - start + 1, UInt64(UInt32.max))
-            let frame = FrameHeader.frame(kind: .hole, first: start, count: UInt32(count), body: body, identity: identity, offset: at)
+            let frame = FrameHeader.frame(kind: .hole, first: start, count: UInt32(count), body: body, identity: identity, offset: at, tag: tag)
             frames.append(frame)
             at += Int64(frame.count)
             start += count
@@ -253,8 +274,9 @@ package enum SegmentSalvage {
     }
 
     /// How many valid frames `file` holds under `identity`, and the highest sequence number they name.
-    static func frameSpan(_ file: OutboxFile, identity: FileIdentity, maxBody: UInt32) throws -> (frames: Int, last: UInt64?) {
-        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxBody, kinds: FrameContent.kinds(in: .segment), size: try file.size())
+    static func frameSpan(_ file: OutboxFile, identity: FileIdentity, maxBody: UInt32, version: UInt16) throws -> (frames: Int, last: UInt64?) {
+        let scanner = FrameScanner(file: file, identity: identity, maxBody: maxBody, version: version,
+                                   kinds: FrameContent.kinds(in: .segment, version: version), size: try file.size())
         var frames = 0
         var last: UInt64?
         while true {

@@ -51,6 +51,8 @@ final class SegmentWriter {
     /// Whether the active segment's format has seals (version 3 on: a segment an older build created
     /// is sealed without one).
     private var sealable: Bool
+    /// The active segment's format version: from version 4 its frames carry the tag of their write.
+    private var version: UInt16
     /// Whether the active segment ends with its seal (a roll that did not get to create the next
     /// segment): every commit then goes to a new segment.
     private var sealed: Bool
@@ -85,6 +87,7 @@ final class SegmentWriter {
         self.nextSeq = nextSeq
         self.frames = frames
         self.sealable = FrameContent.segmentsHaveSeals(version)
+        self.version = version
         self.sealed = sealed
     }
 
@@ -318,7 +321,9 @@ final class SegmentWriter {
                 seq = nextSeq
             }
             let offset = writeOffset + Int64(buffer.count)
-            FrameHeader(bodyLength: UInt32(request.body.count), first: seq, count: request.count, kind: .messages)
+            // The buffer is written with one write at `writeOffset`: every frame carries that write's tag.
+            let tag = FrameHeader.writeTag(start: writeOffset, version: version)
+            FrameHeader(bodyLength: UInt32(request.body.count), first: seq, count: request.count, kind: .messages, flags: tag)
                 .append(to: &buffer, identity: identity, offset: offset, bodyCRC: request.bodyCRC)
             buffer.append(contentsOf: request.body)
             let range = seq...(seq + UInt64(request.count) - 1)
@@ -447,6 +452,7 @@ final class SegmentWriter {
             allocatedEnd = writeOffset
             frames = 0
             sealable = true
+            version = header.version
             sealed = false
             return nil
         } catch let e as OutboxError {
@@ -460,7 +466,8 @@ final class SegmentWriter {
     /// full (FORMAT.md §3a).
     private func writeSeal() throws {
         let seal = Seal(offset: writeOffset, end: nextSeq, frames: frames)
-        let bytes = seal.encode(identity: identity, sealedAtMicros: OutboxMessage.micros(Date()))
+        let bytes = seal.encode(identity: identity, sealedAtMicros: OutboxMessage.micros(Date()),
+                                tag: FrameHeader.writeTag(start: writeOffset, version: version))
         let (_, error) = bytes.withUnsafeBytes { file.writeAll($0, at: writeOffset) }
         if let error {
             try file.truncate(to: writeOffset)

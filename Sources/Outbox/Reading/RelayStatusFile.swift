@@ -5,7 +5,7 @@ import Foundation
 /// when its state changes and at every sweep; a reader trusts it only while that relay's pid holds the
 /// lock.
 package struct RelayStatusFile: Sendable, Equatable {
-    package static let fileName = "relay-status.json"
+    package static let fileName = FileNames.relayStatus
 
     package var pid: Int32
     /// `active` or `standby`.

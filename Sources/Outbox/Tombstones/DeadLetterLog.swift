@@ -24,7 +24,7 @@ package enum DeadLetterLog {
     /// calls this.
     static func append(_ letters: [DeadLetter], in directory: OutboxDirectory, outboxID: OutboxID, maxRecordSize: UInt32) throws {
         guard !letters.isEmpty else { return }
-        try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: true) { file, identity, end in
+        try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: true) { identity, end, tag in
             var buffer: [UInt8] = []
             for letter in letters {
                 var m = letter.message
@@ -32,7 +32,7 @@ package enum DeadLetterLog {
                              .init(attemptsHeader, "\(letter.attempts)"), .init(deadAtHeader, "\(letter.deadAtMicros)")] + m.headers
                 let body = try MessageCodec.encode([m], compressionThreshold: 4096, maxBody: Int(maxRecordSize))
                 buffer += FrameHeader.frame(kind: .deadLetter, first: letter.seq, count: 1, body: body, identity: identity,
-                                            offset: end + Int64(buffer.count))
+                                            offset: end + Int64(buffer.count), tag: tag)
             }
             return buffer
         }
@@ -45,8 +45,8 @@ package enum DeadLetterLog {
                      maxRecordSize: UInt32) throws {
         precondition(kind == .redriven || kind == .redriveRequested)
         guard !seqs.isEmpty else { return }
-        try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: false) { _, identity, end in
-            TombstoneCodec.frames(seqs, kind: kind, maxBody: Int(maxRecordSize), identity: identity, offset: end)
+        try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: false) { identity, end, tag in
+            TombstoneCodec.frames(seqs, kind: kind, maxBody: Int(maxRecordSize), identity: identity, offset: end, tag: tag)
         }
     }
 
@@ -137,7 +137,7 @@ package enum DeadLetterLog {
     /// at the end, fdatasyncs, and unlocks.
     private static func withLockedFile(
         _ directory: OutboxDirectory, outboxID: OutboxID, maxRecordSize: UInt32, create: Bool,
-        _ frames: (OutboxFile, FileIdentity, Int64) throws -> [UInt8]
+        _ frames: (FileIdentity, Int64, UInt16) throws -> [UInt8]
     ) throws {
         let file: OutboxFile
         do { file = try directory.openFile(fileName, writable: true) } catch let e as OutboxError where e.errno == ENOENT {
@@ -154,7 +154,8 @@ package enum DeadLetterLog {
         defer { try? directory.sys.flock(file.fd, LOCK_UN) }
         let scanner = try scanner(for: file, outboxID: outboxID)
         let end = try RecoveryPolicy.truncate(Logger(label: "outbox.dead-letters")).walk(scanner) { _ in true }
-        let bytes = try frames(file, scanner.identity, end)
+        // One write at `end`: its frames carry its tag (FORMAT.md §3).
+        let bytes = try frames(scanner.identity, end, FrameHeader.writeTag(start: end, version: scanner.version))
         try file.write(bytes, at: end)
         try file.dataSync()
     }

@@ -63,7 +63,9 @@ final class TombstoneWriter {
         }
         let segment = try SegmentFile.open(last.name, base: last.base, in: directory, expecting: ReferenceOutboxID.find(in: directory, listing))
         let id = segment.header.outboxID
-        for name in listing.temporary where name.hasPrefix(OutboxDirectory.temporaryPrefix + FileNames.tombstonePrefix) {
+        // The relay's own temporary files (the holder of relay.lock creates these): an interrupted create.
+        let relayFiles = [FileNames.tombstonePrefix, FileNames.relayStatus, FileNames.deadLetters].map { OutboxDirectory.temporaryPrefix + $0 }
+        for name in listing.temporary where relayFiles.contains(where: { name.hasPrefix($0) }) {
             logger.notice("removing leftover temporary file", metadata: ["file": "\(directory.pathOf(name))"])
             try directory.remove(name)
             try directory.syncDirectory()
@@ -133,7 +135,8 @@ final class TombstoneWriter {
         for kind in [FrameKind.published, .dead, .expired] {
             guard let set = merged[kind], !set.isEmpty else { continue }
             buffer += TombstoneCodec.frames(set, kind: kind, maxBody: Int(maxRecordSize), identity: identity,
-                                            offset: writeOffset + Int64(buffer.count))
+                                            offset: writeOffset + Int64(buffer.count),
+                                            tag: FrameHeader.writeTag(start: writeOffset, version: fileVersion))
         }
         let (written, writeError) = buffer.withUnsafeBytes { file.writeAll($0, at: writeOffset) }
         do {
@@ -221,8 +224,10 @@ final class TombstoneWriter {
         let id = FileIdentity(outboxID: outboxID, base: generation)
         var bytes: [UInt8] = []
         for (kind, set) in [(FrameKind.published, snapshot.published), (.dead, snapshot.dead), (.expired, snapshot.expired)] where !set.isEmpty {
+            // Created whole: one write from the first frame (FORMAT.md §3).
             bytes += TombstoneCodec.frames(set, kind: kind, maxBody: Int(maxRecordSize), identity: id,
-                                           offset: Int64(FileHeader.size) + Int64(bytes.count))
+                                           offset: Int64(FileHeader.size) + Int64(bytes.count),
+                                           tag: FrameHeader.writeTag(start: Int64(FileHeader.size), version: FileHeader.currentVersion))
         }
         return bytes
     }
