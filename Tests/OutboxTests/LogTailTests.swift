@@ -142,6 +142,64 @@ struct LogTailTests {
         }
     }
 
+    /// Issue 25, items 15 and 16: a write of several frames whose later frame is seen whole before an
+    /// earlier one (a file system that shows a write's pages out of order; a power cut that kept the later
+    /// pages only). A reader waits before the write (no error) and reads it all once its bytes settle; the
+    /// writer's open, had it crashed, cuts the whole write (nothing of it was acknowledged). Zeros or damage
+    /// followed by frames of *another* write stay corruption.
+    @Test func aWriteSeenWithItsLaterFrameBeforeItsEarlierOneIsWaitedForNotCalledCorrupt() throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var outbox = try Outbox(openingAt: dir, configuration: configuration(), logger: quietLogger)
+        for i in 1...5 { try outbox.appendBlocking(sampleMessage(i)) }
+        try outbox.closeBlocking()
+        let reader = try OutboxReader(path: dir)
+        let segment = try reader.messages().last!.segment
+        let path = dir + "/" + segment
+        let original = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let header = try FileHeader.decode(Array(original.prefix(FileHeader.size)), expecting: .segment)
+        let identity = FileIdentity(outboxID: header.outboxID, base: header.base)
+        // One write of three frames (messages 6, 7, 8) at the end of the segment.
+        func write(at start: Int, tags: (Int) -> UInt16) throws -> [UInt8] {
+            var bytes: [UInt8] = []
+            for i in 0..<3 {
+                let body = try MessageCodec.encode([sampleMessage(6 + i)], compressionThreshold: nil, maxBody: 1 << 20)
+                bytes += FrameHeader.frame(kind: .messages, first: UInt64(6 + i), count: 1, body: body, identity: identity,
+                                           offset: Int64(start + bytes.count), tag: tags(start + bytes.count))
+            }
+            return bytes
+        }
+        let start = original.count
+        let whole = try write(at: start) { _ in FrameHeader.writeTag(start: Int64(start), version: header.version) }
+        let firstLength = FrameHeader.size + Int(whole.withUnsafeBytes { FrameHeader.peek($0).length })
+        // Its first frame half there (the rest still zeros), its later frames whole.
+        var seen = whole
+        for i in (firstLength / 2)..<firstLength { seen[i] = 0 }
+        try Data(original + seen).write(to: URL(fileURLWithPath: path))
+        let tail = LogTail(directory: try OutboxDirectory.open(dir, create: false, sys: LinuxSystemCalls()), outboxID: reader.outboxID, from: 1)
+        #expect(try readAll(tail, limit: 100).seqs == Array(1...5), "the reader stops before the write, without an error")
+        #expect(try OutboxReader(path: dir).messages().map(\.seq) == Array(1...5))
+        #expect(try OutboxInspector.verify(path: dir).problems.map(\.kind) == [.tornTail])
+        // The bytes settle: the reader goes on with the whole write.
+        try Data(original + whole).write(to: URL(fileURLWithPath: path))
+        #expect(try readAll(tail, limit: 100).seqs == [6, 7, 8])
+        // A crash left it so: the writer's open cuts the whole write, and numbering goes on from 6.
+        try Data(original + seen).write(to: URL(fileURLWithPath: path))
+        outbox = try Outbox(openingAt: dir, configuration: configuration(), logger: quietLogger)
+        #expect(try outbox.appendBlocking(sampleMessage(9)) == 6)
+        try outbox.closeBlocking()
+        #expect(try OutboxInspector.verify(path: dir).problems.isEmpty)
+        // The same bytes, but the frames after the damage are of writes of their own (each tagged with its
+        // own offset): damage in a durable write, refused and reported as corruption.
+        var separate = try write(at: start) { FrameHeader.writeTag(start: Int64($0), version: header.version) }
+        for i in (firstLength / 2)..<firstLength { separate[i] = 0 }
+        try Data(original + separate).write(to: URL(fileURLWithPath: path))
+        #expect(throws: OutboxError.self) { try Outbox(openingAt: dir, configuration: configuration(), logger: quietLogger) }
+        #expect(throws: OutboxError.self) { try readAll(LogTail(directory: try OutboxDirectory.open(dir, create: false, sys: LinuxSystemCalls()),
+                                                                outboxID: reader.outboxID, from: 1), limit: 100) }
+        #expect(try OutboxInspector.verify(path: dir).problems.map(\.kind) == [.corrupt])
+    }
+
     @Test func aTailReadsNewFramesWhereATornTailWasCut() throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")

@@ -39,6 +39,16 @@ struct PowerLossTests {
                 let seq = try await outbox.append(message(step))
                 pending.append(seq)
                 recorder.note(.acknowledgedAppend(seq...seq, []))
+            } else if r < 65 {
+                // Concurrent appends, which the group committer writes with one write when they wait
+                // together: the writes whose pages a power loss may keep in any order.
+                let messages = (0..<Int.random(in: 2...4, using: &g)).map { message(step * 10 + $0) }
+                let seqs = try await withThrowingTaskGroup(of: UInt64.self) { group in
+                    for m in messages { group.addTask { try await outbox.append(m) } }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                pending += seqs.sorted()
+                for seq in seqs.sorted() { recorder.note(.acknowledgedAppend(seq...seq, [])) }
             } else if r < 75 {
                 let batch = (0..<Int.random(in: 2...4, using: &g)).map { message(step * 10 + $0) }
                 let range = try await outbox.append(contentsOf: batch)

@@ -144,8 +144,10 @@ final class RecordingCalls: SystemCalls, @unchecked Sendable {
 
 /// Rebuilds, from a recorded operation log, the directory a power loss after any operation could leave:
 /// data made durable by fsync/fdatasync is kept; unsynced writes are all dropped, all kept, or the last
-/// one torn or garbled; directory changes since the last directory fsync are lost (or, in one variant,
-/// all kept, as after a plain process kill).
+/// one torn or garbled; or each unsynced page of a file kept or not, independently of the others (no disk
+/// promises to persist the pages of one write in order; "pages" here are 64 bytes, finer than any disk's,
+/// so that the small writes of a test cross them); directory changes since the last directory fsync are
+/// lost (or, in one variant, all kept, as after a plain process kill).
 struct CrashModel {
     struct Inode {
         var durable: [UInt8] = []
@@ -225,7 +227,45 @@ struct CrashModel {
                 files[name] = bytes
                 states.append(("last unsynced write to \(name) \(what)", files))
             }
+            for (what, bytes) in Self.pageSubsets(node, random: &random) {
+                var files = build(durableEntries) { _, i in i.durable }
+                files[name] = bytes
+                states.append(("unsynced pages of \(name): \(what)", files))
+            }
         }
         return states
+    }
+
+    /// The size of the pages that ``pageSubsets(_:random:)`` keeps or drops independently.
+    static let page = 64
+
+    /// Contents of `node` after a power loss that kept some of its unsynced pages and not others: the
+    /// first page dropped and every other kept, only the last kept, and a few random subsets. A page not
+    /// kept reads as it was durably (zeros where the file was extended); the file keeps its new size.
+    static func pageSubsets(_ node: Inode, random: inout SeededGenerator) -> [(String, [UInt8])] {
+        let length = node.volatile.count
+        var dirty: [Int] = []  // page indices whose content differs from the durable one
+        for p in stride(from: 0, to: length, by: page) {
+            let range = p..<min(p + page, length)
+            let old = range.map { $0 < node.durable.count ? node.durable[$0] : 0 }
+            if !node.volatile[range].elementsEqual(old) { dirty.append(p / page) }
+        }
+        guard dirty.count >= 2 else { return [] }
+        func content(keeping kept: Set<Int>) -> [UInt8] {
+            var bytes = node.volatile
+            for p in dirty where !kept.contains(p) {
+                for i in (p * page)..<min((p + 1) * page, length) { bytes[i] = i < node.durable.count ? node.durable[i] : 0 }
+            }
+            return bytes
+        }
+        var out: [(String, [UInt8])] = [
+            ("all but the first dirty page kept", content(keeping: Set(dirty.dropFirst()))),
+            ("only the last dirty page kept", content(keeping: [dirty.last!])),
+        ]
+        for _ in 0..<4 {
+            let kept = Set(dirty.filter { _ in Bool.random(using: &random) })
+            out.append(("random pages kept (\(kept.count) of \(dirty.count))", content(keeping: kept)))
+        }
+        return out
     }
 }
