@@ -26,7 +26,7 @@ def run(*args):
     return subprocess.run([TOOL, *args], check=True, capture_output=True, text=True).stdout
 
 
-def make(name, count, segment_size=1 << 20):
+def make(name, count, segment_size=1 << 20, keep_mark=False):
     d = os.path.join(OUT, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
@@ -34,6 +34,10 @@ def make(name, count, segment_size=1 << 20):
     run("append", ob, "--count", str(count), "--keys", "3", "--type", "FixtureEvent",
         "--header", "source=fixtures", "--segment-size", str(segment_size))
     os.remove(os.path.join(ob, "writer.lock"))
+    # The durable mark says every appended message was made durable: damage the fixtures then apply to
+    # acknowledged frames would be numbers missing (FORMAT.md §8) rather than what each one shows.
+    if not keep_mark:
+        os.remove(os.path.join(ob, "writer.durable"))
     frames = {}
     for line in run("dump", ob, "--json").splitlines():
         m = json.loads(line)
@@ -199,9 +203,28 @@ def main():
     lost = sum(1 for line in run("dump", ob, "--json").splitlines()
                if json.loads(line)["segment"] == seg and json.loads(line)["offset"] == frames[seg][-1])
     os.truncate(path, frames[seg][-1])
-    expect(d, open="error", code="corrupt", file=after, offset=32, verifyKind="sequence-gap", messagesAfterRepair=12 - lost,
-           description="a sealed segment lost its last frame and its seal: open checks it in full and finds the gap at the next "
-                       "segment; repair makes the lost number a hole")
+    expect(d, open="error", code="corrupt", file=seg, offset=frames[seg][-1], verifyKind="corrupt", messagesAfterRepair=12 - lost, rawFinds="nothing",
+           description="a sealed segment lost its last frame and its seal: open checks it in full and finds it ends without "
+                       "its seal (a version-4 sealed segment always has one); repair makes the lost number a hole")
+
+    d, ob, frames, seg, path, seal = make_sealed("seal-zeroed")
+    patch(path, seal, b"\0" * 32)
+    expect(d, open="error", code="corrupt", file=seg, offset=seal, verifyKind="corrupt", messagesAfterRepair=12, rawFinds="nothing",
+           description="the seal of a sealed segment zeroed, its frames whole: nothing is lost, but bytes were; found by open, "
+                       "the readers and verify; repair rebuilds the segment with a new seal")
+
+    # FORMAT.md §8: the last two frames of the active segment zeroed, which the durable mark says were made
+    # durable: the log ends below numbers it gave. Open refuses (giving them again would make new messages
+    # look published, or deduplicated away, where tombstones or a broker knew them); repair makes them a hole.
+    d, ob, frames = make("zeroed-tail-durable", 6, keep_mark=True)
+    seg = segments(ob)[-1]
+    path = os.path.join(ob, seg)
+    start = frames[seg][-2]
+    size = os.path.getsize(path)
+    patch(path, start, b"\0" * (size - start))
+    expect(d, open="error", code="corrupt", file=seg, offset=start, verifyKind="numbers-missing", messagesAfterRepair=4, readers=4, rawFinds="nothing",
+           description="the last two frames of the active segment zeroed, which writer.durable says were durable: open refuses "
+                       "to give their numbers again; repair makes them a hole (readers stop at the zeros)")
 
     d, ob, frames = make("active-flip", 6)
     seg = segments(ob)[-1]

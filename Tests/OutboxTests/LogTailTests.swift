@@ -86,9 +86,11 @@ struct LogTailTests {
         try outbox.closeBlocking()
     }
 
-    /// The writer never keeps a mark above what it recovered (an outbox restored from an older copy
-    /// beside a newer mark), and a fresh one starts at 0; every commit moves the mark to its last number.
-    @Test func theWriterLowersAStoredMarkToWhatItRecoveredAndMovesItWithEveryCommit() throws {
+    /// A fresh outbox's mark starts at 0, every commit moves it to its last number, and a stored mark
+    /// above what recovery found is never lowered silently (issue 25, item 11): the numbers it names were
+    /// made durable, so their frames are missing; open refuses, or under quarantine gives them to a hole,
+    /// and the numbering goes on above them.
+    @Test func aStoredMarkAboveWhatRecoveryFoundIsRefusedOrMadeAHoleNeverLowered() throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
         // (The mark moves after a commit's callers were completed; after close it is final.)
@@ -105,12 +107,20 @@ struct LogTailTests {
         try outbox.closeBlocking()
         #expect(DurableMarkFile.read(in: directory, outboxID: id) == 6)
 
-        try Data(DurableMarkFile.encode(1_000_000, outboxID: id)).write(to: URL(fileURLWithPath: dir + "/" + DurableMarkFile.fileName))
-        outbox = try Outbox(openingAt: dir, configuration: configuration(), logger: quietLogger)
-        #expect(DurableMarkFile.read(in: directory, outboxID: id) == 6, "lowered to the last number recovered")
-        try outbox.appendBlocking(sampleMessage(7))
+        try Data(DurableMarkFile.encode(9, outboxID: id)).write(to: URL(fileURLWithPath: dir + "/" + DurableMarkFile.fileName))
+        #expect { try Outbox(openingAt: dir, configuration: configuration(), logger: quietLogger) } throws: {
+            ($0 as? OutboxError)?.code == .corrupt && "\($0)".contains("the log ends at sequence number 6, but writer.durable")
+        }
+        #expect(DurableMarkFile.read(in: directory, outboxID: id) == 9, "refusing changed nothing")
+        #expect(try OutboxInspector.verify(path: dir).problems.map(\.kind) == [.numbersMissing])
+        var quarantine = configuration()
+        quarantine.onDamage = .quarantine
+        outbox = try Outbox(openingAt: dir, configuration: quarantine, logger: quietLogger)
+        #expect(try outbox.appendBlocking(sampleMessage(10)) == 10, "7...9 are a hole: never given again")
         try outbox.closeBlocking()
-        #expect(DurableMarkFile.read(in: directory, outboxID: id) == 7)
+        #expect(DurableMarkFile.read(in: directory, outboxID: id) == 10)
+        #expect(try OutboxReader(path: dir).messages().map(\.seq) == [1, 2, 3, 4, 5, 6, 10], "a hole holds 7...9")
+        #expect(try OutboxInspector.verify(path: dir).problems.isEmpty)
     }
 
     /// A tail keeps its read window between reads; bytes it read before a writer cut a torn tail and wrote

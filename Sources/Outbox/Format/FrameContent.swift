@@ -14,6 +14,15 @@ enum FrameContent {
     /// Whether segments of format `version` end with a seal when sealed (FORMAT.md §3a).
     static func segmentsHaveSeals(_ version: UInt16) -> Bool { kinds(in: .segment, version: version).contains(.seal) }
 
+    /// Why a sealed segment (one that a later segment follows) of format `version` that does not end with
+    /// a seal is damage, if it is: from version 4 on every sealed segment ends with its seal (FORMAT.md
+    /// §3a), so one without lost bytes at its end (at least its seal, perhaps frames too). The one rule of
+    /// open, the readers and `verify`.
+    static func missingSeal(_ version: UInt16) -> String? {
+        version >= FrameHeader.taggedVersion
+            ? "a sealed segment (a later one exists) ends without its seal: bytes at its end were lost (zeroed or cut)" : nil
+    }
+
     /// Why a frame body whose checksum matched does not decode, or nil when it does.
     static func problem(_ h: FrameHeader, _ body: [UInt8], maxBody: UInt32) -> String? {
         do {

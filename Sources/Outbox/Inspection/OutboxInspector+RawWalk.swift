@@ -74,6 +74,7 @@ extension OutboxInspector {
         switch header {
         case .success(let h):
             report.header = "outbox \(h.outboxID), base \(h.base), max record size \(h.maxRecordSize), created \(h.createdAtMicros) µs"
+            report.version = h.version
         case .failure(let e):
             report.headerProblem = e.message
             report.headerProblemOffset = e.offset

@@ -117,6 +117,17 @@ extension OutboxInspector {
                     continue
                 }
             }
+            // Numbers the durable mark, the tombstones or the dropped ranges name above the end of the log
+            // (FORMAT.md §8), judged once the files are repaired: a hole after the active segment's frames
+            // gives them, so that they are lost, and never given again.
+            let repaired = try verify(directory)
+            if let missing = repaired.problems.first(where: { $0.kind == .numbersMissing }), let end = missing.offset, let reference,
+               let claim = NumberEvidence.above(repaired.lastSeq, in: directory, outboxID: reference) {
+                let lost = (repaired.lastSeq + 1)...claim.seq
+                result.actions.append(try SegmentSalvage.appendHole(lost, to: missing.file, at: end, note: "missing from the log; \(claim.source) names them",
+                                                                    in: directory))
+                holes.insert(lost)
+            }
         }
         return (result, holes)
     }

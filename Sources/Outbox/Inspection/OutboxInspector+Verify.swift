@@ -20,6 +20,7 @@ extension OutboxInspector {
         }
         var continuity = SequenceContinuity()
         var lastSeqKnown = true
+        var activeEnd = Int64(FileHeader.size)  // where the active segment's frames end
         for (i, entry) in listing.segments.enumerated() {
             let isLast = i == listing.segments.count - 1
             let raw = try walkFile(entry.name, in: directory, reference: reference, validateBodies: true)
@@ -67,6 +68,21 @@ extension OutboxInspector {
                                                          reason: "\(reason) (\(length) \(torn ? "" : "damaged ")bytes \(place))"))
                 }
             }
+            if isLast {
+                for case .frame(let offset, let length, _, _, _) in raw.entries { activeEnd = offset + length }
+            }
+            // A sealed segment of version 4 ends with its seal (FORMAT.md §3a): without one, bytes at its end
+            // were lost, even if no number was (the same judgement as the writer's open).
+            if !isLast, report.problems.count == problemsBefore, raw.headerProblem == nil, let version = raw.version,
+               let problem = FrameContent.missingSeal(version) {
+                var end = Int64(FileHeader.size)
+                var sealed = false
+                for case .frame(let offset, let length, let kind, _, _) in raw.entries {
+                    end = offset + length
+                    sealed = kind == "seal"
+                }
+                if !sealed { report.problems.append(VerifyProblem(file: entry.name, offset: end, kind: .corrupt, reason: problem)) }
+            }
             // A damaged header explains what follows in its frames: one problem, not several.
             if raw.headerProblem != nil {
                 let frameProblems = report.problems.count - problemsBefore
@@ -90,15 +106,17 @@ extension OutboxInspector {
                 s.dropped = reference.flatMap { try? DroppedLog.read(in: directory, outboxID: $0) } ?? SequenceRangeSet()
                 return s
             }
-            if lastSeqKnown, let beyond = snapshot?.finished.ranges.last, beyond.upperBound > report.lastSeq {
-                report.problems.append(VerifyProblem(
-                    file: active.name, offset: nil, kind: .unknownTombstone,
-                    reason: "tombstones for \(max(beyond.lowerBound, report.lastSeq + 1))...\(beyond.upperBound), beyond the last committed sequence number \(report.lastSeq)"))
-            }
         } else {
             var s = TombstoneSnapshot()
             s.dropped = reference.flatMap { try? DroppedLog.read(in: directory, outboxID: $0) } ?? SequenceRangeSet()
             snapshot = s
+        }
+        // Numbers above the end of the log that other files name: messages lost (FORMAT.md §8), the same
+        // judgement as the writer's open.
+        if lastSeqKnown, let reference, let active = listing.segments.last,
+           let claim = NumberEvidence.above(report.lastSeq, in: directory, outboxID: reference, snapshot: snapshot ?? TombstoneSnapshot()) {
+            let e = claim.error(last: report.lastSeq, segment: active.name, offset: activeEnd)
+            report.problems.append(VerifyProblem(file: active.name, offset: activeEnd, kind: .numbersMissing, reason: e.message))
         }
         // Compaction removes only segments whose every number is finished: anything below the first
         // segment that is not tombstoned was in a segment that is missing (FORMAT.md §6).

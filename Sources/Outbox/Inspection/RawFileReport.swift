@@ -8,6 +8,8 @@ public struct RawFileReport: Sendable {
     /// The header's fields in words, when it is valid.
     public var header: String?
     /// Why the header is not valid, if it is not.
+    /// The file's format version, when its header is valid.
+    public var version: UInt16?
     public var headerProblem: String?
     /// The offset of the bad header field, if the header is not valid.
     public var headerProblemOffset: Int64?

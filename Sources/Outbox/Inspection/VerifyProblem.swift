@@ -13,8 +13,13 @@ public struct VerifyProblem: Sendable, Equatable {
         case unsupportedVersion = "unsupported-version"
         /// Sequence numbers missing or repeated between frames or segments.
         case sequenceGap = "sequence-gap"
-        /// A tombstone for a sequence number that was never committed.
+        /// A tombstone for a sequence number that was never committed. (No longer reported: such a
+        /// tombstone is ``numbersMissing``, as the writer's open judges it.)
         case unknownTombstone = "unknown-tombstone"
+        /// The durable mark (`writer.durable`), a tombstone or a dropped range names sequence numbers above
+        /// the end of the log: messages made durable or finished whose frames are gone (FORMAT.md §8).
+        /// Open refuses the outbox (their numbers would be given again); repair gives them to a hole.
+        case numbersMissing = "numbers-missing"
         /// A leftover temporary file or superseded tombstone generation (removed at the next open).
         case leftoverFile = "leftover-file"
     }

@@ -204,6 +204,28 @@ package enum SegmentSalvage {
         return FileHeader.readableVersions.contains(version) ? version : FileHeader.currentVersion
     }
 
+    /// Numbers above the end of the log that other files name (``NumberEvidence``): the active segment
+    /// `name`, whose frames end at `end`, is replaced by a copy of its frames followed by a hole for
+    /// `range` (the original kept as `NAME.broken`); or, if it ends with a seal (a roll was interrupted),
+    /// a new segment holding the hole follows it. Returns what was done.
+    package static func appendHole(_ range: ClosedRange<UInt64>, to name: String, at end: Int64, note: String,
+                                   in directory: OutboxDirectory) throws -> String {
+        let file = try directory.openFile(name, writable: false)
+        guard let base = FileNames.parseSegment(name) else { throw OutboxError(.invalidArgument, "not a segment", path: file.path) }
+        let header = try LogFile.checkHeader(of: file, kind: .segment, expectedBase: base, outboxID: nil)
+        let log = try LogFile.open(file, kind: .segment, base: base, outboxID: header.outboxID)
+        if let seal = try log.scanner.sealAtEnd(), seal.end == range.lowerBound {
+            let created = try holeSegment(range, template: header, in: directory, note: note)
+            return "created \(created) holding a hole for sequence numbers \(range) (\(note))"
+        }
+        let identity = FileIdentity(outboxID: header.outboxID, base: base)
+        let holes = holeFrames(range, identity: identity, offset: end, note: note, tag: FrameHeader.writeTag(start: end, version: header.version))
+        var lost = SequenceRangeSet()
+        lost.insert(range)
+        try replace(name, with: [try file.read(at: 0, count: Int(end))] + holes, in: directory, keep: .beside, lost: lost, suffix: ".broken")
+        return "appended a hole for sequence numbers \(range) to \(name) (\(note); \(keptWhere(name, .beside, ".broken")))"
+    }
+
     /// The max record size a segment other than `except` with a valid header names, or the default.
     private static func otherSegmentsMaxRecordSize(in directory: OutboxDirectory, except: String) -> UInt32 {
         let segments = (try? FileNames.list(directory).segments) ?? []

@@ -270,6 +270,9 @@ final class SegmentWriter {
                 return true
             }
             if let seal = segment.scanner.seal { try continuity.checkSeal(seal, path: segment.file.path) }
+            if !isLast, segment.scanner.seal == nil, let problem = FrameContent.missingSeal(segment.header.version) {
+                throw OutboxError(.corrupt, problem, path: segment.file.path, offset: end)
+            }
             if isLast {
                 return SegmentWriter(
                     directory: directory, logger: logger, outboxID: segment.header.outboxID,
@@ -435,7 +438,7 @@ final class SegmentWriter {
                 try file.truncate(to: writeOffset)
                 allocatedEnd = writeOffset
             }
-            if sealable, !sealed { try writeSeal() }
+            if sealable, !sealed, let noRoom = try writeSeal() { return noRoom }
             try file.sync()
         } catch let e as OutboxError {
             return failStop(e, [])
@@ -462,22 +465,43 @@ final class SegmentWriter {
     }
 
     /// Writes the active segment's seal after its frames (the file is trimmed to them). A seal that cannot
-    /// be written (no room) is cut off again: the segment is sealed without one, and open checks it in
-    /// full (FORMAT.md §3a).
-    private func writeSeal() throws {
+    /// be written (no room) is cut off again. A segment of version 4 is never sealed without one (FORMAT.md
+    /// §3a): the roll fails with that error (returned), the segment stays active, and the next commit
+    /// tries again. An older segment is sealed without one, and open checks it in full.
+    private func writeSeal() throws -> OutboxError? {
         let seal = Seal(offset: writeOffset, end: nextSeq, frames: frames)
         let bytes = seal.encode(identity: identity, sealedAtMicros: OutboxMessage.micros(Date()),
                                 tag: FrameHeader.writeTag(start: writeOffset, version: version))
         let (_, error) = bytes.withUnsafeBytes { file.writeAll($0, at: writeOffset) }
         if let error {
             try file.truncate(to: writeOffset)
+            if version >= FrameHeader.taggedVersion { return error }
             logger.warning("could not write the seal of a full segment; open will check it in full", metadata: [
                 "file": "\(file.path)", "error": "\(error)"])
-            return
+            return nil
         }
         writeOffset += Int64(bytes.count)
         allocatedEnd = writeOffset
         sealed = true
+        return nil
+    }
+
+    /// Marks `range` lost: numbers above what recovery found that other files show were used
+    /// (``NumberEvidence``), given to hole frames at the end of the active segment (durably: write,
+    /// `fdatasync`) so that they are never given to new messages (FORMAT.md §8). Called at open, before
+    /// the first commit.
+    func markLost(_ range: ClosedRange<UInt64>, note: String) throws {
+        precondition(range.lowerBound == nextSeq, "holes continue the numbers")
+        if sealed, let error = roll() { throw error }
+        let tag = FrameHeader.writeTag(start: writeOffset, version: version)
+        let holes = SegmentSalvage.holeFrames(range, identity: identity, offset: writeOffset, note: note, tag: tag)
+        let bytes = holes.flatMap { $0 }
+        allocate(through: writeOffset + Int64(bytes.count))
+        try file.write(bytes, at: writeOffset)
+        try file.dataSync()
+        writeOffset += Int64(bytes.count)
+        frames += UInt32(holes.count)
+        nextSeq = range.upperBound + 1
     }
 
     /// Trims the space allocated ahead of the active segment's frames and fsyncs it (at close: a closed

@@ -58,6 +58,18 @@ public final class Outbox: Sendable {
         let directory = try OutboxDirectory.open(path, create: configuration.createIfMissing, sys: configuration.systemCalls)
         let lock = try FileLock.acquire(FileLock.writerLockName, in: directory, role: "writing")
         let writer = try SegmentWriter.recover(directory: directory, configuration: configuration, logger: logger)
+        // Numbers are never given twice: a log that ends below what the durable mark, the tombstones or
+        // the dropped ranges name lost messages (FORMAT.md §8).
+        let last = writer.nextSeq - 1
+        if let claim = NumberEvidence.above(last, in: directory, outboxID: writer.outboxID) {
+            let error = claim.error(last: last, segment: writer.file.path, offset: writer.writeOffset)
+            guard configuration.onDamage == .quarantine else { throw error }
+            let lost = (last + 1)...claim.seq
+            try writer.markLost(lost, note: "missing from the log; \(claim.source) names them")
+            SegmentSalvage.report(quarantined: writer.file.path.split(separator: "/").last.map(String.init) ?? "", because: error,
+                                  action: "gave sequence numbers \(lost) to a hole: they are lost, and never given again",
+                                  lost: { var set = SequenceRangeSet(); set.insert(lost); return set }(), in: directory, logger: logger)
+        }
         writer.markFile = DurableMarkFile.openForWriting(in: directory, outboxID: writer.outboxID,
                                                          lastRecovered: writer.nextSeq - 1, logger: logger)
         self.path = path
