@@ -83,6 +83,40 @@ struct DiskBudgetTests {
         #expect(Set(sink.published.map(\.seq)) == Set(stats.firstSeq...12000))
     }
 
+    /// Issue 25, item 12: one damaged frame of `dropped.log` made verify ignore every frame of it, and
+    /// repair then tombstoned every dropped number as dead (lost). Only the damaged frame's numbers may
+    /// become lost; the others stay dropped, and none is both.
+    @Test func aDamagedFrameOfTheDroppedFileLosesOnlyItsOwnNumbers() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let r = try await runOutbox(["append", dir, "--max-disk", "1M", "--on-full", "drop-oldest", "--count", "12000", "--payload-size", "200",
+                                     "--segment-size", "65536"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let before = try OutboxReader(path: dir).stats()
+        let raw = try OutboxInspector.rawWalk(path: dir).first { $0.name == FileNames.dropped }
+        let dropFrames = (raw?.entries ?? []).compactMap { e -> (offset: Int64, first: UInt64, count: UInt32)? in
+            if case .frame(let offset, _, _, let first, let count) = e { return (offset, first, count) } else { return nil }
+        }
+        #expect(dropFrames.count >= 3, "several drops, several frames: \(dropFrames.count)")
+        let victim = dropFrames[1]
+        let path = dir + "/" + FileNames.dropped
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[Int(victim.offset) + FrameHeader.size + 1] ^= 0x40
+        try bytes.write(to: URL(fileURLWithPath: path))
+        let report = try OutboxInspector.verify(path: dir)
+        // The damage, and the damaged frame's own numbers below the first segment, which nothing else records.
+        #expect(report.problems.contains { $0.kind == .corrupt && $0.file == FileNames.dropped }, "\(report.problems)")
+        #expect(report.problems.allSatisfy { $0.file == FileNames.dropped || $0.reason.hasPrefix("sequence number \(victim.first),") },
+                "only the damaged frame's numbers are unaccounted for: \(report.problems)")
+        let repaired = try await OutboxInspector.repair(path: dir, logger: quietLogger)
+        #expect(repaired.remaining.isEmpty, "\(repaired)")
+        let after = try OutboxReader(path: dir).stats()
+        let tombstones = try OutboxReader(path: dir).tombstones()
+        #expect(tombstones.dropped.subtracting(tombstones.dead).count == tombstones.dropped.count, "no number is both dropped and lost")
+        #expect(after.dead < before.dropped / 2 && after.dead > 0, "only the damaged frame's numbers are lost: \(after.dead) of \(before.dropped)")
+        #expect(after.dropped + after.dead == before.dropped, "\(before) → \(after)")
+    }
+
     /// Messages a relay already holds (its sink away) and the writer then drops are never published.
     @Test func droppedMessagesARelayAlreadyHeldAreNotPublished() async throws {
         let tmp = TemporaryDirectory()

@@ -89,7 +89,13 @@ struct RandomDamageTests {
                 let t = LogTail(directory: r.directory, outboxID: r.outboxID, from: 1)
                 while try !t.read(limit: 1000).isEmpty {}
             }
-            if let first {
+            if let first, first.kind == .numbersMissing {
+                // The log ends below what the durable mark names (FORMAT.md §8): open refuses; readers, which
+                // do not judge the end of the log by the other files, stop where the frames stop.
+                let expected = "\(first.file) @\(first.offset.map { "\($0)" } ?? "-")"
+                #expect(writer?.hasSuffix(expected) == true, "\(what): verify says \(first.kind.rawValue) \(expected) (\(first.reason)); writer says \(writer ?? "fine")")
+                #expect(reader == nil && tail == nil, "\(what): readers stop where the frames stop: reader \(reader ?? "ok"), tail \(tail ?? "ok")")
+            } else if let first {
                 let expected = "\(first.file) @\(first.offset.map { "\($0)" } ?? "-")"
                 // Damage past the header of a sealed segment whose seal survived: open checks that segment by
                 // its seal and does not read the rest (FORMAT.md §7); the readers find it.

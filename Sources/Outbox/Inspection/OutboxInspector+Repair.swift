@@ -71,7 +71,27 @@ extension OutboxInspector {
             let reference = ReferenceOutboxID.find(in: directory, listing)
             let foreign = Set(report.problems.filter { $0.kind == .foreignOutbox }.map(\.file))
             let damagedFiles = Set(report.problems.filter { [.corrupt, .badHeader].contains($0.kind) || ($0.kind == .sequenceGap && $0.offset != 32) }.map(\.file))
-            let tombstoned = reference.flatMap { try? TombstoneFile.read(in: directory, outboxID: $0).0 }
+            // The tombstone, dead-letter and dropped files first: what they record decides which numbers
+            // below the first segment are finished (dropped ones are not lost, issue 25, item 12).
+            for p in report.problems where p.file.hasPrefix(FileNames.tombstonePrefix) || p.file == DeadLetterLog.fileName || p.file == FileNames.dropped {
+                switch p.kind {
+                case .tornTail:
+                    if let offset = p.offset { result.actions.append(try truncate(p.file, at: offset, in: directory)) }
+                case .corrupt, .badHeader:
+                    result.actions.append(try rebuildOther(p.file, in: directory, reference: reference))
+                case .foreignOutbox:
+                    let keptAs = try moveAside(p.file, in: directory)
+                    result.actions.append("moved \(p.file), a file of another outbox, aside intact as \(keptAs)"
+                                          + (p.file == DeadLetterLog.fileName ? "" : "; messages whose tombstones it held will be published again"))
+                default:
+                    continue
+                }
+            }
+            let tombstoned: TombstoneSnapshot? = reference.map { id in
+                var s = (try? TombstoneFile.read(in: directory, outboxID: id).0) ?? TombstoneSnapshot()
+                s.dropped = DroppedLog.readIntact(in: directory, outboxID: id)
+                return s
+            }
             for entry in segments {
                 if foreign.contains(entry.name) || damagedFiles.contains(entry.name) {
                     let (action, lost) = try SegmentSalvage.salvage(entry.name, in: directory, keep: .beside,
@@ -102,20 +122,6 @@ extension OutboxInspector {
                 guard let (action, lost) = try SegmentSalvage.fillGap(after: segments[i - 1], before: base, in: directory) else { continue }
                 holes.formUnion(lost)
                 result.actions.append(action)
-            }
-            for p in report.problems where p.file.hasPrefix(FileNames.tombstonePrefix) || p.file == DeadLetterLog.fileName || p.file == FileNames.dropped {
-                switch p.kind {
-                case .tornTail:
-                    if let offset = p.offset { result.actions.append(try truncate(p.file, at: offset, in: directory)) }
-                case .corrupt, .badHeader:
-                    result.actions.append(try rebuildOther(p.file, in: directory, reference: reference))
-                case .foreignOutbox:
-                    let keptAs = try moveAside(p.file, in: directory)
-                    result.actions.append("moved \(p.file), a file of another outbox, aside intact as \(keptAs)"
-                                          + (p.file == DeadLetterLog.fileName ? "" : "; messages whose tombstones it held will be published again"))
-                default:
-                    continue
-                }
             }
             // Numbers the durable mark, the tombstones or the dropped ranges name above the end of the log
             // (FORMAT.md §8), judged once the files are repaired: a hole after the active segment's frames

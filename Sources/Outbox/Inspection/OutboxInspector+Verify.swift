@@ -103,12 +103,12 @@ extension OutboxInspector {
                 try? TombstoneFile.load(active.name, generation: active.generation, in: directory, outboxID: $0, writable: false, tail: .stop).snapshot
             }.map { s in
                 var s = s
-                s.dropped = reference.flatMap { try? DroppedLog.read(in: directory, outboxID: $0) } ?? SequenceRangeSet()
+                s.dropped = reference.map { DroppedLog.readIntact(in: directory, outboxID: $0) } ?? SequenceRangeSet()
                 return s
             }
         } else {
             var s = TombstoneSnapshot()
-            s.dropped = reference.flatMap { try? DroppedLog.read(in: directory, outboxID: $0) } ?? SequenceRangeSet()
+            s.dropped = reference.map { DroppedLog.readIntact(in: directory, outboxID: $0) } ?? SequenceRangeSet()
             snapshot = s
         }
         // Numbers above the end of the log that other files name: messages lost (FORMAT.md §8), the same

@@ -23,6 +23,26 @@ enum DroppedLog {
         return set
     }
 
+    /// The numbers every intact frame of the file records, skipping damage (for `verify` and repair,
+    /// which report the damage on their own): a damaged frame hides only its own ranges, not the others.
+    /// Nothing when the file is missing or its header is damaged.
+    static func readIntact(in directory: OutboxDirectory, outboxID: OutboxID) -> SequenceRangeSet {
+        var set = SequenceRangeSet()
+        guard let file = try? directory.openFile(FileNames.dropped, writable: false),
+              let log = try? LogFile.open(file, kind: .dropped, base: 1, outboxID: outboxID) else { return set }
+        while true {
+            switch (try? log.scanner.next()) ?? .end {
+            case .end:
+                return set
+            case .frame(let frame):
+                for r in (try? TombstoneCodec.decode(frame.body, count: Int(frame.header.count), first: frame.header.first)) ?? [] { set.insert(r) }
+            case .damage(let d):
+                guard let next = try? log.scanner.nextValidFrame(after: d.offset) else { return set }
+                log.scanner.offset = next
+            }
+        }
+    }
+
     /// Appends `dropped` (creating the file if needed), durably: one `pwrite`, one `fdatasync`.
     static func append(_ dropped: SequenceRangeSet, in directory: OutboxDirectory, outboxID: OutboxID, maxRecordSize: UInt32) throws {
         guard !dropped.isEmpty else { return }
