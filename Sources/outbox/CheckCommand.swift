@@ -8,25 +8,33 @@ struct CheckCommand: AsyncParsableCommand {
         commandName: "check",
         abstract: "One status line; exit 0 ok, 1 warning, 2 critical, 3 unknown (the monitoring-plugin convention).",
         discussion: """
-            Critical: the oldest pending message is older than --max-pending-age, or more than --max-pending \\
-            messages are pending. Warning: the same against --warn-pending-age and --warn-pending (by default \\
-            half the critical limits), messages pending with no relay running, or dead letters not redriven. \\
-            Unknown: the outbox cannot be read. Read-only; safe while a writer and a relay run.
+            Critical: the oldest pending message is older than --max-pending-age (default 3600 s); more than \
+            --max-pending messages are pending (no default); the relay's sink has been unreachable for more \
+            than --max-sink-down (default 300 s); or messages are pending, the oldest older than --max-no-relay \
+            (default 60 s), and no relay is running. Warning: the same against --warn-pending-age (default \
+            300 s) and --warn-pending (default half --max-pending); the sink unreachable for a shorter time; \
+            messages pending with no relay for a shorter time; or dead letters not redriven. Unknown: the \
+            outbox cannot be read. After the text, performance data (label=value[unit];warn;crit;min) for \
+            pending, oldest_pending_age, dead_letters and sink_down. Read-only; safe while a writer and a relay run.
             """)
 
     @Argument(help: "The outbox directory.") var dir: String
-    @Option(help: "Critical when the oldest pending message is older than this many seconds.") var maxPendingAge: Double?
-    @Option(parsing: .unconditional, help: "Critical when more than this many messages are pending.") var maxPending: UInt64?
-    @Option(help: "Warning when the oldest pending message is older than this many seconds (default: half --max-pending-age).")
-    var warnPendingAge: Double?
+    @Option(help: "Critical when the oldest pending message is older than this many seconds.") var maxPendingAge: Double = 3600
+    @Option(parsing: .unconditional, help: "Critical when more than this many messages are pending (default: no limit).") var maxPending: UInt64?
+    @Option(help: "Warning when the oldest pending message is older than this many seconds.") var warnPendingAge: Double = 300
     @Option(parsing: .unconditional, help: "Warning when more than this many messages are pending (default: half --max-pending).")
     var warnPending: UInt64?
+    @Option(help: "Critical when the relay's sink has been unreachable for more than this many seconds (a warning before).")
+    var maxSinkDown: Double = 300
+    @Option(help: "Critical when messages are pending, the oldest older than this many seconds, and no relay runs (a warning before).")
+    var maxNoRelay: Double = 60
 
     static let ok: Int32 = 0, warning: Int32 = 1, critical: Int32 = 2, unknown: Int32 = 3
 
     func validate() throws {
-        for (value, name) in [(maxPendingAge, "--max-pending-age"), (warnPendingAge, "--warn-pending-age")] {
-            if let value { try RelayCommand.validateSeconds(value, name, allowZero: true) }
+        for (value, name) in [(maxPendingAge, "--max-pending-age"), (warnPendingAge, "--warn-pending-age"), (maxSinkDown, "--max-sink-down"),
+                              (maxNoRelay, "--max-no-relay")] {
+            try RelayCommand.validateSeconds(value, name, allowZero: true)
         }
     }
 
@@ -45,27 +53,49 @@ struct CheckCommand: AsyncParsableCommand {
             throw ExitCode(Self.unknown)
         }
         let age = stats.oldestPendingAgeSeconds
+        let now = Date().timeIntervalSince1970
+        let sinkDown = stats.sinkReachable == false ? max(0, now - (stats.sinkUnreachableSinceMicros.map { Double($0) / 1e6 } ?? now)) : nil
+        let warnPending = self.warnPending ?? maxPending.map { $0 / 2 }
         var criticals: [String] = [], warnings: [String] = []
-        if let limit = maxPendingAge, let age, age > limit { criticals.append(String(format: "oldest pending %.0f s old > %.0f s", age, limit)) }
-        if let limit = maxPending, stats.pending > limit { criticals.append("\(stats.pending) pending > \(limit)") }
-        if criticals.isEmpty {
-            if let limit = warnPendingAge ?? maxPendingAge.map({ $0 / 2 }), let age, age > limit {
-                warnings.append(String(format: "oldest pending %.0f s old > %.0f s", age, limit))
+        func judge(_ what: String, _ value: Double, warn: Double?, crit: Double?) {
+            if let crit, value > crit { criticals.append(what + String(format: " > %.0f", crit)) } else if let warn, value > warn {
+                warnings.append(what + String(format: " > %.0f", warn))
             }
-            if let limit = warnPending ?? maxPending.map({ $0 / 2 }), stats.pending > limit { warnings.append("\(stats.pending) pending > \(limit)") }
         }
-        if stats.pending > 0 && stats.relayPid == nil { warnings.append("no relay is running") }
+        if let age { judge(String(format: "oldest pending %.0f s old", age), age, warn: warnPendingAge, crit: maxPendingAge) }
+        judge("\(stats.pending) pending", Double(stats.pending), warn: warnPending.map { Double($0) }, crit: maxPending.map { Double($0) })
+        if let sinkDown {
+            let why = stats.sinkError.map { ": \(Self.oneLine($0))" } ?? ""
+            if sinkDown > maxSinkDown {
+                criticals.append(String(format: "sink unreachable for %.0f s > %.0f s", sinkDown, maxSinkDown) + why)
+            } else {
+                warnings.append(String(format: "sink unreachable for %.0f s", sinkDown) + why)
+            }
+        }
+        if stats.pending > 0 && stats.relayPid == nil {
+            if let age, age > maxNoRelay { criticals.append(String(format: "no relay is running, oldest pending %.0f s old > %.0f s", age, maxNoRelay)) } else {
+                warnings.append("no relay is running")
+            }
+        }
         if dead > 0 { warnings.append("\(dead) dead letter(s) not redriven") }
         let summary = "\(stats.pending) pending, oldest " + (age.map { String(format: "%.0f s", $0) } ?? "-")
             + ", \(stats.dead) dead-lettered, relay " + (stats.relayPid.map { "pid \($0)" } ?? "not running")
-        if !criticals.isEmpty {
-            Output.shared.write("OUTBOX CRITICAL - \((criticals + warnings).joined(separator: "; ")) | \(summary)\n")
-            throw ExitCode(Self.critical)
-        }
-        if !warnings.isEmpty {
-            Output.shared.write("OUTBOX WARNING - \(warnings.joined(separator: "; ")) | \(summary)\n")
-            throw ExitCode(Self.warning)
-        }
-        Output.shared.write("OUTBOX OK - \(summary)\n")
+        // Performance data (the monitoring-plugin format): 'label'=value[unit];warn;crit;min;max, space-separated.
+        func number(_ v: Double?) -> String { v.map { $0 == $0.rounded() ? String(Int64($0)) : String(format: "%.3f", $0) } ?? "" }
+        let perf = [
+            "pending=\(stats.pending);\(number(warnPending.map { Double($0) }));\(number(maxPending.map { Double($0) }));0",
+            "oldest_pending_age=\(number(age ?? 0))s;\(number(warnPendingAge));\(number(maxPendingAge));0",
+            "dead_letters=\(dead);0;;0",
+            "sink_down=\(number(sinkDown ?? 0))s;0;\(number(maxSinkDown));0",
+        ].joined(separator: " ")
+        let (label, status) = !criticals.isEmpty ? ("CRITICAL", Self.critical) : !warnings.isEmpty ? ("WARNING", Self.warning) : ("OK", Self.ok)
+        let problems = (criticals + warnings).joined(separator: "; ")
+        Output.shared.write("OUTBOX \(label) - \(problems.isEmpty ? summary : problems + "; " + summary) | \(perf)\n")
+        if status != Self.ok { throw ExitCode(status) }
+    }
+
+    /// `text` on one line (the status line is one line; a broker's error may hold line breaks).
+    static func oneLine(_ text: String) -> String {
+        String(text.map { $0.isNewline ? " " : $0 })
     }
 }

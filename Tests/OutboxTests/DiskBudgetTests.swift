@@ -117,6 +117,29 @@ struct DiskBudgetTests {
         #expect(after.dropped + after.dead == before.dropped, "\(before) → \(after)")
     }
 
+    /// Issue 25, item 13: an invalid `limits.json` made append and stats fail while verify said clean
+    /// and repair could not fix it; a fraction was truncated silently. Now verify names it, repair sets it
+    /// aside, and a number that is not a whole count of bytes is refused.
+    @Test func anInvalidLimitsFileIsNamedByVerifyAndSetAsideByRepair() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "3", "--max-disk", "2M"]).status == 0)
+        let path = dir + "/" + DiskBudget.fileName
+        for text in ["not json", "[]", #"{"maxDiskBytes": 0}"#, #"{"maxDiskBytes": -5}"#, #"{"maxDiskBytes": "2M"}"#,
+                     #"{"maxDiskBytes": 2097152.5}"#, #"{"maxDiskBytes": true}"#, #"{"maxDiskBytes": 2097152, "onFull": "panic"}"#] {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+            let append = try await runOutbox(["append", dir, "--count", "1"])
+            #expect(append.status != 0 && append.stderr.contains(DiskBudget.fileName), "\(text): \(append.stderr)")
+            let report = try OutboxInspector.verify(path: dir)
+            #expect(report.problems.map(\.file) == [DiskBudget.fileName], "\(text): \(report.problems)")
+        }
+        let repaired = try await OutboxInspector.repair(path: dir, logger: quietLogger)
+        #expect(repaired.remaining.isEmpty && repaired.actions.contains { $0.contains("aside") }, "\(repaired)")
+        #expect(FileManager.default.fileExists(atPath: path + ".broken"), "kept, not deleted")
+        #expect(try await runOutbox(["append", dir, "--count", "1"]).status == 0)
+        #expect(try OutboxReader(path: dir).stats().maxDiskBytes == nil)
+    }
+
     /// Messages a relay already holds (its sink away) and the writer then drops are never published.
     @Test func droppedMessagesARelayAlreadyHeldAreNotPublished() async throws {
         let tmp = TemporaryDirectory()

@@ -302,7 +302,34 @@ struct CommandTests {
         #expect(tooOld.status == 2 && tooOld.stdout.contains("oldest pending"), "\(tooOld.stdout)")
         let unknown = try await runOutbox(["check", tmp.sub("missing")])
         #expect(unknown.status == 3 && unknown.stdout.hasPrefix("OUTBOX UNKNOWN - "), "\(unknown.stdout)")
-        for r in [ok, warning, tooMany, tooOld, unknown] { #expect(r.stdout.split(separator: "\n").count == 1) }
+        // Issue 25, item 5: with no options, pending messages and no relay are a warning, then critical.
+        let noOptions = try await runOutbox(["check", dir])
+        #expect(noOptions.status == 1 && noOptions.stdout.contains("no relay is running"), "\(noOptions.stdout)")
+        let noRelay = try await runOutbox(["check", dir, "--max-no-relay", "0.5"])
+        #expect(noRelay.status == 2 && noRelay.stdout.contains("no relay is running, oldest pending"), "\(noRelay.stdout)")
+        // A relay whose sink has been unreachable for 400 s (its status file, while it holds relay.lock).
+        let directory = try OutboxDirectory.open(dir, create: false, sys: LinuxSystemCalls())
+        let lock = try FileLock.acquire(FileLock.relayLockName, in: directory, role: "relaying")
+        let since = OutboxMessage.micros(Date().addingTimeInterval(-400))
+        try RelayStatusFile(pid: getpid(), state: "active", sinkReachable: false, lastError: "connection refused\n(again)",
+                            lastPublishMicros: nil, unreachableSinceMicros: since).write(in: directory)
+        let down = try await runOutbox(["check", dir])
+        #expect(down.status == 2 && down.stdout.contains("sink unreachable for 40") && down.stdout.contains("> 300 s: connection refused (again)"),
+                "\(down.stdout)")
+        let shortly = try await runOutbox(["check", dir, "--max-sink-down", "1000"])
+        #expect(shortly.status == 1 && shortly.stdout.contains("sink unreachable for"), "\(shortly.stdout)")
+        lock.release()
+        // Valid performance data after `|`: space-separated 'label=value[unit];warn;crit;min'.
+        for r in [ok, warning, tooMany, tooOld, noOptions, noRelay, down, shortly] {
+            #expect(r.stdout.split(separator: "\n").count == 1)
+            let perf = try #require(r.stdout.split(separator: "|", maxSplits: 1).last).trimmingCharacters(in: .whitespacesAndNewlines)
+            let labels = perf.split(separator: " ").map { item -> String in
+                let ok = item.wholeMatch(of: /([a-z_]+)=(\d+(\.\d+)?)(s)?;(\d+(\.\d+)?)?;(\d+(\.\d+)?)?;0/) != nil
+                #expect(ok, "performance data item \(item) in \(r.stdout)")
+                return String(item.prefix { $0 != "=" })
+            }
+            #expect(labels == ["pending", "oldest_pending_age", "dead_letters", "sink_down"], "\(r.stdout)")
+        }
     }
 
     @Test func theRelayRefusesAPathThatIsNoOutboxWithOneLine() async throws {

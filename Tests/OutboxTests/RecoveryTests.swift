@@ -15,6 +15,27 @@ struct RecoveryTests {
         return try OutboxReader(path: dir).messages().map(\.offset)
     }
 
+    /// Issue 25, item 13: a seal with a 9-byte body was flagged by verify and accepted by open and dump.
+    @Test func aSealOfTheWrongSizeIsDamageForEveryCommand() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        _ = try await makeOutbox(dir, commits: 30, segmentSize: 1024)
+        let sealed = try segmentNames(dir)[0]
+        let path = dir + "/" + sealed
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let header = try FileHeader.decode(Array(bytes.prefix(FileHeader.size)), expecting: .segment)
+        let at = bytes.count - Seal.frameSize
+        let h = bytes.withUnsafeBytes { FrameHeader.peek(UnsafeRawBufferPointer(rebasing: $0[at...])) }
+        #expect(h.kind == FrameKind.seal.rawValue)
+        let longer = FrameHeader.frame(kind: .seal, first: h.first, count: h.count, body: Array(bytes[(at + FrameHeader.size)...]) + [0],
+                                       identity: FileIdentity(outboxID: header.outboxID, base: header.base), offset: Int64(at), tag: h.flags)
+        bytes.replaceSubrange(at..., with: longer)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(throws: OutboxError.self, "open") { try Outbox(openingAt: dir, logger: quietLogger) }
+        #expect(throws: OutboxError.self, "dump") { try OutboxReader(path: dir).messages() }
+        #expect(try OutboxInspector.verify(path: dir).problems.contains { $0.file == sealed && $0.offset == Int64(at) })
+    }
+
     @Test func truncatingTheLastFrameAtEveryByteRecoversTheCleanPrefix() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")

@@ -180,6 +180,11 @@ package final class FrameScanner {
             return try damage("unexpected frame kind \(h.kind)", whole: true)
         }
         guard h.count >= 1 else { return try damage("frame holds a count of 0", whole: true) }
+        // A seal's size is part of its structure (FORMAT.md §3a): checked by every reader, not only where
+        // bodies are decoded.
+        if kind == .seal, body.count != Seal.bodySize {
+            return try damage("a seal's body is \(body.count) bytes, not \(Seal.bodySize)", whole: true)
+        }
         let header = FrameHeader(bodyLength: h.length, first: h.first, count: h.count, kind: kind, flags: h.flags)
         if let reason = validate(header, body) { return try damage("frame content is invalid: \(reason)", whole: true) }
         return .success(Frame(offset: at, header: header, body: body))

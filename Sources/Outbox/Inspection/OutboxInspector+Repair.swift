@@ -87,6 +87,13 @@ extension OutboxInspector {
                     continue
                 }
             }
+            if report.problems.contains(where: { $0.file == DiskBudget.fileName }) {
+                let keptAs = SegmentSalvage.unusedName(DiskBudget.fileName + ".broken", in: directory)
+                try directory.rename(DiskBudget.fileName, to: keptAs)
+                try directory.syncDirectory()
+                result.actions.append("set the invalid \(DiskBudget.fileName) aside as \(keptAs): the outbox has no disk budget now "
+                                      + "(set one with `outbox append DIR --count 0 --max-disk SIZE`)")
+            }
             let tombstoned: TombstoneSnapshot? = reference.map { id in
                 var s = (try? TombstoneFile.read(in: directory, outboxID: id).0) ?? TombstoneSnapshot()
                 s.dropped = DroppedLog.readIntact(in: directory, outboxID: id)

@@ -131,6 +131,10 @@ extension OutboxInspector {
         for name in [DeadLetterLog.fileName, FileNames.dropped] where (try? directory.openFile(name, writable: false)) != nil {
             try checkOtherFile(name, in: directory, reference: reference, into: &report)
         }
+        // The disk budget: a limits file append and stats cannot read is a problem verify names.
+        do { _ = try DiskBudget.read(in: directory) } catch let e as OutboxError {
+            report.problems.append(VerifyProblem(file: DiskBudget.fileName, offset: nil, kind: .corrupt, reason: e.message))
+        }
         report.quarantined = QuarantinedFile.list(in: directory)
         return report
     }

@@ -30,14 +30,20 @@ package struct DiskBudget: Sendable, Equatable {
     /// The budget `directory` holds, if any.
     static func read(in directory: OutboxDirectory) throws -> DiskBudget? {
         let path = directory.pathOf(fileName)
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let bytes = (object["maxDiskBytes"] as? NSNumber)?.int64Value, bytes > 0,
-              let onFull = FullPolicy(rawValue: object["onFull"] as? String ?? FullPolicy.reject.rawValue) else {
-            throw OutboxError(.corrupt, "not a valid limits file (one JSON object: maxDiskBytes, a positive number; onFull, reject or drop-oldest)",
-                              path: path)
+        let file: OutboxFile
+        do { file = try directory.openFile(fileName, writable: false) } catch let e as OutboxError where e.errno == ENOENT { return nil }
+        let size = try file.size()
+        struct Limits: Decodable {
+            var maxDiskBytes: Int64
+            var onFull: String?
         }
-        return DiskBudget(maxBytes: bytes, onFull: onFull)
+        // Read with a bound (it holds a few dozen bytes); the number must be a whole, positive count of bytes.
+        guard size <= 4096, let limits = try? JSONDecoder().decode(Limits.self, from: Data(try file.read(at: 0, count: Int(size)))),
+              limits.maxDiskBytes > 0, let onFull = FullPolicy(rawValue: limits.onFull ?? FullPolicy.reject.rawValue) else {
+            throw OutboxError(.corrupt, "not a valid limits file (one JSON object: maxDiskBytes, a whole number of bytes above 0; "
+                              + "onFull, reject or drop-oldest); `outbox verify --repair` sets it aside", path: path)
+        }
+        return DiskBudget(maxBytes: limits.maxDiskBytes, onFull: onFull)
     }
 
     /// Persists `budget` (nil removes it): a temporary file, fsync, rename, directory fsync.

@@ -160,6 +160,7 @@ public final class OutboxReader: Sendable {
         if let status = RelayStatusFile.read(in: directory, holder: s.relayPid) {
             s.sinkReachable = status.sinkReachable
             s.sinkError = status.lastError
+            s.sinkUnreachableSinceMicros = status.unreachableSinceMicros
             s.lastPublishMicros = status.lastPublishMicros
         }
         return s

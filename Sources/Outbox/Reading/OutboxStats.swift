@@ -45,6 +45,9 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     /// whether its sink is reachable, the sink's error while it is not, and when it last published
     /// (microseconds since the Unix epoch).
     public var sinkReachable: Bool?
+    /// While the sink is unreachable (per the relay's status file): since when, in microseconds since the
+    /// Unix epoch.
+    public var sinkUnreachableSinceMicros: Int64?
     public var sinkError: String?
     public var lastPublishMicros: Int64?
 }

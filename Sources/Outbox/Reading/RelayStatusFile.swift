@@ -15,15 +15,21 @@ package struct RelayStatusFile: Sendable, Equatable {
     package var lastError: String?
     /// When a batch was last published, in microseconds since the Unix epoch.
     package var lastPublishMicros: Int64?
+    /// While the sink is unreachable: since when, in microseconds since the Unix epoch.
+    package var unreachableSinceMicros: Int64?
 
-    package init(pid: Int32, state: String, sinkReachable: Bool, lastError: String?, lastPublishMicros: Int64?) {
+    package init(pid: Int32, state: String, sinkReachable: Bool, lastError: String?, lastPublishMicros: Int64?,
+                 unreachableSinceMicros: Int64? = nil) {
         (self.pid, self.state, self.sinkReachable, self.lastError, self.lastPublishMicros) = (pid, state, sinkReachable, lastError, lastPublishMicros)
+        self.unreachableSinceMicros = unreachableSinceMicros
     }
 
-    /// One JSON object: `{"lastError":…|null,"lastPublishMicros":…|null,"pid":…,"sinkReachable":…,"state":…}`.
+    /// One JSON object: `{"lastError":…|null,"lastPublishMicros":…|null,"pid":…,"sinkReachable":…,"state":…,
+    /// "unreachableSinceMicros":…|null}`.
     package func encode() -> [UInt8] {
         let object: [String: Any] = ["pid": pid, "state": state, "sinkReachable": sinkReachable,
-                                     "lastError": lastError ?? NSNull(), "lastPublishMicros": lastPublishMicros ?? NSNull()]
+                                     "lastError": lastError ?? NSNull(), "lastPublishMicros": lastPublishMicros ?? NSNull(),
+                                     "unreachableSinceMicros": unreachableSinceMicros ?? NSNull()]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Array(data) + [UInt8(ascii: "\n")]
     }
@@ -34,7 +40,8 @@ package struct RelayStatusFile: Sendable, Equatable {
               let pid = (o["pid"] as? NSNumber)?.int32Value, let state = o["state"] as? String,
               let reachable = o["sinkReachable"] as? Bool else { return nil }
         return RelayStatusFile(pid: pid, state: state, sinkReachable: reachable, lastError: o["lastError"] as? String,
-                               lastPublishMicros: (o["lastPublishMicros"] as? NSNumber)?.int64Value)
+                               lastPublishMicros: (o["lastPublishMicros"] as? NSNumber)?.int64Value,
+                               unreachableSinceMicros: (o["unreachableSinceMicros"] as? NSNumber)?.int64Value)
     }
 
     /// Replaces the file in `directory` (temporary file, rename).

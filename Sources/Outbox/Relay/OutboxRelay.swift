@@ -339,9 +339,10 @@ public final class OutboxRelay: Service, Sendable {
         var statusWritten: (at: ContinuousClock.Instant, publish: Int64?)?
         let pid = getpid()
         /// What `outbox stats` in another process shows (advisory: a failure to write it is logged, not fatal).
+        var outageSinceMicros: Int64?
         func writeStatus(reachable: Bool, error: String?) async {
             let status = RelayStatusFile(pid: pid, state: "active", sinkReachable: reachable, lastError: error,
-                                         lastPublishMicros: lastPublishMicros)
+                                         lastPublishMicros: lastPublishMicros, unreachableSinceMicros: reachable ? nil : outageSinceMicros)
             statusWritten = (clock.now, lastPublishMicros)
             do { try await io.run { try status.write(in: directory) } } catch {
                 logger.debug("cannot write the relay status file", metadata: ["error": "\(error)"])
@@ -351,6 +352,7 @@ public final class OutboxRelay: Service, Sendable {
         func beginOutage(_ why: String) async {
             let now = clock.now
             outage = Outage(started: now, reason: why, nextProbe: now + probeWait(0), lastReminder: now)
+            outageSinceMicros = OutboxMessage.micros(Date())
             statusState.set(.active(sinkReachable: false))
             metrics.sinkAvailable.record(0)
             metrics.outages.increment()
