@@ -10,6 +10,8 @@ final class MQTTSessionState: @unchecked Sendable {
     private var connack: Int32?
     private var connected = false
     private var acks: [Int32: Int32] = [:]
+    /// Told when an established connection is lost (not when the client disconnects on purpose).
+    var availability: AvailabilityObserver?
 
     var isConnected: Bool {
         condition.lock()
@@ -39,11 +41,14 @@ final class MQTTSessionState: @unchecked Sendable {
         condition.unlock()
     }
 
-    func disconnected() {
+    /// The connection ended: `reason` 0 when the client disconnected on purpose.
+    func disconnected(_ reason: Int32) {
         condition.lock()
+        let was = connected
         connected = false
         condition.broadcast()
         condition.unlock()
+        if was, reason != 0 { availability?.notify(.unavailable("MQTT: the connection to the broker was lost (reason \(reason)); the client is reconnecting")) }
     }
 
     func acknowledged(_ mid: Int32, reason: Int32) {
@@ -92,8 +97,8 @@ let mqttOnConnect: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int
     state(obj)?.connected(reason)
 }
 
-let mqttOnDisconnect: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?) -> Void = { _, obj, _, _ in
-    state(obj)?.disconnected()
+let mqttOnDisconnect: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, OpaquePointer?) -> Void = { _, obj, reason, _ in
+    state(obj)?.disconnected(reason)
 }
 
 let mqttOnPublish: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = { _, obj, mid, reason, _ in

@@ -27,6 +27,8 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         topics = configuration.topicTemplate
+        // A connection that drops says so at once (the relay shows the outage while idle).
+        state.availability = availability
     }
 
     /// Connects unless connected. A connection the broker dropped is replaced by a new one, so that

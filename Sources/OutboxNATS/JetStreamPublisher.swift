@@ -43,6 +43,9 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
             // The client reconnects by itself; the relay probes at once when it has.
             try check(natsOptions_SetReconnectedCB(options, natsReconnected, Unmanaged.passUnretained(availability).toOpaque()),
                       "setting the reconnect handler", misconfigured: true)
+            // And it says at once when it lost the server, so that an idle relay shows the outage.
+            try check(natsOptions_SetDisconnectedCB(options, natsDisconnected, Unmanaged.passUnretained(availability).toOpaque()),
+                      "setting the disconnect handler", misconfigured: true)
             if let file = configuration.credentialsFile {
                 try check(natsOptions_SetUserCredentialsFromFiles(options, file, nil), "loading the credentials file \(file)", misconfigured: true)
             }
@@ -102,8 +105,10 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
         "\(configuration.redactedURL) (stream \(configuration.stream), subject \(configuration.subject))"
     }
     func close() {
-        if let js { jsCtx_Destroy(js) }
-        if let connection { natsConnection_Destroy(connection) }
+        availability.whileClosing {
+            if let js { jsCtx_Destroy(js) }
+            if let connection { natsConnection_Destroy(connection) }
+        }
         js = nil
         connection = nil
     }
@@ -286,6 +291,13 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
 private let natsReconnected: natsConnectionHandler = { _, closure in
     guard let closure else { return }
     Unmanaged<AvailabilityObserver>.fromOpaque(closure).takeUnretainedValue().notify()
+}
+
+/// Called by the client's thread when it lost its server (it goes on reconnecting by itself).
+private let natsDisconnected: natsConnectionHandler = { _, closure in
+    guard let closure else { return }
+    Unmanaged<AvailabilityObserver>.fromOpaque(closure).takeUnretainedValue()
+        .notify(.unavailable("NATS: the connection to the server was lost; the client is reconnecting"))
 }
 
 /// Called by the client for each asynchronous publish, with JetStream's acknowledgement or the error.

@@ -66,6 +66,32 @@ struct MQTTSinkTests {
         #expect(perKeyOrderHolds(probe.received.map { ($0.properties["outbox-key"], $0.seq ?? 0) }))
     }
 
+    /// Issue 25, item 4: an idle relay shows a lost broker at once (libmosquitto's disconnect callback),
+    /// and its return.
+    @Test func anIdleRelayShowsALostBrokerAtOnce() async throws {
+        let broker = try await onOwnThread { try MosquittoBroker() }
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        var config = try MQTTSinkConfiguration(parsing: broker.url)
+        config.topic = uniqueTopic("idle")
+        var relayConfig = brokerRelayConfiguration()
+        relayConfig.sweepInterval = .seconds(3600)
+        relayConfig.maxOutageBackoff = .milliseconds(500)
+        let relay = OutboxRelay(path: dir, sink: MQTTSink(configuration: config, logger: quietLogger), configuration: relayConfig,
+                                outbox: outbox, logger: quietLogger)
+        let task = Task { try await relay.run() }
+        try await outbox.append(OutboxMessage(type: "E", key: "k", payload: [1]))
+        try await eventually("published") { try OutboxReader(path: dir).stats().pending == 0 }
+        try await onOwnThread { broker.broker.kill() }
+        try await eventually("the idle relay shows the broker gone", timeout: .seconds(10)) { relay.status == .active(sinkReachable: false) }
+        try await onOwnThread { try broker.broker.start() }
+        try await eventually("and back", timeout: .seconds(30)) { relay.status == .active(sinkReachable: true) }
+        task.cancel()
+        try await task.value
+        try await outbox.close()
+    }
+
     @Test func anUnreachableBrokerMakesTheSinkUnavailableNotTheMessagesFailed() async throws {
         let port = try freeLoopbackPort()
         let sink = try sink("mqtt://127.0.0.1:\(port)", topic: uniqueTopic("down"))

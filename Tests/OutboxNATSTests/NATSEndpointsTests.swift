@@ -27,7 +27,7 @@ struct NATSEndpointsTests {
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--sink", "\(server.url)?stream=\(names.stream)&subject=\(names.subject)",
                            "--metrics", "127.0.0.1:\(port)", "--unhealthy-after", "2", "--max-outage-backoff", "0.5",
-                           "--sweep-interval", "1", "--min-age", "0"]
+                           "--sweep-interval", "3600", "--min-age", "0"]
         relay.standardError = FileHandle.nullDevice
         try relay.run()
         defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
@@ -35,9 +35,12 @@ struct NATSEndpointsTests {
         try await eventually("healthy", timeout: .seconds(20)) { (try? await httpGet(base + "/healthz"))?.status == 200 }
         try await eventually("all published", timeout: .seconds(20)) { try OutboxReader(path: dir).stats().pending == 0 }
 
-        // /metrics, parsed by an independent parser, agrees with stats (after a sweep has recorded it).
-        try await eventually("a sweep recorded the disk bytes", timeout: .seconds(10)) {
-            try await samples(base).contains { $0.name == "outbox_disk_bytes" && $0.value > 0 }
+        // /metrics, parsed by an independent parser, agrees with stats (the gauges follow the outbox within
+        // seconds, without waiting for a sweep: issue 25, item 4).
+        try await eventually("the gauges follow the outbox", timeout: .seconds(10)) {
+            let p = try await samples(base)
+            return p.contains { $0.name == "outbox_disk_bytes" && $0.value > 0 }
+                && p.contains { $0.name == "outbox_pending_messages" && $0.labels["outbox"] == dir && $0.value == 0 }
         }
         let stats = try OutboxReader(path: dir).stats()
         let parsed = try await samples(base)
@@ -60,6 +63,12 @@ struct NATSEndpointsTests {
         #expect(unhealthy.body.contains("sink unreachable"), "\(unhealthy.body)")
         try await eventually("the outage shows in /metrics") {
             try await samples(base).contains { $0.name == "outbox_sink_available" && $0.value == 0 }
+        }
+        // During the outage the gauges count what waits (not what one failed publish held) and its age.
+        try await eventually("the gauges follow the waiting messages", timeout: .seconds(10)) {
+            let p = try await samples(base)
+            func gauge(_ name: String) -> Double? { p.first { $0.name == name && $0.labels["outbox"] == dir }?.value }
+            return gauge("outbox_pending_messages") == 10 && (gauge("outbox_oldest_pending_age_seconds") ?? 0) >= 2
         }
 
         try await onOwnThread { try server.broker.start() }

@@ -159,6 +159,36 @@ struct NATSSinkTests {
         #expect(try OutboxReader(path: dir).stats().pending == 1, "nothing was published")
     }
 
+    /// Issue 25, item 4: with nothing to publish, a dead server looked healthy until the next publish. The
+    /// client knows at once that it lost the server: the relay shows the outage then (its status, so
+    /// `/healthz`), and the return once the server is back.
+    @Test func anIdleRelayShowsALostServerAtOnce() async throws {
+        let server = try await onOwnThread { try NATSServer() }
+        let names = uniqueStream("idle")
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        var config = NATSSinkConfiguration(url: server.url)
+        (config.stream, config.subject, config.createStream) = (names.stream, names.subject, true)
+        var relayConfig = brokerRelayConfiguration()
+        relayConfig.sweepInterval = .seconds(3600)
+        relayConfig.maxOutageBackoff = .milliseconds(500)
+        let relay = OutboxRelay(path: dir, sink: NATSSink(configuration: config, logger: quietLogger), configuration: relayConfig,
+                                outbox: outbox, logger: quietLogger)
+        let task = Task { try await relay.run() }
+        try await outbox.append(OutboxMessage(type: "E", key: "k", payload: [1]))
+        try await eventually("published") { try OutboxReader(path: dir).stats().pending == 0 }
+        #expect(relay.status == .active(sinkReachable: true))
+        try await onOwnThread { server.broker.kill() }
+        try await eventually("the idle relay shows the server gone", timeout: .seconds(10)) { relay.status == .active(sinkReachable: false) }
+        #expect(try OutboxReader(path: dir).stats().sinkReachable == false, "and says so in its status file")
+        try await onOwnThread { try server.broker.start() }
+        try await eventually("and back", timeout: .seconds(30)) { relay.status == .active(sinkReachable: true) }
+        task.cancel()
+        try await task.value
+        try await outbox.close()
+    }
+
     /// No log line of the relay or the sink, at any level, through an outage and back, shows the password.
     @Test func secretsNeverAppearInTheLogs() async throws {
         let server = try await onOwnThread { try NATSServer(extraArguments: ["--user", "relay", "--pass", "s3cret"]) }

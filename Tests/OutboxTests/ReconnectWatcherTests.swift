@@ -19,7 +19,7 @@ struct ReconnectWatcherTests {
 
     private func watcher(_ check: ScriptedCheck, notified: Shared<Int>) -> ReconnectWatcher {
         let observer = AvailabilityObserver()
-        observer.set { notified.mutate { $0 += 1 } }
+        observer.set { if $0 == .available { notified.mutate { $0 += 1 } } }
         return ReconnectWatcher(name: "test-watch", observer: observer, pauseAfterSilence: .milliseconds(5),
                                 pauseAfterAnswer: .milliseconds(5), attemptTimeout: .milliseconds(5)) { check }
     }

@@ -52,6 +52,8 @@ public final class OutboxRelay: Service, Sendable {
     private let statusState = Shared(RelayStatus.starting)
     /// Set when the sink says it is reachable again: the next probe is now.
     private let probeNow = Shared(false)
+    /// Why the sink said it lost its connection, until the relay's loop takes it (an outage begins).
+    private let connectionLost = Shared<String?>(nil)
     /// The in-process writer's durable mark (``Outbox/durableThrough``), if the writer is in this process.
     private let writerDurableThrough: (@Sendable () -> UInt64)?
 
@@ -73,8 +75,14 @@ public final class OutboxRelay: Service, Sendable {
             let wake = self.wake
             outbox.onDurable { _ in wake.signal() }
         }
-        sink.observeAvailability { [probeNow, wake] in
-            probeNow.set(true)
+        sink.observeAvailabilityChanges { [probeNow, connectionLost, wake] change in
+            switch change {
+            case .available:
+                connectionLost.set(nil)
+                probeNow.set(true)
+            case .unavailable(let why):
+                connectionLost.set(why)
+            }
             wake.signal()
         }
     }
@@ -364,8 +372,33 @@ public final class OutboxRelay: Service, Sendable {
             metrics.sinkAvailable.record(1)
             await writeStatus(reachable: true, error: nil)
         }
+        // The gauges of the whole outbox (pending, the oldest's age, the bytes used) follow it at most a
+        // second or two behind, while idle and during an outage too, not only at sweeps.
+        var gaugesAt: ContinuousClock.Instant?
+        var gaugesStale = false  // a refresh was skipped (too soon after the last): the next wait is short
+        func refreshGauges() async {
+            if let at = gaugesAt, clock.now - at < .seconds(2) {
+                gaugesStale = true
+                return
+            }
+            gaugesAt = clock.now
+            gaugesStale = false
+            if let stats = try? await io.run({ try reader.stats() }) {
+                metrics.pending.record(Int(stats.pending))
+                metrics.oldestPendingAge.record(stats.oldestPendingAgeSeconds ?? 0)
+                metrics.diskBytes.record(stats.usedBytes)
+            }
+        }
+        await refreshGauges()
         while !isStopping {
             if readAhead { readAhead = false } else { try await readNew() }
+            // The sink said it lost its connection (its client library knows at once): the outage begins
+            // now, while idle too, not at the next publish.
+            if let why = connectionLost.get() {
+                connectionLost.set(nil)
+                if outage == nil { await beginOutage(why) }
+            }
+            await refreshGauges()
             if var o = outage, !o.trial {
                 let now = clock.now
                 let woken = probeNow.get()
@@ -414,7 +447,7 @@ public final class OutboxRelay: Service, Sendable {
                     }
                     let untilSweep = configuration.sweepInterval - (clock.now - lastSweep)
                     let untilReminder = configuration.outageReminderInterval - (clock.now - o.lastReminder)
-                    await wake.wait(for: max(.zero, min(o.nextProbe - clock.now, untilSweep, untilReminder)))
+                    await wake.wait(for: max(.zero, min(o.nextProbe - clock.now, untilSweep, untilReminder, .seconds(2))))
                     continue
                 }
             }
@@ -464,7 +497,6 @@ public final class OutboxRelay: Service, Sendable {
                     }
                 }
                 if result.failures > 0 { metrics.failed.increment(by: result.failures) }
-                metrics.pending.record(queue.count)
                 metrics.pendingBytes.record(queue.heldBytes)
                 if !result.published.isEmpty {
                     compactionDue = budget != nil
@@ -508,6 +540,9 @@ public final class OutboxRelay: Service, Sendable {
                 wait = min(wait, .seconds(1) - (clock.now - lastEagerCompaction))
             }
             if let retry = queue.nextRetry { wait = min(wait, max(.zero, retry - clock.now)) }
+            // Messages held back (by a retry's backoff) age, and a skipped refresh is due: the gauges follow.
+            if queue.count > 0 { wait = min(wait, .seconds(2)) }
+            if gaugesStale, let at = gaugesAt { wait = min(wait, max(.zero, .seconds(2) - (clock.now - at))) }
             if (queue.count >= configuration.maxInMemory || queue.heldBytes >= configuration.maxInMemoryBytes)
                 && queue.nextRetry == nil { wait = .milliseconds(1) }
             await wake.wait(for: wait)
@@ -577,12 +612,6 @@ public final class OutboxRelay: Service, Sendable {
         if !stragglers.isEmpty {
             logger.notice("sweep found pending messages the relay did not hold", metadata: ["count": "\(stragglers.count)"])
             queue.add(stragglers)
-        }
-        // The whole outbox's figures (the queue holds only what fits in memory).
-        if let stats = try? await io.run({ try reader.stats() }) {
-            metrics.pending.record(Int(stats.pending))
-            metrics.oldestPendingAge.record(stats.oldestPendingAgeSeconds ?? 0)
-            metrics.diskBytes.record(stats.usedBytes)
         }
     }
 

@@ -68,7 +68,13 @@ open class BrokerSink: OutboxSink, @unchecked Sendable {
         }
     }
 
-    public final func observeAvailability(_ observer: @escaping @Sendable () -> Void) { client.availability.set(observer) }
+    public final func observeAvailability(_ observer: @escaping @Sendable () -> Void) {
+        client.availability.set { if $0 == .available { observer() } }
+    }
+
+    public final func observeAvailabilityChanges(_ observer: @escaping @Sendable (SinkAvailability) -> Void) {
+        client.availability.set(observer)
+    }
 
     /// Whether the sink looks for the broker's return itself during an outage (for tests).
     package final var hasReconnectWatcher: Bool { watcher != nil }

@@ -34,10 +34,20 @@ public protocol OutboxSink: Sendable {
     /// reachable again, for example when its client library reconnected in the background. The relay
     /// then probes at once instead of at the end of its backoff. The default never calls it.
     func observeAvailability(_ observer: @escaping @Sendable () -> Void)
+
+    /// Registers `observer`, to be called (from any thread) whenever the sink learns by itself that it
+    /// became unreachable (``SinkAvailability/unavailable(_:)``: its client library lost the connection)
+    /// or reachable again (``SinkAvailability/available``). The relay then shows the outage at once, while
+    /// idle too (`/healthz`, `outbox_sink_available`, its status), and probes at once on a return. The
+    /// default reports returns through ``observeAvailability(_:)`` only.
+    func observeAvailabilityChanges(_ observer: @escaping @Sendable (SinkAvailability) -> Void)
 }
 
 extension OutboxSink {
     public func checkAvailability() async throws -> SinkAvailability { .available }
     public var displayName: String { String(describing: type(of: self)) }
     public func observeAvailability(_ observer: @escaping @Sendable () -> Void) {}
+    public func observeAvailabilityChanges(_ observer: @escaping @Sendable (SinkAvailability) -> Void) {
+        observeAvailability { observer(.available) }
+    }
 }
