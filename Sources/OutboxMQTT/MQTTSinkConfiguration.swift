@@ -55,16 +55,8 @@ public struct MQTTSinkConfiguration: Sendable {
             credentials = (userinfo.first ?? "", userinfo.count == 2 ? userinfo[1] : nil)
             address = address[address.index(after: at)...]
         }
-        var host = String(address)
-        var port = spec.scheme == "mqtts" ? 8883 : 1883
-        if let colon = address.lastIndex(of: ":") {
-            guard let p = Int(address[address.index(after: colon)...]), (1...65535).contains(p) else {
-                throw OutboxError(.invalidArgument, "the MQTT port in \(text) is not a port number")
-            }
-            host = String(address[..<colon])
-            port = p
-        }
-        guard !host.isEmpty else { throw OutboxError(.invalidArgument, "the MQTT sink \(text) has no host") }
+        let (host, given) = try SinkSpec.hostAndPort(address, what: "the MQTT broker")
+        let port = given ?? (spec.scheme == "mqtts" ? 8883 : 1883)
         self.init(host: host, port: port)
         (username, password) = (credentials?.0, credentials?.1)
         var tls = TLSFiles()

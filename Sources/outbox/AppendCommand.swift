@@ -20,7 +20,7 @@ struct AppendCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "How many concurrent appenders.") var concurrency: Int = 1
     @Option(parsing: .unconditional, help: "Messages per atomic commit.") var batch: Int = 1
     @Flag(help: "Print each acknowledged sequence number on its own line as soon as it is durable.") var printAck = false
-    @Option(help: "Segment size in bytes when creating segments.") var segmentSize: Int?
+    @Option(parsing: .unconditional, help: "Segment size in bytes when creating segments.") var segmentSize: Int?
     @Option(help: ArgumentHelp("Set the outbox's disk budget (kept in the outbox): bytes, or with K, M, G (8M is 8 MiB); 0 removes it.",
                                discussion: "Appends that would pass it fail with outbox-full (exit 75) before anything is written."))
     var maxDisk: ByteSize?

@@ -19,14 +19,14 @@ struct BenchCommand: AsyncParsableCommand {
 
     @Option(help: "A directory on the disk under test (a scratch directory is made inside and removed).") var dir: String = "."
     @Flag(help: "3 rounds of smaller workloads, without open.5M: under 3 minutes.") var quick = false
-    @Option(help: "Rounds per scenario (default 5, or 3 with --quick).") var rounds: Int?
-    @Option(help: "Multiplies every workload's size (for a smoke run: 0.01).") var scale: Double = 1
+    @Option(parsing: .unconditional, help: "Rounds per scenario (default 5, or 3 with --quick).") var rounds: Int?
+    @Option(parsing: .unconditional, help: "Multiplies every workload's size (for a smoke run: 0.01).") var scale: Double = 1
     @Option(help: "Only the scenarios whose names start with one of these (comma-separated), e.g. commit,relay.drain.")
     var only: String?
-    @Option(help: "Payload bytes per message.") var payloadSize: Int = 256
+    @Option(parsing: .unconditional, help: "Payload bytes per message.") var payloadSize: Int = 256
     @Option(help: "Where the relay scenarios publish: a file sink in the scratch directory (default), file:PATH, nats://…, mqtt://… or kafka://… (see 'outbox relay --help').")
     var sink: String?
-    @Option(help: "Seconds each relay run may take to get every message acknowledged before the benchmark fails.")
+    @Option(parsing: .unconditional, help: "Seconds each relay run may take to get every message acknowledged before the benchmark fails.")
     var publishTimeout: Double = 120
     @Flag(help: "One JSON object instead of a table.") var json = false
     @Option(help: "Also write the JSON report to this file (with the table or Markdown on standard output).") var jsonFile: String?

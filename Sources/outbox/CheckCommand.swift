@@ -19,14 +19,14 @@ struct CheckCommand: AsyncParsableCommand {
             """)
 
     @Argument(help: "The outbox directory.") var dir: String
-    @Option(help: "Critical when the oldest pending message is older than this many seconds.") var maxPendingAge: Double = 3600
+    @Option(parsing: .unconditional, help: "Critical when the oldest pending message is older than this many seconds.") var maxPendingAge: Double = 3600
     @Option(parsing: .unconditional, help: "Critical when more than this many messages are pending (default: no limit).") var maxPending: UInt64?
-    @Option(help: "Warning when the oldest pending message is older than this many seconds.") var warnPendingAge: Double = 300
+    @Option(parsing: .unconditional, help: "Warning when the oldest pending message is older than this many seconds.") var warnPendingAge: Double = 300
     @Option(parsing: .unconditional, help: "Warning when more than this many messages are pending (default: half --max-pending).")
     var warnPending: UInt64?
-    @Option(help: "Critical when the relay's sink has been unreachable for more than this many seconds (a warning before).")
+    @Option(parsing: .unconditional, help: "Critical when the relay's sink has been unreachable for more than this many seconds (a warning before).")
     var maxSinkDown: Double = 300
-    @Option(help: "Critical when messages are pending, the oldest older than this many seconds, and no relay runs (a warning before).")
+    @Option(parsing: .unconditional, help: "Critical when messages are pending, the oldest older than this many seconds, and no relay runs (a warning before).")
     var maxNoRelay: Double = 60
 
     static let ok: Int32 = 0, warning: Int32 = 1, critical: Int32 = 2, unknown: Int32 = 3

@@ -19,7 +19,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
     @Argument(help: "list or redrive.") var action: Action
     @Flag(help: "JSON Lines (list).") var json = false
     @Option(name: .customLong("seq"), help: "Only this dead letter's original sequence number (repeatable; redrive).") var seqs: [UInt64] = []
-    @Option(help: "Seconds redrive waits for a running relay to republish them (0: do not wait).") var wait: Double = 30
+    @Option(parsing: .unconditional, help: "Seconds redrive waits for a running relay to republish them (0: do not wait).") var wait: Double = 30
 
     func validate() throws {
         try RelayCommand.validateSeconds(wait, "--wait", allowZero: true)

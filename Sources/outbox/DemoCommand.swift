@@ -10,10 +10,10 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "The main job: producers append UserRegistered events while a relay publishes them to a file; then a summary.")
 
     @Option(help: "The outbox directory (default: a temporary one, removed afterwards).") var dir: String?
-    @Option(help: "How many messages to append.") var messages: Int = 5000
-    @Option(help: "How many concurrent producers.") var producers: Int = 8
-    @Option(help: "Seconds to wait for the relay to publish everything.") var timeout: Double = 120
-    @Option(help: "Seconds the sink is taken away once a third of the messages are appended (0: no outage).") var outage: Double = 3
+    @Option(parsing: .unconditional, help: "How many messages to append.") var messages: Int = 5000
+    @Option(parsing: .unconditional, help: "How many concurrent producers.") var producers: Int = 8
+    @Option(parsing: .unconditional, help: "Seconds to wait for the relay to publish everything.") var timeout: Double = 120
+    @Option(parsing: .unconditional, help: "Seconds the sink is taken away once a third of the messages are appended (0: no outage).") var outage: Double = 3
 
     func validate() throws {
         guard messages >= 1, producers >= 1 else { throw ValidationError("--messages and --producers must be at least 1") }

@@ -9,8 +9,8 @@ struct DumpCommand: AsyncParsableCommand {
 
     @Argument(help: "The outbox directory.") var dir: String
     @Flag(help: "JSON Lines, one object per message.") var json = false
-    @Option(help: "Start at this sequence number.") var from: UInt64 = 1
-    @Option(help: "Stop after this many messages.") var limit: Int?
+    @Option(parsing: .unconditional, help: "Start at this sequence number.") var from: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Stop after this many messages.") var limit: Int?
     @Option(help: "Which messages: pending, published, dead, expired, dropped or all.") var status: StatusFilter = .all
     @Option(help: "Only messages of this type.") var type: String?
     @Option(help: "Only messages with this key.") var key: String?

@@ -27,11 +27,16 @@ struct OutboxCommand: AsyncParsableCommand {
             Glibc.exit(ExitCode.validationFailure.rawValue)
         }
         var arguments = Array(CommandLine.arguments.dropFirst())
+        var fromFile: (path: String, names: [String])?
         if arguments.first == "relay" {
             let environment = ProcessInfo.processInfo.environment
             arguments += RelayCommand.environmentArguments(Array(arguments.dropFirst()), environment: environment)
             do {
-                arguments += try RelayConfigFile.arguments(Array(arguments.dropFirst()), environment: environment)
+                let added = try RelayConfigFile.arguments(Array(arguments.dropFirst()), environment: environment)
+                if let path = try RelayConfigFile.path(in: Array(arguments.dropFirst()), environment: environment) {
+                    fromFile = (path, added.filter { $0.hasPrefix("--") }.map { String($0.dropFirst(2)) })
+                }
+                arguments += added
             } catch let e as OutboxError {
                 StandardError.line("outbox: error [\(e.code)]: \(e.message)")
                 Glibc.exit(ExitStatus.config)
@@ -40,12 +45,15 @@ struct OutboxCommand: AsyncParsableCommand {
                 Glibc.exit(ExitStatus.config)
             }
         }
-        await run(arguments)
+        await run(arguments, fromFile: fromFile)
     }
 
     /// Parses and runs the command. A usage error (a bad option, a value out of range) is one line,
     /// `outbox: error: …`, with where to read more, and exit 64; help and `--version` print as usual.
-    static func run(_ arguments: [String]) async {
+    ///
+    /// A value that came from `--config FILE` and is refused names the file and the option, and exits 78
+    /// (`EX_CONFIG`), as the file's other errors do.
+    static func run(_ arguments: [String], fromFile: (path: String, names: [String])? = nil) async {
         do {
             var command = try parseAsRoot(arguments)
             if var command = command as? AsyncParsableCommand { try await command.run() } else { try command.run() }
@@ -53,6 +61,10 @@ struct OutboxCommand: AsyncParsableCommand {
             let status = exitCode(for: error)
             if status == .success || error is ExitCode { exit(withError: error) }  // help, --version, a status already reported
             let message = message(for: error).split(whereSeparator: \.isNewline).joined(separator: "; ")
+            if status == .validationFailure, let file = fromFile, let name = file.names.first(where: { message.contains("--\($0)") }) {
+                StandardError.line("outbox: error [invalid-argument]: --config \(file.path): \"\(name)\": \(message)")
+                Glibc.exit(ExitStatus.config)
+            }
             let hint = fullMessage(for: error).split(whereSeparator: \.isNewline)
                 .first { $0.contains("See '") }
                 .flatMap { line in line.firstIndex(of: "'").map { " (see \(line[$0...]))" } } ?? ""

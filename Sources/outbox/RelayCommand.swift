@@ -20,22 +20,26 @@ struct RelayCommand: AsyncParsableCommand {
             MQTT options: topic=T (default outbox/{type}), qos=1|2 (default 1), client-id=ID, ca=FILE, cert=FILE, key=FILE.
             Kafka options: topic=T (default outbox.{type}), and any librdkafka property.
             {type} and {key} in a subject or topic are replaced by the message's type and key.
-            The sink is checked at start: a misconfiguration (a stream that does not cover the subject, bad credentials, an unknown option) exits 1; an unreachable broker is an outage, waited out.
+            The sink is checked at start: a misconfiguration (a stream that does not cover the subject, bad credentials, an unknown option) exits 78 (EX_CONFIG); an unreachable broker is an outage, waited out.
             """))
     var sink: String?
     @Option(help: "Read the --sink spec from this file (keeps passwords out of the command line and of ps).")
     var sinkFile: String?
-    @Option(help: "Seconds between fallback sweeps (republish stragglers, compact).") var sweepInterval: Double = 30
-    @Option(help: "The sweep republishes pending messages at least this many seconds old.") var minAge: Double = 30
-    @Option(help: "Attempts before a message the sink failed is dead-lettered (an unreachable sink counts none).") var maxAttempts: Int = 10
-    @Option(help: "At most this many messages per sink call (batches are this large only while a backlog drains).") var batch: Int = 1000
-    @Option(help: "While the sink is unreachable, the longest wait in seconds between probes.") var maxOutageBackoff: Double = 30
+    @Option(parsing: .unconditional, help: "Seconds between fallback sweeps (republish stragglers, compact).") var sweepInterval: Double = 30
+    @Option(parsing: .unconditional, help: "The sweep republishes pending messages at least this many seconds old.") var minAge: Double = 30
+    @Option(parsing: .unconditional, help: "Attempts before a message the sink failed is dead-lettered (an unreachable sink counts none).") var maxAttempts: Int = 10
+    @Option(parsing: .unconditional, help: "At most this many messages per sink call (batches are this large only while a backlog drains).") var batch: Int = 1000
+    @Option(parsing: .unconditional, help: "While the sink is unreachable, the longest wait in seconds between probes.") var maxOutageBackoff: Double = 30
+    @Option(parsing: .unconditional, help: "Seconds after its creation a message without a deliver-by deadline of its own expires (never published; tombstoned as expired). Default: never.")
+    var defaultTtl: Double?
+    @Flag(help: "Also copy expired messages to the dead-letter file (their status stays expired; they can be redriven).")
+    var deadLetterExpired = false
     @Flag(help: "Publish in global sequence order, not only per key.") var strictOrder = false
     @Option(help: "Damage in a sealed segment: refuse (stop, the default) or quarantine (move it to DIR/quarantine/, keep every intact message, go on).")
     var onDamage: DamagePolicy = .refuse
     @Flag(help: "Wait as a standby while DIR is not an outbox yet (default: exit 66).") var waitForOutbox = false
     @Option(help: "Serve /metrics (Prometheus text format) and /healthz on HOST:PORT.") var metrics: String?
-    @Option(help: "/healthz turns 503 once the sink is unreachable and the oldest pending message is older than this many seconds.")
+    @Option(parsing: .unconditional, help: "/healthz turns 503 once the sink is unreachable and the oldest pending message is older than this many seconds.")
     var unhealthyAfter: Double = 300
     @Option(help: "Log lines as text (default) or json (one object per line); also OUTBOX_LOG_FORMAT.") var logFormat: CLILogging.Format?
     @Option(help: ArgumentHelp(
@@ -47,6 +51,7 @@ struct RelayCommand: AsyncParsableCommand {
         try Self.validateSeconds(sweepInterval, "--sweep-interval", allowZero: false)
         try Self.validateSeconds(minAge, "--min-age", allowZero: true)
         try Self.validateSeconds(maxOutageBackoff, "--max-outage-backoff", allowZero: false)
+        if let defaultTtl { try Self.validateSeconds(defaultTtl, "--default-ttl", allowZero: false) }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
         guard (sink == nil) != (sinkFile == nil) else { throw ValidationError("give --sink or --sink-file (exactly one)") }
@@ -71,8 +76,8 @@ struct RelayCommand: AsyncParsableCommand {
     /// `OUTBOX_MAX_ATTEMPTS`...; flags take `true` or `1`), or from `--config FILE` (``RelayConfigFile``).
     /// The command line wins over the environment, which wins over the file.
     static let settableOptions = ["sink", "sink-file", "sweep-interval", "min-age", "max-attempts", "batch",
-                                  "max-outage-backoff", "metrics", "unhealthy-after", "log-format", "on-damage"]
-    static let settableFlags = ["strict-order", "wait-for-outbox"]
+                                  "max-outage-backoff", "default-ttl", "metrics", "unhealthy-after", "log-format", "on-damage"]
+    static let settableFlags = ["strict-order", "wait-for-outbox", "dead-letter-expired"]
 
     /// The arguments the environment adds to `arguments` (those after `relay`).
     static func environmentArguments(_ arguments: [String], environment: [String: String]) -> [String] {
@@ -104,11 +109,10 @@ struct RelayCommand: AsyncParsableCommand {
 
     /// `HOST:PORT` of `--metrics`.
     static func hostAndPort(_ text: String) throws -> (host: String, port: Int) {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port),
-              colon > text.startIndex else {
-            throw ValidationError("--metrics must be HOST:PORT, not '\(text)'")
+        guard let (host, port) = try? SinkSpec.hostAndPort(Substring(text), what: "--metrics"), let port else {
+            throw ValidationError("--metrics must be HOST:PORT or [IPv6]:PORT (port 1-65535), not '\(text)'")
         }
-        return (String(text[..<colon]), port)
+        return (host, port)
     }
 
     /// A number of seconds the relay can use: finite, not negative (positive unless `allowZero`), at most
@@ -176,6 +180,8 @@ struct RelayCommand: AsyncParsableCommand {
             config.maxAttempts = maxAttempts
             config.batchSize = batch
             config.strictOrder = strictOrder
+            config.defaultTimeToLive = defaultTtl.map { .milliseconds(Int64($0 * 1000)) }
+            config.deadLetterExpired = deadLetterExpired
             config.onDamage = onDamage
             config.waitForOutbox = waitForOutbox
             // The metrics backend is bootstrapped before the relay creates its metrics (the library never does).

@@ -9,7 +9,7 @@ struct TailCommand: AsyncParsableCommand {
 
     @Argument(help: "The outbox directory.") var dir: String
     @Flag(help: "JSON Lines (the dump --json fields).") var json = false
-    @Option(help: "Start at this sequence number instead of the next commit.") var from: UInt64?
+    @Option(parsing: .unconditional, help: "Start at this sequence number instead of the next commit.") var from: UInt64?
 
     func run() async throws {
         try await reportingErrors {

@@ -68,6 +68,14 @@ struct MQTTSinkTests {
 
     /// Issue 25, item 4: an idle relay shows a lost broker at once (libmosquitto's disconnect callback),
     /// and its return.
+    @Test func anIPv6BrokerAddressParses() throws {
+        let c = try MQTTSinkConfiguration(parsing: "mqtt://[::1]:1884?topic=a%2Fb")
+        #expect(c.host == "::1" && c.port == 1884 && c.topic == "a/b")
+        let d = try MQTTSinkConfiguration(parsing: "mqtts://u:p@[fe80::1]")
+        #expect(d.host == "fe80::1" && d.port == 8883)
+        #expect { try MQTTSinkConfiguration(parsing: "mqtt://u:s3cret@h:99999") } throws: { !"\($0)".contains("s3cret") }
+    }
+
     @Test func anIdleRelayShowsALostBrokerAtOnce() async throws {
         let broker = try await onOwnThread { try MosquittoBroker() }
         let tmp = TemporaryDirectory()

@@ -256,7 +256,8 @@ struct CommandTests {
         _ = try await publishOnce("c", environment: ["OUTBOX_SINK": "file:" + tmp.sub("three.jsonl")], arguments: ["--config", bad],
                                   out: tmp.sub("three.jsonl"))
         let alone = try await runOutbox(["relay", tmp.sub("a"), "--config", bad])
-        #expect(alone.status == 64 && alone.stderr.contains("notaport"), "the file's sink when nothing overrides it: \(alone.stderr)")
+        #expect(alone.status == 78 && alone.stderr.contains("notaport") && alone.stderr.contains(bad),
+                "the file's sink when nothing overrides it, its error naming the file: \(alone.stderr)")
 
         let cases: [(String, String)] = [
             (#"{"sinkk": "stdout"}"#, #"unknown option "sinkk""#),
@@ -283,6 +284,56 @@ struct CommandTests {
         }
         let directory = try await runOutbox(["relay", tmp.sub("a"), "--config", tmp.path])
         #expect(directory.status == 78 && directory.stderr.contains("Is a directory"), "\(directory.stderr)")
+    }
+
+    /// Issue 25, item 10: expiry could not be set from the command line. `--default-ttl` expires what is
+    /// older (never published); `--dead-letter-expired` also keeps a copy in the dead-letter file.
+    @Test func theRelaySetsExpiryFromTheCommandLine() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "4"]).status == 0)
+        try await eventually("a second old") { (try OutboxReader(path: dir).stats().oldestPendingAgeSeconds ?? 0) >= 1 }
+        let out = tmp.sub("out.jsonl")
+        let (relay, _) = try startRelay(dir, in: tmp, environment: [:],
+                                        arguments: ["--sink", "file:" + out, "--default-ttl", "0.5", "--dead-letter-expired"])
+        defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
+        try await eventually("expired, not published") { try OutboxReader(path: dir).stats().expired == 4 }
+        relay.terminate()
+        try await onOwnThread { relay.waitUntilExit() }
+        #expect(((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").isEmpty)
+        #expect(try OutboxReader(path: dir).deadLetters().count == 4, "copies kept as dead letters")
+        #expect(try await runOutbox(["relay", dir, "--sink", "stdout", "--default-ttl", "0"]).status == 64)
+    }
+
+    /// Issue 25, item 9: parsing surprises. Negative numbers got "Missing value"; a value from `--config`
+    /// named a flag and exited 64; IPv6 addresses in brackets were refused.
+    @Test func numbersAddressesAndConfigValuesParseAsAUserExpects() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "1"]).status == 0)
+        for (args, says) in [(["dump", dir, "--from", "-1"], "'-1' is invalid for '--from"), (["relay", dir, "--sink", "stdout", "--batch", "-1"], "--batch must be at least 1"),
+                             (["check", dir, "--max-pending-age", "-5"], "--max-pending-age must be")] {
+            let r = try await runOutbox(args)
+            #expect(r.status == 64 && r.stderr.contains(says) && !r.stderr.contains("Missing value"), "\(args): \(r.stderr)")
+        }
+        let env = try await runProgram(try outboxExecutable(), ["relay", dir, "--sink", "stdout"], environment: ["OUTBOX_BATCH": "-1"])
+        #expect(env.status == 64 && env.stderr.contains("--batch must be at least 1"), "\(env.stderr)")
+        let file = tmp.sub("config.json")
+        try #"{"sink": "stdout", "batch": -5}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let fromFile = try await runOutbox(["relay", dir, "--config", file])
+        #expect(fromFile.status == 78 && fromFile.stderr.contains(file) && fromFile.stderr.contains("\"batch\""), "\(fromFile.stderr)")
+        let metrics = try await runOutbox(["relay", dir, "--sink", "stdout", "--metrics", "[::1"])
+        #expect(metrics.status == 64 && metrics.stderr.contains("[IPv6]:PORT"), "\(metrics.stderr)")
+        #expect(try SinkSpec.hostAndPort("[::1]:9464", what: "t") == ("::1", 9464))
+        #expect(try SinkSpec.hostAndPort("[::1]", what: "t") == ("::1", nil))
+        #expect(try SinkSpec.hostAndPort("broker", what: "t") == ("broker", nil))
+        #expect(throws: OutboxError.self) { try SinkSpec.hostAndPort("::1:9464", what: "t") }
+        // Sink options are percent-decoded, and one given twice is refused.
+        let spec = try SinkSpec("nats://h:1?subject=ev%2E%7Btype%7D&stream=S", schemes: ["nats"], form: "nats://")
+        #expect(spec.options.map(\.value) == ["ev.{type}", "S"])
+        #expect { try SinkSpec("nats://h:1?stream=A&stream=B", schemes: ["nats"], form: "nats://") } throws: {
+            "\($0)".contains("stream is given twice")
+        }
     }
 
     /// `outbox check`: each exit status of the monitoring-plugin convention, with one line.

@@ -1,4 +1,7 @@
-/// A sink as the `outbox` tool names it: `SCHEME://ADDRESS[?NAME=VALUE&...]`.
+import Foundation
+
+/// A sink as the `outbox` tool names it: `SCHEME://ADDRESS[?NAME=VALUE&...]`. Option names and values are
+/// percent-decoded (`subject=ev%2E%7Btype%7D` is `ev.{type}`); an option given twice is refused.
 package struct SinkSpec: Sendable {
     package let scheme: String
     /// What follows `SCHEME://`, up to the `?`.
@@ -18,7 +21,13 @@ package struct SinkSpec: Sendable {
             for pair in parts[1].split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
                 guard kv.count == 2, !kv[1].isEmpty else { throw OutboxError(.invalidArgument, "sink option \(pair) has no value") }
-                options.append((kv[0], kv[1]))
+                guard let name = kv[0].removingPercentEncoding, let value = kv[1].removingPercentEncoding else {
+                    throw OutboxError(.invalidArgument, "sink option \(kv[0]) is not valid percent-encoding")
+                }
+                guard !options.contains(where: { $0.0 == name }) else {
+                    throw OutboxError(.invalidArgument, "sink option \(name) is given twice")
+                }
+                options.append((name, value))
             }
         }
         self.scheme = scheme
@@ -56,26 +65,36 @@ package struct SinkSpec: Sendable {
             var e = Substring(entry)
             if let r = e.range(of: "://") { e = e[r.upperBound...] }
             if let at = e.lastIndex(of: "@") { e = e[e.index(after: at)...] }
-            var host = e
-            if e.hasPrefix("["), let close = e.firstIndex(of: "]") {  // [IPv6]:port
-                host = e[...close]
-                e = e[e.index(after: close)...]
-                if !e.isEmpty && !e.hasPrefix(":") {
-                    throw OutboxError(.invalidArgument, "\(what): \(redacted(String(entry))) is not HOST:PORT")
-                }
-            } else if let colon = e.lastIndex(of: ":") {
-                host = e[..<colon]
-                e = e[colon...]
-            } else {
-                e = ""
-            }
-            guard !host.isEmpty else { throw OutboxError(.invalidArgument, "\(what): \(redacted(String(entry))) names no host") }
-            if e.hasPrefix(":") {
-                let port = e.dropFirst()
-                guard let p = Int(port), (1...65535).contains(p), port.allSatisfy(\.isNumber) else {
-                    throw OutboxError(.invalidArgument, "\(what): the port in \(redacted(String(entry))) is not a port number (1-65535)")
-                }
-            }
+            _ = try hostAndPort(e, what: what, shown: redacted(String(entry)))
         }
+    }
+
+    /// `HOST[:PORT]` or `[IPv6]`, `[IPv6]:PORT`: the host (an IPv6 address without its brackets) and the
+    /// port if given (1 to 65535); `shown` is what errors show of it. The one parser of addresses.
+    package static func hostAndPort(_ text: Substring, what: String, shown: String? = nil) throws -> (host: String, port: Int?) {
+        let shown = shown ?? String(text)
+        var host: Substring
+        var rest: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = text[text.index(after: text.startIndex)..<close]
+            rest = text[text.index(after: close)...]
+            guard rest.isEmpty || rest.hasPrefix(":") else { throw OutboxError(.invalidArgument, "\(what): \(shown) is not HOST:PORT") }
+        } else if let colon = text.lastIndex(of: ":") {
+            host = text[..<colon]
+            rest = text[colon...]
+            if host.contains(":") {
+                throw OutboxError(.invalidArgument, "\(what): \(shown) holds an IPv6 address without brackets (write [ADDRESS]:PORT)")
+            }
+        } else {
+            host = text
+            rest = ""
+        }
+        guard !host.isEmpty else { throw OutboxError(.invalidArgument, "\(what): \(shown) names no host") }
+        guard rest.hasPrefix(":") else { return (String(host), nil) }
+        let port = rest.dropFirst()
+        guard let p = Int(port), (1...65535).contains(p), port.allSatisfy(\.isNumber) else {
+            throw OutboxError(.invalidArgument, "\(what): the port in \(shown) is not a port number (1-65535)")
+        }
+        return (String(host), p)
     }
 }
