@@ -12,6 +12,8 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
     let availability = AvailabilityObserver()
     private var connection: OpaquePointer?
     private var js: OpaquePointer?
+    /// What the connection's handlers carry to find ``availability`` (``NATSCallbackTargets``).
+    private var callbackToken: UnsafeMutableRawPointer?
     private let subjects: SinkTemplate
     /// Whether messages were handed to the client since the last flush.
     private var unflushed = false
@@ -41,11 +43,10 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
             try check(natsOptions_SetAllowReconnect(options, true), "allowing reconnects", misconfigured: true)
             try check(natsOptions_SetMaxReconnect(options, -1), "setting reconnects", misconfigured: true)
             // The client reconnects by itself; the relay probes at once when it has.
-            try check(natsOptions_SetReconnectedCB(options, natsReconnected, Unmanaged.passUnretained(availability).toOpaque()),
-                      "setting the reconnect handler", misconfigured: true)
+            callbackToken = NATSCallbackTargets.register(availability)
+            try check(natsOptions_SetReconnectedCB(options, natsReconnected, callbackToken), "setting the reconnect handler", misconfigured: true)
             // And it says at once when it lost the server, so that an idle relay shows the outage.
-            try check(natsOptions_SetDisconnectedCB(options, natsDisconnected, Unmanaged.passUnretained(availability).toOpaque()),
-                      "setting the disconnect handler", misconfigured: true)
+            try check(natsOptions_SetDisconnectedCB(options, natsDisconnected, callbackToken), "setting the disconnect handler", misconfigured: true)
             if let file = configuration.credentialsFile {
                 try check(natsOptions_SetUserCredentialsFromFiles(options, file, nil), "loading the credentials file \(file)", misconfigured: true)
             }
@@ -109,6 +110,8 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
             if let js { jsCtx_Destroy(js) }
             if let connection { natsConnection_Destroy(connection) }
         }
+        NATSCallbackTargets.remove(callbackToken)
+        callbackToken = nil
         js = nil
         connection = nil
     }
@@ -288,16 +291,13 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
 }
 
 /// Called by the client's thread once it has reconnected to a server.
-private let natsReconnected: natsConnectionHandler = { _, closure in
-    guard let closure else { return }
-    Unmanaged<AvailabilityObserver>.fromOpaque(closure).takeUnretainedValue().notify()
+private let natsReconnected: natsConnectionHandler = { _, token in
+    NATSCallbackTargets.observer(token)?.notify()
 }
 
 /// Called by the client's thread when it lost its server (it goes on reconnecting by itself).
-private let natsDisconnected: natsConnectionHandler = { _, closure in
-    guard let closure else { return }
-    Unmanaged<AvailabilityObserver>.fromOpaque(closure).takeUnretainedValue()
-        .notify(.unavailable("NATS: the connection to the server was lost; the client is reconnecting"))
+private let natsDisconnected: natsConnectionHandler = { _, token in
+    NATSCallbackTargets.observer(token)?.notify(.unavailable("NATS: the connection to the server was lost; the client is reconnecting"))
 }
 
 /// Called by the client for each asynchronous publish, with JetStream's acknowledgement or the error.
