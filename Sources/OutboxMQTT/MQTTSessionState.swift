@@ -12,6 +12,14 @@ final class MQTTSessionState: @unchecked Sendable {
     private var acks: [Int32: Int32] = [:]
     /// Told when an established connection is lost (not when the client disconnects on purpose).
     var availability: AvailabilityObserver?
+    /// Why the network thread last dropped the connection (libmosquitto's error code), since ``reset()``.
+    private var dropReason: Int32?
+
+    var lastDropReason: Int32? {
+        condition.lock()
+        defer { condition.unlock() }
+        return dropReason
+    }
 
     var isConnected: Bool {
         condition.lock()
@@ -23,6 +31,7 @@ final class MQTTSessionState: @unchecked Sendable {
         condition.lock()
         connack = nil
         connected = false
+        dropReason = nil
         acks = [:]
         condition.unlock()
     }
@@ -46,6 +55,7 @@ final class MQTTSessionState: @unchecked Sendable {
         condition.lock()
         let was = connected
         connected = false
+        if reason != 0 { dropReason = reason }
         condition.broadcast()
         condition.unlock()
         if was, reason != 0 { availability?.notify(.unavailable("MQTT: the connection to the broker was lost (reason \(reason)); the client is reconnecting")) }

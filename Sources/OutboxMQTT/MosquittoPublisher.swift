@@ -54,8 +54,22 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
         client = c
         switch state.waitForConnack(until: .now + configuration.connectTimeout) {
         case nil:
+            let dropped = state.lastDropReason
             close()
-            throw OutboxError(.broker, "MQTT: no CONNACK from \(where_) within \(configuration.connectTimeout)")
+            // A TLS handshake that failed (an untrusted certificate) will fail again, and a port that
+            // answers MQTT without TLS is not a TLS port: that is the configuration, not an outage.
+            if configuration.tls != nil, dropped == Int32(MOSQ_ERR_TLS.rawValue) {
+                throw OutboxError(.invalidArgument, "MQTT: the TLS handshake with \(where_) failed (does the CA file trust its certificate?)")
+            }
+            if configuration.tls != nil {
+                var plain = configuration
+                plain.tls = nil
+                if MQTTHandshake(configuration: plain).attempt(timeout: .seconds(2)) {
+                    throw OutboxError(.invalidArgument, "MQTT: \(where_) answers MQTT without TLS: mqtts:// names a plaintext port (use mqtt://, or the broker's TLS port)")
+                }
+            }
+            throw OutboxError(.broker, "MQTT: no CONNACK from \(where_) within \(configuration.connectTimeout)"
+                              + (dropped.map { " (the connection dropped: \(Self.text($0)))" } ?? ""))
         case let reason? where reason != 0:
             close()
             // 0x84 protocol, 0x85 client id, 0x86 user name or password, 0x87 not authorized, 0x8A banned,

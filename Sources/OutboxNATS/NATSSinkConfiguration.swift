@@ -63,6 +63,18 @@ public struct NATSSinkConfiguration: Sendable {
             }
         }
         if tls != TLSFiles() || spec.scheme == "tls" { self.tls = try tls.validated() }
+        if let problem = Self.streamNameProblem(stream) { throw OutboxError(.invalidArgument, problem) }
+    }
+
+    /// Why JetStream would refuse `name` as a stream name, if it would: empty, or holding whitespace, `.`,
+    /// `*`, `>`, a path separator or a control character. Checked when the spec is parsed and when the
+    /// sink connects, so that a bad name is a misconfiguration at start, not an outage waited out.
+    static func streamNameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "the stream name is empty" }
+        if name.unicodeScalars.contains(where: { $0.properties.isWhitespace || ".*>/\\".unicodeScalars.contains($0) || $0.value < 0x20 || $0.value == 0x7F }) {
+            return "the stream name \(name.debugDescription) is not valid in JetStream (no whitespace, '.', '*', '>', '/', '\\' or control characters)"
+        }
+        return nil
     }
 
     /// ``url`` with any password or token masked (for logs and errors).

@@ -60,6 +60,7 @@ final class RelayEndpoints: Sendable {
         case .stopped: return (false, "stopped")
         case .standby: return (true, "standby: another relay is active")
         case .active(sinkReachable: true): return (true, "ok: active, sink reachable")
+        case .misconfigured(let why): return (false, "sink misconfigured: \(why)")
         case .active(sinkReachable: false):
             let age = try? await onDedicatedThread("outbox-healthz") { try OutboxReader(path: path).stats().oldestPendingAgeSeconds }
             let oldest = (age ?? nil) ?? 0

@@ -66,6 +66,9 @@ final class SystemdNotifier: Sendable {
                 case .active(let reachable):
                     send((ready ? "" : "READY=1\n") + (reachable ? "STATUS=active: publishing" : "STATUS=active: the sink is unreachable, holding messages"))
                     ready = true
+                case .misconfigured(let why):
+                    send((ready ? "" : "READY=1\n") + "STATUS=misconfigured: " + String(why.map { $0.isNewline ? " " : $0 }))
+                    ready = true
                 case .starting, .stopped:
                     break
                 }

@@ -68,6 +68,16 @@ struct MQTTSinkTests {
 
     /// Issue 25, item 4: an idle relay shows a lost broker at once (libmosquitto's disconnect callback),
     /// and its return.
+    /// Issue 25, item 6: mqtts:// against a plaintext port reported "no CONNACK" and waited forever.
+    @Test func tlsAgainstAPlaintextPortIsAMisconfiguration() async throws {
+        let broker = try await onOwnThread { try MosquittoBroker() }
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "1"]).status == 0)
+        let r = try await runOutbox(["relay", dir, "--sink", "mqtts://127.0.0.1:\(broker.broker.port)"])
+        #expect(r.status == 78 && r.stderr.contains("answers MQTT without TLS"), "\(r.status): \(r.stderr)")
+    }
+
     @Test func anIPv6BrokerAddressParses() throws {
         let c = try MQTTSinkConfiguration(parsing: "mqtt://[::1]:1884?topic=a%2Fb")
         #expect(c.host == "::1" && c.port == 1884 && c.topic == "a/b")

@@ -240,6 +240,10 @@ struct NATSSinkTests {
         #expect(c.streamSubject == "orders.*")
         #expect(c.subject(for: stored(1, key: "a.b c")) == "orders.a_b_c")
         #expect(throws: OutboxError.self) { try NATSSinkConfiguration(parsing: "nats://h:1?colour=red") }
+        // Issue 25, item 6: a stream name JetStream refuses is refused when parsed, and by the sink at start.
+        for bad in ["a.b", "a b", "a*", "a>", "a/b", ""] {
+            #expect(throws: OutboxError.self, "\(bad)") { try NATSSinkConfiguration(parsing: "nats://h:1?stream=\(bad.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? bad)") }
+        }
         #expect(throws: OutboxError.self) { try NATSSinkConfiguration(parsing: "http://h:1") }
         let secure = try NATSSinkConfiguration(parsing: "tls://h:4222?creds=/etc/relay.creds&ca=/etc/ca.pem")
         #expect(secure.url == "tls://h:4222" && secure.credentialsFile == "/etc/relay.creds" && secure.tls == TLSFiles(caFile: "/etc/ca.pem"))

@@ -73,4 +73,24 @@ struct FileSinkTests {
         try expectRecords(lone, [1], "only the new record is left")
         #expect(try String(contentsOfFile: lone + ".partial", encoding: .utf8) == "{\"id\":\n")
     }
+
+    /// Issue 25, item 13: a write error waiting cannot fix (`EFBIG`, a full device such as `/dev/full`)
+    /// was an outage that never ended; a full disk still is one.
+    @Test func aWriteErrorWaitingCannotFixIsAMisconfigurationAFullDiskAnOutage() async throws {
+        let tmp = TemporaryDirectory()
+        let sys = FaultInjectingCalls()
+        let sink = try FileSink(path: tmp.sub("out.jsonl"), systemCalls: sys)
+        sys.limitWrites(to: 0, error: ENOSPC)
+        #expect(await sink.publish(batch(1...1)).allSatisfy { if case .unavailable = $0 { true } else { false } })
+        #expect(try await sink.checkAvailability() == .available, "a full disk is waited out")
+        sys.limitWrites(to: 0, error: EFBIG)
+        _ = await sink.publish(batch(1...1))
+        await #expect { try await sink.checkAvailability() } throws: { ($0 as? OutboxError)?.code == .invalidArgument && "\($0)".contains("EFBIG") }
+        sys.limitWrites(to: nil)
+        #expect(await sink.publish(batch(1...1)) == [.published])
+        #expect(try await sink.checkAvailability() == .available, "a write that succeeds clears it")
+        let full = try FileSink(path: "/dev/full")
+        #expect(await full.publish(batch(1...1)).allSatisfy { if case .unavailable = $0 { true } else { false } })
+        await #expect { try await full.checkAvailability() } throws: { ($0 as? OutboxError)?.code == .invalidArgument }
+    }
 }

@@ -195,6 +195,44 @@ struct RelayTests {
         try await outbox.close()
     }
 
+    /// Issue 25, item 6: a misconfiguration found after start (a probe during an outage) was waited out
+    /// as an outage, healthy all along. The relay's status says misconfigured (health checks fail), it
+    /// goes on probing, and a fix ends it.
+    @Test func aMisconfigurationFoundDuringAnOutageShowsInTheStatus() async throws {
+        final class BrokenSink: OutboxSink, @unchecked Sendable {
+            let state = Shared(0)  // 0 works, 1 unreachable, 2 refuses its configuration
+            func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
+                state.get() == 0 ? Array(repeating: .published, count: batch.count) : Array(repeating: .unavailable("down"), count: batch.count)
+            }
+            func checkAvailability() async throws -> SinkAvailability {
+                switch state.get() {
+                case 0: return .available
+                case 1: return .unavailable("down")
+                default: throw OutboxError(.invalidArgument, "the stream OUTBOX does not exist")
+                }
+            }
+        }
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let sink = BrokenSink()
+        var config = relayConfiguration()
+        config.maxOutageBackoff = .milliseconds(50)
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: config, outbox: outbox, logger: quietLogger)
+        try await running(relay) {
+            try await outbox.append(sampleMessage(1))
+            try await eventually("published") { try OutboxReader(path: dir).stats().pending == 0 }
+            sink.state.set(2)
+            try await outbox.append(sampleMessage(2))
+            try await eventually("misconfigured") { relay.status == .misconfigured("the stream OUTBOX does not exist") }
+            #expect(relay.isActive, "it still holds the lock and probes")
+            sink.state.set(0)
+            try await eventually("fixed: published") { try OutboxReader(path: dir).stats().pending == 0 }
+            #expect(relay.status == .active(sinkReachable: true))
+        }
+        try await outbox.close()
+    }
+
     @Test func aSmallMemoryBudgetStillDeliversEverythingInOrder() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")

@@ -88,7 +88,12 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     /// Whether this relay holds the relay lock and publishes (false while it waits as a standby).
-    public var isActive: Bool { if case .active = statusState.get() { true } else { false } }
+    public var isActive: Bool {
+        switch statusState.get() {
+        case .active, .misconfigured: true
+        default: false
+        }
+    }
 
     /// What the relay is doing now: starting, standby, active (with the sink reachable or not), stopped.
     public var status: RelayStatus { statusState.get() }
@@ -412,7 +417,16 @@ public final class OutboxRelay: Service, Sendable {
                     // The next probe is timed from this one's start: a probe that waits for its timeout
                     // (a broker that answers nothing) does not stretch the interval.
                     let probeStarted = clock.now
-                    let found = await probe()
+                    let (found, misconfigured) = await probe()
+                    if let misconfigured {
+                        if statusState.get() != .misconfigured(misconfigured) {
+                            logger.error("the sink refuses its configuration; nothing is published until that is fixed",
+                                         metadata: ["sink": "\(sink.displayName)", "error": "\(misconfigured)"])
+                        }
+                        statusState.set(.misconfigured(misconfigured))
+                    } else if case .misconfigured = statusState.get() {
+                        statusState.set(.active(sinkReachable: found == .available))
+                    }
                     logger.debug("probed the sink", metadata: [
                         "woken": "\(woken)", "took": "\(Self.text(clock.now - probeStarted))",
                         "error": "\(found == .available ? "-" : "\(found)")"])
@@ -571,8 +585,12 @@ public final class OutboxRelay: Service, Sendable {
 
     /// One probe of an unavailable sink; an error (a misconfiguration found on reconnecting) keeps the
     /// outage going, with the error as its reason: waiting loses nothing, exiting would stop the backlog.
-    private func probe() async -> SinkAvailability {
-        do { return try await sink.checkAvailability() } catch { return .unavailable("\(error)") }
+    /// A definite misconfiguration (``OutboxError/Code/invalidArgument``) is also returned, so that the
+    /// relay's status says so (``RelayStatus/misconfigured(_:)``: health checks fail at once).
+    private func probe() async -> (SinkAvailability, misconfigured: String?) {
+        do { return (try await sink.checkAvailability(), nil) } catch let e as OutboxError where e.code == .invalidArgument {
+            return (.unavailable("\(e)"), e.message)
+        } catch { return (.unavailable("\(error)"), nil) }
     }
 
     private func endOutage(_ o: Outage) {

@@ -22,6 +22,8 @@ public final class FileSink: OutboxSink {
     /// Where this sink's last batch ended, if it knows: a file of another size was written meanwhile (by
     /// a relay before this one), and its end is checked again.
     private let knownEnd = Shared<Int64?>(nil)
+    /// The `errno` of the last write that failed, and whether the file is a regular one.
+    private let lastFailure = Shared<(errno: Int32, regular: Bool)?>(nil)
 
     public convenience init(path: String) throws {
         try self.init(path: path, systemCalls: LinuxSystemCalls())
@@ -44,16 +46,41 @@ public final class FileSink: OutboxSink {
         let bytes = SinkRecord.lines(batch)
         do {
             try await executor.run { [self] in try append(bytes) }
+            lastFailure.set(nil)
             return Array(repeating: .published, count: batch.count)
         } catch {
             return Array(repeating: .unavailable("\(error)"), count: batch.count)
         }
     }
 
+    /// Available unless the last write failed in a way waiting cannot fix: the file reached the largest
+    /// size allowed (`EFBIG`: the file system's limit or `RLIMIT_FSIZE`), or a device that is not a
+    /// regular file is full (`/dev/full`). Those throw ``OutboxError/Code/invalidArgument``: the relay
+    /// shows the sink as misconfigured (health checks fail) and goes on probing; rotating or replacing
+    /// the file ends it. A full disk (`ENOSPC` on a regular file) is an outage, waited out.
+    public func checkAvailability() async throws -> SinkAvailability {
+        guard let failure = lastFailure.get() else { return .available }
+        let status = try? sys.fstat(fd)
+        if failure.errno == EFBIG, status.map({ $0.isRegular }) ?? true {
+            throw OutboxError(.invalidArgument, "\(path) has reached the largest size allowed for it (EFBIG): rotate or move it", path: path)
+        }
+        if failure.errno == ENOSPC, !failure.regular {
+            throw OutboxError(.invalidArgument, "\(path) is not a regular file and takes no more bytes (ENOSPC): name a file", path: path)
+        }
+        return .available
+    }
+
     /// Writes and syncs one batch's records, or leaves the file as it was.
     private func append(_ bytes: [UInt8]) throws {
         let status: (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool)
         do { status = try sys.fstat(fd) } catch { throw OutboxError.system("fstat", errno: (error as? Errno)?.code ?? EIO, path: path) }
+        do { try write(bytes, status: status) } catch let e as OutboxError {
+            if let errno = e.errno { lastFailure.set((errno, status.isRegular)) }
+            throw e
+        }
+    }
+
+    private func write(_ bytes: [UInt8], status: (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool)) throws {
         guard status.isRegular else {
             try writeFully(fd, bytes, path: path, sys: sys)
             try sync()
