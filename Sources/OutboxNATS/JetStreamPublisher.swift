@@ -286,7 +286,9 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
 
     private func error(_ status: natsStatus, _ what: String) -> OutboxError {
         var last = natsStatus(0)
-        let detail = nats_GetLastError(&last).map { String(cString: $0) } ?? String(cString: natsStatus_GetText(status))
+        var detail = nats_GetLastError(&last).map { String(cString: $0) } ?? String(cString: natsStatus_GetText(status))
+        // The client prefixes its own source location, "(conn.c:2088): ": not the user's business.
+        if let r = detail.range(of: #"^\([A-Za-z_]+\.c:\d+\): "#, options: .regularExpression) { detail.removeSubrange(r) }
         return OutboxError(.broker, "NATS: \(what) failed: \(detail)")
     }
 }

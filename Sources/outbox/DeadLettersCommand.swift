@@ -47,8 +47,10 @@ struct DeadLettersCommand: AsyncParsableCommand {
                         j.bool("redriven", d.redriven)
                         Output.shared.write(j.text + "\n")
                     } else {
-                        Output.shared.write("\(d.seq)  \(rfc3339(micros: d.deadAtMicros))  \(d.message.type)  key=\(d.message.key ?? "-")  "
-                                            + "attempts=\(d.attempts)  \(status)  \(d.reason): \(d.lastError)\n")
+                        // Stored text is escaped: a control character in it never reaches the terminal raw.
+                        let key = d.message.key.map(DumpCommand.escaped) ?? "-"
+                        Output.shared.write("\(d.seq)  \(rfc3339(micros: d.deadAtMicros))  \(DumpCommand.escaped(d.message.type))  key=\(key)  "
+                                            + "attempts=\(d.attempts)  \(status)  \(DumpCommand.escaped(d.reason)): \(DumpCommand.escaped(d.lastError))\n")
                     }
                 }
                 // Sequence numbers tombstoned as dead with no dead letter: lost to a repair.

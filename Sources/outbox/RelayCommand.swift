@@ -186,6 +186,8 @@ struct RelayCommand: AsyncParsableCommand {
             config.waitForOutbox = waitForOutbox
             // The metrics backend is bootstrapped before the relay creates its metrics (the library never does).
             let registry = metrics == nil ? nil : CLIMetrics.bootstrap()
+            // Metric labels and log lines name the outbox by its absolute path, however it was typed.
+            let dir = URL(fileURLWithPath: self.dir).standardizedFileURL.path
             let relay = OutboxRelay(path: dir, sink: try Self.makeSink(try resolvedSink(), logger: logger), configuration: config, logger: logger)
             var endpoints: RelayEndpoints?
             if let metrics, let registry {

@@ -44,7 +44,9 @@ final class RelayEndpoints: Sendable {
                 .bind(host: host, port: port).get()
         } catch {
             try? await group.shutdownGracefully()
-            throw OutboxError(.io, "cannot serve --metrics on \(host):\(port): \(error)")
+            // The system's words for it (address in use, not an address of this machine), not NIO's call.
+            let why = (error as? IOError).map { String(cString: strerror($0.errnoCode)) } ?? "\(error)"
+            throw OutboxError(.io, "cannot serve --metrics on \(host):\(port): \(why)")
         }
     }
 
@@ -112,6 +114,9 @@ private final class EndpointHandler: ChannelInboundHandler, @unchecked Sendable 
                                      body: reason + "\n", keepAlive: keepAlive)
                     }
                 }
+            case (_, "/metrics"), (_, "/healthz"):
+                respond(channel, status: .methodNotAllowed, type: "text/plain; charset=utf-8", body: "method not allowed: use GET\n",
+                        keepAlive: keepAlive, allow: "GET")
             default:
                 respond(channel, status: .notFound, type: "text/plain; charset=utf-8", body: "not found: try /metrics or /healthz\n",
                         keepAlive: keepAlive)
@@ -119,9 +124,10 @@ private final class EndpointHandler: ChannelInboundHandler, @unchecked Sendable 
         }
     }
 
-    private func respond(_ channel: any Channel, status: HTTPResponseStatus, type: String, body: String, keepAlive: Bool) {
+    private func respond(_ channel: any Channel, status: HTTPResponseStatus, type: String, body: String, keepAlive: Bool, allow: String? = nil) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: type)
+        if let allow { headers.add(name: "Allow", value: allow) }
         headers.add(name: "Content-Length", value: "\(body.utf8.count)")
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         channel.write(HTTPServerResponsePart.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers)), promise: nil)

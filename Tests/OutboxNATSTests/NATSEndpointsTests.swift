@@ -75,6 +75,7 @@ struct NATSEndpointsTests {
         try await eventually("healthy again", timeout: .seconds(40)) { (try? await httpGet(base + "/healthz"))?.status == 200 }
         try await eventually("all published after the outage", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
         #expect(try await httpGet(base + "/nope").status == 404)
+        #expect(try await httpGet(base + "/metrics", method: "POST").status == 405, "a known path, another method: 405, not 404")
         relay.terminate()
         try await onOwnThread { relay.waitUntilExit() }
         #expect(relay.terminationStatus == 0)

@@ -167,16 +167,17 @@ public func appendAndRelay(_ messages: [OutboxMessage], to sink: any OutboxSink,
 }
 
 /// `GET url` through Python's urllib (no HTTP client library in the tests): the status and the body.
-public func httpGet(_ url: String) async throws -> (status: Int, body: String) {
+public func httpGet(_ url: String, method: String = "GET") async throws -> (status: Int, body: String) {
     let script = """
         import sys, urllib.request, urllib.error
         try:
-            r = urllib.request.urlopen(sys.argv[1], timeout=5); status, body = r.status, r.read()
+            req = urllib.request.Request(sys.argv[1], method=sys.argv[2], data=b"" if sys.argv[2] == "POST" else None)
+            r = urllib.request.urlopen(req, timeout=5); status, body = r.status, r.read()
         except urllib.error.HTTPError as e:
             status, body = e.code, e.read()
         sys.stdout.write(str(status) + "\\n" + body.decode())
         """
-    let r = try await runProgram(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, url])
+    let r = try await runProgram(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script, url, method])
     guard r.status == 0, let newline = r.stdout.firstIndex(of: "\n"), let status = Int(r.stdout[..<newline]) else {
         throw OutboxError(.io, "GET \(url) failed: \(r.stderr)")
     }

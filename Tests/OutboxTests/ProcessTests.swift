@@ -112,6 +112,7 @@ struct CommandTests {
             (["append", dir, "--count", "1000000000", "--batch", "1000000000"], 65, "max record size"),
             (["append", dir, "--type", ""], 64, "--type"),
             (["append", dir, "--count", "-1"], 64, "--count must be 0 or more"),
+            (["append", tmp.sub("missing/ob")], 66, "its parent directory \(tmp.sub("missing")) does not exist"),
             (["dump", dir, "--segment", "nope.log"], 78, "no such segment"),
             (["dump", "--raw", "/etc/passwd"], 1, "damage found"),
         ]
@@ -334,6 +335,21 @@ struct CommandTests {
         #expect { try SinkSpec("nats://h:1?stream=A&stream=B", schemes: ["nats"], form: "nats://") } throws: {
             "\($0)".contains("stream is given twice")
         }
+    }
+
+    /// Issue 25 (smaller points): stored text a dead letter shows is escaped, never printed raw.
+    @Test func deadLettersListEscapesStoredText() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "1"]).status == 0)
+        let directory = try OutboxDirectory.open(dir, create: false, sys: LinuxSystemCalls())
+        let id = try OutboxReader(path: dir).outboxID
+        let letter = DeadLetter(seq: 1, message: OutboxMessage(type: "T\u{1b}[31m", key: "a\nb", payload: []), reason: "rejected",
+                                lastError: "bad\nheader", attempts: 1, deadAtMicros: 1, redriven: false)
+        try DeadLetterLog.append([letter], in: directory, outboxID: id, maxRecordSize: 1 << 20)
+        let r = try await runOutbox(["dead-letters", dir, "list"])
+        #expect(r.status == 0 && r.stdout.contains("key=a\\u{a}b") && !r.stdout.contains("\u{1b}"), "\(r.stdout)")
+        #expect(r.stdout.split(separator: "\n").count == 1, "one line: \(r.stdout)")
     }
 
     /// `outbox check`: each exit status of the monitoring-plugin convention, with one line.

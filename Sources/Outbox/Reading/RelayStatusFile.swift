@@ -44,9 +44,18 @@ package struct RelayStatusFile: Sendable, Equatable {
                                unreachableSinceMicros: (o["unreachableSinceMicros"] as? NSNumber)?.int64Value)
     }
 
-    /// Replaces the file in `directory` (temporary file, rename).
+    /// Where a new status is written before it replaces the file: not a `.tmp-` name (a relay killed
+    /// while writing one leaves nothing `verify` reports), removed when a relay next opens the outbox.
+    package static let pendingName = fileName + ".new"
+
+    /// Replaces the file in `directory`: written to ``pendingName``, then renamed over it, so a reader sees
+    /// the old status or the new one. Advisory, rewritten at every change and sweep: neither is synced
+    /// (after a power cut a reader may find the previous one, or none).
     func write(in directory: OutboxDirectory) throws {
-        _ = try directory.createFile(Self.fileName, contents: [encode()])
+        let file = try directory.openOrCreateFile(Self.pendingName)
+        try file.truncate(to: 0)
+        try file.write(encode(), at: 0)
+        try directory.rename(Self.pendingName, to: Self.fileName)
     }
 
     /// The status the relay holding `relay.lock` (pid `holder`) wrote, if it wrote one.

@@ -133,11 +133,13 @@ public final class OutboxRelay: Service, Sendable {
             watcher?.stop()
             io.finishQueued()  // every job was awaited: its thread ends without being waited for
             try? await tombstones.close()
+            logger.error("relay stopped on an error", metadata: ["outbox": "\(path)", "error": "\(error)"])
             throw error
         }
         watcher?.stop()
         io.finishQueued()  // every job was awaited: its thread ends without being waited for
         try await tombstones.close()
+        logger.notice("relay stopped", metadata: ["outbox": "\(path)"])
     }
 
     /// The sink's startup check: a definite misconfiguration throws, naming the sink.

@@ -33,6 +33,13 @@ package final class OutboxDirectory: @unchecked Sendable {
                 try sys.mkdir(path, 0o700)
                 created = true
             } catch let e as Errno where e.code == EEXIST {
+            } catch let e as Errno where e.code == ENOENT {
+                // Only the outbox directory itself is made (0700): its parent is the caller's to make,
+                // with the owner and mode it needs.
+                let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : path
+                let parent = trimmed.lastIndex(of: "/").map { i in i == trimmed.startIndex ? "/" : String(trimmed[..<i]) } ?? "."
+                throw OutboxError(.notAnOutbox, "cannot create the outbox: its parent directory \(parent) does not exist",
+                                  path: path)
             } catch let e as Errno {
                 throw OutboxError.system("mkdir", errno: e.code, path: path)
             }
