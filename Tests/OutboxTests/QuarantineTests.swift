@@ -94,6 +94,35 @@ struct QuarantineTests {
                 "the link into quarantine/ is synced before the original is replaced: \(log)")
     }
 
+    /// Issue 25, item 13: a seal whose `first` is wrong (valid checksum) made open refuse the segment after
+    /// it, and quarantine could not help. Open now names the sealed segment at its seal, and quarantine
+    /// rebuilds it.
+    @Test func aSealWhoseNumbersAreWrongIsNamedAndQuarantined() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 8 << 10), logger: quietLogger)
+        for i in 1...300 { try await outbox.append(sampleMessage(i, payloadSize: 100)) }
+        try await outbox.close()
+        let victim = try segmentNames(dir)[1]
+        let path = dir + "/" + victim
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        let header = try FileHeader.decode(Array(bytes.prefix(FileHeader.size)), expecting: .segment)
+        let at = bytes.count - Seal.frameSize
+        let h = bytes.withUnsafeBytes { FrameHeader.peek(UnsafeRawBufferPointer(rebasing: $0[at...])) }
+        let wrong = FrameHeader.frame(kind: .seal, first: h.first + 1, count: h.count, body: Array(bytes[(at + FrameHeader.size)...]),
+                                      identity: FileIdentity(outboxID: header.outboxID, base: header.base), offset: Int64(at), tag: h.flags)
+        bytes.replaceSubrange(at..., with: wrong)
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect { try Outbox(openingAt: dir, logger: quietLogger) } throws: {
+            ($0 as? OutboxError)?.path?.hasSuffix("/" + victim) == true && ($0 as? OutboxError)?.offset == Int64(at)
+        }
+        var c = configuration(segmentSize: 8 << 10)
+        c.onDamage = .quarantine
+        try Outbox(openingAt: dir, configuration: c, logger: quietLogger).closeBlocking()
+        #expect(try OutboxReader(path: dir).messages().map(\.seq) == Array(1...300), "nothing lost: only the seal was wrong")
+        #expect(try OutboxInspector.verify(path: dir).problems.filter { $0.kind != .leftoverFile }.isEmpty)
+    }
+
     @Test func aRelayWithQuarantineTakesADamagedSealedSegmentOutOfTheWayAndPublishesTheRest() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")

@@ -109,21 +109,20 @@ extension OutboxInspector {
                     result.actions.append(try truncate(entry.name, at: offset, in: directory))
                 }
             }
-            for p in report.problems where p.kind == .sequenceGap && p.offset == 32 {
-                guard let base = FileNames.parseSegment(p.file), let i = segments.firstIndex(where: { $0.base == base }) else { continue }
-                guard i > 0 else {
-                    // Numbers below the first segment that are not tombstoned were in a segment that is
-                    // missing: they are lost, and tombstoned as such.
-                    guard base > 1 else { continue }
-                    var below = SequenceRangeSet()
-                    below.insert(1...(base - 1))
-                    let lost = below.subtracting(tombstoned?.finished ?? SequenceRangeSet())
-                    if !lost.isEmpty {
-                        holes.formUnion(lost)
-                        result.actions.append("sequence numbers \(lost), below the first segment and not tombstoned, were in a missing segment: they are lost")
-                    }
-                    continue
+            // Numbers below the first segment that no file finishes (judged with the tombstone and dropped
+            // files as repaired, not as verify found them: a foreign or damaged tombstone file hid them)
+            // were in a segment that is missing: they are lost, and tombstoned as such.
+            if let first = segments.first, first.base > 1 {
+                var below = SequenceRangeSet()
+                below.insert(1...(first.base - 1))
+                let lost = below.subtracting(tombstoned?.finished ?? SequenceRangeSet())
+                if !lost.isEmpty {
+                    holes.formUnion(lost)
+                    result.actions.append("sequence numbers \(lost), below the first segment and not tombstoned, were in a missing segment: they are lost")
                 }
+            }
+            for p in report.problems where p.kind == .sequenceGap && p.offset == 32 {
+                guard let base = FileNames.parseSegment(p.file), let i = segments.firstIndex(where: { $0.base == base }), i > 0 else { continue }
                 // A missing segment: a segment holding only a hole keeps the numbering dense.
                 guard !foreign.contains(segments[i - 1].name) else { continue }  // that one's hole covers it
                 guard let (action, lost) = try SegmentSalvage.fillGap(after: segments[i - 1], before: base, in: directory) else { continue }

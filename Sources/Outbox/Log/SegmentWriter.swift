@@ -252,14 +252,22 @@ final class SegmentWriter {
 
         let outboxID = ReferenceOutboxID.find(in: directory, listing)
         var continuity = SequenceContinuity()
+        var trustedSeal: (name: String, base: UInt64)?  // the previous segment, if open checked it by its seal alone
         for (i, entry) in listing.segments.enumerated() {
             let isLast = i == listing.segments.count - 1
             let segment = try SegmentFile.open(entry.name, base: entry.base, in: directory, writable: isLast, expecting: outboxID)
-            try continuity.checkSegment(base: entry.base, path: segment.file.path)
+            do { try continuity.checkSegment(base: entry.base, path: segment.file.path) } catch {
+                // The segment before was taken at its seal's word: if its seal disagrees with its own
+                // frames, the damage is there (at the seal), not in this one.
+                if let previous = trustedSeal { try checkInFull(previous.name, base: previous.base, in: directory, expecting: outboxID) }
+                throw error
+            }
+            trustedSeal = nil
             // A sealed segment whose seal checks out: its frames are checked when they are read, and by
             // `verify` (FORMAT.md §7). The time this takes does not grow with the backlog.
             if !isLast, let seal = try segment.scanner.sealAtEnd(), seal.end > entry.base {
                 continuity.skip(to: seal)
+                trustedSeal = (entry.name, entry.base)
                 continue
             }
             let policy: RecoveryPolicy = isLast ? .truncate(logger) : .refuse
@@ -285,6 +293,19 @@ final class SegmentWriter {
     }
 
     private var identity: FileIdentity { FileIdentity(outboxID: outboxID, base: base) }
+
+    /// Walks sealed segment `name` in full (every frame, its numbers, its seal), throwing the damage it
+    /// finds (open's check when a seal it trusted is contradicted by the segment after it).
+    private static func checkInFull(_ name: String, base: UInt64, in directory: OutboxDirectory, expecting outboxID: OutboxID?) throws {
+        let segment = try SegmentFile.open(name, base: base, in: directory, expecting: outboxID)
+        var continuity = SequenceContinuity()
+        try continuity.checkSegment(base: base, path: segment.file.path)
+        try RecoveryPolicy.refuse.walk(segment.scanner) { frame in
+            try continuity.checkFrame(frame.header, offset: frame.offset, path: segment.file.path)
+            return true
+        }
+        if let seal = segment.scanner.seal { try continuity.checkSeal(seal, path: segment.file.path) }
+    }
 
     /// Commits a batch: frames for every request, one write, one fdatasync, then completions.
     /// Rolls to a new segment first when the active one is full.

@@ -127,11 +127,29 @@ extension SystemCalls {
 
 extension LinuxSystemCalls {
     /// Reads `/proc/locks` for a `FLOCK ... WRITE` line naming the file's device and inode.
+    /// The whole of a `/proc` file, read until `read` returns 0: such a file reports a size of 0 and is
+    /// produced a page at a time, so one read (or one sized by `fstat`) may return only its beginning
+    /// (`/proc/locks` grows past a page when many locks are held).
+    private static func readProcFile(_ path: String) -> String? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 << 10)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if n == 0 { return String(decoding: out, as: UTF8.self) }
+            out += chunk[0..<n]
+        }
+    }
+
     package func flockHolder(_ fd: Int32) -> Int32? {
         var st = stat()
-        guard Glibc.fstat(fd, &st) == 0, let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else {
-            return nil
-        }
+        guard Glibc.fstat(fd, &st) == 0, let table = Self.readProcFile("/proc/locks") else { return nil }
         let dev = UInt64(st.st_dev)
         let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & ~UInt64(0xfff))
         let minor = (dev & 0xff) | ((dev >> 12) & ~UInt64(0xff))
