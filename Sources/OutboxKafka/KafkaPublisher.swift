@@ -17,6 +17,8 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
         { [configuration] in KafkaHandshake(configuration: configuration) }
     }
     private var producer: OpaquePointer?
+    /// Polls the producer between publishes, so that a broker lost while idle is reported at once.
+    private var idleWatch: KafkaIdleWatch?
 
     private let topics: SinkTemplate
 
@@ -50,6 +52,7 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
         ])
         var text = [CChar](repeating: 0, count: 512)
         rd_kafka_conf_set_dr_msg_cb(conf, kafkaDeliveryReport)
+        rd_kafka_conf_set_error_cb(conf, kafkaError)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(reports).toOpaque())
         guard let rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &text, text.count) else {
             rd_kafka_conf_destroy(conf)
@@ -62,6 +65,7 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
             throw problem
         }
         producer = rk
+        idleWatch = KafkaIdleWatch(producer: rk, observer: availability)
         logger.info("connected to Kafka", metadata: ["bootstrap": "\(configuration.bootstrapServers)"])
     }
 
@@ -122,6 +126,8 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
 
     func close() {
         guard let rk = producer else { return }
+        idleWatch?.stop()
+        idleWatch = nil
         rd_kafka_purge(rk, Int32(RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT))
         rd_kafka_poll(rk, 0)
         rd_kafka_destroy(rk)
@@ -152,6 +158,11 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     /// refused the producer's session (the producer is closed then).
     private func produceAndFlush(_ round: [StoredMessage]) -> ([PublishOutcome], Bool) {
         guard let rk = producer else { return (Array(repeating: .unavailable("Kafka: not connected"), count: round.count), false) }
+        guard let idleWatch else { return produceAndFlush(round, on: rk) }
+        return idleWatch.whilePublishing { produceAndFlush(round, on: rk) }
+    }
+
+    private func produceAndFlush(_ round: [StoredMessage], on rk: OpaquePointer) -> ([PublishOutcome], Bool) {
         _ = reports.take()  // nothing left from an earlier round
         var outcomes = round.enumerated().map { i, m in produce(m, token: i + 1, on: rk) }
         if outcomes.contains(where: { $0 == nil }) {

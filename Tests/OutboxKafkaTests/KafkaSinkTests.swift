@@ -61,6 +61,30 @@ struct KafkaSinkTests {
         #expect(outcomes[2] == .published)
     }
 
+    /// Issue 25, item 4: librdkafka's word that every broker is down reaches an idle relay at once (its
+    /// error callback, served between publishes), not at the next publish.
+    @Test func anIdleRelayShowsEveryBrokerDownAtOnce() async throws {
+        let cluster = try MockKafkaCluster()
+        cluster.createTopic("idle.E", partitions: 1)
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        var relayConfig = brokerRelayConfiguration()
+        relayConfig.sweepInterval = .seconds(3600)
+        relayConfig.maxOutageBackoff = .seconds(3600)  // only the sink's own word can end or begin the outage quickly
+        let relay = OutboxRelay(path: dir, sink: sink(cluster.bootstrapServers, topic: "idle.{type}"), configuration: relayConfig,
+                                outbox: outbox, logger: quietLogger)
+        let task = Task { try await relay.run() }
+        try await outbox.append(OutboxMessage(type: "E", key: "k", payload: [1]))
+        try await eventually("published", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
+        #expect(relay.status == .active(sinkReachable: true))
+        cluster.setBrokers(up: false, count: 3)
+        try await eventually("the idle relay shows the brokers gone", timeout: .seconds(20)) { relay.status == .active(sinkReachable: false) }
+        task.cancel()
+        try await task.value
+        try await outbox.close()
+    }
+
     @Test func anUnreachableBrokerMakesTheSinkUnavailableNotTheMessagesFailed() async throws {
         let port = try freeLoopbackPort()
         var config = KafkaSinkConfiguration(bootstrapServers: "127.0.0.1:\(port)")
