@@ -13,17 +13,8 @@ enum BoundedFile {
         let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw OutboxError(.io, "cannot open it", path: name, errno: errno) }
         defer { if fd != 0 { close(fd) } }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw OutboxError(.io, "cannot read it", path: name, errno: errno)
-            }
-            if n == 0 { return out }
-            guard out.count + n <= limit else { return nil }
-            out += chunk[0..<n]
+        do { return try LinuxSystemCalls.readToEnd(fd, limit: limit) } catch let e as Errno {
+            throw OutboxError(.io, "cannot read it", path: name, errno: e.code)
         }
     }
 }

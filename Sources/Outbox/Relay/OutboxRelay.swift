@@ -399,11 +399,12 @@ public final class OutboxRelay: Service, Sendable {
         await refreshGauges()
         while !isStopping {
             if readAhead { readAhead = false } else { try await readNew() }
-            // The sink said it lost its connection (its client library knows at once): the outage begins
-            // now, while idle too, not at the next publish.
-            if let why = connectionLost.get() {
+            // The sink said it lost its connection (its client library knows at once): a probe now says
+            // whether the outage begins (while idle too, not at the next publish) or the word was stale
+            // (a client library's event served late, after the sink was back).
+            if connectionLost.get() != nil {
                 connectionLost.set(nil)
-                if outage == nil { await beginOutage(why) }
+                if outage == nil, case .unavailable(let why) = await probe().0 { await beginOutage(why) }
             }
             await refreshGauges()
             if var o = outage, !o.trial {

@@ -134,15 +134,23 @@ extension LinuxSystemCalls {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { Glibc.close(fd) }
+        return (try? readToEnd(fd)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Reads `fd` until `read` returns 0 (a `/proc` file, a pipe, standard input: anything whose size
+    /// cannot be trusted), holding at most `limit` bytes: the bytes, or nil when there are more. Throws
+    /// ``Errno`` for a failed read.
+    package static func readToEnd(_ fd: Int32, limit: Int = .max) throws -> [UInt8]? {
         var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16 << 10)
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
         while true {
             let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                return nil
+                throw Errno(code: errno)
             }
-            if n == 0 { return String(decoding: out, as: UTF8.self) }
+            if n == 0 { return out }
+            guard out.count + n <= limit else { return nil }
             out += chunk[0..<n]
         }
     }
