@@ -33,7 +33,7 @@ public struct MessageID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// A new UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits; ids generated later
-    /// sort after earlier ones at millisecond granularity. Built in place from ``RandomPool``: no allocation
+    /// sort after earlier ones at millisecond granularity. Built in place from a pool of random bytes: no allocation
     /// and no system call per id.
     public static func v7(now: Date = Date()) -> MessageID {
         let ms = UInt64(max(0, now.timeIntervalSince1970 * 1000))

@@ -57,8 +57,15 @@ public final class OutboxRelay: Service, Sendable {
     /// The in-process writer's durable mark (``Outbox/durableThrough``), if the writer is in this process.
     private let writerDurableThrough: (@Sendable () -> UInt64)?
 
+    /// A relay for the outbox at `path`, publishing to `sink`. Nothing runs until ``run()``.
+    ///
     /// - Parameters:
+    ///   - path: the outbox directory.
+    ///   - sink: where messages go.
+    ///   - configuration: how it publishes; ``run()`` refuses one that cannot work
+    ///     (``OutboxRelayConfiguration/validated()``).
     ///   - outbox: the writer, when it lives in this process: its commits wake the relay directly.
+    ///   - logger: where the relay logs (the library never bootstraps logging).
     public init(path: String, sink: any OutboxSink, configuration: OutboxRelayConfiguration = .init(),
                 outbox: Outbox? = nil, logger: Logger = Logger(label: "outbox.relay")) {
         self.path = path

@@ -1,8 +1,8 @@
 /// The base of the broker sinks (`NATSSink`, `MQTTSink`, `KafkaSink`): it runs a blocking broker client
 /// on a dedicated thread, one call at a time, so that none of its blocking calls runs on Swift's
-/// cooperative pool, and publishes each batch in the per-key chains of ``PublishChains`` (for a client
-/// that reports each acknowledgement as it comes, ``ChainingBrokerClient``) or the per-key rounds of
-/// ``PublishRounds``.
+/// cooperative pool, and publishes each batch in per-key chains (for a client that reports each
+/// acknowledgement as it comes: the next message of a key goes as soon as the one before it is
+/// acknowledged) or in per-key rounds.
 ///
 /// A broker that cannot be connected to makes the whole batch ``PublishOutcome/unavailable(_:)``.
 open class BrokerSink: OutboxSink, @unchecked Sendable {
