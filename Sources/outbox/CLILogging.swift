@@ -52,6 +52,13 @@ struct LineLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// Whether `text` is a JSON number without a leading zero or a sign other than `-` (`42`, `-1`,
+    /// `0.25`), or `true` or `false`: what a log value made from a number or a flag prints as.
+    static func isJSONScalar(_ text: String) -> Bool {
+        if text == "true" || text == "false" { return true }
+        return text.utf8.count <= 24 && text.wholeMatch(of: /-?(0|[1-9][0-9]*)(\.[0-9]+)?/) != nil
+    }
+
     func log(event: LogEvent) {
         var all = metadata
         for (k, v) in event.metadata ?? [:] { all[k] = v }
@@ -64,7 +71,11 @@ struct LineLogHandler: LogHandler {
             j.string("level", event.level.rawValue)
             j.string("label", label)
             j.string("message", "\(event.message)")
-            for (k, v) in all.sorted(by: { $0.key < $1.key }) { j.string(k, "\(v)") }
+            // A value that is a number (or true, false) is written as one, not as a string of digits.
+            for (k, v) in all.sorted(by: { $0.key < $1.key }) {
+                let text = "\(v)"
+                if Self.isJSONScalar(text) { j.raw(k, text) } else { j.string(k, text) }
+            }
             line = j.text
         case .text:
             let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")

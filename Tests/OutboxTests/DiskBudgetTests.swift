@@ -53,9 +53,17 @@ struct DiskBudgetTests {
         #expect(try DiskBudget.usage(of: directory) <= 2 << 20)
         let stats = try await runOutbox(["stats", dir])
         #expect(stats.stdout.contains("of 2.0 MiB used"), "\(stats.stdout)")
+        // The refusing writer has exited: its word that the outbox is full still shows (issue 25).
+        #expect(stats.stdout.contains("full since:") && !stats.stdout.contains("full since:         -"), "\(stats.stdout)")
         let exact = try await runOutbox(["stats", dir, "--bytes"])
         #expect(exact.stdout.contains("of 2097152 B used"), "\(exact.stdout)")
         #expect(try await runOutbox(["append", dir, "--max-disk", "2X"]).status == 64, "a size it cannot read")
+        // JSON log lines carry numbers as numbers (issue 25).
+        let logged = try await runProgram(try outboxExecutable(), ["append", dir, "--count", "1", "--payload-size", "200"],
+                                          environment: ["OUTBOX_LOG_FORMAT": "json", "OUTBOX_LOG_LEVEL": "info"])
+        let full = logged.stderr.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .first { ($0["message"] as? String)?.contains("is full") == true }
+        #expect(full?["budget"] is NSNumber && !(full?["budget"] is String) && full?["label"] is String, "\(logged.stderr)")
         #expect(try await runOutbox(["append", dir, "--count", "1", "--payload-size", "200"]).status == 75, "the budget is kept in the outbox")
         #expect(try await runOutbox(["append", dir, "--count", "1", "--max-disk", "0"]).status == 0, "0 removes it")
         #expect(try OutboxReader(path: dir).stats().maxDiskBytes == nil)

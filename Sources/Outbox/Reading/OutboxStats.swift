@@ -24,8 +24,9 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     public var usedBytes: Int64 = 0
     /// The outbox's disk budget, if it has one (``OutboxConfiguration/maxDiskBytes``).
     public var maxDiskBytes: Int64?
-    /// Since when the running writer has been refusing appends because the budget is full
-    /// (microseconds since the Unix epoch); nil while it is not, or with no writer.
+    /// Since when the writer has been refusing appends because the budget is full (microseconds since
+    /// the Unix epoch): the running writer's word, or with none running the last writer's (until a
+    /// writer's append succeeds again); nil while appends succeed.
     public var fullSinceMicros: Int64?
     /// The highest sequence number committed (0 when nothing was).
     public var lastSeq: UInt64 = 0
