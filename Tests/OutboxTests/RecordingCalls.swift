@@ -239,9 +239,10 @@ struct CrashModel {
     /// The size of the pages that ``pageSubsets(_:random:)`` keeps or drops independently.
     static let page = 64
 
-    /// Contents of `node` after a power loss that kept some of its unsynced pages and not others: the
-    /// first page dropped and every other kept, only the last kept, and a few random subsets. A page not
-    /// kept reads as it was durably (zeros where the file was extended); the file keeps its new size.
+    /// Contents of `node` after a power loss that kept some of its unsynced pages and not others: every
+    /// subset when there are at most 4 such pages; otherwise the first page dropped and every other kept,
+    /// only the last kept, and four random subsets (a new sample each seed). A page not kept reads as it
+    /// was durably (zeros where the file was extended); the file keeps its new size.
     static func pageSubsets(_ node: Inode, random: inout SeededGenerator) -> [(String, [UInt8])] {
         let length = node.volatile.count
         var dirty: [Int] = []  // page indices whose content differs from the durable one
@@ -257,6 +258,13 @@ struct CrashModel {
                 for i in (p * page)..<min((p + 1) * page, length) { bytes[i] = i < node.durable.count ? node.durable[i] : 0 }
             }
             return bytes
+        }
+        if dirty.count <= 4 {
+            // Every subset but none and all (the "dropped" and "kept" states already cover those).
+            return (1..<((1 << dirty.count) - 1)).map { mask in
+                let kept = Set(dirty.indices.filter { mask & (1 << $0) != 0 }.map { dirty[$0] })
+                return ("dirty pages kept: \(kept.sorted())", content(keeping: kept))
+            }
         }
         var out: [(String, [UInt8])] = [
             ("all but the first dirty page kept", content(keeping: Set(dirty.dropFirst()))),
