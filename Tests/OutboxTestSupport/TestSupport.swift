@@ -97,8 +97,9 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     }
 }
 
-/// Waits until `condition` holds, checking every few milliseconds, or fails after `timeout`.
-public func eventually(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
+/// Waits until `condition` holds, checking every few milliseconds, or fails after `timeout` (60 s unless
+/// given: with every suite at once on two cores, a condition that takes a second alone can take half a minute).
+public func eventually(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return }

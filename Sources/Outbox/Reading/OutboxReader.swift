@@ -115,6 +115,12 @@ public final class OutboxReader: Sendable {
 
     /// Counts and ages (see ``OutboxStats``).
     public func stats(now: Date = Date()) throws -> OutboxStats {
+        try stats(now: now, lastSeq: nil)
+    }
+
+    /// ``stats(now:)``, where a caller that knows the last committed number (a relay: the writer's
+    /// durable mark, and what it read) spares the walk of the active segment that finds it otherwise.
+    package func stats(now: Date = Date(), lastSeq known: UInt64?) throws -> OutboxStats {
         let listing = try FileNames.list(directory)
         var s = OutboxStats()
         s.segments = listing.segments.count
@@ -126,11 +132,15 @@ public final class OutboxReader: Sendable {
             if let f = try? directory.openFile(name, writable: false), let size = try? f.size() { s.bytesOnDisk += size }
         }
         guard let last = listing.segments.last, let first = listing.segments.first else { return s }
-        let segment = try SegmentFile.open(last.name, base: last.base, in: directory, expecting: outboxID)
         var lastSeq = last.base - 1
-        try segment.scanner.walk(tail: .stop) { frame in
-            lastSeq = frame.header.first + UInt64(frame.header.count) - 1
-            return true
+        if let known, known >= last.base - 1 {
+            lastSeq = known
+        } else {
+            let segment = try SegmentFile.open(last.name, base: last.base, in: directory, expecting: outboxID)
+            try segment.scanner.walk(tail: .stop) { frame in
+                lastSeq = frame.header.first + UInt64(frame.header.count) - 1
+                return true
+            }
         }
         let (tombstones, active) = try TombstoneFile.read(in: directory, outboxID: outboxID)
         if let active, active.generation > 1 { s.lastCompactionMicros = active.header.createdAtMicros }

@@ -397,7 +397,13 @@ public final class OutboxRelay: Service, Sendable {
             }
             gaugesAt = clock.now
             gaugesStale = false
-            if let stats = try? await io.run({ try reader.stats() }) {
+            // The last committed number from the writer's durable mark and what the relay read: no walk
+            // of the active segment every two seconds (stats finds it so when the mark says nothing).
+            let (durable, read) = (writerDurableThrough, tail.value.nextSeq - 1)
+            if let stats = try? await io.run({ [directory] in
+                let mark = durable?() ?? DurableMarkFile.read(in: directory, outboxID: reader.outboxID)
+                return try reader.stats(lastSeq: mark > 0 ? max(mark, read) : nil)
+            }) {
                 metrics.pending.record(Int(stats.pending))
                 metrics.oldestPendingAge.record(stats.oldestPendingAgeSeconds ?? 0)
                 metrics.diskBytes.record(stats.usedBytes)
