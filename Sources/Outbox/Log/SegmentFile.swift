@@ -17,6 +17,18 @@ package struct SegmentFile {
         return SegmentFile(name: name, file: log.file, header: log.header, scanner: log.scanner)
     }
 
+    /// After a walk of this segment to its end, with `continuity` having followed its frames: its seal
+    /// agrees with them, and a `sealed` segment (a later one exists) of version 4 on has one (FORMAT.md
+    /// §3a). The one end-of-segment check of open, the readers and the tail; throws
+    /// ``OutboxError/Code/corrupt`` naming the file and offset.
+    func checkEnd(_ continuity: SequenceContinuity, sealed: Bool) throws {
+        if let seal = scanner.seal {
+            try continuity.checkSeal(seal, path: file.path)
+        } else if sealed, let problem = FrameContent.missingSeal(header.version) {
+            throw OutboxError(.corrupt, problem, path: file.path, offset: scanner.offset)
+        }
+    }
+
     /// The messages of a frame of this segment from `from` on (none for a hole), or
     /// ``OutboxError/Code/corrupt`` naming the frame if its records do not decode.
     package func messages(in frame: Frame, from: UInt64 = 0) throws -> [StoredMessage] {

@@ -277,10 +277,7 @@ final class SegmentWriter {
                 frames += 1
                 return true
             }
-            if let seal = segment.scanner.seal { try continuity.checkSeal(seal, path: segment.file.path) }
-            if !isLast, segment.scanner.seal == nil, let problem = FrameContent.missingSeal(segment.header.version) {
-                throw OutboxError(.corrupt, problem, path: segment.file.path, offset: end)
-            }
+            try segment.checkEnd(continuity, sealed: !isLast)
             if isLast {
                 return SegmentWriter(
                     directory: directory, logger: logger, outboxID: segment.header.outboxID,
@@ -304,7 +301,7 @@ final class SegmentWriter {
             try continuity.checkFrame(frame.header, offset: frame.offset, path: segment.file.path)
             return true
         }
-        if let seal = segment.scanner.seal { try continuity.checkSeal(seal, path: segment.file.path) }
+        try segment.checkEnd(continuity, sealed: true)
     }
 
     /// Commits a batch: frames for every request, one write, one fdatasync, then completions.

@@ -101,9 +101,7 @@ package final class LogTail {
             // needs a sync of ours. Whatever it holds was written before the roll; read it to its end, strictly.
             try segment.scanner.refreshSize()
             try walk(segment, tail: .refuse, limit: .max, maxBytes: .max, into: &out, bytes: &bytes) { _ in }
-            if let seal = segment.scanner.seal { try continuity.checkSeal(seal, path: segment.file.path) } else if let problem = FrameContent.missingSeal(segment.header.version) {
-                throw OutboxError(.corrupt, problem, path: segment.file.path, offset: segment.scanner.offset)
-            }
+            try segment.checkEnd(continuity, sealed: true)
             try continuity.checkSegment(base: next.base, path: directory.pathOf(next.name))
             current = nil
         }

@@ -104,9 +104,7 @@ public final class OutboxReader: Sendable {
                 return !stop
             }
             if stop { return }
-            if let seal = segment.scanner.seal { try continuity.checkSeal(seal, path: segment.file.path) } else if !isLast, let problem = FrameContent.missingSeal(segment.header.version) {
-                throw OutboxError(.corrupt, problem, path: segment.file.path, offset: segment.scanner.offset)
-            }
+            try segment.checkEnd(continuity, sealed: !isLast)
         }
     }
 

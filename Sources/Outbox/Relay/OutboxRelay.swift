@@ -386,28 +386,10 @@ public final class OutboxRelay: Service, Sendable {
             metrics.sinkAvailable.record(1)
             await writeStatus(reachable: true, error: nil)
         }
-        // The gauges of the whole outbox (pending, the oldest's age, the bytes used) follow it at most a
-        // second or two behind, while idle and during an outage too, not only at sweeps.
-        var gaugesAt: ContinuousClock.Instant?
-        var gaugesStale = false  // a refresh was skipped (too soon after the last): the next wait is short
+        var gauges = GaugeSchedule()
         func refreshGauges() async {
-            if let at = gaugesAt, clock.now - at < .seconds(2) {
-                gaugesStale = true
-                return
-            }
-            gaugesAt = clock.now
-            gaugesStale = false
-            // The last committed number from the writer's durable mark and what the relay read: no walk
-            // of the active segment every two seconds (stats finds it so when the mark says nothing).
-            let (durable, read) = (writerDurableThrough, tail.value.nextSeq - 1)
-            if let stats = try? await io.run({ [directory] in
-                let mark = durable?() ?? DurableMarkFile.read(in: directory, outboxID: reader.outboxID)
-                return try reader.stats(lastSeq: mark > 0 ? max(mark, read) : nil)
-            }) {
-                metrics.pending.record(Int(stats.pending))
-                metrics.oldestPendingAge.record(stats.oldestPendingAgeSeconds ?? 0)
-                metrics.diskBytes.record(stats.usedBytes)
-            }
+            guard gauges.due(now: clock.now) else { return }
+            await recordGauges(reader: reader, directory: directory, io: io, read: tail.value.nextSeq - 1)
         }
         await refreshGauges()
         while !isStopping {
@@ -572,7 +554,7 @@ public final class OutboxRelay: Service, Sendable {
             if let retry = queue.nextRetry { wait = min(wait, max(.zero, retry - clock.now)) }
             // Messages held back (by a retry's backoff) age, and a skipped refresh is due: the gauges follow.
             if queue.count > 0 { wait = min(wait, .seconds(2)) }
-            if gaugesStale, let at = gaugesAt { wait = min(wait, max(.zero, .seconds(2) - (clock.now - at))) }
+            if let due = gauges.wait(now: clock.now) { wait = min(wait, due) }
             if (queue.count >= configuration.maxInMemory || queue.heldBytes >= configuration.maxInMemoryBytes)
                 && queue.nextRetry == nil { wait = .milliseconds(1) }
             await wake.wait(for: wait)
@@ -597,6 +579,20 @@ public final class OutboxRelay: Service, Sendable {
                 tail.restart(from: start)
             }
         }
+    }
+
+    /// Records the gauges of the whole outbox (``GaugeSchedule`` says when). The last committed number
+    /// comes from the writer's durable mark and what the relay `read`: no walk of the active segment
+    /// every two seconds (stats finds it so when the mark says nothing).
+    private func recordGauges(reader: OutboxReader, directory: OutboxDirectory, io: BlockingExecutor, read: UInt64) async {
+        let durable = writerDurableThrough
+        guard let stats = try? await io.run({
+            let mark = durable?() ?? DurableMarkFile.read(in: directory, outboxID: reader.outboxID)
+            return try reader.stats(lastSeq: mark > 0 ? max(mark, read) : nil)
+        }) else { return }
+        metrics.pending.record(Int(stats.pending))
+        metrics.oldestPendingAge.record(stats.oldestPendingAgeSeconds ?? 0)
+        metrics.diskBytes.record(stats.usedBytes)
     }
 
     /// One probe of an unavailable sink; an error (a misconfiguration found on reconnecting) keeps the
