@@ -101,10 +101,13 @@ public struct OutboxError: Error, CustomStringConvertible, Sendable {
         return s
     }
 
-    /// Builds the error for a failed system call, mapping `ENOSPC` to ``Code/noSpace``.
-    static func system(_ call: String, errno: Int32, path: String?) -> OutboxError {
+    /// The error of a failed system call, its code decided here: a failed sync is ``Code/syncFailed``,
+    /// `ENOSPC` and `EDQUOT` are ``Code/noSpace``, `ELOOP` (a symbolic link refused) ``Code/symlink``,
+    /// anything else ``Code/io``.
+    static func failed(_ call: SystemCall, errno: Int32, path: String?) -> OutboxError {
         let code: Code
         switch errno {
+        case _ where call.syncs: code = .syncFailed
         case ENOSPC, EDQUOT: code = .noSpace
         case ELOOP: code = .symlink
         default: code = .io

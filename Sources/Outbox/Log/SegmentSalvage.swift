@@ -362,7 +362,7 @@ package enum SegmentSalvage {
                 throw OutboxError(.corrupt, "\(quarantineDirectory) exists but is not a directory", path: path)
             }
         } catch let e as Errno {
-            throw OutboxError.system("mkdir", errno: e.code, path: path)
+            throw OutboxError.failed(.mkdir, errno: e.code, path: path)
         }
         try directory.syncDirectory()
     }

@@ -31,7 +31,7 @@ public final class FileSink: OutboxSink {
 
     init(path: String, systemCalls: any SystemCalls) throws {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw OutboxError.system("open", errno: errno, path: path) }
+        guard fd >= 0 else { throw OutboxError.failed(.open, errno: errno, path: path) }
         self.path = path
         self.fd = fd
         self.sys = systemCalls
@@ -73,7 +73,7 @@ public final class FileSink: OutboxSink {
     /// Writes and syncs one batch's records, or leaves the file as it was.
     private func append(_ bytes: [UInt8]) throws {
         let status: (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool)
-        do { status = try sys.fstat(fd) } catch { throw OutboxError.system("fstat", errno: (error as? Errno)?.code ?? EIO, path: path) }
+        do { status = try sys.fstat(fd) } catch { throw OutboxError.failed(.fstat, error, path: path) }
         do { try write(bytes, status: status) } catch let e as OutboxError {
             if let errno = e.errno { lastFailure.set((errno, status.isRegular)) }
             throw e
@@ -93,7 +93,7 @@ public final class FileSink: OutboxSink {
         }
         do {
             let (_, errno) = bytes.withUnsafeBytes { sys.writeAll(fd, $0, at: nil) }
-            if let errno { throw OutboxError.system("write", errno: errno, path: path) }
+            if let errno { throw OutboxError.failed(.write, errno: errno, path: path) }
             try sync()
         } catch {
             // Cut what was written of this batch (a sync that failed may have lost any of it); if even that
@@ -105,7 +105,7 @@ public final class FileSink: OutboxSink {
     }
 
     private func sync() throws {
-        do { try sys.fdatasync(fd) } catch { throw OutboxError.system("fdatasync", errno: (error as? Errno)?.code ?? EIO, path: path) }
+        do { try sys.fdatasync(fd) } catch { throw OutboxError.failed(.fdatasync, error, path: path) }
     }
 
     /// If the file's last byte (of `size`) is not a line end, moves the bytes after the last line end to
@@ -113,7 +113,7 @@ public final class FileSink: OutboxSink {
     private func setAsidePartialRecord(size: Int64) throws -> Int64 {
         guard size > 0 else { return 0 }
         let reader = open(path, O_RDONLY | O_CLOEXEC)
-        guard reader >= 0 else { throw OutboxError.system("open", errno: errno, path: path) }
+        guard reader >= 0 else { throw OutboxError.failed(.open, errno: errno, path: path) }
         defer { close(reader) }
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         var cut = size
@@ -132,7 +132,7 @@ public final class FileSink: OutboxSink {
         guard cut < size else { return size }
         let aside = path + ".partial"
         let out = open(aside, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
-        guard out >= 0 else { throw OutboxError.system("open", errno: errno, path: aside) }
+        guard out >= 0 else { throw OutboxError.failed(.open, errno: errno, path: aside) }
         defer { close(out) }
         var offset = cut
         while offset < size {
@@ -143,8 +143,8 @@ public final class FileSink: OutboxSink {
             offset += Int64(n)
         }
         try writeFully(out, [UInt8(ascii: "\n")], path: aside, sys: sys)
-        do { try sys.fdatasync(out) } catch { throw OutboxError.system("fdatasync", errno: (error as? Errno)?.code ?? EIO, path: aside) }
-        do { try sys.ftruncate(fd, cut) } catch { throw OutboxError.system("ftruncate", errno: (error as? Errno)?.code ?? EIO, path: path) }
+        do { try sys.fdatasync(out) } catch { throw OutboxError.failed(.fdatasync, error, path: aside) }
+        do { try sys.ftruncate(fd, cut) } catch { throw OutboxError.failed(.ftruncate, error, path: path) }
         try sync()
         return cut
     }
@@ -156,5 +156,5 @@ public final class FileSink: OutboxSink {
 /// standard output), or throws naming `path`.
 func writeFully(_ fd: Int32, _ bytes: [UInt8], path: String, sys: any SystemCalls = LinuxSystemCalls()) throws {
     let (_, errno) = bytes.withUnsafeBytes { sys.writeAll(fd, $0, at: nil) }
-    if let errno { throw OutboxError.system("write", errno: errno, path: path) }
+    if let errno { throw OutboxError.failed(.write, errno: errno, path: path) }
 }

@@ -36,7 +36,7 @@ final class FileLock: @unchecked Sendable {
                 try directory.sys.flock(file.fd, LOCK_EX | LOCK_NB)
                 break
             } catch let e as Errno {
-                guard e.code == EWOULDBLOCK else { throw OutboxError.system("flock", errno: e.code, path: file.path) }
+                guard e.code == EWOULDBLOCK else { throw OutboxError.failed(.flock, errno: e.code, path: file.path) }
                 if ContinuousClock.now < deadline {
                     usleep(2_000)
                     continue

@@ -41,7 +41,7 @@ package final class OutboxDirectory: @unchecked Sendable {
                 throw OutboxError(.notAnOutbox, "cannot create the outbox: its parent directory \(parent) does not exist",
                                   path: path)
             } catch let e as Errno {
-                throw OutboxError.system("mkdir", errno: e.code, path: path)
+                throw OutboxError.failed(.mkdir, errno: e.code, path: path)
             }
         }
         let fd: Int32
@@ -56,17 +56,17 @@ package final class OutboxDirectory: @unchecked Sendable {
             case ENOTDIR:
                 throw OutboxError(.notAnOutbox, "not a directory", path: path)
             default:
-                throw OutboxError.system("open", errno: e.code, path: path)
+                throw OutboxError.failed(.open, errno: e.code, path: path)
             }
         }
         let directory = OutboxDirectory(path: path, fd: fd, sys: sys)
         if created {
             do { try sys.fchmod(fd, 0o700) } catch let e as Errno {
-                throw OutboxError.system("fchmod", errno: e.code, path: path)
+                throw OutboxError.failed(.fchmod, errno: e.code, path: path)
             }
         }
         let st: (size: Int64, mode: mode_t, isRegular: Bool, isDirectory: Bool)
-        do { st = try sys.fstat(fd) } catch let e as Errno { throw OutboxError.system("fstat", errno: e.code, path: path) }
+        do { st = try sys.fstat(fd) } catch let e as Errno { throw OutboxError.failed(.fstat, errno: e.code, path: path) }
         if st.mode & 0o022 != 0 {
             let mode = String(st.mode, radix: 8)
             throw OutboxError(
@@ -83,7 +83,7 @@ package final class OutboxDirectory: @unchecked Sendable {
         do {
             return OutboxDirectory(path: path, fd: try sys.openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY, 0), sys: sys)
         } catch let e as Errno {
-            throw OutboxError.system("open", errno: e.code, path: path)
+            throw OutboxError.failed(.open, errno: e.code, path: path)
         }
     }
 
@@ -106,7 +106,7 @@ package final class OutboxDirectory: @unchecked Sendable {
             if e.code == ELOOP {
                 throw OutboxError(.symlink, "refusing to open a symbolic link", path: pathOf(name))
             }
-            throw OutboxError.system("open", errno: e.code, path: pathOf(name))
+            throw OutboxError.failed(.open, errno: e.code, path: pathOf(name))
         }
         let file = OutboxFile(fd: fd, name: name, path: pathOf(name), sys: sys)
         let st = try? sys.fstat(fd)
@@ -123,7 +123,7 @@ package final class OutboxDirectory: @unchecked Sendable {
             if e.code == ELOOP {
                 throw OutboxError(.symlink, "refusing to open a symbolic link", path: pathOf(name))
             }
-            throw OutboxError.system("open", errno: e.code, path: pathOf(name))
+            throw OutboxError.failed(.open, errno: e.code, path: pathOf(name))
         }
         let file = OutboxFile(fd: fd, name: name, path: pathOf(name), sys: sys)
         try file.setMode(0o600)
@@ -149,7 +149,7 @@ package final class OutboxDirectory: @unchecked Sendable {
         do {
             tfd = try sys.openat(self.fd, temporary, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
         } catch let e as Errno {
-            throw OutboxError.system("open", errno: e.code, path: pathOf(temporary))
+            throw OutboxError.failed(.open, errno: e.code, path: pathOf(temporary))
         }
         let file = OutboxFile(fd: tfd, name: name, path: pathOf(name), sys: sys)
         do {
@@ -173,7 +173,7 @@ package final class OutboxDirectory: @unchecked Sendable {
     /// it over `name`, fsync the directory. At every step `name` is either the old file or the new one.
     func replaceFile(_ name: String, keepingOldAs keptAs: String, in keptIn: OutboxDirectory? = nil, contents: [[UInt8]]) throws {
         do { try sys.linkat(fd, name, keptAs) } catch let e as Errno {
-            throw OutboxError.system("link to \(keptAs)", errno: e.code, path: pathOf(name))
+            throw OutboxError.failed(.link(to: keptAs), errno: e.code, path: pathOf(name))
         }
         try (keptIn ?? self).syncDirectory()
         _ = try writeTemporary(for: name, contents: contents)
@@ -183,30 +183,28 @@ package final class OutboxDirectory: @unchecked Sendable {
     /// `renameat` within the directory (not yet durable: call ``syncDirectory()``).
     func rename(_ from: String, to: String) throws {
         do { try sys.renameat(fd, from, to) } catch let e as Errno {
-            throw OutboxError.system("rename to \(to)", errno: e.code, path: pathOf(from))
+            throw OutboxError.failed(.rename(to: to), errno: e.code, path: pathOf(from))
         }
     }
 
     /// `unlinkat` (not yet durable: call ``syncDirectory()``).
     func remove(_ name: String) throws {
         do { try sys.unlinkat(fd, name) } catch let e as Errno {
-            throw OutboxError.system("unlink", errno: e.code, path: pathOf(name))
+            throw OutboxError.failed(.unlink, errno: e.code, path: pathOf(name))
         }
     }
 
     /// `fsync` of the directory, making creates, renames and removals durable.
     func syncDirectory() throws {
         do { try sys.fsync(fd) } catch let e as Errno {
-            var error = OutboxError.system("fsync of directory", errno: e.code, path: path)
-            error.code = .syncFailed
-            throw error
+            throw OutboxError.failed(.fsyncDirectory, errno: e.code, path: path)
         }
     }
 
     /// The names of the entries of the directory.
     func list() throws -> [String] {
         do { return try sys.listDirectory(fd) } catch let e as Errno {
-            throw OutboxError.system("readdir", errno: e.code, path: path)
+            throw OutboxError.failed(.readdir, errno: e.code, path: path)
         }
     }
 }

@@ -21,14 +21,13 @@ final class OutboxFile: @unchecked Sendable {
 
     deinit { sys.close(fd) }
 
-    private func fail(_ call: String, _ error: any Error) -> OutboxError {
-        let code = (error as? Errno)?.code ?? EIO
-        return OutboxError.system(call, errno: code, path: path)
+    private func fail(_ call: SystemCall, _ error: any Error) -> OutboxError {
+        OutboxError.failed(call, error, path: path)
     }
 
     /// The current size in bytes (`fstat`).
     func size() throws -> Int64 {
-        do { return try sys.fstat(fd).size } catch { throw fail("fstat", error) }
+        do { return try sys.fstat(fd).size } catch { throw fail(.fstat, error) }
     }
 
     /// Reads up to `count` bytes at `offset`; fewer only at end of file.
@@ -51,7 +50,7 @@ final class OutboxFile: @unchecked Sendable {
                 let n: Int
                 do {
                     n = try sys.pread(fd, UnsafeMutableRawBufferPointer(rebasing: raw[done..<count]), offset + Int64(done))
-                } catch { throw fail("pread", error) }
+                } catch { throw fail(.pread, error) }
                 if n == 0 { break }
                 done += n
             }
@@ -65,7 +64,7 @@ final class OutboxFile: @unchecked Sendable {
     /// complete frames among the written bytes and cut the rest.
     func writeAll(_ bytes: UnsafeRawBufferPointer, at offset: Int64) -> (written: Int, error: OutboxError?) {
         let (written, errno) = sys.writeAll(fd, bytes, at: offset)
-        return (written, errno.map { fail("write", Errno(code: $0)) })
+        return (written, errno.map { fail(.write, Errno(code: $0)) })
     }
 
     /// Writes all of `bytes` at `offset` or throws.
@@ -76,30 +75,22 @@ final class OutboxFile: @unchecked Sendable {
 
     /// `fdatasync`. A failure here is fatal to a writer: the caller must fail stop.
     func dataSync() throws {
-        do { try sys.fdatasync(fd) } catch {
-            var e = fail("fdatasync", error)
-            e.code = .syncFailed
-            throw e
-        }
+        do { try sys.fdatasync(fd) } catch { throw fail(.fdatasync, error) }
     }
 
     /// `fsync`. A failure here is fatal to a writer: the caller must fail stop.
     func sync() throws {
-        do { try sys.fsync(fd) } catch {
-            var e = fail("fsync", error)
-            e.code = .syncFailed
-            throw e
-        }
+        do { try sys.fsync(fd) } catch { throw fail(.fsync, error) }
     }
 
     /// `ftruncate`.
     func truncate(to size: Int64) throws {
-        do { try sys.ftruncate(fd, size) } catch { throw fail("ftruncate", error) }
+        do { try sys.ftruncate(fd, size) } catch { throw fail(.ftruncate, error) }
     }
 
     /// `fchmod`.
     func setMode(_ mode: mode_t) throws {
-        do { try sys.fchmod(fd, mode) } catch { throw fail("fchmod", error) }
+        do { try sys.fchmod(fd, mode) } catch { throw fail(.fchmod, error) }
     }
 }
 

@@ -149,7 +149,7 @@ package enum DeadLetterLog {
             return try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: false, frames)
         }
         do { try directory.sys.flock(file.fd, LOCK_EX) } catch let e as Errno {
-            throw OutboxError.system("flock", errno: e.code, path: file.path)
+            throw OutboxError.failed(.flock, errno: e.code, path: file.path)
         }
         defer { try? directory.sys.flock(file.fd, LOCK_UN) }
         let scanner = try scanner(for: file, outboxID: outboxID)

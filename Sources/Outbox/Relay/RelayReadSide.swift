@@ -1,0 +1,85 @@
+import Logging
+
+/// What one read of the outbox found for the queue.
+struct RelayRead {
+    /// New durable messages in sequence order, without the finished and dropped ones.
+    var fresh: [StoredMessage] = []
+    /// Every number the writer dropped (drop-oldest), when that changed since the last read: the queue
+    /// lets go of them, even if read already.
+    var dropped: SequenceRangeSet?
+    /// The dead-letter file's size now (redrive requests are listed when it changed).
+    var deadLetterSize: Int64 = 0
+}
+
+/// The relay's reading side: follows the log from the first unfinished number (``LogTail``), skips what
+/// is finished or dropped, tombstones numbers lost to damage as dead, and with
+/// ``DamagePolicy/quarantine`` sets a damaged sealed segment aside and reads on.
+final class RelayReadSide {
+    private let env: RelayEnvironment
+    private let tail: UnsafeTransfer<LogTail>
+    /// The numbers the writer dropped, read again whenever `dropped.log` changed size.
+    private var dropped = SequenceRangeSet()
+    private var droppedSize: Int64 = 0
+
+    init(_ env: RelayEnvironment, from start: UInt64) {
+        self.env = env
+        let tail = LogTail(directory: env.directory, outboxID: env.outboxID, from: start)
+        tail.durableThrough = env.writerDurableThrough
+        self.tail = UnsafeTransfer(tail)
+    }
+
+    /// The next number the tail will read.
+    var nextSeq: UInt64 { tail.value.nextSeq }
+
+    /// Reads up to `room` messages and `roomBytes` bytes (none when either is spent; the drops and the
+    /// dead-letter file are looked at anyway).
+    func read(room: Int, roomBytes: Int) async throws -> RelayRead {
+        let canRead = room > 0 && roomBytes > 0
+        let finished = env.tombstones.snapshot.finished
+        let (env, tail) = (env, tail)
+        let (fresh, holes, size, droppedFileSize) = try await env.io.run {
+            (canRead ? try Self.read(tail.value, limit: room, maxBytes: roomBytes, env: env) : [],
+             tail.value.takeHoles(), try DeadLetterLog.size(in: env.directory),
+             (try? env.directory.openFile(FileNames.dropped, writable: false).size()) ?? 0)
+        }
+        var found = RelayRead(deadLetterSize: size)
+        // What the writer dropped to make room (drop-oldest) is never published, even if already read.
+        if droppedFileSize != droppedSize {
+            droppedSize = droppedFileSize
+            dropped = droppedFileSize == 0 ? SequenceRangeSet()
+                : try await env.io.run { try DroppedLog.read(in: env.directory, outboxID: env.outboxID) }
+            found.dropped = dropped
+            env.metrics.dropped.record(dropped.count)
+        }
+        // Usually none is finished or dropped: then the read is passed on as it is, not copied.
+        let skip = { [dropped] (seq: UInt64) in finished.contains(seq) || dropped.contains(seq) }
+        found.fresh = fresh.contains { skip($0.seq) } ? fresh.filter { !skip($0.seq) } : fresh
+        // Numbers lost to damage (holes a repair or a quarantine wrote) are finished as dead, with no
+        // dead letter: `dead-letters list` and `dump` show them as lost.
+        let lost = holes.subtracting(finished)
+        if !lost.isEmpty {
+            try await env.tombstones.acknowledge(lost.ranges.lazy.flatMap { $0 }, as: .dead)
+            env.logger.warning("sequence numbers lost to damage are tombstoned as lost", metadata: ["seqs": "\(lost)"])
+        }
+        return found
+    }
+
+    /// Reads new messages from `tail`. With ``DamagePolicy/quarantine``, damage in a sealed segment (which
+    /// the writer never touches again) is quarantined (``SegmentSalvage``) and the read goes on with what
+    /// it still holds; damage in the active segment is still an error.
+    private static func read(_ tail: LogTail, limit: Int, maxBytes: Int, env: RelayEnvironment) throws -> [StoredMessage] {
+        var quarantined: Set<String> = []
+        while true {
+            let start = tail.nextSeq
+            do { return try tail.read(limit: limit, maxBytes: maxBytes) } catch let e as OutboxError
+                where env.configuration.onDamage == .quarantine && e.code == .corrupt {
+                guard let name = e.path?.split(separator: "/").last.map(String.init), !quarantined.contains(name),
+                      try FileNames.list(env.directory).segments.dropLast().contains(where: { $0.name == name }) else { throw e }
+                quarantined.insert(name)
+                let (action, lost) = try SegmentSalvage.salvage(name, in: env.directory, keep: .quarantine(reason: e.message, offset: e.offset))
+                SegmentSalvage.report(quarantined: name, because: e, action: action, lost: lost, in: env.directory, logger: env.logger)
+                tail.restart(from: start)
+            }
+        }
+    }
+}
