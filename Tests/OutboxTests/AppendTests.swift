@@ -276,16 +276,13 @@ struct GroupCommitTests {
     /// carry one request each, with no wait.
     @Test func batchesCarryTheCallersTheLastBatchReleased() throws {
         let sizes = Shared<[Int]>([])
-        final class Box: @unchecked Sendable { var committer: GroupCommitter<ResultBox<Void>>? }
-        let box = Box()
         let committer = GroupCommitter<ResultBox<Void>>(name: "test-commit", maxBatchWeight: .max, waitsForReleasedCallers: true,
-                                                         weight: { _ in 1 }) { batch in
+                                                         weight: { _ in 1 }, releasing: { batch, completing in
             usleep(4000)  // the "fdatasync"
             sizes.mutate { $0.append(batch.count) }
-            box.committer?.completing()
+            completing()
             for r in batch { r.set(.success(())) }
-        }
-        box.committer = committer
+        })
         let callers = 8, rounds = 30
         let finished = DispatchGroup()
         for _ in 0..<callers {

@@ -10,7 +10,7 @@ import Foundation
 /// with `q` more queued meanwhile, the thread waits until `r + q` requests are queued, or for at most
 /// half the time a batch takes to process (its `fdatasync`, in effect; at most 1 ms), whichever comes
 /// first. A lone caller (`r + q == 1`) never waits for anyone but itself. `q` counts only the requests
-/// queued before the batch began completing its callers (``completing()``), so that a released caller
+/// queued before the batch began completing its callers (`process` says when), so that a released caller
 /// that is back at once is not counted twice. Opt-in (`waitsForReleasedCallers`): a log with one caller
 /// (the relay's tombstones) has no one to wait for.
 ///
@@ -23,7 +23,7 @@ final class GroupCommitter<Request>: @unchecked Sendable {
     private var stopping = false
     private let maxBatchWeight: Int
     private let weight: (Request) -> Int
-    private let process: ([Request]) -> Void
+    private let process: ([Request], _ completing: () -> Void) -> Void
     private let done = DispatchSemaphore(value: 0)
     /// While the thread waits for its released callers: wake it once this many requests are queued.
     private var wanted = Int.max
@@ -40,10 +40,11 @@ final class GroupCommitter<Request>: @unchecked Sendable {
     ///   - maxBatchWeight: a batch stops growing once its requests weigh this much (at least one
     ///     request is always taken).
     ///   - weight: the weight of a request (its bytes).
-    ///   - process: handles one batch; it must complete every request it is given.
+    ///   - process: handles one batch; it must complete every request it is given, and call `completing`
+    ///     just before it completes the batch's callers (requests submitted from then on may be theirs).
     ///   - waitsForReleasedCallers: wait briefly for the callers a batch completed before taking the next.
     init(name: String, maxBatchWeight: Int, waitsForReleasedCallers: Bool = false, weight: @escaping (Request) -> Int,
-         process: @escaping ([Request]) -> Void) {
+         releasing process: @escaping ([Request], _ completing: () -> Void) -> Void) {
         self.maxBatchWeight = maxBatchWeight
         self.waitsForReleasedCallers = waitsForReleasedCallers
         self.weight = weight
@@ -51,6 +52,13 @@ final class GroupCommitter<Request>: @unchecked Sendable {
         let thread = Thread { [self] in run() }
         thread.name = name
         thread.start()
+    }
+
+    /// A committer whose `process` does not say when it releases its callers.
+    convenience init(name: String, maxBatchWeight: Int, waitsForReleasedCallers: Bool = false, weight: @escaping (Request) -> Int,
+                     process: @escaping ([Request]) -> Void) {
+        self.init(name: name, maxBatchWeight: maxBatchWeight, waitsForReleasedCallers: waitsForReleasedCallers, weight: weight,
+                  releasing: { batch, _ in process(batch) })
     }
 
     /// Queues `request`; false if the committer was stopped (the request was not taken).
@@ -66,9 +74,9 @@ final class GroupCommitter<Request>: @unchecked Sendable {
         return true
     }
 
-    /// Called by `process` (on the commit thread) just before it completes the batch's callers: requests
-    /// submitted from now on may be theirs.
-    func completing() {
+    /// Called through `process`'s `completing` (on the commit thread) just before it completes the
+    /// batch's callers: requests submitted from now on may be theirs.
+    private func completing() {
         condition.lock()
         processing = false
         condition.unlock()
@@ -129,7 +137,7 @@ final class GroupCommitter<Request>: @unchecked Sendable {
             processing = true
             condition.unlock()
             let started = ContinuousClock.now
-            process(batch)
+            process(batch) { completing() }
             let took = Double((ContinuousClock.now - started).wholeNanoseconds)
             batchNanos = batchNanos == 0 ? took : batchNanos * 0.875 + took * 0.125
             released = batch.count

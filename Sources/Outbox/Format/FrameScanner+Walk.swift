@@ -33,33 +33,18 @@ extension FrameScanner {
     /// cleanly (preallocated space, FORMAT.md §7): in a sealed segment whatever they replaced is found
     /// missing by the sequence continuity check against the next segment.
     func walkToTornTail(trustingZeroHeader: Bool = false, _ body: (Frame) throws -> Bool) throws -> (end: Int64, tornTail: FrameDamage?) {
-        var judgedAgain: Int64?  // the damage judged again on fresh bytes (once per offset)
+        var walk = FrameWalk(self, trustingZeroHeader: trustingZeroHeader)
         while true {
-            switch try next() {
+            switch try walk.next() {
             case .frame(let frame):
                 if try !body(frame) { return (offset, nil) }
-            case .end:
-                return (offset, nil)
-            case .damage(let damage):
-                // Zeros to the end of the file: space allocated ahead of the frames, not damage.
-                if damage.zeroHeader, try trustingZeroHeader || isZeroToEnd(from: damage.offset) { return (damage.offset, nil) }
-                if let following = try nextValidFrame(after: damage.offset) {
-                    // A frame still being written when its bytes were read, and a later one written since:
-                    // the writer writes in order, so fresh bytes show the first one whole.
-                    if damage.canBeTorn, judgedAgain != damage.offset {
-                        judgedAgain = damage.offset
-                        if case .success = try checkFresh(at: damage.offset) { continue }
-                    }
-                    // The last write, cut short with some of its later pages on disk and earlier ones not
-                    // (FORMAT.md §7): a torn tail, however many of its frames survived.
-                    if try isTornLastWrite(damage, following: following) {
-                        var torn = damage
-                        torn.reason += "; the valid frames after it, to the end of the file, are of the same write, cut short"
-                        return (damage.offset, torn)
-                    }
-                    throw OutboxError(.corrupt, damage.reason + "; a valid frame follows at offset \(following)",
-                                      path: file.path, offset: damage.offset)
-                }
+            case .end(let zerosFrom):
+                return (zerosFrom ?? offset, nil)
+            case .tornLastWrite(let damage):
+                return (damage.offset, damage)
+            case .corrupt(let damage, let following):
+                throw OutboxError(.corrupt, damage.reason + "; a valid frame follows at offset \(following)", path: file.path, offset: damage.offset)
+            case .damageAtEnd(let damage):
                 guard damage.canBeTorn else {
                     throw OutboxError(.corrupt, damage.reason + " (\(damage.notTornBecause))", path: file.path, offset: damage.offset)
                 }

@@ -92,16 +92,29 @@ extension OutboxInspector {
         let scanner = FrameScanner(file: file, identity: identity, maxBody: maxBody, version: version, kinds: FrameContent.kinds(in: kind, version: version), size: size,
                                    validate: { h, body in validateBodies ? FrameContent.problem(h, body, maxBody: maxBody) : nil })
         scanner.returnsSeal = true
-        // A seal must agree with the frames before it in its file (FORMAT.md §3a); once damage or a break in
-        // the numbers was found, that is reported already.
+        try walkFrames(scanner, file: file, checkingSealFrom: kind == .segment ? (try? header.get())?.base : nil, into: &report)
+        return report
+    }
+
+    /// Lists every frame and every damaged span from the scanner's offset to the end of the file. A seal
+    /// must agree with the frames before it in its file (FORMAT.md §3a), from the segment's `base` on;
+    /// once damage or a break in the numbers was found, that is reported already.
+    private static func walkFrames(_ scanner: FrameScanner, file: OutboxFile, checkingSealFrom base: UInt64?,
+                                   into report: inout RawFileReport) throws {
         var continuity = SequenceContinuity()
-        var broken = false
-        var judgedAgain: Int64?  // damage judged again on fresh bytes (a frame a live writer was writing), once per offset
-        if kind == .segment, let h = try? header.get() { _ = continuity.segment(base: h.base) } else { broken = true }
+        var broken = base == nil
+        if let base { _ = continuity.segment(base: base) }
+        var walk = FrameWalk(scanner)
+        func damage(_ d: FrameDamage, to end: Int64, reason: String? = nil, canBeTorn: Bool) throws {
+            let excerpt = try file.read(at: d.offset, count: Int(min(32, end - d.offset)))
+            report.entries.append(.damage(offset: d.offset, length: end - d.offset, reason: reason ?? d.reason, excerpt: excerpt,
+                                          canBeTorn: canBeTorn))
+        }
         while true {
-            switch try scanner.next() {
-            case .end:
-                return report
+            switch try walk.next() {
+            case .end(let zerosFrom):
+                if let zerosFrom { report.preallocatedBytes = report.size - zerosFrom }
+                return
             case .frame(let f) where f.header.kind == .seal:
                 if !broken, let p = continuity.seal(Seal(f)) {
                     report.entries.append(.damage(offset: f.offset, length: f.end - f.offset, reason: p.reason,
@@ -114,33 +127,18 @@ extension OutboxInspector {
                 if continuity.frame(first: f.header.first, count: f.header.count, offset: f.offset) != nil { broken = true }
                 report.entries.append(.frame(offset: f.offset, length: f.end - f.offset, kind: FrameContent.kindName(f.header.kind),
                                              first: f.header.first, count: f.header.count))
-            case .damage(let d):
-                if d.zeroHeader, try scanner.isZeroToEnd(from: d.offset) {
-                    report.preallocatedBytes = size - d.offset
-                    return report
-                }
-                let next = try scanner.nextValidFrame(after: d.offset)
-                // A frame a live writer was still writing when it was read: fresh bytes show it whole.
-                if next != nil, d.canBeTorn, judgedAgain != d.offset {
-                    judgedAgain = d.offset
-                    if case .success = try scanner.checkFresh(at: d.offset) { continue }
-                }
+            case .tornLastWrite(let d):
+                // The frames after the damage are of the last write, cut short: the whole of it, to the end
+                // of the file, is one torn tail (FORMAT.md §7).
+                try damage(d, to: report.size, canBeTorn: true)
+                return
+            case .damageAtEnd(let d):
+                try damage(d, to: report.size, canBeTorn: d.canBeTorn)
+                return
+            case .corrupt(let d, let resume):
                 broken = true
-                if let following = next, try scanner.isTornLastWrite(d, following: following) {
-                    // The last write cut short (FORMAT.md §7): the frames after the damage are of that write,
-                    // so the whole of it, to the end of the file, is one torn tail.
-                    let excerpt = try file.read(at: d.offset, count: Int(min(32, size - d.offset)))
-                    report.entries.append(.damage(offset: d.offset, length: size - d.offset,
-                                                  reason: d.reason + "; the valid frames after it, to the end of the file, are of the same write, cut short",
-                                                  excerpt: excerpt, canBeTorn: true))
-                    return report
-                }
-                let end = next ?? size
-                let excerpt = try file.read(at: d.offset, count: Int(min(32, end - d.offset)))
-                report.entries.append(.damage(offset: d.offset, length: end - d.offset, reason: d.reason, excerpt: excerpt,
-                                              canBeTorn: d.canBeTorn))
-                guard let next else { return report }
-                scanner.offset = next
+                try damage(d, to: resume, canBeTorn: d.canBeTorn)
+                scanner.offset = resume
             }
         }
     }

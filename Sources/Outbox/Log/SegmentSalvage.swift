@@ -93,24 +93,17 @@ package enum SegmentSalvage {
             frames.append(frame)
             offset += Int64(frame.count)
         }
-        scan: while true {
-            switch try scanner.next() {
-            case .end:
-                break scan
-            case .damage(let d):
-                guard let next = try scanner.nextValidFrame(after: d.offset) else { break scan }
-                scanner.offset = next
-            case .frame(let f):
-                guard f.header.first >= expected else { continue }
-                if let nextBase, f.header.first >= nextBase { break scan }
-                if f.header.first > expected {
-                    lost.insert(expected...(f.header.first - 1))
-                    for h in holeFrames(expected...(f.header.first - 1), identity: identity, offset: offset, note: "in \(name)", tag: tag) { add(h) }
-                }
-                add(FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
-                                      identity: identity, offset: offset, tag: tag))
-                expected = f.header.first + UInt64(f.header.count)
+        try scanner.forEachValidFrame { f in
+            guard f.header.first >= expected else { return true }
+            if let nextBase, f.header.first >= nextBase { return false }
+            if f.header.first > expected {
+                lost.insert(expected...(f.header.first - 1))
+                for h in holeFrames(expected...(f.header.first - 1), identity: identity, offset: offset, note: "in \(name)", tag: tag) { add(h) }
             }
+            add(FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
+                                  identity: identity, offset: offset, tag: tag))
+            expected = f.header.first + UInt64(f.header.count)
+            return true
         }
         if let nextBase, expected < nextBase {
             lost.insert(expected...(nextBase - 1))
@@ -176,19 +169,12 @@ package enum SegmentSalvage {
         let tag = FrameHeader.writeTag(start: Int64(FileHeader.size), version: FileHeader.currentVersion)
         var frames: [[UInt8]] = []
         var offset = Int64(FileHeader.size)
-        scan: while true {
-            switch try scanner.next() {
-            case .end:
-                break scan
-            case .frame(let f):
-                let frame = FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
-                                              identity: identity, offset: offset, tag: tag)
-                offset += Int64(frame.count)
-                frames.append(frame)
-            case .damage(let d):
-                guard let next = try scanner.nextValidFrame(after: d.offset) else { break scan }
-                scanner.offset = next
-            }
+        try scanner.forEachValidFrame { f in
+            let frame = FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
+                                          identity: identity, offset: offset, tag: tag)
+            offset += Int64(frame.count)
+            frames.append(frame)
+            return true
         }
         let header = FileHeader(kind: kind, outboxID: id, base: base, maxRecordSize: maxRecordSize, createdAtMicros: OutboxMessage.micros(Date()))
         try replace(name, with: [header.encode()] + frames, in: directory, keep: keep, lost: SequenceRangeSet(), suffix: ".broken")
@@ -301,18 +287,12 @@ package enum SegmentSalvage {
                                    kinds: FrameContent.kinds(in: .segment, version: version), size: try file.size())
         var frames = 0
         var last: UInt64?
-        while true {
-            switch try scanner.next() {
-            case .end:
-                return (frames, last)
-            case .frame(let f):
-                frames += 1
-                last = max(last ?? 0, f.header.first + UInt64(f.header.count) - 1)
-            case .damage(let d):
-                guard let next = try scanner.nextValidFrame(after: d.offset) else { return (frames, last) }
-                scanner.offset = next
-            }
+        try scanner.forEachValidFrame { f in
+            frames += 1
+            last = max(last ?? 0, f.header.first + UInt64(f.header.count) - 1)
+            return true
         }
+        return (frames, last)
     }
 
     /// Replaces `name` by `contents`, keeping the original whole where `keep` says.

@@ -20,8 +20,9 @@ package final class LogTail {
     private var syncedThrough: Int64 = 0
     /// The next sequence number expected.
     private(set) var nextSeq: UInt64
-    /// Frames and segments follow each other without a gap or overlap (``SequenceContinuity``).
-    private var continuity = SequenceContinuity()
+    /// The walk of the segments: frames and segments follow each other without a gap or overlap; damage
+    /// goes to its reporter.
+    private var chain: SegmentChain
     /// The numbers of the hole frames read so far (lost to damage, FORMAT.md §4a), for the relay to
     /// tombstone as lost.
     private var holes = SequenceRangeSet()
@@ -31,7 +32,7 @@ package final class LogTail {
     func restart(from seq: UInt64) {
         current = nil
         syncedThrough = 0
-        continuity = SequenceContinuity()
+        chain = SegmentChain(directory, outboxID: outboxID, reporter: chain.reporter)
         nextSeq = seq
         holes = SequenceRangeSet()
     }
@@ -42,10 +43,13 @@ package final class LogTail {
         return holes
     }
 
-    package init(directory: OutboxDirectory, outboxID: OutboxID, from seq: UInt64) {
+    /// - Parameter reporter: what the walk does with damage (``DamageReporter/refuse`` by default; the
+    ///   relay quarantines sealed segments, and then a read throws ``SegmentChain/Retry``).
+    package init(directory: OutboxDirectory, outboxID: OutboxID, from seq: UInt64, reporter: DamageReporter = .refuse) {
         self.directory = directory
         self.outboxID = outboxID
         self.nextSeq = seq
+        chain = SegmentChain(directory, outboxID: outboxID, reporter: reporter)
     }
 
     /// Up to `limit` new durable messages, in sequence order, stopping early once they take about
@@ -63,9 +67,7 @@ package final class LogTail {
                     // Messages below the first stored segment were compacted away (all finished).
                     if nextSeq < segments[0].base { nextSeq = segments[0].base }
                     guard let entry = segments.last(where: { $0.base <= nextSeq }) else { return nil }
-                    let segment = try SegmentFile.open(entry.name, base: entry.base, in: directory, expecting: outboxID)
-                    try continuity.checkSegment(base: entry.base, path: segment.file.path)
-                    return segment
+                    return try chain.enter(entry)
                 }
                 syncedThrough = 0
             }
@@ -101,8 +103,8 @@ package final class LogTail {
             // needs a sync of ours. Whatever it holds was written before the roll; read it to its end, strictly.
             try segment.scanner.refreshSize()
             try walk(segment, tail: .refuse, limit: .max, maxBytes: .max, into: &out, bytes: &bytes) { _ in }
-            try segment.checkEnd(continuity, sealed: true)
-            try continuity.checkSegment(base: next.base, path: directory.pathOf(next.name))
+            try chain.leave(segment, sealed: true)
+            try chain.expect(next)
             current = nil
         }
         if let (file, readThrough) = unsynced {
@@ -114,10 +116,9 @@ package final class LogTail {
         return out
     }
 
-    private func walk(_ segment: SegmentFile, tail: FrameScanner.TailPolicy, limit: Int, maxBytes: Int,
+    private func walk(_ segment: SegmentFile, tail: RecoveryPolicy, limit: Int, maxBytes: Int,
                       into out: inout [StoredMessage], bytes: inout Int, taking: (Frame) -> Void) throws {
-        try segment.scanner.walk(tail: tail) { frame in
-            try continuity.checkFrame(frame.header, offset: frame.offset, path: segment.file.path)
+        try chain.walk(segment, tail) { frame in
             let last = frame.header.first + UInt64(frame.header.count) - 1
             if last < nextSeq { return true }
             taking(frame)

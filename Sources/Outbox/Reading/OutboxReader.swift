@@ -70,42 +70,12 @@ public final class OutboxReader: Sendable {
         return out
     }
 
-    /// Walks the frames holding sequence numbers from `from` on, segment by segment.
-    ///
-    /// Live-safe: a segment that compaction removes after it was listed is skipped (compaction removes
-    /// only segments whose every message is finished, and only from the front). If the segment that was
-    /// last when listed is gone, the writer has rolled past it since: the walk lists again and goes on
-    /// with the newer segments.
-    ///
-    /// Never skips: a sequence gap or overlap between or inside the segments it reads (a missing
-    /// segment, a frame out of place) throws ``OutboxError/Code/corrupt`` naming the file and offset, as
-    /// open does (``SequenceContinuity``).
+    /// Walks the frames holding sequence numbers from `from` on, segment by segment
+    /// (``SegmentChain/walk(from:_:)``: live-safe; never skips: a gap, an overlap or damage throws
+    /// ``OutboxError/Code/corrupt`` naming the file and offset, as open does).
     func forEachFrame(from: UInt64, _ body: (SegmentFile, Frame) throws -> Bool) throws {
-        var segments = try FileNames.list(directory).segments[...]
-        var continuity = SequenceContinuity()
-        while let entry = segments.first {
-            segments = segments.dropFirst()
-            let isLast = segments.isEmpty
-            if let next = segments.first, next.base <= from { continue }
-            let segment: SegmentFile
-            do {
-                segment = try SegmentFile.open(entry.name, base: entry.base, in: directory, expecting: outboxID)
-            } catch let e as OutboxError where e.errno == ENOENT {
-                if isLast { segments = try FileNames.list(directory).segments.filter { $0.base > entry.base }[...] }
-                continuity.forget()
-                continue
-            }
-            try continuity.checkSegment(base: entry.base, path: segment.file.path)
-            var stop = false
-            try segment.scanner.walk(tail: isLast ? .stop : .refuse) { frame in
-                try continuity.checkFrame(frame.header, offset: frame.offset, path: segment.file.path)
-                if frame.header.first + UInt64(frame.header.count) <= from { return true }
-                stop = try !body(segment, frame)
-                return !stop
-            }
-            if stop { return }
-            try segment.checkEnd(continuity, sealed: !isLast)
-        }
+        var chain = SegmentChain(directory, outboxID: outboxID)
+        try chain.walk(from: from, body)
     }
 
     /// The names of the outbox's segment files, oldest first.
@@ -134,8 +104,9 @@ public final class OutboxReader: Sendable {
         if let known, known >= last.base - 1 {
             lastSeq = known
         } else {
-            let segment = try SegmentFile.open(last.name, base: last.base, in: directory, expecting: outboxID)
-            try segment.scanner.walk(tail: .stop) { frame in
+            var chain = SegmentChain(directory, outboxID: outboxID)
+            let segment = try chain.enter(last)
+            try chain.walk(segment, .stop) { frame in
                 lastSeq = frame.header.first + UInt64(frame.header.count) - 1
                 return true
             }

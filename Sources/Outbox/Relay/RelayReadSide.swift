@@ -13,7 +13,8 @@ struct RelayRead {
 
 /// The relay's reading side: follows the log from the first unfinished number (``LogTail``), skips what
 /// is finished or dropped, tombstones numbers lost to damage as dead, and with
-/// ``DamagePolicy/quarantine`` sets a damaged sealed segment aside and reads on.
+/// ``DamagePolicy/quarantine`` sets a damaged sealed segment aside and reads on (the tail's reporter is a
+/// ``SegmentQuarantine``).
 final class RelayReadSide {
     private let env: RelayEnvironment
     private let tail: UnsafeTransfer<LogTail>
@@ -23,7 +24,9 @@ final class RelayReadSide {
 
     init(_ env: RelayEnvironment, from start: UInt64) {
         self.env = env
-        let tail = LogTail(directory: env.directory, outboxID: env.outboxID, from: start)
+        let quarantine = env.configuration.onDamage == .quarantine
+            ? SegmentQuarantine(env.directory, scope: .sealedOnly, logger: env.logger) : nil
+        let tail = LogTail(directory: env.directory, outboxID: env.outboxID, from: start, reporter: quarantine?.reporter ?? .refuse)
         tail.durableThrough = env.writerDurableThrough
         self.tail = UnsafeTransfer(tail)
     }
@@ -38,7 +41,7 @@ final class RelayReadSide {
         let finished = env.tombstones.snapshot.finished
         let (env, tail) = (env, tail)
         let (fresh, holes, size, droppedFileSize) = try await env.io.run {
-            (canRead ? try Self.read(tail.value, limit: room, maxBytes: roomBytes, env: env) : [],
+            (canRead ? try Self.read(tail.value, limit: room, maxBytes: roomBytes) : [],
              tail.value.takeHoles(), try DeadLetterLog.size(in: env.directory),
              (try? env.directory.openFile(FileNames.dropped, writable: false).size()) ?? 0)
         }
@@ -65,19 +68,12 @@ final class RelayReadSide {
     }
 
     /// Reads new messages from `tail`. With ``DamagePolicy/quarantine``, damage in a sealed segment (which
-    /// the writer never touches again) is quarantined (``SegmentSalvage``) and the read goes on with what
-    /// it still holds; damage in the active segment is still an error.
-    private static func read(_ tail: LogTail, limit: Int, maxBytes: Int, env: RelayEnvironment) throws -> [StoredMessage] {
-        var quarantined: Set<String> = []
+    /// the writer never touches again) is quarantined (``SegmentQuarantine``, the tail's reporter) and the
+    /// read goes on with what it still holds; damage in the active segment is still an error.
+    private static func read(_ tail: LogTail, limit: Int, maxBytes: Int) throws -> [StoredMessage] {
         while true {
             let start = tail.nextSeq
-            do { return try tail.read(limit: limit, maxBytes: maxBytes) } catch let e as OutboxError
-                where env.configuration.onDamage == .quarantine && e.code == .corrupt {
-                guard let name = e.path?.split(separator: "/").last.map(String.init), !quarantined.contains(name),
-                      try FileNames.list(env.directory).segments.dropLast().contains(where: { $0.name == name }) else { throw e }
-                quarantined.insert(name)
-                let (action, lost) = try SegmentSalvage.salvage(name, in: env.directory, keep: .quarantine(reason: e.message, offset: e.offset))
-                SegmentSalvage.report(quarantined: name, because: e, action: action, lost: lost, in: env.directory, logger: env.logger)
+            do { return try tail.read(limit: limit, maxBytes: maxBytes) } catch is SegmentChain.Retry {
                 tail.restart(from: start)
             }
         }

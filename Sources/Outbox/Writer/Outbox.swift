@@ -38,8 +38,7 @@ public final class Outbox: Sendable {
     private let writer: UnsafeTransfer<SegmentWriter>
     private let directory: OutboxDirectory
     private let logger: Logger
-    private let durableObservers = ObserverList()
-    private let durableMark = Shared<UInt64>(0)
+    private let durability: WriterDurability
 
     /// Opens (or creates, per ``OutboxConfiguration/createIfMissing``) the outbox at `path` for writing,
     /// running recovery on a dedicated thread.
@@ -57,21 +56,21 @@ public final class Outbox: Sendable {
         let configuration = try configuration.validated()
         let directory = try OutboxDirectory.open(path, create: configuration.createIfMissing, sys: configuration.systemCalls)
         let lock = try FileLock.acquire(FileLock.writerLockName, in: directory, role: "writing")
-        let writer = try SegmentWriter.recover(directory: directory, configuration: configuration, logger: logger)
+        let durability = WriterDurability()
+        let writer = try SegmentWriter.recover(directory: directory, configuration: configuration, logger: logger, listener: durability)
         // Numbers are never given twice: a log that ends below what the durable mark, the tombstones or
         // the dropped ranges name lost messages (FORMAT.md §8).
         let last = writer.nextSeq - 1
         if let claim = NumberEvidence.above(last, in: directory, outboxID: writer.outboxID) {
-            let error = claim.error(last: last, segment: writer.file.path, offset: writer.writeOffset)
+            let error = claim.error(last: last, segment: directory.pathOf(writer.activeName), offset: writer.active.writeOffset)
             guard configuration.onDamage == .quarantine else { throw error }
             let lost = (last + 1)...claim.seq
             try writer.markLost(lost, note: "missing from the log; \(claim.source) names them")
-            SegmentSalvage.report(quarantined: writer.file.path.split(separator: "/").last.map(String.init) ?? "", because: error,
+            SegmentSalvage.report(quarantined: writer.activeName, because: error,
                                   action: "gave sequence numbers \(lost) to a hole: they are lost, and never given again",
                                   lost: { var set = SequenceRangeSet(); set.insert(lost); return set }(), in: directory, logger: logger)
         }
-        writer.markFile = DurableMarkFile.openForWriting(in: directory, outboxID: writer.outboxID,
-                                                         lastRecovered: writer.nextSeq - 1, logger: logger)
+        writer.startMarking()
         self.path = path
         self.id = writer.outboxID
         self.maxRecordSize = Int(writer.maxRecordSize)
@@ -80,17 +79,10 @@ public final class Outbox: Sendable {
         self.directory = directory
         self.logger = logger
         self.writer = UnsafeTransfer(writer)
-        let observers = durableObservers
-        let mark = durableMark
-        writer.onDurable = {
-            mark.set($0)
-            observers.notify($0)
-        }
-        let committer = GroupCommitter<SegmentWriter.Request>(
+        self.durability = durability
+        committer = GroupCommitter<SegmentWriter.Request>(
             name: "outbox-commit", maxBatchWeight: configuration.maxBatchBytes, waitsForReleasedCallers: true,
-            weight: { $0.body.count + FrameHeader.size }, process: { writer.process($0) })
-        writer.beforeCompleting = { [weak committer] in committer?.completing() }
-        self.committer = committer
+            weight: { $0.body.count + FrameHeader.size }, releasing: { writer.process($0, completing: $1) })
     }
 
     /// Without ``close()``, the commit thread is still stopped (after finishing queued commits) when the
@@ -168,12 +160,12 @@ public final class Outbox: Sendable {
 
     /// The last sequence number this writer made durable (0 before its first commit): an in-process
     /// relay needs no `fdatasync` of its own for messages at or below it.
-    var durableThrough: UInt64 { durableMark.get() }
+    var durableThrough: UInt64 { durability.mark }
 
     /// Calls `observer` on the commit thread with the last durable sequence number after every commit
     /// (used to wake an in-process relay). It must return quickly.
     func onDurable(_ observer: @escaping @Sendable (UInt64) -> Void) {
-        durableObservers.add(observer)
+        durability.observe(observer)
     }
 
     /// Finishes every commit already submitted, fsyncs the active segment and releases the writer lock.
