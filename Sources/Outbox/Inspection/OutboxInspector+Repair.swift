@@ -57,91 +57,108 @@ extension OutboxInspector {
     /// The file work of a repair (the caller holds the writer lock): returns what was done and the
     /// sequence numbers lost to damage.
     private static func repairFiles(_ directory: OutboxDirectory) throws -> (RepairReport, SequenceRangeSet) {
-        var holes = SequenceRangeSet()
+        let relayLock = try lockForRepair(FileLock.relayLockName, in: directory, role: "relaying")
+        defer { relayLock.release() }
+        let report = try verify(directory)
+        if let p = report.problems.first(where: { $0.kind == .unsupportedVersion }) {
+            throw OutboxError(.unsupportedVersion, "cannot repair: \(p.reason)", path: directory.pathOf(p.file))
+        }
+        let listing = try FileNames.list(directory)
+        let reference = ReferenceOutboxID.find(in: directory, listing)
+        var work = RepairWork()
+        // The tombstone, dead-letter and dropped files first: what they record decides which numbers
+        // below the first segment are finished (dropped ones are not lost, issue 25, item 12).
+        try repairOtherFiles(report, in: directory, reference: reference, into: &work)
+        let tombstoned: TombstoneSnapshot? = reference.map { id in
+            var s = (try? TombstoneFile.read(in: directory, outboxID: id).0) ?? TombstoneSnapshot()
+            s.dropped = DroppedLog.readIntact(in: directory, outboxID: id)
+            return s
+        }
+        try repairSegments(report, listing.segments, tombstoned: tombstoned, in: directory, into: &work)
+        // Numbers the durable mark, the tombstones or the dropped ranges name above the end of the log
+        // (FORMAT.md §8), judged once the files are repaired: a hole after the active segment's frames
+        // gives them, so that they are lost, and never given again.
+        let repaired = try verify(directory)
+        if let missing = repaired.problems.first(where: { $0.kind == .numbersMissing }), let end = missing.offset, let reference,
+           let claim = NumberEvidence.above(repaired.lastSeq, in: directory, outboxID: reference) {
+            let lost = (repaired.lastSeq + 1)...claim.seq
+            work.actions.append(try SegmentSalvage.appendHole(lost, to: missing.file, at: end, note: "missing from the log; \(claim.source) names them",
+                                                              in: directory))
+            work.holes.insert(lost)
+        }
         var result = RepairReport()
-        do {
-            let relayLock = try lockForRepair(FileLock.relayLockName, in: directory, role: "relaying")
-            defer { relayLock.release() }
-            let report = try verify(directory)
-            if let p = report.problems.first(where: { $0.kind == .unsupportedVersion }) {
-                throw OutboxError(.unsupportedVersion, "cannot repair: \(p.reason)", path: directory.pathOf(p.file))
-            }
-            let listing = try FileNames.list(directory)
-            let segments = listing.segments
-            let reference = ReferenceOutboxID.find(in: directory, listing)
-            let foreign = Set(report.problems.filter { $0.kind == .foreignOutbox }.map(\.file))
-            let damagedFiles = Set(report.problems.filter { [.corrupt, .badHeader].contains($0.kind) || ($0.kind == .sequenceGap && $0.offset != 32) }.map(\.file))
-            // The tombstone, dead-letter and dropped files first: what they record decides which numbers
-            // below the first segment are finished (dropped ones are not lost, issue 25, item 12).
-            for p in report.problems where p.file.hasPrefix(FileNames.tombstonePrefix) || p.file == DeadLetterLog.fileName || p.file == FileNames.dropped {
-                switch p.kind {
-                case .tornTail:
-                    if let offset = p.offset { result.actions.append(try truncate(p.file, at: offset, in: directory)) }
-                case .corrupt, .badHeader:
-                    result.actions.append(try rebuildOther(p.file, in: directory, reference: reference))
-                case .foreignOutbox:
-                    let keptAs = try moveAside(p.file, in: directory)
-                    result.actions.append("moved \(p.file), a file of another outbox, aside intact as \(keptAs)"
-                                          + (p.file == DeadLetterLog.fileName ? "" : "; messages whose tombstones it held will be published again"))
-                default:
-                    continue
-                }
-            }
-            if report.problems.contains(where: { $0.file == DiskBudget.fileName }) {
-                let keptAs = SegmentSalvage.unusedName(DiskBudget.fileName + ".broken", in: directory)
-                try directory.rename(DiskBudget.fileName, to: keptAs)
-                try directory.syncDirectory()
-                result.actions.append("set the invalid \(DiskBudget.fileName) aside as \(keptAs): the outbox has no disk budget now "
-                                      + "(set one with `outbox append DIR --count 0 --max-disk SIZE`)")
-            }
-            let tombstoned: TombstoneSnapshot? = reference.map { id in
-                var s = (try? TombstoneFile.read(in: directory, outboxID: id).0) ?? TombstoneSnapshot()
-                s.dropped = DroppedLog.readIntact(in: directory, outboxID: id)
-                return s
-            }
-            for entry in segments {
-                if foreign.contains(entry.name) || damagedFiles.contains(entry.name) {
-                    let (action, lost) = try SegmentSalvage.salvage(entry.name, in: directory, keep: .beside,
-                                                                    highestTombstoned: tombstoned?.finished.ranges.last?.upperBound)
-                    holes.formUnion(lost)
-                    result.actions.append(action)
-                } else if let torn = report.problems.first(where: { $0.file == entry.name && $0.kind == .tornTail }), let offset = torn.offset {
-                    result.actions.append(try truncate(entry.name, at: offset, in: directory))
-                }
-            }
-            // Numbers below the first segment that no file finishes (judged with the tombstone and dropped
-            // files as repaired, not as verify found them: a foreign or damaged tombstone file hid them)
-            // were in a segment that is missing: they are lost, and tombstoned as such.
-            if let first = segments.first, first.base > 1 {
-                var below = SequenceRangeSet()
-                below.insert(1...(first.base - 1))
-                let lost = below.subtracting(tombstoned?.finished ?? SequenceRangeSet())
-                if !lost.isEmpty {
-                    holes.formUnion(lost)
-                    result.actions.append("sequence numbers \(lost), below the first segment and not tombstoned, were in a missing segment: they are lost")
-                }
-            }
-            for p in report.problems where p.kind == .sequenceGap && p.offset == 32 {
-                guard let base = FileNames.parseSegment(p.file), let i = segments.firstIndex(where: { $0.base == base }), i > 0 else { continue }
-                // A missing segment: a segment holding only a hole keeps the numbering dense.
-                guard !foreign.contains(segments[i - 1].name) else { continue }  // that one's hole covers it
-                guard let (action, lost) = try SegmentSalvage.fillGap(after: segments[i - 1], before: base, in: directory) else { continue }
-                holes.formUnion(lost)
-                result.actions.append(action)
-            }
-            // Numbers the durable mark, the tombstones or the dropped ranges name above the end of the log
-            // (FORMAT.md §8), judged once the files are repaired: a hole after the active segment's frames
-            // gives them, so that they are lost, and never given again.
-            let repaired = try verify(directory)
-            if let missing = repaired.problems.first(where: { $0.kind == .numbersMissing }), let end = missing.offset, let reference,
-               let claim = NumberEvidence.above(repaired.lastSeq, in: directory, outboxID: reference) {
-                let lost = (repaired.lastSeq + 1)...claim.seq
-                result.actions.append(try SegmentSalvage.appendHole(lost, to: missing.file, at: end, note: "missing from the log; \(claim.source) names them",
-                                                                    in: directory))
-                holes.insert(lost)
+        result.actions = work.actions
+        return (result, work.holes)
+    }
+
+    /// What a repair did so far, and the numbers it found lost.
+    private struct RepairWork {
+        var actions: [String] = []
+        var holes = SequenceRangeSet()
+    }
+
+    /// The tombstone, dead-letter and dropped files, and a `limits.json` that cannot be read.
+    private static func repairOtherFiles(_ report: VerifyReport, in directory: OutboxDirectory, reference: OutboxID?,
+                                         into work: inout RepairWork) throws {
+        for p in report.problems where p.file.hasPrefix(FileNames.tombstonePrefix) || p.file == DeadLetterLog.fileName || p.file == FileNames.dropped {
+            switch p.kind {
+            case .tornTail:
+                if let offset = p.offset { work.actions.append(try truncate(p.file, at: offset, in: directory)) }
+            case .corrupt, .badHeader:
+                work.actions.append(try rebuildOther(p.file, in: directory, reference: reference))
+            case .foreignOutbox:
+                let keptAs = try moveAside(p.file, in: directory)
+                work.actions.append("moved \(p.file), a file of another outbox, aside intact as \(keptAs)"
+                                    + (p.file == DeadLetterLog.fileName ? "" : "; messages whose tombstones it held will be published again"))
+            default:
+                continue
             }
         }
-        return (result, holes)
+        if report.problems.contains(where: { $0.file == DiskBudget.fileName }) {
+            let keptAs = SegmentSalvage.unusedName(DiskBudget.fileName + ".broken", in: directory)
+            try directory.rename(DiskBudget.fileName, to: keptAs)
+            try directory.syncDirectory()
+            work.actions.append("set the invalid \(DiskBudget.fileName) aside as \(keptAs): the outbox has no disk budget now "
+                                + "(set one with `outbox append DIR --count 0 --max-disk SIZE`)")
+        }
+    }
+
+    /// Damaged and foreign segments salvaged, torn tails cut, numbers below the first segment that no
+    /// file finishes and missing segments turned into holes.
+    private static func repairSegments(_ report: VerifyReport, _ segments: [(base: UInt64, name: String)], tombstoned: TombstoneSnapshot?,
+                                       in directory: OutboxDirectory, into work: inout RepairWork) throws {
+        let foreign = Set(report.problems.filter { $0.kind == .foreignOutbox }.map(\.file))
+        let damagedFiles = Set(report.problems.filter { [.corrupt, .badHeader].contains($0.kind) || ($0.kind == .sequenceGap && $0.offset != 32) }.map(\.file))
+        for entry in segments {
+            if foreign.contains(entry.name) || damagedFiles.contains(entry.name) {
+                let (action, lost) = try SegmentSalvage.salvage(entry.name, in: directory, keep: .beside,
+                                                                highestTombstoned: tombstoned?.finished.ranges.last?.upperBound)
+                work.holes.formUnion(lost)
+                work.actions.append(action)
+            } else if let torn = report.problems.first(where: { $0.file == entry.name && $0.kind == .tornTail }), let offset = torn.offset {
+                work.actions.append(try truncate(entry.name, at: offset, in: directory))
+            }
+        }
+        // Numbers below the first segment that no file finishes (judged with the tombstone and dropped
+        // files as repaired, not as verify found them: a foreign or damaged tombstone file hid them) were
+        // in a segment that is missing: they are lost, and tombstoned as such.
+        if let first = segments.first, first.base > 1 {
+            var below = SequenceRangeSet()
+            below.insert(1...(first.base - 1))
+            let lost = below.subtracting(tombstoned?.finished ?? SequenceRangeSet())
+            if !lost.isEmpty {
+                work.holes.formUnion(lost)
+                work.actions.append("sequence numbers \(lost), below the first segment and not tombstoned, were in a missing segment: they are lost")
+            }
+        }
+        for p in report.problems where p.kind == .sequenceGap && p.offset == 32 {
+            guard let base = FileNames.parseSegment(p.file), let i = segments.firstIndex(where: { $0.base == base }), i > 0 else { continue }
+            // A missing segment: a segment holding only a hole keeps the numbering dense.
+            guard !foreign.contains(segments[i - 1].name) else { continue }  // that one's hole covers it
+            guard let (action, lost) = try SegmentSalvage.fillGap(after: segments[i - 1], before: base, in: directory) else { continue }
+            work.holes.formUnion(lost)
+            work.actions.append(action)
+        }
     }
 
     /// Renames `name` to `NAME.foreign` (or `.foreign.N`), durably; the new name.

@@ -18,105 +18,17 @@ extension OutboxInspector {
         for name in listing.temporary {
             report.problems.append(VerifyProblem(file: name, offset: nil, kind: .leftoverFile, reason: "temporary file left by an interrupted create"))
         }
-        var continuity = SequenceContinuity()
-        var lastSeqKnown = true
-        var activeEnd = Int64(FileHeader.size)  // where the active segment's frames end
-        for (i, entry) in listing.segments.enumerated() {
-            let isLast = i == listing.segments.count - 1
-            let raw = try walkFile(entry.name, in: directory, reference: reference, validateBodies: true)
-            report.files += 1
-            report.segments += 1
-            if raw.belongsToAnotherOutbox {
-                let next = i + 1 < listing.segments.count ? listing.segments[i + 1].base : nil
-                headerProblem(raw, into: &report, detail: next.map { $0 > entry.base ? "; sequence numbers \(entry.base)...\($0 - 1) are not served" : "" }
-                                  ?? "; its sequence numbers from \(entry.base) on are not served")
-                continuity.forget()
-                lastSeqKnown = !isLast
-                continue
-            }
-            let problemsBefore = report.problems.count
-            if let p = continuity.segment(base: entry.base) {
-                report.problems.append(VerifyProblem(file: entry.name, offset: p.offset, kind: .sequenceGap, reason: p.reason))
-            }
-            var afterDamage = false
-            for (j, item) in raw.entries.enumerated() {
-                switch item {
-                case .frame(_, _, "seal", _, _):
-                    // Holds no numbers. The raw walk checked it against the frames before it in its file, and
-                    // reports a seal that disagrees as damage.
-                    continue
-                case .frame(let offset, _, let kind, let first, let count):
-                    if afterDamage, let next = continuity.next, first > next, var last = report.problems.popLast() {
-                        // The damaged bytes held the missing numbers: one problem, not two.
-                        last.reason += "; it held sequence numbers \(next)...\(first - 1)"
-                        report.problems.append(last)
-                        continuity = SequenceContinuity(next: first)
-                    }
-                    if let p = continuity.frame(first: first, count: count, offset: offset) {
-                        report.problems.append(VerifyProblem(file: entry.name, offset: p.offset, kind: .sequenceGap, reason: p.reason))
-                    }
-                    if kind == "messages" { report.messages += UInt64(count) }
-                    afterDamage = false
-                case .damage(let offset, let length, let reason, _, let canBeTorn):
-                    afterDamage = true
-                    let atEnd = j == raw.entries.count - 1
-                    let torn = isLast && atEnd && canBeTorn
-                    let place = torn ? "at the end of the active segment"
-                        : atEnd ? (isLast ? "at the end of the active segment, written whole: not a torn tail" : "at the end of a sealed segment")
-                        : "before the next valid frame"
-                    report.problems.append(VerifyProblem(file: entry.name, offset: offset, kind: torn ? .tornTail : .corrupt,
-                                                         reason: "\(reason) (\(length) \(torn ? "" : "damaged ")bytes \(place))"))
-                }
-            }
-            if isLast {
-                for case .frame(let offset, let length, _, _, _) in raw.entries { activeEnd = offset + length }
-            }
-            // A sealed segment of version 4 ends with its seal (FORMAT.md §3a): without one, bytes at its end
-            // were lost, even if no number was (the same judgement as the writer's open).
-            if !isLast, report.problems.count == problemsBefore, raw.headerProblem == nil, let version = raw.version,
-               let problem = FrameContent.missingSeal(version) {
-                var end = Int64(FileHeader.size)
-                var sealed = false
-                for case .frame(let offset, let length, let kind, _, _) in raw.entries {
-                    end = offset + length
-                    sealed = kind == "seal"
-                }
-                if !sealed { report.problems.append(VerifyProblem(file: entry.name, offset: end, kind: .corrupt, reason: problem)) }
-            }
-            // A damaged header explains what follows in its frames: one problem, not several.
-            if raw.headerProblem != nil {
-                let frameProblems = report.problems.count - problemsBefore
-                report.problems.removeSubrange(problemsBefore...)
-                headerProblem(raw, into: &report, detail: frameProblems > 0 ? "; its frames show \(frameProblems) more problem(s), which may follow from it" : "")
-            }
-        }
-        report.lastSeq = (continuity.next ?? 1) - 1
-
-        let snapshot: TombstoneSnapshot?
-        if let active = listing.tombstones.last {
-            for old in listing.tombstones.dropLast() {
-                report.problems.append(VerifyProblem(file: old.name, offset: nil, kind: .leftoverFile,
-                                                     reason: "superseded by \(active.name) (removed when a relay next opens the outbox)"))
-            }
-            try checkOtherFile(active.name, in: directory, reference: reference, into: &report)
-            snapshot = reference.flatMap {
-                try? TombstoneFile.load(active.name, generation: active.generation, in: directory, outboxID: $0, writable: false, tail: .stop).snapshot
-            }.map { s in
-                var s = s
-                s.dropped = reference.map { DroppedLog.readIntact(in: directory, outboxID: $0) } ?? SequenceRangeSet()
-                return s
-            }
-        } else {
-            var s = TombstoneSnapshot()
-            s.dropped = reference.map { DroppedLog.readIntact(in: directory, outboxID: $0) } ?? SequenceRangeSet()
-            snapshot = s
-        }
+        var segments = SegmentFindings()
+        var chain = SegmentChain(directory, outboxID: reference)
+        try chain.list(listing.segments, reference: reference) { segments.take($0, into: &report) }
+        report.lastSeq = (chain.next ?? 1) - 1
+        let snapshot = try checkTombstones(listing, in: directory, reference: reference, into: &report)
         // Numbers above the end of the log that other files name: messages lost (FORMAT.md §8), the same
         // judgement as the writer's open.
-        if lastSeqKnown, let reference, let active = listing.segments.last,
+        if segments.lastSeqKnown, let reference, let active = listing.segments.last,
            let claim = NumberEvidence.above(report.lastSeq, in: directory, outboxID: reference, snapshot: snapshot ?? TombstoneSnapshot()) {
-            let e = claim.error(last: report.lastSeq, segment: active.name, offset: activeEnd)
-            report.problems.append(VerifyProblem(file: active.name, offset: activeEnd, kind: .numbersMissing, reason: e.message))
+            let e = claim.error(last: report.lastSeq, segment: active.name, offset: segments.activeEnd)
+            report.problems.append(VerifyProblem(file: active.name, offset: segments.activeEnd, kind: .numbersMissing, reason: e.message))
         }
         // Compaction removes only segments whose every number is finished: anything below the first
         // segment that is not tombstoned was in a segment that is missing (FORMAT.md §6).
@@ -139,17 +51,91 @@ extension OutboxInspector {
         return report
     }
 
-    private static func headerProblem(_ raw: RawFileReport, into report: inout VerifyReport, detail: String = "") {
+    /// Turns the findings of the segment chain's listing walk into verify's problems and counts.
+    private struct SegmentFindings {
+        private var raw: RawFileReport?
+        private var isLast = false
+        private var problemsBefore = 0
+        /// Whether the log's last number is known (no segment of another outbox at its end).
+        private(set) var lastSeqKnown = true
+        /// Where the active segment's frames end.
+        private(set) var activeEnd = Int64(FileHeader.size)
+
+        mutating func take(_ finding: ChainFinding, into report: inout VerifyReport) {
+            switch finding {
+            case .segment(let raw, let base, let isLast, let nextBase):
+                self.raw = raw
+                self.isLast = isLast
+                problemsBefore = report.problems.count
+                report.files += 1
+                report.segments += 1
+                if isLast {
+                    for case .frame(let offset, let length, _, _, _) in raw.entries { activeEnd = offset + length }
+                }
+                guard raw.belongsToAnotherOutbox else { return }
+                OutboxInspector.headerProblem(raw, into: &report, detail: nextBase.map { $0 > base ? "; sequence numbers \(base)...\($0 - 1) are not served" : "" }
+                                  ?? "; its sequence numbers from \(base) on are not served")
+                lastSeqKnown = !isLast
+            case .numbersBreak(let p):
+                report.problems.append(VerifyProblem(file: raw?.name ?? "", offset: p.offset, kind: .sequenceGap, reason: p.reason))
+            case .frame(let kind, let count):
+                if kind == .messages { report.messages += UInt64(count) }
+            case .damage(let offset, let length, let reason, let canBeTorn, let atEnd):
+                let torn = isLast && atEnd && canBeTorn
+                let place = torn ? "at the end of the active segment"
+                    : atEnd ? (isLast ? "at the end of the active segment, written whole: not a torn tail" : "at the end of a sealed segment")
+                    : "before the next valid frame"
+                report.problems.append(VerifyProblem(file: raw?.name ?? "", offset: offset, kind: torn ? .tornTail : .corrupt,
+                                                     reason: "\(reason) (\(length) \(torn ? "" : "damaged ")bytes \(place))"))
+            case .damageHeld(let numbers):
+                report.problems[report.problems.count - 1].reason += "; it held sequence numbers \(numbers.lowerBound)...\(numbers.upperBound)"
+            case .missingSeal(let offset, let reason):
+                report.problems.append(VerifyProblem(file: raw?.name ?? "", offset: offset, kind: .corrupt, reason: reason))
+            case .segmentDone:
+                // A damaged header explains what follows in its frames: one problem, not several.
+                guard let raw, !raw.belongsToAnotherOutbox, raw.headerProblem != nil else { return }
+                let frameProblems = report.problems.count - problemsBefore
+                report.problems.removeSubrange(problemsBefore...)
+                OutboxInspector.headerProblem(raw, into: &report, detail: frameProblems > 0 ? "; its frames show \(frameProblems) more problem(s), which may follow from it" : "")
+            }
+        }
+    }
+
+    /// The tombstone files (the active one checked, older ones named as leftovers) and the snapshot of
+    /// what is finished (nil when the tombstones cannot be read).
+    private static func checkTombstones(_ listing: FileNames.Listing, in directory: OutboxDirectory, reference: OutboxID?,
+                                        into report: inout VerifyReport) throws -> TombstoneSnapshot? {
+        let dropped = reference.map { DroppedLog.readIntact(in: directory, outboxID: $0) } ?? SequenceRangeSet()
+        guard let active = listing.tombstones.last else {
+            var s = TombstoneSnapshot()
+            s.dropped = dropped
+            return s
+        }
+        for old in listing.tombstones.dropLast() {
+            report.problems.append(VerifyProblem(file: old.name, offset: nil, kind: .leftoverFile,
+                                                 reason: "superseded by \(active.name) (removed when a relay next opens the outbox)"))
+        }
+        try checkOtherFile(active.name, in: directory, reference: reference, into: &report)
+        return reference.flatMap {
+            try? TombstoneFile.load(active.name, generation: active.generation, in: directory, outboxID: $0, writable: false, tail: .stop).snapshot
+        }.map { s in
+            var s = s
+            s.dropped = dropped
+            return s
+        }
+    }
+
+    fileprivate static func headerProblem(_ raw: RawFileReport, into report: inout VerifyReport, detail: String = "") {
         guard let problem = raw.headerProblem else { return }
         let kind: VerifyProblem.Kind = raw.belongsToAnotherOutbox ? .foreignOutbox
-            : problem.contains("unsupported format version") ? .unsupportedVersion : .badHeader
+            : raw.headerProblemCode == .unsupportedVersion ? .unsupportedVersion : .badHeader
         report.problems.append(VerifyProblem(file: raw.name, offset: raw.headerProblemOffset, kind: kind, reason: problem + detail))
     }
 
     /// Tombstone and dead-letter files: header and frames.
     private static func checkOtherFile(_ name: String, in directory: OutboxDirectory, reference: OutboxID?,
                                        into report: inout VerifyReport) throws {
-        let raw = try walkFile(name, in: directory, reference: reference, validateBodies: true)
+        let raw = try RawFileWalk.walk(name, in: directory, reference: reference, validateBodies: true)
         report.files += 1
         if raw.headerProblem != nil {
             headerProblem(raw, into: &report)

@@ -42,7 +42,8 @@ package struct SegmentChain {
     /// The outbox every segment must belong to (nil: whatever the first one says).
     let outboxID: OutboxID?
     let reporter: DamageReporter
-    private(set) var continuity = SequenceContinuity()
+    /// The numbers followed so far (the listing walk also resets them after damage).
+    var continuity = SequenceContinuity()
     /// The previous segment, when it was taken at its seal's word (open's shortcut): if the next one
     /// does not follow it, the damage may be in it, and it is walked in full to find out.
     private var trustedSeal: (base: UInt64, name: String)?
