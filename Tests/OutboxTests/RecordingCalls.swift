@@ -28,6 +28,9 @@ final class RecordingCalls: SystemCalls, @unchecked Sendable {
     private var names: [String: Int] = [:]
     private var nextInode = 1
 
+    /// The paths opened as directories, in order (`openat` with `O_DIRECTORY`).
+    private(set) var directoryOpens: [String] = []
+
     /// Directory operations in order, with the directory they happened in (from `/proc/self/fd`):
     /// `link DIR FROM TO`, `rename DIR FROM TO`, `fsync DIR`.
     private(set) var directoryLog: [String] = []
@@ -55,6 +58,7 @@ final class RecordingCalls: SystemCalls, @unchecked Sendable {
         record {
             if flags & O_DIRECTORY != 0 {
                 directoryFDs.insert(fd)
+                directoryOpens.append(name)
             } else if let inode = names[name] {
                 inodeOfFD[fd] = inode
             } else {

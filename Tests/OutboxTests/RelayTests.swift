@@ -27,6 +27,34 @@ struct RelayTests {
         try await outbox.close()
     }
 
+    /// A relay start opens the outbox directory once (and finds the outbox's id once) for its tombstone
+    /// log, its reader, its tail and its status file; a relay built from the writer's opened outbox opens
+    /// it not at all.
+    @Test func aRelayStartOpensTheDirectoryOnce() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let calls = RecordingCalls()
+        var writerConfig = configuration()
+        writerConfig.systemCalls = calls
+        let outbox = try await Outbox.open(at: dir, configuration: writerConfig, logger: quietLogger)
+        for i in 0..<20 { try await outbox.append(sampleMessage(i)) }
+        var config = relayConfiguration()
+        config.systemCalls = calls
+        func opens() -> Int { calls.directoryOpens.filter { $0 == dir }.count }
+        for (opened, expected) in [(nil, 20), (outbox.opened, 1)] as [(OpenedOutbox?, Int)] {
+            let before = opens()
+            let sink = RecordingSink()
+            let relay = opened.map { OutboxRelay(outbox: $0, sink: sink, configuration: config, writer: outbox, logger: quietLogger) }
+                ?? OutboxRelay(path: dir, sink: sink, configuration: config, logger: quietLogger)
+            try await running(relay) {
+                try await eventually("\(expected) published") { sink.published.count >= expected }
+            }
+            #expect(opens() - before == (opened == nil ? 1 : 0), "the relay opened \(dir) \(opens() - before) times")
+            try await outbox.append(sampleMessage(100 + expected))  // pending for the next relay
+        }
+        try await outbox.close()
+    }
+
     @Test func aWriterInAnotherProcessWakesTheRelayThroughInotify() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")

@@ -8,6 +8,12 @@ extension OutboxInspector {
         return try verify(directory)
     }
 
+    /// ``verify(path:)`` for an outbox opened already (its directory is not opened again; its files are
+    /// judged afresh, the outbox's id included, since damage is what this looks for).
+    public static func verify(_ outbox: OpenedOutbox) throws -> VerifyReport {
+        try verify(outbox.directory)
+    }
+
     package static func verify(_ directory: OutboxDirectory) throws -> VerifyReport {
         let listing = try FileNames.list(directory)
         guard !listing.segments.isEmpty else {

@@ -3,8 +3,22 @@ import Glibc
 #endif
 import Logging
 
-/// Watches the outbox directory with inotify and signals when a segment or the dead-letter file is
-/// written or created, from any process. All events read in one go become one signal.
+/// Which of the files a relay follows changed (``DirectoryWatcher``): with an overflow of the event
+/// queue, all of them.
+struct DirectoryChanges: OptionSet, Sendable {
+    let rawValue: UInt8
+    /// A segment (a commit, a roll).
+    static let segments = DirectoryChanges(rawValue: 1)
+    /// The dead-letter file (where redrive requests arrive).
+    static let deadLetters = DirectoryChanges(rawValue: 2)
+    /// `dropped.log` (the writer dropped messages to make room).
+    static let dropped = DirectoryChanges(rawValue: 4)
+    static let all: DirectoryChanges = [.segments, .deadLetters, .dropped]
+}
+
+/// Watches the outbox directory with inotify and says which of its followed files (segments, the
+/// dead-letter file, `dropped.log`) were written or created, from any process. All events read in one go
+/// become one call.
 ///
 /// A ``BlockingExecutor`` of its own blocks in `poll` on the inotify descriptor (and a pipe used to stop
 /// it), so nothing blocks on Swift's cooperative pool.
@@ -13,13 +27,13 @@ final class DirectoryWatcher: @unchecked Sendable {
     private let stopRead: Int32
     private let stopWrite: Int32
     private let stopped = Shared(false)
-    private let onChange: @Sendable () -> Void
+    private let onChange: @Sendable (DirectoryChanges) -> Void
     private let executor = BlockingExecutor(name: "outbox-inotify")
 
     /// Starts watching `path`, calling `onChange` (on the watcher's thread) after each burst of events
-    /// that concern a segment; nil (with a warning logged) when inotify is unavailable, for example when
-    /// the per-user watch limit is reached.
-    init?(path: String, logger: Logger, onChange: @escaping @Sendable () -> Void) {
+    /// that concern a followed file, with what changed; nil (with a warning logged) when inotify is
+    /// unavailable, for example when the per-user watch limit is reached.
+    init?(path: String, logger: Logger, onChange: @escaping @Sendable (DirectoryChanges) -> Void) {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else {
             logger.warning("inotify is unavailable; the relay works by sweeping alone",
@@ -59,35 +73,37 @@ final class DirectoryWatcher: @unchecked Sendable {
             }
             if fds[1].revents != 0 { break }
             guard fds[0].revents != 0 else { continue }
-            var relevant = false
+            var changes: DirectoryChanges = []
             while true {
                 let n = buffer.withUnsafeMutableBytes { read(inotifyFD, $0.baseAddress, $0.count) }
                 if n <= 0 { break }
-                relevant = relevant || Self.isRelevant(buffer, count: n)
+                changes.formUnion(Self.changes(in: buffer, count: n))
             }
-            if relevant { onChange() }
+            if !changes.isEmpty { onChange(changes) }
         }
         close(inotifyFD)
         close(stopRead)
         executor.finishQueued()
     }
 
-    /// Whether any event in `buffer` names a segment file or the dead-letter file (where redrive requests
-    /// arrive), or an overflow happened.
-    static func isRelevant(_ buffer: [UInt8], count: Int) -> Bool {
+    /// The followed files the events in `buffer` name (all of them after an overflow).
+    static func changes(in buffer: [UInt8], count: Int) -> DirectoryChanges {
+        var changes: DirectoryChanges = []
         var i = 0
         let headerSize = 16
         while i + headerSize <= count {
             let mask = ByteReader.u32(buffer, at: i + 4)
             let length = Int(ByteReader.u32(buffer, at: i + 12))
-            if mask & UInt32(IN_Q_OVERFLOW) != 0 { return true }
+            if mask & UInt32(IN_Q_OVERFLOW) != 0 { return .all }
             let nameStart = i + headerSize
             let nameEnd = min(count, nameStart + length)
             let name = buffer[nameStart..<nameEnd].prefix { $0 != 0 }
-            if name.starts(with: Array(FileNames.segmentPrefix.utf8)) || name.elementsEqual(DeadLetterLog.fileName.utf8) { return true }
+            if name.starts(with: Array(FileNames.segmentPrefix.utf8)) { changes.insert(.segments) }
+            else if name.elementsEqual(FileNames.deadLetters.utf8) { changes.insert(.deadLetters) }
+            else if name.elementsEqual(FileNames.dropped.utf8) { changes.insert(.dropped) }
             i = nameStart + length
         }
-        return false
+        return changes
     }
 
     /// Stops the watch (idempotent); its thread ends once `poll` returns.

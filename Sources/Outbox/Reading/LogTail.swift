@@ -43,6 +43,11 @@ package final class LogTail {
         return holes
     }
 
+    /// A tail of an outbox opened already.
+    package convenience init(_ outbox: OpenedOutbox, from seq: UInt64, reporter: DamageReporter = .refuse) {
+        self.init(directory: outbox.directory, outboxID: outbox.id, from: seq, reporter: reporter)
+    }
+
     /// - Parameter reporter: what the walk does with damage (``DamageReporter/refuse`` by default; the
     ///   relay quarantines sealed segments, and then a read throws ``SegmentChain/Retry``).
     package init(directory: OutboxDirectory, outboxID: OutboxID, from seq: UInt64, reporter: DamageReporter = .refuse) {

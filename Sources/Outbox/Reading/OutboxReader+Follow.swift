@@ -10,7 +10,7 @@ extension OutboxReader {
         let task = Task {
             let io = BlockingExecutor(name: "outbox-follow")
             let wake = WakeSignal()
-            let watcher = DirectoryWatcher(path: path, logger: logger) { wake.signal() }
+            let watcher = DirectoryWatcher(path: path, logger: logger) { _ in wake.signal() }
             defer {
                 watcher?.stop()
                 io.finishQueued()  // every job was awaited: its thread ends without being waited for

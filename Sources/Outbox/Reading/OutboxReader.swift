@@ -11,24 +11,25 @@ import Foundation
 public final class OutboxReader: Sendable {
     public let path: String
     public let outboxID: OutboxID
+    /// The opened outbox it reads.
+    public let opened: OpenedOutbox
     let directory: OutboxDirectory
 
     /// Opens the outbox at `path` for reading. Throws ``OutboxError/Code/notAnOutbox`` when there is none.
     public convenience init(path: String) throws {
-        try self.init(path: path, sys: LinuxSystemCalls())
+        try self.init(OpenedOutbox(path: path))
     }
 
-    package init(path: String, sys: any SystemCalls) throws {
-        let directory = try OutboxDirectory.open(path, create: false, sys: sys)
-        self.path = path
-        self.directory = directory
-        outboxID = try FileNames.withListing(directory) { listing in
-            guard let last = listing.segments.last else {
-                throw OutboxError(.notAnOutbox, "not an outbox directory (no segment files)", path: path)
-            }
-            if let id = ReferenceOutboxID.find(in: directory, listing) { return id }
-            return try SegmentFile.open(last.name, base: last.base, in: directory).header.outboxID  // throws its header's error
-        }
+    package convenience init(path: String, sys: any SystemCalls) throws {
+        try self.init(OpenedOutbox(path: path, sys: sys))
+    }
+
+    /// A reader of an outbox opened already (its directory and identity are not looked up again).
+    public init(_ outbox: OpenedOutbox) {
+        opened = outbox
+        path = outbox.path
+        outboxID = outbox.id
+        directory = outbox.directory
     }
 
     /// The finished sequence numbers (published and dead) as the tombstone files say now.

@@ -42,6 +42,8 @@ import ServiceLifecycle
 /// the batch in flight.
 public final class OutboxRelay: Service, Sendable {
     public let path: String
+    /// The outbox, when the relay was given it opened; otherwise opened once at start from ``path``.
+    private let opened: OpenedOutbox?
     private let sink: any OutboxSink
     private let configuration: OutboxRelayConfiguration
     private let logger: Logger
@@ -59,9 +61,24 @@ public final class OutboxRelay: Service, Sendable {
     ///     (``OutboxRelayConfiguration/validated()``).
     ///   - outbox: the writer, when it lives in this process: its commits wake the relay directly.
     ///   - logger: where the relay logs (the library never bootstraps logging).
-    public init(path: String, sink: any OutboxSink, configuration: OutboxRelayConfiguration = .init(),
-                outbox: Outbox? = nil, logger: Logger = Logger(label: "outbox.relay")) {
+    public convenience init(path: String, sink: any OutboxSink, configuration: OutboxRelayConfiguration = .init(),
+                            outbox: Outbox? = nil, logger: Logger = Logger(label: "outbox.relay")) {
+        self.init(path: path, opened: nil, sink: sink, configuration: configuration, writer: outbox, logger: logger)
+    }
+
+    /// A relay for an outbox opened already (``OpenedOutbox``, or ``Outbox/opened`` of the writer in this
+    /// process): its directory is not opened again, nor its identity looked up. Nothing runs until ``run()``.
+    ///
+    /// - Parameter writer: the writer, when it lives in this process: its commits wake the relay directly.
+    public convenience init(outbox: OpenedOutbox, sink: any OutboxSink, configuration: OutboxRelayConfiguration = .init(),
+                            writer: Outbox? = nil, logger: Logger = Logger(label: "outbox.relay")) {
+        self.init(path: outbox.path, opened: outbox, sink: sink, configuration: configuration, writer: writer, logger: logger)
+    }
+
+    private init(path: String, opened: OpenedOutbox?, sink: any OutboxSink, configuration: OutboxRelayConfiguration,
+                 writer outbox: Outbox?, logger: Logger) {
         self.path = path
+        self.opened = opened
         self.sink = sink
         self.configuration = configuration
         self.logger = logger
@@ -106,26 +123,23 @@ public final class OutboxRelay: Service, Sendable {
         // The sink's configuration is checked before anything else: a misconfiguration is an error now,
         // not hours later when the first message arrives. An unreachable sink is an outage, not an error.
         var availability = try await checkSinkAtStart()
-        guard let (tombstones, waited) = try await acquire() else { return }
+        guard let (tombstones, opened, waited) = try await acquire() else { return }
         signals.status.set(.active(sinkReachable: true))
         logger.notice("relay active", metadata: ["outbox": "\(path)", "sink": "\(sink.displayName)"])
         if waited { availability = try await checkSinkAtStart() }
         let io = BlockingExecutor(name: "outbox-relay-io")
-        let wake = signals.wake
-        let watcher = configuration.watchDirectory ? DirectoryWatcher(path: path, logger: logger) { wake.signal() } : nil
+        let signals = self.signals
+        let watcher = configuration.watchDirectory ? DirectoryWatcher(path: path, logger: logger) { signals.filesChanged($0) } : nil
         defer {
             watcher?.stop()
             io.finishQueued()  // every job was awaited: its thread ends without being waited for
         }
         do {
-            let (path, sys) = (self.path, configuration.systemCalls)
-            let (directory, reader) = try await io.run {
-                (try OutboxDirectory.open(path, create: false, sys: sys), try OutboxReader(path: path, sys: sys))
-            }
-            let env = RelayEnvironment(directory: directory, outboxID: tombstones.outboxID, tombstones: tombstones, io: io,
+            let reader = OutboxReader(opened)
+            let env = RelayEnvironment(directory: opened.directory, outboxID: opened.id, tombstones: tombstones, io: io,
                                        configuration: configuration, logger: logger, metrics: metrics,
                                        writerDurableThrough: writerDurableThrough)
-            let session = try await RelaySession(env, sink: sink, signals: signals, reader: reader)
+            let session = try await RelaySession(env, sink: sink, signals: signals, reader: reader, watched: watcher != nil)
             try await session.run(startingWith: availability)
         } catch {
             try? await tombstones.close()
@@ -147,18 +161,22 @@ public final class OutboxRelay: Service, Sendable {
         }
     }
 
-    /// Takes the relay lock, waiting as a standby while another relay holds it (or, with
+    /// Opens the outbox (once: the directory and its identity serve the whole run) and takes the relay
+    /// lock, waiting as a standby while another relay holds it (or, with
     /// ``OutboxRelayConfiguration/waitForOutbox``, while the outbox does not exist yet). Nil when stopped
     /// first; `waited` when it did not get the lock at once.
-    private func acquire() async throws -> (TombstoneLog, waited: Bool)? {
+    private func acquire() async throws -> (TombstoneLog, OpenedOutbox, waited: Bool)? {
         var announced = false
+        var outbox = opened
         while !signals.isStopping {
             do {
                 let (path, logger, sys, onDamage) = (self.path, self.logger, configuration.systemCalls, configuration.onDamage)
+                if outbox == nil { outbox = try await onDedicatedThread("outbox-relay-open") { try OpenedOutbox(path: path, sys: sys) } }
+                guard let opened = outbox else { continue }
                 let log = try await onDedicatedThread("outbox-relay-open") {
-                    try TombstoneLog(openingAt: path, checkpointBytes: 1 << 20, logger: logger, sys: sys, onDamage: onDamage)
+                    try TombstoneLog(opened, checkpointBytes: 1 << 20, logger: logger, onDamage: onDamage)
                 }
-                return (log, announced)
+                return (log, opened, announced)
             } catch let e as OutboxError where e.code == .locked || (e.code == .notAnOutbox && configuration.waitForOutbox) {
                 if !announced {
                     signals.status.set(.standby)

@@ -7,8 +7,9 @@ struct RelayRead {
     /// Every number the writer dropped (drop-oldest), when that changed since the last read: the queue
     /// lets go of them, even if read already.
     var dropped: SequenceRangeSet?
-    /// The dead-letter file's size now (redrive requests are listed when it changed).
-    var deadLetterSize: Int64 = 0
+    /// The dead-letter file's size now (redrive requests are listed when it changed); nil when it was
+    /// not looked at (the directory watch says it did not change).
+    var deadLetterSize: Int64?
 }
 
 /// The relay's reading side: follows the log from the first unfinished number (``LogTail``), skips what
@@ -22,8 +23,12 @@ final class RelayReadSide {
     private var dropped = SequenceRangeSet()
     private var droppedSize: Int64 = 0
 
-    init(_ env: RelayEnvironment, from start: UInt64) {
+    /// What the directory watch says changed; nil without a watch (every read looks at every file).
+    private let changes: RelaySignals?
+
+    init(_ env: RelayEnvironment, from start: UInt64, changes: RelaySignals?) {
         self.env = env
+        self.changes = changes
         let quarantine = env.configuration.onDamage == .quarantine
             ? SegmentQuarantine(env.directory, scope: .sealedOnly, logger: env.logger) : nil
         let tail = LogTail(directory: env.directory, outboxID: env.outboxID, from: start, reporter: quarantine?.reporter ?? .refuse)
@@ -34,20 +39,24 @@ final class RelayReadSide {
     /// The next number the tail will read.
     var nextSeq: UInt64 { tail.value.nextSeq }
 
+    /// `dropped.log` is read again at the next look, whatever its size (the sweep's fallback).
+    func forgetDrops() { droppedSize = -1 }
+
     /// Reads up to `room` messages and `roomBytes` bytes (none when either is spent; the drops and the
-    /// dead-letter file are looked at anyway).
+    /// dead-letter file are looked at anyway, when the directory watch says they changed).
     func read(room: Int, roomBytes: Int) async throws -> RelayRead {
         let canRead = room > 0 && roomBytes > 0
         let finished = env.tombstones.snapshot.finished
         let (env, tail) = (env, tail)
+        let look = changes?.takeChanges() ?? .all
         let (fresh, holes, size, droppedFileSize) = try await env.io.run {
             (canRead ? try Self.read(tail.value, limit: room, maxBytes: roomBytes) : [],
-             tail.value.takeHoles(), try DeadLetterLog.size(in: env.directory),
-             (try? env.directory.openFile(FileNames.dropped, writable: false).size()) ?? 0)
+             tail.value.takeHoles(), look.contains(.deadLetters) ? try DeadLetterLog.size(in: env.directory) : nil,
+             look.contains(.dropped) ? (try? env.directory.openFile(FileNames.dropped, writable: false).size()) ?? 0 : nil)
         }
         var found = RelayRead(deadLetterSize: size)
         // What the writer dropped to make room (drop-oldest) is never published, even if already read.
-        if droppedFileSize != droppedSize {
+        if let droppedFileSize, droppedFileSize != droppedSize {
             droppedSize = droppedFileSize
             dropped = droppedFileSize == 0 ? SequenceRangeSet()
                 : try await env.io.run { try DroppedLog.read(in: env.directory, outboxID: env.outboxID) }

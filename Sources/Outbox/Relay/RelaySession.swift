@@ -22,11 +22,14 @@ final class RelaySession {
     /// Whether the messages appended meanwhile were read while the last batch was out.
     private var readAhead = false
 
-    init(_ env: RelayEnvironment, sink: any OutboxSink, signals: RelaySignals, reader: OutboxReader) async throws {
+    /// - Parameter watched: whether the directory watch reports changes (``RelaySignals/changed``): the
+    ///   dead-letter file and `dropped.log` are then looked at only when it says they changed (or at a
+    ///   sweep), not at every read.
+    init(_ env: RelayEnvironment, sink: any OutboxSink, signals: RelaySignals, reader: OutboxReader, watched: Bool) async throws {
         self.env = env
         self.signals = signals
         self.reader = reader
-        readSide = RelayReadSide(env, from: env.tombstones.snapshot.finished.firstMissing(from: 1))
+        readSide = RelayReadSide(env, from: env.tombstones.snapshot.finished.firstMissing(from: 1), changes: watched ? signals : nil)
         queue = RelayQueue(configuration: env.configuration)
         publisher = RelayPublisher(sink: sink, metrics: env.metrics, logger: env.logger)
         ledger = RelayLedger(env)
@@ -80,7 +83,8 @@ final class RelaySession {
                                             roomBytes: env.configuration.maxInMemoryBytes - queue.heldBytes + inFlight.bytes)
         if let dropped = found.dropped { queue.remove(dropped) }
         queue.add(found.fresh)
-        let redrive = try await ledger.deadLetters.requests(size: found.deadLetterSize, held: queue.held)
+        guard let size = found.deadLetterSize else { return }
+        let redrive = try await ledger.deadLetters.requests(size: size, held: queue.held)
         if !redrive.isEmpty { queue.add(redrive) }
     }
 
@@ -125,7 +129,7 @@ final class RelaySession {
         try await ledger.settle()
         if compaction.isSweepDue {
             try await compaction.sweep(queue: &queue, tailNext: readSide.nextSeq, rereadBudget: false)
-            ledger.deadLetters.forgetSize()
+            lookAgain()
             await outages.statusFile.write(reachable: false, error: outages.reason)
         }
         let now = clock.now
@@ -139,7 +143,7 @@ final class RelaySession {
         try await ledger.settle()
         if compaction.isSweepDue {
             try await compaction.sweep(queue: &queue, tailNext: readSide.nextSeq, rereadBudget: true)
-            ledger.deadLetters.forgetSize()  // the sweep's fallback for a redrive request missed between two looks
+            lookAgain()
             await outages.statusFile.write(reachable: outages.reason == nil, error: outages.reason)
             return
         }
@@ -156,6 +160,14 @@ final class RelaySession {
         if (queue.count >= env.configuration.maxInMemory || queue.heldBytes >= env.configuration.maxInMemoryBytes)
             && queue.nextRetry == nil { wait = .milliseconds(1) }
         await signals.wake.wait(for: wait)
+    }
+
+    /// The sweep's fallback for a redrive request or a drop missed between two looks: the next read lists
+    /// the dead-letter file and reads `dropped.log` again, whatever the watch said.
+    private func lookAgain() {
+        ledger.deadLetters.forgetSize()
+        readSide.forgetDrops()
+        signals.filesChanged([.deadLetters, .dropped])
     }
 
     /// Records the gauges of the whole outbox when ``GaugeSchedule`` says they are due. The last committed

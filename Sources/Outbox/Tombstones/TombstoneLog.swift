@@ -33,17 +33,25 @@ public final class TombstoneLog: Sendable {
         try self.init(openingAt: path, checkpointBytes: checkpointBytes, logger: logger, sys: LinuxSystemCalls())
     }
 
-    package init(openingAt path: String, checkpointBytes: Int, logger: Logger, sys: any SystemCalls, onDamage: DamagePolicy = .refuse) throws {
-        let directory = try OutboxDirectory.open(path, create: false, sys: sys)
-        // Checked before the lock is taken, so that no relay.lock is left in a directory that is no outbox.
-        guard try !FileNames.list(directory).segments.isEmpty else {
-            throw OutboxError(.notAnOutbox, "not an outbox directory (no segment files)", path: directory.path)
-        }
+    package convenience init(openingAt path: String, checkpointBytes: Int, logger: Logger, sys: any SystemCalls,
+                             onDamage: DamagePolicy = .refuse) throws {
+        // The outbox is found before the lock is taken, so that no relay.lock is left in a directory that is no outbox.
+        try self.init(OpenedOutbox(path: path, sys: sys), checkpointBytes: checkpointBytes, logger: logger, onDamage: onDamage)
+    }
+
+    /// Opens the tombstone log of an outbox opened already, from synchronous code. Throws
+    /// ``OutboxError/Code/locked`` naming the pid of the process that holds it.
+    public convenience init(_ outbox: OpenedOutbox, checkpointBytes: Int = 1 << 20, logger: Logger = Logger(label: "outbox.tombstones")) throws {
+        try self.init(outbox, checkpointBytes: checkpointBytes, logger: logger, onDamage: .refuse)
+    }
+
+    package init(_ outbox: OpenedOutbox, checkpointBytes: Int, logger: Logger, onDamage: DamagePolicy) throws {
+        let directory = outbox.directory
         let lock = try FileLock.acquire(FileLock.relayLockName, in: directory, role: "relaying")
         let shared = Shared(TombstoneSnapshot())
-        let writer = try TombstoneWriter.open(directory: directory, logger: logger, checkpointBytes: Int64(checkpointBytes), shared: shared,
-                                              onDamage: onDamage)
-        self.path = path
+        let writer = try TombstoneWriter.open(directory: directory, outboxID: outbox.id, logger: logger, checkpointBytes: Int64(checkpointBytes),
+                                              shared: shared, onDamage: onDamage)
+        self.path = outbox.path
         self.outboxID = writer.outboxID
         self.maxRecordSize = writer.maxRecordSize
         self.lock = lock

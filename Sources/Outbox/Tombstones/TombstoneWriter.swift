@@ -55,13 +55,13 @@ final class TombstoneWriter {
     ///
     /// With ``DamagePolicy/quarantine``, a damaged active tombstone file goes to `quarantine/` and a copy
     /// of its valid frames takes its place (the messages whose tombstones were lost are published again).
-    static func open(directory: OutboxDirectory, logger: Logger, checkpointBytes: Int64,
+    static func open(directory: OutboxDirectory, outboxID: OutboxID, logger: Logger, checkpointBytes: Int64,
                      shared: Shared<TombstoneSnapshot>, onDamage: DamagePolicy = .refuse) throws -> TombstoneWriter {
         let listing = try FileNames.list(directory)
         guard let last = listing.segments.last else {
             throw OutboxError(.notAnOutbox, "no outbox here (no segment files)", path: directory.path)
         }
-        let segment = try SegmentFile.open(last.name, base: last.base, in: directory, expecting: ReferenceOutboxID.find(in: directory, listing))
+        let segment = try SegmentFile.open(last.name, base: last.base, in: directory, expecting: outboxID)
         let id = segment.header.outboxID
         // The relay's own temporary files (the holder of relay.lock creates these): an interrupted create.
         let relayFiles = [FileNames.tombstonePrefix, FileNames.deadLetters, FileNames.relayStatus].map { OutboxDirectory.temporaryPrefix + $0 }

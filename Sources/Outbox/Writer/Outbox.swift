@@ -31,6 +31,9 @@ public final class Outbox: Sendable {
     public let id: OutboxID
     /// The largest commit body, in bytes, this outbox accepts.
     public let maxRecordSize: Int
+    /// The outbox as this writer opened it: readers and a relay in this process can be built from it
+    /// (``OutboxReader/init(_:)``, ``OutboxRelay/init(outbox:sink:configuration:writer:logger:)``).
+    public let opened: OpenedOutbox
 
     private let configuration: OutboxConfiguration
     private let lock: FileLock
@@ -73,6 +76,7 @@ public final class Outbox: Sendable {
         writer.startMarking()
         self.path = path
         self.id = writer.outboxID
+        self.opened = OpenedOutbox(directory: directory, id: writer.outboxID)
         self.maxRecordSize = Int(writer.maxRecordSize)
         self.configuration = configuration
         self.lock = lock
