@@ -44,8 +44,8 @@ extension OutboxInspector {
         }
         result.remaining = try await onDedicatedThread("outbox-repair") {
             var remaining = try verify(directory).problems.filter { $0.kind != .leftoverFile }
-            if remaining.isEmpty, let failure = trialOpen(directory, logger: logger) {
-                remaining.append(VerifyProblem(file: failure.path.map { String($0.split(separator: "/").last ?? "") } ?? "", offset: failure.offset,
+            if remaining.isEmpty, let (file, failure) = trialOpen(directory, logger: logger) {
+                remaining.append(VerifyProblem(file: file, offset: failure.offset,
                                                kind: .corrupt, reason: "the outbox still does not open after repair: \(failure.message)"))
             }
             return remaining
@@ -169,23 +169,36 @@ extension OutboxInspector {
         return keptAs
     }
 
-    /// After a repair: the outbox opens as `dump`, `append` and the relay open it; the first failure.
-    private static func trialOpen(_ directory: OutboxDirectory, logger: Logger) -> OutboxError? {
+    /// After a repair: the outbox opens as `dump`, `append` and the relay open it; the first failure, and
+    /// the file each step names (a damaged segment is named by the walk's reporter).
+    private static func trialOpen(_ directory: OutboxDirectory, logger: Logger) -> (file: String, error: OutboxError)? {
+        let listing = try? FileNames.list(directory)
+        var file = listing?.segments.last?.name ?? ""
         do {
-            let reader = try OutboxReader(path: directory.path)
-            try reader.forEachMessage { _ in true }
-            _ = try TombstoneFile.read(in: directory, outboxID: reader.outboxID)
-            if (try? directory.openFile(DeadLetterLog.fileName, writable: false)) != nil {
-                _ = try DeadLetterLog.list(in: directory, outboxID: reader.outboxID)
+            let opened = try OpenedOutbox(path: directory.path)
+            var chain = SegmentChain(opened.directory, outboxID: opened.id, reporter: DamageReporter { damage in
+                file = damage.name
+                throw damage.error
+            })
+            try chain.walk(from: 1) { segment, frame in
+                _ = try segment.messages(in: frame)  // what `dump` decodes
+                return true
             }
+            file = listing?.tombstones.last?.name ?? FileNames.tombstones(1)
+            _ = try TombstoneFile.read(in: directory, outboxID: opened.id)
+            file = DeadLetterLog.fileName
+            if (try? directory.openFile(DeadLetterLog.fileName, writable: false)) != nil {
+                _ = try DeadLetterLog.list(in: directory, outboxID: opened.id)
+            }
+            file = listing?.segments.last?.name ?? ""
             var configuration = OutboxConfiguration()
             configuration.createIfMissing = false
             _ = try SegmentWriter.recover(directory: directory, configuration: configuration, logger: logger)
             return nil
         } catch let e as OutboxError {
-            return e
+            return (file, e)
         } catch {
-            return OutboxError(.io, "\(error)")
+            return (file, OutboxError(.io, "\(error)"))
         }
     }
 

@@ -1,5 +1,5 @@
 /// An outbox opened once per process: its directory (one descriptor), its identity (found once, by the
-/// rule of ``ReferenceOutboxID``: the id most of its files carry), and the syscall seam every file
+/// rule of FORMAT.md §2: the id most of its files carry), and the syscall seam every file
 /// operation goes through. ``OutboxReader``, ``TombstoneLog``, ``OutboxRelay`` and ``OutboxInspector``
 /// can be built from it, so that a process using the outbox in several ways opens the directory and
 /// reads the file headers once. It takes no lock and changes nothing; ``Outbox/opened`` is the writer's.

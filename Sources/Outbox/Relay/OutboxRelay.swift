@@ -69,7 +69,13 @@ public final class OutboxRelay: Service, Sendable {
     /// A relay for an outbox opened already (``OpenedOutbox``, or ``Outbox/opened`` of the writer in this
     /// process): its directory is not opened again, nor its identity looked up. Nothing runs until ``run()``.
     ///
-    /// - Parameter writer: the writer, when it lives in this process: its commits wake the relay directly.
+    /// - Parameters:
+    ///   - outbox: the outbox to publish from.
+    ///   - sink: where messages go.
+    ///   - configuration: how it publishes; ``run()`` refuses one that cannot work
+    ///     (``OutboxRelayConfiguration/validated()``).
+    ///   - writer: the writer, when it lives in this process: its commits wake the relay directly.
+    ///   - logger: where the relay logs (the library never bootstraps logging).
     public convenience init(outbox: OpenedOutbox, sink: any OutboxSink, configuration: OutboxRelayConfiguration = .init(),
                             writer: Outbox? = nil, logger: Logger = Logger(label: "outbox.relay")) {
         self.init(path: outbox.path, opened: outbox, sink: sink, configuration: configuration, writer: writer, logger: logger)
