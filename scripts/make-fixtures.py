@@ -11,9 +11,9 @@ replaces and leaves an outbox that opens with that many messages. "writer": "ope
 sealed segment that open does not read (FORMAT.md §7: it checks a sealed segment by its seal); reading,
 tailing and verify still find it.
 
-The `v1-*` and `v3-*` fixtures were written by builds of format versions 1 and 3 and are kept as they are
-(this script leaves them alone): they check that older files are still read, by the rules of their
-version, as FORMAT.md §9 says. The others are of the current version (4).
+The `v1-*`, `v3-*` and `v4-*` fixtures were written by builds of format versions 1, 3 and 4 and are kept as
+they are (this script leaves them alone): they check that older files are still read, by the rules of
+their version, as FORMAT.md §9 says. The others are of the current version (5).
 """
 import json, os, shutil, struct, subprocess, sys, zlib
 
@@ -123,7 +123,7 @@ def main():
         sys.exit("build first: swift build")
     os.makedirs(OUT, exist_ok=True)
     for name in os.listdir(OUT):
-        if not name.startswith(("v1-", "v3-")):
+        if not name.startswith(("v1-", "v3-", "v4-")):
             shutil.rmtree(os.path.join(OUT, name))
 
     d, ob, frames = make("valid", 12, segment_size=600)
@@ -242,11 +242,11 @@ def main():
     path = os.path.join(ob, seg)
     with open(path, "rb") as f:
         header = bytearray(f.read(64))
-    header[8:10] = struct.pack("<H", 5)
+    header[8:10] = struct.pack("<H", 6)
     header[60:64] = struct.pack("<I", zlib.crc32(bytes(header[0:60])))
     patch(path, 0, bytes(header))
     expect(d, open="error", code="unsupported-version", file=seg, offset=8, verifyKind="unsupported-version", repair="refused",
-           description="a segment written by format version 5 (valid checksum): refused, not guessed at")
+           description="a segment written by format version 6 (valid checksum): refused, not guessed at")
 
     d, ob, frames = make("bad-header-checksum", 3)
     seg = segments(ob)[0]

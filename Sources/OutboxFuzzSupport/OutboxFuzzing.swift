@@ -74,6 +74,19 @@ public enum OutboxFuzzing {
         if let ranges = try? TombstoneCodec.decode(body, count: Int(count), first: delta) {
             precondition(TombstoneCodec.encode(ranges[...]) == body, "tombstone ranges re-encode differently")
         }
+        // The same body as a route frame's (FORMAT.md §5c): status, name, then ranges from the first one's start.
+        if body.count >= 2, 2 + Int(body[1]) <= body.count {
+            var ranges = ByteReader(Array(body[(2 + Int(body[1]))...]))
+            if let first = try? ranges.varint("first"),
+               let decoded = try? RouteTombstoneCodec.decodeRanges(body, count: Int(count), first: first) {
+                precondition(RouteTombstoneCodec.encodeRanges(route: decoded.route, status: decoded.status, decoded.ranges[...]) == body,
+                              "route ranges re-encode differently")
+                precondition(RouteTombstoneCodec.nameProblem(decoded.route) == nil, "a route name that decodes is valid")
+            }
+        }
+        if let route = try? RouteTombstoneCodec.decodeStart(body) {
+            precondition(RouteTombstoneCodec.encodeStart(route: route) == body, "a route start re-encodes differently")
+        }
         // The whole file path as well: the same bytes as a tombstone file.
         let sys = MemoryFileSystem(files: [FileNames.tombstones(1): data])
         if let directory = try? OutboxDirectory.open("/fuzz", create: false, sys: sys) {

@@ -11,7 +11,7 @@ struct DumpCommand: AsyncParsableCommand {
     @Flag(help: "JSON Lines, one object per message.") var json = false
     @Option(parsing: .unconditional, help: "Start at this sequence number.") var from: UInt64 = 1
     @Option(parsing: .unconditional, help: "Stop after this many messages.") var limit: Int?
-    @Option(help: "Which messages: pending, published, dead, expired, dropped or all.") var status: StatusFilter = .all
+    @Option(help: "Which messages: pending, published, dead, expired, dropped, unrouted or all.") var status: StatusFilter = .all
     @Option(help: "Only messages of this type.") var type: String?
     @Option(help: "Only messages with this key.") var key: String?
     @Option(help: "How to show payloads: none, text, hex or base64.") var payload: PayloadDisplay = .none

@@ -22,6 +22,7 @@ struct StatsCommand: AsyncParsableCommand {
                 j.number("dead", s.dead)
                 j.number("expired", s.expired)
                 j.number("dropped", s.dropped)
+                j.number("unrouted", s.unrouted)
                 j.number("segments", s.segments)
                 j.number("tombstoneFiles", s.tombstoneFiles)
                 j.number("quarantinedFiles", s.quarantinedFiles)
@@ -47,6 +48,7 @@ struct StatsCommand: AsyncParsableCommand {
                     dead-lettered:      \(s.dead)
                     expired:            \(s.expired)
                     dropped:            \(s.dropped)
+                    unrouted:           \(s.unrouted)
                     sequence numbers:   \(s.firstSeq)...\(s.lastSeq) stored
                     oldest pending:     \(s.oldestPendingAgeSeconds.map { String(format: "%.1f s ago (seq \(s.oldestPendingSeq!))", $0) } ?? "-")
                     segments:           \(s.segments)

@@ -115,14 +115,14 @@ struct CodecTests {
             b.replaceSubrange(60..<64, with: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
             return b
         }
-        // Versions 1 to 3 (written by older builds) are still read, and keep their version when re-encoded.
-        for v: UInt8 in [1, 2, 3] {
+        // Versions 1 to 4 (written by older builds) are still read, and keep their version when re-encoded.
+        for v: UInt8 in [1, 2, 3, 4] {
             let old = try FileHeader.decode(withVersion(v), expecting: .segment)
             #expect(old.version == UInt16(v) && old.encode() == withVersion(v))
         }
-        #expect(FileHeader.currentVersion == 4)
-        #expect { try FileHeader.decode(withVersion(5), expecting: .segment) } throws: {
-            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 5") == true
+        #expect(FileHeader.currentVersion == 5)
+        #expect { try FileHeader.decode(withVersion(6), expecting: .segment) } throws: {
+            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 6") == true
         }
     }
 
@@ -173,5 +173,21 @@ struct DeflateTests {
         #expect(Deflate.decompress(compressed[...], expectedLength: original.count) == original)
         #expect(Deflate.decompress((compressed + [0, 1, 2])[...], expectedLength: original.count) == nil)
         #expect(Deflate.decompress(compressed.dropLast(1), expectedLength: original.count) == nil)
+    }
+
+    /// Route frames (FORMAT.md §5c) decode to what was encoded, and refuse what they must.
+    @Test func routeFramesRoundTripAndRefuseBadNames() throws {
+        let body = RouteTombstoneCodec.encodeRanges(route: "cloud-1", status: .dead, [3...5, 9...9])
+        let decoded = try RouteTombstoneCodec.decodeRanges(body, count: 2, first: 3)
+        #expect(decoded.route == "cloud-1" && decoded.status == .dead && decoded.ranges == [3...5, 9...9])
+        #expect(try RouteTombstoneCodec.decodeStart(RouteTombstoneCodec.encodeStart(route: "a.b_c")) == "a.b_c")
+        #expect(RouteTombstoneCodec.nameProblem("") != nil && RouteTombstoneCodec.nameProblem("a b") != nil)
+        #expect(RouteTombstoneCodec.nameProblem(String(repeating: "x", count: 65)) != nil && RouteTombstoneCodec.nameProblem("ok") == nil)
+        var badStatus = body
+        badStatus[0] = 1
+        #expect(throws: DecodeError.self) { try RouteTombstoneCodec.decodeRanges(badStatus, count: 2, first: 3) }
+        #expect(throws: DecodeError.self) { try RouteTombstoneCodec.decodeRanges(Array(body.prefix(5)), count: 2, first: 3) }
+        #expect(throws: DecodeError.self) { try RouteTombstoneCodec.decodeStart([3, 0x61, 0x20, 0x62]) }
+        #expect(throws: DecodeError.self) { try RouteTombstoneCodec.decodeStart([0]) }
     }
 }

@@ -26,6 +26,9 @@ struct FuzzRegressionTests {
     @Test func tombstoneInputs() throws {
         for file in Self.inputs("FuzzTombstones") { OutboxFuzzing.tombstoneBody(Array(try Data(contentsOf: URL(fileURLWithPath: file)))) }
         OutboxFuzzing.tombstoneBody([3, 1, 5, 3, 0, 10, 7])
+        // Route frames' bodies (FORMAT.md §5c) go through the same harness.
+        OutboxFuzzing.tombstoneBody([2] + RouteTombstoneCodec.encodeRanges(route: "cloud", status: .dead, [3...5, 9...9]))
+        OutboxFuzzing.tombstoneBody([1] + RouteTombstoneCodec.encodeStart(route: "a.b"))
     }
 
     @Test func directoryInputs() throws {

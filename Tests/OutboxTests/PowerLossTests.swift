@@ -33,6 +33,11 @@ struct PowerLossTests {
         recorder.note(.acknowledgedAppend(first...first, []))
         let tombstones = try TombstoneLog(openingAt: dir, checkpointBytes: 200, logger: quietLogger, sys: recorder)
         var pending: [UInt64] = [first]
+        // Two routes (FORMAT.md §5c): one serving everything, one added "from now".
+        try await tombstones.declareRoute("all")
+        recorder.note(.acknowledgedRouteStart(1, route: "all"))
+        try await tombstones.declareRoute("late", startingAt: first + 1)
+        recorder.note(.acknowledgedRouteStart(first + 1, route: "late"))
         for step in 0..<Int(ProcessInfo.processInfo.environment["OUTBOX_POWER_LOSS_STEPS"] ?? "80")! {
             let r = Int.random(in: 0..<100, using: &g)
             if r < 55 {
@@ -54,13 +59,20 @@ struct PowerLossTests {
                 let range = try await outbox.append(contentsOf: batch)
                 pending += Array(range)
                 recorder.note(.acknowledgedAppend(range, batch))
-            } else if r < 92, !pending.isEmpty {
+            } else if r < 86, !pending.isEmpty {
                 let n = min(pending.count, Int.random(in: 1...6, using: &g))
                 let done = Array(pending.prefix(n))
                 pending.removeFirst(n)
-                let status: MessageStatus = [.dead, .expired, .published, .published, .published][Int.random(in: 0..<5, using: &g)]
+                let status: MessageStatus = [.dead, .expired, .unrouted, .published, .published, .published][Int.random(in: 0..<6, using: &g)]
                 try await tombstones.acknowledge(done, as: status)
                 recorder.note(.acknowledgedTombstones(done, status))
+            } else if r < 93, !pending.isEmpty {
+                // One route is done with some pending messages; the outbox is not (another route is not).
+                let done = pending.filter { _ in Bool.random(using: &g) }
+                let route = Bool.random(using: &g) ? "all" : "late"
+                let status: MessageStatus = [.dead, .expired, .published][Int.random(in: 0..<3, using: &g)]
+                try await tombstones.acknowledge(done, as: status, route: route)
+                recorder.note(.acknowledgedRoute(done, status, route: route))
             } else {
                 try await tombstones.compact(forceCheckpoint: Bool.random(using: &g))
             }
@@ -76,6 +88,7 @@ struct PowerLossTests {
             var model = CrashModel()
             var acknowledged: [UInt64] = []
             var finished: [UInt64: MessageStatus] = [:]
+            var routes = RouteAcknowledgements()
             var states = 0
             var failures = 0
             var problems: [String] = []
@@ -84,12 +97,14 @@ struct PowerLossTests {
                 switch op {
                 case .acknowledgedAppend(let range, _): acknowledged += Array(range)
                 case .acknowledgedTombstones(let seqs, let status): for s in seqs { finished[s] = status }
+                case .acknowledgedRoute(let seqs, let status, let route): for s in seqs { routes.finished[route, default: [:]][s] = status }
+                case .acknowledgedRouteStart(let start, let route): routes.starts[route] = start
                 default: break
                 }
                 for (what, files) in model.crashStates(random: &g) {
                     states += 1
                     if let problem = Self.check(files, tmp: tmp, state: states, acknowledged: acknowledged,
-                                                finished: finished, submitted: submittedMessages) {
+                                                finished: finished, routes: routes, submitted: submittedMessages) {
                         failures += 1
                         if failures <= 5 { problems.append("seed \(seed), after operation \(index) (\(op)), \(what): \(problem)") }
                     }
@@ -103,8 +118,15 @@ struct PowerLossTests {
     }
 
     /// Materializes one crash state and checks it; returns what is wrong, or nil.
+    /// What the routes' acknowledgements said (FORMAT.md §5c).
+    struct RouteAcknowledgements {
+        var finished: [String: [UInt64: MessageStatus]] = [:]
+        var starts: [String: UInt64] = [:]
+    }
+
     private static func check(_ files: [String: [UInt8]], tmp: TemporaryDirectory, state: Int, acknowledged: [UInt64],
-                              finished: [UInt64: MessageStatus], submitted: [MessageID: OutboxMessage]) -> String? {
+                              finished: [UInt64: MessageStatus], routes: RouteAcknowledgements,
+                              submitted: [MessageID: OutboxMessage]) -> String? {
         let dir = tmp.sub("crash-\(state)")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do {
@@ -139,6 +161,14 @@ struct PowerLossTests {
             }
             for (seq, status) in finished where snapshot.status(of: seq) != status {
                 return "acknowledged tombstone for \(seq) (\(status)) came back as \(snapshot.status(of: seq))"
+            }
+            for (route, start) in routes.starts where snapshot.routes[route]?.start != start {
+                return "acknowledged start \(start) of route \(route) came back as \(snapshot.routes[route]?.start.description ?? "none")"
+            }
+            for (route, statuses) in routes.finished {
+                for (seq, status) in statuses where snapshot.status(of: seq) == .pending && snapshot.status(of: seq, route: route) != status {
+                    return "acknowledged tombstone of route \(route) for \(seq) (\(status)) came back as \(snapshot.status(of: seq, route: route))"
+                }
             }
             let highest = max(acknowledged.max() ?? 0, finished.keys.max() ?? 0, stored.last?.seq ?? 0)
             let next = try outbox.appendBlocking(sampleMessage(0))

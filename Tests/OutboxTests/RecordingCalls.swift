@@ -18,6 +18,10 @@ final class RecordingCalls: SystemCalls, @unchecked Sendable {
         /// Not a system call: the workload got an acknowledgement (appended messages, or tombstones).
         case acknowledgedAppend(ClosedRange<UInt64>, [OutboxMessage])
         case acknowledgedTombstones([UInt64], MessageStatus)
+        /// Not a system call: a route's tombstones (FORMAT.md §5c) were acknowledged; `route start` when
+        /// the numbers are the route's declared start.
+        case acknowledgedRoute([UInt64], MessageStatus, route: String)
+        case acknowledgedRouteStart(UInt64, route: String)
     }
 
     private let real = LinuxSystemCalls()
@@ -200,7 +204,7 @@ struct CrashModel {
             volatileEntries[name] = nil
         case .syncDirectory:
             durableEntries = volatileEntries
-        case .acknowledgedAppend, .acknowledgedTombstones:
+        case .acknowledgedAppend, .acknowledgedTombstones, .acknowledgedRoute, .acknowledgedRouteStart:
             break
         }
     }

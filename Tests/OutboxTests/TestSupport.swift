@@ -147,7 +147,8 @@ func downgrade(_ path: String, to version: UInt16, kind: FileHeader.Kind) throws
         guard h.length > 0, let frameKind = FrameKind(rawValue: h.kind), at + FrameHeader.size + Int(h.length) <= bytes.count else { break }
         let body = Array(bytes[(at + FrameHeader.size)..<(at + FrameHeader.size + Int(h.length))])
         let frame = FrameHeader.frame(kind: frameKind, first: h.first, count: h.count, body: body,
-                                      identity: FileIdentity(outboxID: header.outboxID, base: header.base), offset: Int64(at), tag: 0)
+                                      identity: FileIdentity(outboxID: header.outboxID, base: header.base), offset: Int64(at),
+                                      tag: version >= FrameHeader.taggedVersion ? h.flags : 0)
         bytes.replaceSubrange(at..<(at + frame.count), with: frame)
         at += frame.count
     }

@@ -207,4 +207,81 @@ struct FormatVersionTests {
         #expect(t.status(of: 1) == .published && t.status(of: 2) == .expired && t.status(of: 3) == .pending)
         #expect(try OutboxInspector.verify(path: dir).problems.filter { $0.kind != .leftoverFile }.isEmpty)
     }
+
+    /// Route frames (FORMAT.md §5c): what each route finished, its start, and the unrouted numbers are
+    /// durable, read back by the writer and by readers, and kept by a checkpoint, which drops what the
+    /// whole outbox finished from each route's sets and what a forgotten route held.
+    @Test func routeProgressIsDurableAndCheckpointedWithoutWhatTheOutboxFinished() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        for i in 1...10 { try await outbox.append(sampleMessage(i)) }
+        try await outbox.close()
+        var log = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        try await log.declareRoute("cloud")
+        try await log.declareRoute("audit.v2", startingAt: 6)
+        try await log.declareRoute("old")
+        try await log.acknowledge([1, 2, 3, 4], route: "cloud")
+        try await log.acknowledge([5], as: .dead, route: "cloud")
+        try await log.acknowledge([7], as: .expired, route: "audit.v2")
+        try await log.acknowledge([8], route: "old")
+        try await log.acknowledge([1, 2, 3])  // every route that matched them is done
+        try await log.acknowledge([9], as: .unrouted)
+        await #expect(throws: OutboxError.self) { try await log.acknowledge([10], route: "no spaces") }
+        await #expect(throws: OutboxError.self) { try await log.acknowledge([10], as: .unrouted, route: "cloud") }
+        let before = log.snapshot
+        try await log.close()
+
+        let read = try OutboxReader(path: dir).tombstones()
+        #expect(read.routes == before.routes && read.unrouted == before.unrouted)
+        #expect(read.routes["cloud"]?.published.ranges == [1...4] && read.routes["cloud"]?.dead.ranges == [5...5])
+        #expect(read.routes["audit.v2"]?.start == 6 && read.routes["audit.v2"]?.expired.ranges == [7...7])
+        #expect(read.finished(forRoute: "audit.v2").ranges == [1...5, 7...7, 9...9])
+        #expect(read.finished(forRoute: "cloud").ranges == [1...5, 9...9])
+        #expect(read.status(of: 4) == .pending && read.status(of: 4, route: "cloud") == .published)
+        #expect(read.status(of: 9) == .unrouted && read.status(of: 2, route: "audit.v2") == .published)
+        #expect(read.status(of: 6, route: "audit.v2") == .pending && read.status(of: 6, route: "cloud") == .pending)
+        let stats = try OutboxReader(path: dir).stats()
+        #expect(stats.published == 3 && stats.unrouted == 1 && stats.pending == 6)
+
+        log = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        #expect(log.snapshot.routes == before.routes)
+        try await log.forgetRoutes(["old"])
+        #expect(log.snapshot.routes["old"] == nil)
+        try await log.compact(forceCheckpoint: true)
+        try await log.close()
+        let checkpointed = try OutboxReader(path: dir).tombstones()
+        #expect(checkpointed.routes["old"] == nil, "a forgotten route leaves with the checkpoint")
+        #expect(checkpointed.routes["cloud"]?.published.ranges == [4...4], "what the outbox finished is not kept twice")
+        #expect(checkpointed.routes["cloud"]?.dead.ranges == [5...5] && checkpointed.routes["audit.v2"]?.start == 6)
+        #expect(checkpointed.finished(forRoute: "cloud") == read.finished(forRoute: "cloud"))
+        #expect(checkpointed.unrouted.ranges == [9...9] && checkpointed.published.ranges == [1...3])
+        #expect(try OutboxInspector.verify(path: dir).problems.filter { $0.kind != .leftoverFile }.isEmpty)
+    }
+
+    /// A version-4 tombstone file cannot hold route frames: the first one moves the set into a new
+    /// generation of the current version first (FORMAT.md §9), and nothing it held is lost.
+    @Test func aVersionFourTombstoneFileIsCheckpointedBeforeItGetsARouteFrame() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        for i in 1...4 { try await outbox.append(sampleMessage(i)) }
+        try await outbox.close()
+        var log = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        try await log.acknowledge([1])
+        try await log.acknowledge([2], as: .expired)
+        try await log.close()
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: dir).first { $0.hasPrefix("tombstones-") })
+        try downgrade(dir + "/" + name, to: 4, kind: .tombstones)
+        log = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        try await log.acknowledge([3], route: "cloud")
+        try await log.close()
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("tombstones-") }
+        #expect(files.count == 1 && files[0] != name, "checkpointed into a new generation: \(files)")
+        let header = try FileHeader.decode(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/" + files[0])).prefix(64)), expecting: .tombstones)
+        #expect(header.version == 5)
+        let t = try OutboxReader(path: dir).tombstones()
+        #expect(t.status(of: 1) == .published && t.status(of: 2) == .expired && t.status(of: 3, route: "cloud") == .published)
+        #expect(try OutboxInspector.verify(path: dir).problems.filter { $0.kind != .leftoverFile }.isEmpty)
+    }
 }

@@ -40,10 +40,10 @@ package struct FileHeader: Equatable, Sendable {
 
     package static let size = 64
     /// The version this build writes into the files it creates (FORMAT.md §9).
-    static let currentVersion: UInt16 = 4
+    static let currentVersion: UInt16 = 5
     /// The versions this build reads: 1; 2 (expired tombstones, frame kind 8); 3 (segment seals, frame
-    /// kind 10); 4 (write tags in frame flags).
-    static let readableVersions: ClosedRange<UInt16> = 1...4
+    /// kind 10); 4 (write tags in frame flags); 5 (routes in tombstone files, frame kinds 11 to 13).
+    static let readableVersions: ClosedRange<UInt16> = 1...5
 
     package var kind: Kind
     /// The file's format version (new files get ``currentVersion``).

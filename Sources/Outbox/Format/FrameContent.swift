@@ -1,11 +1,13 @@
 /// The frame kinds each file kind may hold, and the check of their bodies (FORMAT.md §4, §5, §5a).
 enum FrameContent {
     /// The kinds a file of `file` kind and format `version` may hold: expired ranges (kind 8) only from
-    /// version 2 on, seals (kind 10) only from version 3 on.
+    /// version 2 on, seals (kind 10) only from version 3 on, routes (kinds 11 to 13) only from version 5 on.
     static func kinds(in file: FileHeader.Kind, version: UInt16 = FileHeader.currentVersion) -> Set<FrameKind> {
         switch file {
         case .segment: version >= 3 ? [.messages, .hole, .seal] : [.messages, .hole]
-        case .tombstones: version >= 2 ? [.published, .dead, .expired] : [.published, .dead]
+        case .tombstones:
+            version >= 5 ? [.published, .dead, .expired, .routeRanges, .unrouted, .routeStart]
+                : version >= 2 ? [.published, .dead, .expired] : [.published, .dead]
         case .deadLetters: [.deadLetter, .redriven, .redriveRequested]
         case .dropped: [.dropped]
         }
@@ -32,8 +34,13 @@ enum FrameContent {
             case .deadLetter:
                 guard h.count == 1 else { return "a dead letter frame holds \(h.count) records" }
                 _ = try MessageCodec.decode(body, count: 1, maxBody: Int(maxBody))
-            case .published, .dead, .expired, .dropped, .redriven, .redriveRequested:
+            case .published, .dead, .expired, .dropped, .redriven, .redriveRequested, .unrouted:
                 _ = try TombstoneCodec.decode(body, count: Int(h.count), first: h.first)
+            case .routeRanges:
+                _ = try RouteTombstoneCodec.decodeRanges(body, count: Int(h.count), first: h.first)
+            case .routeStart:
+                guard h.count == 1 else { return "a route start frame has count \(h.count), not 1" }
+                _ = try RouteTombstoneCodec.decodeStart(body)
             case .hole:
                 if String(validating: body, as: UTF8.self) == nil { return "a hole's reason is not UTF-8" }
             case .seal:
@@ -57,6 +64,9 @@ enum FrameContent {
         case .redriveRequested: "redrive-requested"
         case .hole: "hole"
         case .seal: "seal"
+        case .routeRanges: "route"
+        case .unrouted: "unrouted"
+        case .routeStart: "route-start"
         }
     }
 }

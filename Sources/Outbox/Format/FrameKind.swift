@@ -25,4 +25,12 @@ package enum FrameKind: UInt16, Sendable {
     /// the segment's last, `count` the number of frames before it, and the body 8 bytes (the time it was
     /// sealed). Open trusts a sealed segment whose seal checks out without reading its other frames.
     case seal = 10
+    /// Sequence ranges one route of the relay finished (tombstone files, from format version 5): the body
+    /// names the route and the status (published, dead or expired) before the ranges (FORMAT.md §5c).
+    case routeRanges = 11
+    /// Sequence ranges that matched no route of the relay: never published (tombstone files, from version 5).
+    case unrouted = 12
+    /// A route of the relay (tombstone files, from version 5): its name in the body, and in `first` the
+    /// first number it serves (a route added "from now" does not serve what was appended before it).
+    case routeStart = 13
 }

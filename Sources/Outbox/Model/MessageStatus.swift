@@ -14,4 +14,6 @@ public enum MessageStatus: String, Sendable, Codable {
     /// Dropped by the writer to make room in a full disk budget (``FullPolicy/dropOldest``): never
     /// published.
     case dropped
+    /// It matched no route of the relay (``OutboxRoute``): never published, and tombstoned as unrouted.
+    case unrouted
 }

@@ -118,7 +118,7 @@ public final class OutboxReader: Sendable {
         s.firstSeq = first.base
         if lastSeq >= 1 {
             s.published = tombstones.published.count(in: 1...lastSeq)
-            // A number in several sets counts once: published, then dead, then expired (FORMAT.md §5).
+            // A number in several sets counts once: published, then dead, expired, unrouted, dropped (FORMAT.md §5).
             let dead = tombstones.dead.subtracting(tombstones.published)
             var publishedOrDead = tombstones.published
             publishedOrDead.formUnion(dead)
@@ -126,8 +126,11 @@ public final class OutboxReader: Sendable {
             let expired = tombstones.expired.subtracting(publishedOrDead)
             s.expired = expired.count(in: 1...lastSeq)
             publishedOrDead.formUnion(expired)
+            let unrouted = tombstones.unrouted.subtracting(publishedOrDead)
+            s.unrouted = unrouted.count(in: 1...lastSeq)
+            publishedOrDead.formUnion(unrouted)
             s.dropped = tombstones.dropped.subtracting(publishedOrDead).count(in: 1...lastSeq)
-            s.pending = lastSeq - s.published - s.dead - s.expired - s.dropped
+            s.pending = lastSeq - s.published - s.dead - s.expired - s.unrouted - s.dropped
             let oldest = tombstones.finished.firstMissing(from: first.base)
             if oldest <= lastSeq, let m = try messages(from: oldest, limit: 1).first {
                 s.oldestPendingSeq = m.seq

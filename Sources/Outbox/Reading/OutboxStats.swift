@@ -12,6 +12,8 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     public var expired: UInt64 = 0
     /// Messages the writer dropped to make room in a full disk budget (never published).
     public var dropped: UInt64 = 0
+    /// Messages that matched no route of the relay (never published).
+    public var unrouted: UInt64 = 0
     /// Segment files.
     public var segments = 0
     /// Tombstone files.

@@ -22,8 +22,7 @@ package struct TombstoneFile {
         let (file, header, scanner) = (log.file, log.header, log.scanner)
         var snapshot = TombstoneSnapshot()
         let end = try tail.walk(scanner) { frame in
-            let ranges = (try? TombstoneCodec.decode(frame.body, count: Int(frame.header.count), first: frame.header.first)) ?? []
-            snapshot.apply(ranges, kind: frame.header.kind)
+            snapshot.apply(frame)
             return true
         }
         return TombstoneFile(name: name, generation: generation, file: file, header: header, snapshot: snapshot, end: end)

@@ -68,21 +68,46 @@ public final class TombstoneLog: Sendable {
     /// The finished sequence numbers as of the last durable acknowledgement.
     public var snapshot: TombstoneSnapshot { shared.get() }
 
-    /// Records `seqs` as finished (published; dead-lettered with `.dead`; expired with `.expired`);
+    /// Records `seqs` as finished (published; dead-lettered with `.dead`; expired with `.expired`; matched
+    /// no route with `.unrouted`), for the whole outbox, or for one route of the relay when `route` names
+    /// it (FORMAT.md §5c: a message is finished for the outbox once every route that matched it is done);
     /// returns once durable.
-    public func acknowledge<S: Sequence>(_ seqs: S, as status: MessageStatus = .published) async throws where S.Element == UInt64 {
-        let job = try acknowledgement(seqs, status)
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-            submit(job) { c.resume(with: $0.mapError { $0 as any Error }) }
-        }
+    public func acknowledge<S: Sequence>(_ seqs: S, as status: MessageStatus = .published, route: String? = nil) async throws
+        where S.Element == UInt64 {
+        try await record(try acknowledgement(seqs, status, route: route))
     }
 
-    /// ``acknowledge(_:as:)`` from synchronous code, blocking the calling thread until durable.
-    public func acknowledgeBlocking<S: Sequence>(_ seqs: S, as status: MessageStatus = .published) throws where S.Element == UInt64 {
-        let job = try acknowledgement(seqs, status)
+    /// ``acknowledge(_:as:route:)`` from synchronous code, blocking the calling thread until durable.
+    public func acknowledgeBlocking<S: Sequence>(_ seqs: S, as status: MessageStatus = .published, route: String? = nil) throws
+        where S.Element == UInt64 {
+        let job = try acknowledgement(seqs, status, route: route)
         let box = ResultBox<Void>()
         submit(job) { box.set($0) }
         try box.wait().get()
+    }
+
+    /// Records that the relay has a route named `route` serving the numbers from `start` on (1: every
+    /// message still pending; the next number: only what is appended from now on); returns once durable.
+    public func declareRoute(_ route: String, startingAt start: UInt64 = 1) async throws {
+        if let problem = RouteTombstoneCodec.nameProblem(route) { throw OutboxError(.invalidArgument, problem) }
+        try await record(.routeStart(route, max(1, start)))
+    }
+
+    /// Lets go of what routes the relay no longer has finished: their progress leaves the snapshot now
+    /// and the tombstone file at its next checkpoint (what the outbox finished stays).
+    public func forgetRoutes(_ routes: [String]) async throws {
+        guard !routes.isEmpty else { return }
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            if !committer.submit(.forget(routes: routes, { c.resume(with: $0.mapError { $0 as any Error }) })) {
+                c.resume(throwing: OutboxError(.closed, "the tombstone log is closed", path: path))
+            }
+        }
+    }
+
+    private func record(_ job: TombstoneRecord?) async throws {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            submit(job) { c.resume(with: $0.mapError { $0 as any Error }) }
+        }
     }
 
     /// Removes fully finished sealed segments and checkpoints the tombstone file when it grew (or when
@@ -103,20 +128,27 @@ public final class TombstoneLog: Sendable {
     }
 
     /// The acknowledgement job for `seqs`, or nil when there is nothing to record.
-    private func acknowledgement<S: Sequence>(_ seqs: S, _ status: MessageStatus) throws -> (SequenceRangeSet, FrameKind)? where S.Element == UInt64 {
+    private func acknowledgement<S: Sequence>(_ seqs: S, _ status: MessageStatus, route: String?) throws -> TombstoneRecord?
+        where S.Element == UInt64 {
         let set = SequenceRangeSet(seqs)
         guard !set.isEmpty else { return nil }
+        let kind: FrameKind
         switch status {
-        case .published: return (set, .published)
-        case .dead: return (set, .dead)
-        case .expired: return (set, .expired)
-        case .pending, .dropped: throw OutboxError(.invalidArgument, "acknowledge takes .published, .dead or .expired (only the writer drops)")
+        case .published: kind = .published
+        case .dead: kind = .dead
+        case .expired: kind = .expired
+        case .unrouted where route == nil: kind = .unrouted
+        case .pending, .dropped, .unrouted:
+            throw OutboxError(.invalidArgument, "acknowledge takes .published, .dead, .expired, or .unrouted for the whole outbox (only the writer drops)")
         }
+        guard let route else { return .ranges(set, kind) }
+        if let problem = RouteTombstoneCodec.nameProblem(route) { throw OutboxError(.invalidArgument, problem) }
+        return .route(route, set, status: kind)
     }
 
-    private func submit(_ job: (SequenceRangeSet, FrameKind)?, _ done: @escaping @Sendable (Result<Void, OutboxError>) -> Void) {
-        guard let (set, kind) = job else { return done(.success(())) }
-        if !committer.submit(.acknowledge(set, kind, done)) {
+    private func submit(_ job: TombstoneRecord?, _ done: @escaping @Sendable (Result<Void, OutboxError>) -> Void) {
+        guard let job else { return done(.success(())) }
+        if !committer.submit(.record(job, done)) {
             done(.failure(OutboxError(.closed, "the tombstone log is closed", path: path)))
         }
     }

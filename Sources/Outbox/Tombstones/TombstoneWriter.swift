@@ -4,13 +4,16 @@ import Logging
 /// The single writer of an outbox's tombstone files. Lives on the group-commit thread after ``open``.
 final class TombstoneWriter {
     enum Request {
-        case acknowledge(SequenceRangeSet, FrameKind, (Result<Void, OutboxError>) -> Void)
+        /// Frames to write, group-committed with the records next to it.
+        case record(TombstoneRecord, (Result<Void, OutboxError>) -> Void)
+        /// Routes the relay no longer has: what they finished is let go (from the next checkpoint on).
+        case forget(routes: [String], (Result<Void, OutboxError>) -> Void)
         case compact(forceCheckpoint: Bool, (Result<CompactionReport, OutboxError>) -> Void)
 
         var weight: Int {
             switch self {
-            case .acknowledge(let set, _, _): set.ranges.count * 8 + FrameHeader.size
-            case .compact: 0
+            case .record(let record, _): record.weight
+            case .forget, .compact: 0
             }
         }
     }
@@ -23,7 +26,8 @@ final class TombstoneWriter {
     private(set) var name: String
     private(set) var generation: UInt64
     private(set) var writeOffset: Int64
-    /// The active file's format version: expired ranges (kind 8) go only into a file of version 2 or later.
+    /// The active file's format version: expired ranges (kind 8) go only into a file of version 2 or
+    /// later, route frames (kinds 11 to 13) only into one of version 5 or later.
     private var fileVersion: UInt16
     private(set) var failure: OutboxError?
     /// Checkpoint when the active file is larger than this and than twice the checkpoint it would write.
@@ -105,48 +109,49 @@ final class TombstoneWriter {
     func process(_ batch: [Request]) {
         var i = 0
         while i < batch.count {
-            // Group consecutive acknowledgements into one write and one fdatasync.
-            var acks: [(SequenceRangeSet, FrameKind, (Result<Void, OutboxError>) -> Void)] = []
-            while i < batch.count, case .acknowledge(let set, let kind, let done) = batch[i] {
-                acks.append((set, kind, done))
+            // Group consecutive records into one write and one fdatasync.
+            var records: [(TombstoneRecord, (Result<Void, OutboxError>) -> Void)] = []
+            while i < batch.count, case .record(let record, let done) = batch[i] {
+                records.append((record, done))
                 i += 1
             }
-            if !acks.isEmpty { commit(acks) }
-            if i < batch.count, case .compact(let force, let done) = batch[i] {
+            if !records.isEmpty { commit(records) }
+            guard i < batch.count else { break }
+            switch batch[i] {
+            case .compact(let force, let done):
                 done(compact(forceCheckpoint: force))
-                i += 1
+            case .forget(let routes, let done):
+                for r in routes { snapshot.routes.removeValue(forKey: r) }
+                published.set(snapshot)
+                done(.success(()))
+            case .record:
+                break
             }
+            i += 1
         }
     }
 
-    private func commit(_ acks: [(SequenceRangeSet, FrameKind, (Result<Void, OutboxError>) -> Void)]) {
+    private func commit(_ records: [(TombstoneRecord, (Result<Void, OutboxError>) -> Void)]) {
         if let failure {
-            for a in acks { a.2(.failure(SegmentWriter.stopped(failure))) }
+            for r in records { r.1(.failure(SegmentWriter.stopped(failure))) }
             return
         }
-        var merged: [FrameKind: SequenceRangeSet] = [:]
-        for a in acks { merged[a.1, default: SequenceRangeSet()].formUnion(a.0) }
-        // A version-1 file (written by an older build) cannot hold expired ranges: a checkpoint first
-        // moves the set into a file of the current version (FORMAT.md §9).
-        if merged[.expired] != nil, fileVersion < 2, case .failure(let e) = compact(forceCheckpoint: true) {
-            for a in acks { a.2(.failure(e)) }
+        let merged = TombstoneRecord.Merged(records.map(\.0))
+        // An older file (written by an older build) cannot hold the newer kinds: a checkpoint first moves
+        // the set into a file of the current version (FORMAT.md §9).
+        if merged.minimumVersion > fileVersion, case .failure(let e) = compact(forceCheckpoint: true) {
+            for r in records { r.1(.failure(e)) }
             return
         }
-        buffer.removeAll(keepingCapacity: true)
-        for kind in [FrameKind.published, .dead, .expired] {
-            guard let set = merged[kind], !set.isEmpty else { continue }
-            buffer += TombstoneCodec.frames(set, kind: kind, maxBody: Int(maxRecordSize), identity: identity,
-                                            offset: writeOffset + Int64(buffer.count),
-                                            tag: FrameHeader.writeTag(start: writeOffset, version: fileVersion))
-        }
-        let (written, writeError) = buffer.withUnsafeBytes { file.writeAll($0, at: writeOffset) }
+        buffer = merged.frames(maxBody: Int(maxRecordSize), identity: identity, offset: writeOffset,
+                               tag: FrameHeader.writeTag(start: writeOffset, version: fileVersion))
+        let (_, writeError) = buffer.withUnsafeBytes { file.writeAll($0, at: writeOffset) }
         do {
             if let writeError {
                 // Cut what reached the file; nothing of this group is acknowledged.
-                _ = written
                 try file.truncate(to: writeOffset)
                 try file.dataSync()
-                for a in acks { a.2(.failure(writeError)) }
+                for r in records { r.1(.failure(writeError)) }
                 return
             }
             try file.dataSync()
@@ -154,15 +159,13 @@ final class TombstoneWriter {
             let e = error as? OutboxError ?? OutboxError(.io, "\(error)")
             failure = e
             logger.critical("tombstone log stopped until reopened", metadata: ["error": "\(e)"])
-            for a in acks { a.2(.failure(e)) }
+            for r in records { r.1(.failure(e)) }
             return
         }
         writeOffset += Int64(buffer.count)
-        for (kind, set) in merged {
-            for r in set.ranges { snapshot.insert(r, kind: kind) }
-        }
+        merged.apply(to: &snapshot)
         published.set(snapshot)
-        for a in acks { a.2(.success(())) }
+        for r in records { r.1(.success(())) }
     }
 
     /// Removes the sealed segments at the front of the log whose messages are all finished (their
@@ -219,18 +222,22 @@ final class TombstoneWriter {
         }
     }
 
-    /// The frames of a checkpoint file of `generation`: the whole published set, then the dead set, then
-    /// the expired set.
+    /// The frames of a checkpoint file of `generation`: the whole published set, then the dead set, the
+    /// expired set and the unrouted set; then each route (by name): its start, and what it finished that
+    /// the whole outbox has not.
     private func checkpointFrames(generation: UInt64) -> [UInt8] {
         let id = FileIdentity(outboxID: outboxID, base: generation)
-        var bytes: [UInt8] = []
-        for (kind, set) in [(FrameKind.published, snapshot.published), (.dead, snapshot.dead), (.expired, snapshot.expired)] where !set.isEmpty {
-            // Created whole: one write from the first frame (FORMAT.md §3).
-            bytes += TombstoneCodec.frames(set, kind: kind, maxBody: Int(maxRecordSize), identity: id,
-                                           offset: Int64(FileHeader.size) + Int64(bytes.count),
-                                           tag: FrameHeader.writeTag(start: Int64(FileHeader.size), version: FileHeader.currentVersion))
+        var records: [TombstoneRecord] = [.ranges(snapshot.published, .published), .ranges(snapshot.dead, .dead),
+                                          .ranges(snapshot.expired, .expired), .ranges(snapshot.unrouted, .unrouted)]
+        let finished = snapshot.finished
+        for (name, progress) in snapshot.routes.sorted(by: { $0.key < $1.key }) {
+            let own = progress.subtracting(finished)
+            records += [.routeStart(name, progress.start), .route(name, own.published, status: .published),
+                        .route(name, own.dead, status: .dead), .route(name, own.expired, status: .expired)]
         }
-        return bytes
+        // Created whole: one write from the first frame (FORMAT.md §3).
+        return TombstoneRecord.Merged(records).frames(maxBody: Int(maxRecordSize), identity: id, offset: Int64(FileHeader.size),
+                                                      tag: FrameHeader.writeTag(start: Int64(FileHeader.size), version: FileHeader.currentVersion))
     }
 
     func syncForClose() throws {
