@@ -35,6 +35,7 @@ struct OutboxCommand: AsyncParsableCommand {
                 let added = try RelayConfigFile.arguments(Array(arguments.dropFirst()), environment: environment)
                 if let path = try RelayConfigFile.path(in: Array(arguments.dropFirst()), environment: environment) {
                     fromFile = (path, added.filter { $0.hasPrefix("--") }.map { String($0.dropFirst(2)) })
+                    _ = try RelayRoutesFile.routes(at: path)  // its routes are refused here, with the file's other errors
                 }
                 arguments += added
             } catch let e as OutboxError {

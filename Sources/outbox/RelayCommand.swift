@@ -44,7 +44,7 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Log lines as text (default) or json (one object per line); also OUTBOX_LOG_FORMAT.") var logFormat: CLILogging.Format?
     @Option(help: ArgumentHelp(
         "Read options from this JSON file (also OUTBOX_CONFIG): an object of option names to values.",
-        discussion: #"For example {"sink-file": "/etc/outbox/sink", "metrics": "127.0.0.1:9464", "max-attempts": 20, "wait-for-outbox": true}. The command line wins over the environment, which wins over the file."#))
+        discussion: #"For example {"sink-file": "/etc/outbox/sink", "metrics": "127.0.0.1:9464", "max-attempts": 20, "wait-for-outbox": true}. The command line wins over the environment, which wins over the file. Several sinks: {"routes": [{"name": "cloud", "sink": "nats://…", "match": {"type": "Alarm*"}}, {"name": "audit", "sink": "file:/var/log/audit.jsonl"}]} (a route without "match" takes every message; match takes type, key and header globs; a route may set batch, max-attempts, max-outage-backoff, default-ttl, strict-order, dead-letter-expired and from-now)."#))
     var config: String?
 
     func validate() throws {
@@ -54,10 +54,22 @@ struct RelayCommand: AsyncParsableCommand {
         if let defaultTtl { try Self.validateSeconds(defaultTtl, "--default-ttl", allowZero: false) }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-        guard (sink == nil) != (sinkFile == nil) else { throw ValidationError("give --sink or --sink-file (exactly one)") }
-        try Self.validateSink(try resolvedSink())
+        if try routesFromFile() != nil {
+            guard sink == nil, sinkFile == nil else {
+                throw ValidationError("give --sink (or --sink-file) or routes in --config, not both")
+            }
+        } else {
+            guard (sink == nil) != (sinkFile == nil) else { throw ValidationError("give --sink or --sink-file (exactly one), or routes in --config") }
+            try Self.validateSink(try resolvedSink())
+        }
         try Self.validateSeconds(unhealthyAfter, "--unhealthy-after", allowZero: true)
         if let metrics { _ = try Self.hostAndPort(metrics) }
+    }
+
+    /// The routes of the `--config` file (or `OUTBOX_CONFIG`), if it has any.
+    func routesFromFile() throws -> [RelayRoutesFile.Route]? {
+        guard let path = config ?? ProcessInfo.processInfo.environment["OUTBOX_CONFIG"].flatMap({ $0.isEmpty ? nil : $0 }) else { return nil }
+        return try RelayRoutesFile.routes(at: path)
     }
 
     /// The sink spec: `--sink`, or the first line of `--sink-file`.
@@ -188,7 +200,13 @@ struct RelayCommand: AsyncParsableCommand {
             let registry = metrics == nil ? nil : CLIMetrics.bootstrap()
             // Metric labels and log lines name the outbox by its absolute path, however it was typed.
             let dir = URL(fileURLWithPath: self.dir).standardizedFileURL.path
-            let relay = OutboxRelay(path: dir, sink: try Self.makeSink(try resolvedSink(), logger: logger), configuration: config, logger: logger)
+            let relay: OutboxRelay
+            if let routes = try routesFromFile() {
+                relay = OutboxRelay(path: dir, routes: try RelayRoutesFile.make(routes, base: config, logger: logger), configuration: config,
+                                    logger: logger)
+            } else {
+                relay = OutboxRelay(path: dir, sink: try Self.makeSink(try resolvedSink(), logger: logger), configuration: config, logger: logger)
+            }
             var endpoints: RelayEndpoints?
             if let metrics, let registry {
                 let (host, port) = try Self.hostAndPort(metrics)

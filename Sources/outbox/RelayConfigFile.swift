@@ -6,7 +6,8 @@ import Outbox
 /// flags. An option given on the command line or in the environment is not taken from the file.
 ///
 /// A file that cannot be read, is not a JSON object, names an unknown option or gives a value of the
-/// wrong kind is refused with one line naming the file and the option (exit 78, `EX_CONFIG`).
+/// wrong kind is refused with one line naming the file and the option (exit 78, `EX_CONFIG`). Its
+/// `routes` (several sinks) are read by ``RelayRoutesFile``.
 enum RelayConfigFile {
     /// The path `arguments` (those after `relay`) or the environment name, if any.
     static func path(in arguments: [String], environment: [String: String]) throws -> String? {
@@ -59,7 +60,8 @@ enum RelayConfigFile {
         }
         let flags = Set(RelayCommand.settableFlags), options = Set(RelayCommand.settableOptions)
         var values: [String: String] = [:]
-        for (name, value) in object.sorted(by: { $0.key < $1.key }) {
+        // `routes` is read by RelayRoutesFile.
+        for (name, value) in object.sorted(by: { $0.key < $1.key }) where name != "routes" {
             switch (value, flags.contains(name), options.contains(name)) {
             case (.flag(let on), true, _): values[name] = on ? "true" : "false"
             case (_, true, _): throw OutboxError(.invalidArgument, "--config \(path): \"\(name)\" must be true or false")

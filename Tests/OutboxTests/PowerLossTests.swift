@@ -33,6 +33,7 @@ struct PowerLossTests {
         recorder.note(.acknowledgedAppend(first...first, []))
         let tombstones = try TombstoneLog(openingAt: dir, checkpointBytes: 200, logger: quietLogger, sys: recorder)
         var pending: [UInt64] = [first]
+        var routeDone: [String: Set<UInt64>] = [:]
         // Two routes (FORMAT.md §5c): one serving everything, one added "from now".
         try await tombstones.declareRoute("all")
         recorder.note(.acknowledgedRouteStart(1, route: "all"))
@@ -68,8 +69,10 @@ struct PowerLossTests {
                 recorder.note(.acknowledgedTombstones(done, status))
             } else if r < 93, !pending.isEmpty {
                 // One route is done with some pending messages; the outbox is not (another route is not).
-                let done = pending.filter { _ in Bool.random(using: &g) }
+                // A route finishes a message once.
                 let route = Bool.random(using: &g) ? "all" : "late"
+                let done = pending.filter { !routeDone[route, default: []].contains($0) && Bool.random(using: &g) }
+                routeDone[route, default: []].formUnion(done)
                 let status: MessageStatus = [.dead, .expired, .published][Int.random(in: 0..<3, using: &g)]
                 try await tombstones.acknowledge(done, as: status, route: route)
                 recorder.note(.acknowledgedRoute(done, status, route: route))

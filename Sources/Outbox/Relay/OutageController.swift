@@ -19,21 +19,32 @@ final class OutageController {
 
     private let env: RelayEnvironment
     private let sink: any OutboxSink
-    private let signals: RelaySignals
+    private let signals: RouteSignals
+    /// Where the relay's status shows (``RelayStatus``).
+    private let status: Shared<RelayStatus>
     private let reader: OutboxReader
     let statusFile: RelayStatusWriter
+    /// When the current outage began (wall clock, microseconds).
+    private var outageSinceMicros: Int64?
     private let clock = ContinuousClock()
     private var random = SystemRandomNumberGenerator()
     private var outage: Outage?
     /// Whether the pending probe was asked for by the sink's word (for the debug line).
     private var woken = false
 
-    init(_ env: RelayEnvironment, sink: any OutboxSink, signals: RelaySignals, reader: OutboxReader) {
+    init(_ env: RelayEnvironment, sink: any OutboxSink, signals: RouteSignals, status: Shared<RelayStatus>, reader: OutboxReader,
+         statusFile: RelayStatusWriter) {
         self.env = env
         self.sink = sink
         self.signals = signals
+        self.status = status
         self.reader = reader
-        statusFile = RelayStatusWriter(env)
+        self.statusFile = statusFile
+    }
+
+    /// Tells the status file what this route's sink is doing now.
+    func writeStatus() async {
+        await statusFile.report(route: env.route ?? "", reachable: outage == nil, error: outage?.reason, outageSinceMicros: outageSinceMicros)
     }
 
     /// Nothing may be published: an outage with no successful probe since the last failure.
@@ -51,19 +62,19 @@ final class OutageController {
     func start(_ availability: SinkAvailability) async {
         if case .unavailable(let why) = availability { return await begin(why) }
         env.metrics.sinkAvailable.record(1)
-        await statusFile.write(reachable: true, error: nil)
+        await writeStatus()
     }
 
     func begin(_ why: String) async {
         let now = clock.now
         outage = Outage(started: now, reason: why, nextProbe: now + wait(afterProbes: 0), lastReminder: now)
-        statusFile.outageSinceMicros = OutboxMessage.micros(Date())
-        signals.status.set(.active(sinkReachable: false))
+        outageSinceMicros = OutboxMessage.micros(Date())
+        status.set(.active(sinkReachable: false))
         env.metrics.sinkAvailable.record(0)
         env.metrics.outages.increment()
         env.logger.warning("sink unreachable; holding messages until it is back",
                            metadata: ["sink": "\(sink.displayName)", "error": "\(why)"])
-        await statusFile.write(reachable: false, error: why)
+        await writeStatus()
     }
 
     /// The sink answers again (a batch went out, or nothing waits after a good probe).
@@ -72,11 +83,11 @@ final class OutageController {
         outage = nil
         env.metrics.sinkAvailable.record(1)
         env.metrics.outageSeconds.record(0)
-        signals.status.set(.active(sinkReachable: true))
+        status.set(.active(sinkReachable: true))
         env.logger.notice("sink reachable again; publishing the backlog", metadata: [
             "sink": "\(sink.displayName)", "outage": "\(Self.text(clock.now - o.started))",
             "backlog": "\(o.backlog.map { "\($0)" } ?? "-")"])
-        await statusFile.write(reachable: true, error: nil)
+        await writeStatus()
     }
 
     /// A batch found the sink unavailable: an outage begins, or (on trial) goes on, backing off further.
@@ -117,13 +128,13 @@ final class OutageController {
         let started = clock.now
         let (found, misconfigured) = await probe()
         if let misconfigured {
-            if signals.status.get() != .misconfigured(misconfigured) {
+            if status.get() != .misconfigured(misconfigured) {
                 env.logger.error("the sink refuses its configuration; nothing is published until that is fixed",
                                  metadata: ["sink": "\(sink.displayName)", "error": "\(misconfigured)"])
             }
-            signals.status.set(.misconfigured(misconfigured))
-        } else if case .misconfigured = signals.status.get() {
-            signals.status.set(.active(sinkReachable: found == .available))
+            status.set(.misconfigured(misconfigured))
+        } else if case .misconfigured = status.get() {
+            status.set(.active(sinkReachable: found == .available))
         }
         env.logger.debug("probed the sink", metadata: [
             "woken": "\(woken)", "took": "\(Self.text(clock.now - started))",

@@ -44,13 +44,14 @@ public final class OutboxRelay: Service, Sendable {
     public let path: String
     /// The outbox, when the relay was given it opened; otherwise opened once at start from ``path``.
     private let opened: OpenedOutbox?
-    private let sink: any OutboxSink
-    private let configuration: OutboxRelayConfiguration
-    private let logger: Logger
-    private let signals = RelaySignals()
-    private let metrics: RelayMetrics
+    /// Where it publishes: one route per sink (one, taking every message, for a relay of one sink).
+    let routes: [OutboxRoute]
+    let configuration: OutboxRelayConfiguration
+    let logger: Logger
+    let signals: RelaySignals
+    let metrics: RelayMetrics
     /// The in-process writer's durable mark (``Outbox/durableThrough``), if the writer is in this process.
-    private let writerDurableThrough: (@Sendable () -> UInt64)?
+    let writerDurableThrough: (@Sendable () -> UInt64)?
 
     /// A relay for the outbox at `path`, publishing to `sink`. Nothing runs until ``run()``.
     ///
@@ -63,8 +64,26 @@ public final class OutboxRelay: Service, Sendable {
     ///   - logger: where the relay logs (the library never bootstraps logging).
     public convenience init(path: String, sink: any OutboxSink, configuration: OutboxRelayConfiguration = .init(),
                             outbox: Outbox? = nil, logger: Logger = Logger(label: "outbox.relay")) {
-        self.init(path: path, opened: nil, sink: sink, configuration: configuration, writer: outbox, logger: logger)
+        self.init(path: path, opened: nil, routes: [Self.onlyRoute(sink)], configuration: configuration, writer: outbox, logger: logger)
     }
+
+    /// A relay for the outbox at `path`, publishing to several sinks, one per route (``OutboxRoute``):
+    /// each route takes the messages its match takes, with progress of its own. Nothing runs until
+    /// ``run()``, which refuses routes without a name, with a name twice, or none at all.
+    ///
+    /// - Parameters:
+    ///   - path: the outbox directory.
+    ///   - routes: where messages go.
+    ///   - configuration: how it publishes (a route's own configuration takes its place for that route).
+    ///   - outbox: the writer, when it lives in this process: its commits wake the relay directly.
+    ///   - logger: where the relay logs (the library never bootstraps logging).
+    public convenience init(path: String, routes: [OutboxRoute], configuration: OutboxRelayConfiguration = .init(),
+                            outbox: Outbox? = nil, logger: Logger = Logger(label: "outbox.relay")) {
+        self.init(path: path, opened: nil, routes: routes, configuration: configuration, writer: outbox, logger: logger)
+    }
+
+    /// The one route of a relay of one sink: every message.
+    static func onlyRoute(_ sink: any OutboxSink) -> OutboxRoute { OutboxRoute(name: "default", sink: sink) }
 
     /// A relay for an outbox opened already (``OpenedOutbox``, or ``Outbox/opened`` of the writer in this
     /// process): its directory is not opened again, nor its identity looked up. Nothing runs until ``run()``.
@@ -78,25 +97,29 @@ public final class OutboxRelay: Service, Sendable {
     ///   - logger: where the relay logs (the library never bootstraps logging).
     public convenience init(outbox: OpenedOutbox, sink: any OutboxSink, configuration: OutboxRelayConfiguration = .init(),
                             writer: Outbox? = nil, logger: Logger = Logger(label: "outbox.relay")) {
-        self.init(path: outbox.path, opened: outbox, sink: sink, configuration: configuration, writer: writer, logger: logger)
+        self.init(path: outbox.path, opened: outbox, routes: [Self.onlyRoute(sink)], configuration: configuration, writer: writer,
+                  logger: logger)
     }
 
-    private init(path: String, opened: OpenedOutbox?, sink: any OutboxSink, configuration: OutboxRelayConfiguration,
+    private init(path: String, opened: OpenedOutbox?, routes: [OutboxRoute], configuration: OutboxRelayConfiguration,
                  writer outbox: Outbox?, logger: Logger) {
         self.path = path
         self.opened = opened
-        self.sink = sink
+        self.routes = routes
+        signals = RelaySignals(routes: routes.count)
         self.configuration = configuration
         self.logger = logger
         metrics = RelayMetrics(outbox: path)
         if let outbox {
             writerDurableThrough = { @Sendable in outbox.durableThrough }
-            let wake = signals.wake
-            outbox.onDurable { _ in wake.signal() }
+            let signals = self.signals
+            outbox.onDurable { _ in signals.wakeAll() }
         } else {
             writerDurableThrough = nil
         }
-        sink.observeAvailabilityChanges { [signals] change in signals.sinkReported(change) }
+        for (route, routeSignals) in zip(routes, signals.routes) {
+            route.sink.observeAvailabilityChanges { change in routeSignals.sinkReported(change) }
+        }
     }
 
     /// Whether this relay holds the relay lock and publishes (false while it waits as a standby).
@@ -116,23 +139,24 @@ public final class OutboxRelay: Service, Sendable {
     /// (``OutboxRelayConfiguration/validated()``), and for a sink whose own check finds it misconfigured.
     public func run() async throws {
         _ = try configuration.validated()
+        try validateRoutes()
         try await withTaskCancellationOrGracefulShutdownHandler {
             try await runUntilStopped()
         } onCancelOrGracefulShutdown: { [signals] in
             signals.stopping.set(true)
-            signals.wake.signal()
+            signals.wakeAll()
         }
     }
 
     private func runUntilStopped() async throws {
         defer { signals.status.set(.stopped) }
-        // The sink's configuration is checked before anything else: a misconfiguration is an error now,
+        // The sinks' configuration is checked before anything else: a misconfiguration is an error now,
         // not hours later when the first message arrives. An unreachable sink is an outage, not an error.
-        var availability = try await checkSinkAtStart()
+        var availability = try await checkSinksAtStart()
         guard let (tombstones, opened, waited) = try await acquire() else { return }
         signals.status.set(.active(sinkReachable: true))
-        logger.notice("relay active", metadata: ["outbox": "\(path)", "sink": "\(sink.displayName)"])
-        if waited { availability = try await checkSinkAtStart() }
+        logger.notice("relay active", metadata: ["outbox": "\(path)", "sink": "\(routes.map(\.sink.displayName).joined(separator: ", "))"])
+        if waited { availability = try await checkSinksAtStart() }
         let io = BlockingExecutor(name: "outbox-relay-io")
         let signals = self.signals
         let watcher = configuration.watchDirectory ? DirectoryWatcher(path: path, logger: logger) { signals.filesChanged($0) } : nil
@@ -141,12 +165,9 @@ public final class OutboxRelay: Service, Sendable {
             io.finishQueued()  // every job was awaited: its thread ends without being waited for
         }
         do {
-            let reader = OutboxReader(opened)
-            let env = RelayEnvironment(directory: opened.directory, outboxID: opened.id, tombstones: tombstones, io: io,
-                                       configuration: configuration, logger: logger, metrics: metrics,
-                                       writerDurableThrough: writerDurableThrough)
-            let session = try await RelaySession(env, sink: sink, signals: signals, reader: reader, watched: watcher != nil)
-            try await session.run(startingWith: availability)
+            let session = try await startSession(opened: opened, tombstones: tombstones, io: io, availability: availability,
+                                                 watched: watcher != nil)
+            try await session.run()
         } catch {
             try? await tombstones.close()
             logger.error("relay stopped on an error", metadata: ["outbox": "\(path)", "error": "\(error)"])
@@ -156,15 +177,20 @@ public final class OutboxRelay: Service, Sendable {
         logger.notice("relay stopped", metadata: ["outbox": "\(path)"])
     }
 
-    /// The sink's startup check: a definite misconfiguration throws, naming the sink.
-    private func checkSinkAtStart() async throws -> SinkAvailability {
-        do {
-            return try await sink.checkAvailability()
-        } catch let e as OutboxError {
-            var e = e
-            e.message = "sink \(sink.displayName): \(e.message)"
-            throw e
+    /// Every sink's startup check, in route order: a definite misconfiguration throws, naming the sink
+    /// (and the route, when there are several).
+    private func checkSinksAtStart() async throws -> [SinkAvailability] {
+        var found: [SinkAvailability] = []
+        for route in routes {
+            do {
+                found.append(try await route.sink.checkAvailability())
+            } catch let e as OutboxError {
+                var e = e
+                e.message = (routes.count > 1 ? "route \(route.name): " : "") + "sink \(route.sink.displayName): \(e.message)"
+                throw e
+            }
         }
+        return found
     }
 
     /// Opens the outbox (once: the directory and its identity serve the whole run) and takes the relay

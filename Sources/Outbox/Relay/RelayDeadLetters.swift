@@ -50,7 +50,11 @@ final class RelayDeadLetters {
         guard size != knownSize else { return [] }
         knownSize = size
         let letters = size == 0 ? [] : try await env.io.run { [env] in try Self.list(env) }
-        let requested = letters.filter { $0.redriveRequested && !redriving.contains($0.seq) && !held.contains($0.seq) }
+        // With several routes, each republishes the requested letters its match takes.
+        let match = env.match
+        let requested = letters.filter {
+            $0.redriveRequested && !redriving.contains($0.seq) && !held.contains($0.seq) && match.matches($0.message)
+        }
         guard !requested.isEmpty else { return [] }
         redriving.formUnion(requested.map(\.seq))
         env.logger.notice("republishing dead letters on request", metadata: [

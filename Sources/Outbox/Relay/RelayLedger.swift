@@ -20,7 +20,7 @@ final class RelayLedger {
         guard !dead.isEmpty else { return }
         deadLetters.settled(dead.map(\.seq))  // a redriven message that died again has a new dead letter
         try await deadLetters.append(dead)
-        try await env.tombstones.acknowledge(dead.map(\.seq), as: .dead)
+        try await env.finish(dead.map { ($0.seq, $0.message) }, as: .dead)
         for d in dead {
             env.logger.warning("dead-lettered", metadata: ["seq": "\(d.seq)", "id": "\(d.message.id)",
                                                            "reason": "\(d.reason)", "error": "\(d.lastError)"])
@@ -35,7 +35,7 @@ final class RelayLedger {
         deadLetters.settled(expired.map(\.seq))
         if env.configuration.deadLetterExpired { try await deadLetters.append(expired) }
         let seqs = SequenceRangeSet(expired.map(\.seq))
-        try await env.tombstones.acknowledge(expired.map(\.seq), as: .expired)
+        try await env.finish(expired.map { ($0.seq, $0.message) }, as: .expired)
         env.logger.notice("messages expired before they could be published (deliver-by deadline passed)", metadata: [
             "count": "\(expired.count)", "seqs": "\(seqs)"])
         env.metrics.expired.increment(by: expired.count)
@@ -43,16 +43,17 @@ final class RelayLedger {
 
     /// Tombstones what the sink confirmed, in the background while nothing is being redriven; redriven
     /// dead letters (tombstoned as dead already) are marked redriven in the dead-letter file instead.
-    func published(_ seqs: [UInt64]) async throws {
+    func published(_ messages: [StoredMessage]) async throws {
         guard deadLetters.redriving.isEmpty else {
             try await settle()
-            let (plain, redriven) = deadLetters.split(seqs)
-            try await env.tombstones.acknowledge(plain)
+            let (plain, redriven) = deadLetters.split(messages.map(\.seq))
+            let plainSet = Set(plain)
+            try await env.finish(messages.filter { plainSet.contains($0.seq) }.map { ($0.seq, $0.message) }, as: .published)
             return try await deadLetters.markRedriven(redriven)
         }
         if acks.count >= 2 { try await acks.removeFirst().value }
-        let tombstones = env.tombstones
-        acks.append(Task { try await tombstones.acknowledge(seqs) })
+        let (env, done) = (env, messages.map { ($0.seq, $0.message) })
+        acks.append(Task { try await env.finish(done, as: .published) })
     }
 
     /// Waits until every tombstone commit begun in the background is durable.

@@ -26,23 +26,29 @@ struct RelayMetrics: Sendable {
     /// Every byte the outbox keeps on disk (what its disk budget counts: segments, tombstones, dead letters,
     /// quarantine), as of the last sweep.
     let diskBytes: Gauge
+    /// Messages no route of the relay takes (tombstoned as unrouted, never published).
+    let unrouted: Counter
 
-    init(outbox path: String) {
-        let d = [("outbox", path)]
-        pending = Gauge(label: "outbox_pending_messages", dimensions: d)
+    /// The metrics of the relay of `path`; of one of its routes with `route` (`route="NAME"`).
+    init(outbox path: String, route: String? = nil) {
+        // What counts the whole outbox carries its label alone; what a route does, the route's too.
+        let w = [("outbox", path)]
+        let d = w + (route.map { [("route", $0)] } ?? [])
+        pending = Gauge(label: "outbox_pending_messages", dimensions: w)
         pendingBytes = Gauge(label: "outbox_pending_held_bytes", dimensions: d)
-        oldestPendingAge = Gauge(label: "outbox_oldest_pending_age_seconds", dimensions: d)
+        oldestPendingAge = Gauge(label: "outbox_oldest_pending_age_seconds", dimensions: w)
         publishLatency = Metrics.Timer(label: "outbox_publish_duration_seconds", dimensions: d)
         commitToPublish = Metrics.Timer(label: "outbox_commit_to_publish_latency_seconds", dimensions: d)
         published = Counter(label: "outbox_published_total", dimensions: d)
         failed = Counter(label: "outbox_publish_failures_total", dimensions: d)
         deadLettered = Counter(label: "outbox_dead_lettered_total", dimensions: d)
         expired = Counter(label: "outbox_expired_total", dimensions: d)
-        dropped = Gauge(label: "outbox_dropped_messages", dimensions: d)
+        dropped = Gauge(label: "outbox_dropped_messages", dimensions: w)
         sinkAvailable = Gauge(label: "outbox_sink_available", dimensions: d)
         outages = Counter(label: "outbox_sink_outages_total", dimensions: d)
         outageSeconds = Gauge(label: "outbox_sink_outage_seconds", dimensions: d)
         lastPublish = Gauge(label: "outbox_last_publish_timestamp_seconds", dimensions: d)
-        diskBytes = Gauge(label: "outbox_disk_bytes", dimensions: d)
+        diskBytes = Gauge(label: "outbox_disk_bytes", dimensions: w)
+        unrouted = Counter(label: "outbox_unrouted_total", dimensions: w)
     }
 }

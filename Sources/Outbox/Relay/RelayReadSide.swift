@@ -24,9 +24,9 @@ final class RelayReadSide {
     private var droppedSize: Int64 = 0
 
     /// What the directory watch says changed; nil without a watch (every read looks at every file).
-    private let changes: RelaySignals?
+    private let changes: RouteSignals?
 
-    init(_ env: RelayEnvironment, from start: UInt64, changes: RelaySignals?) {
+    init(_ env: RelayEnvironment, from start: UInt64, changes: RouteSignals?) {
         self.env = env
         self.changes = changes
         let quarantine = env.configuration.onDamage == .quarantine
@@ -46,7 +46,7 @@ final class RelayReadSide {
     /// dead-letter file are looked at anyway, when the directory watch says they changed).
     func read(room: Int, roomBytes: Int) async throws -> RelayRead {
         let canRead = room > 0 && roomBytes > 0
-        let finished = env.tombstones.snapshot.finished
+        let finished = env.finished
         let (env, tail) = (env, tail)
         let look = changes?.takeChanges() ?? .all
         let (fresh, holes, size, droppedFileSize) = try await env.io.run {
@@ -63,9 +63,16 @@ final class RelayReadSide {
             found.dropped = dropped
             env.metrics.dropped.record(dropped.count)
         }
-        // Usually none is finished or dropped: then the read is passed on as it is, not copied.
-        let skip = { [dropped] (seq: UInt64) in finished.contains(seq) || dropped.contains(seq) }
-        found.fresh = fresh.contains { skip($0.seq) } ? fresh.filter { !skip($0.seq) } : fresh
+        // What no route takes is finished for the outbox now, unrouted.
+        let unmatched = env.tracker.unmatched(fresh)
+        if !unmatched.isEmpty {
+            try await env.tombstones.acknowledge(unmatched, as: .unrouted)
+            env.metrics.unrouted.increment(by: unmatched.count)
+        }
+        // Usually none is finished, dropped or another route's: then the read is passed on as it is, not copied.
+        let match = env.match
+        let skip = { [dropped] (m: StoredMessage) in finished.contains(m.seq) || dropped.contains(m.seq) || !match.matches(m.message) }
+        found.fresh = fresh.contains(where: skip) ? fresh.filter { !skip($0) } : fresh
         // Numbers lost to damage (holes a repair or a quarantine wrote) are finished as dead, with no
         // dead letter: `dead-letters list` and `dump` show them as lost.
         let lost = holes.subtracting(finished)

@@ -1,34 +1,65 @@
 import Foundation
+import Synchronization
 
 /// Writes `relay-status.json`, what `outbox stats` and `outbox check` in another process show: whether
-/// the sink is reachable (since when not), the last error, the last publish. Advisory: a failure to
-/// write it is logged, not fatal.
-final class RelayStatusWriter {
+/// the sinks are reachable (since when not), the last error, the last publish. Every route reports to
+/// it (``route(_:)``); the file shows them together: reachable while every route's sink is, the
+/// earliest time one went away, the latest publish. Advisory: a failure to write it is logged, not fatal.
+final class RelayStatusWriter: Sendable {
+    /// What one route reported.
+    struct RouteState: Sendable {
+        var reachable = true
+        var error: String?
+        var unreachableSinceMicros: Int64?
+        var lastPublishMicros: Int64?
+        var written: ContinuousClock.Instant?
+        var writtenPublish: Int64?
+    }
+
     private let env: RelayEnvironment
     private let pid = getpid()
-    private let clock = ContinuousClock()
-    private var lastPublishMicros: Int64?
-    private var written: (at: ContinuousClock.Instant, publish: Int64?)?
-    /// When the current outage began (wall clock, microseconds).
-    var outageSinceMicros: Int64?
+    private let routes: Mutex<[String: RouteState]>
 
-    init(_ env: RelayEnvironment) { self.env = env }
+    init(_ env: RelayEnvironment, routes: [String]) {
+        self.env = env
+        self.routes = Mutex(Dictionary(uniqueKeysWithValues: routes.map { ($0, RouteState()) }))
+    }
 
-    func write(reachable: Bool, error: String?) async {
-        let status = RelayStatusFile(pid: pid, state: "active", sinkReachable: reachable, lastError: error,
-                                     lastPublishMicros: lastPublishMicros, unreachableSinceMicros: reachable ? nil : outageSinceMicros)
-        written = (clock.now, lastPublishMicros)
+    /// Route `name`'s sink is reachable, or not (with why, since the outage began).
+    func report(route name: String, reachable: Bool, error: String?, outageSinceMicros: Int64?) async {
+        routes.withLock { r in
+            r[name, default: RouteState()].reachable = reachable
+            r[name]?.error = error
+            r[name]?.unreachableSinceMicros = reachable ? nil : outageSinceMicros
+        }
+        await write(route: name)
+    }
+
+    /// Route `name` published a batch at `time`: the first publish, then at most one every 5 s, reach the file.
+    func published(route name: String, at time: Date) async {
+        let due = routes.withLock { r -> Bool in
+            r[name, default: RouteState()].lastPublishMicros = OutboxMessage.micros(time)
+            guard let state = r[name] else { return false }
+            return state.writtenPublish == nil || ContinuousClock.now - (state.written ?? .now) > .seconds(5)
+        }
+        if due { await write(route: name) }
+    }
+
+    private func write(route name: String) async {
+        let status = routes.withLock { r -> RelayStatusFile in
+            let last = r[name]?.lastPublishMicros
+            r[name]?.written = .now
+            r[name]?.writtenPublish = last
+            let all = r.values
+            let down = all.filter { !$0.reachable }
+            return RelayStatusFile(pid: pid, state: "active", sinkReachable: down.isEmpty,
+                                   lastError: down.isEmpty ? nil : down.compactMap(\.error).joined(separator: "; "),
+                                   lastPublishMicros: all.compactMap(\.lastPublishMicros).max(),
+                                   unreachableSinceMicros: down.compactMap(\.unreachableSinceMicros).min())
+        }
         let directory = env.directory
         do { try await env.io.run { try status.write(in: directory) } } catch {
             env.logger.debug("cannot write the relay status file", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// A batch was published at `time`: the first publish, then at most one every 5 s, reach the file.
-    func published(at time: Date, reachable: Bool, error: String?) async {
-        lastPublishMicros = OutboxMessage.micros(time)
-        if written?.publish == nil || clock.now - (written?.at ?? clock.now) > .seconds(5) {
-            await write(reachable: reachable, error: error)
         }
     }
 }

@@ -1,0 +1,131 @@
+import Synchronization
+
+/// Decides when a message is finished for the whole outbox: once every route that matches it is done
+/// with it (FORMAT.md §5c). Every route's loop tells it what its route finished; it answers with what the
+/// outbox is now done with, and by which status: published when every such route published it, else
+/// dead when one dead-lettered it, else expired; unrouted when no route serves it. Each number is
+/// answered once.
+///
+/// With one route, the route's progress is the outbox's: nothing is recorded per route and every
+/// finish is the outbox's at once.
+final class RouteTracker: Sendable {
+    struct Route: Sendable {
+        let name: String
+        let match: RouteMatch
+    }
+
+    let routes: [Route]
+    /// Whether each route keeps its own progress in the tombstone log (more than one route).
+    let recordsRoutes: Bool
+    private let state: Mutex<State>
+
+    private struct State {
+        var progress: [String: RouteProgress]
+        /// Numbers answered already (the outbox's tombstone is written or being written).
+        var answered = SequenceRangeSet()
+    }
+
+    init(routes: [Route], snapshot: TombstoneSnapshot) {
+        self.routes = routes
+        recordsRoutes = routes.count > 1
+        var progress: [String: RouteProgress] = [:]
+        for r in routes { progress[r.name] = snapshot.routes[r.name] ?? RouteProgress() }
+        state = Mutex(State(progress: progress))
+    }
+
+    /// The routes that take `message`.
+    func routes(taking message: OutboxMessage) -> [String] { routes.filter { $0.match.matches(message) }.map(\.name) }
+
+    /// Route `route` is done with `messages` (`status`: published, dead or expired): returns what the
+    /// outbox is now done with, by status.
+    func finished(_ messages: [(seq: UInt64, message: OutboxMessage)], status: MessageStatus, route: String) -> [MessageStatus: [UInt64]] {
+        guard recordsRoutes else { return messages.isEmpty ? [:] : [status: messages.map(\.seq)] }
+        let kind: FrameKind = status == .dead ? .dead : status == .expired ? .expired : .published
+        return state.withLock { s in
+            var out: [MessageStatus: [UInt64]] = [:]
+            for m in messages {
+                s.progress[route, default: RouteProgress()].insert(m.seq...m.seq, status: kind)
+                if let outcome = Self.outcome(m.seq, m.message, routes: routes, progress: s.progress), !s.answered.contains(m.seq) {
+                    s.answered.insert(m.seq...m.seq)
+                    out[outcome, default: []].append(m.seq)
+                }
+            }
+            return out
+        }
+    }
+
+    /// Of `messages`, those no route takes and not answered yet: the outbox is done with them, unrouted.
+    func unmatched(_ messages: [StoredMessage]) -> [UInt64] {
+        let none = messages.filter { m in !routes.contains { $0.match.matches(m.message) } }
+        guard !none.isEmpty else { return [] }
+        return state.withLock { s in
+            none.compactMap { m in
+                guard !s.answered.contains(m.seq) else { return nil }
+                s.answered.insert(m.seq...m.seq)
+                return m.seq
+            }
+        }
+    }
+
+    /// What the outbox is done with among `messages` (pending for the outbox, read again by the
+    /// settling pass after a restart, or after a route was removed), by status.
+    func settle(_ messages: [StoredMessage]) -> [MessageStatus: [UInt64]] {
+        state.withLock { s in
+            var out: [MessageStatus: [UInt64]] = [:]
+            for m in messages where !s.answered.contains(m.seq) {
+                guard let outcome = Self.outcome(m.seq, m.message, routes: routes, progress: s.progress) else { continue }
+                s.answered.insert(m.seq...m.seq)
+                out[outcome, default: []].append(m.seq)
+            }
+            return out
+        }
+    }
+
+    /// The numbers some route is done with that the outbox may not be (`finished`: what it is).
+    func candidates(besides finished: SequenceRangeSet) -> SequenceRangeSet {
+        state.withLock { s in
+            var all = SequenceRangeSet()
+            for p in s.progress.values { all.formUnion(p.done) }
+            return all.subtracting(finished).subtracting(s.answered)
+        }
+    }
+
+    /// Lets go of what the outbox finished (it is in `finished` now): memory stays bounded.
+    func prune(_ finished: SequenceRangeSet) {
+        state.withLock { s in
+            for name in s.progress.keys { s.progress[name] = s.progress[name]?.subtracting(finished) }
+            s.answered = s.answered.subtracting(finished)
+        }
+    }
+
+    /// Route `route` serves nothing below `start` any more (it read past it: what it took is finished,
+    /// the rest it does not take).
+    func advance(_ route: String, to start: UInt64) {
+        state.withLock { s in
+            if start > s.progress[route, default: RouteProgress()].start { s.progress[route]?.start = start }
+        }
+    }
+
+    /// The first number route `route` serves.
+    func start(of route: String) -> UInt64 { state.withLock { $0.progress[route]?.start ?? 1 } }
+
+    /// The outbox's status for a message once every route that takes it is done; nil while one is not.
+    private static func outcome(_ seq: UInt64, _ message: OutboxMessage, routes: [Route], progress: [String: RouteProgress]) -> MessageStatus? {
+        var served = false, dead = false, expired = false
+        for r in routes where r.match.matches(message) {
+            let p = progress[r.name] ?? RouteProgress()
+            switch p.status(of: seq) {
+            case .published?: served = true
+            case .dead?:
+                served = true
+                dead = true
+            case .expired?:
+                served = true
+                expired = true
+            default:
+                guard seq < p.start else { return nil }  // not done yet
+            }
+        }
+        return !served ? .unrouted : dead ? .dead : expired ? .expired : .published
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+@Suite("Routes")
+struct RouteTests {
+    private func message(_ n: Int, type: String, key: String? = nil, headers: [OutboxMessage.Header] = []) -> OutboxMessage {
+        OutboxMessage(type: type, key: key, headers: headers, payload: Array("\(n)".utf8))
+    }
+
+    private func config() -> OutboxRelayConfiguration {
+        var c = relayConfiguration()
+        c.maxOutageBackoff = .milliseconds(50)
+        return c
+    }
+
+    /// One route's sink down stops no other: the other route publishes everything it takes while the
+    /// outbox keeps what the down route has not published; once it is back, every route has what it
+    /// takes, in per-key order, and the outbox is finished with every message.
+    @Test func aRouteWhoseSinkIsDownStopsNoOtherAndTheOutboxFinishesWhenEveryRouteIsDone() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 4 << 10), logger: quietLogger)
+        let down = Shared(true)
+        let alarms = RecordingSink()
+        let everything = RecordingSink { _, _ in down.get() ? .unavailable("broker away") : .published }
+        let relay = OutboxRelay(path: dir, routes: [OutboxRoute(name: "alarms", match: .type("Alarm*"), sink: alarms),
+                                                     OutboxRoute(name: "all", sink: everything)],
+                                configuration: config(), outbox: outbox, logger: quietLogger)
+        var alarmCount = 0
+        try await running(relay) {
+            for i in 0..<600 {
+                let isAlarm = i % 3 == 0
+                if isAlarm { alarmCount += 1 }
+                try await outbox.append(message(i, type: isAlarm ? "AlarmRaised" : "Telemetry", key: "k\(i % 7)"))
+            }
+            try await eventually("every alarm published while the other sink is down") { alarms.published.count >= alarmCount }
+            #expect(everything.published.isEmpty)
+            #expect(try OutboxReader(path: dir).stats().pending == 600, "nothing is finished for the outbox while a route that takes it is not")
+            down.set(false)
+            try await eventually("the other route publishes everything") { everything.published.count >= 600 }
+            try await eventually("the outbox is finished with every message") { try OutboxReader(path: dir).stats().pending == 0 }
+        }
+        #expect(alarms.published.count == alarmCount && alarms.published.allSatisfy { $0.message.type == "AlarmRaised" })
+        #expect(Set(everything.published.map(\.seq)) == Set(1...600))
+        #expect(perKeyOrderHolds(alarms.published.map { ($0.message.key, $0.seq) }))
+        #expect(perKeyOrderHolds(everything.published.map { ($0.message.key, $0.seq) }))
+        let t = try OutboxReader(path: dir).tombstones()
+        #expect(t.published.ranges == [1...600])
+        #expect(t.routes["alarms"] != nil && t.routes["all"] != nil)
+        try await outbox.close()
+    }
+
+    /// A message no route takes is never dropped silently: it is tombstoned as unrouted and counted.
+    @Test func aMessageNoRouteTakesIsTombstonedAsUnrouted() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let alarms = RecordingSink(), audit = RecordingSink()
+        let relay = OutboxRelay(path: dir, routes: [OutboxRoute(name: "alarms", match: .type("Alarm*"), sink: alarms),
+                                                     OutboxRoute(name: "audit", match: .header("audit", equals: "yes"), sink: audit)],
+                                configuration: config(), outbox: outbox, logger: quietLogger)
+        try await running(relay) {
+            try await outbox.append(message(1, type: "AlarmRaised"))
+            try await outbox.append(message(2, type: "Telemetry"))
+            try await outbox.append(message(3, type: "Telemetry", headers: [.init("audit", "yes")]))
+            try await outbox.append(message(4, type: "AlarmCleared", headers: [.init("audit", "yes")]))
+            try await eventually("every message finished") { try OutboxReader(path: dir).stats().pending == 0 }
+        }
+        #expect(alarms.published.map(\.seq) == [1, 4] && audit.published.map(\.seq) == [3, 4])
+        let stats = try OutboxReader(path: dir).stats()
+        #expect(stats.unrouted == 1 && stats.published == 3)
+        #expect(try OutboxReader(path: dir).tombstones().status(of: 2) == .unrouted)
+        let dump = try await runOutbox(["dump", dir, "--status", "unrouted", "--json"])
+        #expect(dump.status == 0 && dump.stdout.split(separator: "\n").count == 1 && dump.stdout.contains("\"seq\":2"), "\(dump.stdout)")
+        try await outbox.close()
+    }
+
+    /// A route added to an outbox with a backlog serves every pending message (or, from now, only what
+    /// comes next); a route removed with messages pending for it lets them go: what no remaining route
+    /// takes is unrouted, and the outbox compacts.
+    @Test func addingAndRemovingRoutesOfAnOutboxWithABacklog() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 2 << 10), logger: quietLogger)
+        for i in 1...50 { try await outbox.append(message(i, type: i % 2 == 0 ? "Even" : "Odd")) }
+        // Today's relay of one sink publishes the first 50.
+        let first = RecordingSink()
+        try await running(OutboxRelay(path: dir, sink: first, configuration: config(), outbox: outbox, logger: quietLogger)) {
+            try await eventually("50 published") { first.published.count >= 50 }
+        }
+        for i in 51...80 { try await outbox.append(message(i, type: i % 2 == 0 ? "Even" : "Odd")) }
+        // Two routes now: "even" is new and serves the pending backlog; "late" starts from now.
+        let even = RecordingSink(), late = RecordingSink()
+        let down = Shared(true)
+        let odd = RecordingSink { _, _ in down.get() ? .unavailable("away") : .published }
+        let routes = [OutboxRoute(name: "even", match: .type("Even"), sink: even), OutboxRoute(name: "odd", match: .type("Odd"), sink: odd),
+                      OutboxRoute(name: "late", sink: late, startsFromNow: true)]
+        try await running(OutboxRelay(path: dir, routes: routes, configuration: config(), outbox: outbox, logger: quietLogger)) {
+            try await eventually("the backlog's even messages published") { even.published.count >= 15 }
+            try await outbox.append(message(81, type: "Odd"))
+            try await eventually("the new route takes what comes from now") { late.published.count >= 1 }
+        }
+        #expect(Set(even.published.map(\.seq)) == Set(stride(from: 52, through: 80, by: 2)), "only the pending backlog")
+        #expect(late.published.map(\.seq) == [81])
+        #expect(odd.published.isEmpty)
+        #expect(try OutboxReader(path: dir).stats().pending == 16, "the odd ones wait for their route")
+        // The "odd" route is removed: what only it took is let go (unrouted), and nothing is pending.
+        try await running(OutboxRelay(path: dir, routes: [routes[0], routes[2]], configuration: config(), outbox: outbox, logger: quietLogger)) {
+            try await eventually("nothing pending once the odd route is gone") { try OutboxReader(path: dir).stats().pending == 0 }
+        }
+        let t = try OutboxReader(path: dir).tombstones()
+        #expect(t.status(of: 53) == .unrouted && t.status(of: 81) == .published && t.routes["odd"] == nil)
+        let log = try await TombstoneLog.open(at: dir, logger: quietLogger)
+        try await log.compact(forceCheckpoint: true)
+        try await log.close()
+        #expect(try segmentNames(dir).count == 1, "every sealed segment compacted")
+        #expect(try OutboxInspector.verify(path: dir).problems.filter { $0.kind != .leftoverFile }.isEmpty)
+        try await outbox.close()
+    }
+
+    /// Routes that cannot work are refused by `run()`, naming what is wrong.
+    @Test func routesThatCannotWorkAreRefused() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        _ = try await Outbox.open(at: dir, logger: quietLogger)
+        for (routes, expected) in [([OutboxRoute](), "at least one route"),
+                                   ([OutboxRoute(name: "a b", sink: RecordingSink())], "a route name"),
+                                   ([OutboxRoute(name: "a", sink: RecordingSink()), OutboxRoute(name: "a", sink: RecordingSink())], "named twice")] {
+            let relay = OutboxRelay(path: dir, routes: routes, configuration: config(), logger: quietLogger)
+            await #expect { try await relay.run() } throws: { e in
+                (e as? OutboxError)?.code == .invalidArgument && "\(e)".contains(expected)
+            }
+        }
+    }
+
+    @Test func globsMatchAsAShellDoes() {
+        #expect(RouteMatch.glob("Alarm*", matches: "AlarmRaised") && RouteMatch.glob("*", matches: ""))
+        #expect(RouteMatch.glob("a?c", matches: "abc") && !RouteMatch.glob("a?c", matches: "ac"))
+        #expect(RouteMatch.glob("*.v2", matches: "order.created.v2") && !RouteMatch.glob("*.v2", matches: "order.v3"))
+        #expect(RouteMatch.glob("a*b*c", matches: "aXbYbZc") && !RouteMatch.glob("a*b*c", matches: "aXbY"))
+        #expect(RouteMatch([.type("A*"), .key("k1")]).matches(OutboxMessage(type: "Ax", key: "k1", payload: [])))
+        #expect(!RouteMatch([.type("A*"), .key("k1")]).matches(OutboxMessage(type: "Ax", payload: [])))
+    }
+}
+
+@Suite("Routes from the relay's --config file")
+struct RouteConfigTests {
+    /// `outbox relay DIR --config FILE` with a `routes` array: each file sink gets what its match takes,
+    /// a message no route takes is unrouted, and a bad route is one line naming the file and the route,
+    /// exit 78.
+    @Test func theRelayPublishesToEveryRouteOfItsConfigFile() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "4", "--type", "AlarmRaised"]).status == 0)
+        #expect(try await runOutbox(["append", dir, "--count", "3", "--type", "Telemetry", "--header", "audit=yes"]).status == 0)
+        #expect(try await runOutbox(["append", dir, "--count", "2", "--type", "Telemetry"]).status == 0)
+        let (cloud, audit) = (tmp.sub("cloud.jsonl"), tmp.sub("audit.jsonl"))
+        let config = tmp.sub("relay.json")
+        try """
+            {"min-age": 0, "routes": [{"name": "cloud", "sink": "file:\(cloud)", "match": {"type": "Alarm*"}},
+                                      {"name": "audit", "sink": "file:\(audit)", "match": {"header": "audit=yes"}, "batch": 2}]}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let relay = Process()
+        relay.executableURL = try outboxExecutable()
+        relay.arguments = ["relay", dir, "--config", config]
+        relay.standardError = FileHandle.nullDevice
+        try relay.run()
+        defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
+        func lines(_ path: String) -> Int { ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").count }
+        try await eventually("both routes published") { lines(cloud) == 4 && lines(audit) == 3 }
+        try await eventually("nothing pending") { try OutboxReader(path: dir).stats().pending == 0 }
+        relay.terminate()
+        try await onOwnThread { relay.waitUntilExit() }
+        #expect(relay.terminationStatus == 0)
+        let stats = try await runOutbox(["stats", dir, "--json"])
+        #expect(stats.stdout.contains("\"unrouted\":2") && stats.stdout.contains("\"published\":7"), "\(stats.stdout)")
+
+        for (file, expected) in [(#"{"routes": [{"name": "a", "sink": "stdout", "match": {"colour": "red"}}]}"#, "match takes type, key and header"),
+                                 (#"{"routes": [{"sink": "stdout"}]}"#, "needs a \"name\""),
+                                 (#"{"routes": [{"name": "a", "sink": "stdout", "batch": 0}]}"#, "\"batch\" must be at least 1"),
+                                 (#"{"routes": [{"name": "a", "sink": "ftp://x"}]}"#, "route a"),
+                                 (#"{"routes": []}"#, "one or more routes")] {
+            try file.write(toFile: config, atomically: true, encoding: .utf8)
+            let bad = try await runOutbox(["relay", dir, "--config", config])
+            #expect(bad.status == 78 && bad.stderr.contains(config) && bad.stderr.contains(expected), "\(file): \(bad.stderr)")
+            #expect(bad.stderr.split(separator: "\n").count == 1, "\(bad.stderr)")
+        }
+        try #"{"routes": [{"name": "a", "sink": "stdout"}]}"#.write(toFile: config, atomically: true, encoding: .utf8)
+        let both = try await runOutbox(["relay", dir, "--config", config, "--sink", "stdout"])
+        #expect(both.status == 64 && both.stderr.contains("not both"), "\(both.stderr)")
+    }
+}
