@@ -140,6 +140,36 @@ package struct Benchmark: Sendable {
                 goals: goals))
         }
 
+        if !brokerSink {
+            // Three routes over one outbox, each publishing every message to a file of its own, against
+            // one route draining the same backlog: the messages are stored and read once per route.
+            func routesRun(_ count: Int) -> Scenario.Run {
+                { round in
+                    let path = scratch + "/routes\(count)-\(round)"
+                    defer { try? FileManager.default.removeItem(atPath: path) }
+                    try await OutboxWorkload.backlog(at: path, messages: backlog, keyed: true, payload: payload, logger: logger)
+                    let sinks = try (0..<count).map { try makeSink(path + "-sink\($0)") }
+                    defer { for i in 0..<count { try? FileManager.default.removeItem(atPath: path + "-sink\(i).published.jsonl") } }
+                    return try await OutboxWorkload.drainRoutes(path, messages: backlog, sinks: sinks, sinkName: sinkName, timeout: timeout,
+                                                                logger: logger)
+                }
+            }
+            // The floor: three sinks publishing the same messages at once, no outbox, against one alone.
+            func floorRun(_ count: Int) -> Scenario.Run {
+                { round in
+                    let prefix = scratch + "/sinks\(count)-\(round)"
+                    let sinks = try (0..<count).map { try makeSink(prefix + "-\($0)") }
+                    defer { for i in 0..<count { try? FileManager.default.removeItem(atPath: prefix + "-\(i).published.jsonl") } }
+                    return try await OutboxWorkload.publishAlone(messages: backlog, sinks: sinks, payload: payload)
+                }
+            }
+            all.append(Scenario(
+                name: "relay.routes3", what: "\(backlog) pending with 64 keys, three routes each taking every message to \(sinkName); rate per route",
+                outbox: routesRun(3),
+                baselines: [("relay.route1", routesRun(1)), ("floor.sinks3", floorRun(3)), ("floor.sink1", floorRun(1))],
+                goals: [.ratioAtLeast(0.8, vs: "relay.route1")]))
+        }
+
         let live = size(20_000, 5000)
         all.append(Scenario(
             name: brokerSink ? "relay.sink.live" : "relay.live",

@@ -80,6 +80,43 @@ enum OutboxWorkload {
         return BenchSample(operations: messages, elapsed: (counting.lastPublished ?? start) - start)
     }
 
+    /// A relay with three routes, each taking every message, drains the outbox at `path` (`messages`
+    /// pending) to `sinks`: the time from its start until every route's sink acknowledged the last
+    /// message (each route publishes every message: the rate is per route).
+    static func drainRoutes(_ path: String, messages: Int, sinks: [any OutboxSink], sinkName: String, timeout: Duration,
+                            logger: Logger) async throws -> BenchSample {
+        let counting = sinks.map { CountingSink(inner: $0) }
+        let routes = counting.enumerated().map { OutboxRoute(name: "route\($0.offset + 1)", sink: $0.element) }
+        let relay = OutboxRelay(path: path, routes: routes, logger: logger)
+        let start = ContinuousClock.now
+        try await run(relay, within: timeout, sinkName: sinkName, path: path, until: { counting.allSatisfy { $0.published >= messages } },
+                      progress: { counting.map { "\($0.published)" }.joined(separator: ", ") + " of \(messages)" }) {}
+        return BenchSample(operations: messages, elapsed: (counting.compactMap(\.lastPublished).max() ?? start) - start)
+    }
+
+    /// The floor of several routes: `sinks` each publish the same `messages` (held in memory, in batches
+    /// of the relay's 1,000) at once, with no outbox: what the sinks and the machine allow per sink.
+    static func publishAlone(messages: Int, sinks: [any OutboxSink], payload: [UInt8]) async throws -> BenchSample {
+        let batches = stride(from: 0, to: messages, by: 1000).map { first in
+            (first..<min(messages, first + 1000)).map { i in
+                StoredMessage(seq: UInt64(i + 1), message: OutboxMessage(type: "UserRegistered", key: "user-\(i % 64)", payload: payload),
+                              segment: "", offset: 0, compressed: false)
+            }
+        }
+        let start = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for sink in sinks {
+                group.addTask {
+                    for batch in batches where await sink.publish(batch).contains(where: { $0 != .published }) {
+                        throw OutboxError(.io, "the sink failed a batch")
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return BenchSample(operations: messages, elapsed: ContinuousClock.now - start)
+    }
+
     /// Producers append `messages` (one per commit) while a relay in the same process publishes them to
     /// `sink`: messages per second from the first `append` to the last acknowledgement, and each
     /// message's latency from its `append` returning to the sink's acknowledgement (including the queue

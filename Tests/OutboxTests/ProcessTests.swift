@@ -475,6 +475,7 @@ struct BenchTests {
             "commit.concurrent16": ["sqlite", "floor.append"], "commit.concurrent64": ["sqlite", "floor.append"],
             "commit.batch100": ["floor.append×100", "sqlite"], "relay.drain.keyed": ["sqlite.drain", "sqlite.drain1000"], "relay.drain.keyless": ["sqlite.drain", "sqlite.drain1000"],
             "relay.live": [], "open.1M": ["read.all"], "writeAmplification.1": ["sqlite", "floor.pages"], "writeAmplification.16": ["sqlite", "floor.pages"],
+            "relay.routes3": ["relay.route1", "floor.sinks3", "floor.sink1"],
         ]
         #expect(Set(scenarios.keys) == Set(expected.keys), "quick mode has no open.5M: \(scenarios.keys.sorted())")
         for (name, baselines) in expected {

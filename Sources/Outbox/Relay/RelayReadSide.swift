@@ -18,7 +18,7 @@ struct RelayRead {
 /// ``SegmentQuarantine``).
 final class RelayReadSide {
     private let env: RelayEnvironment
-    private let tail: UnsafeTransfer<LogTail>
+    private let source: RouteLogSource
     /// The numbers the writer dropped, read again whenever `dropped.log` changed size.
     private var dropped = SequenceRangeSet()
     private var droppedSize: Int64 = 0
@@ -26,18 +26,24 @@ final class RelayReadSide {
     /// What the directory watch says changed; nil without a watch (every read looks at every file).
     private let changes: RouteSignals?
 
-    init(_ env: RelayEnvironment, from start: UInt64, changes: RouteSignals?) {
+    /// - Parameter shared: the relay's one reading of the log, when it has several routes.
+    init(_ env: RelayEnvironment, from start: UInt64, changes: RouteSignals?, shared: SharedLogReader? = nil) {
         self.env = env
         self.changes = changes
+        source = RouteLogSource(env, from: start, shared: shared)
+    }
+
+    /// A tail of the log from `start`, quarantining damaged sealed segments with ``DamagePolicy/quarantine``.
+    static func tail(_ env: RelayEnvironment, from start: UInt64) -> LogTail {
         let quarantine = env.configuration.onDamage == .quarantine
             ? SegmentQuarantine(env.directory, scope: .sealedOnly, logger: env.logger) : nil
         let tail = LogTail(directory: env.directory, outboxID: env.outboxID, from: start, reporter: quarantine?.reporter ?? .refuse)
         tail.durableThrough = env.writerDurableThrough
-        self.tail = UnsafeTransfer(tail)
+        return tail
     }
 
-    /// The next number the tail will read.
-    var nextSeq: UInt64 { tail.value.nextSeq }
+    /// The next number the route will read.
+    var nextSeq: UInt64 { source.position }
 
     /// `dropped.log` is read again at the next look, whatever its size (the sweep's fallback).
     func forgetDrops() { droppedSize = -1 }
@@ -47,13 +53,14 @@ final class RelayReadSide {
     func read(room: Int, roomBytes: Int) async throws -> RelayRead {
         let canRead = room > 0 && roomBytes > 0
         let finished = env.finished
-        let (env, tail) = (env, tail)
+        let (env, source) = (env, source)
         let look = changes?.takeChanges() ?? .all
-        let (fresh, holes, size, droppedFileSize) = try await env.io.run {
-            (canRead ? try Self.read(tail.value, limit: room, maxBytes: roomBytes) : [],
-             tail.value.takeHoles(), look.contains(.deadLetters) ? try DeadLetterLog.size(in: env.directory) : nil,
+        let (read, size, droppedFileSize) = try await env.io.run {
+            (canRead ? try source.read(limit: room, maxBytes: roomBytes) : ([], source.takeHoles()),
+             look.contains(.deadLetters) ? try DeadLetterLog.size(in: env.directory) : nil,
              look.contains(.dropped) ? (try? env.directory.openFile(FileNames.dropped, writable: false).size()) ?? 0 : nil)
         }
+        let (fresh, holes) = read
         var found = RelayRead(deadLetterSize: size)
         // What the writer dropped to make room (drop-oldest) is never published, even if already read.
         if let droppedFileSize, droppedFileSize != droppedSize {
@@ -82,16 +89,48 @@ final class RelayReadSide {
         }
         return found
     }
+}
 
-    /// Reads new messages from `tail`. With ``DamagePolicy/quarantine``, damage in a sealed segment (which
-    /// the writer never touches again) is quarantined (``SegmentQuarantine``, the tail's reporter) and the
-    /// read goes on with what it still holds; damage in the active segment is still an error.
-    private static func read(_ tail: LogTail, limit: Int, maxBytes: Int) throws -> [StoredMessage] {
-        while true {
-            let start = tail.nextSeq
-            do { return try tail.read(limit: limit, maxBytes: maxBytes) } catch is SegmentChain.Retry {
-                tail.restart(from: start)
-            }
+/// Where one route reads the log: the relay's shared reading while the route is within its window, else
+/// a tail of its own (a relay of one route, or a route that fell behind). With
+/// ``DamagePolicy/quarantine``, damage in a sealed segment is quarantined (``SegmentQuarantine``, the
+/// tail's reporter) and the read goes on with what it still holds; damage in the active segment is still
+/// an error. Touched only on the relay's blocking-I/O thread, one job at a time.
+final class RouteLogSource: @unchecked Sendable {
+    private let env: RelayEnvironment
+    private let shared: SharedLogReader?
+    private var own: LogTail?
+    /// The next number the route reads.
+    private(set) var position: UInt64
+    private var holes = SequenceRangeSet()
+
+    init(_ env: RelayEnvironment, from start: UInt64, shared: SharedLogReader?) {
+        self.env = env
+        self.shared = shared
+        position = start
+        if shared == nil { own = RelayReadSide.tail(env, from: start) }
+    }
+
+    /// Up to `limit` new messages (about `maxBytes`), and the hole numbers read since the last call.
+    func read(limit: Int, maxBytes: Int) throws -> ([StoredMessage], SequenceRangeSet) {
+        var messages: [StoredMessage]
+        if let shared, let found = try shared.read(from: position, limit: limit, maxBytes: maxBytes) {
+            own = nil  // within the shared window (again)
+            (messages, position) = (found.messages, found.next)
+            holes.formUnion(found.holes)
+        } else {
+            let tail = own ?? RelayReadSide.tail(env, from: position)
+            own = tail
+            messages = try SharedLogReader.read(tail, limit: limit, maxBytes: maxBytes)
+            position = tail.nextSeq
+            holes.formUnion(tail.takeHoles())
         }
+        return (messages, takeHoles())
+    }
+
+    /// The hole numbers read since the last call.
+    func takeHoles() -> SequenceRangeSet {
+        defer { holes = SequenceRangeSet() }
+        return holes
     }
 }

@@ -26,9 +26,13 @@ final class RelaySession: @unchecked Sendable {
         self.reader = reader
         let compaction = try await RelayCompaction(env)
         let statusFile = RelayStatusWriter(env, routes: routes.map { $0.env.route ?? "" })
+        // With several routes the log is read once, from where the route furthest behind begins.
+        let shared = routes.count < 2 ? nil
+            : SharedLogReader(tail: RelayReadSide.tail(env, from: routes.map { RoutePipeline.start($0.env) }.min() ?? 1),
+                              capacity: env.configuration.maxInMemory, capacityBytes: env.configuration.maxInMemoryBytes)
         pipelines = routes.enumerated().map { i, r in
             (RoutePipeline(r.env, sink: r.sink, signals: signals.routes[i], relay: signals, reader: reader, watched: watched,
-                           compaction: compaction, statusFile: statusFile), r.availability)
+                           compaction: compaction, statusFile: statusFile, shared: shared), r.availability)
         }
         self.compaction = compaction
         lastSweep = clock.now

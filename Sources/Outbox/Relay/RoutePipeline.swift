@@ -28,19 +28,23 @@ final class RoutePipeline: @unchecked Sendable {
     ///   the dead-letter file and `dropped.log` are then looked at only when it says they changed (or at
     ///   a sweep), not at every read.
     init(_ env: RelayEnvironment, sink: any OutboxSink, signals: RouteSignals, relay: RelaySignals, reader: OutboxReader, watched: Bool,
-         compaction: RelayCompaction, statusFile: RelayStatusWriter) {
+         compaction: RelayCompaction, statusFile: RelayStatusWriter, shared: SharedLogReader?) {
         self.env = env
         self.signals = signals
         self.relay = relay
         self.reader = reader
-        readSide = RelayReadSide(env, from: env.finished.firstMissing(from: env.route.map { env.tracker.start(of: $0) } ?? 1),
-                                 changes: watched ? signals : nil)
+        readSide = RelayReadSide(env, from: Self.start(env), changes: watched ? signals : nil, shared: shared)
         queue = RelayQueue(configuration: env.configuration)
         publisher = RelayPublisher(sink: sink, metrics: env.metrics, logger: env.logger)
         ledger = RelayLedger(env)
         outages = OutageController(env, sink: sink, signals: signals, status: relay.status, reader: reader, statusFile: statusFile)
         self.compaction = compaction
         lastSweep = clock.now
+    }
+
+    /// The first number the route reads: the first it still needs.
+    static func start(_ env: RelayEnvironment) -> UInt64 {
+        env.finished.firstMissing(from: env.route.map { env.tracker.start(of: $0) } ?? 1)
     }
 
     private var isSweepDue: Bool { clock.now - lastSweep >= env.configuration.sweepInterval }
