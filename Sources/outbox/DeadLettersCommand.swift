@@ -20,6 +20,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
     @Flag(help: "JSON Lines (list).") var json = false
     @Option(name: .customLong("seq"), help: "Only this dead letter's original sequence number (repeatable; redrive).") var seqs: [UInt64] = []
     @Option(parsing: .unconditional, help: "Seconds redrive waits for a running relay to republish them (0: do not wait).") var wait: Double = 30
+    @Option(help: "Only the dead letters of this route (a relay of several sinks).") var route: String?
 
     func validate() throws {
         try RelayCommand.validateSeconds(wait, "--wait", allowZero: true)
@@ -31,7 +32,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
             let reader = try OutboxReader(path: dir)
             switch action {
             case .list:
-                for d in try reader.deadLetters() {
+                for d in try reader.deadLetters() where route == nil || d.route == route {
                     let status = d.redriven ? "redriven" : d.redriveRequested ? "redrive-requested" : "dead"
                     if json {
                         var j = JSONLine()
@@ -45,22 +46,25 @@ struct DeadLettersCommand: AsyncParsableCommand {
                         j.number("attempts", d.attempts)
                         j.string("deadAt", rfc3339(micros: d.deadAtMicros))
                         j.bool("redriven", d.redriven)
+                        j.string("route", d.route)
                         Output.shared.write(j.text + "\n")
                     } else {
                         // Stored text is escaped: a control character in it never reaches the terminal raw.
                         let key = d.message.key.map(DumpCommand.escaped) ?? "-"
                         Output.shared.write("\(d.seq)  \(rfc3339(micros: d.deadAtMicros))  \(DumpCommand.escaped(d.message.type))  key=\(key)  "
+                                            + (d.route.map { "route=\($0)  " } ?? "")
                                             + "attempts=\(d.attempts)  \(status)  \(DumpCommand.escaped(d.reason)): \(DumpCommand.escaped(d.lastError))\n")
                     }
                 }
                 // Sequence numbers tombstoned as dead with no dead letter: lost to a repair.
-                for r in try reader.lostSequenceNumbers().ranges {
+                for r in try reader.lostSequenceNumbers().ranges where route == nil {
                     Output.shared.write((json ? DumpCommand.lostJSON(r) : "\(DumpCommand.lostSpan(r))  lost  \(DumpCommand.lostReason)") + "\n")
                 }
             case .redrive:
                 // Blocking reads and writes run off the cooperative pool.
                 let wantedSeqs = seqs.isEmpty ? nil : seqs
-                let requested = try await onDedicatedThread("outbox-redrive") { try reader.requestRedrive(wantedSeqs) }
+                let route = self.route
+                let requested = try await onDedicatedThread("outbox-redrive") { try reader.requestRedrive(wantedSeqs, route: route) }
                 guard !requested.isEmpty else {
                     StandardError.line("nothing to redrive: every dead letter\(seqs.isEmpty ? "" : " asked for") is redriven already")
                     return

@@ -119,6 +119,36 @@ struct RouteTests {
         try await outbox.close()
     }
 
+    /// A route that gives up on a message dead-letters it with its name: the other route is not held
+    /// back, the letter says which route, `dead-letters list --route` shows it, and a redrive republishes
+    /// it on that route.
+    @Test func deadLettersNameTheirRouteAndAreRedrivenThere() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let refusing = Shared(true)
+        let strict = RecordingSink { m, _ in refusing.get() && m.message.type == "Bad" ? .rejected("schema") : .published }
+        let lenient = RecordingSink()
+        let routes = [OutboxRoute(name: "strict", sink: strict), OutboxRoute(name: "lenient", sink: lenient)]
+        let relay = OutboxRelay(path: dir, routes: routes, configuration: config(), outbox: outbox, logger: quietLogger)
+        try await running(relay) {
+            for i in 1...6 { try await outbox.append(message(i, type: i == 3 ? "Bad" : "Good")) }
+            try await eventually("everything finished") { try OutboxReader(path: dir).stats().pending == 0 }
+            let letters = try OutboxReader(path: dir).deadLetters()
+            #expect(letters.count == 1 && letters[0].seq == 3 && letters[0].route == "strict", "\(letters)")
+            #expect(lenient.published.map(\.seq) == [1, 2, 3, 4, 5, 6], "the other route is not held back")
+            #expect(try OutboxReader(path: dir).tombstones().status(of: 3) == .dead, "dead on one route: dead for the outbox")
+            let list = try await runOutbox(["dead-letters", dir, "list", "--route", "strict", "--json"])
+            #expect(list.stdout.contains("\"route\":\"strict\"") && list.stdout.split(separator: "\n").count == 1, "\(list.stdout)")
+            #expect(try await runOutbox(["dead-letters", dir, "list", "--route", "lenient"]).stdout.isEmpty)
+            refusing.set(false)
+            #expect(try OutboxReader(path: dir).requestRedrive(route: "strict") == [3])
+            try await eventually("redriven on its route") { strict.published.contains { $0.seq == 3 } }
+        }
+        #expect(lenient.published.filter { $0.seq == 3 }.count == 1, "republished on its own route only")
+        try await outbox.close()
+    }
+
     /// Routes that cannot work are refused by `run()`, naming what is wrong.
     @Test func routesThatCannotWorkAreRefused() async throws {
         let tmp = TemporaryDirectory()

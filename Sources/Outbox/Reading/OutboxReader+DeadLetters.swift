@@ -37,9 +37,12 @@ extension OutboxReader {
     /// it redriven. A redriven message is published as soon as the relay takes the request, ahead of its
     /// key's messages still pending, and so after those of its key published since it died: per-key order
     /// is not kept for it. If it fails again it is dead-lettered again, with a new dead letter.
+    ///
+    /// With `route`, only the letters of that route (``DeadLetter/route``) are chosen; a request names
+    /// sequence numbers, so a number another route also gave up on is republished there too.
     @discardableResult
-    public func requestRedrive(_ seqs: [UInt64]? = nil) throws -> [UInt64] {
-        let all = try deadLetters()
+    public func requestRedrive(_ seqs: [UInt64]? = nil, route: String? = nil) throws -> [UInt64] {
+        let all = try deadLetters().filter { route == nil || $0.route == route }
         if let seqs {
             let known = Set(all.map(\.seq))
             if let missing = Set(seqs).subtracting(known).sorted().first {

@@ -50,10 +50,12 @@ final class RelayDeadLetters {
         guard size != knownSize else { return [] }
         knownSize = size
         let letters = size == 0 ? [] : try await env.io.run { [env] in try Self.list(env) }
-        // With several routes, each republishes the requested letters its match takes.
-        let match = env.match
-        let requested = letters.filter {
-            $0.redriveRequested && !redriving.contains($0.seq) && !held.contains($0.seq) && match.matches($0.message)
+        // With several routes, each republishes the requested letters it gave up on (a letter of no route:
+        // those its match takes).
+        let (match, route) = (env.match, env.recordsRoute ? env.route : nil)
+        let requested = letters.filter { l in
+            l.redriveRequested && !redriving.contains(l.seq) && !held.contains(l.seq)
+                && (route == nil || (l.route.map { $0 == route } ?? match.matches(l.message)))
         }
         guard !requested.isEmpty else { return [] }
         redriving.formUnion(requested.map(\.seq))

@@ -18,6 +18,7 @@ final class RelayLedger {
     /// Dead letters go to the dead-letter file, durably, before their messages are tombstoned as dead.
     func bury(_ dead: [DeadLetter]) async throws {
         guard !dead.isEmpty else { return }
+        let dead = stamped(dead)
         deadLetters.settled(dead.map(\.seq))  // a redriven message that died again has a new dead letter
         try await deadLetters.append(dead)
         try await env.finish(dead.map { ($0.seq, $0.message) }, as: .dead)
@@ -32,6 +33,7 @@ final class RelayLedger {
     /// batch.
     func retire(_ expired: [DeadLetter]) async throws {
         guard !expired.isEmpty else { return }
+        let expired = stamped(expired)
         deadLetters.settled(expired.map(\.seq))
         if env.configuration.deadLetterExpired { try await deadLetters.append(expired) }
         let seqs = SequenceRangeSet(expired.map(\.seq))
@@ -54,6 +56,12 @@ final class RelayLedger {
         if acks.count >= 2 { try await acks.removeFirst().value }
         let (env, done) = (env, messages.map { ($0.seq, $0.message) })
         acks.append(Task { try await env.finish(done, as: .published) })
+    }
+
+    /// The letters with the route that gave up on them, when the relay has several.
+    private func stamped(_ letters: [DeadLetter]) -> [DeadLetter] {
+        guard env.recordsRoute, let route = env.route else { return letters }
+        return letters.map { var l = $0; l.route = route; return l }
     }
 
     /// Waits until every tombstone commit begun in the background is durable.

@@ -22,4 +22,6 @@ public struct DeadLetter: Sendable, Equatable {
     public var redriven: Bool
     /// Whether an operator asked for it to be republished and the relay has not done so yet.
     public var redriveRequested = false
+    /// The route that gave up on it, when the relay has several (``OutboxRoute``); nil otherwise.
+    public var route: String? = nil
 }

@@ -19,6 +19,8 @@ package enum DeadLetterLog {
     static let errorHeader = "outbox-dead-error"
     static let attemptsHeader = "outbox-dead-attempts"
     static let deadAtHeader = "outbox-dead-at"
+    /// The route that gave up on the message, when the relay has several (FORMAT.md §5a).
+    static let routeHeader = "outbox-dead-route"
 
     /// Appends dead letters (creating the file on first use), durably. Only the holder of the relay lock
     /// calls this.
@@ -29,7 +31,8 @@ package enum DeadLetterLog {
             for letter in letters {
                 var m = letter.message
                 m.headers = [.init(reasonHeader, letter.reason), .init(errorHeader, letter.lastError),
-                             .init(attemptsHeader, "\(letter.attempts)"), .init(deadAtHeader, "\(letter.deadAtMicros)")] + m.headers
+                             .init(attemptsHeader, "\(letter.attempts)"), .init(deadAtHeader, "\(letter.deadAtMicros)")]
+                    + (letter.route.map { [.init(routeHeader, $0)] } ?? []) + m.headers
                 let body = try MessageCodec.encode([m], compressionThreshold: 4096, maxBody: Int(maxRecordSize))
                 buffer += FrameHeader.frame(kind: .deadLetter, first: letter.seq, count: 1, body: body, identity: identity,
                                             offset: end + Int64(buffer.count), tag: tag)
@@ -63,8 +66,9 @@ package enum DeadLetterLog {
         }
     }
 
-    /// The latest dead letter of each sequence number, in the order they were written, with their
-    /// redriven and redrive-requested states (no lock: a reader).
+    /// The latest dead letter of each sequence number (of each route, when several routes gave up on
+    /// one), in the order they were written, with their redriven and redrive-requested states (no lock: a
+    /// reader).
     static func list(in directory: OutboxDirectory, outboxID: OutboxID) throws -> [DeadLetter] {
         let file: OutboxFile
         do { file = try directory.openFile(fileName, writable: false) } catch let e as OutboxError where e.errno == ENOENT {
@@ -72,14 +76,14 @@ package enum DeadLetterLog {
         }
         let scanner = try scanner(for: file, outboxID: outboxID)
         var letters: [DeadLetter] = []
-        var latest: [UInt64: Int] = [:]
+        var latest: [LetterKey: Int] = [:]
         try scanner.walk(tail: .stop) { frame in
             do {
                 switch frame.header.kind {
                 case .redriven, .redriveRequested:
                     for r in try TombstoneCodec.decode(frame.body, count: Int(frame.header.count), first: frame.header.first) {
                         // Marks apply to records written before them; only the numbers present are looked at.
-                        for (seq, i) in latest where r.contains(seq) {
+                        for (key, i) in latest where r.contains(key.seq) {
                             if frame.header.kind == .redriven {
                                 letters[i].redriven = true
                                 letters[i].redriveRequested = false
@@ -90,7 +94,7 @@ package enum DeadLetterLog {
                     }
                 default:
                     guard let letter = try decodeLetter(frame) else { return true }
-                    latest[letter.seq] = letters.count
+                    latest[LetterKey(seq: letter.seq, route: letter.route)] = letters.count
                     letters.append(letter)
                 }
             } catch {
@@ -102,17 +106,23 @@ package enum DeadLetterLog {
         return letters.indices.filter { current.contains($0) }.map { letters[$0] }
     }
 
+    /// A dead letter supersedes the earlier ones of its number and route.
+    private struct LetterKey: Hashable {
+        let seq: UInt64
+        let route: String?
+    }
+
     private static func scanner(for file: OutboxFile, outboxID: OutboxID) throws -> FrameScanner {
         try LogFile.open(file, kind: .deadLetters, base: 1, outboxID: outboxID).scanner
     }
 
-    /// The dead letter a dead-letter frame holds, with the four headers of its own taken out.
+    /// The dead letter a dead-letter frame holds, with the headers of its own taken out.
     private static func decodeLetter(_ frame: Frame) throws -> DeadLetter? {
         guard let d = try MessageCodec.decode(frame.body, count: 1, maxBody: Int.max).first else { return nil }
         var m = d.message
-        // The record's own headers are the leading run of headers named as the four, each once, in any
+        // The record's own headers are the leading run of headers named as the five, each once, in any
         // order (FORMAT.md §5a); from the first other header (or a repeat) on, the headers are the message's.
-        let own: Set<String> = [reasonHeader, errorHeader, attemptsHeader, deadAtHeader]
+        let own: Set<String> = [reasonHeader, errorHeader, attemptsHeader, deadAtHeader, routeHeader]
         var values: [String: String] = [:]
         for h in m.headers {
             guard own.contains(h.name), values[h.name] == nil else { break }
@@ -124,7 +134,7 @@ package enum DeadLetterLog {
         let attempts = Self.decimal(values[attemptsHeader]).flatMap { Int(exactly: $0) } ?? 0
         let deadAt = Self.decimal(values[deadAtHeader]).flatMap { Int64(exactly: $0) } ?? 0
         return DeadLetter(seq: frame.header.first, message: m, reason: reason, lastError: error, attempts: attempts,
-                          deadAtMicros: deadAt, redriven: false)
+                          deadAtMicros: deadAt, redriven: false, route: values[routeHeader])
     }
 
     /// `text` as a plain decimal number (ASCII digits only, at most 18 of them), or nil.
