@@ -26,7 +26,7 @@ extension OutboxRelay {
         let env = RelayEnvironment(directory: opened.directory, outboxID: opened.id, tombstones: tombstones, io: io,
                                    configuration: configuration, logger: logger, metrics: metrics,
                                    writerDurableThrough: writerDurableThrough, tracker: tracker)
-        if tracker.recordsRoutes { try await declareRoutes(tombstones, reader: reader, io: io, tracker: tracker) }
+        try await declareRoutes(tombstones, reader: reader, io: io, tracker: tracker)
         let sessionRoutes = routes.enumerated().map { i, route in
             var configuration = route.configuration ?? self.configuration
             configuration.watchDirectory = self.configuration.watchDirectory
@@ -40,7 +40,8 @@ extension OutboxRelay {
     }
 
     /// Routes the outbox knows and the relay no longer has are let go (what only they took is then
-    /// unrouted); routes new to it are declared: from the oldest pending message, or from now.
+    /// unrouted); routes new to it are declared (with several routes): from the oldest pending message,
+    /// or from now.
     private func declareRoutes(_ tombstones: TombstoneLog, reader: OutboxReader, io: BlockingExecutor, tracker: RouteTracker) async throws {
         let known = tombstones.snapshot.routes
         let removed = known.keys.filter { name in !routes.contains { $0.name == name } }.sorted()
@@ -49,7 +50,8 @@ extension OutboxRelay {
             try await tombstones.forgetRoutes(removed)
             try await tombstones.compact(forceCheckpoint: true)  // their frames leave the file now
         }
-        for route in routes where known[route.name] == nil {
+        // A relay of one route keeps its progress as the outbox's: it declares nothing.
+        for route in routes where known[route.name] == nil && tracker.recordsRoutes {
             let start = route.startsFromNow ? try await io.run { try reader.stats().lastSeq + 1 } : 1
             try await tombstones.declareRoute(route.name, startingAt: start)
             tracker.advance(route.name, to: start)
