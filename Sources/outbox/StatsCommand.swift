@@ -10,11 +10,26 @@ struct StatsCommand: AsyncParsableCommand {
     @Argument(help: "The outbox directory.") var dir: String
     @Flag(help: "One JSON object.") var json = false
     @Flag(help: "Sizes in exact bytes (the default shows them in KiB, MiB, GiB).") var bytes = false
+    @Option(help: "Only this route's sink (a relay of several sinks): its reachability and last publish.") var route: String?
 
     func run() async throws {
         try await reportingErrors {
             _ = CLILogging.bootstrap
             let s = try OutboxReader(path: dir).stats()
+            if let route {
+                guard let r = s.routes.first(where: { $0.name == route }) else {
+                    throw OutboxError(.invalidArgument, "no route \(route) in the running relay's status"
+                                      + (s.routes.isEmpty ? " (it has no routes, or no relay runs)" : " (it has \(s.routes.map(\.name).joined(separator: ", ")))"),
+                                      path: dir)
+                }
+                return Output.shared.write(json ? Self.routeJSON(r) + "\n" : """
+                    route:              \(r.name)
+                    sink:               \(r.sinkReachable ? "reachable" : "unreachable: " + (r.sinkError ?? ""))
+                    unreachable since:  \(r.sinkUnreachableSinceMicros.map(rfc3339(micros:)) ?? "-")
+                    last publish:       \(r.lastPublishMicros.map(rfc3339(micros:)) ?? "-")
+
+                    """)
+            }
             if json {
                 var j = JSONLine()
                 j.number("pending", s.pending)
@@ -40,6 +55,7 @@ struct StatsCommand: AsyncParsableCommand {
                 j.raw("sinkReachable", s.sinkReachable.map { $0 ? "true" : "false" } ?? "null")
                 j.string("sinkError", s.sinkError)
                 j.string("lastPublish", s.lastPublishMicros.map(rfc3339(micros:)))
+                j.raw("routes", "[" + s.routes.map(Self.routeJSON).joined(separator: ",") + "]")
                 Output.shared.write(j.text + "\n")
             } else {
                 Output.shared.write("""
@@ -63,9 +79,24 @@ struct StatsCommand: AsyncParsableCommand {
                     sink:               \(s.sinkReachable.map { $0 ? "reachable" : "unreachable: " + (s.sinkError ?? "") } ?? "-")
                     last publish:       \(s.lastPublishMicros.map(rfc3339(micros:)) ?? "-")
 
-                    """)
+                    """ + s.routes.map { r in
+                        "route \(r.name):".padding(toLength: 20, withPad: " ", startingAt: 0)
+                            + (r.sinkReachable ? "reachable" : "unreachable: " + (r.sinkError ?? ""))
+                            + ", last publish \(r.lastPublishMicros.map(rfc3339(micros:)) ?? "-")\n"
+                    }.joined())
             }
         }
+    }
+
+    /// One route's status as a JSON object.
+    static func routeJSON(_ r: OutboxStats.Route) -> String {
+        var j = JSONLine()
+        j.string("name", r.name)
+        j.raw("sinkReachable", r.sinkReachable ? "true" : "false")
+        j.string("sinkError", r.sinkError)
+        j.string("unreachableSince", r.sinkUnreachableSinceMicros.map(rfc3339(micros:)))
+        j.string("lastPublish", r.lastPublishMicros.map(rfc3339(micros:)))
+        return j.text
     }
 
     /// A size as `stats` shows it: exact with `--bytes`, otherwise in the largest unit of 1024 that keeps it at 1 or more.

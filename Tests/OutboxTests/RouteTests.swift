@@ -200,6 +200,13 @@ struct RouteConfigTests {
         func lines(_ path: String) -> Int { ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").count }
         try await eventually("both routes published") { lines(cloud) == 4 && lines(audit) == 3 }
         try await eventually("nothing pending") { try OutboxReader(path: dir).stats().pending == 0 }
+        // The status of every route, while the relay runs.
+        try await eventually("both routes in the relay's status") { try OutboxReader(path: dir).stats().routes.map(\.name) == ["audit", "cloud"] }
+        let cloudStatus = try await runOutbox(["stats", dir, "--route", "cloud", "--json"])
+        #expect(cloudStatus.status == 0 && cloudStatus.stdout.contains("\"name\":\"cloud\"") && cloudStatus.stdout.contains("\"sinkReachable\":true"),
+                "\(cloudStatus.stdout)")
+        let unknown = try await runOutbox(["stats", dir, "--route", "nope"])
+        #expect(unknown.status != 0 && unknown.stderr.contains("audit, cloud"), "\(unknown.stderr)")
         relay.terminate()
         try await onOwnThread { relay.waitUntilExit() }
         #expect(relay.terminationStatus == 0)

@@ -145,6 +145,10 @@ public final class OutboxReader: Sendable {
             s.sinkError = status.lastError
             s.sinkUnreachableSinceMicros = status.unreachableSinceMicros
             s.lastPublishMicros = status.lastPublishMicros
+            s.routes = status.routes.map {
+                OutboxStats.Route(name: $0.name, sinkReachable: $0.sinkReachable, sinkUnreachableSinceMicros: $0.unreachableSinceMicros,
+                                  sinkError: $0.lastError, lastPublishMicros: $0.lastPublishMicros)
+            }
         }
         return s
     }

@@ -53,4 +53,16 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     public var sinkUnreachableSinceMicros: Int64?
     public var sinkError: String?
     public var lastPublishMicros: Int64?
+    /// With a relay of several routes: each route's sink, as the relay last reported it (the fields above
+    /// combine them).
+    public var routes: [Route] = []
+
+    /// What the relay last reported about one of its routes.
+    public struct Route: Sendable, Equatable, Codable {
+        public var name: String
+        public var sinkReachable: Bool
+        public var sinkUnreachableSinceMicros: Int64?
+        public var sinkError: String?
+        public var lastPublishMicros: Int64?
+    }
 }

@@ -17,6 +17,23 @@ package struct RelayStatusFile: Sendable, Equatable {
     package var lastPublishMicros: Int64?
     /// While the sink is unreachable: since when, in microseconds since the Unix epoch.
     package var unreachableSinceMicros: Int64?
+    /// With several routes: each route's own (the fields above then combine them: reachable while every
+    /// route's sink is, the earliest outage, the latest publish).
+    package var routes: [RouteState] = []
+
+    /// What one route of the relay last said.
+    package struct RouteState: Sendable, Equatable {
+        package var name: String
+        package var sinkReachable: Bool
+        package var lastError: String?
+        package var lastPublishMicros: Int64?
+        package var unreachableSinceMicros: Int64?
+
+        package init(name: String, sinkReachable: Bool, lastError: String?, lastPublishMicros: Int64?, unreachableSinceMicros: Int64?) {
+            (self.name, self.sinkReachable, self.lastError) = (name, sinkReachable, lastError)
+            (self.lastPublishMicros, self.unreachableSinceMicros) = (lastPublishMicros, unreachableSinceMicros)
+        }
+    }
 
     package init(pid: Int32, state: String, sinkReachable: Bool, lastError: String?, lastPublishMicros: Int64?,
                  unreachableSinceMicros: Int64? = nil) {
@@ -25,11 +42,18 @@ package struct RelayStatusFile: Sendable, Equatable {
     }
 
     /// One JSON object: `{"lastError":…|null,"lastPublishMicros":…|null,"pid":…,"sinkReachable":…,"state":…,
-    /// "unreachableSinceMicros":…|null}`.
+    /// "unreachableSinceMicros":…|null}`, with several routes also `"routes":[{"name":…, and the same
+    /// four fields}]`.
     package func encode() -> [UInt8] {
-        let object: [String: Any] = ["pid": pid, "state": state, "sinkReachable": sinkReachable,
+        var object: [String: Any] = ["pid": pid, "state": state, "sinkReachable": sinkReachable,
                                      "lastError": lastError ?? NSNull(), "lastPublishMicros": lastPublishMicros ?? NSNull(),
                                      "unreachableSinceMicros": unreachableSinceMicros ?? NSNull()]
+        if !routes.isEmpty {
+            object["routes"] = routes.map { r -> [String: Any] in
+                ["name": r.name, "sinkReachable": r.sinkReachable, "lastError": r.lastError ?? NSNull(),
+                 "lastPublishMicros": r.lastPublishMicros ?? NSNull(), "unreachableSinceMicros": r.unreachableSinceMicros ?? NSNull()]
+            }
+        }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return Array(data) + [UInt8(ascii: "\n")]
     }
@@ -39,9 +63,16 @@ package struct RelayStatusFile: Sendable, Equatable {
         guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
               let pid = (o["pid"] as? NSNumber)?.int32Value, let state = o["state"] as? String,
               let reachable = o["sinkReachable"] as? Bool else { return nil }
-        return RelayStatusFile(pid: pid, state: state, sinkReachable: reachable, lastError: o["lastError"] as? String,
-                               lastPublishMicros: (o["lastPublishMicros"] as? NSNumber)?.int64Value,
-                               unreachableSinceMicros: (o["unreachableSinceMicros"] as? NSNumber)?.int64Value)
+        var status = RelayStatusFile(pid: pid, state: state, sinkReachable: reachable, lastError: o["lastError"] as? String,
+                                     lastPublishMicros: (o["lastPublishMicros"] as? NSNumber)?.int64Value,
+                                     unreachableSinceMicros: (o["unreachableSinceMicros"] as? NSNumber)?.int64Value)
+        status.routes = (o["routes"] as? [[String: Any]] ?? []).compactMap { r in
+            guard let name = r["name"] as? String, let reachable = r["sinkReachable"] as? Bool else { return nil }
+            return RouteState(name: name, sinkReachable: reachable, lastError: r["lastError"] as? String,
+                              lastPublishMicros: (r["lastPublishMicros"] as? NSNumber)?.int64Value,
+                              unreachableSinceMicros: (r["unreachableSinceMicros"] as? NSNumber)?.int64Value)
+        }
+        return status
     }
 
     /// Where a new status is written before it replaces the file: not a `.tmp-` name (a relay killed

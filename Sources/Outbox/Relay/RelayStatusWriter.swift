@@ -52,10 +52,17 @@ final class RelayStatusWriter: Sendable {
             r[name]?.writtenPublish = last
             let all = r.values
             let down = all.filter { !$0.reachable }
-            return RelayStatusFile(pid: pid, state: "active", sinkReachable: down.isEmpty,
-                                   lastError: down.isEmpty ? nil : down.compactMap(\.error).joined(separator: "; "),
-                                   lastPublishMicros: all.compactMap(\.lastPublishMicros).max(),
-                                   unreachableSinceMicros: down.compactMap(\.unreachableSinceMicros).min())
+            var status = RelayStatusFile(pid: pid, state: "active", sinkReachable: down.isEmpty,
+                                         lastError: down.isEmpty ? nil : down.compactMap(\.error).joined(separator: "; "),
+                                         lastPublishMicros: all.compactMap(\.lastPublishMicros).max(),
+                                         unreachableSinceMicros: down.compactMap(\.unreachableSinceMicros).min())
+            if r.count > 1 {
+                status.routes = r.sorted { $0.key < $1.key }.map { name, s in
+                    RelayStatusFile.RouteState(name: name, sinkReachable: s.reachable, lastError: s.error,
+                                               lastPublishMicros: s.lastPublishMicros, unreachableSinceMicros: s.unreachableSinceMicros)
+                }
+            }
+            return status
         }
         let directory = env.directory
         do { try await env.io.run { try status.write(in: directory) } } catch {

@@ -3,7 +3,7 @@ import Logging
 
 /// The relay's side of an outbox: records which messages are finished and compacts the log.
 ///
-/// **Durable when:** ``acknowledge(_:as:)`` returns only after the tombstone frame was written and
+/// **Durable when:** ``acknowledge(_:as:route:)`` returns only after the tombstone frame was written and
 /// `fdatasync` returned; concurrent acknowledgements are group-committed on a dedicated thread.
 ///
 /// **Compaction** removes a sealed segment only once every message in it has a durable tombstone, and
