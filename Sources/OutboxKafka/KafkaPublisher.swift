@@ -37,6 +37,9 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     /// ``OutboxError/Code/invalidArgument`` for what waiting cannot fix: a property librdkafka refuses,
     /// failed authentication, a topic that does not exist.
     func connect() throws {
+        if let problem = SinkTemplate.placeholderProblem(configuration.topic, outbox: configuration.outboxID) {
+            throw OutboxError(.invalidArgument, "Kafka: \(problem)")
+        }
         if let producer {
             var text = [CChar](repeating: 0, count: 512)
             let fatal = rd_kafka_fatal_error(producer, &text, text.count)

@@ -10,6 +10,9 @@ public struct KafkaSinkConfiguration: Sendable {
     /// (`_` when it has none); characters a topic name cannot hold (anything but letters, digits, `.`,
     /// `_` and `-`) become `_`. Default `outbox.{type}`.
     public var topic: String = "outbox.{type}"
+    /// The outbox's id, for `{outbox}` in the topic (`outbox relay` fills it in); a topic that names
+    /// `{outbox}` without it is refused when the sink connects. `{host}` is this machine's host name.
+    public var outboxID: OutboxID?
 
     /// How long a message may wait for the brokers' acknowledgement (all in-sync replicas) before it
     /// counts as failed and is retried by the relay (librdkafka's `message.timeout.ms`). Default 10 s.
@@ -61,6 +64,6 @@ public struct KafkaSinkConfiguration: Sendable {
 
     /// ``topic``, parsed (a publisher keeps one: parsing it runs once, not per message).
     var topicTemplate: SinkTemplate {
-        SinkTemplate(topic) { !($0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-")) }
+        SinkTemplate(topic, outbox: outboxID) { !($0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-")) }
     }
 }

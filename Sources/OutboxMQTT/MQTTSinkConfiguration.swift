@@ -20,6 +20,9 @@ public struct MQTTSinkConfiguration: Sendable {
     /// (`_` when it has none); characters a topic level cannot hold (`/`, `+`, `#`) become `_`.
     /// Default `outbox/{type}`.
     public var topic: String = "outbox/{type}"
+    /// The outbox's id, for `{outbox}` in the topic (`outbox relay` fills it in); a topic that names
+    /// `{outbox}` without it is refused when the sink connects. `{host}` is this machine's host name.
+    public var outboxID: OutboxID?
 
     /// 1 (at least once: published once the broker's PUBACK arrives) or 2 (exactly once between the
     /// sink and the broker: published once PUBCOMP arrives). QoS 0 has no acknowledgement, so the
@@ -84,6 +87,6 @@ public struct MQTTSinkConfiguration: Sendable {
 
     /// ``topic``, parsed (a publisher keeps one: parsing it runs once, not per message).
     var topicTemplate: SinkTemplate {
-        SinkTemplate(topic) { $0 == "/" || $0 == "+" || $0 == "#" }
+        SinkTemplate(topic, outbox: outboxID) { $0 == "/" || $0 == "+" || $0 == "#" }
     }
 }

@@ -41,6 +41,9 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
     func connect() throws {
         if client != nil, state.isConnected { return }
         close()
+        if let problem = SinkTemplate.placeholderProblem(configuration.topic, outbox: configuration.outboxID) {
+            throw OutboxError(.invalidArgument, "MQTT: \(problem)")
+        }
         let c = try Self.newClient(configuration, clientID: configuration.clientID, state: state)
         let where_ = "\(configuration.host):\(configuration.port)"
         var rc = mosquitto_connect_bind_v5(c, configuration.host, Int32(configuration.port),

@@ -34,7 +34,10 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
     func connect() throws {
         if let connection, js != nil, !natsConnection_IsClosed(connection) { return }
         close()
-        if let problem = NATSSinkConfiguration.streamNameProblem(configuration.stream) { throw OutboxError(.invalidArgument, "NATS: \(problem)") }
+        if let problem = NATSSinkConfiguration.streamNameProblem(configuration.stream)
+            ?? SinkTemplate.placeholderProblem(configuration.subject, outbox: configuration.outboxID) {
+            throw OutboxError(.invalidArgument, "NATS: \(problem)")
+        }
         do {
             var options: OpaquePointer?
             try check(natsOptions_Create(&options), "creating connection options", misconfigured: true)

@@ -17,6 +17,9 @@ public struct NATSSinkConfiguration: Sendable {
     /// (`_` when it has none); characters a subject token cannot hold (`.`, `*`, `>`, whitespace) become
     /// `_`. Default `outbox.{type}`.
     public var subject: String = "outbox.{type}"
+    /// The outbox's id, for `{outbox}` in the subject (`outbox relay` fills it in); a subject that names
+    /// `{outbox}` without it is refused when the sink connects. `{host}` is this machine's host name.
+    public var outboxID: OutboxID?
 
     /// The JetStream stream that stores what the subjects receive. When ``createStream`` is true and no
     /// stream of this name exists, the sink creates it on connect, over the subjects ``subject`` can
@@ -88,7 +91,7 @@ public struct NATSSinkConfiguration: Sendable {
 
     /// Whether a stream with these subject filters stores every subject ``subject`` can produce.
     func isCovered(by filters: [String]) -> Bool {
-        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).map { token -> String? in
+        let tokens = subjectTemplate.template.split(separator: ".", omittingEmptySubsequences: false).map { token -> String? in
             token.contains("{type}") || token.contains("{key}") ? nil : String(token)
         }
         return filters.contains { Self.filter($0, covers: tokens) }
@@ -107,8 +110,9 @@ public struct NATSSinkConfiguration: Sendable {
         return parts.count == tokens.count
     }
 
-    /// ``subject``, parsed (a publisher keeps one: parsing it runs once, not per message).
+    /// ``subject``, parsed (a publisher keeps one: parsing it runs once, not per message), with `{outbox}`
+    /// and `{host}` filled in.
     var subjectTemplate: SinkTemplate {
-        SinkTemplate(subject) { $0 == "." || $0 == "*" || $0 == ">" || $0.isWhitespace || !$0.isASCII }
+        SinkTemplate(subject, outbox: outboxID) { $0 == "." || $0 == "*" || $0 == ">" || $0.isWhitespace || !$0.isASCII }
     }
 }

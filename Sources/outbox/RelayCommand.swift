@@ -165,13 +165,20 @@ struct RelayCommand: AsyncParsableCommand {
             }
         }
 
-        func make(logger: Logger) throws -> any OutboxSink {
+        /// The sink; `outbox` fills `{outbox}` in a subject or topic.
+        func make(logger: Logger, outbox: OutboxID? = nil) throws -> any OutboxSink {
             switch self {
             case .stdout: return StdoutSink()
             case .file(let path): return try FileSink(path: path)
-            case .nats(let c): return NATSSink(configuration: c, logger: logger)
-            case .mqtt(let c): return MQTTSink(configuration: c, logger: logger)
-            case .kafka(let c): return KafkaSink(configuration: c, logger: logger)
+            case .nats(var c):
+                c.outboxID = outbox
+                return NATSSink(configuration: c, logger: logger)
+            case .mqtt(var c):
+                c.outboxID = outbox
+                return MQTTSink(configuration: c, logger: logger)
+            case .kafka(var c):
+                c.outboxID = outbox
+                return KafkaSink(configuration: c, logger: logger)
             }
         }
     }
@@ -179,7 +186,12 @@ struct RelayCommand: AsyncParsableCommand {
     /// Checks a `--sink` spec, with the broker's options, before anything runs.
     static func validateSink(_ spec: String) throws { _ = try SinkChoice(spec) }
 
-    static func makeSink(_ spec: String, logger: Logger) throws -> any OutboxSink { try SinkChoice(spec).make(logger: logger) }
+    /// The sink of a spec; `{outbox}` in its subject or topic takes the id of the outbox at `dir` (when
+    /// there is one: without it the sink refuses to connect, naming the placeholder).
+    static func makeSink(_ spec: String, logger: Logger, dir: String? = nil) throws -> any OutboxSink {
+        let outbox = spec.contains("{outbox}") ? dir.flatMap { try? OpenedOutbox(path: $0).id } : nil
+        return try SinkChoice(spec).make(logger: logger, outbox: outbox)
+    }
 
     func run() async throws {
         try await reportingErrors {
@@ -202,10 +214,11 @@ struct RelayCommand: AsyncParsableCommand {
             let dir = URL(fileURLWithPath: self.dir).standardizedFileURL.path
             let relay: OutboxRelay
             if let routes = try routesFromFile() {
-                relay = OutboxRelay(path: dir, routes: try RelayRoutesFile.make(routes, base: config, logger: logger), configuration: config,
+                relay = OutboxRelay(path: dir, routes: try RelayRoutesFile.make(routes, base: config, logger: logger, dir: dir), configuration: config,
                                     logger: logger)
             } else {
-                relay = OutboxRelay(path: dir, sink: try Self.makeSink(try resolvedSink(), logger: logger), configuration: config, logger: logger)
+                relay = OutboxRelay(path: dir, sink: try Self.makeSink(try resolvedSink(), logger: logger, dir: dir), configuration: config,
+                                    logger: logger)
             }
             var endpoints: RelayEndpoints?
             if let metrics, let registry {

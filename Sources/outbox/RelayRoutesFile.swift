@@ -118,7 +118,7 @@ struct RelayRoutesFile {
     }
 
     /// The library's routes: each route's options over the relay's `base` configuration.
-    static func make(_ routes: [Route], base: OutboxRelayConfiguration, logger: Logger) throws -> [OutboxRoute] {
+    static func make(_ routes: [Route], base: OutboxRelayConfiguration, logger: Logger, dir: String) throws -> [OutboxRoute] {
         try routes.map { r in
             var c = base
             if let v = r.batch { c.batchSize = v }
@@ -129,7 +129,7 @@ struct RelayRoutesFile {
             if let v = r.deadLetterExpired { c.deadLetterExpired = v }
             var routeLogger = logger
             routeLogger[metadataKey: "route"] = "\(r.name)"
-            return OutboxRoute(name: r.name, match: r.match, sink: try RelayCommand.makeSink(r.sink, logger: routeLogger), configuration: c,
+            return OutboxRoute(name: r.name, match: r.match, sink: try RelayCommand.makeSink(r.sink, logger: routeLogger, dir: dir), configuration: c,
                                startsFromNow: r.fromNow)
         }
     }

@@ -251,6 +251,23 @@ struct NATSSinkTests {
         #expect(try NATSSinkConfiguration(parsing: "nats://h:4222").tls == nil)
         #expect(throws: OutboxError.self, "a certificate without its key") { try NATSSinkConfiguration(parsing: "nats://h:1?cert=/c.pem") }
     }
+
+    /// `{outbox}` and `{host}` (issue 27, item 6): filled in once, their dots and wildcards as `_`; a
+    /// subject naming `{outbox}` without an outbox id is refused when the sink connects.
+    @Test func subjectsNameTheOutboxAndTheHost() async throws {
+        var c = try NATSSinkConfiguration(parsing: "nats://127.0.0.1:1?subject=devices.{host}.{outbox}.{type}&stream=DEV")
+        let id = OutboxID(bytes: Array(repeating: 0xab, count: 16))
+        c.outboxID = id
+        let host = SinkTemplate.hostName.replacingOccurrences(of: ".", with: "_")
+        #expect(c.subject(for: stored(1, key: nil, type: "Alarm")) == "devices.\(host).\(id).Alarm")
+        #expect(c.streamSubject == "devices.\(host).\(id).*")
+        #expect(c.isCovered(by: ["devices.>"]) && c.isCovered(by: ["devices.\(host).\(id).*"]) && !c.isCovered(by: ["devices.other.*.*"]))
+        c.outboxID = nil
+        let unbound = NATSSink(configuration: c, logger: quietLogger)
+        await #expect { try await unbound.connect() } throws: { e in
+            (e as? OutboxError)?.code == .invalidArgument && "\(e)".contains("{outbox}")
+        }
+    }
 }
 
 @Suite("outbox relay --sink nats://", .serialized)
