@@ -149,6 +149,43 @@ struct RouteTests {
         try await outbox.close()
     }
 
+    /// A message is stored once, whatever the number of routes: the outbox's bytes on disk peak within
+    /// 10% of the same drain with one route, and once every route finished, it compacts to one segment.
+    @Test func threeRoutesStoreEachMessageOnce() async throws {
+        func drain(routes count: Int) async throws -> (peak: Int64, segmentsAfter: Int) {
+            let tmp = TemporaryDirectory()
+            let dir = tmp.sub("ob")
+            let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 64 << 10), logger: quietLogger)
+            for i in stride(from: 0, to: 6000, by: 100) {
+                try await outbox.append(contentsOf: (i..<(i + 100)).map { message($0, type: $0 % 2 == 0 ? "Even" : "Odd", key: "k\($0 % 9)") })
+            }
+            let sinks = (0..<count).map { _ in RecordingSink() }
+            let routes = sinks.enumerated().map { OutboxRoute(name: "r\($0.offset)", match: $0.offset == 1 ? .type("Even") : .all, sink: $0.element) }
+            let peak = Shared<Int64>(0)
+            let watching = Task {
+                while !Task.isCancelled {
+                    if let used = try? OutboxReader(path: dir).stats().usedBytes { peak.mutate { $0 = max($0, used) } }
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+            }
+            try await running(OutboxRelay(path: dir, routes: routes, configuration: config(), outbox: outbox, logger: quietLogger)) {
+                try await eventually("every route done") { try OutboxReader(path: dir).stats().pending == 0 }
+            }
+            watching.cancel()
+            _ = await watching.value
+            let log = try await TombstoneLog.open(at: dir, logger: quietLogger)
+            try await log.compact(forceCheckpoint: true)
+            try await log.close()
+            try await outbox.close()
+            return (peak.get(), try segmentNames(dir).count)
+        }
+        let one = try await drain(routes: 1)
+        let three = try await drain(routes: 3)
+        print("[threeRoutesStoreEachMessageOnce] peak bytes on disk: one route \(one.peak), three routes \(three.peak)")
+        #expect(Double(three.peak) <= Double(one.peak) * 1.1, "three routes peak at \(three.peak) bytes, one at \(one.peak)")
+        #expect(one.segmentsAfter == 1 && three.segmentsAfter == 1, "compacted to one segment: \(one.segmentsAfter), \(three.segmentsAfter)")
+    }
+
     /// Routes that cannot work are refused by `run()`, naming what is wrong.
     @Test func routesThatCannotWorkAreRefused() async throws {
         let tmp = TemporaryDirectory()
