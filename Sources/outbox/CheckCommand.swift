@@ -28,6 +28,7 @@ struct CheckCommand: AsyncParsableCommand {
     var maxSinkDown: Double = 300
     @Option(parsing: .unconditional, help: "Critical when messages are pending, the oldest older than this many seconds, and no relay runs (a warning before).")
     var maxNoRelay: Double = 60
+    @Option(help: "Judge only this route's sink (a relay of several sinks); pending counts stay the outbox's.") var route: String?
 
     static let ok: Int32 = 0, warning: Int32 = 1, critical: Int32 = 2, unknown: Int32 = 3
 
@@ -54,7 +55,15 @@ struct CheckCommand: AsyncParsableCommand {
         }
         let age = stats.oldestPendingAgeSeconds
         let now = Date().timeIntervalSince1970
-        let sinkDown = stats.sinkReachable == false ? max(0, now - (stats.sinkUnreachableSinceMicros.map { Double($0) / 1e6 } ?? now)) : nil
+        var (reachable, downSince, sinkError) = (stats.sinkReachable, stats.sinkUnreachableSinceMicros, stats.sinkError)
+        if let route {
+            guard let r = stats.routes.first(where: { $0.name == route }) else {
+                Output.shared.write("OUTBOX UNKNOWN - no route \(route) in the running relay's status\n")
+                throw ExitCode(Self.unknown)
+            }
+            (reachable, downSince, sinkError) = (r.sinkReachable, r.sinkUnreachableSinceMicros, r.sinkError)
+        }
+        let sinkDown = reachable == false ? max(0, now - (downSince.map { Double($0) / 1e6 } ?? now)) : nil
         let warnPending = self.warnPending ?? maxPending.map { $0 / 2 }
         var criticals: [String] = [], warnings: [String] = []
         func judge(_ what: String, _ value: Double, warn: Double?, crit: Double?) {
@@ -65,7 +74,7 @@ struct CheckCommand: AsyncParsableCommand {
         if let age { judge(String(format: "oldest pending %.0f s old", age), age, warn: warnPendingAge, crit: maxPendingAge) }
         judge("\(stats.pending) pending", Double(stats.pending), warn: warnPending.map { Double($0) }, crit: maxPending.map { Double($0) })
         if let sinkDown {
-            let why = stats.sinkError.map { ": \(Self.oneLine($0))" } ?? ""
+            let why = sinkError.map { ": \(Self.oneLine($0))" } ?? ""
             if sinkDown > maxSinkDown {
                 criticals.append(String(format: "sink unreachable for %.0f s > %.0f s", sinkDown, maxSinkDown) + why)
             } else {

@@ -244,6 +244,10 @@ struct RouteConfigTests {
                 "\(cloudStatus.stdout)")
         let unknown = try await runOutbox(["stats", dir, "--route", "nope"])
         #expect(unknown.status != 0 && unknown.stderr.contains("audit, cloud"), "\(unknown.stderr)")
+        let check = try await runOutbox(["check", dir, "--route", "audit"])
+        #expect(check.status == 0 && check.stdout.hasPrefix("OUTBOX OK"), "\(check.stdout)")
+        let checkUnknown = try await runOutbox(["check", dir, "--route", "nope"])
+        #expect(checkUnknown.status == 3 && checkUnknown.stdout.contains("no route nope"), "\(checkUnknown.stdout)")
         relay.terminate()
         try await onOwnThread { relay.waitUntilExit() }
         #expect(relay.terminationStatus == 0)
