@@ -16,6 +16,8 @@ struct DumpCommand: AsyncParsableCommand {
     @Option(help: "Only messages with this key.") var key: String?
     @Option(help: "How to show payloads: none, text, hex or base64.") var payload: PayloadDisplay = .none
     @Option(help: "Only messages stored in this segment file (its name).") var segment: String?
+    @Option(help: "Statuses as this route of a relay of several sinks sees them (what it published, dead-lettered or has pending).")
+    var route: String?
     @Flag(help: "Walk the frames of every file (or of the one file given) with offsets and checksum status, going on past damage.") var raw = false
 
     func run() async throws {
@@ -36,7 +38,7 @@ struct DumpCommand: AsyncParsableCommand {
             guard limit > 0 else { return }
             // Numbers whose messages are gone are shown as rows in their place: "lost" (a repair took them
             // out: dead, with no dead letter) and "dropped" (the writer dropped them to make room).
-            let unfiltered = type == nil && key == nil && segment == nil
+            let unfiltered = type == nil && key == nil && segment == nil && route == nil
             var gone: [(range: ClosedRange<UInt64>, status: String)] = []
             if unfiltered, status == .all || status == .dead { gone += try reader.lostSequenceNumbers().ranges.map { ($0, "lost") } }
             if unfiltered, status == .all || status == .dropped {
@@ -54,7 +56,7 @@ struct DumpCommand: AsyncParsableCommand {
             try reader.forEachMessage(from: from) { m in
                 showLost(before: m.seq)
                 guard shown < limit else { return false }
-                let st = tombstones.status(of: m.seq)
+                let st = route.map { tombstones.status(of: m.seq, route: $0) } ?? tombstones.status(of: m.seq)
                 if status != .all && st.rawValue != status.rawValue { return true }
                 if let type, m.message.type != type { return true }
                 if let key, m.message.key != key { return true }

@@ -146,6 +146,8 @@ struct RouteTests {
             try await eventually("redriven on its route") { strict.published.contains { $0.seq == 3 } }
         }
         #expect(lenient.published.filter { $0.seq == 3 }.count == 1, "republished on its own route only")
+        let perRoute = try await runOutbox(["dump", dir, "--route", "lenient", "--status", "published", "--json"])
+        #expect(perRoute.status == 0 && perRoute.stdout.split(separator: "\n").count == 6, "\(perRoute.stdout)")
         try await outbox.close()
     }
 

@@ -95,12 +95,14 @@ public struct TombstoneSnapshot: Sendable, Equatable {
         return .pending
     }
 
-    /// The status of `seq` for route `name`: the outbox's, unless it is pending there and the route
-    /// finished it.
+    /// The status of `seq` for route `name`: what the route recorded for it (kept until the outbox
+    /// finished it and a checkpoint let the route's record go), else the outbox's; pending there and
+    /// below the route's start reads as unrouted (the route never served it).
     public func status(of seq: UInt64, route name: String) -> MessageStatus {
+        if let own = routes[name]?.status(of: seq) { return own }
         let overall = status(of: seq)
         guard overall == .pending, let route = routes[name] else { return overall }
-        return route.status(of: seq) ?? (seq < route.start ? .unrouted : .pending)
+        return seq < route.start ? .unrouted : .pending
     }
 
     /// Adds `range` to the set of `kind` (published, dead, expired or unrouted).
