@@ -50,12 +50,12 @@ final class RelayLedger {
             try await settle()
             let (plain, redriven) = deadLetters.split(messages.map(\.seq))
             let plainSet = Set(plain)
-            try await env.finish(messages.filter { plainSet.contains($0.seq) }.map { ($0.seq, $0.message) }, as: .published)
+            try await env.finish(messages.filter { plainSet.contains($0.seq) }, as: .published)
             return try await deadLetters.markRedriven(redriven)
         }
         if acks.count >= 2 { try await acks.removeFirst().value }
-        let (env, done) = (env, messages.map { ($0.seq, $0.message) })
-        acks.append(Task { try await env.finish(done, as: .published) })
+        let env = env
+        acks.append(Task { try await env.finish(messages, as: .published) })
     }
 
     /// The letters with the route that gave up on them, when the relay has several.

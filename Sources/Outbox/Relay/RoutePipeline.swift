@@ -115,8 +115,9 @@ final class RoutePipeline: @unchecked Sendable {
         try await ledger.bury(result.dead)
         try await ledger.retire(result.expired)
         if !result.published.isEmpty {
-            let done = Set(result.published)
-            try await ledger.published(messages.filter { done.contains($0.seq) })
+            // Usually the whole batch: then it is passed on as it is.
+            let done = result.published.count == messages.count ? nil : Set(result.published)
+            try await ledger.published(done.map { d in messages.filter { d.contains($0.seq) } } ?? messages)
             env.metrics.published.increment(by: result.published.count)
             let now = Date()
             env.metrics.lastPublish.record(now.timeIntervalSince1970)
