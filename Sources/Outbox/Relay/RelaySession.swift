@@ -12,6 +12,9 @@ final class RelaySession: @unchecked Sendable {
     private let clock = ContinuousClock()
     private var gauges = GaugeSchedule()
     private var lastSweep: ContinuousClock.Instant
+    /// Where the next settling pass goes on (each pass reads a bounded number of messages; the next one
+    /// continues after it, and starts over once past the end).
+    private var settleFrom: UInt64 = 1
 
     /// One route of a session: its stages' environment, its sink, and how the sink answered at start.
     struct Route {
@@ -80,12 +83,15 @@ final class RelaySession: @unchecked Sendable {
     /// restart between a route's tombstone and the outbox's, a route removed, a route that read past
     /// messages it does not take): at most ``OutboxRelayConfiguration/maxInMemory`` messages a time.
     private func settle() async throws {
-        let candidates = env.tracker.candidates(besides: env.tombstones.snapshot.finished)
-        guard !candidates.isEmpty else { return }
-        let (reader, limit) = (reader, env.configuration.maxInMemory)
+        let all = env.tracker.candidates(besides: env.tombstones.snapshot.finished)
+        guard !all.isEmpty else { return }
+        var candidates = all
+        if settleFrom > 1 { candidates = all.subtracting({ var below = SequenceRangeSet(); below.insert(1...(settleFrom - 1)); return below }()) }
+        if candidates.isEmpty { candidates = all }
+        let (reader, limit, chosen) = (reader, env.configuration.maxInMemory, candidates)
         let messages = try await env.io.run { () -> [StoredMessage] in
             var out: [StoredMessage] = []
-            for range in candidates.ranges where out.count < limit {
+            for range in chosen.ranges where out.count < limit {
                 try reader.forEachMessage(from: range.lowerBound) { m in
                     guard m.seq <= range.upperBound else { return false }
                     out.append(m)
@@ -94,10 +100,17 @@ final class RelaySession: @unchecked Sendable {
             }
             return out
         }
+        settleFrom = next(after: messages, limit: limit)
         for (status, seqs) in env.tracker.settle(messages) {
             try await env.tombstones.acknowledge(seqs, as: status)
             if status == .unrouted { env.metrics.unrouted.increment(by: seqs.count) }
         }
+    }
+
+    /// Where the pass after one that read `messages` goes on: after the last, or from the start when this
+    /// one read all there was.
+    private func next(after messages: [StoredMessage], limit: Int) -> UInt64 {
+        messages.count < limit ? 1 : (messages.last?.seq ?? 0) + 1
     }
 
     /// Records the gauges of the whole outbox when ``GaugeSchedule`` says they are due. The last
