@@ -37,8 +37,10 @@ struct RouteTests {
             try await eventually("every alarm published while the other sink is down") { alarms.published.count >= alarmCount }
             #expect(everything.published.isEmpty)
             #expect(try OutboxReader(path: dir).stats().pending == 600, "nothing is finished for the outbox while a route that takes it is not")
+            #expect(relay.status == .active(sinkReachable: false), "one route's sink away: the relay's status says so (\(relay.status))")
             down.set(false)
             try await eventually("the other route publishes everything") { everything.published.count >= 600 }
+            try await eventually("the relay's status follows") { relay.status == .active(sinkReachable: true) }
             try await eventually("the outbox is finished with every message") { try OutboxReader(path: dir).stats().pending == 0 }
         }
         #expect(alarms.published.count == alarmCount && alarms.published.allSatisfy { $0.message.type == "AlarmRaised" })

@@ -21,7 +21,8 @@ final class OutageController {
     private let sink: any OutboxSink
     private let signals: RouteSignals
     /// Where the relay's status shows (``RelayStatus``).
-    private let status: Shared<RelayStatus>
+    /// The relay's signals: its status follows its routes' (``RelaySignals/refreshStatus()``).
+    private let relay: RelaySignals
     private let reader: OutboxReader
     let statusFile: RelayStatusWriter
     /// When the current outage began (wall clock, microseconds).
@@ -32,12 +33,12 @@ final class OutageController {
     /// Whether the pending probe was asked for by the sink's word (for the debug line).
     private var woken = false
 
-    init(_ env: RelayEnvironment, sink: any OutboxSink, signals: RouteSignals, status: Shared<RelayStatus>, reader: OutboxReader,
+    init(_ env: RelayEnvironment, sink: any OutboxSink, signals: RouteSignals, relay: RelaySignals, reader: OutboxReader,
          statusFile: RelayStatusWriter) {
         self.env = env
         self.sink = sink
         self.signals = signals
-        self.status = status
+        self.relay = relay
         self.reader = reader
         self.statusFile = statusFile
     }
@@ -69,7 +70,8 @@ final class OutageController {
         let now = clock.now
         outage = Outage(started: now, reason: why, nextProbe: now + wait(afterProbes: 0), lastReminder: now)
         outageSinceMicros = OutboxMessage.micros(Date())
-        status.set(.active(sinkReachable: false))
+        signals.reachable.set(false)
+        relay.refreshStatus()
         env.metrics.sinkAvailable.record(0)
         env.metrics.outages.increment()
         env.logger.warning("sink unreachable; holding messages until it is back",
@@ -83,7 +85,8 @@ final class OutageController {
         outage = nil
         env.metrics.sinkAvailable.record(1)
         env.metrics.outageSeconds.record(0)
-        status.set(.active(sinkReachable: true))
+        signals.reachable.set(true)
+        relay.refreshStatus()
         env.logger.notice("sink reachable again; publishing the backlog", metadata: [
             "sink": "\(sink.displayName)", "outage": "\(Self.text(clock.now - o.started))",
             "backlog": "\(o.backlog.map { "\($0)" } ?? "-")"])
@@ -128,13 +131,16 @@ final class OutageController {
         let started = clock.now
         let (found, misconfigured) = await probe()
         if let misconfigured {
-            if status.get() != .misconfigured(misconfigured) {
+            if signals.misconfigured.get() != misconfigured {
                 env.logger.error("the sink refuses its configuration; nothing is published until that is fixed",
                                  metadata: ["sink": "\(sink.displayName)", "error": "\(misconfigured)"])
             }
-            status.set(.misconfigured(misconfigured))
-        } else if case .misconfigured = status.get() {
-            status.set(.active(sinkReachable: found == .available))
+            signals.misconfigured.set(misconfigured)
+            relay.refreshStatus()
+        } else if signals.misconfigured.get() != nil {
+            signals.misconfigured.set(nil)
+            signals.reachable.set(found == .available)
+            relay.refreshStatus()
         }
         env.logger.debug("probed the sink", metadata: [
             "woken": "\(woken)", "took": "\(Self.text(clock.now - started))",

@@ -18,6 +18,22 @@ struct RelaySignals: Sendable {
         wake.signal()
     }
 
+    /// The relay's status from its routes' (while it is active): misconfigured while a route's sink refuses
+    /// its configuration, else active, with the sink reachable while every route's is.
+    func refreshStatus() {
+        status.mutate { s in
+            switch s {
+            case .active, .misconfigured:
+                if let why = routes.lazy.compactMap({ $0.misconfigured.get() }).first {
+                    s = .misconfigured(why)
+                } else {
+                    s = .active(sinkReachable: routes.allSatisfy { $0.reachable.get() })
+                }
+            default: break
+            }
+        }
+    }
+
     /// The directory watch saw `changes`: every route is told.
     func filesChanged(_ changes: DirectoryChanges) {
         for r in routes { r.filesChanged(changes) }

@@ -37,7 +37,7 @@ final class RoutePipeline: @unchecked Sendable {
         queue = RelayQueue(configuration: env.configuration)
         publisher = RelayPublisher(sink: sink, metrics: env.metrics, logger: env.logger)
         ledger = RelayLedger(env)
-        outages = OutageController(env, sink: sink, signals: signals, status: relay.status, reader: reader, statusFile: statusFile)
+        outages = OutageController(env, sink: sink, signals: signals, relay: relay, reader: reader, statusFile: statusFile)
         self.compaction = compaction
         lastSweep = clock.now
     }

@@ -6,6 +6,10 @@ final class RouteSignals: Sendable {
     let probeNow = Shared(false)
     /// Why the sink said it lost its connection, until the route's loop takes it (an outage begins).
     let connectionLost = Shared<String?>(nil)
+    /// Whether the route's sink is reachable, as the route last found (``RelaySignals/refreshStatus()``).
+    let reachable = Shared(true)
+    /// Why the route's sink refuses its configuration, while it does.
+    let misconfigured = Shared<String?>(nil)
     /// The followed files changed since the route last looked, as the directory watch says (all of them
     /// at first).
     private let changed = Shared(DirectoryChanges.all)
