@@ -62,6 +62,8 @@ final class OutageController {
     /// The sink's state at start: an outage, or a reachable sink in the status.
     func start(_ availability: SinkAvailability) async {
         if case .unavailable(let why) = availability { return await begin(why) }
+        signals.reachable.set(true)
+        relay.refreshStatus()
         env.metrics.sinkAvailable.record(1)
         await writeStatus()
     }

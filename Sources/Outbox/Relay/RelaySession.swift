@@ -85,10 +85,11 @@ final class RelaySession: @unchecked Sendable {
     private func settle() async throws {
         let all = env.tracker.candidates(besides: env.tombstones.snapshot.finished)
         guard !all.isEmpty else { return }
-        var candidates = all
-        if settleFrom > 1 { candidates = all.subtracting({ var below = SequenceRangeSet(); below.insert(1...(settleFrom - 1)); return below }()) }
-        if candidates.isEmpty { candidates = all }
-        let (reader, limit, chosen) = (reader, env.configuration.maxInMemory, candidates)
+        // From where the last pass stopped; from the start once nothing is left after it.
+        var done = SequenceRangeSet()
+        if settleFrom > 1 { done.insert(1...(settleFrom - 1)) }
+        let after = all.subtracting(done)
+        let (reader, limit, chosen) = (reader, env.configuration.maxInMemory, after.isEmpty ? all : after)
         let messages = try await env.io.run { () -> [StoredMessage] in
             var out: [StoredMessage] = []
             for range in chosen.ranges where out.count < limit {

@@ -17,6 +17,8 @@ final class RouteTracker: Sendable {
     let routes: [Route]
     /// Whether each route keeps its own progress in the tombstone log (more than one route).
     let recordsRoutes: Bool
+    /// Whether a route takes every message (then none is unrouted, and reads need not ask).
+    private let someRouteTakesAll: Bool
     private let state: Mutex<State>
 
     private struct State {
@@ -28,6 +30,7 @@ final class RouteTracker: Sendable {
     init(routes: [Route], snapshot: TombstoneSnapshot) {
         self.routes = routes
         recordsRoutes = routes.count > 1
+        someRouteTakesAll = routes.contains { $0.match.conditions.isEmpty }
         var progress: [String: RouteProgress] = [:]
         for r in routes { progress[r.name] = snapshot.routes[r.name] ?? RouteProgress() }
         state = Mutex(State(progress: progress))
@@ -56,6 +59,7 @@ final class RouteTracker: Sendable {
 
     /// Of `messages`, those no route takes and not answered yet: the outbox is done with them, unrouted.
     func unmatched(_ messages: [StoredMessage]) -> [UInt64] {
+        guard !someRouteTakesAll else { return [] }
         let none = messages.filter { m in !routes.contains { $0.match.matches(m.message) } }
         guard !none.isEmpty else { return [] }
         return state.withLock { s in
