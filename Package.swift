@@ -122,6 +122,13 @@ let package = Package(
             ],
             path: "Tests/OutboxTestSupport"
         ),
+        // The brokers the broker suites start (nats-server, mosquitto) and the probes that read back what
+        // the sinks stored.
+        .target(
+            name: "OutboxBrokerTestSupport",
+            dependencies: ["Outbox", "OutboxTestSupport", "OutboxMQTT", "CNats", "CMosquitto"],
+            path: "Tests/OutboxBrokerTestSupport"
+        ),
         .testTarget(
             name: "OutboxTests",
             dependencies: [
@@ -143,6 +150,7 @@ let package = Package(
                 "Outbox",
                 "OutboxCLI",
                 "OutboxTestSupport",
+                "OutboxBrokerTestSupport",
                 "OutboxNATS",
                 "CNats",
                 .product(name: "Logging", package: "swift-log"),
@@ -154,9 +162,20 @@ let package = Package(
                 "Outbox",
                 "OutboxCLI",
                 "OutboxTestSupport",
+                "OutboxBrokerTestSupport",
                 "OutboxMQTT",
                 "CMosquitto",
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Routes to several brokers at once (file, NATS JetStream and MQTT from one relay).
+        .testTarget(
+            name: "OutboxRouteBrokerTests",
+            dependencies: [
+                "Outbox",
+                "OutboxCLI",
+                "OutboxTestSupport",
+                "OutboxBrokerTestSupport",
             ]
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import Foundation
 import Outbox
+import OutboxBrokerTestSupport
 @testable import OutboxMQTT
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import Outbox
+import OutboxBrokerTestSupport
 import Testing
 
 /// Issue 11's done-when: a relay started with `--metrics` answers `/metrics` and `/healthz` while it

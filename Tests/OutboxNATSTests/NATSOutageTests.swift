@@ -1,5 +1,6 @@
 import Foundation
 import Outbox
+import OutboxBrokerTestSupport
 import Testing
 
 /// Issue 9's done-when with NATS: `outbox relay --max-attempts 2` while producers append from other

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Outbox
+import OutboxBrokerTestSupport
 @testable import OutboxNATS
 import Testing
 

@@ -12,9 +12,6 @@ final class RelaySession: @unchecked Sendable {
     private let clock = ContinuousClock()
     private var gauges = GaugeSchedule()
     private var lastSweep: ContinuousClock.Instant
-    /// Where the next settling pass goes on (each pass reads a bounded number of messages; the next one
-    /// continues after it, and starts over once past the end).
-    private var settleFrom: UInt64 = 1
 
     /// One route of a session: its stages' environment, its sink, and how the sink answered at start.
     struct Route {
@@ -81,37 +78,31 @@ final class RelaySession: @unchecked Sendable {
 
     /// Finishes for the outbox what every route that takes it is done with, but the outbox is not (a
     /// restart between a route's tombstone and the outbox's, a route removed, a route that read past
-    /// messages it does not take): at most ``OutboxRelayConfiguration/maxInMemory`` messages a time.
+    /// messages it does not take). A pass reads the candidates (``RouteTracker/candidates(besides:)``) in
+    /// one walk from the first, at most ``OutboxRelayConfiguration/maxInMemory`` of them; the tracker
+    /// weighs each candidate once a session, so that a message waiting on a route in an outage is not read
+    /// again at every sweep (that route's finish answers it).
     private func settle() async throws {
         let all = env.tracker.candidates(besides: env.tombstones.snapshot.finished)
-        guard !all.isEmpty else { return }
-        // From where the last pass stopped; from the start once nothing is left after it.
-        var done = SequenceRangeSet()
-        if settleFrom > 1 { done.insert(1...(settleFrom - 1)) }
-        let after = all.subtracting(done)
-        let (reader, limit, chosen) = (reader, env.configuration.maxInMemory, after.isEmpty ? all : after)
-        let messages = try await env.io.run { () -> [StoredMessage] in
+        guard let first = all.ranges.first?.lowerBound, let last = all.ranges.last?.upperBound else { return }
+        let (reader, limit) = (reader, env.configuration.maxInMemory)
+        let (messages, through) = try await env.io.run { () -> ([StoredMessage], UInt64) in
             var out: [StoredMessage] = []
-            for range in chosen.ranges where out.count < limit {
-                try reader.forEachMessage(from: range.lowerBound) { m in
-                    guard m.seq <= range.upperBound else { return false }
-                    out.append(m)
-                    return out.count < limit
-                }
+            try reader.forEachMessage(from: first) { m in
+                guard m.seq <= last else { return false }
+                if all.contains(m.seq) { out.append(m) }
+                return out.count < limit
             }
-            return out
+            // Up to the last one read when the pass is full, else every candidate (one the log no longer
+            // holds is covered too: it is not looked for again).
+            return (out, out.count < limit ? last : out.last?.seq ?? last)
         }
-        settleFrom = next(after: messages, limit: limit)
-        for (status, seqs) in env.tracker.settle(messages) {
+        var beyond = SequenceRangeSet()
+        if through < last { beyond.insert(through + 1...last) }
+        for (status, seqs) in env.tracker.settle(messages, covered: all.subtracting(beyond)) {
             try await env.tombstones.acknowledge(seqs, as: status)
             if status == .unrouted { env.metrics.unrouted.increment(by: seqs.count) }
         }
-    }
-
-    /// Where the pass after one that read `messages` goes on: after the last, or from the start when this
-    /// one read all there was.
-    private func next(after messages: [StoredMessage], limit: Int) -> UInt64 {
-        messages.count < limit ? 1 : (messages.last?.seq ?? 0) + 1
     }
 
     /// Records the gauges of the whole outbox when ``GaugeSchedule`` says they are due. The last

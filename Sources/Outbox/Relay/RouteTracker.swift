@@ -25,6 +25,9 @@ final class RouteTracker: Sendable {
         var progress: [String: RouteProgress]
         /// Numbers answered already (the outbox's tombstone is written or being written).
         var answered = SequenceRangeSet()
+        /// Numbers weighed with their message in this session and found waiting on a route: that route's
+        /// finish (``finished(_:status:route:)``) answers them, so the settling pass never reads them again.
+        var weighed = SequenceRangeSet()
     }
 
     init(routes: [Route], snapshot: TombstoneSnapshot) {
@@ -48,7 +51,11 @@ final class RouteTracker: Sendable {
             var out: [MessageStatus: [UInt64]] = [:]
             for m in messages {
                 s.progress[route, default: RouteProgress()].insert(m.seq...m.seq, status: kind)
-                if let outcome = Self.outcome(m.seq, m.message, routes: routes, progress: s.progress), !s.answered.contains(m.seq) {
+                guard let outcome = Self.outcome(m.seq, m.message, routes: routes, progress: s.progress) else {
+                    s.weighed.insert(m.seq)
+                    continue
+                }
+                if !s.answered.contains(m.seq) {
                     s.answered.insert(m.seq...m.seq)
                     out[outcome, default: []].append(m.seq)
                 }
@@ -72,8 +79,10 @@ final class RouteTracker: Sendable {
     }
 
     /// What the outbox is done with among `messages` (pending for the outbox, read again by the
-    /// settling pass after a restart, or after a route was removed), by status.
-    func settle(_ messages: [StoredMessage]) -> [MessageStatus: [UInt64]] {
+    /// settling pass after a restart, or after a route was removed), by status. `covered` are the
+    /// candidates the pass looked for (``candidates(besides:)``): those not answered now wait on a route,
+    /// whose finish will answer them, and are not candidates again.
+    func settle(_ messages: [StoredMessage], covered: SequenceRangeSet) -> [MessageStatus: [UInt64]] {
         state.withLock { s in
             var out: [MessageStatus: [UInt64]] = [:]
             for m in messages where !s.answered.contains(m.seq) {
@@ -81,16 +90,19 @@ final class RouteTracker: Sendable {
                 s.answered.insert(m.seq...m.seq)
                 out[outcome, default: []].append(m.seq)
             }
+            s.weighed.formUnion(covered.subtracting(s.answered))
             return out
         }
     }
 
-    /// The numbers some route is done with that the outbox may not be (`finished`: what it is).
+    /// The numbers some route is done with that the outbox may not be (`finished`: what it is), and
+    /// that no route's finish or settling pass of this session has weighed yet: after a start, what the
+    /// routes finished before it; then, usually, nothing.
     func candidates(besides finished: SequenceRangeSet) -> SequenceRangeSet {
         state.withLock { s in
             var all = SequenceRangeSet()
             for p in s.progress.values { all.formUnion(p.done) }
-            return all.subtracting(finished).subtracting(s.answered)
+            return all.subtracting(finished).subtracting(s.answered).subtracting(s.weighed)
         }
     }
 
@@ -99,6 +111,7 @@ final class RouteTracker: Sendable {
         state.withLock { s in
             for name in s.progress.keys { s.progress[name] = s.progress[name]?.subtracting(finished) }
             s.answered = s.answered.subtracting(finished)
+            s.weighed = s.weighed.subtracting(finished)
         }
     }
 

@@ -1,84 +1,29 @@
 import CMosquitto
 import Foundation
 import Outbox
-@testable import OutboxMQTT
-@_exported import OutboxTestSupport
-import Testing
-
-/// A `mosquitto` broker on a free loopback port. `scripts/test` starts one for the whole run
-/// (`OUTBOX_MQTT_URL`); tests that take a broker down start their own, saving its state at every change
-/// so that a subscriber's session and the messages queued for it survive a kill.
-final class MosquittoBroker: @unchecked Sendable {
-    let dir = TemporaryDirectory("outbox-mqtt")
-    let broker: BrokerProcess
-
-    var url: String { "mqtt://127.0.0.1:\(broker.port)" }
-
-    /// `settings` are more lines for mosquitto.conf (they may use `\(dir.path)`); `allow_anonymous` is
-    /// true unless they set it.
-    init(settings: [String] = []) throws {
-        let port = try freeLoopbackPort()
-        let anonymous = settings.contains { $0.hasPrefix("allow_anonymous") } ? [] : ["allow_anonymous true"]
-        let config = (["listener \(port) 127.0.0.1"] + settings + anonymous + [
-            "set_tcp_nodelay true",
-            "persistence true",
-            "persistence_location \(dir.path)/",
-            "autosave_on_changes true",
-            "autosave_interval 1",
-            "user \(ProcessInfo.processInfo.userName)",
-        ]).joined(separator: "\n") + "\n"
-        try config.write(toFile: dir.sub("mosquitto.conf"), atomically: true, encoding: .utf8)
-        broker = try BrokerProcess("mosquitto", candidates: ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"],
-                                   arguments: ["-c", dir.sub("mosquitto.conf")], port: port)
-    }
-
-    /// A password file for mosquitto holding `user` with `password`.
-    static func passwordFile(_ user: String, _ password: String, in dir: TemporaryDirectory) throws -> String {
-        let path = dir.sub("passwords")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_passwd")
-        p.arguments = ["-c", "-b", path, user, password]
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw OutboxError(.invalidArgument, "mosquitto_passwd failed") }
-        return path
-    }
-}
-
-/// The broker the run shares: `OUTBOX_MQTT_URL` when set (scripts/test sets it), else one started for
-/// this process.
-let sharedMQTTURL: String = {
-    if let url = ProcessInfo.processInfo.environment["OUTBOX_MQTT_URL"], !url.isEmpty { return url }
-    guard let broker = try? MosquittoBroker() else { return "mqtt://127.0.0.1:1" }
-    privateBroker = broker
-    return broker.url
-}()
-nonisolated(unsafe) private var privateBroker: MosquittoBroker?
-
-/// A topic template no other test uses.
-func uniqueTopic(_ tag: String) -> String {
-    "test/\(tag)/\(UInt32.random(in: 0...UInt32.max))/{type}"
-}
+import OutboxMQTT
 
 /// One message as a subscriber received it.
-struct Received: Sendable {
-    var topic: String
-    var properties: [String: String]
-    var payload: [UInt8]
-    var seq: UInt64? { properties["outbox-seq"].flatMap(UInt64.init) ?? UInt64(String(decoding: payload, as: UTF8.self)) }
+public struct Received: Sendable {
+    public var topic: String
+    public var properties: [String: String]
+    public var payload: [UInt8]
+    /// When the probe received it.
+    public var arrived: ContinuousClock.Instant
+    public var seq: UInt64? { properties["outbox-seq"].flatMap(UInt64.init) ?? UInt64(String(decoding: payload, as: UTF8.self)) }
 }
 
 /// A subscriber (QoS 1, MQTT 5, so that it sees user properties) that records what it receives. With
 /// `persistentSession` its session is kept (clean start off, a session expiry interval): the broker
 /// queues for it while it is away, across a broker restart.
-final class MQTTProbe: @unchecked Sendable {
+public final class MQTTProbe: @unchecked Sendable {
     private let condition = NSCondition()
     private var messages: [Received] = []
     private var subscribed = false
     private var client: OpaquePointer?
-    let filter: String
+    public let filter: String
 
-    init(url: String, filter: String, persistentSession: Bool = false) throws {
+    public init(url: String, filter: String, persistentSession: Bool = false) throws {
         let c = try MQTTSinkConfiguration(parsing: url)
         self.filter = filter
         mosquitto_lib_init()
@@ -118,10 +63,17 @@ final class MQTTProbe: @unchecked Sendable {
         }
     }
 
-    var received: [Received] {
+    public var received: [Received] {
         condition.lock()
         defer { condition.unlock() }
         return messages
+    }
+
+    /// What arrived after the first `count` messages (for a caller polling often).
+    public func received(after count: Int) -> ArraySlice<Received> {
+        condition.lock()
+        defer { condition.unlock() }
+        return messages[min(count, messages.count)...]
     }
 
     fileprivate func onConnect() {
@@ -148,7 +100,7 @@ final class MQTTProbe: @unchecked Sendable {
         }
         let length = Int(m.pointee.payloadlen)
         let payload = m.pointee.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
-        let r = Received(topic: String(cString: m.pointee.topic), properties: properties, payload: payload)
+        let r = Received(topic: String(cString: m.pointee.topic), properties: properties, payload: payload, arrived: .now)
         condition.lock()
         messages.append(r)
         condition.unlock()
