@@ -94,7 +94,7 @@ final class MQTTSessionState: @unchecked Sendable {
         let left = deadline - .now
         guard left > .zero else { return false }
         let seconds = Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18
-        condition.wait(until: Date().addingTimeInterval(seconds))
+        _ = condition.wait(until: Date().addingTimeInterval(seconds))
         return true
     }
 }
@@ -111,6 +111,13 @@ let mqttOnDisconnect: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, 
     state(obj)?.disconnected(reason)
 }
 
-let mqttOnPublish: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = { _, obj, mid, reason, _ in
+/// An acknowledgement arrived (on the client's loop thread). The socket is put back in quick-ACK mode:
+/// a broker that leaves Nagle's algorithm on (mosquitto's default, `set_tcp_nodelay false`) holds its
+/// next PUBACK until our ACK of the last one, which delayed ACKs hold up to 40 ms; a round then took
+/// a few messages per 40 ms (170 messages a second where 20,000 go through with quick ACKs).
+let mqttOnPublish: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = { mosq, obj, mid, reason, _ in
+    var one: Int32 = 1
+    let fd = mosquitto_socket(mosq)
+    if fd >= 0 { setsockopt(fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &one, socklen_t(MemoryLayout<Int32>.size)) }
     state(obj)?.acknowledged(mid, reason: reason)
 }

@@ -4,7 +4,8 @@ import Outbox
 
 /// A `mosquitto` broker on a free loopback port. `scripts/test` starts one for the whole run
 /// (`OUTBOX_MQTT_URL`); tests that take a broker down start their own, saving its state at every change
-/// so that a subscriber's session and the messages queued for it survive a kill.
+/// so that a subscriber's session and the messages queued for it survive a kill. Like most brokers in
+/// the field, it runs with mosquitto's default of Nagle's algorithm on (no `set_tcp_nodelay`).
 public final class MosquittoBroker: @unchecked Sendable {
     public let dir = TemporaryDirectory("outbox-mqtt")
     public let broker: BrokerProcess
@@ -17,7 +18,6 @@ public final class MosquittoBroker: @unchecked Sendable {
         let port = try freeLoopbackPort()
         let anonymous = settings.contains { $0.hasPrefix("allow_anonymous") } ? [] : ["allow_anonymous true"]
         let config = (["listener \(port) 127.0.0.1"] + settings + anonymous + [
-            "set_tcp_nodelay true",
             "persistence true",
             "persistence_location \(dir.path)/",
             "autosave_on_changes true",
