@@ -15,7 +15,9 @@ struct CheckCommand: AsyncParsableCommand {
             300 s) and --warn-pending (default half --max-pending); the sink unreachable for a shorter time; \
             messages pending with no relay for a shorter time; or dead letters not redriven. Unknown: the \
             outbox cannot be read. After the text, performance data (label=value[unit];warn;crit;min) for \
-            pending, oldest_pending_age, dead_letters and sink_down. Read-only; safe while a writer and a relay run.
+            pending, oldest_pending_age, dead_letters and sink_down. With a relay of several routes, each \
+            route's sink is judged and named; --route judges one route: its pending messages, its oldest and its \
+            sink. Read-only; safe while a writer and a relay run.
             """)
 
     @Argument(help: "The outbox directory.") var dir: String
@@ -28,7 +30,7 @@ struct CheckCommand: AsyncParsableCommand {
     var maxSinkDown: Double = 300
     @Option(parsing: .unconditional, help: "Critical when messages are pending, the oldest older than this many seconds, and no relay runs (a warning before).")
     var maxNoRelay: Double = 60
-    @Option(help: "Judge only this route's sink (a relay of several sinks); pending counts stay the outbox's.") var route: String?
+    @Option(help: "Judge only this route (a relay of several sinks): its pending messages and its sink.") var route: String?
 
     static let ok: Int32 = 0, warning: Int32 = 1, critical: Int32 = 2, unknown: Int32 = 3
 
@@ -47,23 +49,28 @@ struct CheckCommand: AsyncParsableCommand {
         do {
             (stats, dead) = try await onDedicatedThread("outbox-check") {
                 let reader = try OutboxReader(path: path)
-                return (try reader.stats(), try reader.deadLetters().filter { !$0.redriven }.count)
+                return (try reader.stats(perRoute: true), try reader.deadLetters().filter { !$0.redriven }.count)
             }
         } catch {
             Output.shared.write("OUTBOX UNKNOWN - \(error)\n")
             throw ExitCode(Self.unknown)
         }
-        let age = stats.oldestPendingAgeSeconds
+        var (age, pending) = (stats.oldestPendingAgeSeconds, stats.pending)
         let now = Date().timeIntervalSince1970
-        var (reachable, downSince, sinkError) = (stats.sinkReachable, stats.sinkUnreachableSinceMicros, stats.sinkError)
+        // Whose sink is judged: the one route asked for, else every route of the relay, else its one sink.
+        var sinks: [(label: String, reachable: Bool?, downSince: Int64?, error: String?)] =
+            stats.routes.isEmpty ? [("sink", stats.sinkReachable, stats.sinkUnreachableSinceMicros, stats.sinkError)]
+            : stats.routes.map { ("route \($0.name): sink", $0.sinkReachable, $0.sinkUnreachableSinceMicros, $0.sinkError) }
         if let route {
             guard let r = stats.routes.first(where: { $0.name == route }) else {
                 Output.shared.write("OUTBOX UNKNOWN - no route \(route) in the running relay's status\n")
                 throw ExitCode(Self.unknown)
             }
-            (reachable, downSince, sinkError) = (r.sinkReachable, r.sinkUnreachableSinceMicros, r.sinkError)
+            sinks = [("sink", r.sinkReachable, r.sinkUnreachableSinceMicros, r.sinkError)]
+            (age, pending) = (r.oldestPendingAgeSeconds, r.pending ?? 0)
         }
-        let sinkDown = reachable == false ? max(0, now - (downSince.map { Double($0) / 1e6 } ?? now)) : nil
+        let downs = sinks.map { s in s.reachable == false ? max(0, now - (s.downSince.map { Double($0) / 1e6 } ?? now)) : nil }
+        let sinkDown = downs.compactMap { $0 }.max()
         let warnPending = self.warnPending ?? maxPending.map { $0 / 2 }
         var criticals: [String] = [], warnings: [String] = []
         func judge(_ what: String, _ value: Double, warn: Double?, crit: Double?) {
@@ -72,13 +79,14 @@ struct CheckCommand: AsyncParsableCommand {
             }
         }
         if let age { judge(String(format: "oldest pending %.0f s old", age), age, warn: warnPendingAge, crit: maxPendingAge) }
-        judge("\(stats.pending) pending", Double(stats.pending), warn: warnPending.map { Double($0) }, crit: maxPending.map { Double($0) })
-        if let sinkDown {
-            let why = sinkError.map { ": \(Self.oneLine($0))" } ?? ""
-            if sinkDown > maxSinkDown {
-                criticals.append(String(format: "sink unreachable for %.0f s > %.0f s", sinkDown, maxSinkDown) + why)
+        judge("\(pending) pending", Double(pending), warn: warnPending.map { Double($0) }, crit: maxPending.map { Double($0) })
+        for (sink, down) in zip(sinks, downs) {
+            guard let down else { continue }
+            let why = sink.error.map { ": \(Self.oneLine($0))" } ?? ""
+            if down > maxSinkDown {
+                criticals.append(String(format: "\(sink.label) unreachable for %.0f s > %.0f s", down, maxSinkDown) + why)
             } else {
-                warnings.append(String(format: "sink unreachable for %.0f s", sinkDown) + why)
+                warnings.append(String(format: "\(sink.label) unreachable for %.0f s", down) + why)
             }
         }
         if stats.pending > 0 && stats.relayPid == nil {
@@ -87,12 +95,12 @@ struct CheckCommand: AsyncParsableCommand {
             }
         }
         if dead > 0 { warnings.append("\(dead) dead letter(s) not redriven") }
-        let summary = "\(stats.pending) pending, oldest " + (age.map { String(format: "%.0f s", $0) } ?? "-")
+        let summary = (route.map { "route \($0): " } ?? "") + "\(pending) pending, oldest " + (age.map { String(format: "%.0f s", $0) } ?? "-")
             + ", \(stats.dead) dead-lettered, relay " + (stats.relayPid.map { "pid \($0)" } ?? "not running")
         // Performance data (the monitoring-plugin format): 'label'=value[unit];warn;crit;min;max, space-separated.
         func number(_ v: Double?) -> String { v.map { $0 == $0.rounded() ? String(Int64($0)) : String(format: "%.3f", $0) } ?? "" }
         let perf = [
-            "pending=\(stats.pending);\(number(warnPending.map { Double($0) }));\(number(maxPending.map { Double($0) }));0",
+            "pending=\(pending);\(number(warnPending.map { Double($0) }));\(number(maxPending.map { Double($0) }));0",
             "oldest_pending_age=\(number(age ?? 0))s;\(number(warnPendingAge));\(number(maxPendingAge));0",
             "dead_letters=\(dead);0;;0",
             "sink_down=\(number(sinkDown ?? 0))s;0;\(number(maxSinkDown));0",

@@ -9,7 +9,8 @@ import Prometheus
 /// - `GET /metrics`: every metric of the process in the Prometheus text format;
 /// - `GET /healthz`: 200 while the relay is active and its sink reachable (or unreachable for less than
 ///   the oldest pending message may wait, `--unhealthy-after`), or a standby; 503 otherwise. The body is
-///   one line saying which.
+///   one line saying which. With several routes, each route whose sink is away is named and judged by
+///   its own oldest pending message.
 /// Reading the outbox for `/healthz` runs off the event loop.
 final class RelayEndpoints: Sendable {
     let registry: PrometheusCollectorRegistry
@@ -64,6 +65,16 @@ final class RelayEndpoints: Sendable {
         case .active(sinkReachable: true): return (true, "ok: active, sink reachable")
         case .misconfigured(let why): return (false, "sink misconfigured: \(why)")
         case .active(sinkReachable: false):
+            // Several routes: each route whose sink is away, judged by its own oldest pending message.
+            if let routes = (try? await onDedicatedThread("outbox-healthz") { try OutboxReader(path: path).unreachableRoutes() }) ?? nil {
+                let judged = routes.map { r in (r.name, r.oldestAgeSeconds ?? 0) }
+                let late = judged.filter { $0.1 >= unhealthyAfter }
+                func say(_ routes: [(String, Double)]) -> String {
+                    routes.map { "route \($0.0): sink unreachable, oldest pending \(Int($0.1)) s old" }.joined(separator: "; ")
+                }
+                return late.isEmpty ? (true, "ok: \(say(judged)) (unhealthy after \(Int(unhealthyAfter)) s)")
+                    : (false, "\(say(late)) (more than \(Int(unhealthyAfter)) s)")
+            }
             let age = try? await onDedicatedThread("outbox-healthz") { try OutboxReader(path: path).stats().oldestPendingAgeSeconds }
             let oldest = (age ?? nil) ?? 0
             if oldest < unhealthyAfter {

@@ -105,14 +105,10 @@ struct RelayRoutesFile {
         var conditions: [RouteMatch.Condition] = []
         for (key, v) in fields.sorted(by: { $0.key < $1.key }) {
             guard let text = v as? String, !text.isEmpty else { throw fail("match \"\(key)\" must be a non-empty string") }
-            switch key {
-            case "type": conditions.append(.type(text))
-            case "key": conditions.append(.key(text))
-            case "header":
-                let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-                conditions.append(.header(parts[0], equals: parts.count > 1 ? parts[1] : nil))
-            default: throw fail("match takes type, key and header, not \"\(key)\"")
+            guard let condition = RouteMatch.condition(key, text) else {
+                throw fail(["type", "key", "header"].contains(key) ? "match \"\(key)\": \"\(text)\" is not a condition" : "match takes type, key and header, not \"\(key)\"")
             }
+            conditions.append(condition)
         }
         return RouteMatch(conditions)
     }

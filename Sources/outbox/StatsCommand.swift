@@ -10,12 +10,12 @@ struct StatsCommand: AsyncParsableCommand {
     @Argument(help: "The outbox directory.") var dir: String
     @Flag(help: "One JSON object.") var json = false
     @Flag(help: "Sizes in exact bytes (the default shows them in KiB, MiB, GiB).") var bytes = false
-    @Option(help: "Only this route's sink (a relay of several sinks): its reachability and last publish.") var route: String?
+    @Option(help: "Only this route (a relay of several sinks): its pending messages, sink and last publish.") var route: String?
 
     func run() async throws {
         try await reportingErrors {
             _ = CLILogging.bootstrap
-            let s = try OutboxReader(path: dir).stats()
+            let s = try OutboxReader(path: dir).stats(perRoute: true)
             if let route {
                 guard let r = s.routes.first(where: { $0.name == route }) else {
                     throw OutboxError(.invalidArgument, "no route \(route) in the running relay's status"
@@ -24,6 +24,8 @@ struct StatsCommand: AsyncParsableCommand {
                 }
                 return Output.shared.write(json ? Self.routeJSON(r) + "\n" : """
                     route:              \(r.name)
+                    pending:            \(r.pending.map(String.init) ?? "-")
+                    oldest pending:     \(Self.oldest(r.oldestPendingAgeSeconds, r.oldestPendingSeq))
                     sink:               \(r.sinkReachable ? "reachable" : "unreachable: " + (r.sinkError ?? ""))
                     unreachable since:  \(r.sinkUnreachableSinceMicros.map(rfc3339(micros:)) ?? "-")
                     last publish:       \(r.lastPublishMicros.map(rfc3339(micros:)) ?? "-")
@@ -66,7 +68,7 @@ struct StatsCommand: AsyncParsableCommand {
                     dropped:            \(s.dropped)
                     unrouted:           \(s.unrouted)
                     sequence numbers:   \(s.firstSeq)...\(s.lastSeq) stored
-                    oldest pending:     \(s.oldestPendingAgeSeconds.map { String(format: "%.1f s ago (seq \(s.oldestPendingSeq!))", $0) } ?? "-")
+                    oldest pending:     \(Self.oldest(s.oldestPendingAgeSeconds, s.oldestPendingSeq))
                     segments:           \(s.segments)
                     tombstone files:    \(s.tombstoneFiles)
                     quarantined files:  \(s.quarantinedFiles == 0 ? "0" : "\(s.quarantinedFiles) (in \(dir)/quarantine/; outbox verify lists them)")
@@ -81,17 +83,27 @@ struct StatsCommand: AsyncParsableCommand {
 
                     """ + s.routes.map { r in
                         "route \(r.name):".padding(toLength: 20, withPad: " ", startingAt: 0)
+                            + "\(r.pending.map(String.init) ?? "-") pending, oldest \(Self.oldest(r.oldestPendingAgeSeconds, r.oldestPendingSeq)); sink "
                             + (r.sinkReachable ? "reachable" : "unreachable: " + (r.sinkError ?? ""))
-                            + ", last publish \(r.lastPublishMicros.map(rfc3339(micros:)) ?? "-")\n"
+                            + "; last publish \(r.lastPublishMicros.map(rfc3339(micros:)) ?? "-")\n"
                     }.joined())
             }
         }
+    }
+
+    /// The oldest pending message's age and number (`-` when none is pending).
+    static func oldest(_ age: Double?, _ seq: UInt64?) -> String {
+        guard let age, let seq else { return "-" }
+        return String(format: "%.1f s ago (seq \(seq))", age)
     }
 
     /// One route's status as a JSON object.
     static func routeJSON(_ r: OutboxStats.Route) -> String {
         var j = JSONLine()
         j.string("name", r.name)
+        j.number("pending", r.pending)
+        j.number("oldestPendingSeq", r.oldestPendingSeq)
+        j.double("oldestPendingAgeSeconds", r.oldestPendingAgeSeconds)
         j.raw("sinkReachable", r.sinkReachable ? "true" : "false")
         j.string("sinkError", r.sinkError)
         j.string("unreachableSince", r.sinkUnreachableSinceMicros.map(rfc3339(micros:)))

@@ -33,7 +33,7 @@ struct FuzzRegressionTests {
 
     @Test func directoryInputs() throws {
         for file in Self.inputs("FuzzDirectory") {
-            OutboxFuzzing.directory(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
+            _ = OutboxFuzzing.directory(Array(try Data(contentsOf: URL(fileURLWithPath: file))))
         }
     }
 

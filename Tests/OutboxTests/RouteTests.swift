@@ -274,6 +274,60 @@ struct RouteConfigTests {
     }
 }
 
+extension RouteConfigTests {
+    /// Each route's own backlog and sink, as `stats`, `check` and `/healthz` show them: a route whose
+    /// broker is away holds its 4 messages while the other has published its 3.
+    @Test func statsCheckAndHealthzShowEachRoutesPendingAndSink() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        #expect(try await runOutbox(["append", dir, "--count", "4", "--type", "AlarmRaised"]).status == 0)
+        #expect(try await runOutbox(["append", dir, "--count", "3", "--type", "Telemetry"]).status == 0)
+        let (up, config) = (tmp.sub("up.jsonl"), tmp.sub("relay.json"))
+        let (nobody, port) = (try freeLoopbackPort(), try freeLoopbackPort())
+        try """
+            {"min-age": 0, "routes": [{"name": "up", "sink": "file:\(up)", "match": {"type": "Telemetry"}},
+                                      {"name": "down", "sink": "mqtt://127.0.0.1:\(nobody)?topic=t", "match": {"type": "Alarm*"}}]}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let relay = Process()
+        relay.executableURL = try outboxExecutable()
+        relay.arguments = ["relay", dir, "--config", config, "--metrics", "127.0.0.1:\(port)", "--unhealthy-after", "3"]
+        relay.standardError = FileHandle.nullDevice
+        try relay.run()
+        defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
+        try await eventually("the route that is up published its 3") {
+            ((try? String(contentsOfFile: up, encoding: .utf8)) ?? "").split(separator: "\n").count == 3
+        }
+        try await eventually("the relay's status says the other's sink is away") {
+            try OutboxReader(path: dir).stats().routes.first { $0.name == "down" }?.sinkReachable == false
+        }
+        let down = try await runOutbox(["stats", dir, "--route", "down", "--json"])
+        #expect(down.stdout.contains("\"pending\":4") && down.stdout.contains("\"oldestPendingSeq\":1"), "\(down.stdout)")
+        let upStats = try await runOutbox(["stats", dir, "--route", "up", "--json"])
+        #expect(upStats.stdout.contains("\"pending\":0") && upStats.stdout.contains("\"oldestPendingSeq\":null"), "\(upStats.stdout)")
+        let text = try await runOutbox(["stats", dir])
+        #expect(text.stdout.contains("route down:") && text.stdout.contains("4 pending, oldest") && text.stdout.contains("0 pending, oldest -"),
+                "\(text.stdout)")
+        let check = try await runOutbox(["check", dir])
+        #expect(check.status == 1 && check.stdout.contains("route down: sink unreachable for") && !check.stdout.contains("route up: sink"),
+                "\(check.stdout)")
+        let checkUp = try await runOutbox(["check", dir, "--route", "up"])
+        #expect(checkUp.status == 0 && checkUp.stdout.contains("route up: 0 pending"), "\(checkUp.stdout)")
+        let checkDown = try await runOutbox(["check", dir, "--route", "down", "--max-pending", "3"])
+        #expect(checkDown.status == 2 && checkDown.stdout.contains("4 pending > 3") && checkDown.stdout.contains("pending=4;"), "\(checkDown.stdout)")
+        // /healthz judges the route that is away by its own oldest message: healthy, then not after 3 s.
+        let base = "http://127.0.0.1:\(port)"
+        let early = try await httpGet(base + "/healthz")
+        #expect(early.status == 200 && early.body.contains("route down: sink unreachable, oldest pending"), "\(early)")
+        try await eventually("unhealthy once the held messages are older than 3 s", timeout: .seconds(20)) {
+            (try? await httpGet(base + "/healthz"))?.status == 503
+        }
+        let late = try await httpGet(base + "/healthz")
+        #expect(late.body.contains("route down: sink unreachable") && late.body.contains("more than 3 s") && !late.body.contains("route up"), "\(late)")
+        relay.terminate()
+        try await onOwnThread { relay.waitUntilExit() }
+    }
+}
+
 @Suite("Routes through SIGKILL", .serialized)
 struct RouteKillTests {
     private func lines(_ path: String) -> [[String: Any]] {

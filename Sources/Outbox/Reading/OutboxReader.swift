@@ -87,6 +87,20 @@ public final class OutboxReader: Sendable {
         try stats(now: now, lastSeq: nil)
     }
 
+    /// ``stats(now:)``; with `perRoute`, each route of a running relay of several routes also gets what
+    /// it has pending (``OutboxStats/Route/pending``, its oldest): one walk of the pending messages.
+    public func stats(now: Date = Date(), perRoute: Bool) throws -> OutboxStats {
+        var s = try stats(now: now, lastSeq: nil)
+        guard perRoute, !s.routes.isEmpty, let status = RelayStatusFile.read(in: directory, holder: s.relayPid) else { return s }
+        let backlogs = try routeBacklogs(status.routes.map { ($0.name, $0.match) }, now: now)
+        for i in s.routes.indices {
+            let b = backlogs[s.routes[i].name] ?? RouteBacklog()
+            s.routes[i].pending = b.pending
+            (s.routes[i].oldestPendingSeq, s.routes[i].oldestPendingAgeSeconds) = (b.oldestSeq, b.oldestAgeSeconds)
+        }
+        return s
+    }
+
     /// ``stats(now:)``, where a caller that knows the last committed number (a relay: the writer's
     /// durable mark, and what it read) spares the walk of the active segment that finds it otherwise.
     package func stats(now: Date = Date(), lastSeq known: UInt64?) throws -> OutboxStats {

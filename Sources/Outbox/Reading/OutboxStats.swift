@@ -57,12 +57,19 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     /// combine them).
     public var routes: [Route] = []
 
-    /// What the relay last reported about one of its routes.
+    /// What the relay last reported about one of its routes, and (``OutboxReader/stats(now:perRoute:)``)
+    /// what the route has pending.
     public struct Route: Sendable, Equatable, Codable {
         public var name: String
         public var sinkReachable: Bool
         public var sinkUnreachableSinceMicros: Int64?
         public var sinkError: String?
         public var lastPublishMicros: Int64?
+        /// Messages the route takes, at or after its start, that it has not finished and the outbox has
+        /// not either (nil unless counted).
+        public var pending: UInt64?
+        /// The route's lowest pending number, and how long ago that message was created, in seconds.
+        public var oldestPendingSeq: UInt64?
+        public var oldestPendingAgeSeconds: Double?
     }
 }

@@ -28,10 +28,13 @@ package struct RelayStatusFile: Sendable, Equatable {
         package var lastError: String?
         package var lastPublishMicros: Int64?
         package var unreachableSinceMicros: Int64?
+        /// Which messages the route takes (so that a reader can count what it has pending).
+        package var match: RouteMatch
 
-        package init(name: String, sinkReachable: Bool, lastError: String?, lastPublishMicros: Int64?, unreachableSinceMicros: Int64?) {
+        package init(name: String, sinkReachable: Bool, lastError: String?, lastPublishMicros: Int64?, unreachableSinceMicros: Int64?,
+                     match: RouteMatch = .all) {
             (self.name, self.sinkReachable, self.lastError) = (name, sinkReachable, lastError)
-            (self.lastPublishMicros, self.unreachableSinceMicros) = (lastPublishMicros, unreachableSinceMicros)
+            (self.lastPublishMicros, self.unreachableSinceMicros, self.match) = (lastPublishMicros, unreachableSinceMicros, match)
         }
     }
 
@@ -42,8 +45,8 @@ package struct RelayStatusFile: Sendable, Equatable {
     }
 
     /// One JSON object: `{"lastError":…|null,"lastPublishMicros":…|null,"pid":…,"sinkReachable":…,"state":…,
-    /// "unreachableSinceMicros":…|null}`, with several routes also `"routes":[{"name":…, and the same
-    /// four fields}]`.
+    /// "unreachableSinceMicros":…|null}`, with several routes also `"routes":[{"name":…, the same four
+    /// fields, "match":[{"type"|"key"|"header":…}, …]}]` (``RouteMatch/fields``; `[]` takes every message).
     package func encode() -> [UInt8] {
         var object: [String: Any] = ["pid": pid, "state": state, "sinkReachable": sinkReachable,
                                      "lastError": lastError ?? NSNull(), "lastPublishMicros": lastPublishMicros ?? NSNull(),
@@ -51,7 +54,8 @@ package struct RelayStatusFile: Sendable, Equatable {
         if !routes.isEmpty {
             object["routes"] = routes.map { r -> [String: Any] in
                 ["name": r.name, "sinkReachable": r.sinkReachable, "lastError": r.lastError ?? NSNull(),
-                 "lastPublishMicros": r.lastPublishMicros ?? NSNull(), "unreachableSinceMicros": r.unreachableSinceMicros ?? NSNull()]
+                 "lastPublishMicros": r.lastPublishMicros ?? NSNull(), "unreachableSinceMicros": r.unreachableSinceMicros ?? NSNull(),
+                 "match": r.match.fields.map { [$0.field: $0.text] }]
             }
         }
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
@@ -67,12 +71,26 @@ package struct RelayStatusFile: Sendable, Equatable {
                                      lastPublishMicros: (o["lastPublishMicros"] as? NSNumber)?.int64Value,
                                      unreachableSinceMicros: (o["unreachableSinceMicros"] as? NSNumber)?.int64Value)
         status.routes = (o["routes"] as? [[String: Any]] ?? []).compactMap { r in
-            guard let name = r["name"] as? String, let reachable = r["sinkReachable"] as? Bool else { return nil }
+            guard let name = r["name"] as? String, let reachable = r["sinkReachable"] as? Bool,
+                  let match = Self.match(r["match"]) else { return nil }
             return RouteState(name: name, sinkReachable: reachable, lastError: r["lastError"] as? String,
                               lastPublishMicros: (r["lastPublishMicros"] as? NSNumber)?.int64Value,
-                              unreachableSinceMicros: (r["unreachableSinceMicros"] as? NSNumber)?.int64Value)
+                              unreachableSinceMicros: (r["unreachableSinceMicros"] as? NSNumber)?.int64Value, match: match)
         }
         return status
+    }
+
+    /// A route's `match` as ``encode()`` writes it (missing: every message, as a relay before it wrote them);
+    /// nil when it is not that.
+    private static func match(_ value: Any?) -> RouteMatch? {
+        guard let value else { return .all }
+        guard let objects = value as? [[String: String]] else { return nil }
+        var conditions: [RouteMatch.Condition] = []
+        for object in objects {
+            guard object.count == 1, let (field, text) = object.first, let c = RouteMatch.condition(field, text) else { return nil }
+            conditions.append(c)
+        }
+        return RouteMatch(conditions)
     }
 
     /// Where a new status is written before it replaces the file: not a `.tmp-` name (a relay killed

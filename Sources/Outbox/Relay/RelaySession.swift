@@ -25,7 +25,7 @@ final class RelaySession: @unchecked Sendable {
         self.signals = signals
         self.reader = reader
         let compaction = try await RelayCompaction(env)
-        let statusFile = RelayStatusWriter(env, routes: routes.map { $0.env.route ?? "" })
+        let statusFile = RelayStatusWriter(env, routes: routes.map { ($0.env.route ?? "", $0.env.match) })
         // With several routes the log is read once, from where the route furthest behind begins.
         let shared = routes.count < 2 ? nil
             : SharedLogReader(tail: RelayReadSide.tail(env, from: routes.map { RoutePipeline.start($0.env) }.min() ?? 1),

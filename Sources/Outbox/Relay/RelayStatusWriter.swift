@@ -19,10 +19,13 @@ final class RelayStatusWriter: Sendable {
     private let env: RelayEnvironment
     private let pid = getpid()
     private let routes: Mutex<[String: RouteState]>
+    /// What each route takes, written with its state (a reader counts each route's pending messages by it).
+    private let matches: [String: RouteMatch]
 
-    init(_ env: RelayEnvironment, routes: [String]) {
+    init(_ env: RelayEnvironment, routes: [(name: String, match: RouteMatch)]) {
         self.env = env
-        self.routes = Mutex(Dictionary(uniqueKeysWithValues: routes.map { ($0, RouteState()) }))
+        self.routes = Mutex(Dictionary(uniqueKeysWithValues: routes.map { ($0.name, RouteState()) }))
+        matches = Dictionary(routes.map { ($0.name, $0.match) }) { a, _ in a }
     }
 
     /// Route `name`'s sink is reachable, or not (with why, since the outage began).
@@ -59,7 +62,8 @@ final class RelayStatusWriter: Sendable {
             if r.count > 1 {
                 status.routes = r.sorted { $0.key < $1.key }.map { name, s in
                     RelayStatusFile.RouteState(name: name, sinkReachable: s.reachable, lastError: s.error,
-                                               lastPublishMicros: s.lastPublishMicros, unreachableSinceMicros: s.unreachableSinceMicros)
+                                               lastPublishMicros: s.lastPublishMicros, unreachableSinceMicros: s.unreachableSinceMicros,
+                                               match: matches[name] ?? .all)
                 }
             }
             return status

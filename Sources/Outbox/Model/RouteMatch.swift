@@ -38,6 +38,32 @@ public struct RouteMatch: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// One condition as the relay's files write it: `type` or `key` and a glob, `header` and `NAME` or
+    /// `NAME=VALUE` (the `match` object of `outbox relay --config`, FORMAT.md §1 for `relay-status.json`).
+    public static func condition(_ field: String, _ text: String) -> Condition? {
+        guard !text.isEmpty else { return nil }
+        switch field {
+        case "type": return .type(text)
+        case "key": return .key(text)
+        case "header":
+            let parts = text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard !parts[0].isEmpty else { return nil }
+            return .header(parts[0], equals: parts.count > 1 ? parts[1] : nil)
+        default: return nil
+        }
+    }
+
+    /// The conditions as ``condition(_:_:)`` reads them, in order.
+    public var fields: [(field: String, text: String)] {
+        conditions.map { c in
+            switch c {
+            case .type(let g): ("type", g)
+            case .key(let g): ("key", g)
+            case .header(let n, let v): ("header", v.map { "\(n)=\($0)" } ?? n)
+            }
+        }
+    }
+
     public var description: String {
         conditions.isEmpty ? "*" : conditions.map { c in
             switch c {
