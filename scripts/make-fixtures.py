@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Regenerates Fixtures/outboxes: small valid and damaged outboxes, each with expected.json.
 
-Run from the repository root after `swift build`:  python3 scripts/make-fixtures.py
+Run from the repository root after `swift build`:  python3 scripts/make-fixtures.py [NAME...]
+(with names, only those fixtures are made again; `routes` is the one with per-route tombstones).
 The outboxes are written by the real `outbox append`; the damage is applied here, byte by byte, at
 offsets taken from `outbox dump --json`. Each expected.json says what every command must find:
 {"open": "ok", "messages": N, ...} or {"open": "error", "code": ..., "file": ..., "offset": ...,
@@ -15,7 +16,7 @@ The `v1-*`, `v3-*` and `v4-*` fixtures were written by builds of format versions
 they are (this script leaves them alone): they check that older files are still read, by the rules of
 their version, as FORMAT.md §9 says. The others are of the current version (5).
 """
-import json, os, shutil, struct, subprocess, sys, zlib
+import json, os, shutil, struct, subprocess, sys, tempfile, time, zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOOL = os.path.join(ROOT, ".build", "debug", "outbox")
@@ -118,13 +119,55 @@ def message_count(ob, seg):
     return sum(1 for line in run("dump", ob, "--json").splitlines() if json.loads(line)["segment"] == seg)
 
 
+def make_routes():
+    """An outbox a relay of two routes left (FORMAT.md §5c): route `alarms` (a file) published the alarms,
+    route `telemetry` (a broker that never answers) holds the telemetry, and the one message no route
+    takes is unrouted. Its tombstone log holds route starts, route ranges and the outbox's own records."""
+    d = os.path.join(OUT, "routes")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    ob = os.path.join(d, "outbox")
+    for kind, n in [("AlarmRaised", 2), ("TelemetryReading", 2), ("Other", 1), ("AlarmRaised", 1)]:
+        run("append", ob, "--count", str(n), "--type", kind, "--keys", "3", "--header", "source=fixtures")
+    work = tempfile.mkdtemp()
+    config = os.path.join(work, "relay.json")
+    with open(config, "w") as f:
+        json.dump({"min-age": 0, "sweep-interval": 0.05, "routes": [
+            {"name": "alarms", "sink": "file:" + os.path.join(work, "alarms.jsonl"), "match": {"type": "Alarm*"}},
+            {"name": "telemetry", "sink": "mqtt://127.0.0.1:9?topic=t", "match": {"type": "Telemetry*"}}]}, f)
+    relay = subprocess.Popen([TOOL, "relay", ob, "--config", config], stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while True:
+        s = json.loads(run("stats", ob, "--json"))
+        if s["published"] == 3 and s["unrouted"] == 1:
+            break
+        if time.time() > deadline:
+            relay.kill()
+            sys.exit("the relay did not publish the alarms: " + json.dumps(s))
+        time.sleep(0.05)
+    time.sleep(0.3)  # a few sweeps: the routes' starts are recorded
+    relay.terminate()
+    relay.wait()
+    shutil.rmtree(work)
+    for name in os.listdir(ob):
+        if not name.startswith(("segment-", "tombstones-")):
+            os.remove(os.path.join(ob, name))
+    expect(d, open="ok", kind="routes", messages=6, published="1,2,6", unrouted="5", pending="3,4",
+           routeAlarmsPublished="1,2,6", routeTelemetryPending="3,4",
+           description="what a relay of two routes left: one route published its messages, the other's broker never "
+                       "answered (its messages pending), one message no route takes (unrouted)")
+
+
 def main():
     if not os.path.exists(TOOL):
         sys.exit("build first: swift build")
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:] == ["routes"]:
+        return make_routes()
     for name in os.listdir(OUT):
         if not name.startswith(("v1-", "v3-", "v4-")):
             shutil.rmtree(os.path.join(OUT, name))
+    make_routes()
 
     d, ob, frames = make("valid", 12, segment_size=600)
     expect(d, open="ok", messages=12, segments=len(segments(ob)),

@@ -47,7 +47,7 @@ struct FixtureTests {
             try outbox.closeBlocking()
             let messages = try OutboxReader(path: dir).messages()
             #expect(messages.map(\.seq) == Array(1...UInt64(Int(e["messages"]!)!)))
-            #expect(messages.allSatisfy { $0.message.type == "FixtureEvent" && $0.message.headers == [.init("source", "fixtures")] })
+            #expect(messages.allSatisfy { (e["kind"] == "routes" || $0.message.type == "FixtureEvent") && $0.message.headers == [.init("source", "fixtures")] })
             if let file = e["file"], let size = e["sizeAfterOpen"] {
                 #expect(try fileSize(dir + "/" + file) == Int(size)!)
             }
@@ -96,6 +96,29 @@ struct FixtureTests {
             // (A writer that opens makes its lock and its durable mark, FORMAT.md §1c: neither holds data.)
             #expect(after.map(\.0) == before.map(\.0) && after.map(\.1) == before.map(\.1), "refusing changed nothing")
         }
+    }
+
+    /// What a relay of several routes left (FORMAT.md §5c): each message's status for the outbox and for
+    /// each route, as `expected.json` lists them (`routeNAMEStatus`: the route's numbers in that status).
+    @Test(arguments: Fixture.all.filter { $0.expected["kind"] == "routes" })
+    func perRouteTombstonesReadAsWritten(_ fixture: Fixture) async throws {
+        let tmp = TemporaryDirectory()
+        let dir = try fixture.copy(into: tmp)
+        func seqs(_ key: String) -> [UInt64] { (fixture.expected[key] ?? "").split(separator: ",").compactMap { UInt64($0) } }
+        let t = try OutboxReader(path: dir).tombstones()
+        for status in [MessageStatus.published, .unrouted, .pending] {
+            for seq in seqs(status.rawValue) { #expect(t.status(of: seq) == status, "\(seq)") }
+        }
+        for (key, _) in fixture.expected where key.hasPrefix("route") {
+            let rest = key.dropFirst("route".count)
+            guard let split = rest.dropFirst().firstIndex(where: \.isUppercase),
+                  let status = MessageStatus(rawValue: rest[split...].lowercased()) else { continue }
+            let route = rest[..<split].lowercased()
+            for seq in seqs(key) { #expect(t.status(of: seq, route: route) == status, "\(route): \(seq)") }
+        }
+        #expect(try OutboxInspector.verify(path: dir).isClean)
+        let unrouted = try await runOutbox(["dump", dir, "--status", "unrouted", "--json"])
+        #expect(unrouted.stdout.split(separator: "\n").count == seqs("unrouted").count, "\(unrouted.stdout)")
     }
 
     /// `verify --repair` on every damaged fixture: it keeps every byte it replaces (as `NAME.broken`, or
