@@ -6,7 +6,7 @@ import Outbox
 @main
 struct OutboxCommand: AsyncParsableCommand {
     /// The tool's version (`outbox --version`), with the file format version it reads and writes.
-    static let version = "0.8.0"
+    static let version = "0.9.0"
 
     static let configuration = CommandConfiguration(
         commandName: "outbox",
