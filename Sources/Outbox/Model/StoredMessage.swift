@@ -2,29 +2,78 @@ import Foundation
 
 /// A message as read back from the outbox: its sequence number, where it is stored, and whether it
 /// has been finished.
+///
+/// A value with one reference inside: the relay hands each message through several stages and to every
+/// route, so a copy retains one storage object, not each of the message's strings and arrays. Changing
+/// a copy copies its storage first (copy on write).
 public struct StoredMessage: Sendable, Equatable {
+    private final class Storage: @unchecked Sendable {
+        var seq: UInt64
+        var message: OutboxMessage
+        var segment: String
+        var offset: Int64
+        var compressed: Bool
+        var orderingKey: String?
+
+        init(seq: UInt64, message: OutboxMessage, segment: String, offset: Int64, compressed: Bool, orderingKey: String?) {
+            (self.seq, self.message, self.segment, self.offset, self.compressed, self.orderingKey) = (seq, message, segment, offset, compressed, orderingKey)
+        }
+
+        func copy() -> Storage {
+            Storage(seq: seq, message: message, segment: segment, offset: offset, compressed: compressed, orderingKey: orderingKey)
+        }
+    }
+
+    private var storage: Storage
+
+    /// The storage, first copied if another value shares it.
+    private var unique: Storage {
+        mutating get {
+            if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+            return storage
+        }
+    }
+
     /// The sequence number assigned at commit: dense, starting at 1, never reused.
-    public var seq: UInt64
-    public var message: OutboxMessage
+    public var seq: UInt64 {
+        get { storage.seq }
+        set { unique.seq = newValue }
+    }
+    public var message: OutboxMessage {
+        _read { yield storage.message }
+        _modify { yield &unique.message }
+    }
     /// The segment file holding it.
-    public var segment: String
+    public var segment: String {
+        _read { yield storage.segment }
+        _modify { yield &unique.segment }
+    }
     /// The byte offset of its commit's frame in ``segment``.
-    public var offset: Int64
+    public var offset: Int64 {
+        get { storage.offset }
+        set { unique.offset = newValue }
+    }
     /// Whether the payload is stored deflate-compressed.
-    public var compressed: Bool
+    public var compressed: Bool {
+        get { storage.compressed }
+        set { unique.compressed = newValue }
+    }
     /// The key a sink must keep order within: the message's key, or (under the relay's strict order)
     /// one key shared by every message; nil means no ordering constraint.
-    public var orderingKey: String?
+    public var orderingKey: String? {
+        _read { yield storage.orderingKey }
+        _modify { yield &unique.orderingKey }
+    }
 
     /// A stored message as the relay hands it to a sink (public so that sinks can be tested alone);
     /// the ordering key is the message's key.
     public init(seq: UInt64, message: OutboxMessage, segment: String, offset: Int64, compressed: Bool) {
-        self.seq = seq
-        self.message = message
-        self.segment = segment
-        self.offset = offset
-        self.compressed = compressed
-        self.orderingKey = message.key
+        storage = Storage(seq: seq, message: message, segment: segment, offset: offset, compressed: compressed, orderingKey: message.key)
+    }
+
+    public static func == (a: StoredMessage, b: StoredMessage) -> Bool {
+        a.storage === b.storage || (a.seq == b.seq && a.message == b.message && a.segment == b.segment && a.offset == b.offset
+                                    && a.compressed == b.compressed && a.orderingKey == b.orderingKey)
     }
 }
 

@@ -50,14 +50,9 @@ struct RelayEnvironment: Sendable {
     /// Records that the route is done with `messages` (`status`: published, dead or expired): durably
     /// for the route when the relay has several, and for the outbox when every route that takes a
     /// message is done with it.
-    func finish(_ messages: [StoredMessage], as status: MessageStatus) async throws {
+    func finish<M: FinishedMessage>(_ messages: [M], as status: MessageStatus) async throws {
         // One route: its progress is the outbox's, with nothing to decide per message.
         guard tracker.recordsRoutes else { return try await tombstones.acknowledge(messages.map(\.seq), as: status) }
-        try await finish(messages.map { ($0.seq, $0.message) }, as: status)
-    }
-
-    /// ``finish(_:as:)`` for messages given with their numbers (dead letters).
-    func finish(_ messages: [(seq: UInt64, message: OutboxMessage)], as status: MessageStatus) async throws {
         guard !messages.isEmpty else { return }
         if recordsRoute, let route { try await tombstones.acknowledge(messages.map(\.seq), as: status, route: route) }
         for (outcome, seqs) in tracker.finished(messages, status: status, route: route ?? "") {

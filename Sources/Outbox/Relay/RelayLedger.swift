@@ -21,7 +21,7 @@ final class RelayLedger {
         let dead = stamped(dead)
         deadLetters.settled(dead.map(\.seq))  // a redriven message that died again has a new dead letter
         try await deadLetters.append(dead)
-        try await env.finish(dead.map { ($0.seq, $0.message) }, as: .dead)
+        try await env.finish(dead, as: .dead)
         for d in dead {
             env.logger.warning("dead-lettered", metadata: ["seq": "\(d.seq)", "id": "\(d.message.id)",
                                                            "reason": "\(d.reason)", "error": "\(d.lastError)"])
@@ -37,7 +37,7 @@ final class RelayLedger {
         deadLetters.settled(expired.map(\.seq))
         if env.configuration.deadLetterExpired { try await deadLetters.append(expired) }
         let seqs = SequenceRangeSet(expired.map(\.seq))
-        try await env.finish(expired.map { ($0.seq, $0.message) }, as: .expired)
+        try await env.finish(expired, as: .expired)
         env.logger.notice("messages expired before they could be published (deliver-by deadline passed)", metadata: [
             "count": "\(expired.count)", "seqs": "\(seqs)"])
         env.metrics.expired.increment(by: expired.count)

@@ -1,5 +1,15 @@
 import Synchronization
 
+/// A message a route finished, as the tracker weighs it: its number and what it says (a stored message,
+/// or a dead letter). Generic rather than a tuple, so that no message is copied on the way.
+protocol FinishedMessage {
+    var seq: UInt64 { get }
+    var message: OutboxMessage { get }
+}
+
+extension StoredMessage: FinishedMessage {}
+extension DeadLetter: FinishedMessage {}
+
 /// Decides when a message is finished for the whole outbox: once every route that matches it is done
 /// with it (FORMAT.md §5c). Every route's loop tells it what its route finished; it answers with what the
 /// outbox is now done with, and by which status: published when every such route published it, else
@@ -15,6 +25,8 @@ final class RouteTracker: Sendable {
     }
 
     let routes: [Route]
+    /// Each route's place in ``routes``.
+    private let index: [String: Int]
     /// Whether each route keeps its own progress in the tombstone log (more than one route).
     let recordsRoutes: Bool
     /// Whether a route takes every message (then none is unrouted, and reads need not ask).
@@ -22,7 +34,9 @@ final class RouteTracker: Sendable {
     private let state: Mutex<State>
 
     private struct State {
-        var progress: [String: RouteProgress]
+        /// Each route's progress, in the order of ``routes`` (an array: weighing a message reads every
+        /// route's in place, with no copy).
+        var progress: [RouteProgress]
         /// Numbers answered already (the outbox's tombstone is written or being written).
         var answered = SequenceRangeSet()
         /// Numbers weighed with their message in this session and found waiting on a route: that route's
@@ -34,9 +48,8 @@ final class RouteTracker: Sendable {
         self.routes = routes
         recordsRoutes = routes.count > 1
         someRouteTakesAll = routes.contains { $0.match.conditions.isEmpty }
-        var progress: [String: RouteProgress] = [:]
-        for r in routes { progress[r.name] = snapshot.routes[r.name] ?? RouteProgress() }
-        state = Mutex(State(progress: progress))
+        index = Dictionary(routes.enumerated().map { ($1.name, $0) }) { a, _ in a }
+        state = Mutex(State(progress: routes.map { snapshot.routes[$0.name] ?? RouteProgress() }))
     }
 
     /// The routes that take `message`.
@@ -44,13 +57,14 @@ final class RouteTracker: Sendable {
 
     /// Route `route` is done with `messages` (`status`: published, dead or expired): returns what the
     /// outbox is now done with, by status.
-    func finished(_ messages: [(seq: UInt64, message: OutboxMessage)], status: MessageStatus, route: String) -> [MessageStatus: [UInt64]] {
+    func finished<M: FinishedMessage>(_ messages: [M], status: MessageStatus, route: String) -> [MessageStatus: [UInt64]] {
         guard recordsRoutes else { return messages.isEmpty ? [:] : [status: messages.map(\.seq)] }
         let kind: FrameKind = status == .dead ? .dead : status == .expired ? .expired : .published
         return state.withLock { s in
             var out: [MessageStatus: [UInt64]] = [:]
+            guard let r = index[route] else { return out }
             for m in messages {
-                s.progress[route, default: RouteProgress()].insert(m.seq...m.seq, status: kind)
+                s.progress[r].insert(m.seq...m.seq, status: kind)
                 guard let outcome = Self.outcome(m.seq, m.message, routes: routes, progress: s.progress) else {
                     s.weighed.insert(m.seq)
                     continue
@@ -101,7 +115,7 @@ final class RouteTracker: Sendable {
     func candidates(besides finished: SequenceRangeSet) -> SequenceRangeSet {
         state.withLock { s in
             var all = SequenceRangeSet()
-            for p in s.progress.values { all.formUnion(p.done) }
+            for p in s.progress { all.formUnion(p.done) }
             return all.subtracting(finished).subtracting(s.answered).subtracting(s.weighed)
         }
     }
@@ -109,7 +123,7 @@ final class RouteTracker: Sendable {
     /// Lets go of what the outbox finished (it is in `finished` now): memory stays bounded.
     func prune(_ finished: SequenceRangeSet) {
         state.withLock { s in
-            for name in s.progress.keys { s.progress[name] = s.progress[name]?.subtracting(finished) }
+            for i in s.progress.indices { s.progress[i] = s.progress[i].subtracting(finished) }
             s.answered = s.answered.subtracting(finished)
             s.weighed = s.weighed.subtracting(finished)
         }
@@ -119,19 +133,18 @@ final class RouteTracker: Sendable {
     /// the rest it does not take).
     func advance(_ route: String, to start: UInt64) {
         state.withLock { s in
-            if start > s.progress[route, default: RouteProgress()].start { s.progress[route]?.start = start }
+            if let r = index[route], start > s.progress[r].start { s.progress[r].start = start }
         }
     }
 
     /// The first number route `route` serves.
-    func start(of route: String) -> UInt64 { state.withLock { $0.progress[route]?.start ?? 1 } }
+    func start(of route: String) -> UInt64 { index[route].map { r in state.withLock { $0.progress[r].start } } ?? 1 }
 
     /// The outbox's status for a message once every route that takes it is done; nil while one is not.
-    private static func outcome(_ seq: UInt64, _ message: OutboxMessage, routes: [Route], progress: [String: RouteProgress]) -> MessageStatus? {
+    private static func outcome(_ seq: UInt64, _ message: OutboxMessage, routes: [Route], progress: [RouteProgress]) -> MessageStatus? {
         var served = false, dead = false, expired = false
-        for r in routes where r.match.matches(message) {
-            let p = progress[r.name] ?? RouteProgress()
-            switch p.status(of: seq) {
+        for (i, r) in routes.enumerated() where r.match.matches(message) {
+            switch progress[i].status(of: seq) {
             case .published?: served = true
             case .dead?:
                 served = true
@@ -140,7 +153,7 @@ final class RouteTracker: Sendable {
                 served = true
                 expired = true
             default:
-                guard seq < p.start else { return nil }  // not done yet
+                guard seq < progress[i].start else { return nil }  // not done yet
             }
         }
         return !served ? .unrouted : dead ? .dead : expired ? .expired : .published
