@@ -189,5 +189,11 @@ struct DeflateTests {
         #expect(throws: DecodeError.self) { try RouteTombstoneCodec.decodeRanges(Array(body.prefix(5)), count: 2, first: 3) }
         #expect(throws: DecodeError.self) { try RouteTombstoneCodec.decodeStart([3, 0x61, 0x20, 0x62]) }
         #expect(throws: DecodeError.self) { try RouteTombstoneCodec.decodeStart([0]) }
+        // In the dead-letter file the same frame is a route's redrive mark (§5a): statuses 5 and 7 there,
+        // and only there.
+        let mark = RouteTombstoneCodec.encodeRanges(route: "cloud-1", status: .redriveRequested, [4...4])
+        #expect(try RouteTombstoneCodec.decodeRanges(mark, count: 1, first: 4, statuses: RouteTombstoneCodec.marks).status == .redriveRequested)
+        #expect(throws: DecodeError.self) { try RouteTombstoneCodec.decodeRanges(mark, count: 1, first: 4) }
+        #expect(throws: DecodeError.self) { try RouteTombstoneCodec.decodeRanges(body, count: 2, first: 3, statuses: RouteTombstoneCodec.marks) }
     }
 }

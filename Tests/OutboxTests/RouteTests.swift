@@ -153,6 +153,42 @@ struct RouteTests {
         try await outbox.close()
     }
 
+    /// Two routes give up on the same message: a redrive asked of one route is that route's alone (its
+    /// request and its redriven mark name it, FORMAT.md §5a); the other's letter stays dead, unasked, until
+    /// a redrive of its own.
+    @Test func aRedriveOfOneRouteLeavesAnotherRoutesLetterOfTheSameMessage() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let refusing = Shared(true)
+        func refuser() -> RecordingSink { RecordingSink { m, _ in refusing.get() && m.message.type == "Bad" ? .rejected("schema") : .published } }
+        let (a, b) = (refuser(), refuser())
+        let relay = OutboxRelay(path: dir, routes: [OutboxRoute(name: "a", sink: a), OutboxRoute(name: "b", sink: b)],
+                                configuration: config(), outbox: outbox, logger: quietLogger)
+        func letters() throws -> [String: DeadLetter] {
+            Dictionary(try OutboxReader(path: dir).deadLetters().map { ($0.route ?? "", $0) }) { x, _ in x }
+        }
+        try await running(relay) {
+            for i in 1...4 { try await outbox.append(message(i, type: i == 2 ? "Bad" : "Good")) }
+            try await eventually("both routes gave up on 2") { try letters().count == 2 && OutboxReader(path: dir).stats().pending == 0 }
+            refusing.set(false)
+            #expect(try OutboxReader(path: dir).requestRedrive(route: "a") == [2])
+            #expect(try letters()["b"]?.redriveRequested == false, "a request of route a is not route b's")
+            try await eventually("route a republished 2 and marked its letter") { try a.published.contains { $0.seq == 2 } && letters()["a"]?.redriven == true }
+            // Route b has looked at the dead-letter file since the request by the time it publishes a message
+            // appended after it (one directory watch reports both, in order).
+            try await outbox.append(message(5, type: "Good"))
+            try await eventually("route b published 5") { b.published.contains { $0.seq == 5 } }
+            #expect(!b.published.contains { $0.seq == 2 }, "route b did not republish it")
+            #expect(try letters()["b"].map { !$0.redriven && !$0.redriveRequested } == true, "route b's letter stays as it was")
+            #expect(try OutboxReader(path: dir).requestRedrive(route: "b") == [2])
+            try await eventually("route b republished it on its own request") { try b.published.contains { $0.seq == 2 } && letters()["b"]?.redriven == true }
+        }
+        #expect(a.published.filter { $0.seq == 2 }.count == 1 && b.published.filter { $0.seq == 2 }.count == 1)
+        #expect(try OutboxInspector.verify(path: dir).isClean)
+        try await outbox.close()
+    }
+
     /// A message is stored once, whatever the number of routes: the outbox's bytes on disk peak within
     /// 10% of the same drain with one route, and once every route finished, it compacts to one segment.
     @Test func threeRoutesStoreEachMessageOnce() async throws {

@@ -1,14 +1,15 @@
 /// The frame kinds each file kind may hold, and the check of their bodies (FORMAT.md §4, §5, §5a).
 enum FrameContent {
     /// The kinds a file of `file` kind and format `version` may hold: expired ranges (kind 8) only from
-    /// version 2 on, seals (kind 10) only from version 3 on, routes (kinds 11 to 13) only from version 5 on.
+    /// version 2 on, seals (kind 10) only from version 3 on, routes (kinds 11 to 13) only from version 5 on;
+    /// a dead-letter file of any version may hold route marks (kind 11, FORMAT.md §5a).
     static func kinds(in file: FileHeader.Kind, version: UInt16 = FileHeader.currentVersion) -> Set<FrameKind> {
         switch file {
         case .segment: version >= 3 ? [.messages, .hole, .seal] : [.messages, .hole]
         case .tombstones:
             version >= 5 ? [.published, .dead, .expired, .routeRanges, .unrouted, .routeStart]
                 : version >= 2 ? [.published, .dead, .expired] : [.published, .dead]
-        case .deadLetters: [.deadLetter, .redriven, .redriveRequested]
+        case .deadLetters: [.deadLetter, .redriven, .redriveRequested, .routeRanges]
         case .dropped: [.dropped]
         }
     }
@@ -25,8 +26,8 @@ enum FrameContent {
             ? "a sealed segment (a later one exists) ends without its seal: bytes at its end were lost (zeroed or cut)" : nil
     }
 
-    /// Why a frame body whose checksum matched does not decode, or nil when it does.
-    static func problem(_ h: FrameHeader, _ body: [UInt8], maxBody: UInt32) -> String? {
+    /// Why a frame body of a `file` kind file whose checksum matched does not decode, or nil when it does.
+    static func problem(_ h: FrameHeader, _ body: [UInt8], in file: FileHeader.Kind, maxBody: UInt32) -> String? {
         do {
             switch h.kind {
             case .messages:
@@ -37,7 +38,8 @@ enum FrameContent {
             case .published, .dead, .expired, .dropped, .redriven, .redriveRequested, .unrouted:
                 _ = try TombstoneCodec.decode(body, count: Int(h.count), first: h.first)
             case .routeRanges:
-                _ = try RouteTombstoneCodec.decodeRanges(body, count: Int(h.count), first: h.first)
+                _ = try RouteTombstoneCodec.decodeRanges(body, count: Int(h.count), first: h.first,
+                                                         statuses: file == .deadLetters ? RouteTombstoneCodec.marks : RouteTombstoneCodec.statuses)
             case .routeStart:
                 guard h.count == 1 else { return "a route start frame has count \(h.count), not 1" }
                 _ = try RouteTombstoneCodec.decodeStart(body)

@@ -4,6 +4,8 @@
 /// route's name (one byte of length, 1 to 64, then that many bytes of `A-Z a-z 0-9 . _ -`), then the
 /// ranges as in a published frame (§5, `count` ranges from the header's `first`). A route-start frame
 /// (kind 13) body: the name alone; its `count` is 1 and its `first` the first number the route serves.
+/// In the dead-letter file (FORMAT.md §5a), a kind-11 frame is a route's mark: status 5 (redriven) or 7
+/// (redrive requested), applying to that route's dead letters only.
 package enum RouteTombstoneCodec {
     /// The longest route name.
     static let maxNameLength = 64
@@ -20,18 +22,20 @@ package enum RouteTombstoneCodec {
         (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2E || b == 0x5F || b == 0x2D
     }
 
-    /// The statuses a route records.
+    /// The statuses a route records (tombstone files).
     static let statuses: Set<FrameKind> = [.published, .dead, .expired]
+    /// The marks a route's redrive writes (dead-letter file).
+    static let marks: Set<FrameKind> = [.redriven, .redriveRequested]
 
     package static func encodeRanges(route: String, status: FrameKind, _ ranges: ArraySlice<ClosedRange<UInt64>>) -> [UInt8] {
         [UInt8(status.rawValue)] + name(route) + TombstoneCodec.encode(ranges)
     }
 
-    package static func decodeRanges(_ body: [UInt8], count: Int, first: UInt64) throws(DecodeError)
+    package static func decodeRanges(_ body: [UInt8], count: Int, first: UInt64, statuses allowed: Set<FrameKind> = statuses) throws(DecodeError)
         -> (route: String, status: FrameKind, ranges: [ClosedRange<UInt64>]) {
         guard let statusByte = body.first else { throw DecodeError("a route frame's body is empty", at: 0) }
-        guard let status = FrameKind(rawValue: UInt16(statusByte)), statuses.contains(status) else {
-            throw DecodeError("route status \(statusByte) is not 2, 3 or 8", at: 0)
+        guard let status = FrameKind(rawValue: UInt16(statusByte)), allowed.contains(status) else {
+            throw DecodeError("route status \(statusByte) is not \(allowed.map(\.rawValue).sorted().map(String.init).joined(separator: ", "))", at: 0)
         }
         let (route, end) = try decodeName(body, at: 1)
         let ranges = try TombstoneCodec.decode(Array(body[end...]), count: count, first: first)

@@ -53,7 +53,8 @@ extension OutboxReader {
         let chosen = all.filter { !$0.redriven && (wanted?.contains($0.seq) ?? true) }.map(\.seq)
         guard !chosen.isEmpty else { return [] }
         let maxRecordSize = try DeadLetterLog.maxRecordSize(in: directory, outboxID: outboxID)
-        try DeadLetterLog.mark(SequenceRangeSet(chosen), .redriveRequested, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
+        try DeadLetterLog.mark(SequenceRangeSet(chosen), .redriveRequested, route: route, in: directory, outboxID: outboxID,
+                               maxRecordSize: maxRecordSize)
         return chosen
     }
 }

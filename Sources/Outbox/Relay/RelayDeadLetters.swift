@@ -5,6 +5,8 @@ final class RelayDeadLetters {
     private let env: RelayEnvironment
     /// Dead letters being republished on request: their outcome is recorded here, not in the tombstones.
     private(set) var redriving = Set<UInt64>()
+    /// The route each of those letters names, when it names one: its redriven mark is that route's.
+    private var redrivingRoute: [UInt64: String] = [:]
     /// The size of the file when last listed or written; -1 makes the next look list it.
     private var knownSize: Int64 = -1
 
@@ -21,7 +23,10 @@ final class RelayDeadLetters {
     }
 
     /// Forgets these numbers as redriven (they were dead-lettered or expired again).
-    func settled(_ seqs: [UInt64]) { redriving.subtract(seqs) }
+    func settled(_ seqs: [UInt64]) {
+        redriving.subtract(seqs)
+        for s in seqs { redrivingRoute.removeValue(forKey: s) }
+    }
 
     /// Splits `published` into the messages to tombstone and the redriven dead letters among them.
     func split(_ published: [UInt64]) -> (plain: [UInt64], redriven: [UInt64]) {
@@ -33,9 +38,15 @@ final class RelayDeadLetters {
     func markRedriven(_ redriven: [UInt64]) async throws {
         guard !redriven.isEmpty else { return }
         redriving.subtract(redriven)
-        let (directory, outboxID, maxRecordSize) = (env.directory, env.outboxID, env.maxRecordSize)
+        // A letter that names its route gets that route's mark (another route's letter of the same number
+        // stays as it is); one of no route, a plain mark.
+        var byRoute: [String?: SequenceRangeSet] = [:]
+        for s in redriven { byRoute[redrivingRoute.removeValue(forKey: s), default: SequenceRangeSet()].insert(s) }
+        let (directory, outboxID, maxRecordSize, marks) = (env.directory, env.outboxID, env.maxRecordSize, byRoute)
         knownSize = try await env.io.run {
-            try DeadLetterLog.mark(SequenceRangeSet(redriven), .redriven, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
+            for (route, seqs) in marks {
+                try DeadLetterLog.mark(seqs, .redriven, route: route, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
+            }
             return try DeadLetterLog.size(in: directory)
         }
     }
@@ -59,6 +70,7 @@ final class RelayDeadLetters {
         }
         guard !requested.isEmpty else { return [] }
         redriving.formUnion(requested.map(\.seq))
+        for l in requested { if let r = l.route { redrivingRoute[l.seq] = r } }
         env.logger.notice("republishing dead letters on request", metadata: [
             "count": "\(requested.count)", "seqs": "\(SequenceRangeSet(requested.map(\.seq)))"])
         return requested.map {

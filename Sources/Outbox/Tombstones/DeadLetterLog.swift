@@ -43,13 +43,18 @@ package enum DeadLetterLog {
 
     /// Records, durably, that the dead letters of `seqs` were republished (`.redriven`, by the relay) or
     /// that an operator asked for them to be (`.redriveRequested`, by the tool, without any lock but the
-    /// file's own).
-    static func mark(_ seqs: SequenceRangeSet, _ kind: FrameKind, in directory: OutboxDirectory, outboxID: OutboxID,
-                     maxRecordSize: UInt32) throws {
+    /// file's own). With `route`, the mark is that route's (a route-mark frame): it applies to the dead
+    /// letters that route gave up on, not to another route's letters of the same numbers.
+    static func mark(_ seqs: SequenceRangeSet, _ kind: FrameKind, route: String? = nil, in directory: OutboxDirectory,
+                     outboxID: OutboxID, maxRecordSize: UInt32) throws {
         precondition(kind == .redriven || kind == .redriveRequested)
         guard !seqs.isEmpty else { return }
         try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: false) { identity, end, tag in
-            TombstoneCodec.frames(seqs, kind: kind, maxBody: Int(maxRecordSize), identity: identity, offset: end, tag: tag)
+            if let route {
+                return RouteTombstoneCodec.frames(seqs, route: route, status: kind, maxBody: Int(maxRecordSize), identity: identity,
+                                                  offset: end, tag: tag)
+            }
+            return TombstoneCodec.frames(seqs, kind: kind, maxBody: Int(maxRecordSize), identity: identity, offset: end, tag: tag)
         }
     }
 
@@ -80,11 +85,13 @@ package enum DeadLetterLog {
         try scanner.walk(tail: .stop) { frame in
             do {
                 switch frame.header.kind {
-                case .redriven, .redriveRequested:
-                    for r in try TombstoneCodec.decode(frame.body, count: Int(frame.header.count), first: frame.header.first) {
-                        // Marks apply to records written before them; only the numbers present are looked at.
-                        for (key, i) in latest where r.contains(key.seq) {
-                            if frame.header.kind == .redriven {
+                case .redriven, .redriveRequested, .routeRanges:
+                    // Marks apply to records written before them (a route's, to that route's records only);
+                    // only the numbers present are looked at.
+                    let (route, kind, ranges) = try marks(frame)
+                    for r in ranges {
+                        for (key, i) in latest where r.contains(key.seq) && (route == nil || key.route == route) {
+                            if kind == .redriven {
                                 letters[i].redriven = true
                                 letters[i].redriveRequested = false
                             } else if !letters[i].redriven {
@@ -104,6 +111,16 @@ package enum DeadLetterLog {
         }
         let current = Set(latest.values)
         return letters.indices.filter { current.contains($0) }.map { letters[$0] }
+    }
+
+    /// A mark frame's route (nil: every route's letters), kind (redriven or redrive requested) and ranges.
+    private static func marks(_ frame: Frame) throws -> (route: String?, kind: FrameKind, ranges: [ClosedRange<UInt64>]) {
+        let (count, first) = (Int(frame.header.count), frame.header.first)
+        guard frame.header.kind == .routeRanges else {
+            return (nil, frame.header.kind, try TombstoneCodec.decode(frame.body, count: count, first: first))
+        }
+        let m = try RouteTombstoneCodec.decodeRanges(frame.body, count: count, first: first, statuses: RouteTombstoneCodec.marks)
+        return (m.route, m.status, m.ranges)
     }
 
     /// A dead letter supersedes the earlier ones of its number and route.
