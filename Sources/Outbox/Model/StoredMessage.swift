@@ -78,6 +78,14 @@ public struct StoredMessage: Sendable, Equatable {
 }
 
 extension StoredMessage {
+    /// About how many bytes publishing the message puts on the wire, for an uplink cap: its payload, type,
+    /// key and headers (4 bytes of framing each), the relay's own headers (id, sequence number, type and
+    /// key: 96 bytes) and `framing`, the sink's protocol overhead per message (64 bytes unless a sink says).
+    public func wireBytes(framing: Int = 64) -> Int {
+        message.payload.count + message.type.utf8.count + (message.key?.utf8.count ?? 0)
+            + message.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + 96 + framing
+    }
+
     /// About how much memory the message takes when held (payload, type, key, headers and a fixed
     /// overhead): what the relay's and the log tail's byte bounds count.
     var footprint: Int {

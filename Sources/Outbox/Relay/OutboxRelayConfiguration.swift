@@ -50,6 +50,14 @@ public struct OutboxRelayConfiguration: Sendable {
     /// While the sink stays unavailable, a reminder (how long, how many pending, the oldest's age) is
     /// logged at most this often. Default 5 minutes.
     public var outageReminderInterval: Duration = .seconds(300)
+    /// An uplink rate cap, in bytes per second on the wire (``StoredMessage/wireBytes``: payload, headers
+    /// and an estimate of the protocol's framing), for a metered or shared link; each route of a relay
+    /// keeps its own. Nil (the default): none.
+    public var maxBytesPerSecond: Int?
+    /// With ``maxBytesPerSecond``: how many bytes may go at once after the link was idle (the token
+    /// bucket's size; a batch never takes more, except one message larger than it). Default: one second at
+    /// the cap.
+    public var burstBytes: Int?
     /// Wait, as a standby, while the path is not an outbox yet (missing, or holding no segment), instead
     /// of failing with ``OutboxError/Code/notAnOutbox``. Default false: a typo is an error, at once.
     public var waitForOutbox = false

@@ -28,6 +28,8 @@ struct RelayMetrics: Sendable {
     let diskBytes: Gauge
     /// Messages no route of the relay takes (tombstoned as unrouted, never published).
     let unrouted: Counter
+    /// Bytes a route with an uplink cap put on the wire (estimated: ``StoredMessage/wireBytes(framing:)``).
+    let uplinkBytes: Counter
 
     /// The metrics of the relay of `path`; of one of its routes with `route` (`route="NAME"`).
     init(outbox path: String, route: String? = nil) {
@@ -50,5 +52,6 @@ struct RelayMetrics: Sendable {
         lastPublish = Gauge(label: "outbox_last_publish_timestamp_seconds", dimensions: d)
         diskBytes = Gauge(label: "outbox_disk_bytes", dimensions: w)
         unrouted = Counter(label: "outbox_unrouted_total", dimensions: w)
+        uplinkBytes = Counter(label: "outbox_uplink_bytes_total", dimensions: d)
     }
 }

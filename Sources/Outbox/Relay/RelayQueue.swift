@@ -100,7 +100,9 @@ struct RelayQueue {
     /// that is not in flight (a k-way merge over the schedule, so the cost grows with the batch, not with
     /// what is held). The batch's keys are in flight until ``apply(_:to:now:wallClock:)``: none of their
     /// later messages goes out before the sink's outcome for these is known.
-    mutating func nextBatch(now: ContinuousClock.Instant) -> Batch {
+    /// With `wire` (an uplink cap), the batch also keeps to `wire.limit` bytes on the wire
+    /// (``StoredMessage/wireBytes(framing:)``; one message is always taken).
+    mutating func nextBatch(now: ContinuousClock.Instant, wire: (limit: Int, framing: Int)? = nil) -> Batch {
         batchNumber += 1
         while let w = waiting.min, w.at <= now {
             waiting.pop()
@@ -113,13 +115,21 @@ struct RelayQueue {
         var batch = Batch()
         batch.number = batchNumber
         batch.reserve(min(limit, held.count))
-        var bytes = 0
+        var (bytes, wireBytes) = (0, 0)
         while batch.count < limit, bytes < maxBytes, let top = ready.pop() {
             let i = Int(top.slot)
             if slots[i].inFlight > 0 && slots[i].batchNumber != batchNumber { continue }  // in an earlier batch
             let position = slots[i].head + slots[i].inFlight
             guard position < slots[i].entries.count, slots[i].entries[position].message.seq == top.seq else { continue }  // outdated
             if let at = slots[i].entries[position].notBefore, position > slots[i].head || at > now { continue }  // waits for a retry of its own
+            if let wire {
+                let w = slots[i].entries[position].message.wireBytes(framing: wire.framing)
+                if !batch.isEmpty, wireBytes + w > wire.limit {
+                    ready.push(top)  // for the next batch
+                    break
+                }
+                wireBytes += w
+            }
             bytes += slots[i].entries[position].bytes
             batch.append(slots[i].entries[position].message, slot: top.slot, bytes: slots[i].entries[position].bytes)
             slots[i].inFlight += 1

@@ -23,6 +23,10 @@ final class RoutePipeline: @unchecked Sendable {
     /// Whether the messages appended meanwhile were read while the last batch was out.
     private var readAhead = false
     private var lastSweep: ContinuousClock.Instant
+    /// The route's uplink cap, if it has one (``OutboxRelayConfiguration/maxBytesPerSecond``).
+    private var uplink: UplinkBucket?
+    /// The sink's framing per message, for the cap.
+    private let framing: Int
 
     /// - Parameter watched: whether the directory watch reports changes (``RouteSignals/takeChanges()``):
     ///   the dead-letter file and `dropped.log` are then looked at only when it says they changed (or at
@@ -40,6 +44,9 @@ final class RoutePipeline: @unchecked Sendable {
         outages = OutageController(env, sink: sink, signals: signals, relay: relay, reader: reader, statusFile: statusFile)
         self.compaction = compaction
         lastSweep = clock.now
+        framing = sink.framingBytes
+        let now = ContinuousClock.now
+        uplink = env.configuration.maxBytesPerSecond.map { UplinkBucket(bytesPerSecond: $0, burst: env.configuration.burstBytes, now: now) }
     }
 
     /// The first number the route reads: the first it still needs.
@@ -68,7 +75,19 @@ final class RoutePipeline: @unchecked Sendable {
                     continue
                 }
             }
-            var batch = queue.nextBatch(now: clock.now)
+            // Under an uplink cap, the batch waits for the bucket to hold its worth, and keeps to it.
+            var wire: (limit: Int, framing: Int)?
+            if var bucket = uplink, queue.count > 0 {
+                let allowance = bucket.allowance(queued: queue.heldBytes, now: clock.now)
+                uplink = bucket
+                if allowance.wait > .zero {
+                    try await ledger.settle()
+                    await signals.wake.wait(for: allowance.wait)
+                    continue
+                }
+                wire = (allowance.bytes, framing)
+            }
+            var batch = queue.nextBatch(now: clock.now, wire: wire)
             // A message past its deadline is never published.
             let expired = queue.takeExpired(in: batch, wallClock: Date())
             if !expired.isEmpty {
@@ -81,7 +100,14 @@ final class RoutePipeline: @unchecked Sendable {
                 await outages.end()
                 continue
             }
-            if batch.isEmpty { try await idle() } else { try await publish(batch) }
+            if batch.isEmpty { try await idle() } else {
+                if uplink != nil {
+                    let bytes = batch.reduce(0) { $0 + $1.wireBytes(framing: framing) }
+                    uplink?.spend(bytes, now: clock.now)
+                    env.metrics.uplinkBytes.increment(by: bytes)
+                }
+                try await publish(batch)
+            }
         }
         try await ledger.settle()
     }

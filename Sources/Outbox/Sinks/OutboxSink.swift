@@ -41,11 +41,16 @@ public protocol OutboxSink: Sendable {
     /// idle too (`/healthz`, `outbox_sink_available`, its status), and probes at once on a return. The
     /// default reports returns through ``observeAvailability(_:)`` only.
     func observeAvailabilityChanges(_ observer: @escaping @Sendable (SinkAvailability) -> Void)
+
+    /// About how many bytes the sink's protocol adds to each message on the wire (framing, subject or
+    /// topic, acknowledgement), for an uplink cap (``StoredMessage/wireBytes(framing:)``). Default 64.
+    var framingBytes: Int { get }
 }
 
 extension OutboxSink {
     public func checkAvailability() async throws -> SinkAvailability { .available }
     public var displayName: String { String(describing: type(of: self)) }
+    public var framingBytes: Int { 64 }
     public func observeAvailability(_ observer: @escaping @Sendable () -> Void) {}
     public func observeAvailabilityChanges(_ observer: @escaping @Sendable (SinkAvailability) -> Void) {
         observeAvailability { observer(.available) }

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+/// A sink that records when each batch came and how many bytes it put on the wire.
+private final class TimedSink: OutboxSink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var _batches: [(at: ContinuousClock.Instant, messages: [StoredMessage])] = []
+    var framingBytes: Int { 40 }
+
+    var batches: [(at: ContinuousClock.Instant, messages: [StoredMessage])] { lock.withLock { _batches } }
+
+    func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
+        lock.withLock { _batches.append((.now, batch)) }
+        return batch.map { _ in .published }
+    }
+}
+
+@Suite("Uplink cap")
+struct UplinkTests {
+    /// The token bucket: full at first, a batch's worth waited for, debt paid back, never above its size.
+    @Test func theBucketFillsAtTheCapUpToItsSize() {
+        let t0 = ContinuousClock.now
+        var b = UplinkBucket(bytesPerSecond: 1000, burst: 500, now: t0)
+        #expect(b.allowance(queued: 10_000, now: t0) == (.zero, 500), "full at first: the burst")
+        b.spend(500, now: t0)
+        #expect(b.allowance(queued: 10_000, now: t0).wait == .milliseconds(500), "empty: half a second until the bucket is full again")
+        #expect(b.allowance(queued: 100, now: t0 + .milliseconds(250)) == (.zero, 250), "a small queue goes once its worth is there")
+        b.spend(750, now: t0 + .milliseconds(250))  // one message larger than what was left: debt
+        #expect(b.allowance(queued: 100, now: t0 + .milliseconds(250)).wait == .milliseconds(600), "the debt is paid back first")
+        #expect(b.allowance(queued: 10_000, now: t0 + .seconds(60)) == (.zero, 500), "never more than its size")
+    }
+
+    /// A route capped at 40,000 bytes a second with a burst of 8,000: no batch is larger than the burst,
+    /// and over any stretch of batches the bytes sent stay within the burst plus the cap times the time
+    /// they took (so the whole drain takes at least what the cap allows), while every message arrives.
+    @Test func aCappedRouteKeepsToItsRateAndBurst() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let payload = [UInt8](repeating: 0x61, count: 200)
+        for i in 0..<300 {
+            try await outbox.append(OutboxMessage(type: "Reading", key: "k\(i % 5)", payload: payload))
+        }
+        let sink = TimedSink()
+        var config = relayConfiguration()
+        config.maxBytesPerSecond = 40_000
+        config.burstBytes = 8_000
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: config, outbox: outbox, logger: quietLogger)
+        let start = ContinuousClock.now
+        try await running(relay) {
+            try await eventually("every message published") { sink.batches.reduce(0) { $0 + $1.messages.count } == 300 }
+        }
+        let took = ContinuousClock.now - start
+        try await outbox.close()
+        let batches = sink.batches
+        let sizes = batches.map { $0.messages.reduce(0) { $0 + $1.wireBytes(framing: 40) } }
+        let total = sizes.reduce(0, +)
+        #expect(sizes.allSatisfy { $0 <= 8_000 }, "no batch above the burst: \(sizes.max() ?? 0)")
+        for i in batches.indices {
+            var sent = 0
+            for j in i..<batches.count {
+                sent += sizes[j]
+                let elapsed = batches[j].at - batches[i].at
+                let allowed = 8_000 + 40_000 * (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                #expect(Double(sent) <= allowed + 1, "batches \(i)...\(j): \(sent) bytes in \(elapsed)")
+                if Double(sent) > allowed + 1 { return }
+            }
+        }
+        let floor = Duration.milliseconds(Int64(Double(total - 8_000) / 40_000 * 1000))
+        #expect(took >= floor, "\(total) bytes took \(took), at least \(floor) under the cap")
+        #expect(perKeyOrderHolds(batches.flatMap(\.messages).map { ($0.message.key, $0.seq) }))
+        print("[uplink] \(total) bytes in \(batches.count) batches over \(took) (cap 40,000 B/s, burst 8,000)")
+    }
+}
