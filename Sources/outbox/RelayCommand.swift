@@ -32,6 +32,10 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "While the sink is unreachable, the longest wait in seconds between probes.") var maxOutageBackoff: Double = 30
     @Option(parsing: .unconditional, help: "Seconds after its creation a message without a deliver-by deadline of its own expires (never published; tombstoned as expired). Default: never.")
     var defaultTtl: Double?
+    @Option(parsing: .unconditional, help: "An uplink cap: at most this many bytes a second on the wire (payload, headers, the protocol's framing; K, M, G suffixes). Default: none.")
+    var maxBytesPerSecond: ByteSize?
+    @Option(parsing: .unconditional, help: "With --max-bytes-per-second: how many bytes may go at once after an idle spell. Default: one second at the cap.")
+    var burstBytes: ByteSize?
     @Flag(help: "Also copy expired messages to the dead-letter file (their status stays expired; they can be redriven).")
     var deadLetterExpired = false
     @Flag(help: "Publish in global sequence order, not only per key.") var strictOrder = false
@@ -44,7 +48,7 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Log lines as text (default) or json (one object per line); also OUTBOX_LOG_FORMAT.") var logFormat: CLILogging.Format?
     @Option(help: ArgumentHelp(
         "Read options from this JSON file (also OUTBOX_CONFIG): an object of option names to values.",
-        discussion: #"For example {"sink-file": "/etc/outbox/sink", "metrics": "127.0.0.1:9464", "max-attempts": 20, "wait-for-outbox": true}. The command line wins over the environment, which wins over the file. Several sinks: {"routes": [{"name": "cloud", "sink": "nats://…", "match": {"type": "Alarm*"}}, {"name": "audit", "sink": "file:/var/log/audit.jsonl"}]} (a route without "match" takes every message; match takes type, key and header globs; a route may set batch, max-attempts, max-outage-backoff, default-ttl, strict-order, dead-letter-expired and from-now)."#))
+        discussion: #"For example {"sink-file": "/etc/outbox/sink", "metrics": "127.0.0.1:9464", "max-attempts": 20, "wait-for-outbox": true}. The command line wins over the environment, which wins over the file. Several sinks: {"routes": [{"name": "cloud", "sink": "nats://…", "match": {"type": "Alarm*"}}, {"name": "audit", "sink": "file:/var/log/audit.jsonl"}]} (a route without "match" takes every message; match takes type, key and header globs; a route may set batch, max-attempts, max-outage-backoff, default-ttl, strict-order, dead-letter-expired, max-bytes-per-second, burst-bytes and from-now)."#))
     var config: String?
 
     func validate() throws {
@@ -54,6 +58,10 @@ struct RelayCommand: AsyncParsableCommand {
         if let defaultTtl { try Self.validateSeconds(defaultTtl, "--default-ttl", allowZero: false) }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        for (value, name) in [(maxBytesPerSecond, "--max-bytes-per-second"), (burstBytes, "--burst-bytes")] {
+            if let value, value.bytes < 1 || value.bytes > Int64(Int32.max) { throw ValidationError("\(name) must be 1 byte to 2 GiB") }
+        }
+        if burstBytes != nil, maxBytesPerSecond == nil { throw ValidationError("--burst-bytes needs --max-bytes-per-second") }
         if try routesFromFile() != nil {
             guard sink == nil, sinkFile == nil else {
                 throw ValidationError("give --sink (or --sink-file) or routes in --config, not both")
@@ -88,7 +96,8 @@ struct RelayCommand: AsyncParsableCommand {
     /// `OUTBOX_MAX_ATTEMPTS`...; flags take `true` or `1`), or from `--config FILE` (``RelayConfigFile``).
     /// The command line wins over the environment, which wins over the file.
     static let settableOptions = ["sink", "sink-file", "sweep-interval", "min-age", "max-attempts", "batch",
-                                  "max-outage-backoff", "default-ttl", "metrics", "unhealthy-after", "log-format", "on-damage"]
+                                  "max-outage-backoff", "default-ttl", "metrics", "unhealthy-after", "log-format", "on-damage",
+                                  "max-bytes-per-second", "burst-bytes"]
     static let settableFlags = ["strict-order", "wait-for-outbox", "dead-letter-expired"]
 
     /// The arguments the environment adds to `arguments` (those after `relay`).
@@ -206,6 +215,8 @@ struct RelayCommand: AsyncParsableCommand {
             config.strictOrder = strictOrder
             config.defaultTimeToLive = defaultTtl.map { .milliseconds(Int64($0 * 1000)) }
             config.deadLetterExpired = deadLetterExpired
+            config.maxBytesPerSecond = maxBytesPerSecond.map { Int($0.bytes) }
+            config.burstBytes = burstBytes.map { Int($0.bytes) }
             config.onDamage = onDamage
             config.waitForOutbox = waitForOutbox
             // The metrics backend is bootstrapped before the relay creates its metrics (the library never does).

@@ -11,7 +11,7 @@ import Outbox
 /// A route without `match` takes every message. `match` takes `type` (a glob), `key` (a glob) and
 /// `header` (`NAME`, or `NAME=VALUE`); all that are given must hold. `sink` takes what `--sink` takes
 /// (or `sink-file`, a file holding it). A route's options (`batch`, `max-attempts`, `max-outage-backoff`,
-/// `default-ttl`, `strict-order`, `dead-letter-expired`) take the place of the relay's for it;
+/// `default-ttl`, `strict-order`, `dead-letter-expired`, `max-bytes-per-second`, `burst-bytes`) take the place of the relay's for it;
 /// `from-now: true` makes a route new to the outbox serve only what is appended from its first start.
 /// Anything else is refused with one line naming the file and the route.
 struct RelayRoutesFile {
@@ -20,6 +20,8 @@ struct RelayRoutesFile {
         var sink: String
         var match: RouteMatch
         var batch: Int?
+        var maxBytesPerSecond: Int?
+        var burstBytes: Int?
         var maxAttempts: Int?
         var maxOutageBackoff: Double?
         var defaultTtl: Double?
@@ -29,7 +31,7 @@ struct RelayRoutesFile {
     }
 
     static let routeKeys: Set<String> = ["name", "sink", "sink-file", "match", "batch", "max-attempts", "max-outage-backoff",
-                                         "default-ttl", "strict-order", "dead-letter-expired", "from-now"]
+                                         "default-ttl", "strict-order", "dead-letter-expired", "from-now", "max-bytes-per-second", "burst-bytes"]
 
     /// The routes of the file at `path`; nil when it has none.
     static func routes(at path: String) throws -> [Route]? {
@@ -83,6 +85,11 @@ struct RelayRoutesFile {
         }
         route.batch = try number("batch").map { Int(max(-1, min($0, 1e9))) }
         route.maxAttempts = try number("max-attempts").map { Int(max(-1, min($0, 1e9))) }
+        route.maxBytesPerSecond = try number("max-bytes-per-second").map { Int(max(-1, min($0, 2e9))) }
+        route.burstBytes = try number("burst-bytes").map { Int(max(-1, min($0, 2e9))) }
+        for (key, value) in [("max-bytes-per-second", route.maxBytesPerSecond), ("burst-bytes", route.burstBytes)] {
+            if let value, value < 1 { throw fail("\"\(key)\" must be at least 1 (bytes)") }
+        }
         route.maxOutageBackoff = try number("max-outage-backoff")
         route.defaultTtl = try number("default-ttl")
         route.strictOrder = try flag("strict-order")
@@ -119,6 +126,8 @@ struct RelayRoutesFile {
             var c = base
             if let v = r.batch { c.batchSize = v }
             if let v = r.maxAttempts { c.maxAttempts = v }
+            if let v = r.maxBytesPerSecond { c.maxBytesPerSecond = v }
+            if let v = r.burstBytes { c.burstBytes = v }
             if let v = r.maxOutageBackoff { c.maxOutageBackoff = .milliseconds(Int64(v * 1000)) }
             if let v = r.defaultTtl { c.defaultTimeToLive = .milliseconds(Int64(v * 1000)) }
             if let v = r.strictOrder { c.strictOrder = v }

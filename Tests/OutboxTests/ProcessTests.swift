@@ -313,7 +313,9 @@ struct CommandTests {
         let dir = tmp.sub("ob")
         #expect(try await runOutbox(["append", dir, "--count", "1"]).status == 0)
         for (args, says) in [(["dump", dir, "--from", "-1"], "'-1' is invalid for '--from"), (["relay", dir, "--sink", "stdout", "--batch", "-1"], "--batch must be at least 1"),
-                             (["check", dir, "--max-pending-age", "-5"], "--max-pending-age must be")] {
+                             (["check", dir, "--max-pending-age", "-5"], "--max-pending-age must be"),
+                             (["relay", dir, "--sink", "stdout", "--max-bytes-per-second", "0"], "--max-bytes-per-second must be"),
+                             (["relay", dir, "--sink", "stdout", "--burst-bytes", "4K"], "--burst-bytes needs --max-bytes-per-second")] {
             let r = try await runOutbox(args)
             #expect(r.status == 64 && r.stderr.contains(says) && !r.stderr.contains("Missing value"), "\(args): \(r.stderr)")
         }

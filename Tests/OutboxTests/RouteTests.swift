@@ -297,6 +297,7 @@ struct RouteConfigTests {
         for (file, expected) in [(#"{"routes": [{"name": "a", "sink": "stdout", "match": {"colour": "red"}}]}"#, "match takes type, key and header"),
                                  (#"{"routes": [{"sink": "stdout"}]}"#, "needs a \"name\""),
                                  (#"{"routes": [{"name": "a", "sink": "stdout", "batch": 0}]}"#, "\"batch\" must be at least 1"),
+                                 (#"{"routes": [{"name": "a", "sink": "stdout", "max-bytes-per-second": 0}]}"#, "\"max-bytes-per-second\" must be at least 1"),
                                  (#"{"routes": [{"name": "a", "sink": "ftp://x"}]}"#, "route a"),
                                  (#"{"routes": []}"#, "one or more routes")] {
             try file.write(toFile: config, atomically: true, encoding: .utf8)
