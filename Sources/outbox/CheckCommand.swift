@@ -95,16 +95,22 @@ struct CheckCommand: AsyncParsableCommand {
             }
         }
         if dead > 0 { warnings.append("\(dead) dead letter(s) not redriven") }
+        // A budget 90% spent: what is left may hold no message (the relay then holds until the period ends).
+        for u in stats.uplink where u.spentBytes * 10 >= u.budgetBytes * 9 && (route == nil || u.route == route) {
+            warnings.append("uplink budget of route \(u.route) \(u.spentBytes * 100 / max(1, u.budgetBytes))% spent (\(u.spentBytes) of "
+                            + "\(u.budgetBytes) bytes this \(u.period), whole again \(rfc3339(micros: u.resetsMicros)))")
+        }
         let summary = (route.map { "route \($0): " } ?? "") + "\(pending) pending, oldest " + (age.map { String(format: "%.0f s", $0) } ?? "-")
             + ", \(stats.dead) dead-lettered, relay " + (stats.relayPid.map { "pid \($0)" } ?? "not running")
         // Performance data (the monitoring-plugin format): 'label'=value[unit];warn;crit;min;max, space-separated.
         func number(_ v: Double?) -> String { v.map { $0 == $0.rounded() ? String(Int64($0)) : String(format: "%.3f", $0) } ?? "" }
-        let perf = [
+        let perf = ([
             "pending=\(pending);\(number(warnPending.map { Double($0) }));\(number(maxPending.map { Double($0) }));0",
             "oldest_pending_age=\(number(age ?? 0))s;\(number(warnPendingAge));\(number(maxPendingAge));0",
             "dead_letters=\(dead);0;;0",
             "sink_down=\(number(sinkDown ?? 0))s;0;\(number(maxSinkDown));0",
-        ].joined(separator: " ")
+        ] + stats.uplink.filter { route == nil || $0.route == route }.map { "uplink_\($0.route)=\($0.spentBytes)B;;\($0.budgetBytes);0" })
+            .joined(separator: " ")
         let (label, status) = !criticals.isEmpty ? ("CRITICAL", Self.critical) : !warnings.isEmpty ? ("WARNING", Self.warning) : ("OK", Self.ok)
         let problems = (criticals + warnings).joined(separator: "; ")
         Output.shared.write("OUTBOX \(label) - \(problems.isEmpty ? summary : problems + "; " + summary) | \(perf)\n")

@@ -36,6 +36,8 @@ struct RelayCommand: AsyncParsableCommand {
     var maxBytesPerSecond: ByteSize?
     @Option(parsing: .unconditional, help: "With --max-bytes-per-second: how many bytes may go at once after an idle spell. Default: one second at the cap.")
     var burstBytes: ByteSize?
+    @Option(parsing: .unconditional, help: "An uplink budget per hour, day or month (UTC), kept across restarts: SIZE/PERIOD, e.g. 10M/day. Once spent, messages wait for the next period. Default: none.")
+    var uplinkBudget: UplinkBudgetArgument?
     @Flag(help: "Also copy expired messages to the dead-letter file (their status stays expired; they can be redriven).")
     var deadLetterExpired = false
     @Flag(help: "Publish in global sequence order, not only per key.") var strictOrder = false
@@ -48,7 +50,7 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Log lines as text (default) or json (one object per line); also OUTBOX_LOG_FORMAT.") var logFormat: CLILogging.Format?
     @Option(help: ArgumentHelp(
         "Read options from this JSON file (also OUTBOX_CONFIG): an object of option names to values.",
-        discussion: #"For example {"sink-file": "/etc/outbox/sink", "metrics": "127.0.0.1:9464", "max-attempts": 20, "wait-for-outbox": true}. The command line wins over the environment, which wins over the file. Several sinks: {"routes": [{"name": "cloud", "sink": "nats://…", "match": {"type": "Alarm*"}}, {"name": "audit", "sink": "file:/var/log/audit.jsonl"}]} (a route without "match" takes every message; match takes type, key and header globs; a route may set batch, max-attempts, max-outage-backoff, default-ttl, strict-order, dead-letter-expired, max-bytes-per-second, burst-bytes and from-now)."#))
+        discussion: #"For example {"sink-file": "/etc/outbox/sink", "metrics": "127.0.0.1:9464", "max-attempts": 20, "wait-for-outbox": true}. The command line wins over the environment, which wins over the file. Several sinks: {"routes": [{"name": "cloud", "sink": "nats://…", "match": {"type": "Alarm*"}}, {"name": "audit", "sink": "file:/var/log/audit.jsonl"}]} (a route without "match" takes every message; match takes type, key and header globs; a route may set batch, max-attempts, max-outage-backoff, default-ttl, strict-order, dead-letter-expired, max-bytes-per-second, burst-bytes, uplink-budget and from-now)."#))
     var config: String?
 
     func validate() throws {
@@ -97,7 +99,7 @@ struct RelayCommand: AsyncParsableCommand {
     /// The command line wins over the environment, which wins over the file.
     static let settableOptions = ["sink", "sink-file", "sweep-interval", "min-age", "max-attempts", "batch",
                                   "max-outage-backoff", "default-ttl", "metrics", "unhealthy-after", "log-format", "on-damage",
-                                  "max-bytes-per-second", "burst-bytes"]
+                                  "max-bytes-per-second", "burst-bytes", "uplink-budget"]
     static let settableFlags = ["strict-order", "wait-for-outbox", "dead-letter-expired"]
 
     /// The arguments the environment adds to `arguments` (those after `relay`).
@@ -217,6 +219,7 @@ struct RelayCommand: AsyncParsableCommand {
             config.deadLetterExpired = deadLetterExpired
             config.maxBytesPerSecond = maxBytesPerSecond.map { Int($0.bytes) }
             config.burstBytes = burstBytes.map { Int($0.bytes) }
+            config.uplinkBudget = uplinkBudget?.budget
             config.onDamage = onDamage
             config.waitForOutbox = waitForOutbox
             // The metrics backend is bootstrapped before the relay creates its metrics (the library never does).

@@ -11,7 +11,7 @@ import Outbox
 /// A route without `match` takes every message. `match` takes `type` (a glob), `key` (a glob) and
 /// `header` (`NAME`, or `NAME=VALUE`); all that are given must hold. `sink` takes what `--sink` takes
 /// (or `sink-file`, a file holding it). A route's options (`batch`, `max-attempts`, `max-outage-backoff`,
-/// `default-ttl`, `strict-order`, `dead-letter-expired`, `max-bytes-per-second`, `burst-bytes`) take the place of the relay's for it;
+/// `default-ttl`, `strict-order`, `dead-letter-expired`, `max-bytes-per-second`, `burst-bytes`, `uplink-budget`) take the place of the relay's for it;
 /// `from-now: true` makes a route new to the outbox serve only what is appended from its first start.
 /// Anything else is refused with one line naming the file and the route.
 struct RelayRoutesFile {
@@ -22,6 +22,7 @@ struct RelayRoutesFile {
         var batch: Int?
         var maxBytesPerSecond: Int?
         var burstBytes: Int?
+        var uplinkBudget: UplinkBudget?
         var maxAttempts: Int?
         var maxOutageBackoff: Double?
         var defaultTtl: Double?
@@ -31,7 +32,8 @@ struct RelayRoutesFile {
     }
 
     static let routeKeys: Set<String> = ["name", "sink", "sink-file", "match", "batch", "max-attempts", "max-outage-backoff",
-                                         "default-ttl", "strict-order", "dead-letter-expired", "from-now", "max-bytes-per-second", "burst-bytes"]
+                                         "default-ttl", "strict-order", "dead-letter-expired", "from-now", "max-bytes-per-second", "burst-bytes",
+                                         "uplink-budget"]
 
     /// The routes of the file at `path`; nil when it has none.
     static func routes(at path: String) throws -> [Route]? {
@@ -92,6 +94,12 @@ struct RelayRoutesFile {
         }
         route.maxOutageBackoff = try number("max-outage-backoff")
         route.defaultTtl = try number("default-ttl")
+        if let v = fields["uplink-budget"] {
+            guard let text = v as? String, let b = UplinkBudgetArgument(argument: text) else {
+                throw fail("\"uplink-budget\" must be SIZE/PERIOD (hour, day or month), e.g. \"10M/day\"")
+            }
+            route.uplinkBudget = b.budget
+        }
         route.strictOrder = try flag("strict-order")
         route.deadLetterExpired = try flag("dead-letter-expired")
         route.fromNow = try flag("from-now") ?? false
@@ -128,6 +136,7 @@ struct RelayRoutesFile {
             if let v = r.maxAttempts { c.maxAttempts = v }
             if let v = r.maxBytesPerSecond { c.maxBytesPerSecond = v }
             if let v = r.burstBytes { c.burstBytes = v }
+            if let v = r.uplinkBudget { c.uplinkBudget = v }
             if let v = r.maxOutageBackoff { c.maxOutageBackoff = .milliseconds(Int64(v * 1000)) }
             if let v = r.defaultTtl { c.defaultTimeToLive = .milliseconds(Int64(v * 1000)) }
             if let v = r.strictOrder { c.strictOrder = v }

@@ -58,6 +58,7 @@ struct StatsCommand: AsyncParsableCommand {
                 j.string("sinkError", s.sinkError)
                 j.string("lastPublish", s.lastPublishMicros.map(rfc3339(micros:)))
                 j.raw("routes", "[" + s.routes.map(Self.routeJSON).joined(separator: ",") + "]")
+                j.raw("uplink", "[" + s.uplink.map(Self.uplinkJSON).joined(separator: ",") + "]")
                 Output.shared.write(j.text + "\n")
             } else {
                 Output.shared.write("""
@@ -86,6 +87,9 @@ struct StatsCommand: AsyncParsableCommand {
                             + "\(r.pending.map(String.init) ?? "-") pending, oldest \(Self.oldest(r.oldestPendingAgeSeconds, r.oldestPendingSeq)); sink "
                             + (r.sinkReachable ? "reachable" : "unreachable: " + (r.sinkError ?? ""))
                             + "; last publish \(r.lastPublishMicros.map(rfc3339(micros:)) ?? "-")\n"
+                    }.joined() + s.uplink.map { u in
+                        "uplink \(u.route):".padding(toLength: 20, withPad: " ", startingAt: 0)
+                            + "\(size(u.spentBytes)) of \(size(u.budgetBytes)) this \(u.period), whole again \(rfc3339(micros: u.resetsMicros))\n"
                     }.joined())
             }
         }
@@ -95,6 +99,17 @@ struct StatsCommand: AsyncParsableCommand {
     static func oldest(_ age: Double?, _ seq: UInt64?) -> String {
         guard let age, let seq else { return "-" }
         return String(format: "%.1f s ago (seq \(seq))", age)
+    }
+
+    /// One route's uplink budget and spend as a JSON object.
+    static func uplinkJSON(_ u: OutboxStats.Uplink) -> String {
+        var j = JSONLine()
+        j.string("route", u.route)
+        j.number("budgetBytes", u.budgetBytes)
+        j.string("period", u.period)
+        j.number("spentBytes", u.spentBytes)
+        j.string("resets", rfc3339(micros: u.resetsMicros))
+        return j.text
     }
 
     /// One route's status as a JSON object.

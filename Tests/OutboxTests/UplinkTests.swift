@@ -72,4 +72,50 @@ struct UplinkTests {
         #expect(perKeyOrderHolds(batches.flatMap(\.messages).map { ($0.message.key, $0.seq) }))
         print("[uplink] \(total) bytes in \(batches.count) batches over \(took) (cap 40,000 B/s, burst 8,000)")
     }
+
+    /// Periods are UTC hours, days and months.
+    @Test func aBudgetsPeriodIsAnHourADayOrAMonthInUTC() {
+        let t = Date(timeIntervalSince1970: 1_796_550_000)  // 2026-12-06T09:40:00Z
+        #expect(UplinkBudget(bytes: 1, per: .hour).bounds(of: t) == (Date(timeIntervalSince1970: 1_796_547_600), Date(timeIntervalSince1970: 1_796_551_200)))
+        #expect(UplinkBudget(bytes: 1, per: .day).bounds(of: t) == (Date(timeIntervalSince1970: 1_796_515_200), Date(timeIntervalSince1970: 1_796_601_600)))
+        #expect(UplinkBudget(bytes: 1, per: .month).bounds(of: t) == (Date(timeIntervalSince1970: 1_796_083_200), Date(timeIntervalSince1970: 1_798_761_600)))
+    }
+
+    /// A route with a budget of 3,000 bytes an hour publishes what fits and holds the rest; the spend is
+    /// on disk before a batch goes, so a restarted relay goes on from it (and publishes nothing more this
+    /// hour); `stats` shows it, and a spend of an hour that is over counts as nothing.
+    @Test func aPeriodBudgetIsNeverOverspentAndSurvivesARestart() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let payload = [UInt8](repeating: 0x62, count: 200)
+        for i in 0..<20 { try await outbox.append(OutboxMessage(type: "Reading", key: "k\(i % 3)", payload: payload)) }
+        let size = try OutboxReader(path: dir).messages()[0].wireBytes(framing: 40)
+        let fits = 3_000 / size
+        let sink = TimedSink()
+        var config = relayConfiguration()
+        config.uplinkBudget = UplinkBudget(bytes: 3_000, per: .hour)
+        for round in 0..<2 {
+            let log = LogCapture()
+            let relay = OutboxRelay(path: dir, sink: sink, configuration: config, outbox: outbox, logger: log.logger)
+            try await running(relay) {
+                try await eventually("round \(round): the relay holds, its budget spent") { log.lines.contains { $0.message.contains("uplink budget spent") } }
+            }
+            let sent = sink.batches.reduce(0) { $0 + $1.messages.count }
+            #expect(sent == fits, "round \(round): \(sent) messages of \(size) bytes went, \(fits) fit in 3,000")
+        }
+        let stats = try OutboxReader(path: dir).stats()
+        #expect(stats.uplink.count == 1 && stats.uplink[0].route == "default" && stats.uplink[0].spentBytes == Int64(fits * size)
+                && stats.uplink[0].budgetBytes == 3_000 && stats.uplink[0].period == "hour", "\(stats.uplink)")
+        #expect(stats.pending == UInt64(20 - fits))
+        let check = try await runOutbox(["check", dir])
+        #expect(check.status == 1 && check.stdout.contains("uplink budget of route default 9") && check.stdout.contains("uplink_default="),
+                "\(check.stdout)")
+        // The same spend recorded for an hour that is over: nothing spent this hour.
+        var old = try #require(UplinkSpendFile.decode(Array(try Data(contentsOf: URL(fileURLWithPath: dir + "/uplink-default.json")))))
+        old.periodStartMicros -= 3_600_000_000
+        try Data(old.encode()).write(to: URL(fileURLWithPath: dir + "/uplink-default.json"))
+        #expect(try OutboxReader(path: dir).stats().uplink.first?.spentBytes == 0)
+        try await outbox.close()
+    }
 }

@@ -15,6 +15,8 @@ package enum FileNames {
     package static let dropped = "dropped.log"
     /// The active relay's status (``RelayStatusFile``).
     package static let relayStatus = "relay-status.json"
+    /// Each route's uplink spend: `uplink-NAME.json` (FORMAT.md §1d).
+    package static let uplinkPrefix = "uplink-"
 
     /// `segment-<base, 20 decimal digits>.log`
     package static func segment(_ base: UInt64) -> String { segmentPrefix + digits(base) + suffix }

@@ -151,6 +151,12 @@ public final class OutboxReader: Sendable {
                 s.oldestPendingAgeSeconds = max(0, now.timeIntervalSince(m.message.createdAt))
             }
         }
+        s.uplink = UplinkSpendFile.all(in: directory).map { f in
+            let bounds = f.budget.bounds(of: now)
+            let current = OutboxMessage.micros(bounds.start) == f.periodStartMicros
+            return OutboxStats.Uplink(route: f.route, budgetBytes: Int64(f.budget.bytes), period: f.budget.period.rawValue,
+                                      spentBytes: current ? f.spentBytes : 0, resetsMicros: OutboxMessage.micros(bounds.end))
+        }
         s.writerPid = FileLock.holder(FileLock.writerLockName, in: directory)
         s.fullSinceMicros = WriterStatusFile.read(in: directory, holder: s.writerPid)?.fullSinceMicros
         s.relayPid = FileLock.holder(FileLock.relayLockName, in: directory)

@@ -57,6 +57,22 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     /// combine them).
     public var routes: [Route] = []
 
+    /// Each route's uplink budget (``OutboxRelayConfiguration/uplinkBudget``) and what it spent of it in
+    /// the current period, as the relay last recorded it (FORMAT.md §1d).
+    public var uplink: [Uplink] = []
+
+    public struct Uplink: Sendable, Equatable, Codable {
+        /// The route (`default` for a relay of one sink).
+        public var route: String
+        public var budgetBytes: Int64
+        /// `hour`, `day` or `month`.
+        public var period: String
+        /// Spent in the current period (0 once the period the file records is over).
+        public var spentBytes: Int64
+        /// When the current period ends and the budget is whole again, in microseconds since the Unix epoch.
+        public var resetsMicros: Int64
+    }
+
     /// What the relay last reported about one of its routes, and (``OutboxReader/stats(now:perRoute:)``)
     /// what the route has pending.
     public struct Route: Sendable, Equatable, Codable {

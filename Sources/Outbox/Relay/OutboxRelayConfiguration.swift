@@ -58,6 +58,9 @@ public struct OutboxRelayConfiguration: Sendable {
     /// bucket's size; a batch never takes more, except one message larger than it). Default: one second at
     /// the cap.
     public var burstBytes: Int?
+    /// A budget per hour, day or month (UTC) on the wire, kept on disk across restarts: once spent, the
+    /// route holds every message until the period ends. Nil (the default): none.
+    public var uplinkBudget: UplinkBudget?
     /// Wait, as a standby, while the path is not an outbox yet (missing, or holding no segment), instead
     /// of failing with ``OutboxError/Code/notAnOutbox``. Default false: a typo is an error, at once.
     public var waitForOutbox = false

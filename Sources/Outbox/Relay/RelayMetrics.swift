@@ -30,6 +30,10 @@ struct RelayMetrics: Sendable {
     let unrouted: Counter
     /// Bytes a route with an uplink cap put on the wire (estimated: ``StoredMessage/wireBytes(framing:)``).
     let uplinkBytes: Counter
+    /// A route's period budget (``OutboxRelayConfiguration/uplinkBudget``): spent so far, and when the
+    /// period ends (Unix seconds).
+    let uplinkBudgetSpent: Gauge
+    let uplinkBudgetResets: Gauge
 
     /// The metrics of the relay of `path`; of one of its routes with `route` (`route="NAME"`).
     init(outbox path: String, route: String? = nil) {
@@ -53,5 +57,7 @@ struct RelayMetrics: Sendable {
         diskBytes = Gauge(label: "outbox_disk_bytes", dimensions: w)
         unrouted = Counter(label: "outbox_unrouted_total", dimensions: w)
         uplinkBytes = Counter(label: "outbox_uplink_bytes_total", dimensions: d)
+        uplinkBudgetSpent = Gauge(label: "outbox_uplink_budget_spent_bytes", dimensions: d)
+        uplinkBudgetResets = Gauge(label: "outbox_uplink_budget_reset_timestamp_seconds", dimensions: d)
     }
 }

@@ -8,6 +8,8 @@ extension RelayQueue {
         private(set) var bytes = 0
         /// Which ``nextBatch(now:)`` call took it.
         var number = 0
+        /// Empty because the first message ready is larger than the uplink budget left.
+        var heldBack = false
 
         var startIndex: Int { 0 }
         var endIndex: Int { messages.count }

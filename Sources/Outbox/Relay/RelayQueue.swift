@@ -100,9 +100,10 @@ struct RelayQueue {
     /// that is not in flight (a k-way merge over the schedule, so the cost grows with the batch, not with
     /// what is held). The batch's keys are in flight until ``apply(_:to:now:wallClock:)``: none of their
     /// later messages goes out before the sink's outcome for these is known.
-    /// With `wire` (an uplink cap), the batch also keeps to `wire.limit` bytes on the wire
-    /// (``StoredMessage/wireBytes(framing:)``; one message is always taken).
-    mutating func nextBatch(now: ContinuousClock.Instant, wire: (limit: Int, framing: Int)? = nil) -> Batch {
+    /// With `wire` (an uplink cap or budget), the batch also keeps to `wire.limit` bytes on the wire
+    /// (``StoredMessage/wireBytes(framing:)``): one message is always taken, unless `strict`; then a first
+    /// message above the limit stays, and the batch says it was held back.
+    mutating func nextBatch(now: ContinuousClock.Instant, wire: (limit: Int, framing: Int, strict: Bool)? = nil) -> Batch {
         batchNumber += 1
         while let w = waiting.min, w.at <= now {
             waiting.pop()
@@ -124,8 +125,9 @@ struct RelayQueue {
             if let at = slots[i].entries[position].notBefore, position > slots[i].head || at > now { continue }  // waits for a retry of its own
             if let wire {
                 let w = slots[i].entries[position].message.wireBytes(framing: wire.framing)
-                if !batch.isEmpty, wireBytes + w > wire.limit {
+                if wireBytes + w > wire.limit, !batch.isEmpty || wire.strict {
                     ready.push(top)  // for the next batch
+                    batch.heldBack = batch.isEmpty
                     break
                 }
                 wireBytes += w

@@ -23,10 +23,8 @@ final class RoutePipeline: @unchecked Sendable {
     /// Whether the messages appended meanwhile were read while the last batch was out.
     private var readAhead = false
     private var lastSweep: ContinuousClock.Instant
-    /// The route's uplink cap, if it has one (``OutboxRelayConfiguration/maxBytesPerSecond``).
-    private var uplink: UplinkBucket?
-    /// The sink's framing per message, for the cap.
-    private let framing: Int
+    /// The route's uplink cap and budget, if it has either.
+    private let uplink: RouteUplink?
 
     /// - Parameter watched: whether the directory watch reports changes (``RouteSignals/takeChanges()``):
     ///   the dead-letter file and `dropped.log` are then looked at only when it says they changed (or at
@@ -44,9 +42,7 @@ final class RoutePipeline: @unchecked Sendable {
         outages = OutageController(env, sink: sink, signals: signals, relay: relay, reader: reader, statusFile: statusFile)
         self.compaction = compaction
         lastSweep = clock.now
-        framing = sink.framingBytes
-        let now = ContinuousClock.now
-        uplink = env.configuration.maxBytesPerSecond.map { UplinkBucket(bytesPerSecond: $0, burst: env.configuration.burstBytes, now: now) }
+        uplink = RouteUplink(env, framing: sink.framingBytes, now: ContinuousClock.now)
     }
 
     /// The first number the route reads: the first it still needs.
@@ -75,19 +71,21 @@ final class RoutePipeline: @unchecked Sendable {
                     continue
                 }
             }
-            // Under an uplink cap, the batch waits for the bucket to hold its worth, and keeps to it.
-            var wire: (limit: Int, framing: Int)?
-            if var bucket = uplink, queue.count > 0 {
-                let allowance = bucket.allowance(queued: queue.heldBytes, now: clock.now)
-                uplink = bucket
-                if allowance.wait > .zero {
-                    try await ledger.settle()
-                    await signals.wake.wait(for: allowance.wait)
+            // Under an uplink cap or budget, the batch waits for its worth, and keeps to it.
+            var wire: (limit: Int, framing: Int, strict: Bool)?
+            if let uplink, queue.count > 0 {
+                switch uplink.decide(queued: queue.heldBytes, now: clock.now, wall: Date()) {
+                case .wait(let d):
+                    try await waitForUplink(d)
                     continue
+                case .go(let limit, let strict): wire = (limit, uplink.framing, strict)
                 }
-                wire = (allowance.bytes, framing)
             }
             var batch = queue.nextBatch(now: clock.now, wire: wire)
+            if batch.heldBack, let uplink {
+                try await waitForUplink(uplink.heldBack(wall: Date()))
+                continue
+            }
             // A message past its deadline is never published.
             let expired = queue.takeExpired(in: batch, wallClock: Date())
             if !expired.isEmpty {
@@ -101,10 +99,8 @@ final class RoutePipeline: @unchecked Sendable {
                 continue
             }
             if batch.isEmpty { try await idle() } else {
-                if uplink != nil {
-                    let bytes = batch.reduce(0) { $0 + $1.wireBytes(framing: framing) }
-                    uplink?.spend(bytes, now: clock.now)
-                    env.metrics.uplinkBytes.increment(by: bytes)
+                if let uplink {
+                    try await uplink.spend(batch.reduce(0) { $0 + $1.wireBytes(framing: uplink.framing) }, now: clock.now)
                 }
                 try await publish(batch)
             }
@@ -163,6 +159,14 @@ final class RoutePipeline: @unchecked Sendable {
         } else {
             await outages.end()
         }
+    }
+
+    /// The uplink cap or budget holds the next batch back for `wait` (at most 2 s a time, so the sweep
+    /// and the gauges go on); tombstones are settled first.
+    private func waitForUplink(_ wait: Duration) async throws {
+        try await ledger.settle()
+        if isSweepDue { try await sweep() }
+        await signals.wake.wait(for: min(wait, .seconds(2)))
     }
 
     /// Nothing may be published: tombstones are settled, the sweep runs when due, and the route waits

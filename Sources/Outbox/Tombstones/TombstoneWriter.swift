@@ -68,7 +68,8 @@ final class TombstoneWriter {
         let segment = try SegmentFile.open(last.name, base: last.base, in: directory, expecting: outboxID)
         let id = segment.header.outboxID
         // The relay's own temporary files (the holder of relay.lock creates these): an interrupted create.
-        let relayFiles = [FileNames.tombstonePrefix, FileNames.deadLetters, FileNames.relayStatus].map { OutboxDirectory.temporaryPrefix + $0 }
+        let relayFiles = [FileNames.tombstonePrefix, FileNames.deadLetters, FileNames.relayStatus, FileNames.uplinkPrefix]
+            .map { OutboxDirectory.temporaryPrefix + $0 }
         // (A status a killed relay was writing is left as `relay-status.json.new`: written over next time.)
         for name in listing.temporary where relayFiles.contains(where: { name.hasPrefix($0) }) {
             logger.notice("removing leftover temporary file", metadata: ["file": "\(directory.pathOf(name))"])

@@ -1,0 +1,36 @@
+import Foundation
+
+/// A route's uplink budget for a period: at most ``bytes`` on the wire per hour, day or month (UTC), for
+/// a metered link. The spend is kept on disk (FORMAT.md §1d), so a restart does not reset it, and it is
+/// recorded before a batch goes, so the budget is never overspent. Once it is spent, the route holds
+/// every message until the period ends.
+public struct UplinkBudget: Sendable, Equatable, CustomStringConvertible {
+    /// How long a budget lasts: from the start of an hour, a day or a month (UTC) to the next.
+    public enum Period: String, Sendable, CaseIterable {
+        case hour, day, month
+    }
+
+    public var bytes: Int
+    public var period: Period
+
+    public init(bytes: Int, per period: Period) {
+        self.bytes = bytes
+        self.period = period
+    }
+
+    /// `BYTES/PERIOD`, as `outbox relay --uplink-budget` takes it (`10485760/day`).
+    public var description: String { "\(bytes)/\(period.rawValue)" }
+
+    /// The period holding `date`: its start and the next one's.
+    public func bounds(of date: Date) -> (start: Date, end: Date) {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let component: Calendar.Component = switch period {
+        case .hour: .hour
+        case .day: .day
+        case .month: .month
+        }
+        guard let interval = calendar.dateInterval(of: component, for: date) else { return (date, date.addingTimeInterval(3600)) }
+        return (interval.start, interval.end)
+    }
+}

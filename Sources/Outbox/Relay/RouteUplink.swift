@@ -1,0 +1,103 @@
+import Foundation
+
+/// One route's uplink limits: the rate cap (``UplinkBucket``) and the period budget, whose spend is
+/// kept on disk (``UplinkSpendFile``) and recorded, durably, before each batch goes. Touched only by the
+/// route's own task.
+final class RouteUplink {
+    private let env: RelayEnvironment
+    private var bucket: UplinkBucket?
+    private let budget: UplinkBudget?
+    private var spend: UplinkSpendFile?
+    /// The sink's framing per message (``OutboxSink/framingBytes``).
+    let framing: Int
+    /// Whether the budget is spent and the route holds (said once per period).
+    private var holding = false
+
+    /// What the next batch may do.
+    enum Decision: Equatable {
+        /// Go, with at most `limit` bytes on the wire; `strict`: not even one message above it (the
+        /// budget), rather than one message whatever its size (the rate cap, which borrows).
+        case go(limit: Int, strict: Bool)
+        /// Wait this long first.
+        case wait(Duration)
+    }
+
+    /// The limits of `env`'s route; nil when it has none.
+    init?(_ env: RelayEnvironment, framing: Int, now: ContinuousClock.Instant) {
+        let c = env.configuration
+        guard c.maxBytesPerSecond != nil || c.uplinkBudget != nil else { return nil }
+        self.env = env
+        self.framing = framing
+        bucket = c.maxBytesPerSecond.map { UplinkBucket(bytesPerSecond: $0, burst: c.burstBytes, now: now) }
+        budget = c.uplinkBudget
+        if let budget {
+            let name = env.route ?? "default"
+            // The spend of the period a restart interrupted goes on; a new period starts from nothing.
+            let kept = UplinkSpendFile.read(route: name, in: env.directory)
+            spend = UplinkSpendFile(route: name, budget: budget, periodStartMicros: kept?.periodStartMicros ?? 0, spentBytes: kept?.spentBytes ?? 0)
+        }
+    }
+
+    /// Starts a new period's spend when the current one is over.
+    private func roll(_ wall: Date) -> (start: Date, end: Date)? {
+        guard let budget, spend != nil else { return nil }
+        let bounds = budget.bounds(of: wall)
+        let start = OutboxMessage.micros(bounds.start)
+        if spend!.periodStartMicros != start {
+            spend!.periodStartMicros = start
+            spend!.spentBytes = 0
+            if holding {
+                holding = false
+                env.logger.notice("uplink budget renewed; publishing again", metadata: ["budget": "\(budget)"])
+            }
+        }
+        env.metrics.uplinkBudgetSpent.record(spend!.spentBytes)
+        env.metrics.uplinkBudgetResets.record(bounds.end.timeIntervalSince1970)
+        return bounds
+    }
+
+    /// What the next batch may do, with `queued` bytes waiting.
+    func decide(queued: Int, now: ContinuousClock.Instant, wall: Date) -> Decision {
+        var (limit, strict) = (Int.max, false)
+        if let bounds = roll(wall), let budget, let spend {
+            let left = Int64(budget.bytes) - spend.spentBytes
+            guard left > 0 else { return .wait(hold(until: bounds.end, wall: wall)) }
+            (limit, strict) = (Int(left), true)
+        }
+        if var b = bucket {
+            let allowance = b.allowance(queued: queued, now: now)
+            bucket = b
+            if allowance.wait > .zero { return .wait(allowance.wait) }
+            limit = min(limit, allowance.bytes)
+        }
+        return .go(limit: limit, strict: strict)
+    }
+
+    /// The next message is larger than the budget left: the route holds until the period ends.
+    func heldBack(wall: Date) -> Duration {
+        guard let bounds = roll(wall) else { return .seconds(1) }
+        return hold(until: bounds.end, wall: wall)
+    }
+
+    private func hold(until end: Date, wall: Date) -> Duration {
+        if !holding, let budget {
+            holding = true
+            env.logger.notice("uplink budget spent; holding messages until the period ends",
+                              metadata: ["budget": "\(budget)", "until": "\(end)"])
+        }
+        return .milliseconds(Int64(max(1, end.timeIntervalSince(wall) * 1000).rounded(.up)))
+    }
+
+    /// A batch of `bytes` on the wire is about to go: it is counted against the rate cap, and against the
+    /// budget durably first (a crash then counts bytes that never went, never the other way round).
+    func spend(_ bytes: Int, now: ContinuousClock.Instant) async throws {
+        bucket?.spend(bytes, now: now)
+        env.metrics.uplinkBytes.increment(by: bytes)
+        guard var s = spend else { return }
+        s.spentBytes += Int64(bytes)
+        let (file, directory) = (s, env.directory)
+        try await env.io.run { try file.write(in: directory) }
+        spend = s
+        env.metrics.uplinkBudgetSpent.record(s.spentBytes)
+    }
+}
