@@ -50,7 +50,7 @@ public struct OutboxRelayConfiguration: Sendable {
     /// While the sink stays unavailable, a reminder (how long, how many pending, the oldest's age) is
     /// logged at most this often. Default 5 minutes.
     public var outageReminderInterval: Duration = .seconds(300)
-    /// An uplink rate cap, in bytes per second on the wire (``StoredMessage/wireBytes``: payload, headers
+    /// An uplink rate cap, in bytes per second on the wire (``StoredMessage/wireBytes(framing:)``: payload, headers
     /// and an estimate of the protocol's framing), for a metered or shared link; each route of a relay
     /// keeps its own. Nil (the default): none.
     public var maxBytesPerSecond: Int?
