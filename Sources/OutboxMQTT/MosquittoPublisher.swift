@@ -67,7 +67,8 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
             if configuration.tls != nil {
                 var plain = configuration
                 plain.tls = nil
-                if MQTTHandshake(configuration: plain).attempt(timeout: .seconds(2)) {
+                // (Time enough on a loaded machine: taken for an outage, it would be waited out for ever.)
+                if MQTTHandshake(configuration: plain).attempt(timeout: max(configuration.connectTimeout, .seconds(10))) {
                     throw OutboxError(.invalidArgument, "MQTT: \(where_) answers MQTT without TLS: mqtts:// names a plaintext port (use mqtt://, or the broker's TLS port)")
                 }
             }

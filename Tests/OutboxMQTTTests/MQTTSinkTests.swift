@@ -98,7 +98,7 @@ struct MQTTSinkTests {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
         #expect(try await runOutbox(["append", dir, "--count", "1"]).status == 0)
-        let r = try await runOutbox(["relay", dir, "--sink", "mqtts://127.0.0.1:\(broker.broker.port)"])
+        let r = try await runOutbox(["relay", dir, "--sink", "mqtts://127.0.0.1:\(broker.broker.port)"], timeout: .seconds(90))
         #expect(r.status == 78 && r.stderr.contains("answers MQTT without TLS"), "\(r.status): \(r.stderr)")
     }
 

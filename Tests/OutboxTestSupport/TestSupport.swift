@@ -51,18 +51,22 @@ public func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T)
     }
 }
 
-/// Runs the `outbox` tool and returns its exit status, standard output and standard error.
-public func runOutbox(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-    try await runProgram(try outboxExecutable(), arguments)
+/// Runs the `outbox` tool and returns its exit status, standard output and standard error; one still
+/// running after `timeout` is killed (SIGKILL, status 9 with a line saying so on standard error), so that
+/// a command that should have ended cannot hang the run.
+public func runOutbox(_ arguments: [String], timeout: Duration = .seconds(600)) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await runProgram(try outboxExecutable(), arguments, timeout: timeout)
 }
 
-/// Runs a program to its end, on a thread of its own, and returns its exit status, standard output and
-/// standard error.
-public func runProgram(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
-    try await onOwnThread { try runProgramBlocking(executable, arguments, environment: environment) }
+/// Runs a program to its end (killed after `timeout`), on a thread of its own, and returns its exit
+/// status, standard output and standard error.
+public func runProgram(_ executable: URL, _ arguments: [String], environment: [String: String] = [:],
+                       timeout: Duration = .seconds(600)) async throws -> (status: Int32, stdout: String, stderr: String) {
+    try await onOwnThread { try runProgramBlocking(executable, arguments, environment: environment, timeout: timeout) }
 }
 
-private func runProgramBlocking(_ executable: URL, _ arguments: [String], environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
+private func runProgramBlocking(_ executable: URL, _ arguments: [String], environment: [String: String],
+                                timeout: Duration) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
@@ -71,10 +75,27 @@ private func runProgramBlocking(_ executable: URL, _ arguments: [String], enviro
     process.standardOutput = out
     process.standardError = err
     try process.run()
+    // A watchdog of its own (a thread, not a dispatch worker: those may all be busy waiting).
+    let done = Shared(false), killed = Shared(false)
+    let pid = process.processIdentifier
+    let watchdog = Thread {
+        let deadline = ContinuousClock.now + timeout
+        while !done.get() {
+            if ContinuousClock.now >= deadline {
+                killed.set(true)
+                kill(pid, SIGKILL)
+                return
+            }
+            usleep(50_000)
+        }
+    }
+    watchdog.start()
     let o = out.fileHandleForReading.readDataToEndOfFile()
     let e = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    done.set(true)
+    let stderr = String(decoding: e, as: UTF8.self) + (killed.get() ? "\n[killed: still running after \(timeout)]\n" : "")
+    return (process.terminationStatus, String(decoding: o, as: UTF8.self), stderr)
 }
 
 /// A seed for a randomized test: `OUTBOX_TEST_SEED` if set, else random; always printed.
