@@ -32,4 +32,8 @@ public final class KafkaSink: BrokerSink, @unchecked Sendable {
         self.configuration = configuration
         super.init(client: KafkaPublisher(configuration: configuration, logger: logger), threadName: "outbox-kafka-sink")
     }
+
+    /// A record's own framing in a record batch (lengths, offsets and timestamp deltas, header counts):
+    /// batches, their requests and acknowledgements are shared by up to a thousand messages.
+    public override var framingBytes: Int { 24 }
 }

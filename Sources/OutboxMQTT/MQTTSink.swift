@@ -31,4 +31,8 @@ public final class MQTTSink: BrokerSink, @unchecked Sendable {
         self.configuration = configuration
         super.init(client: MosquittoPublisher(configuration: configuration, logger: logger), threadName: "outbox-mqtt-sink")
     }
+
+    /// A PUBLISH's fixed header, topic (its template's length), packet id and properties' length, and the
+    /// PUBACK back (QoS 1; PUBREC, PUBREL and PUBCOMP for QoS 2).
+    public override var framingBytes: Int { 13 + configuration.topic.utf8.count + (configuration.qos == 2 ? 12 : configuration.qos == 1 ? 4 : 0) }
 }

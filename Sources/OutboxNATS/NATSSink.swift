@@ -30,4 +30,8 @@ public final class NATSSink: BrokerSink, @unchecked Sendable {
         self.configuration = configuration
         super.init(client: JetStreamPublisher(configuration: configuration, logger: logger), threadName: "outbox-nats-sink")
     }
+
+    /// An `HPUB` line (subject: its template's length; a reply inbox; the lengths), the `NATS/1.0` header
+    /// line and `Nats-Msg-Id`, and JetStream's acknowledgement back (`{"stream":…,"seq":…}` in a `MSG`).
+    public override var framingBytes: Int { 150 + configuration.subject.utf8.count + configuration.stream.utf8.count }
 }

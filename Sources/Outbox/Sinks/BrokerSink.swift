@@ -81,4 +81,8 @@ open class BrokerSink: OutboxSink, @unchecked Sendable {
 
     /// The broker's address and destination, with every secret removed.
     public final var displayName: String { client.displayName }
+
+    /// The protocol's bytes per message on the wire, for an uplink cap (``OutboxSink/framingBytes``);
+    /// each broker's sink says its own. Default 64.
+    open var framingBytes: Int { 64 }
 }
