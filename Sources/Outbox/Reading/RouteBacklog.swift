@@ -16,12 +16,12 @@ extension OutboxReader {
     /// to it).
     package func routeBacklogs(_ routes: [(name: String, match: RouteMatch)], now: Date = Date(),
                                oldestOnly: Bool = false) throws -> [String: RouteBacklog] {
+        guard !routes.isEmpty else { return [:] }
         let tombstones = try self.tombstones()
         let finished = tombstones.finished
         let progress = routes.map { tombstones.routes[$0.name] ?? RouteProgress() }
         var out = [RouteBacklog](repeating: RouteBacklog(), count: routes.count)
         var found = 0
-        guard !routes.isEmpty else { return [:] }
         try forEachMessage(from: finished.firstMissing(from: 1)) { m in
             guard !finished.contains(m.seq) else { return true }
             for (i, route) in routes.enumerated() where m.seq >= progress[i].start && progress[i].status(of: m.seq) == nil

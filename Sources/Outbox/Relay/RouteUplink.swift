@@ -6,7 +6,7 @@ import Foundation
 final class RouteUplink {
     private let env: RelayEnvironment
     private var bucket: UplinkBucket?
-    private let budget: UplinkBudget?
+    /// The period budget and what was spent of it (nil without a budget).
     private var spend: UplinkSpendFile?
     /// The sink's framing per message (``OutboxSink/framingBytes``).
     let framing: Int
@@ -29,8 +29,7 @@ final class RouteUplink {
         self.env = env
         self.framing = framing
         bucket = c.maxBytesPerSecond.map { UplinkBucket(bytesPerSecond: $0, burst: c.burstBytes, now: now) }
-        budget = c.uplinkBudget
-        if let budget {
+        if let budget = c.uplinkBudget {
             let name = env.route ?? "default"
             // The spend of the period a restart interrupted goes on; a new period starts from nothing.
             let kept = UplinkSpendFile.read(route: name, in: env.directory)
@@ -40,18 +39,18 @@ final class RouteUplink {
 
     /// Starts a new period's spend when the current one is over.
     private func roll(_ wall: Date) -> (start: Date, end: Date)? {
-        guard let budget, spend != nil else { return nil }
-        let bounds = budget.bounds(of: wall)
+        guard var s = spend else { return nil }
+        let bounds = s.budget.bounds(of: wall)
         let start = OutboxMessage.micros(bounds.start)
-        if spend!.periodStartMicros != start {
-            spend!.periodStartMicros = start
-            spend!.spentBytes = 0
+        if s.periodStartMicros != start {
+            (s.periodStartMicros, s.spentBytes) = (start, 0)
+            spend = s
             if holding {
                 holding = false
-                env.logger.notice("uplink budget renewed; publishing again", metadata: ["budget": "\(budget)"])
+                env.logger.notice("uplink budget renewed; publishing again", metadata: ["budget": "\(s.budget)"])
             }
         }
-        env.metrics.uplinkBudgetSpent.record(spend!.spentBytes)
+        env.metrics.uplinkBudgetSpent.record(s.spentBytes)
         env.metrics.uplinkBudgetResets.record(bounds.end.timeIntervalSince1970)
         return bounds
     }
@@ -59,8 +58,8 @@ final class RouteUplink {
     /// What the next batch may do, with `queued` bytes waiting.
     func decide(queued: Int, now: ContinuousClock.Instant, wall: Date) -> Decision {
         var (limit, strict) = (Int.max, false)
-        if let bounds = roll(wall), let budget, let spend {
-            let left = Int64(budget.bytes) - spend.spentBytes
+        if let bounds = roll(wall), let spend {
+            let left = Int64(spend.budget.bytes) - spend.spentBytes
             guard left > 0 else { return .wait(hold(until: bounds.end, wall: wall)) }
             (limit, strict) = (Int(left), true)
         }
@@ -80,10 +79,10 @@ final class RouteUplink {
     }
 
     private func hold(until end: Date, wall: Date) -> Duration {
-        if !holding, let budget {
+        if !holding, let spend {
             holding = true
             env.logger.notice("uplink budget spent; holding messages until the period ends",
-                              metadata: ["budget": "\(budget)", "until": "\(end)"])
+                              metadata: ["budget": "\(spend.budget)", "until": "\(end)"])
         }
         return .milliseconds(Int64(max(1, end.timeIntervalSince(wall) * 1000).rounded(.up)))
     }
