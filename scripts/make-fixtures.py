@@ -2,7 +2,8 @@
 """Regenerates Fixtures/outboxes: small valid and damaged outboxes, each with expected.json.
 
 Run from the repository root after `swift build`:  python3 scripts/make-fixtures.py [NAME...]
-(with names, only those fixtures are made again; `routes` is the one with per-route tombstones).
+(with names, only those fixtures are made again; `routes` is the one with per-route tombstones, `lanes`
+the ones with lanes).
 The outboxes are written by the real `outbox append`; the damage is applied here, byte by byte, at
 offsets taken from `outbox dump --json`. Each expected.json says what every command must find:
 {"open": "ok", "messages": N, ...} or {"open": "error", "code": ..., "file": ..., "offset": ...,
@@ -12,9 +13,9 @@ replaces and leaves an outbox that opens with that many messages. "writer": "ope
 sealed segment that open does not read (FORMAT.md §7: it checks a sealed segment by its seal); reading,
 tailing and verify still find it.
 
-The `v1-*`, `v3-*` and `v4-*` fixtures were written by builds of format versions 1, 3 and 4 and are kept as
-they are (this script leaves them alone): they check that older files are still read, by the rules of
-their version, as FORMAT.md §9 says. The others are of the current version (5).
+The `v1-*`, `v3-*`, `v4-*` and `v5-*` fixtures were written by builds of format versions 1, 3, 4 and 5 and are
+kept as they are (this script leaves them alone): they check that older files are still read, by the rules
+of their version, as FORMAT.md §9 says. The others are of the current version (6).
 """
 import json, os, shutil, struct, subprocess, sys, tempfile, time, zlib
 
@@ -27,13 +28,17 @@ def run(*args):
     return subprocess.run([TOOL, *args], check=True, capture_output=True, text=True).stdout
 
 
-def make(name, count, segment_size=1 << 20, keep_mark=False):
+def make(name, count, segment_size=1 << 20, keep_mark=False, lanes=("normal",)):
+    """An outbox of `count` messages; with several `lanes`, the messages are spread over them in turns of
+    one commit (append run) per lane."""
     d = os.path.join(OUT, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
     ob = os.path.join(d, "outbox")
-    run("append", ob, "--count", str(count), "--keys", "3", "--type", "FixtureEvent",
-        "--header", "source=fixtures", "--segment-size", str(segment_size))
+    per = [count // len(lanes) + (1 if i < count % len(lanes) else 0) for i in range(len(lanes))]
+    for lane, n in zip(lanes, per):
+        run("append", ob, "--count", str(n), "--keys", "3", "--type", "FixtureEvent", "--lane", lane,
+            "--header", "source=fixtures", "--segment-size", str(segment_size))
     os.remove(os.path.join(ob, "writer.lock"))
     # The durable mark says every appended message was made durable: damage the fixtures then apply to
     # acknowledged frames would be numbers missing (FORMAT.md §8) rather than what each one shows.
@@ -50,11 +55,11 @@ def make(name, count, segment_size=1 << 20, keep_mark=False):
 
 def make_sealed(name):
     """An outbox of several segments; returns make()'s values, the first (sealed) segment's name and path,
-    and the offset of its seal (its last 32 bytes)."""
+    and the offset of its seal (its last 40 bytes)."""
     d, ob, frames = make(name, 12, segment_size=600)
     seg = segments(ob)[0]
     path = os.path.join(ob, seg)
-    return d, ob, frames, seg, path, os.path.getsize(path) - 32
+    return d, ob, frames, seg, path, os.path.getsize(path) - 40
 
 
 def segments(ob):
@@ -107,6 +112,41 @@ def retag(path, offset, tag):
     crc = zlib.crc32(data[16:32] + data[32:40] + struct.pack("<Q", offset) + bytes(header[4:24]) + body)
     struct.pack_into("<I", header, 0, crc)
     patch(path, offset, bytes(header))
+
+
+def rebody(path, offset, body):
+    """Replaces the body of the frame at `offset` by `body` of the same length and recomputes its checksum."""
+    with open(path, "rb") as f:
+        data = f.read()
+    header = bytearray(data[offset:offset + 24])
+    assert struct.unpack_from("<I", header, 4)[0] == len(body)
+    crc = zlib.crc32(data[16:32] + data[32:40] + struct.pack("<Q", offset) + bytes(header[4:24]) + body)
+    struct.pack_into("<I", header, 0, crc)
+    patch(path, offset, bytes(header) + body)
+
+
+def make_lanes():
+    """Outboxes with lanes (FORMAT.md §4b, §3a): `lanes` holds messages of lanes critical, normal, bulk and
+    a named one over several segments, whose seals carry lane filters; `seal-lanes-missing` is one whose
+    first seal's filter leaves out a lane its frames hold (valid checksum)."""
+    lanes = ("critical", "normal", "bulk", "camera-1")
+    d, ob, frames = make("lanes", 12, segment_size=600, lanes=lanes)
+    expect(d, open="ok", messages=12, segments=len(segments(ob)), lanes={l: 3 for l in lanes},
+           description="a clean outbox of several segments with messages in four lanes (critical, normal, bulk, camera-1)")
+    d, ob, frames = make("seal-lanes-missing", 12, segment_size=600, lanes=lanes)
+    seg = segments(ob)[0]
+    path = os.path.join(ob, seg)
+    seal = os.path.getsize(path) - 40
+    with open(path, "rb") as f:
+        f.seek(seal + 24)
+        body = bytearray(f.read(16))
+    bit = zlib.crc32(b"critical") % 64
+    assert struct.unpack_from("<Q", body, 8)[0] & (1 << bit), "the first segment holds critical messages"
+    struct.pack_into("<Q", body, 8, struct.unpack_from("<Q", body, 8)[0] & ~(1 << bit))
+    rebody(path, seal, bytes(body))
+    expect(d, open="error", writer="opens", code="corrupt", file=seg, offset=seal, verifyKind="corrupt", messagesAfterRepair=12,
+           description="a seal whose lane filter leaves out lane critical, which its frames hold (valid checksum): open trusts "
+                       "it, reading the segment finds that it disagrees with its frames; repair rebuilds the seal")
 
 
 def frame_first(path, offset):
@@ -164,10 +204,13 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     if sys.argv[1:] == ["routes"]:
         return make_routes()
+    if sys.argv[1:] == ["lanes"]:
+        return make_lanes()
     for name in os.listdir(OUT):
-        if not name.startswith(("v1-", "v3-", "v4-")):
+        if not name.startswith(("v1-", "v3-", "v4-", "v5-")):
             shutil.rmtree(os.path.join(OUT, name))
     make_routes()
+    make_lanes()
 
     d, ob, frames = make("valid", 12, segment_size=600)
     expect(d, open="ok", messages=12, segments=len(segments(ob)),
@@ -251,7 +294,7 @@ def main():
                        "its seal (a version-4 sealed segment always has one); repair makes the lost number a hole")
 
     d, ob, frames, seg, path, seal = make_sealed("seal-zeroed")
-    patch(path, seal, b"\0" * 32)
+    patch(path, seal, b"\0" * 40)
     expect(d, open="error", code="corrupt", file=seg, offset=seal, verifyKind="corrupt", messagesAfterRepair=12, rawFinds="nothing",
            description="the seal of a sealed segment zeroed, its frames whole: nothing is lost, but bytes were; found by open, "
                        "the readers and verify; repair rebuilds the segment with a new seal")
@@ -285,11 +328,11 @@ def main():
     path = os.path.join(ob, seg)
     with open(path, "rb") as f:
         header = bytearray(f.read(64))
-    header[8:10] = struct.pack("<H", 6)
+    header[8:10] = struct.pack("<H", 7)
     header[60:64] = struct.pack("<I", zlib.crc32(bytes(header[0:60])))
     patch(path, 0, bytes(header))
     expect(d, open="error", code="unsupported-version", file=seg, offset=8, verifyKind="unsupported-version", repair="refused",
-           description="a segment written by format version 6 (valid checksum): refused, not guessed at")
+           description="a segment written by format version 7 (valid checksum): refused, not guessed at")
 
     d, ob, frames = make("bad-header-checksum", 3)
     seg = segments(ob)[0]

@@ -48,11 +48,15 @@ public enum OutboxFuzzing {
         }
         guard let segment = try? SegmentFile.open(FileNames.segment(1), base: 1, in: directory, validateBodies: true) else { return }
         _ = try? segment.scanner.walk(tail: .stop) { frame in
-            if frame.header.kind == .messages, let messages = try? segment.messages(in: frame) {
+            if frame.header.kind.holdsMessages, let messages = try? segment.messages(in: frame) {
                 // Re-encoding what was decoded gives the same records (compression aside: a payload
                 // stored deflated is compared after inflating).
-                let again = try! MessageCodec.encode(messages.map(\.message), compressionThreshold: nil, maxBody: Int.max)
-                let back = try! MessageCodec.decode(again, count: messages.count, maxBody: Int.max)
+                // A kind-14 body is its lane summary, then records that index it (FORMAT.md §4b).
+                let summary = frame.header.kind == .laneMessages ? try! LaneSummary.decode(frame.body) : nil
+                let lanes: MessageCodec.Lanes = summary.map { .table($0.lanes.map { OutboxLane($0) }) } ?? .none
+                let prefix = summary.map { Array(frame.body[0..<$0.recordsStart]) } ?? []
+                let again = try! MessageCodec.encode(messages.map(\.message), compressionThreshold: nil, maxBody: Int.max, lanes: lanes, prefix: prefix)
+                let back = try! MessageCodec.decode(again, count: messages.count, maxBody: Int.max, from: prefix.count, lanes: lanes)
                 precondition(back.map(\.message) == messages.map(\.message), "messages do not survive a re-encode")
                 if !messages.contains(where: \.compressed) {
                     precondition(again == frame.body, "a decoded frame body re-encodes differently")

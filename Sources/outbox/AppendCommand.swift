@@ -12,6 +12,7 @@ struct AppendCommand: AsyncParsableCommand {
     @Option(help: "The message type.") var type: String = "Event"
     @Option(help: "The ordering key of every message.") var key: String?
     @Option(parsing: .unconditional, help: "Spread messages over keys key-0 ... key-(N-1).") var keys: Int?
+    @Option(help: "The lane of every message: critical, normal (the default), bulk or a named lane.") var lane: String = OutboxLane.normal.name
     @Option(name: .customLong("header"), help: "A header NAME=VALUE (repeatable, order kept).") var headers: [String] = []
     @Option(help: "The payload text.") var payload: String?
     @Option(help: "Read the payload from this file ('-': standard input).") var payloadFile: String?
@@ -53,6 +54,7 @@ struct AppendCommand: AsyncParsableCommand {
                 throw ValidationError("--header '\(DumpCommand.escaped(h))': the value \(problem)")
             }
         }
+        if let problem = OutboxLane.nameProblem(lane) { throw ValidationError("--lane \(lane.debugDescription) \(problem)") }
         let sample = OutboxMessage(type: type, key: key, headers: headers.map { Self.split($0) }.map { .init($0.0, $0.1) }, payload: [])
         if let problem = sample.problem { throw ValidationError("--header: \(problem)") }
     }
@@ -120,7 +122,7 @@ struct AppendCommand: AsyncParsableCommand {
                             let messages = (start..<(start + n)).map { i in
                                 OutboxMessage(
                                     type: type, key: keys.map { "key-\(i % $0)" } ?? key, headers: parsedHeaders,
-                                    payload: payloadBytes ?? Array("{\"n\":\(i)}".utf8))
+                                    payload: payloadBytes ?? Array("{\"n\":\(i)}".utf8), lane: OutboxLane(lane))
                             }
                             let range = try await outbox.append(contentsOf: messages)
                             if print { Output.shared.write(range.map { "\($0)\n" }.joined()) }

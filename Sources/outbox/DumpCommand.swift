@@ -14,6 +14,7 @@ struct DumpCommand: AsyncParsableCommand {
     @Option(help: "Which messages: pending, published, dead, expired, dropped, unrouted or all.") var status: StatusFilter = .all
     @Option(help: "Only messages of this type.") var type: String?
     @Option(help: "Only messages with this key.") var key: String?
+    @Option(help: "Only messages of this lane (critical, normal, bulk or a named lane).") var lane: String?
     @Option(help: "How to show payloads: none, text, hex or base64.") var payload: PayloadDisplay = .none
     @Option(help: "Only messages stored in this segment file (its name).") var segment: String?
     @Option(help: "Statuses as this route of a relay of several sinks sees them (what it published, dead-lettered or has pending).")
@@ -24,6 +25,7 @@ struct DumpCommand: AsyncParsableCommand {
         try await reportingErrors {
             _ = CLILogging.bootstrap
             if raw { return try dumpRaw() }
+            if let lane, let problem = OutboxLane.nameProblem(lane) { throw OutboxError(.invalidArgument, "--lane \(lane.debugDescription) \(problem)") }
             let reader = try OutboxReader(path: dir)
             if let segment, try !reader.segmentNames().contains(segment) {
                 throw OutboxError(.invalidArgument, "--segment \(segment): no such segment in the outbox", path: dir)
@@ -33,12 +35,12 @@ struct DumpCommand: AsyncParsableCommand {
             let limit = self.limit ?? .max
             if !json {
                 Output.shared.write(Self.pad("SEQ", 10) + "  " + Self.pad("CREATED", 27) + "  " + Self.pad("TYPE", 20) + "  "
-                                    + Self.pad("KEY", 16) + "  " + Self.pad("SIZE", 8) + "  STATUS\n")
+                                    + Self.pad("KEY", 16) + "  " + Self.pad("SIZE", 8) + "  " + Self.pad("LANE", 8) + "  STATUS\n")
             }
             guard limit > 0 else { return }
             // Numbers whose messages are gone are shown as rows in their place: "lost" (a repair took them
             // out: dead, with no dead letter) and "dropped" (the writer dropped them to make room).
-            let unfiltered = type == nil && key == nil && segment == nil && route == nil
+            let unfiltered = type == nil && key == nil && segment == nil && route == nil && lane == nil
             var gone: [(range: ClosedRange<UInt64>, status: String)] = []
             if unfiltered, status == .all || status == .dead { gone += try reader.lostSequenceNumbers().ranges.map { ($0, "lost") } }
             if unfiltered, status == .all || status == .dropped {
@@ -60,6 +62,7 @@ struct DumpCommand: AsyncParsableCommand {
                 if status != .all && st.rawValue != status.rawValue { return true }
                 if let type, m.message.type != type { return true }
                 if let key, m.message.key != key { return true }
+                if let lane, m.message.lane.name != lane { return true }
                 if let segment, m.segment != segment { return true }
                 Output.shared.write((json ? Self.jsonLine(m, st, payload: payload) : Self.tableLine(m, st, payload: payload)) + "\n")
                 shown += 1
@@ -162,6 +165,7 @@ struct DumpCommand: AsyncParsableCommand {
         j.string("id", m.message.id.description)
         j.string("type", m.message.type)
         j.string("key", m.message.key)
+        j.string("lane", m.message.lane.name)
         j.headers(m.message.headers)
         j.string("createdAt", rfc3339(micros: m.message.createdAtMicros))
         j.number("payloadSize", m.message.payload.count)
@@ -193,14 +197,14 @@ struct DumpCommand: AsyncParsableCommand {
     static func lostSpan(_ r: ClosedRange<UInt64>) -> String { r.count == 1 ? "\(r.lowerBound)" : "\(r.lowerBound)...\(r.upperBound)" }
 
     static func goneTableLine(_ r: ClosedRange<UInt64>, _ status: String) -> String {
-        pad(lostSpan(r), 10) + "  " + pad("-", 27) + "  " + pad("-", 20) + "  " + pad("-", 16) + "  " + pad("-", 8)
+        pad(lostSpan(r), 10) + "  " + pad("-", 27) + "  " + pad("-", 20) + "  " + pad("-", 16) + "  " + pad("-", 8) + "  " + pad("-", 8)
             + "  \(status) (\(status == "lost" ? lostReason : droppedReason))"
     }
 
     static func tableLine(_ m: StoredMessage, _ status: MessageStatus, payload: PayloadDisplay) -> String {
         var line = pad("\(m.seq)", 10) + "  " + pad(rfc3339(micros: m.message.createdAtMicros), 27) + "  "
             + pad(escaped(m.message.type), 20) + "  " + pad(m.message.key.map(escaped) ?? "-", 16) + "  " + pad("\(m.message.payload.count)", 8)
-            + "  " + status.rawValue
+            + "  " + pad(m.message.lane.name, 8) + "  " + status.rawValue
         for h in m.message.headers { line += "\n" + String(repeating: " ", count: 12) + "\(escaped(h.name)): \(escaped(h.value))" }
         if let p = payloadText(m.message.payload, payload) { line += "\n" + String(repeating: " ", count: 12) + escaped(p) }
         return line

@@ -115,14 +115,14 @@ struct CodecTests {
             b.replaceSubrange(60..<64, with: withUnsafeBytes(of: crc.littleEndian) { Array($0) })
             return b
         }
-        // Versions 1 to 4 (written by older builds) are still read, and keep their version when re-encoded.
-        for v: UInt8 in [1, 2, 3, 4] {
+        // Versions 1 to 5 (written by older builds) are still read, and keep their version when re-encoded.
+        for v: UInt8 in [1, 2, 3, 4, 5] {
             let old = try FileHeader.decode(withVersion(v), expecting: .segment)
             #expect(old.version == UInt16(v) && old.encode() == withVersion(v))
         }
-        #expect(FileHeader.currentVersion == 5)
-        #expect { try FileHeader.decode(withVersion(6), expecting: .segment) } throws: {
-            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 6") == true
+        #expect(FileHeader.currentVersion == 6)
+        #expect { try FileHeader.decode(withVersion(7), expecting: .segment) } throws: {
+            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 7") == true
         }
     }
 

@@ -25,7 +25,9 @@ struct PowerLossTests {
         let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
         var submitted: [MessageID: OutboxMessage] = [:]
         func message(_ n: Int) -> OutboxMessage {
-            let m = sampleMessage(n, key: "k\(n % 3)", payloadSize: Int.random(in: 0...120, using: &g))
+            var m = sampleMessage(n, key: "k\(n % 3)", payloadSize: Int.random(in: 0...120, using: &g))
+            // Lanes too (FORMAT.md §4b): a commit of several lanes is one kind-14 frame.
+            m.lane = [.normal, .normal, .critical, .bulk, "camera-1"][Int.random(in: 0..<5, using: &g)]
             submitted[m.id] = m
             return m
         }

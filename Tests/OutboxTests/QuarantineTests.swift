@@ -8,7 +8,7 @@ import Testing
 @Suite("Quarantine")
 struct QuarantineTests {
     /// An outbox of several segments; flips one byte inside the second frame of its second segment, or
-    /// with `atItsEnd` zeroes its last 40 bytes (its seal and the end of its last frame: then open, which
+    /// with `atItsEnd` zeroes its last 48 bytes (its 40-byte seal and the end of its last frame: then open, which
     /// checks a sealed segment by its seal, checks it in full). Returns the damaged segment's name and
     /// its bytes after the damage.
     private func damagedOutbox(_ dir: String, atItsEnd: Bool = false) async throws -> (name: String, bytes: Data, total: Int) {
@@ -22,7 +22,7 @@ struct QuarantineTests {
         let path = dir + "/" + victim
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         if atItsEnd {
-            bytes.replaceSubrange((bytes.count - 40)..<bytes.count, with: Data(count: 40))
+            bytes.replaceSubrange((bytes.count - 48)..<bytes.count, with: Data(count: 48))
         } else {
             bytes[Int(offsets[1]) + 30] ^= 0x20
         }
@@ -107,7 +107,7 @@ struct QuarantineTests {
         let path = dir + "/" + victim
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         let header = try FileHeader.decode(Array(bytes.prefix(FileHeader.size)), expecting: .segment)
-        let at = bytes.count - Seal.frameSize
+        let at = bytes.count - Seal.frameSize(header.version)
         let h = bytes.withUnsafeBytes { FrameHeader.peek(UnsafeRawBufferPointer(rebasing: $0[at...])) }
         let wrong = FrameHeader.frame(kind: .seal, first: h.first + 1, count: h.count, body: Array(bytes[(at + FrameHeader.size)...]),
                                       identity: FileIdentity(outboxID: header.outboxID, base: header.base), offset: Int64(at), tag: h.flags)

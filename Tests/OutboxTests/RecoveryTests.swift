@@ -24,7 +24,7 @@ struct RecoveryTests {
         let path = dir + "/" + sealed
         var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
         let header = try FileHeader.decode(Array(bytes.prefix(FileHeader.size)), expecting: .segment)
-        let at = bytes.count - Seal.frameSize
+        let at = bytes.count - Seal.frameSize(header.version)
         let h = bytes.withUnsafeBytes { FrameHeader.peek(UnsafeRawBufferPointer(rebasing: $0[at...])) }
         #expect(h.kind == FrameKind.seal.rawValue)
         let longer = FrameHeader.frame(kind: .seal, first: h.first, count: h.count, body: Array(bytes[(at + FrameHeader.size)...]) + [0],
@@ -83,7 +83,7 @@ struct RecoveryTests {
         let sealed = names[0]
         let frames = try OutboxReader(path: dir).messages().filter { $0.segment == sealed }.map(\.offset)
         let size = Int64(try fileSize(dir + "/" + sealed))
-        let seal = size - Int64(Seal.frameSize)
+        let seal = size - Int64(Seal.frameSize(FileHeader.currentVersion))
         #expect(seal > frames.max() ?? 0, "the segment ends with its seal")
         let original = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + sealed))
         let copy = tmp.sub("flip")

@@ -4,7 +4,7 @@
 /// offset size field
 ///      0    8 magic              "OUTBXSEG" (segment), "OUTBXTMB" (tombstones), "OUTBXDLQ" (dead letters),
 ///                                "OUTBXDRP" (dropped messages)
-///      8    2 format version     1 to 4
+///      8    2 format version     1 to 6
 ///     10    2 header length      64
 ///     12    4 flags              0
 ///     16   16 outbox id          random, the same in every file of one outbox
@@ -40,10 +40,13 @@ package struct FileHeader: Equatable, Sendable {
 
     package static let size = 64
     /// The version this build writes into the files it creates (FORMAT.md §9).
-    static let currentVersion: UInt16 = 5
+    static let currentVersion: UInt16 = 6
     /// The versions this build reads: 1; 2 (expired tombstones, frame kind 8); 3 (segment seals, frame
-    /// kind 10); 4 (write tags in frame flags); 5 (routes in tombstone files, frame kinds 11 to 13).
-    static let readableVersions: ClosedRange<UInt16> = 1...5
+    /// kind 10); 4 (write tags in frame flags); 5 (routes in tombstone files, frame kinds 11 to 13); 6
+    /// (lanes: frame kind 14 in segments, lanes in dead letters, a lane filter in seals).
+    static let readableVersions: ClosedRange<UInt16> = 1...6
+    /// The first version whose segments may hold lanes (frame kind 14) and whose seals carry a lane filter.
+    static let lanesVersion: UInt16 = 6
 
     package var kind: Kind
     /// The file's format version (new files get ``currentVersion``).

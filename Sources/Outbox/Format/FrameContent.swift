@@ -5,7 +5,9 @@ enum FrameContent {
     /// a dead-letter file of any version may hold route marks (kind 11, FORMAT.md §5a).
     static func kinds(in file: FileHeader.Kind, version: UInt16 = FileHeader.currentVersion) -> Set<FrameKind> {
         switch file {
-        case .segment: version >= 3 ? [.messages, .hole, .seal] : [.messages, .hole]
+        case .segment:
+            version >= FileHeader.lanesVersion ? [.messages, .laneMessages, .hole, .seal]
+                : version >= 3 ? [.messages, .hole, .seal] : [.messages, .hole]
         case .tombstones:
             version >= 5 ? [.published, .dead, .expired, .routeRanges, .unrouted, .routeStart]
                 : version >= 2 ? [.published, .dead, .expired] : [.published, .dead]
@@ -27,14 +29,17 @@ enum FrameContent {
     }
 
     /// Why a frame body of a `file` kind file whose checksum matched does not decode, or nil when it does.
-    static func problem(_ h: FrameHeader, _ body: [UInt8], in file: FileHeader.Kind, maxBody: UInt32) -> String? {
+    /// A file's `version` says whether dead letters may name their lane (version 6 on).
+    static func problem(_ h: FrameHeader, _ body: [UInt8], in file: FileHeader.Kind, version: UInt16, maxBody: UInt32) -> String? {
         do {
             switch h.kind {
             case .messages:
                 _ = try MessageCodec.decode(body, count: Int(h.count), maxBody: Int(maxBody))
+            case .laneMessages:
+                try LaneSummary.decodeFrame(body, count: Int(h.count), maxBody: Int(maxBody)) { _, _, _ in }
             case .deadLetter:
                 guard h.count == 1 else { return "a dead letter frame holds \(h.count) records" }
-                _ = try MessageCodec.decode(body, count: 1, maxBody: Int(maxBody))
+                _ = try MessageCodec.decode(body, count: 1, maxBody: Int(maxBody), lanes: version >= FileHeader.lanesVersion ? .names : .none)
             case .published, .dead, .expired, .dropped, .redriven, .redriveRequested, .unrouted:
                 _ = try TombstoneCodec.decode(body, count: Int(h.count), first: h.first)
             case .routeRanges:
@@ -46,7 +51,7 @@ enum FrameContent {
             case .hole:
                 if String(validating: body, as: UTF8.self) == nil { return "a hole's reason is not UTF-8" }
             case .seal:
-                if body.count != Seal.bodySize { return "a seal's body is \(body.count) bytes, not \(Seal.bodySize)" }
+                if body.count != Seal.bodySize(version) { return "a seal's body is \(body.count) bytes, not \(Seal.bodySize(version))" }
             }
             return nil
         } catch {
@@ -57,6 +62,7 @@ enum FrameContent {
     static func kindName(_ k: FrameKind) -> String {
         switch k {
         case .messages: "messages"
+        case .laneMessages: "lane-messages"
         case .published: "published"
         case .dead: "dead"
         case .expired: "expired"

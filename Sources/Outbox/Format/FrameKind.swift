@@ -33,4 +33,10 @@ package enum FrameKind: UInt16, Sendable {
     /// A route of the relay (tombstone files, from version 5): its name in the body, and in `first` the
     /// first number it serves (a route added "from now" does not serve what was appended before it).
     case routeStart = 13
+    /// Message records of one commit whose messages are not all in lane `normal` (segments, from format
+    /// version 6): the body begins with the commit's lanes (``LaneSummary``, FORMAT.md §4b).
+    case laneMessages = 14
+
+    /// Whether frames of this kind hold message records (kinds 1 and 14).
+    package var holdsMessages: Bool { self == .messages || self == .laneMessages }
 }

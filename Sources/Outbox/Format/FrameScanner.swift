@@ -122,9 +122,10 @@ package final class FrameScanner {
     /// The seal at the very end of the file, if the file ends with a valid one: open's check of a sealed
     /// segment (FORMAT.md §7), two reads whatever the segment holds. Does not move ``offset``.
     func sealAtEnd() throws -> Seal? {
-        guard kinds.contains(.seal), size >= Int64(FileHeader.size + Seal.frameSize) else { return nil }
-        guard case .success(let frame) = try check(at: size - Int64(Seal.frameSize)), frame.header.kind == .seal,
-              frame.end == size, frame.body.count == Seal.bodySize else { return nil }
+        let sealSize = Seal.frameSize(version)
+        guard kinds.contains(.seal), size >= Int64(FileHeader.size + sealSize) else { return nil }
+        guard case .success(let frame) = try check(at: size - Int64(sealSize)), frame.header.kind == .seal,
+              frame.end == size, frame.body.count == Seal.bodySize(version) else { return nil }
         return Seal(frame)
     }
 
@@ -182,8 +183,8 @@ package final class FrameScanner {
         guard h.count >= 1 else { return try damage("frame holds a count of 0", whole: true) }
         // A seal's size is part of its structure (FORMAT.md §3a): checked by every reader, not only where
         // bodies are decoded.
-        if kind == .seal, body.count != Seal.bodySize {
-            return try damage("a seal's body is \(body.count) bytes, not \(Seal.bodySize)", whole: true)
+        if kind == .seal, body.count != Seal.bodySize(version) {
+            return try damage("a seal's body is \(body.count) bytes, not \(Seal.bodySize(version))", whole: true)
         }
         let header = FrameHeader(bodyLength: h.length, first: h.first, count: h.count, kind: kind, flags: h.flags)
         if let reason = validate(header, body) { return try damage("frame content is invalid: \(reason)", whole: true) }

@@ -6,30 +6,47 @@
 ///   16  message id
 ///    8  created at         microseconds since the Unix epoch, signed
 ///    1  flags              bit 0: key present; bit 1: payload compressed; others 0
-///    1  reserved           0
+///    1  lane index         0; in a kind-14 frame, the index of its lane in the frame's summary
 ///    2  header count
 ///    2  type length, then the type (UTF-8)
 ///   [2  key length, then the key (UTF-8)]                       if flags bit 0
+///   [1  lane length, then the lane's name (ASCII)]               if flags bit 2 (dead letters, version 6 on)
 ///   per header: 2 name length, name (UTF-8), 4 value length, value (UTF-8)
 ///    4  stored payload length
 ///   [4  original payload length]                                if flags bit 1
 ///       payload (zlib stream if flags bit 1)
 /// ```
 package enum MessageCodec {
+    /// How the records of a body store their lanes (FORMAT.md §4, §4b).
+    package enum Lanes {
+        /// Not at all: every message is in lane `normal` (a kind-1 frame, a dead letter of an older file).
+        case none
+        /// By name, in the record (flags bit 2; dead letters of a version-6 file).
+        case names
+        /// By index into the frame's lane summary, in the record's lane-index byte (a kind-14 frame).
+        case table([OutboxLane])
+    }
+
     static let keyFlag: UInt8 = 1
     static let compressedFlag: UInt8 = 2
+    static let laneFlag: UInt8 = 4
 
     /// Encodes `messages`; payloads of at least `compressionThreshold` bytes are deflated when that
     /// makes them smaller. Throws ``OutboxError/Code/recordTooLarge`` if the body would exceed
     /// `maxBody`, and ``OutboxError/Code/invalidArgument`` for a field too long for its length prefix.
-    package static func encode(_ messages: [OutboxMessage], compressionThreshold: Int?, maxBody: Int) throws -> [UInt8] {
+    /// `lanes` says how each message's lane is stored (with ``Lanes/table(_:)`` every message's lane must be
+    /// in the table; with ``Lanes/none`` lanes are left out). `prefix` is written before the first record (a
+    /// lane summary, §4b).
+    package static func encode(_ messages: [OutboxMessage], compressionThreshold: Int?, maxBody: Int, lanes: Lanes = .none,
+                               prefix: [UInt8] = []) throws -> [UInt8] {
         guard !messages.isEmpty else { throw OutboxError(.invalidArgument, "a commit needs at least one message") }
         if let big = messages.first(where: { $0.payload.count > maxBody }) {
             throw OutboxError(
                 .recordTooLarge,
                 "a payload of \(big.payload.count) bytes is more than the max record size of \(maxBody) bytes (payloads are limited before compression)")
         }
-        var w = ByteWriter(capacity: messages.reduce(0) { $0 + 64 + $1.payload.count })
+        var w = ByteWriter(capacity: prefix.count + messages.reduce(0) { $0 + 64 + $1.payload.count })
+        w.append(prefix)
         for m in messages {
             let start = w.bytes.count
             w.u32(0)
@@ -37,16 +54,27 @@ package enum MessageCodec {
             w.i64(m.createdAtMicros)
             var payload = m.payload
             var flags: UInt8 = m.key == nil ? 0 : keyFlag
+            var (laneName, laneIndex): ([UInt8]?, UInt8) = (nil, 0)
+            switch lanes {
+            case .none: break
+            case .names: if m.lane != .normal { laneName = Array(m.lane.name.utf8) }
+            case .table(let table): laneIndex = UInt8(table.firstIndex(of: m.lane)!)  // the summary holds every lane of the commit
+            }
+            if laneName != nil { flags |= laneFlag }
             if let threshold = compressionThreshold, payload.count >= threshold, let packed = Deflate.compress(payload) {
                 payload = packed
                 flags |= compressedFlag
             }
             w.u8(flags)
-            w.u8(0)
+            w.u8(laneIndex)
             guard m.headers.count <= Int(UInt16.max) else { throw tooLong("header count", m) }
             w.u16(UInt16(m.headers.count))
             try string16(&w, m.type, "type", m)
             if let key = m.key { try string16(&w, key, "key", m) }
+            if let laneName {
+                w.u8(UInt8(laneName.count))  // at most 32 (OutboxLane.nameProblem, checked at append)
+                w.append(laneName)
+            }
             for h in m.headers {
                 try string16(&w, h.name, "header name", m)
                 let v = h.value.utf8
@@ -88,20 +116,26 @@ package enum MessageCodec {
 
     /// Decodes exactly `count` records filling `body`. Lengths are checked against the bytes left before
     /// anything is allocated; decompressed sizes are bounded by `maxBody`.
-    package static func decode(_ body: [UInt8], count: Int, maxBody: Int) throws(DecodeError) -> [Decoded] {
+    package static func decode(_ body: [UInt8], count: Int, maxBody: Int, from start: Int = 0, lanes: Lanes = .none) throws(DecodeError) -> [Decoded] {
         var out: [Decoded] = []
         out.reserveCapacity(min(count, body.count / 40 + 1))
-        try decode(body, count: count, maxBody: maxBody) { _, message, compressed in out.append(Decoded(message: message, compressed: compressed)) }
+        try decode(body, count: count, maxBody: maxBody, from: start, lanes: lanes) { _, message, compressed in out.append(Decoded(message: message, compressed: compressed)) }
         return out
     }
 
     /// Decodes exactly `count` records filling `body`, handing each to `each` with its index, as it is
     /// decoded (no array of them is built). Type and key texts repeated from record to record are
-    /// shared, not validated and stored again.
-    package static func decode(_ body: [UInt8], count: Int, maxBody: Int,
+    /// shared, not validated and stored again. The records start at `start` (after a lane summary); `lanes`
+    /// says how they store their lanes.
+    package static func decode(_ body: [UInt8], count: Int, maxBody: Int, from start: Int = 0, lanes: Lanes = .none,
                                each: (Int, consuming OutboxMessage, Bool) -> Void) throws(DecodeError) {
-        var r = ByteReader(body)
+        var r = ByteReader(body, from: start)
         var texts = RepeatedTexts()
+        let (byName, table): (Bool, [OutboxLane]) = switch lanes {
+        case .none: (false, [])
+        case .names: (true, [])
+        case .table(let t): (false, t)
+        }
         for index in 0..<count {
             let recordLength = Int(try r.u32("record length"))
             guard recordLength <= r.remaining else {
@@ -112,14 +146,32 @@ package enum MessageCodec {
             let id = MessageID(bytes: try m.bytes(16, "message id"))
             let created = try m.i64("created at")
             let flags = try m.u8("flags")
-            guard flags & ~(keyFlag | compressedFlag) == 0 else { throw DecodeError("unknown record flags \(flags)", at: m.index - 1) }
-            guard try m.u8("reserved") == 0 else { throw DecodeError("reserved byte is not zero", at: m.index - 1) }
+            guard flags & ~(keyFlag | compressedFlag | (byName ? laneFlag : 0)) == 0 else {
+                throw DecodeError("unknown record flags \(flags)", at: m.index - 1)
+            }
+            let laneIndex = Int(try m.u8("lane index"))
+            var lane = OutboxLane.normal
+            if !table.isEmpty {
+                guard laneIndex < table.count else {
+                    throw DecodeError("lane index \(laneIndex) is not in the frame's \(table.count) lanes", at: m.index - 1)
+                }
+                lane = table[laneIndex]
+            } else if laneIndex != 0 {
+                throw DecodeError("reserved byte is not zero", at: m.index - 1)
+            }
             let headerCount = Int(try m.u16("header count"))
             let type = try m.string(Int(try m.u16("type length")), "type", reusing: &texts.type)
             var key: String?
             if flags & keyFlag != 0 {
                 let n = Int(try m.u16("key length"))
                 key = try m.string(n, "key", reusing: &texts.keys[texts.slot(m.peek(n))])
+            }
+            if flags & laneFlag != 0 {
+                let at = m.index
+                let name = try m.string(Int(try m.u8("lane length")), "lane", reusing: &texts.lane)
+                if let problem = OutboxLane.nameProblem(name) { throw DecodeError("lane name \(problem)", at: at) }
+                if name == OutboxLane.normal.name { throw DecodeError("lane normal is stored as no lane, never by name", at: at) }
+                lane = OutboxLane(name)
             }
             var headers: [OutboxMessage.Header] = []
             headers.reserveCapacity(min(headerCount, m.remaining / 6))
@@ -152,7 +204,7 @@ package enum MessageCodec {
                 payload = Array(try m.bytes(storedLength, "payload"))
             }
             guard m.remaining == 0 else { throw DecodeError("\(m.remaining) unexpected bytes after the payload", at: m.index) }
-            var message = OutboxMessage(id: id, type: type, key: key, headers: headers, payload: payload)
+            var message = OutboxMessage(id: id, type: type, key: key, headers: headers, payload: payload, lane: lane)
             message.createdAtMicros = created
             each(index, message, compressed)
             r = ByteReader(body, from: recordEnd)
@@ -164,6 +216,7 @@ package enum MessageCodec {
     /// their bytes (a frame's messages usually share a type and cycle through a few keys).
     private struct RepeatedTexts {
         var type: String?
+        var lane: String?
         var keys = [String?](repeating: nil, count: 64)
 
         func slot(_ bytes: ArraySlice<UInt8>) -> Int {

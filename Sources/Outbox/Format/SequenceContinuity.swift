@@ -20,6 +20,8 @@ struct SequenceContinuity {
     private(set) var next: UInt64?
     /// The frames of the current segment so far, when its start was seen.
     private var frames: UInt32?
+    /// The lane filter of the current segment's frames so far, when its start was seen (FORMAT.md §3a).
+    private var lanes: UInt64?
 
     init(next: UInt64? = nil) { self.next = next }
 
@@ -28,6 +30,7 @@ struct SequenceContinuity {
         defer {
             next = base
             frames = 0
+            lanes = 0
         }
         guard let e = next, e != base else { return nil }
         return base > e
@@ -36,7 +39,9 @@ struct SequenceContinuity {
     }
 
     /// A frame at `offset` holds `first` and the `count - 1` numbers after it.
-    mutating func frame(first: UInt64, count: UInt32, offset: Int64) -> Problem? {
+    /// `lanes` is its lane filter (``LaneSummary/filter(kind:body:)``), which the seal must cover.
+    mutating func frame(first: UInt64, count: UInt32, offset: Int64, lanes filter: UInt64 = 0) -> Problem? {
+        lanes = lanes.map { $0 | filter }
         defer {
             next = first &+ UInt64(count)
             frames = frames.map { $0 &+ 1 }
@@ -57,6 +62,10 @@ struct SequenceContinuity {
         if let n = frames, n != seal.frames {
             return Problem(kind: .badSeal, offset: seal.offset, reason: "the segment's seal counts \(seal.frames) frames before it, but there are \(n)")
         }
+        if let seen = lanes, let filter = seal.lanes, seen & ~filter != 0 {
+            return Problem(kind: .badSeal, offset: seal.offset,
+                           reason: "the segment's seal leaves out lanes its frames hold (lane filter \(hex(filter)), frames \(hex(seen)))")
+        }
         return nil
     }
 
@@ -64,12 +73,14 @@ struct SequenceContinuity {
     mutating func skip(to seal: Seal) {
         next = seal.end
         frames = nil
+        lanes = nil
     }
 
     /// The previous segment is unknown (it was removed by compaction while being read).
     mutating func forget() {
         next = nil
         frames = nil
+        lanes = nil
     }
 
     /// Throwing forms, naming the file.
@@ -81,9 +92,11 @@ struct SequenceContinuity {
         if let p = self.seal(seal) { throw OutboxError(.corrupt, p.reason, path: path, offset: p.offset) }
     }
 
-    mutating func checkFrame(_ header: FrameHeader, offset: Int64, path: String) throws {
-        if let p = frame(first: header.first, count: header.count, offset: offset) {
+    mutating func checkFrame(_ f: Frame, path: String) throws {
+        if let p = frame(first: f.header.first, count: f.header.count, offset: f.offset, lanes: LaneSummary.filter(kind: f.header.kind, body: f.body)) {
             throw OutboxError(.corrupt, p.reason, path: path, offset: p.offset)
         }
     }
 }
+
+private func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }

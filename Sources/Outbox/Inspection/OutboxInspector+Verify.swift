@@ -85,7 +85,7 @@ extension OutboxInspector {
             case .numbersBreak(let p):
                 report.problems.append(VerifyProblem(file: raw?.name ?? "", offset: p.offset, kind: .sequenceGap, reason: p.reason))
             case .frame(let kind, let count):
-                if kind == .messages { report.messages += UInt64(count) }
+                if kind.holdsMessages { report.messages += UInt64(count) }
             case .damage(let offset, let length, let reason, let canBeTorn, let atEnd):
                 let torn = isLast && atEnd && canBeTorn
                 let place = torn ? "at the end of the active segment"

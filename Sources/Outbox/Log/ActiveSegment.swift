@@ -13,6 +13,8 @@ struct ActiveSegment {
     private(set) var allocatedEnd: Int64
     /// The frames it holds, for its seal.
     var frames: UInt32
+    /// The lane filter of its messages, for its seal (FORMAT.md §3a).
+    var lanes: UInt64
     /// Its format version: from version 4 its frames carry the tag of their write.
     private(set) var version: UInt16
     /// Whether its format has seals (version 3 on: a segment an older build created is sealed without one).
@@ -27,13 +29,14 @@ struct ActiveSegment {
     private static let zeros = [UInt8](repeating: 0, count: 1 << 16)
 
     init(file: OutboxFile, outboxID: OutboxID, base: UInt64, writeOffset: Int64, allocatedEnd: Int64, frames: UInt32 = 0,
-         version: UInt16 = FileHeader.currentVersion, sealed: Bool = false) {
+         lanes: UInt64 = 0, version: UInt16 = FileHeader.currentVersion, sealed: Bool = false) {
         self.file = file
         self.outboxID = outboxID
         self.base = base
         self.writeOffset = writeOffset
         self.allocatedEnd = max(allocatedEnd, writeOffset)
         self.frames = frames
+        self.lanes = lanes
         self.version = version
         self.sealable = FrameContent.segmentsHaveSeals(version)
         self.sealed = sealed
@@ -91,7 +94,7 @@ struct ActiveSegment {
     /// sealed without one, and open checks it in full.
     mutating func writeSeal(end: UInt64, logger: Logger) throws -> OutboxError? {
         guard sealable, !sealed else { return nil }
-        let seal = Seal(offset: writeOffset, end: end, frames: frames)
+        let seal = Seal(offset: writeOffset, end: end, frames: frames, lanes: version >= FileHeader.lanesVersion ? lanes : nil)
         let bytes = seal.encode(identity: identity, sealedAtMicros: OutboxMessage.micros(Date()), tag: tag)
         let (_, error) = bytes.withUnsafeBytes { file.writeAll($0, at: writeOffset) }
         if let error {

@@ -74,7 +74,7 @@ enum RawFileWalk {
         let maxBody = (try? header.get().maxRecordSize) ?? OutboxConfiguration.maxRecordSizeLimit
         let version = (try? header.get().version) ?? FileHeader.currentVersion
         let scanner = FrameScanner(file: file, identity: identity, maxBody: maxBody, version: version, kinds: FrameContent.kinds(in: kind, version: version), size: size,
-                                   validate: { h, body in validateBodies ? FrameContent.problem(h, body, in: kind, maxBody: maxBody) : nil })
+                                   validate: { h, body in validateBodies ? FrameContent.problem(h, body, in: kind, version: version, maxBody: maxBody) : nil })
         scanner.returnsSeal = true
         try walkFrames(scanner, file: file, checkingSealFrom: kind == .segment ? (try? header.get())?.base : nil, into: &report)
         return report
@@ -108,7 +108,8 @@ enum RawFileWalk {
                                          first: f.header.first, count: f.header.count), kind: f.header.kind)
                 }
             case .frame(let f):
-                if continuity.frame(first: f.header.first, count: f.header.count, offset: f.offset) != nil { broken = true }
+                if continuity.frame(first: f.header.first, count: f.header.count, offset: f.offset,
+                                    lanes: LaneSummary.filter(kind: f.header.kind, body: f.body)) != nil { broken = true }
                 report.append(.frame(offset: f.offset, length: f.end - f.offset, kind: FrameContent.kindName(f.header.kind),
                                      first: f.header.first, count: f.header.count), kind: f.header.kind)
             case .tornLastWrite(let d):

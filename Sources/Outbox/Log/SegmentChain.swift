@@ -87,7 +87,7 @@ package struct SegmentChain {
     mutating func walk(_ segment: SegmentFile, _ policy: RecoveryPolicy, _ body: (Frame) throws -> Bool = { _ in true }) throws -> Int64 {
         try Self.reporting(reporter, (segment.header.base, segment.name)) {
             try policy.walk(segment.scanner) { frame in
-                try continuity.checkFrame(frame.header, offset: frame.offset, path: segment.file.path)
+                try continuity.checkFrame(frame, path: segment.file.path)
                 return try body(frame)
             }
         }

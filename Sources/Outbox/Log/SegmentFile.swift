@@ -40,18 +40,23 @@ package struct SegmentFile {
     /// ``messages(in:from:)`` appended to `out` (no array of their own), returning the sum of their
     /// footprints (``StoredMessage/footprint``).
     package func messages(in frame: Frame, from: UInt64 = 0, into out: inout [StoredMessage]) throws -> Int {
-        guard frame.header.kind == .messages else { return 0 }
+        guard frame.header.kind.holdsMessages else { return 0 }
         // (Reserved only when empty: growing by exact reservations, frame after frame, would copy the
         // array every time. A damaged count reserves nothing large.)
         if out.isEmpty { out.reserveCapacity(min(Int(frame.header.count), frame.body.count / 40 + 1)) }
         let (first, offset, name) = (frame.header.first, frame.offset, self.name)
         var bytes = 0
         do {
-            try MessageCodec.decode(frame.body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize)) { i, message, compressed in
+            let each = { (i: Int, message: consuming OutboxMessage, compressed: Bool) in
                 guard first + UInt64(i) >= from else { return }
                 let m = StoredMessage(seq: first + UInt64(i), message: message, segment: name, offset: offset, compressed: compressed)
                 bytes += m.footprint
                 out.append(m)
+            }
+            if frame.header.kind == .laneMessages {
+                try LaneSummary.decodeFrame(frame.body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize), each: each)
+            } else {
+                try MessageCodec.decode(frame.body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize), each: each)
             }
         } catch {
             throw OutboxError(.corrupt, "frame content is invalid: \(error)", path: file.path, offset: frame.offset)

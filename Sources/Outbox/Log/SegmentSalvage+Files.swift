@@ -19,7 +19,7 @@ extension SegmentSalvage {
         let version = own?.version ?? guessedVersion(file)
         let scanner = FrameScanner(file: file, identity: identity, maxBody: maxRecordSize, version: version,
                                    kinds: FrameContent.kinds(in: kind, version: version),
-                                   size: try file.size(), validate: { h, body in FrameContent.problem(h, body, in: kind, maxBody: maxRecordSize) })
+                                   size: try file.size(), validate: { h, body in FrameContent.problem(h, body, in: kind, version: version, maxBody: maxRecordSize) })
         // The replacement is of the current version, created whole: one write from its first frame.
         let tag = FrameHeader.writeTag(start: Int64(FileHeader.size), version: FileHeader.currentVersion)
         var frames: [[UInt8]] = []

@@ -64,7 +64,8 @@ extension SegmentSalvage {
     static func seal(_ frames: [[UInt8]], end: UInt64, version: UInt16, identity: FileIdentity) -> [UInt8]? {
         guard !frames.isEmpty, FrameContent.segmentsHaveSeals(version) else { return nil }
         let offset = Int64(FileHeader.size) + Int64(frames.reduce(0) { $0 + $1.count })
-        return Seal(offset: offset, end: end, frames: UInt32(frames.count))
+        let lanes = version >= FileHeader.lanesVersion ? frames.reduce(UInt64(0)) { $0 | LaneSummary.filter(ofFrame: $1) } : nil
+        return Seal(offset: offset, end: end, frames: UInt32(frames.count), lanes: lanes)
             .encode(identity: identity, sealedAtMicros: OutboxMessage.micros(Date()),
                     tag: FrameHeader.writeTag(start: Int64(FileHeader.size), version: version))
     }

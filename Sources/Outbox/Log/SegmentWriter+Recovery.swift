@@ -46,14 +46,29 @@ extension SegmentWriter {
             let segment = try chain.enter(entry, writable: isLast)
             if !isLast, try chain.trustSeal(of: segment) { continue }
             var frames: UInt32 = 0
-            let end = try chain.walk(segment, isLast ? .truncate(logger) : .refuse) { _ in
+            var lanes: UInt64 = 0
+            let end = try chain.walk(segment, isLast ? .truncate(logger) : .refuse) { frame in
                 frames += 1
+                lanes |= LaneSummary.filter(kind: frame.header.kind, body: frame.body)
                 return true
             }
             try chain.leave(segment, sealed: !isLast)
+            if isLast, end == Int64(FileHeader.size), segment.scanner.seal == nil, segment.header.version < FileHeader.currentVersion {
+                // An empty segment of an older build (a header and nothing else, perhaps zeros): made a
+                // current one (same outbox, base and name; temporary file, rename), so that it can hold
+                // what this build writes (lanes, §4b).
+                var header = segment.header
+                header.version = FileHeader.currentVersion
+                let file = try directory.createFile(entry.name, contents: [header.encode()])
+                logger.info("made an empty segment of format version \(segment.header.version) a version \(header.version) one",
+                            metadata: ["file": "\(file.path)"])
+                return SegmentWriter(directory: directory, logger: logger, maxRecordSize: header.maxRecordSize, segmentSize: segmentSize,
+                                     active: ActiveSegment(new: file, header: header), nextSeq: entry.base, listener: listener)
+            }
             if isLast {
                 let active = ActiveSegment(file: segment.file, outboxID: segment.header.outboxID, base: entry.base, writeOffset: end,
-                                           allocatedEnd: try segment.file.size(), frames: frames, version: segment.header.version,
+                                           allocatedEnd: try segment.file.size(), frames: frames, lanes: lanes,
+                                           version: segment.header.version,
                                            sealed: segment.scanner.seal != nil)
                 return SegmentWriter(directory: directory, logger: logger, maxRecordSize: segment.header.maxRecordSize,
                                      segmentSize: segmentSize, active: active, nextSeq: chain.next ?? entry.base, listener: listener)

@@ -15,6 +15,10 @@ final class SegmentWriter {
         var body: [UInt8]
         var bodyCRC: UInt32
         var count: UInt32
+        /// ``FrameKind/messages``, or ``FrameKind/laneMessages`` for a commit with a lane other than `normal`.
+        var kind: FrameKind = .messages
+        /// The commit's lane filter (``LaneSummary/filter(kind:body:)``), for the segment's seal.
+        var lanes: UInt64 = LaneSummary.normalBit
         var completion: (Result<ClosedRange<UInt64>, OutboxError>) -> Void
     }
 
@@ -89,10 +93,13 @@ final class SegmentWriter {
             let request = batch[index]
             let frameLength = FrameHeader.size + request.body.count
             let used = active.writeOffset + Int64(buffer.count)
-            let rolls = active.sealed || (used + Int64(frameLength) > segmentSize && used > Int64(FileHeader.size))
+            // A segment of a version before lanes cannot hold a commit with lanes: it goes to a new one
+            // (recovery made an empty old segment a current one, so this one holds frames).
+            let oldForLanes = request.kind == .laneMessages && active.version < FileHeader.lanesVersion
+            let rolls = active.sealed || ((oldForLanes || used + Int64(frameLength) > segmentSize) && used > Int64(FileHeader.size))
             // A commit that would pass the budget (with the seal and the header of a new segment, if it
             // rolls) is refused, and so is every later one of this batch, so that commits are never reordered.
-            let needed = Int64(buffer.count + frameLength) + (rolls ? Int64(FileHeader.size + Seal.frameSize) : 0)
+            let needed = Int64(buffer.count + frameLength) + (rolls ? Int64(FileHeader.size + Seal.frameSize(FileHeader.currentVersion)) : 0)
             if !budget.makeRoom(needed, active: active, segmentSize: segmentSize, outboxID: outboxID, maxRecordSize: maxRecordSize) {
                 let error = budget.fullError(Int64(frameLength), active: active)
                 budget.setFull(true, active: active)
@@ -109,7 +116,7 @@ final class SegmentWriter {
             }
             let offset = active.writeOffset + Int64(buffer.count)
             // The buffer is written with one write at the write offset: every frame carries that write's tag.
-            FrameHeader(bodyLength: UInt32(request.body.count), first: seq, count: request.count, kind: .messages, flags: active.tag)
+            FrameHeader(bodyLength: UInt32(request.body.count), first: seq, count: request.count, kind: request.kind, flags: active.tag)
                 .append(to: &buffer, identity: active.identity, offset: offset, bodyCRC: request.bodyCRC)
             buffer.append(contentsOf: request.body)
             let range = seq...(seq + UInt64(request.count) - 1)
@@ -143,6 +150,7 @@ final class SegmentWriter {
         commitSize.record(pending.count)
         active.writeOffset += Int64(buffer.count)
         active.frames += UInt32(pending.count)
+        for p in pending { active.lanes |= p.request.lanes }
         let last = pending[pending.count - 1].range.upperBound
         nextSeq = last + 1
         // The durable mark moves before any caller returns.
@@ -166,6 +174,7 @@ final class SegmentWriter {
         } catch { return failStop(OutboxError(.io, "\(error)"), pending) }
         active.writeOffset += Int64(keepBytes)
         active.frames += UInt32(kept.count)
+        for p in kept { active.lanes |= p.request.lanes }
         if let last = kept.last { nextSeq = last.range.upperBound + 1 }
         logger.error("append failed; nothing acknowledged was lost", metadata: ["error": "\(writeError)"])
         if let last = kept.last { listener?.durable(through: last.range.upperBound) }

@@ -32,6 +32,7 @@ extension OutboxMessage {
         if type.isEmpty { return "its type is empty" }
         if let p = Self.textProblem(type) { return "its type \(p)" }
         if let key, let p = Self.textProblem(key) { return "its key \(p)" }
+        if let p = OutboxLane.nameProblem(lane.name) { return "its lane \(lane.name.debugDescription) \(p)" }
         for h in headers {
             if let p = Self.headerNameProblem(h.name) { return "header name \(h.name.debugDescription) \(p)" }
             if let p = Self.textProblem(h.value) { return "the value of header \(h.name) \(p)" }

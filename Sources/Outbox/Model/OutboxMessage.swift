@@ -52,12 +52,15 @@ public struct OutboxMessage: Sendable, Equatable {
     public var headers: [Header]
     /// The payload bytes.
     public var payload: [UInt8]
+    /// The lane it travels by (``OutboxLane/normal`` unless set): the relay reads each lane by its own
+    /// position and shares the uplink between lanes by weight; order per key holds within a lane.
+    public var lane: OutboxLane
 
     /// A message to append. Without `id` and `createdAt`, `append` gives it a new UUIDv7 and the time of
     /// the call (see the id's lifetime above).
     public init(
         id: MessageID? = nil, type: String, key: String? = nil, headers: [Header] = [],
-        payload: [UInt8], createdAt: Date? = nil
+        payload: [UInt8], createdAt: Date? = nil, lane: OutboxLane = .normal
     ) {
         self.id = id ?? .unassigned
         self.type = type
@@ -65,6 +68,7 @@ public struct OutboxMessage: Sendable, Equatable {
         self.headers = headers
         self.payload = payload
         self.createdAtMicros = createdAt.map(Self.micros) ?? 0
+        self.lane = lane
     }
 
     /// Gives this message its id and creation time if the caller set none (what `append` does).

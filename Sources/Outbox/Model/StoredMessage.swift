@@ -80,9 +80,11 @@ public struct StoredMessage: Sendable, Equatable {
 extension StoredMessage {
     /// About how many bytes publishing the message puts on the wire, for an uplink cap: its payload, type,
     /// key and headers (4 bytes of framing each), the relay's own headers (id, sequence number, type and
-    /// key: 96 bytes) and `framing`, the sink's protocol overhead per message (64 bytes unless a sink says).
+    /// key: 96 bytes; the lane's header when it is not `normal`) and `framing`, the sink's protocol overhead
+    /// per message (64 bytes unless a sink says).
     public func wireBytes(framing: Int = 64) -> Int {
         message.payload.count + message.type.utf8.count + (message.key?.utf8.count ?? 0)
+            + (message.lane == .normal ? 0 : 16 + message.lane.name.utf8.count)
             + message.headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 } + 96 + framing
     }
 

@@ -61,6 +61,11 @@ public struct OutboxRelayConfiguration: Sendable {
     /// A budget per hour, day or month (UTC) on the wire, kept on disk across restarts: once spent, the
     /// route holds every message until the period ends. Nil (the default): none.
     public var uplinkBudget: UplinkBudget?
+    /// The lanes the route reads by their own positions and their weights in its share of the uplink, in
+    /// the order they go within a round (``LaneWeight``). A message of a lane not listed travels with
+    /// `normal`'s (and keeps its lane's name for the sinks); `normal` is added with weight 1 if left out.
+    /// Default ``LaneWeight/defaults``: `critical` 8, `normal` 4, `bulk` 1.
+    public var lanes: [LaneWeight] = LaneWeight.defaults
     /// Wait, as a standby, while the path is not an outbox yet (missing, or holding no segment), instead
     /// of failing with ``OutboxError/Code/notAnOutbox``. Default false: a typo is an error, at once.
     public var waitForOutbox = false
@@ -104,6 +109,7 @@ public struct OutboxRelayConfiguration: Sendable {
         try duration(outageReminderInterval, "outageReminderInterval")
         try duration(standbyPollInterval, "standbyPollInterval")
         if let defaultTimeToLive { try duration(defaultTimeToLive, "defaultTimeToLive") }
+        if let problem = LaneWeight.problem(lanes) { throw OutboxError(.invalidArgument, "OutboxRelayConfiguration.lanes \(problem)") }
         guard maxBackoff >= initialBackoff else {
             throw OutboxError(.invalidArgument, "OutboxRelayConfiguration.maxBackoff (\(maxBackoff)) must be at least initialBackoff (\(initialBackoff))")
         }

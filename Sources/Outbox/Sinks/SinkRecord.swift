@@ -3,7 +3,7 @@ import Foundation
 /// The JSON Lines record the built-in sinks write for a message.
 ///
 /// `{"id":…,"seq":…,"type":…,"key":…|null,"headers":[{"name":…,"value":…}],"createdAt":"RFC 3339",`
-/// `"payload":"base64"}`
+/// `"payload":"base64"}`, with `"lane":…` after `"key"` when the message's lane is not `normal`.
 ///
 /// The record is written straight into a byte buffer the caller reuses (a sink writes one per message):
 /// no intermediate strings, base64 encoded in place, strings escaped in one pass.
@@ -35,7 +35,7 @@ public enum SinkRecord {
 
     /// At least the bytes of `m`'s record, with its newline (more when a string needs escapes).
     private static func capacity(for m: StoredMessage) -> Int {
-        161 + (m.message.payload.count + 2) / 3 * 4 + m.message.type.utf8.count + (m.message.key?.utf8.count ?? 0)
+        171 + m.message.lane.name.utf8.count + (m.message.payload.count + 2) / 3 * 4 + m.message.type.utf8.count + (m.message.key?.utf8.count ?? 0)
             + m.message.headers.reduce(0) { $0 + 20 + $1.name.utf8.count + $1.value.utf8.count }
     }
 
@@ -48,6 +48,10 @@ public enum SinkRecord {
         quoted(m.message.type, &out)
         literal(",\"key\":", &out)
         if let key = m.message.key { quoted(key, &out) } else { literal("null", &out) }
+        if m.message.lane != .normal {
+            literal(",\"lane\":", &out)
+            quoted(m.message.lane.name, &out)
+        }
         literal(",\"headers\":[", &out)
         for (i, h) in m.message.headers.enumerated() {
             literal(i == 0 ? "{\"name\":" : ",{\"name\":", &out)

@@ -26,14 +26,16 @@ package enum DeadLetterLog {
     /// calls this.
     static func append(_ letters: [DeadLetter], in directory: OutboxDirectory, outboxID: OutboxID, maxRecordSize: UInt32) throws {
         guard !letters.isEmpty else { return }
-        try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: true) { identity, end, tag in
+        try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: true) { identity, end, tag, version in
             var buffer: [UInt8] = []
             for letter in letters {
                 var m = letter.message
                 m.headers = [.init(reasonHeader, letter.reason), .init(errorHeader, letter.lastError),
                              .init(attemptsHeader, "\(letter.attempts)"), .init(deadAtHeader, "\(letter.deadAtMicros)")]
                     + (letter.route.map { [.init(routeHeader, $0)] } ?? []) + m.headers
-                let body = try MessageCodec.encode([m], compressionThreshold: 4096, maxBody: Int(maxRecordSize))
+                // A file of version 6 on keeps the message's lane; an older one cannot (redriven as `normal`).
+                let body = try MessageCodec.encode([m], compressionThreshold: 4096, maxBody: Int(maxRecordSize),
+                                                   lanes: version >= FileHeader.lanesVersion ? .names : .none)
                 buffer += FrameHeader.frame(kind: .deadLetter, first: letter.seq, count: 1, body: body, identity: identity,
                                             offset: end + Int64(buffer.count), tag: tag)
             }
@@ -49,7 +51,7 @@ package enum DeadLetterLog {
                      outboxID: OutboxID, maxRecordSize: UInt32) throws {
         precondition(kind == .redriven || kind == .redriveRequested)
         guard !seqs.isEmpty else { return }
-        try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: false) { identity, end, tag in
+        try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: false) { identity, end, tag, _ in
             if let route {
                 return RouteTombstoneCodec.frames(seqs, route: route, status: kind, maxBody: Int(maxRecordSize), identity: identity,
                                                   offset: end, tag: tag)
@@ -100,7 +102,7 @@ package enum DeadLetterLog {
                         }
                     }
                 default:
-                    guard let letter = try decodeLetter(frame) else { return true }
+                    guard let letter = try decodeLetter(frame, version: scanner.version) else { return true }
                     latest[LetterKey(seq: letter.seq, route: letter.route)] = letters.count
                     letters.append(letter)
                 }
@@ -134,8 +136,8 @@ package enum DeadLetterLog {
     }
 
     /// The dead letter a dead-letter frame holds, with the headers of its own taken out.
-    private static func decodeLetter(_ frame: Frame) throws -> DeadLetter? {
-        guard let d = try MessageCodec.decode(frame.body, count: 1, maxBody: Int.max).first else { return nil }
+    private static func decodeLetter(_ frame: Frame, version: UInt16) throws -> DeadLetter? {
+        guard let d = try MessageCodec.decode(frame.body, count: 1, maxBody: Int.max, lanes: version >= FileHeader.lanesVersion ? .names : .none).first else { return nil }
         var m = d.message
         // The record's own headers are the leading run of headers named as the five, each once, in any
         // order (FORMAT.md §5a); from the first other header (or a repeat) on, the headers are the message's.
@@ -164,7 +166,7 @@ package enum DeadLetterLog {
     /// at the end, fdatasyncs, and unlocks.
     private static func withLockedFile(
         _ directory: OutboxDirectory, outboxID: OutboxID, maxRecordSize: UInt32, create: Bool,
-        _ frames: (FileIdentity, Int64, UInt16) throws -> [UInt8]
+        _ frames: (FileIdentity, Int64, UInt16, UInt16) throws -> [UInt8]
     ) throws {
         let file: OutboxFile
         do { file = try directory.openFile(fileName, writable: true) } catch let e as OutboxError where e.errno == ENOENT {
@@ -182,7 +184,7 @@ package enum DeadLetterLog {
         let scanner = try scanner(for: file, outboxID: outboxID)
         let end = try RecoveryPolicy.truncate(Logger(label: "outbox.dead-letters")).walk(scanner) { _ in true }
         // One write at `end`: its frames carry its tag (FORMAT.md §3).
-        let bytes = try frames(scanner.identity, end, FrameHeader.writeTag(start: end, version: scanner.version))
+        let bytes = try frames(scanner.identity, end, FrameHeader.writeTag(start: end, version: scanner.version), scanner.version)
         try file.write(bytes, at: end)
         try file.dataSync()
     }

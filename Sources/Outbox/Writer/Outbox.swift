@@ -105,9 +105,9 @@ public final class Outbox: Sendable {
     /// ``OutboxError/Code/recordTooLarge`` before anything is written.
     @discardableResult
     public func append(contentsOf messages: [OutboxMessage]) async throws -> ClosedRange<UInt64> {
-        let (body, crc) = try encode(messages)
+        let commit = try encode(messages)
         return try await withCheckedThrowingContinuation { continuation in
-            submit(body, crc, messages.count) { continuation.resume(with: $0) }
+            submit(commit, messages.count) { continuation.resume(with: $0) }
         }
     }
 
@@ -120,9 +120,9 @@ public final class Outbox: Sendable {
     /// Appends messages as one atomic commit from synchronous code, blocking until durable.
     @discardableResult
     public func appendBlocking(contentsOf messages: [OutboxMessage]) throws -> ClosedRange<UInt64> {
-        let (body, crc) = try encode(messages)
+        let commit = try encode(messages)
         let box = ResultBox<ClosedRange<UInt64>>()
-        submit(body, crc, messages.count) { box.set($0) }
+        submit(commit, messages.count) { box.set($0) }
         return try box.wait().get()
     }
 
@@ -130,7 +130,9 @@ public final class Outbox: Sendable {
     /// and the time of this call; a message the tool would refuse (``OutboxMessage/problem``), and a
     /// commit holding one caller-set id twice, throw ``OutboxError/Code/invalidArgument`` before
     /// anything is written.
-    private func encode(_ messages: [OutboxMessage]) throws -> ([UInt8], UInt32) {
+    /// A commit whose messages are not all in lane `normal` is a frame of kind 14 with its lanes
+    /// (FORMAT.md §4b); at most 255 lanes in one commit.
+    private func encode(_ messages: [OutboxMessage]) throws -> Commit {
         var messages = messages
         let now = Date()
         let micros = OutboxMessage.micros(now)
@@ -150,13 +152,30 @@ public final class Outbox: Sendable {
             }
         }
         TraceHeaders.inject(into: &messages)
-        let body = try MessageCodec.encode(messages, compressionThreshold: configuration.compressionThreshold, maxBody: maxRecordSize)
-        return (body, CRC32.of(body))
+        let threshold = configuration.compressionThreshold
+        guard messages.contains(where: { $0.lane != .normal }) else {
+            let body = try MessageCodec.encode(messages, compressionThreshold: threshold, maxBody: maxRecordSize)
+            return Commit(body: body, crc: CRC32.of(body), kind: .messages, lanes: LaneSummary.normalBit)
+        }
+        let lanes = LaneSummary.lanes(of: messages)
+        guard lanes.count <= 255 else { throw OutboxError(.invalidArgument, "a commit spans \(lanes.count) lanes, more than 255", path: path) }
+        let summary = LaneSummary.encode(lanes)
+        let body = try MessageCodec.encode(messages, compressionThreshold: threshold, maxBody: maxRecordSize, lanes: .table(lanes.map { OutboxLane($0) }), prefix: summary)
+        return Commit(body: body, crc: CRC32.of(body), kind: .laneMessages, lanes: LaneSummary.filter(kind: .laneMessages, body: body))
     }
 
-    private func submit(_ body: [UInt8], _ crc: UInt32, _ count: Int,
+    /// One encoded commit: its frame's body, the body's CRC, its kind and its lane filter.
+    private struct Commit {
+        var body: [UInt8]
+        var crc: UInt32
+        var kind: FrameKind
+        var lanes: UInt64
+    }
+
+    private func submit(_ commit: Commit, _ count: Int,
                         _ completion: @escaping @Sendable (Result<ClosedRange<UInt64>, OutboxError>) -> Void) {
-        let request = SegmentWriter.Request(body: body, bodyCRC: crc, count: UInt32(count), completion: completion)
+        let request = SegmentWriter.Request(body: commit.body, bodyCRC: commit.crc, count: UInt32(count), kind: commit.kind,
+                                            lanes: commit.lanes, completion: completion)
         if !committer.submit(request) {
             completion(.failure(OutboxError(.closed, "the outbox is closed", path: path)))
         }
