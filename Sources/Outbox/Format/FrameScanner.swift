@@ -29,6 +29,22 @@ package final class FrameScanner {
     /// Whether ``next()`` returns the seal as a frame (a raw walk); otherwise it is taken in here, and the
     /// walk goes on to what follows it.
     var returnsSeal = false
+    /// A reader of some lanes (the relay reads each lane by its own position): ``next()`` passes over a
+    /// message frame that holds none of its lanes, from its header (and a kind-14 frame's lane summary)
+    /// alone, without reading its body or checking its checksum, and returns it with
+    /// ``Frame/passedOver`` set. Only a frame that is plausibly the next one (its numbers start at
+    /// ``expectedFirst``; kind, length, count and write tag possible; within the file) and whose numbers
+    /// end at or below ``passOverThrough`` (durable: its bytes never change again) is passed over so;
+    /// any other is checked in full. Every frame is still checked by the reader of its own lanes.
+    var passOver: LaneSelection? {
+        didSet { passOverNormal = passOver.map { !$0.contains(OutboxLane.normal.name) } ?? false }
+    }
+    /// Whether ``passOver`` passes over kind-1 frames (lane `normal`).
+    private var passOverNormal = false
+    /// The first number the next frame starts at (the segment's base at first), for ``passOver``.
+    var expectedFirst: UInt64?
+    /// The last number known durable (see ``passOver``).
+    var passOverThrough: UInt64 = 0
 
     /// The read window: `windowLength` bytes from `windowStart` (the storage is reused).
     private var window: [UInt8] = []
@@ -79,6 +95,12 @@ package final class FrameScanner {
             try refreshSize()
             if offset >= size { return .end }
         }
+        if seal == nil, passOver != nil, let frame = try peekPassingOver(at: offset) {
+            offset = frame.end
+            noteRun(frame)
+            expectedFirst = frame.header.first + UInt64(frame.header.count)
+            return .frame(frame)
+        }
         var result = try check(at: offset)
         if case .failure = result, windowIsOld {
             // Bytes read before the file was last looked at may be stale: judge on fresh ones.
@@ -104,11 +126,8 @@ package final class FrameScanner {
         switch result {
         case .success(let frame):
             offset = frame.end
-            if let run = lastRun, run.tag == frame.header.flags, run.end == frame.offset {
-                lastRun = (run.tag, run.start, frame.end)
-            } else {
-                lastRun = (frame.header.flags, frame.offset, frame.end)
-            }
+            noteRun(frame)
+            if frame.header.kind != .seal { expectedFirst = frame.header.first + UInt64(frame.header.count) }
             if frame.header.kind == .seal {
                 seal = Seal(frame)
                 if !returnsSeal { return try next() }
@@ -117,6 +136,45 @@ package final class FrameScanner {
         case .failure(let damage):
             return .damage(damage)
         }
+    }
+
+    /// Extends ``lastRun`` by `frame`, or begins a new run with it.
+    private func noteRun(_ frame: Frame) {
+        if let run = lastRun, run.tag == frame.header.flags, run.end == frame.offset {
+            lastRun = (run.tag, run.start, frame.end)
+        } else {
+            lastRun = (frame.header.flags, frame.offset, frame.end)
+        }
+    }
+
+    /// The message frame at `at` if ``passOver`` passes over it (see there), read from its header and
+    /// lane summary alone; nil when it must be checked in full.
+    private func peekPassingOver(at: Int64) throws -> Frame? {
+        guard let selection = passOver, let expected = expectedFirst, size - at >= Int64(FrameHeader.size) else { return nil }
+        if windowIsOld {
+            // Bytes read before the size was last looked at: read again (a few, the follower's way).
+            windowLength = 0
+            windowIsOld = false
+            smallReload = true
+        }
+        defer { smallReload = false }
+        let headerBytes = try load(at, FrameHeader.size)
+        guard headerBytes.count == FrameHeader.size else { return nil }
+        let h = headerBytes.withUnsafeBytes { FrameHeader.peek(UnsafeRawBufferPointer($0)) }
+        guard h.length >= 1, h.length <= maxBody, h.count >= 1, h.first == expected,
+              h.first &+ UInt64(h.count) &- 1 <= passOverThrough,
+              at + Int64(FrameHeader.size) + Int64(h.length) <= size, FrameHeader.flagsAreValid(h.flags, version: version),
+              let kind = FrameKind(rawValue: h.kind), kind.holdsMessages, kinds.contains(kind) else { return nil }
+        var filter = LaneSummary.normalBit
+        if kind == .laneMessages {
+            let prefix = Array(try load(at + Int64(FrameHeader.size), min(Int(h.length), 1024)))
+            guard let summary = try? LaneSummary.decode(prefix), !selection.takesAny(of: summary.lanes) else { return nil }
+            filter = summary.filter
+        } else if !passOverNormal {
+            return nil
+        }
+        let header = FrameHeader(bodyLength: h.length, first: h.first, count: h.count, kind: kind, flags: h.flags)
+        return Frame(offset: at, header: header, body: [], passedOver: filter)
     }
 
     /// The seal at the very end of the file, if the file ends with a valid one: open's check of a sealed

@@ -93,7 +93,7 @@ struct SequenceContinuity {
     }
 
     mutating func checkFrame(_ f: Frame, path: String) throws {
-        if let p = frame(first: f.header.first, count: f.header.count, offset: f.offset, lanes: LaneSummary.filter(kind: f.header.kind, body: f.body)) {
+        if let p = frame(first: f.header.first, count: f.header.count, offset: f.offset, lanes: f.laneFilter) {
             throw OutboxError(.corrupt, p.reason, path: path, offset: p.offset)
         }
     }

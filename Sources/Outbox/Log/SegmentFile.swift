@@ -38,9 +38,11 @@ package struct SegmentFile {
     }
 
     /// ``messages(in:from:)`` appended to `out` (no array of their own), returning the sum of their
-    /// footprints (``StoredMessage/footprint``).
-    package func messages(in frame: Frame, from: UInt64 = 0, into out: inout [StoredMessage]) throws -> Int {
-        guard frame.header.kind.holdsMessages else { return 0 }
+    /// footprints (``StoredMessage/footprint``); only those of `lanes`.
+    package func messages(in frame: Frame, from: UInt64 = 0, lanes: LaneSelection = .all, into out: inout [StoredMessage]) throws -> Int {
+        guard frame.header.kind.holdsMessages, frame.passedOver == nil else { return 0 }
+        // Every message of a kind-1 frame is in `normal`: only a kind-14 frame is filtered message by message.
+        let everyLane = frame.header.kind == .messages || lanes == .all
         // (Reserved only when empty: growing by exact reservations, frame after frame, would copy the
         // array every time. A damaged count reserves nothing large.)
         if out.isEmpty { out.reserveCapacity(min(Int(frame.header.count), frame.body.count / 40 + 1)) }
@@ -48,7 +50,7 @@ package struct SegmentFile {
         var bytes = 0
         do {
             let each = { (i: Int, message: consuming OutboxMessage, compressed: Bool) in
-                guard first + UInt64(i) >= from else { return }
+                guard first + UInt64(i) >= from, everyLane || lanes.contains(message.lane.name) else { return }
                 let m = StoredMessage(seq: first + UInt64(i), message: message, segment: name, offset: offset, compressed: compressed)
                 bytes += m.footprint
                 out.append(m)

@@ -8,6 +8,8 @@ extension RelayQueue {
         private(set) var bytes = 0
         /// Which ``nextBatch(now:)`` call took it.
         var number = 0
+        /// The lane its messages are in (an index into the route's ``LaneSchedule``).
+        var lane = 0
         /// Empty because the first message ready is larger than the uplink budget left.
         var heldBack = false
 
@@ -31,6 +33,7 @@ extension RelayQueue {
             guard !seqs.isEmpty else { return }
             var kept = Batch()
             kept.number = number
+            kept.lane = lane
             for (m, s) in zip(messages, slots) where !seqs.contains(m.seq) { kept.append(m, slot: s, bytes: m.footprint) }
             self = kept
         }

@@ -1,11 +1,11 @@
 extension RelayQueue {
-    /// Which queue a message is in: its ordering key (one shared key under strict order, set by
-    /// ``add(_:)``), or a queue of its own when it has none.
+    /// Which queue a message is in: its ordering key in its lane (one shared key under strict order, set
+    /// by ``add(_:)``), or a queue of its own when it has none.
     enum QueueKey: Hashable {
-        case key(String)
+        case key(String, lane: Int)
         case alone(UInt64)
 
-        init(_ m: StoredMessage) { self = m.orderingKey.map { .key($0) } ?? .alone(m.seq) }
+        init(_ m: StoredMessage, lane: Int) { self = m.orderingKey.map { .key($0, lane: lane) } ?? .alone(m.seq) }
     }
 
     /// One key's messages in sequence order. Messages leave from the front (a batch takes a prefix of each
@@ -13,6 +13,8 @@ extension RelayQueue {
     /// shift of everything behind.
     struct KeyQueue {
         var key: QueueKey
+        /// The lane its messages are in (an index into the route's ``LaneSchedule``).
+        var lane: Int
         var entries: [Entry] = []
         var head = 0
         /// How many entries from `head` on a batch took that is not applied yet (the key is in flight:
@@ -21,7 +23,10 @@ extension RelayQueue {
         /// The ``nextBatch(now:)`` call that took them.
         var batchNumber = 0
 
-        init(key: QueueKey) { self.key = key }
+        init(key: QueueKey, lane: Int) {
+            self.key = key
+            self.lane = lane
+        }
 
         var isEmpty: Bool { head == entries.count }
         /// The number of the first entry (read in place: an entry is never copied to be looked at).

@@ -50,7 +50,8 @@ extension RelayQueue {
         for s in batch.slots {
             let k = Int(s)
             guard slots[k].inFlight > 0, slots[k].batchNumber == batch.number else { continue }
-            heldBytes -= slots[k].dropInFlight()
+            let count = slots[k].inFlight
+            released(lane: slots[k].lane, count: count, bytes: slots[k].dropInFlight())
             touched.append(s)
         }
         for s in touched { schedule(s, now: now) }
@@ -107,7 +108,7 @@ extension RelayQueue {
     private mutating func leave(_ s: Int32, at i: Int, pass: inout OutcomePass) {
         let k = Int(s)
         let headBefore = slots[k].head
-        heldBytes -= slots[k].entries[i].bytes
+        released(lane: slots[k].lane, count: 1, bytes: slots[k].entries[i].bytes)
         held.remove(slots[k].entries[i].message.seq)
         slots[k].drop(at: i)
         pass.cursor[s] = i == headBefore ? slots[k].head : i

@@ -23,7 +23,7 @@ extension RelayQueue {
                 let wasHead = i == slots[k].head
                 _ = slots[k].remove(at: i)
                 held.remove(e.message.seq)
-                heldBytes -= e.bytes
+                released(lane: slots[k].lane, count: 1, bytes: e.bytes)
                 taken.append(e)
                 // Removing the head moves the head (and may trim the storage); removing another entry
                 // shifts the later ones down to `i`.
@@ -35,7 +35,7 @@ extension RelayQueue {
     }
 
     private mutating func rebuildSchedule() {
-        ready.removeAll()
+        for i in ready.indices { ready[i].removeAll() }
         waiting.removeAll()
         let now = ContinuousClock.now
         for k in slots.indices where slotOf[slots[k].key] == Int32(k) { schedule(Int32(k), now: now) }
@@ -52,7 +52,7 @@ extension RelayQueue {
             if let i = slots[k].index(of: m.seq), let deadline = slots[k].entries[i].deadline, wallClock >= deadline {
                 let e = slots[k].remove(at: i)
                 held.remove(m.seq)
-                heldBytes -= e.bytes
+                released(lane: slots[k].lane, count: 1, bytes: e.bytes)
                 expired.append(deadLetter(e, reason: "deliver-by deadline passed", error: e.lastError.isEmpty ? "not published in time" : e.lastError,
                                           attempts: e.attempts, at: wallClock))
                 if slots[k].inFlight == 0 { emptied.append(s) }

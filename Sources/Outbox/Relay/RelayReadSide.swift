@@ -12,13 +12,15 @@ struct RelayRead {
     var deadLetterSize: Int64?
 }
 
-/// The relay's reading side: follows the log from the first unfinished number (``LogTail``), skips what
-/// is finished or dropped, tombstones numbers lost to damage as dead, and with
-/// ``DamagePolicy/quarantine`` sets a damaged sealed segment aside and reads on (the tail's reporter is a
-/// ``SegmentQuarantine``).
+/// The relay's reading side: follows the log from the first unfinished number (``LogTail``), each of the
+/// route's lanes by its own position (``LaneSchedule/selections``: a `critical` message is read without
+/// reading the backlog of other lanes), skips what is finished or dropped, tombstones numbers lost to
+/// damage as dead, and with ``DamagePolicy/quarantine`` sets a damaged sealed segment aside and reads on
+/// (the tail's reporter is a ``SegmentQuarantine``).
 final class RelayReadSide {
     private let env: RelayEnvironment
-    private let source: RouteLogSource
+    /// One per lane, in the order of the route's ``LaneSchedule``.
+    private let sources: [RouteLogSource]
     /// The numbers the writer dropped, read again whenever `dropped.log` changed size.
     private var dropped = SequenceRangeSet()
     private var droppedSize: Int64 = 0
@@ -26,37 +28,41 @@ final class RelayReadSide {
     /// What the directory watch says changed; nil without a watch (every read looks at every file).
     private let changes: RouteSignals?
 
-    /// - Parameter shared: the relay's one reading of the log, when it has several routes.
-    init(_ env: RelayEnvironment, from start: UInt64, changes: RouteSignals?, shared: SharedLogReader? = nil) {
+    /// - Parameter shared: the relay's one reading of the log of each lane selection, when it has several routes.
+    init(_ env: RelayEnvironment, from start: UInt64, changes: RouteSignals?, shared: [LaneSelection: SharedLogReader] = [:]) {
         self.env = env
         self.changes = changes
-        source = RouteLogSource(env, from: start, shared: shared)
+        sources = LaneSchedule(env.configuration.lanes).selections.map { RouteLogSource(env, from: start, lanes: $0, shared: shared[$0]) }
     }
 
-    /// A tail of the log from `start`, quarantining damaged sealed segments with ``DamagePolicy/quarantine``.
-    static func tail(_ env: RelayEnvironment, from start: UInt64) -> LogTail {
+    /// A tail of the log of `lanes` from `start`, quarantining damaged sealed segments with
+    /// ``DamagePolicy/quarantine``.
+    static func tail(_ env: RelayEnvironment, from start: UInt64, lanes: LaneSelection) -> LogTail {
         let quarantine = env.configuration.onDamage == .quarantine
             ? SegmentQuarantine(env.directory, scope: .sealedOnly, logger: env.logger) : nil
         let tail = LogTail(directory: env.directory, outboxID: env.outboxID, from: start, reporter: quarantine?.reporter ?? .refuse)
         tail.durableThrough = env.writerDurableThrough
+        tail.lanes = lanes
         return tail
     }
 
-    /// The next number the route will read.
-    var nextSeq: UInt64 { source.position }
+    /// The next number the route will read, lane by lane (in the order of its ``LaneSchedule``).
+    var positions: [UInt64] { sources.map(\.position) }
+    /// The next number the route will read in the lane furthest behind: everything below it was read.
+    var nextSeq: UInt64 { sources.lazy.map(\.position).min()! }
 
     /// `dropped.log` is read again at the next look, whatever its size (the sweep's fallback).
     func forgetDrops() { droppedSize = -1 }
 
-    /// Reads up to `room` messages and `roomBytes` bytes (none when either is spent; the drops and the
-    /// dead-letter file are looked at anyway, when the directory watch says they changed).
-    func read(room: Int, roomBytes: Int) async throws -> RelayRead {
-        let canRead = room > 0 && roomBytes > 0
+    /// Reads, lane by lane, up to `room[i]` messages and bytes of lane `i` (none of a lane whose room is
+    /// spent; the drops and the dead-letter file are looked at anyway, when the directory watch says they
+    /// changed), in one job on the I/O thread.
+    func read(room: [(count: Int, bytes: Int)]) async throws -> RelayRead {
         let finished = env.finished
-        let (env, source) = (env, source)
+        let (env, sources) = (env, sources)
         let look = changes?.takeChanges() ?? .all
         let (read, size, droppedFileSize) = try await env.io.run {
-            (canRead ? try source.read(limit: room, maxBytes: roomBytes) : ([], source.takeHoles()),
+            (try Self.read(sources, room: room),
              look.contains(.deadLetters) ? try DeadLetterLog.size(in: env.directory) : nil,
              look.contains(.dropped) ? (try? env.directory.openFile(FileNames.dropped, writable: false).size()) ?? 0 : nil)
         }
@@ -89,6 +95,18 @@ final class RelayReadSide {
         }
         return found
     }
+
+    /// What every lane's source read (each within its room), and the hole numbers they met.
+    private static func read(_ sources: [RouteLogSource], room: [(count: Int, bytes: Int)]) throws -> ([StoredMessage], SequenceRangeSet) {
+        var fresh: [StoredMessage] = []
+        var holes = SequenceRangeSet()
+        for (source, room) in zip(sources, room) {
+            let (messages, met) = room.count > 0 && room.bytes > 0 ? try source.read(limit: room.count, maxBytes: room.bytes) : ([], source.takeHoles())
+            if fresh.isEmpty { fresh = messages } else { fresh += messages }
+            holes.formUnion(met)
+        }
+        return (fresh, holes)
+    }
 }
 
 /// Where one route reads the log: the relay's shared reading while the route is within its window, else
@@ -99,16 +117,18 @@ final class RelayReadSide {
 final class RouteLogSource: @unchecked Sendable {
     private let env: RelayEnvironment
     private let shared: SharedLogReader?
+    private let lanes: LaneSelection
     private var own: LogTail?
     /// The next number the route reads.
     private(set) var position: UInt64
     private var holes = SequenceRangeSet()
 
-    init(_ env: RelayEnvironment, from start: UInt64, shared: SharedLogReader?) {
+    init(_ env: RelayEnvironment, from start: UInt64, lanes: LaneSelection, shared: SharedLogReader?) {
         self.env = env
         self.shared = shared
+        self.lanes = lanes
         position = start
-        if shared == nil { own = RelayReadSide.tail(env, from: start) }
+        if shared == nil { own = RelayReadSide.tail(env, from: start, lanes: lanes) }
     }
 
     /// Up to `limit` new messages (about `maxBytes`), and the hole numbers read since the last call.
@@ -119,7 +139,7 @@ final class RouteLogSource: @unchecked Sendable {
             (messages, position) = (found.messages, found.next)
             holes.formUnion(found.holes)
         } else {
-            let tail = own ?? RelayReadSide.tail(env, from: position)
+            let tail = own ?? RelayReadSide.tail(env, from: position, lanes: lanes)
             own = tail
             messages = try SharedLogReader.read(tail, limit: limit, maxBytes: maxBytes)
             position = tail.nextSeq

@@ -26,10 +26,16 @@ final class RelaySession: @unchecked Sendable {
         self.reader = reader
         let compaction = try await RelayCompaction(env)
         let statusFile = RelayStatusWriter(env, routes: routes.map { ($0.env.route ?? "", $0.env.match) })
-        // With several routes the log is read once, from where the route furthest behind begins.
-        let shared = routes.count < 2 ? nil
-            : SharedLogReader(tail: RelayReadSide.tail(env, from: routes.map { RoutePipeline.start($0.env) }.min() ?? 1),
-                              capacity: env.configuration.maxInMemory, capacityBytes: env.configuration.maxInMemoryBytes)
+        // With several routes the log is read once (each lane selection once), from where the route furthest
+        // behind begins.
+        var shared: [LaneSelection: SharedLogReader] = [:]
+        if routes.count >= 2 {
+            let from = routes.map { RoutePipeline.start($0.env) }.min() ?? 1
+            for lanes in Set(routes.flatMap { LaneSchedule($0.env.configuration.lanes).selections }) {
+                shared[lanes] = SharedLogReader(tail: RelayReadSide.tail(env, from: from, lanes: lanes),
+                                                capacity: env.configuration.maxInMemory, capacityBytes: env.configuration.maxInMemoryBytes)
+            }
+        }
         pipelines = routes.enumerated().map { i, r in
             (RoutePipeline(r.env, sink: r.sink, signals: signals.routes[i], relay: signals, reader: reader, watched: watched,
                            compaction: compaction, statusFile: statusFile, shared: shared), r.availability)

@@ -30,7 +30,7 @@ final class RoutePipeline: @unchecked Sendable {
     ///   the dead-letter file and `dropped.log` are then looked at only when it says they changed (or at
     ///   a sweep), not at every read.
     init(_ env: RelayEnvironment, sink: any OutboxSink, signals: RouteSignals, relay: RelaySignals, reader: OutboxReader, watched: Bool,
-         compaction: RelayCompaction, statusFile: RelayStatusWriter, shared: SharedLogReader?) {
+         compaction: RelayCompaction, statusFile: RelayStatusWriter, shared: [LaneSelection: SharedLogReader]) {
         self.env = env
         self.signals = signals
         self.relay = relay
@@ -108,12 +108,12 @@ final class RoutePipeline: @unchecked Sendable {
         try await ledger.settle()
     }
 
-    /// Reads what was appended, up to the memory bounds; while `inFlight` is with the sink, its messages
-    /// are counted as gone (they leave when it is acknowledged), so that the read done during a publish
-    /// can fill the queue again: the bounds are then exceeded by at most one batch.
-    private func readNew(replacing inFlight: (count: Int, bytes: Int) = (0, 0)) async throws {
-        let found = try await readSide.read(room: env.configuration.maxInMemory - queue.count + inFlight.count,
-                                            roomBytes: env.configuration.maxInMemoryBytes - queue.heldBytes + inFlight.bytes)
+    /// Reads what was appended, up to the memory bounds (``RelayQueue/readRoom(replacing:)``: each lane
+    /// keeps room of its own); while `inFlight` is with the sink, its messages are counted as gone (they
+    /// leave when it is acknowledged), so that the read done during a publish can fill the queue again: the
+    /// bounds are then exceeded by at most one batch.
+    private func readNew(replacing inFlight: (lane: Int, count: Int, bytes: Int)? = nil) async throws {
+        let found = try await readSide.read(room: queue.readRoom(replacing: inFlight))
         if let dropped = found.dropped { queue.remove(dropped) }
         queue.add(found.fresh)
         guard let size = found.deadLetterSize else { return }
@@ -124,7 +124,7 @@ final class RoutePipeline: @unchecked Sendable {
     /// Publishes one batch; while the sink has it, what was appended meanwhile is read (its keys are in
     /// flight in the queue: nothing of theirs goes out before this batch's outcome).
     private func publish(_ batch: RelayQueue.Batch) async throws {
-        let (messages, leaving, publisher) = (batch.messages, (count: batch.count, bytes: batch.bytes), publisher)
+        let (messages, leaving, publisher) = (batch.messages, (lane: batch.lane, count: batch.count, bytes: batch.bytes), publisher)
         async let published = publisher.publish(messages)
         if outages.reason == nil {
             try await readNew(replacing: leaving)
@@ -219,12 +219,13 @@ final class RoutePipeline: @unchecked Sendable {
         }
         let room = env.configuration.maxInMemory - queue.count
         guard room > 0 else { return }
-        let (held, tailNext, match, finished) = (queue.held, readSide.nextSeq, env.match, env.finished)
+        let (held, positions, lanes, match, finished) = (queue.held, readSide.positions, queue.lanes, env.match, env.finished)
         let cutoff = Date().addingTimeInterval(-env.configuration.minimumAge.seconds)
         let reader = reader
         let stragglers = try await env.io.run {
             try reader.pendingMessages(limit: room, tombstones: { var s = TombstoneSnapshot(); s.published = finished; return s }())
-                .filter { !held.contains($0.seq) && $0.seq < tailNext && $0.message.createdAt <= cutoff && match.matches($0.message) }
+                .filter { !held.contains($0.seq) && $0.seq < positions[lanes.lane(of: $0.message)] && $0.message.createdAt <= cutoff
+                    && match.matches($0.message) }
         }
         if !stragglers.isEmpty {
             env.logger.notice("sweep found pending messages the relay did not hold", metadata: ["count": "\(stragglers.count)"])
