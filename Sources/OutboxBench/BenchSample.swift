@@ -13,6 +13,8 @@ package struct BenchSample: Sendable {
     package var payloadBytes: Int64?
     /// False where the page cache could not be dropped before a cold measurement.
     package var cold: Bool?
+    /// Other figures a scenario reports by name (its goals may judge them: ``Scenario/Goal``).
+    package var figures: [String: Double] = [:]
 
     package init(operations: Int, elapsed: Duration, latencies: [Duration] = [], fdatasyncs: Int? = nil,
                  deviceBytes: Int64? = nil, payloadBytes: Int64? = nil) {
@@ -44,7 +46,7 @@ package struct BenchSample: Sendable {
     /// The figure a scenario compares.
     package func value(_ metric: Scenario.Metric) -> Double {
         switch metric {
-        case .rate: perSecond
+        case .rate, .bytesPerSecond: perSecond
         case .seconds: elapsed.seconds
         case .amplification: amplification ?? .nan
         }

@@ -181,6 +181,23 @@ package struct Benchmark: Sendable {
                                                      sinkName: sinkName, timeout: timeout, logger: logger)
             }))
 
+        // Lanes after an outage (issue 28): a backlog of 1M bulk messages drains through a 64 kbit/s cap
+        // while a critical message comes every second; a window of 60 s of the drain (30 s quick).
+        let lanesBacklog = max(1, Int(1_000_000 * scale))
+        let lanesPath = scratch + "/lanes"
+        let window: Duration = scale < 1 ? .seconds(3) : .seconds(quick ? 30 : 60)
+        all.append(Scenario(
+            name: "lanes.outage",
+            what: "\(lanesBacklog) bulk messages pending, a critical one every second, through a 64 kbit/s cap for \(window); bytes per second on the link",
+            metric: .bytesPerSecond,
+            outbox: { _ in try await LanesOutage.round(lanesPath, window: window, interval: .seconds(1), payload: payload, logger: logger) },
+            goals: [.p99AtMost(2000),
+                    .figure("linkUse", 0.95...1.05, what: "link use within 5% of the cap (at least 90%)"),
+                    .figure("laneShareMin", 0.95...Double.infinity, what: "every lane at least its weighted share (-5%)"),
+                    .figure("orderViolations", 0...0, what: "no order violation within a lane"),
+                    .figure("peakRSSMiB", 0...64, what: "peak RSS ≤ 64 MiB")],
+            prepare: { try await LanesOutage.prepare(at: lanesPath, messages: lanesBacklog, payload: payload, logger: logger) }))
+
         for (label, count) in quick ? [("1M", 1_000_000)] : [("1M", 1_000_000), ("5M", 5_000_000)] {
             let messages = max(1, Int(Double(count) * scale))
             let path = scratch + "/open-\(label)"

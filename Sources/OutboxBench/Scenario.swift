@@ -9,12 +9,15 @@ package struct Scenario: Sendable {
         case seconds
         /// Device bytes written per payload byte (lower is better).
         case amplification
+        /// Bytes per second on a link (the operations are bytes).
+        case bytesPerSecond
 
         package var unit: String {
             switch self {
             case .rate: "msgs/s"
             case .seconds: "s"
             case .amplification: "device B / payload B"
+            case .bytesPerSecond: "B/s"
             }
         }
     }
@@ -29,6 +32,10 @@ package struct Scenario: Sendable {
         case perSyncAtLeast(Double)
         /// The outbox's median figure is below this (seconds or bytes per byte).
         case below(Double)
+        /// The median over the rounds of the outbox's p99 latency is at most this many milliseconds.
+        case p99AtMost(Double)
+        /// The median over the rounds of a named figure (``BenchSample/figures``) is within `range`.
+        case figure(String, ClosedRange<Double>, what: String)
     }
 
     package typealias Run = @Sendable (_ round: Int) async throws -> BenchSample
@@ -79,6 +86,9 @@ package struct ScenarioResult: Sendable {
         return Spread(zip(outbox, runs).map { $0.value(metric) / $1.value(metric) })
     }
 
+    /// A named figure (``BenchSample/figures``) over the rounds, where reported.
+    package func figure(_ name: String) -> Spread? { Spread(outbox.compactMap { $0.figures[name] }) }
+
     /// Messages per counted `fdatasync` over the rounds, where counted.
     package var perSync: Spread? { Spread(outbox.compactMap(\.perSync)) }
 
@@ -94,6 +104,10 @@ package struct ScenarioResult: Sendable {
                 perSync.map { ("≥ \(x) messages per fdatasync", $0.median, $0.median >= x) }
             case .below(let x):
                 spread.map { ("< \(x) \(metric.unit)", $0.median, $0.median < x) }
+            case .p99AtMost(let ms):
+                Spread(outbox.compactMap { $0.p99?.milliseconds }).map { ("p99 ≤ \(ms) ms", $0.median, $0.median <= ms) }
+            case .figure(let name, let range, let what):
+                figure(name).map { (what, $0.median, range.contains($0.median)) }
             }
         }
     }

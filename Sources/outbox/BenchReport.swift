@@ -27,6 +27,9 @@ enum BenchReport {
             if let v = x.perSync { o.raw("messagesPerFdatasync", number(v)) }
             if let v = x.amplification { o.raw("deviceBytesPerPayloadByte", number(v)) }
             if let v = x.cold { o.bool("cold", v) }
+            for name in Set(runs.flatMap(\.figures.keys)).sorted() {
+                if let s = Spread(runs.compactMap { $0.figures[name] }) { o.raw(name, number(s.median)) }
+            }
             o.number("operations", runs.first?.operations ?? 0)
             return o.text
         }
@@ -94,7 +97,7 @@ enum BenchReport {
 
     private static func figure(_ v: Double, _ metric: Scenario.Metric) -> String {
         switch metric {
-        case .rate: v >= 100 ? grouped(Int(v.rounded())) : String(format: "%.1f", v)
+        case .rate, .bytesPerSecond: v >= 100 ? grouped(Int(v.rounded())) : String(format: "%.1f", v)
         case .seconds: String(format: "%.3f", v)
         case .amplification: String(format: "%.1f", v)
         }

@@ -38,6 +38,10 @@ struct RelayCommand: AsyncParsableCommand {
     var burstBytes: ByteSize?
     @Option(parsing: .unconditional, help: "An uplink budget per hour, day or month (UTC), kept across restarts: SIZE/PERIOD, e.g. 10M/day. Once spent, messages wait for the next period. Default: none.")
     var uplinkBudget: UplinkBudgetArgument?
+    @Option(help: "With --uplink-budget, once it is spent: hold (every message waits for the next period, the default) or critical-only (lane critical goes on, its bytes counted past the budget).")
+    var whenBudgetSpent: UplinkBudget.WhenSpent?
+    @Option(help: "The lanes read by their own positions and their weights in the uplink's share, in the order they go within a round: NAME=WEIGHT,... (default critical=8,normal=4,bulk=1; messages of other lanes go with normal).")
+    var lanes: String?
     @Flag(help: "Also copy expired messages to the dead-letter file (their status stays expired; they can be redriven).")
     var deadLetterExpired = false
     @Flag(help: "Publish in global sequence order, not only per key.") var strictOrder = false
@@ -50,7 +54,7 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Log lines as text (default) or json (one object per line); also OUTBOX_LOG_FORMAT.") var logFormat: CLILogging.Format?
     @Option(help: ArgumentHelp(
         "Read options from this JSON file (also OUTBOX_CONFIG): an object of option names to values.",
-        discussion: #"For example {"sink-file": "/etc/outbox/sink", "metrics": "127.0.0.1:9464", "max-attempts": 20, "wait-for-outbox": true}. The command line wins over the environment, which wins over the file. Several sinks: {"routes": [{"name": "cloud", "sink": "nats://…", "match": {"type": "Alarm*"}}, {"name": "audit", "sink": "file:/var/log/audit.jsonl"}]} (a route without "match" takes every message; match takes type, key and header globs; a route may set batch, max-attempts, max-outage-backoff, default-ttl, strict-order, dead-letter-expired, max-bytes-per-second, burst-bytes, uplink-budget and from-now)."#))
+        discussion: #"For example {"sink-file": "/etc/outbox/sink", "metrics": "127.0.0.1:9464", "max-attempts": 20, "wait-for-outbox": true}. The command line wins over the environment, which wins over the file. Several sinks: {"routes": [{"name": "cloud", "sink": "nats://…", "match": {"type": "Alarm*"}}, {"name": "audit", "sink": "file:/var/log/audit.jsonl"}]} (a route without "match" takes every message; match takes type, key and header globs; a route may set batch, max-attempts, max-outage-backoff, default-ttl, strict-order, dead-letter-expired, max-bytes-per-second, burst-bytes, uplink-budget, when-budget-spent, lanes and from-now)."#))
     var config: String?
 
     func validate() throws {
@@ -64,6 +68,8 @@ struct RelayCommand: AsyncParsableCommand {
             if let value, value.bytes < 1 || value.bytes > Int64(Int32.max) { throw ValidationError("\(name) must be 1 byte to 2 GiB") }
         }
         if burstBytes != nil, maxBytesPerSecond == nil { throw ValidationError("--burst-bytes needs --max-bytes-per-second") }
+        if whenBudgetSpent != nil, uplinkBudget == nil { throw ValidationError("--when-budget-spent needs --uplink-budget") }
+        if let lanes, case .failure(let e) = LaneWeightsArgument.parse(lanes) { throw ValidationError("--lanes \(lanes.debugDescription): \(e)") }
         if try routesFromFile() != nil {
             guard sink == nil, sinkFile == nil else {
                 throw ValidationError("give --sink (or --sink-file) or routes in --config, not both")
@@ -99,7 +105,7 @@ struct RelayCommand: AsyncParsableCommand {
     /// The command line wins over the environment, which wins over the file.
     static let settableOptions = ["sink", "sink-file", "sweep-interval", "min-age", "max-attempts", "batch",
                                   "max-outage-backoff", "default-ttl", "metrics", "unhealthy-after", "log-format", "on-damage",
-                                  "max-bytes-per-second", "burst-bytes", "uplink-budget"]
+                                  "max-bytes-per-second", "burst-bytes", "uplink-budget", "when-budget-spent", "lanes"]
     static let settableFlags = ["strict-order", "wait-for-outbox", "dead-letter-expired"]
 
     /// The arguments the environment adds to `arguments` (those after `relay`).
@@ -220,6 +226,8 @@ struct RelayCommand: AsyncParsableCommand {
             config.maxBytesPerSecond = maxBytesPerSecond.map { Int($0.bytes) }
             config.burstBytes = burstBytes.map { Int($0.bytes) }
             config.uplinkBudget = uplinkBudget?.budget
+            if let whenBudgetSpent { config.uplinkBudget?.whenSpent = whenBudgetSpent }
+            if let lanes, case .success(let weights) = LaneWeightsArgument.parse(lanes) { config.lanes = weights }
             config.onDamage = onDamage
             config.waitForOutbox = waitForOutbox
             // The metrics backend is bootstrapped before the relay creates its metrics (the library never does).

@@ -11,7 +11,7 @@ import Outbox
 /// A route without `match` takes every message. `match` takes `type` (a glob), `key` (a glob) and
 /// `header` (`NAME`, or `NAME=VALUE`); all that are given must hold. `sink` takes what `--sink` takes
 /// (or `sink-file`, a file holding it). A route's options (`batch`, `max-attempts`, `max-outage-backoff`,
-/// `default-ttl`, `strict-order`, `dead-letter-expired`, `max-bytes-per-second`, `burst-bytes`, `uplink-budget`) take the place of the relay's for it;
+/// `default-ttl`, `strict-order`, `dead-letter-expired`, `max-bytes-per-second`, `burst-bytes`, `uplink-budget`, `when-budget-spent`, `lanes`) take the place of the relay's for it;
 /// `from-now: true` makes a route new to the outbox serve only what is appended from its first start.
 /// Anything else is refused with one line naming the file and the route.
 struct RelayRoutesFile {
@@ -23,6 +23,8 @@ struct RelayRoutesFile {
         var maxBytesPerSecond: Int?
         var burstBytes: Int?
         var uplinkBudget: UplinkBudget?
+        var lanes: [LaneWeight]?
+        var whenBudgetSpent: UplinkBudget.WhenSpent?
         var maxAttempts: Int?
         var maxOutageBackoff: Double?
         var defaultTtl: Double?
@@ -33,7 +35,7 @@ struct RelayRoutesFile {
 
     static let routeKeys: Set<String> = ["name", "sink", "sink-file", "match", "batch", "max-attempts", "max-outage-backoff",
                                          "default-ttl", "strict-order", "dead-letter-expired", "from-now", "max-bytes-per-second", "burst-bytes",
-                                         "uplink-budget"]
+                                         "uplink-budget", "when-budget-spent", "lanes"]
 
     /// The routes of the file at `path`; nil when it has none.
     static func routes(at path: String) throws -> [Route]? {
@@ -100,6 +102,19 @@ struct RelayRoutesFile {
             }
             route.uplinkBudget = b.budget
         }
+        if let v = fields["when-budget-spent"] {
+            guard let text = v as? String, let policy = UplinkBudget.WhenSpent(rawValue: text) else {
+                throw fail("\"when-budget-spent\" must be \"hold\" or \"critical-only\"")
+            }
+            route.whenBudgetSpent = policy
+        }
+        if let v = fields["lanes"] {
+            guard let text = v as? String else { throw fail("\"lanes\" must be a string NAME=WEIGHT,..., e.g. \"critical=8,normal=4,bulk=1\"") }
+            switch LaneWeightsArgument.parse(text) {
+            case .success(let weights): route.lanes = weights
+            case .failure(let e): throw fail("\"lanes\": \(e)")
+            }
+        }
         route.strictOrder = try flag("strict-order")
         route.deadLetterExpired = try flag("dead-letter-expired")
         route.fromNow = try flag("from-now") ?? false
@@ -137,6 +152,13 @@ struct RelayRoutesFile {
             if let v = r.maxBytesPerSecond { c.maxBytesPerSecond = v }
             if let v = r.burstBytes { c.burstBytes = v }
             if let v = r.uplinkBudget { c.uplinkBudget = v }
+            if let v = r.lanes { c.lanes = v }
+            if let v = r.whenBudgetSpent {
+                guard c.uplinkBudget != nil else {
+                    throw OutboxError(.invalidArgument, "route \(r.name): \"when-budget-spent\" needs an uplink budget (\"uplink-budget\", or --uplink-budget)")
+                }
+                c.uplinkBudget?.whenSpent = v
+            }
             if let v = r.maxOutageBackoff { c.maxOutageBackoff = .milliseconds(Int64(v * 1000)) }
             if let v = r.defaultTtl { c.defaultTimeToLive = .milliseconds(Int64(v * 1000)) }
             if let v = r.strictOrder { c.strictOrder = v }

@@ -15,3 +15,5 @@ struct UplinkBudgetArgument: ExpressibleByArgument, Sendable {
 
     static var defaultCompletionKind: CompletionKind { .default }
 }
+
+extension UplinkBudget.WhenSpent: ExpressibleByArgument {}

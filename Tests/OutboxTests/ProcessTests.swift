@@ -315,7 +315,11 @@ struct CommandTests {
         for (args, says) in [(["dump", dir, "--from", "-1"], "'-1' is invalid for '--from"), (["relay", dir, "--sink", "stdout", "--batch", "-1"], "--batch must be at least 1"),
                              (["check", dir, "--max-pending-age", "-5"], "--max-pending-age must be"),
                              (["relay", dir, "--sink", "stdout", "--max-bytes-per-second", "0"], "--max-bytes-per-second must be"),
-                             (["relay", dir, "--sink", "stdout", "--burst-bytes", "4K"], "--burst-bytes needs --max-bytes-per-second")] {
+                             (["relay", dir, "--sink", "stdout", "--burst-bytes", "4K"], "--burst-bytes needs --max-bytes-per-second"),
+                             (["relay", dir, "--sink", "stdout", "--lanes", "critical=8,critical=1"], "names lane critical twice"),
+                             (["relay", dir, "--sink", "stdout", "--lanes", "bulk"], "\"bulk\" is not NAME=WEIGHT"),
+                             (["relay", dir, "--sink", "stdout", "--lanes", "Big=2"], "lane \"Big\" holds a character"),
+                             (["relay", dir, "--sink", "stdout", "--when-budget-spent", "critical-only"], "--when-budget-spent needs --uplink-budget")] {
             let r = try await runOutbox(args)
             #expect(r.status == 64 && r.stderr.contains(says) && !r.stderr.contains("Missing value"), "\(args): \(r.stderr)")
         }
@@ -477,7 +481,7 @@ struct BenchTests {
             "commit.concurrent16": ["sqlite", "floor.append"], "commit.concurrent64": ["sqlite", "floor.append"],
             "commit.batch100": ["floor.append×100", "sqlite"], "relay.drain.keyed": ["sqlite.drain", "sqlite.drain1000"], "relay.drain.keyless": ["sqlite.drain", "sqlite.drain1000"],
             "relay.live": [], "open.1M": ["read.all"], "writeAmplification.1": ["sqlite", "floor.pages"], "writeAmplification.16": ["sqlite", "floor.pages"],
-            "relay.routes3": ["relay.route1", "floor.sinks3", "floor.sink1"],
+            "relay.routes3": ["relay.route1", "floor.sinks3", "floor.sink1"], "lanes.outage": [],
         ]
         #expect(Set(scenarios.keys) == Set(expected.keys), "quick mode has no open.5M: \(scenarios.keys.sorted())")
         for (name, baselines) in expected {
@@ -495,6 +499,11 @@ struct BenchTests {
         #expect((single["messagesPerFdatasync"] as? NSNumber)?.doubleValue == 1, "one producer: one counted fdatasync per commit")
         let goals = try #require(scenarios["commit.concurrent16"]?["goals"] as? [[String: Any]])
         #expect(goals.count == 2 && goals.allSatisfy { $0["met"] is Bool && $0["value"] is NSNumber })
+        // lanes.outage (issue 28): the critical lane's p99 and the five properties, judged.
+        let lanes = try #require(scenarios["lanes.outage"]?["outbox"] as? [String: Any])
+        #expect(lanes["p99Ms"] is NSNumber && lanes["linkUse"] is NSNumber && lanes["orderViolations"] is NSNumber, "\(lanes)")
+        let laneGoals = try #require(scenarios["lanes.outage"]?["goals"] as? [[String: Any]])
+        #expect(laneGoals.count == 5 && laneGoals.allSatisfy { $0["met"] is Bool && $0["value"] is NSNumber })
         #expect(try FileManager.default.contentsOfDirectory(atPath: tmp.path).isEmpty, "the scratch directory is removed")
 
         let only = try await runOutbox(["bench", "--dir", tmp.path, "--quick", "--scale", "0.002", "--rounds", "1", "--only", "commit.single,open", "--markdown"])

@@ -299,6 +299,9 @@ struct RouteConfigTests {
                                  (#"{"routes": [{"name": "a", "sink": "stdout", "batch": 0}]}"#, "\"batch\" must be at least 1"),
                                  (#"{"routes": [{"name": "a", "sink": "stdout", "max-bytes-per-second": 0}]}"#, "\"max-bytes-per-second\" must be at least 1"),
                                  (#"{"routes": [{"name": "a", "sink": "ftp://x"}]}"#, "route a"),
+                                 (#"{"routes": [{"name": "a", "sink": "stdout", "lanes": "critical=0,bulk=1"}]}"#, "gives lane critical a weight of 0"),
+                                 (#"{"routes": [{"name": "a", "sink": "stdout", "lanes": 5}]}"#, "\"lanes\" must be a string"),
+                                 (#"{"routes": [{"name": "a", "sink": "stdout", "when-budget-spent": "maybe"}]}"#, "\"hold\" or \"critical-only\""),
                                  (#"{"routes": []}"#, "one or more routes")] {
             try file.write(toFile: config, atomically: true, encoding: .utf8)
             let bad = try await runOutbox(["relay", dir, "--config", config])

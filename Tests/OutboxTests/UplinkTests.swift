@@ -78,6 +78,33 @@ struct UplinkTests {
         print("[uplink] \(total) bytes in \(batches.count) batches over \(took) (cap 40,000 B/s, burst 8,000)")
     }
 
+    /// With `critical-only`, a spent budget holds every lane but `critical`: a critical message appended
+    /// after the budget is spent still goes (its bytes counted past the budget), the bulk backlog waits.
+    @Test func aSpentBudgetLetsOnlyCriticalThroughWhenToldTo() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let payload = [UInt8](repeating: 0x63, count: 200)
+        for i in 0..<20 { try await outbox.append(OutboxMessage(type: "Reading", key: "k\(i % 3)", payload: payload, lane: .bulk)) }
+        let sink = TimedSink()
+        var config = relayConfiguration()
+        config.uplinkBudget = UplinkBudget(bytes: 2_000, per: .hour, whenSpent: .criticalOnly)
+        let log = LogCapture()
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: config, outbox: outbox, logger: log.logger)
+        try await running(relay) {
+            try await eventually("the budget is spent") { log.lines.contains { $0.message.contains("only critical messages go") } }
+            let before = sink.batches.flatMap(\.messages)
+            #expect(!before.isEmpty && before.allSatisfy { $0.message.lane == .bulk })
+            let alarm = try await outbox.append(OutboxMessage(type: "Alarm", key: "k1", payload: payload, lane: .critical))
+            try await eventually("the critical message goes past the budget") { sink.batches.contains { $0.messages.contains { $0.seq == alarm } } }
+            #expect(sink.batches.flatMap(\.messages).count == before.count + 1, "no bulk message went after the budget was spent")
+        }
+        let stats = try OutboxReader(path: dir).stats()
+        #expect(stats.uplink.first.map { $0.spentBytes > 2_000 } == true, "the critical message's bytes are counted: \(stats.uplink)")
+        #expect(stats.pending == UInt64(20 - sink.batches.flatMap(\.messages).count + 1))
+        try await outbox.close()
+    }
+
     /// Periods are UTC hours, days and months.
     @Test func aBudgetsPeriodIsAnHourADayOrAMonthInUTC() {
         let t = Date(timeIntervalSince1970: 1_796_550_000)  // 2026-12-06T09:40:00Z

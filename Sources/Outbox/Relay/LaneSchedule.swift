@@ -41,6 +41,9 @@ struct LaneSchedule {
         return lanes.map { $0.lane == .normal ? (named.isEmpty ? .all : .allBut(named)) : .only([$0.lane.name]) }
     }
 
+    /// The index of `lane` if it is listed.
+    func index(of lane: OutboxLane) -> Int? { index[lane.name] }
+
     /// The lane a message travels in: its own if listed, else `normal`.
     func lane(of m: OutboxMessage) -> Int { m.lane == .normal ? normal : index[m.lane.name] ?? normal }
 

@@ -149,7 +149,8 @@ struct RelayQueue {
     /// (``StoredMessage/wireBytes(framing:)``): one message is always taken, unless `strict`; then a first
     /// message above the limit stays, and the batch says it was held back. The batch is of one lane, the
     /// one whose turn it is (``LaneSchedule``), and keeps to what that lane may still send in its round.
-    mutating func nextBatch(now: ContinuousClock.Instant, wire: (limit: Int, framing: Int, strict: Bool)? = nil) -> Batch {
+    /// With `only`, nothing but that lane's messages go (past an uplink budget, only `critical`).
+    mutating func nextBatch(now: ContinuousClock.Instant, wire: (limit: Int, framing: Int, strict: Bool)? = nil, only: Int? = nil) -> Batch {
         batchNumber += 1
         while let w = waiting.min, w.at <= now {
             waiting.pop()
@@ -162,7 +163,7 @@ struct RelayQueue {
         batch.number = batchNumber
         // A lane's heap may hold only outdated items, or a first message larger than what its round left
         // it: then its batch is empty, and another lane's turn comes (a new round, if every lane had one).
-        while let lane = lanes.next(ready: ready.map { !$0.isEmpty }) {
+        while let lane = lanes.next(ready: ready.indices.map { !ready[$0].isEmpty && (only == nil || only == $0) }) {
             batch = nextBatch(of: lane, now: now, wire: wire)
             if !batch.isEmpty || batch.heldBack { break }
         }

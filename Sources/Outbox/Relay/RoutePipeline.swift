@@ -73,15 +73,23 @@ final class RoutePipeline: @unchecked Sendable {
             }
             // Under an uplink cap or budget, the batch waits for its worth, and keeps to it.
             var wire: (limit: Int, framing: Int, strict: Bool)?
+            var pastBudget: Int?
             if let uplink, queue.count > 0 {
                 switch uplink.decide(queued: queue.heldBytes, now: clock.now, wall: Date()) {
                 case .wait(let d):
                     try await waitForUplink(d)
                     continue
-                case .go(let limit, let strict): wire = (limit, uplink.framing, strict)
+                case .go(let limit, let strict, let past):
+                    wire = (limit, uplink.framing, strict)
+                    pastBudget = past
                 }
             }
             var batch = queue.nextBatch(now: clock.now, wire: wire)
+            if batch.heldBack, let pastBudget, let uplink, let critical = queue.lanes.index(of: .critical) {
+                // The budget left holds no more: past it, lane critical alone goes (critical-only).
+                batch = queue.nextBatch(now: clock.now, wire: (pastBudget, uplink.framing, false), only: critical)
+                if batch.isEmpty { batch.heldBack = true }
+            }
             if batch.heldBack, let uplink {
                 try await waitForUplink(uplink.heldBack(wall: Date()))
                 continue

@@ -17,7 +17,9 @@ final class RouteUplink {
     enum Decision: Equatable {
         /// Go, with at most `limit` bytes on the wire; `strict`: not even one message above it (the
         /// budget), rather than one message whatever its size (the rate cap, which borrows).
-        case go(limit: Int, strict: Bool)
+        /// `pastBudget`: with ``UplinkBudget/WhenSpent/criticalOnly``, what lane `critical` may send when
+        /// the budget left holds nothing more (the rate cap's allowance alone).
+        case go(limit: Int, strict: Bool, pastBudget: Int? = nil)
         /// Wait this long first.
         case wait(Duration)
     }
@@ -57,22 +59,29 @@ final class RouteUplink {
 
     /// What the next batch may do, with `queued` bytes waiting.
     func decide(queued: Int, now: ContinuousClock.Instant, wall: Date) -> Decision {
-        var (limit, strict) = (Int.max, false)
+        var (left, strict, criticalPast) = (Int.max, false, false)
         if let bounds = roll(wall), let spend {
-            let left = Int64(spend.budget.bytes) - spend.spentBytes
-            guard left > 0 else { return .wait(hold(until: bounds.end, wall: wall)) }
-            (limit, strict) = (Int(left), true)
+            left = Int(max(0, Int64(spend.budget.bytes) - spend.spentBytes))
+            strict = true
+            criticalPast = spend.budget.whenSpent == .criticalOnly
+            if left == 0 {
+                // Spent: hold, or (critical-only) let the next batch try lane critical alone.
+                let wait = hold(until: bounds.end, wall: wall)
+                if !criticalPast { return .wait(wait) }
+            }
         }
+        var allowance = Int.max
         if var b = bucket {
-            let allowance = b.allowance(queued: queued, now: now)
+            let a = b.allowance(queued: queued, now: now)
             bucket = b
-            if allowance.wait > .zero { return .wait(allowance.wait) }
-            limit = min(limit, allowance.bytes)
+            if a.wait > .zero { return .wait(a.wait) }
+            allowance = a.bytes
         }
-        return .go(limit: limit, strict: strict)
+        return .go(limit: min(left, allowance), strict: strict, pastBudget: criticalPast ? allowance : nil)
     }
 
-    /// The next message is larger than the budget left: the route holds until the period ends.
+    /// The next message is larger than the budget left (or, past the budget, nothing `critical` is
+    /// ready): the route holds until the period ends (a `critical` message appended meanwhile wakes it).
     func heldBack(wall: Date) -> Duration {
         guard let bounds = roll(wall) else { return .seconds(1) }
         return hold(until: bounds.end, wall: wall)
@@ -81,7 +90,8 @@ final class RouteUplink {
     private func hold(until end: Date, wall: Date) -> Duration {
         if !holding, let spend {
             holding = true
-            env.logger.notice("uplink budget spent; holding messages until the period ends",
+            env.logger.notice(spend.budget.whenSpent == .hold ? "uplink budget spent; holding messages until the period ends"
+                                : "uplink budget spent; only critical messages go until the period ends",
                               metadata: ["budget": "\(spend.budget)", "until": "\(end)"])
         }
         return .milliseconds(Int64(max(1, end.timeIntervalSince(wall) * 1000).rounded(.up)))
