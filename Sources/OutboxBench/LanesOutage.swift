@@ -16,56 +16,36 @@ package enum LanesOutage {
 
     /// Fills `path` with `messages` `bulk` messages (64 keys), in commits of 1000.
     static func prepare(at path: String, messages: Int, payload: [UInt8], logger: Logger) async throws {
-        try await onDedicatedThread("outbox-bench-fill") {
-            let outbox = try Outbox(openingAt: path, logger: logger)
-            var i = 0
-            while i < messages {
-                let n = min(1000, messages - i)
-                try outbox.appendBlocking(contentsOf: (i..<(i + n)).map {
-                    OutboxMessage(type: "Telemetry", key: "sensor-\($0 % 64)", payload: payload, lane: .bulk)
-                })
-                i += n
-            }
-            try outbox.closeBlocking()
-        }
+        try await OutboxWorkload.backlog(at: path, messages: messages, keyed: true, payload: payload, lane: .bulk, logger: logger)
     }
 
-    /// A sink that takes every batch at once and records, for each message, when it came and its bytes on
-    /// the wire (the cap is the relay's: this is the link).
-    private final class LinkSink: OutboxSink, @unchecked Sendable {
-        struct Sent {
-            var seq: UInt64
-            var at: ContinuousClock.Instant
-            var bytes: Int
-            var lane: OutboxLane
-            var key: String?
-        }
-        private let sent = Mutex<[Sent]>([])
-        var framingBytes: Int { 64 }
-
-        func publish(_ batch: [StoredMessage]) async -> [PublishOutcome] {
-            let now = ContinuousClock.now
-            sent.withLock { s in
-                for m in batch { s.append(Sent(seq: m.seq, at: now, bytes: m.wireBytes(framing: 64), lane: m.message.lane, key: m.message.key)) }
-            }
-            return batch.map { _ in .published }
-        }
-
-        var all: [Sent] { sent.withLock { $0 } }
+    /// What the link carried: one message, when it arrived and its bytes on the wire.
+    struct Sent {
+        var seq: UInt64
+        var at: ContinuousClock.Instant
+        var bytes: Int
+        var lane: OutboxLane
+        var key: String?
     }
 
-    /// One round: a relay over the outbox at `path` (its backlog left by ``prepare``, and by earlier
-    /// rounds), capped at ``capBytesPerSecond``, for `window` plus two seconds of warm-up (the bucket's
-    /// first burst), with a critical message appended every `interval`.
+    /// One round: `outbox relay` in a process of its own (so that its memory is its own) over the outbox
+    /// at `path` (its backlog left by ``prepare``, and by earlier rounds), capped at ``capBytesPerSecond``,
+    /// publishing to its standard output, which this process reads as the link; for `window` plus two
+    /// seconds of warm-up (the bucket's first burst), with a critical message appended every `interval`
+    /// by a writer in this process.
     static func round(_ path: String, window: Duration, interval: Duration, payload: [UInt8], logger: Logger) async throws -> BenchSample {
-        resetPeakMemory()
         let outbox = try await Outbox.open(at: path, logger: logger)
-        let sink = LinkSink()
-        var config = OutboxRelayConfiguration()
-        config.maxBytesPerSecond = capBytesPerSecond
-        config.lanes = lanes
-        let relay = OutboxRelay(path: path, sink: sink, configuration: config, outbox: outbox, logger: logger)
-        let task = Task { try await relay.run() }
+        let link = try Link(path: path)
+        defer { link.stop() }
+        // The relay is active once it publishes: the backlog's first batch.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while link.sent.isEmpty {
+            guard link.isRunning, ContinuousClock.now < deadline else {
+                try? await outbox.close()
+                throw OutboxError(.broker, "the relay of lanes.outage published nothing (\(link.isRunning ? "within 60 s" : "it exited"))", path: path)
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
         let start = ContinuousClock.now
         let (from, to) = (start + .seconds(2), start + .seconds(2) + window)
         var committed: [UInt64: (at: ContinuousClock.Instant, bytes: Int)] = [:]
@@ -82,19 +62,85 @@ package enum LanesOutage {
             // The critical messages of the window have a little longer to go.
             try await Task.sleep(for: .seconds(2))
         } catch {
-            task.cancel()
-            _ = try? await task.value
             try? await outbox.close()
             throw error
         }
-        task.cancel()
-        try await task.value
+        let peak = link.peakMemoryMiB()
+        link.stop()
         try await outbox.close()
-        return measure(sink.all, committed: committed, from: from, to: to)
+        var sample = measure(link.sent, committed: committed, from: from, to: to)
+        sample.figures["peakRSSMiB"] = peak
+        return sample
+    }
+
+    /// `outbox relay DIR --sink stdout` with the cap and the lanes, its standard output read line by line
+    /// on a thread of its own.
+    private final class Link: @unchecked Sendable {
+        private let process = Process()
+        private let pipe = Pipe()
+        /// What the reader thread took from the pipe.
+        private final class Received: Sendable {
+            let sent = Mutex<[Sent]>([])
+        }
+        private let received = Received()
+        private let reader: Thread
+
+        init(path: String) throws {
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+            process.arguments = ["relay", path, "--sink", "stdout", "--max-bytes-per-second", "\(LanesOutage.capBytesPerSecond)",
+                                 "--lanes", lanes.map(\.description).joined(separator: ",")]
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            let (handle, received) = (pipe.fileHandleForReading, received)
+            reader = Thread {
+                var pending: [UInt8] = []
+                while true {
+                    let chunk = handle.availableData
+                    if chunk.isEmpty { return }
+                    let now = ContinuousClock.now
+                    pending += chunk
+                    while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                        if let sent = Link.parse(pending[..<newline], at: now) { received.sent.withLock { $0.append(sent) } }
+                        pending.removeSubrange(...newline)
+                    }
+                }
+            }
+            try process.run()
+            reader.start()
+        }
+
+        var isRunning: Bool { process.isRunning }
+        var sent: [Sent] { received.sent.withLock { $0 } }
+
+        /// The relay's peak resident set size (`VmHWM`), in MiB, or NaN where unknown.
+        func peakMemoryMiB() -> Double {
+            guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+                  let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+                  let kib = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return .nan }
+            return kib / 1024
+        }
+
+        func stop() {
+            guard process.isRunning else { return }
+            process.terminate()
+            process.waitUntilExit()
+        }
+
+        /// A record of the stdout sink (``SinkRecord``) as the link carried it: its bytes on the wire are
+        /// counted as the relay counts them (``StoredMessage/wireBytes(framing:)``, 64 bytes of framing).
+        static func parse(_ line: ArraySlice<UInt8>, at: ContinuousClock.Instant) -> Sent? {
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let seq = (o["seq"] as? NSNumber)?.uint64Value,
+                  let type = o["type"] as? String, let payload = (o["payload"] as? String).flatMap({ Data(base64Encoded: $0) }) else { return nil }
+            let headers = (o["headers"] as? [[String: String]] ?? []).map { OutboxMessage.Header($0["name"] ?? "", $0["value"] ?? "") }
+            let lane = OutboxLane(o["lane"] as? String ?? OutboxLane.normal.name)
+            let m = OutboxMessage(type: type, key: o["key"] as? String, headers: headers, payload: Array(payload), lane: lane)
+            let bytes = StoredMessage(seq: seq, message: m, segment: "", offset: 0, compressed: false).wireBytes(framing: 64)
+            return Sent(seq: seq, at: at, bytes: bytes, lane: lane, key: m.key)
+        }
     }
 
     /// The round's figures from what the link carried.
-    private static func measure(_ sent: [LinkSink.Sent], committed: [UInt64: (at: ContinuousClock.Instant, bytes: Int)], from: ContinuousClock.Instant,
+    private static func measure(_ sent: [Sent], committed: [UInt64: (at: ContinuousClock.Instant, bytes: Int)], from: ContinuousClock.Instant,
                                 to: ContinuousClock.Instant) -> BenchSample {
         let inWindow = sent.filter { $0.at >= from && $0.at < to }
         let bytes = inWindow.reduce(0) { $0 + $1.bytes }
@@ -128,21 +174,7 @@ package enum LanesOutage {
         sample.figures = ["linkUse": Double(bytes) / window.seconds / Double(capBytesPerSecond),
                           "laneShareMin": shareRatio.isFinite ? shareRatio : 0,
                           "orderViolations": Double(violations),
-                          "criticalMessages": Double(latencies.count),
-                          "peakRSSMiB": peakMemoryMiB()]
+                          "criticalMessages": Double(latencies.count)]
         return sample
-    }
-
-    /// Resets the process's peak resident set size (Linux: `/proc/self/clear_refs`).
-    private static func resetPeakMemory() {
-        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
-    }
-
-    /// The process's peak resident set size since the last reset, in MiB (`VmHWM`), or NaN where unknown.
-    private static func peakMemoryMiB() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kib = Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") else { return .nan }
-        return kib / 1024
     }
 }

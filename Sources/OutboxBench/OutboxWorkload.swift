@@ -54,14 +54,14 @@ enum OutboxWorkload {
 
     /// Fills a fresh outbox at `path` with `messages` pending messages, 1,000 per commit (keys `user-0`
     /// to `user-63`, or none).
-    static func backlog(at path: String, messages: Int, keyed: Bool, payload: [UInt8], logger: Logger) async throws {
+    static func backlog(at path: String, messages: Int, keyed: Bool, payload: [UInt8], lane: OutboxLane = .normal, logger: Logger) async throws {
         try await onDedicatedThread("outbox-bench-fill") {
             let outbox = try Outbox(openingAt: path, logger: logger)
             var i = 0
             while i < messages {
                 let n = min(1000, messages - i)
                 try outbox.appendBlocking(contentsOf: (i..<(i + n)).map {
-                    OutboxMessage(type: "UserRegistered", key: keyed ? "user-\($0 % 64)" : nil, payload: payload)
+                    OutboxMessage(type: "UserRegistered", key: keyed ? "user-\($0 % 64)" : nil, payload: payload, lane: lane)
                 })
                 i += n
             }

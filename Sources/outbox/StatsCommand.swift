@@ -11,11 +11,12 @@ struct StatsCommand: AsyncParsableCommand {
     @Flag(help: "One JSON object.") var json = false
     @Flag(help: "Sizes in exact bytes (the default shows them in KiB, MiB, GiB).") var bytes = false
     @Option(help: "Only this route (a relay of several sinks): its pending messages, sink and last publish.") var route: String?
+    @Flag(help: "Also each lane's pending messages and oldest (reads every pending message).") var lanes = false
 
     func run() async throws {
         try await reportingErrors {
             _ = CLILogging.bootstrap
-            let s = try OutboxReader(path: dir).stats(perRoute: true)
+            let s = try OutboxReader(path: dir).stats(perRoute: true, perLane: lanes)
             if let route {
                 guard let r = s.routes.first(where: { $0.name == route }) else {
                     throw OutboxError(.invalidArgument, "no route \(route) in the running relay's status"
@@ -59,6 +60,7 @@ struct StatsCommand: AsyncParsableCommand {
                 j.string("lastPublish", s.lastPublishMicros.map(rfc3339(micros:)))
                 j.raw("routes", "[" + s.routes.map(Self.routeJSON).joined(separator: ",") + "]")
                 j.raw("uplink", "[" + s.uplink.map(Self.uplinkJSON).joined(separator: ",") + "]")
+                if lanes { j.raw("lanes", "[" + s.lanes.map(Self.laneJSON).joined(separator: ",") + "]") }
                 Output.shared.write(j.text + "\n")
             } else {
                 Output.shared.write("""
@@ -87,6 +89,9 @@ struct StatsCommand: AsyncParsableCommand {
                             + "\(r.pending.map(String.init) ?? "-") pending, oldest \(Self.oldest(r.oldestPendingAgeSeconds, r.oldestPendingSeq)); sink "
                             + (r.sinkReachable ? "reachable" : "unreachable: " + (r.sinkError ?? ""))
                             + "; last publish \(r.lastPublishMicros.map(rfc3339(micros:)) ?? "-")\n"
+                    }.joined() + s.lanes.map { l in
+                        "lane \(l.name):".padding(toLength: 20, withPad: " ", startingAt: 0)
+                            + "\(l.pending) pending, oldest \(Self.oldest(l.oldestPendingAgeSeconds, l.oldestPendingSeq))\n"
                     }.joined() + s.uplink.map { u in
                         "uplink \(u.route):".padding(toLength: 20, withPad: " ", startingAt: 0)
                             + "\(size(u.spentBytes)) of \(size(u.budgetBytes)) this \(u.period), whole again \(rfc3339(micros: u.resetsMicros))\n"
@@ -99,6 +104,16 @@ struct StatsCommand: AsyncParsableCommand {
     static func oldest(_ age: Double?, _ seq: UInt64?) -> String {
         guard let age, let seq else { return "-" }
         return String(format: "%.1f s ago (seq \(seq))", age)
+    }
+
+    /// One lane's backlog as a JSON object.
+    static func laneJSON(_ l: OutboxStats.Lane) -> String {
+        var j = JSONLine()
+        j.string("lane", l.name)
+        j.number("pending", l.pending)
+        j.number("oldestPendingSeq", l.oldestPendingSeq)
+        j.double("oldestPendingAgeSeconds", l.oldestPendingAgeSeconds)
+        return j.text
     }
 
     /// One route's uplink budget and spend as a JSON object.

@@ -10,7 +10,7 @@ public struct MessageID: Hashable, Sendable, CustomStringConvertible {
 
     public init(_ uuid: UUID) { self.uuid = uuid }
 
-    /// No id yet (the nil UUID): what ``OutboxMessage/init(id:type:key:headers:payload:createdAt:)`` sets
+    /// No id yet (the nil UUID): what ``OutboxMessage/init(id:type:key:headers:payload:createdAt:lane:)`` sets
     /// when it is given none. Appending gives such a message a new UUIDv7.
     public static let unassigned = MessageID(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
 

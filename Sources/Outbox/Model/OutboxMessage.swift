@@ -16,7 +16,7 @@ import Foundation
 /// try await outbox.append(contentsOf: batch)   // five messages, five ids
 /// ```
 ///
-/// An id the caller sets (``init(id:type:key:headers:payload:createdAt:)`` or ``id``) is kept: appending
+/// An id the caller sets (``init(id:type:key:headers:payload:createdAt:lane:)`` or ``id``) is kept: appending
 /// the same id again is deliberate, and a broker that deduplicates (NATS JetStream) publishes it once.
 /// A commit that holds one id twice is refused (``OutboxError/Code/invalidArgument``). Read the ids given
 /// at append from ``OutboxReader`` or from what the relay publishes (``StoredMessage/message``).

@@ -178,9 +178,15 @@ package final class LogTail {
         try chain.walk(segment, tail) { frame in
             let last = frame.header.first + UInt64(frame.header.count) - 1
             if last < nextSeq { return true }
-            taking(frame)
-            if frame.header.kind == .hole { holes.insert(max(frame.header.first, nextSeq)...last) }
+            if frame.header.kind == .hole {
+                taking(frame)
+                holes.insert(max(frame.header.first, nextSeq)...last)
+            }
             if everyLane || takesAny(frame) {
+                // Taken: what is returned must be durable (the read's sync). A frame passed over needs no
+                // sync: it is whole (checked, or at or below the durable mark), and only a power loss, which
+                // this process does not outlive, could take it back.
+                if frame.header.kind != .hole { taking(frame) }
                 budget.bytes += try segment.messages(in: frame, from: nextSeq, lanes: lanes, into: &out)
             } else {
                 budget.passedOver += Int64(FrameHeader.size) + Int64(frame.header.bodyLength)

@@ -88,9 +88,16 @@ public final class OutboxReader: Sendable {
     }
 
     /// ``stats(now:)``; with `perRoute`, each route of a running relay of several routes also gets what
-    /// it has pending (``OutboxStats/Route/pending``, its oldest): one walk of the pending messages.
-    public func stats(now: Date = Date(), perRoute: Bool) throws -> OutboxStats {
+    /// it has pending (``OutboxStats/Route/pending``, its oldest): one walk of the pending messages; with
+    /// `perLane`, each lane too (``OutboxStats/lanes``: another walk).
+    public func stats(now: Date = Date(), perRoute: Bool, perLane: Bool = false) throws -> OutboxStats {
         var s = try stats(now: now, lastSeq: nil)
+        if perLane {
+            s.lanes = try laneBacklogs(now: now).map {
+                OutboxStats.Lane(name: $0.lane, pending: $0.backlog.pending, oldestPendingSeq: $0.backlog.oldestSeq,
+                                 oldestPendingAgeSeconds: $0.backlog.oldestAgeSeconds)
+            }
+        }
         guard perRoute, !s.routes.isEmpty, let status = RelayStatusFile.read(in: directory, holder: s.relayPid) else { return s }
         let backlogs = try routeBacklogs(status.routes.map { ($0.name, $0.match) }, now: now)
         for i in s.routes.indices {

@@ -61,6 +61,18 @@ public struct OutboxStats: Sendable, Equatable, Codable {
     /// the current period, as the relay last recorded it (FORMAT.md §1d).
     public var uplink: [Uplink] = []
 
+    /// What each lane has pending (``OutboxReader/stats(now:perRoute:perLane:)`` with `perLane`; empty
+    /// otherwise), in the order the lanes first appear in the log.
+    public var lanes: [Lane] = []
+
+    public struct Lane: Sendable, Equatable, Codable {
+        public var name: String
+        public var pending: UInt64
+        /// The lane's lowest pending number, and how long ago that message was created, in seconds.
+        public var oldestPendingSeq: UInt64?
+        public var oldestPendingAgeSeconds: Double?
+    }
+
     public struct Uplink: Sendable, Equatable, Codable {
         /// The route (`default` for a relay of one sink).
         public var route: String
@@ -73,7 +85,7 @@ public struct OutboxStats: Sendable, Equatable, Codable {
         public var resetsMicros: Int64
     }
 
-    /// What the relay last reported about one of its routes, and (``OutboxReader/stats(now:perRoute:)``)
+    /// What the relay last reported about one of its routes, and (``OutboxReader/stats(now:perRoute:perLane:)``)
     /// what the route has pending.
     public struct Route: Sendable, Equatable, Codable {
         public var name: String
