@@ -91,6 +91,58 @@ struct DiskBudgetTests {
         #expect(Set(sink.published.map(\.seq)) == Set(stats.firstSeq...12000))
     }
 
+    /// Issue 28, drop by lane: three lanes interleaved, commit by commit, into a budget that fills many
+    /// times over under drop-oldest. Bulk goes first, then normal, then critical: a message of a higher
+    /// lane is dropped only when no older message of a lower lane is kept (what is newer than it was in the
+    /// active segment then, which is never dropped); the segments
+    /// rewritten without the dropped commits verify clean, and a relay publishes exactly what is kept,
+    /// tombstoning nothing as lost.
+    @Test func dropOldestDropsTheLowestLaneFirst() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var c = configuration()
+        c.maxDiskBytes = 1 << 20
+        c.onFull = .dropOldest
+        let outbox = try await Outbox.open(at: dir, configuration: c, logger: quietLogger)
+        let lanes: [OutboxLane] = [.bulk, .bulk, .bulk, .normal, .bulk, .critical, .bulk, .normal]
+        var laneOf: [UInt64: OutboxLane] = [:]
+        for i in 0..<16000 {
+            let lane = lanes[i % lanes.count]
+            let seq = try await outbox.append(OutboxMessage(type: "T", key: "k\(i % 5)", payload: [UInt8](repeating: 7, count: 300), lane: lane))
+            laneOf[seq] = lane
+        }
+        try await outbox.close()
+        let reader = try OutboxReader(path: dir)
+        let dropped = try reader.tombstones().dropped
+        let kept = try reader.messages()
+        #expect(!dropped.isEmpty, "the budget filled")
+        let droppedSeqs = dropped.ranges.flatMap { $0 }
+        let droppedLanes = Set(droppedSeqs.compactMap { laneOf[$0] })
+        let rank = { (l: OutboxLane) in LaneDrop.rank(l.name) }
+        // The newest dropped message of each rank: every kept message of a lower rank is newer than it.
+        var newestDropped = [UInt64](repeating: 0, count: 3)
+        for seq in droppedSeqs { if let lane = laneOf[seq] { newestDropped[rank(lane)] = max(newestDropped[rank(lane)], seq) } }
+        for m in kept {
+            let r = rank(m.message.lane)
+            for higher in (r + 1)..<3 where newestDropped[higher] > m.seq {
+                Issue.record("kept \(m.message.lane) message \(m.seq) is older than dropped \(["bulk", "normal", "critical"][higher]) message \(newestDropped[higher])")
+            }
+        }
+        #expect(droppedLanes == [.bulk, .normal, .critical], "the budget filled with critical messages too: \(droppedLanes)")
+        #expect(kept.contains { $0.message.lane == .critical }, "critical messages are kept")
+        #expect(Set(kept.map(\.seq)).isDisjoint(with: Set(dropped.ranges.flatMap { $0 })))
+        #expect(UInt64(kept.count) + dropped.count(in: 1...16000) == 16000, "every number kept or dropped")
+        #expect(try DiskBudget.usage(of: reader.directory) <= 1 << 20)
+        #expect(try OutboxInspector.verify(path: dir).problems.filter { $0.kind != .leftoverFile }.isEmpty)
+        let sink = RecordingSink()
+        try await running(OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), logger: quietLogger)) {
+            try await eventually("every kept message delivered") { sink.published.count == kept.count }
+        }
+        #expect(Set(sink.published.map(\.seq)) == Set(kept.map(\.seq)))
+        #expect(try reader.lostSequenceNumbers().isEmpty, "a dropped number is dropped, not lost")
+        print("[dropOldestDropsTheLowestLaneFirst] dropped \(dropped.count(in: 1...16000)) (\(droppedLanes.map(\.name).sorted())), kept \(kept.count)")
+    }
+
     /// Issue 25, item 12: one damaged frame of `dropped.log` made verify ignore every frame of it, and
     /// repair then tombstoned every dropped number as dead (lost). Only the damaged frame's numbers may
     /// become lost; the others stay dropped, and none is both.

@@ -72,11 +72,12 @@ extension SegmentSalvage {
 
     /// Hole frames for `range` (split to fit the count field), starting at `offset`, part of a write
     /// whose tag is `tag`.
-    static func holeFrames(_ range: ClosedRange<UInt64>, identity: FileIdentity, offset: Int64, note: String, tag: UInt16) -> [[UInt8]] {
+    static func holeFrames(_ range: ClosedRange<UInt64>, identity: FileIdentity, offset: Int64, note: String, tag: UInt16,
+                           reason: String? = nil) -> [[UInt8]] {
         var frames: [[UInt8]] = []
         var start = range.lowerBound
         var at = offset
-        let body = Array("lost to damage (\(note))".utf8)
+        let body = Array((reason ?? "lost to damage (\(note))").utf8)
         while start <= range.upperBound {
             let count = min(range.upperBound - start + 1, UInt64(UInt32.max))
             let frame = FrameHeader.frame(kind: .hole, first: start, count: UInt32(count), body: body, identity: identity, offset: at, tag: tag)

@@ -93,19 +93,27 @@ struct WriterBudget {
                 if otherBytes + active.bytes(adding: bytes) <= budget.appendLimit { return true }
                 let segments = try FileNames.list(directory).segments
                 guard segments.count >= 2 else { return false }  // only the active segment is left
-                let (first, next) = (segments[0], segments[1])
+                let sealed = zip(segments, segments.dropFirst()).map { (name: $0.name, base: $0.base, end: $1.base) }
+                // The lowest lane first (FORMAT.md §1b): a segment goes whole, or is rewritten without them.
+                guard let step = try LaneDrop.next(sealed, in: directory) else { return false }
                 var range = SequenceRangeSet()
-                range.insert(first.base...(next.base - 1))
-                try DroppedLog.append(range, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
-                do { try directory.remove(first.name) } catch let e as OutboxError where e.errno == ENOENT {}  // compacted meanwhile
-                try directory.syncDirectory()
+                switch step {
+                case .whole(let name, let numbers):
+                    range.insert(numbers)
+                    try DroppedLog.append(range, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
+                    do { try directory.remove(name) } catch let e as OutboxError where e.errno == ENOENT {}  // compacted meanwhile
+                    try directory.syncDirectory()
+                case .rewrite(let name, let contents, let dropped):
+                    range = dropped
+                    try DroppedLog.append(range, in: directory, outboxID: outboxID, maxRecordSize: maxRecordSize)
+                    _ = try directory.createFile(name, contents: [contents])
+                }
                 if droppedInEpisode.isEmpty {
                     logger.debug("the outbox is full: dropping the oldest messages to make room (drop-oldest)", metadata: [
                         "budget": "\(budget.maxBytes)"])
                 }
                 droppedInEpisode.formUnion(range)
-                Counter(label: "outbox_dropped_total", dimensions: [("outbox", directory.path)])
-                    .increment(by: Int(next.base - first.base))
+                Counter(label: "outbox_dropped_total", dimensions: [("outbox", directory.path)]).increment(by: Int(range.count))
             }
         } catch {
             logger.error("cannot drop the oldest messages", metadata: ["error": "\(error)"])

@@ -87,8 +87,19 @@ final class RelayReadSide {
         let skip = { [dropped] (m: StoredMessage) in finished.contains(m.seq) || dropped.contains(m.seq) || !match.matches(m.message) }
         found.fresh = fresh.contains(where: skip) ? fresh.filter { !skip($0) } : fresh
         // Numbers lost to damage (holes a repair or a quarantine wrote) are finished as dead, with no
-        // dead letter: `dead-letters list` and `dump` show them as lost.
-        let lost = holes.subtracting(finished)
+        // dead letter: `dead-letters list` and `dump` show them as lost. A hole the writer left where it
+        // dropped a lane's messages (drop-oldest, FORMAT.md §1b) is not: those numbers are in `dropped.log`
+        // (written before the hole), read again here if this read has not seen them yet.
+        var lost = holes.subtracting(finished).subtracting(dropped)
+        if !lost.isEmpty {
+            let now = try await env.io.run { try DroppedLog.read(in: env.directory, outboxID: env.outboxID) }
+            if now != dropped {
+                dropped = now
+                found.dropped = now
+                found.fresh.removeAll { now.contains($0.seq) }
+            }
+            lost = lost.subtracting(dropped)
+        }
         if !lost.isEmpty {
             try await env.tombstones.acknowledge(lost.ranges.lazy.flatMap { $0 }, as: .dead)
             env.logger.warning("sequence numbers lost to damage are tombstoned as lost", metadata: ["seqs": "\(lost)"])
