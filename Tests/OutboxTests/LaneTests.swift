@@ -169,6 +169,27 @@ struct LaneTests {
         #expect(read.map(\.message) == stored.map(\.message))
     }
 
+    /// A critical message the sink rejected is dead-lettered with its lane, and a redrive republishes it in
+    /// that lane.
+    @Test func aRedrivenDeadLetterGoesBackToItsLane() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, logger: quietLogger)
+        let rejecting = Shared(true)
+        let sink = RecordingSink { m, _ in m.message.lane == .critical && rejecting.get() ? .rejected("schema mismatch") : .published }
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
+        try await running(relay) {
+            let alarm = try await outbox.append(OutboxMessage(type: "Alarm", key: "a", payload: [1], lane: .critical))
+            try await eventually("dead-lettered") { try OutboxReader(path: dir).deadLetters().map(\.seq) == [alarm] }
+            #expect(try OutboxReader(path: dir).deadLetters().first?.message.lane == .critical)
+            rejecting.set(false)
+            #expect(try OutboxReader(path: dir).requestRedrive() == [alarm])
+            try await eventually("republished") { sink.published.contains { $0.seq == alarm } }
+            #expect(sink.published.first { $0.seq == alarm }?.message.lane == .critical, "republished in its lane")
+        }
+        try await outbox.close()
+    }
+
     /// What sinks see: `Outbox-Lane` (or `outbox-lane`) for a lane other than `normal`, and `"lane"` in the
     /// file sink's record; nothing new for `normal`.
     @Test func sinksCarryTheLane() {
