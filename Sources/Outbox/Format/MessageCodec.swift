@@ -166,13 +166,7 @@ package enum MessageCodec {
                 let n = Int(try m.u16("key length"))
                 key = try m.string(n, "key", reusing: &texts.keys[texts.slot(m.peek(n))])
             }
-            if flags & laneFlag != 0 {
-                let at = m.index
-                let name = try m.string(Int(try m.u8("lane length")), "lane", reusing: &texts.lane)
-                if let problem = OutboxLane.nameProblem(name) { throw DecodeError("lane name \(problem)", at: at) }
-                if name == OutboxLane.normal.name { throw DecodeError("lane normal is stored as no lane, never by name", at: at) }
-                lane = OutboxLane(name)
-            }
+            if flags & laneFlag != 0 { lane = try namedLane(&m, reusing: &texts.lane) }
             var headers: [OutboxMessage.Header] = []
             headers.reserveCapacity(min(headerCount, m.remaining / 6))
             for _ in 0..<headerCount {
@@ -210,6 +204,15 @@ package enum MessageCodec {
             r = ByteReader(body, from: recordEnd)
         }
         guard r.remaining == 0 else { throw DecodeError("\(r.remaining) bytes left after the last record", at: r.index) }
+    }
+
+    /// A lane stored by name (flags bit 2): a valid name, never `normal` (stored as no lane).
+    private static func namedLane(_ m: inout ByteReader, reusing previous: inout String?) throws(DecodeError) -> OutboxLane {
+        let at = m.index
+        let name = try m.string(Int(try m.u8("lane length")), "lane", reusing: &previous)
+        if let problem = OutboxLane.nameProblem(name) { throw DecodeError("lane name \(problem)", at: at) }
+        if name == OutboxLane.normal.name { throw DecodeError("lane normal is stored as no lane, never by name", at: at) }
+        return OutboxLane(name)
     }
 
     /// The texts the records of one frame repeat: the last type, and keys in a small table by a hash of
