@@ -23,6 +23,10 @@ package struct FrameHeader: Equatable, Sendable {
     /// part of (``writeTag(start:version:)``).
     var flags: UInt16
 
+    /// Whether `first` and `count` leave room for one past the last number (FORMAT.md §3): a message or
+    /// hole frame's last sequence number is at most 2^64 − 2, so `first + count` never overflows.
+    static func numbersFit(first: UInt64, count: UInt32) -> Bool { first <= UInt64.max - UInt64(count) }
+
     /// The first format version whose frames carry a write tag (FORMAT.md §3).
     static let taggedVersion: UInt16 = 4
 

@@ -162,7 +162,7 @@ package final class FrameScanner {
         guard headerBytes.count == FrameHeader.size else { return nil }
         let h = headerBytes.withUnsafeBytes { FrameHeader.peek(UnsafeRawBufferPointer($0)) }
         guard h.length >= 1, h.length <= maxBody, h.count >= 1, h.first == expected,
-              h.first &+ UInt64(h.count) &- 1 <= passOverThrough,
+              FrameHeader.numbersFit(first: h.first, count: h.count), h.first + UInt64(h.count) - 1 <= passOverThrough,
               at + Int64(FrameHeader.size) + Int64(h.length) <= size, FrameHeader.flagsAreValid(h.flags, version: version),
               let kind = FrameKind(rawValue: h.kind), kind.holdsMessages, kinds.contains(kind) else { return nil }
         var filter = LaneSummary.normalBit
@@ -239,6 +239,9 @@ package final class FrameScanner {
             return try damage("unexpected frame kind \(h.kind)", whole: true)
         }
         guard h.count >= 1 else { return try damage("frame holds a count of 0", whole: true) }
+        if kind.holdsMessages || kind == .hole, !FrameHeader.numbersFit(first: h.first, count: h.count) {
+            return try damage("frame's sequence numbers from \(h.first) (\(h.count) of them) run past 2^64 - 2", whole: true)
+        }
         // A seal's size is part of its structure (FORMAT.md §3a): checked by every reader, not only where
         // bodies are decoded.
         if kind == .seal, body.count != Seal.bodySize(version) {
