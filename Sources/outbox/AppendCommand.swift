@@ -13,6 +13,8 @@ struct AppendCommand: AsyncParsableCommand {
     @Option(help: "The ordering key of every message.") var key: String?
     @Option(parsing: .unconditional, help: "Spread messages over keys key-0 ... key-(N-1).") var keys: Int?
     @Option(help: "The lane of every message: critical, normal (the default), bulk or a named lane.") var lane: String = OutboxLane.normal.name
+    @Option(name: .customLong("lane-rule"), help: "A rule giving messages in lane normal another lane: LANE:type=GLOB, LANE:key=GLOB, LANE:header=NAME or LANE:header=NAME=VALUE (repeatable; the first that matches wins).")
+    var laneRules: [String] = []
     @Option(name: .customLong("header"), help: "A header NAME=VALUE (repeatable, order kept).") var headers: [String] = []
     @Option(help: "The payload text.") var payload: String?
     @Option(help: "Read the payload from this file ('-': standard input).") var payloadFile: String?
@@ -55,6 +57,7 @@ struct AppendCommand: AsyncParsableCommand {
             }
         }
         if let problem = OutboxLane.nameProblem(lane) { throw ValidationError("--lane \(lane.debugDescription) \(problem)") }
+        for rule in laneRules { if case .failure(let e) = LaneRule.parse(rule) { throw ValidationError("--lane-rule \(e.message)") } }
         let sample = OutboxMessage(type: type, key: key, headers: headers.map { Self.split($0) }.map { .init($0.0, $0.1) }, payload: [])
         if let problem = sample.problem { throw ValidationError("--header: \(problem)") }
     }
@@ -77,6 +80,7 @@ struct AppendCommand: AsyncParsableCommand {
             configuration.onDamage = onDamage
             if let maxDisk { configuration.maxDiskBytes = maxDisk.bytes }
             configuration.onFull = onFull
+            configuration.laneRules = laneRules.compactMap { try? LaneRule.parse($0).get() }
             let outbox = try await Outbox.open(at: dir, configuration: configuration, logger: logger)
             // Sizes are checked against the outbox's max record size before anything is allocated.
             let limit = outbox.maxRecordSize

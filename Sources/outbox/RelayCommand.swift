@@ -42,6 +42,10 @@ struct RelayCommand: AsyncParsableCommand {
     var whenBudgetSpent: UplinkBudget.WhenSpent?
     @Option(help: "The lanes read by their own positions and their weights in the uplink's share, in the order they go within a round: NAME=WEIGHT,... (default critical=8,normal=4,bulk=1; messages of other lanes go with normal).")
     var lanes: String?
+    @Option(parsing: .unconditional, help: "Live before backlog: once a lane is this many seconds behind, its new key-less messages are read by a position of their own and share the lane's uplink with its backlog; whatever is published later than this carries outbox-delayed-by (milliseconds). Default: off.")
+    var liveWithin: Double?
+    @Option(parsing: .unconditional, help: "With --live-within: live's share of its lane while both have messages ready, more than 0 and less than 1 (default 0.5).")
+    var liveShare: Double?
     @Flag(help: "Also copy expired messages to the dead-letter file (their status stays expired; they can be redriven).")
     var deadLetterExpired = false
     @Flag(help: "Publish in global sequence order, not only per key.") var strictOrder = false
@@ -54,7 +58,7 @@ struct RelayCommand: AsyncParsableCommand {
     @Option(help: "Log lines as text (default) or json (one object per line); also OUTBOX_LOG_FORMAT.") var logFormat: CLILogging.Format?
     @Option(help: ArgumentHelp(
         "Read options from this JSON file (also OUTBOX_CONFIG): an object of option names to values.",
-        discussion: #"For example {"sink-file": "/etc/outbox/sink", "metrics": "127.0.0.1:9464", "max-attempts": 20, "wait-for-outbox": true}. The command line wins over the environment, which wins over the file. Several sinks: {"routes": [{"name": "cloud", "sink": "nats://…", "match": {"type": "Alarm*"}}, {"name": "audit", "sink": "file:/var/log/audit.jsonl"}]} (a route without "match" takes every message; match takes type, key and header globs; a route may set batch, max-attempts, max-outage-backoff, default-ttl, strict-order, dead-letter-expired, max-bytes-per-second, burst-bytes, uplink-budget, when-budget-spent, lanes and from-now)."#))
+        discussion: #"For example {"sink-file": "/etc/outbox/sink", "metrics": "127.0.0.1:9464", "max-attempts": 20, "wait-for-outbox": true}. The command line wins over the environment, which wins over the file. Several sinks: {"routes": [{"name": "cloud", "sink": "nats://…", "match": {"type": "Alarm*"}}, {"name": "audit", "sink": "file:/var/log/audit.jsonl"}]} (a route without "match" takes every message; match takes type, key and header globs; a route may set batch, max-attempts, max-outage-backoff, default-ttl, strict-order, dead-letter-expired, max-bytes-per-second, burst-bytes, uplink-budget, when-budget-spent, lanes, live-within, live-share and from-now)."#))
     var config: String?
 
     func validate() throws {
@@ -70,6 +74,12 @@ struct RelayCommand: AsyncParsableCommand {
         if burstBytes != nil, maxBytesPerSecond == nil { throw ValidationError("--burst-bytes needs --max-bytes-per-second") }
         if whenBudgetSpent != nil, uplinkBudget == nil { throw ValidationError("--when-budget-spent needs --uplink-budget") }
         if let lanes, case .failure(let e) = LaneWeightsArgument.parse(lanes) { throw ValidationError("--lanes \(lanes.debugDescription): \(e)") }
+        if let liveWithin { try Self.validateSeconds(liveWithin, "--live-within", allowZero: false) }
+        if let liveShare {
+            guard liveWithin != nil else { throw ValidationError("--live-share needs --live-within") }
+            guard liveShare > 0, liveShare < 1 else { throw ValidationError("--live-share must be more than 0 and less than 1, not \(liveShare)") }
+        }
+        if liveWithin != nil, strictOrder { throw ValidationError("--live-within cannot be used with --strict-order (nothing may pass the backlog)") }
         if try routesFromFile() != nil {
             guard sink == nil, sinkFile == nil else {
                 throw ValidationError("give --sink (or --sink-file) or routes in --config, not both")
@@ -105,7 +115,7 @@ struct RelayCommand: AsyncParsableCommand {
     /// The command line wins over the environment, which wins over the file.
     static let settableOptions = ["sink", "sink-file", "sweep-interval", "min-age", "max-attempts", "batch",
                                   "max-outage-backoff", "default-ttl", "metrics", "unhealthy-after", "log-format", "on-damage",
-                                  "max-bytes-per-second", "burst-bytes", "uplink-budget", "when-budget-spent", "lanes"]
+                                  "max-bytes-per-second", "burst-bytes", "uplink-budget", "when-budget-spent", "lanes", "live-within", "live-share"]
     static let settableFlags = ["strict-order", "wait-for-outbox", "dead-letter-expired"]
 
     /// The arguments the environment adds to `arguments` (those after `relay`).
@@ -228,6 +238,7 @@ struct RelayCommand: AsyncParsableCommand {
             config.uplinkBudget = uplinkBudget?.budget
             if let whenBudgetSpent { config.uplinkBudget?.whenSpent = whenBudgetSpent }
             if let lanes, case .success(let weights) = LaneWeightsArgument.parse(lanes) { config.lanes = weights }
+            config.live = liveWithin.map { LiveShare(within: .milliseconds(Int64($0 * 1000)), share: liveShare ?? 0.5) }
             config.onDamage = onDamage
             config.waitForOutbox = waitForOutbox
             // The metrics backend is bootstrapped before the relay creates its metrics (the library never does).

@@ -11,7 +11,7 @@ import Outbox
 /// A route without `match` takes every message. `match` takes `type` (a glob), `key` (a glob) and
 /// `header` (`NAME`, or `NAME=VALUE`); all that are given must hold. `sink` takes what `--sink` takes
 /// (or `sink-file`, a file holding it). A route's options (`batch`, `max-attempts`, `max-outage-backoff`,
-/// `default-ttl`, `strict-order`, `dead-letter-expired`, `max-bytes-per-second`, `burst-bytes`, `uplink-budget`, `when-budget-spent`, `lanes`) take the place of the relay's for it;
+/// `default-ttl`, `strict-order`, `dead-letter-expired`, `max-bytes-per-second`, `burst-bytes`, `uplink-budget`, `when-budget-spent`, `lanes`, `live-within`, `live-share`) take the place of the relay's for it;
 /// `from-now: true` makes a route new to the outbox serve only what is appended from its first start.
 /// Anything else is refused with one line naming the file and the route.
 struct RelayRoutesFile {
@@ -25,6 +25,8 @@ struct RelayRoutesFile {
         var uplinkBudget: UplinkBudget?
         var lanes: [LaneWeight]?
         var whenBudgetSpent: UplinkBudget.WhenSpent?
+        var liveWithin: Double?
+        var liveShare: Double?
         var maxAttempts: Int?
         var maxOutageBackoff: Double?
         var defaultTtl: Double?
@@ -35,7 +37,7 @@ struct RelayRoutesFile {
 
     static let routeKeys: Set<String> = ["name", "sink", "sink-file", "match", "batch", "max-attempts", "max-outage-backoff",
                                          "default-ttl", "strict-order", "dead-letter-expired", "from-now", "max-bytes-per-second", "burst-bytes",
-                                         "uplink-budget", "when-budget-spent", "lanes"]
+                                         "uplink-budget", "when-budget-spent", "lanes", "live-within", "live-share"]
 
     /// The routes of the file at `path`; nil when it has none.
     static func routes(at path: String) throws -> [Route]? {
@@ -115,9 +117,16 @@ struct RelayRoutesFile {
             case .failure(let e): throw fail("\"lanes\": \(e)")
             }
         }
+        route.liveWithin = try number("live-within")
+        route.liveShare = try number("live-share")
+        if let v = route.liveWithin {
+            do { try RelayCommand.validateSeconds(v, "\"live-within\"", allowZero: false) } catch { throw fail("\(error)") }
+        }
+        if let v = route.liveShare, !(v > 0 && v < 1) { throw fail("\"live-share\" must be more than 0 and less than 1") }
         route.strictOrder = try flag("strict-order")
         route.deadLetterExpired = try flag("dead-letter-expired")
         route.fromNow = try flag("from-now") ?? false
+        if route.liveWithin != nil, route.strictOrder == true { throw fail("live before backlog (\"live-within\") cannot be used with strict order") }
         if let b = route.batch, b < 1 { throw fail("\"batch\" must be at least 1") }
         if let a = route.maxAttempts, a < 1 { throw fail("\"max-attempts\" must be at least 1") }
         for (key, value) in [("max-outage-backoff", route.maxOutageBackoff), ("default-ttl", route.defaultTtl)] {
@@ -163,6 +172,14 @@ struct RelayRoutesFile {
             if let v = r.defaultTtl { c.defaultTimeToLive = .milliseconds(Int64(v * 1000)) }
             if let v = r.strictOrder { c.strictOrder = v }
             if let v = r.deadLetterExpired { c.deadLetterExpired = v }
+            if let v = r.liveWithin { c.live = LiveShare(within: .milliseconds(Int64(v * 1000)), share: r.liveShare ?? c.live?.share ?? 0.5) }
+            if let v = r.liveShare {
+                guard c.live != nil else { throw OutboxError(.invalidArgument, "route \(r.name): \"live-share\" needs \"live-within\" (or --live-within)") }
+                c.live?.share = v
+            }
+            if c.live != nil, c.strictOrder {
+                throw OutboxError(.invalidArgument, "route \(r.name): live before backlog (\"live-within\") cannot be used with strict order")
+            }
             var routeLogger = logger
             routeLogger[metadataKey: "route"] = "\(r.name)"
             return OutboxRoute(name: r.name, match: r.match, sink: try RelayCommand.makeSink(r.sink, logger: routeLogger, dir: dir), configuration: c,

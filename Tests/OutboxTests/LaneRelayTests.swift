@@ -152,4 +152,95 @@ struct LaneRelayTests {
         #expect(Set(published.map(\.seq)).count == 10_001)
         #expect(perKeyOrderHolds(published.map { ("\($0.message.lane.name)/\($0.message.key!)", $0.seq) }))
     }
+
+    /// With live classes, a lane's backlog and its live messages share its turns by bytes (half each by
+    /// default) while both have messages ready, each batch of one class; either takes every batch while
+    /// the other has none; the lanes' round robin is unchanged.
+    @Test func liveAndBacklogShareTheirLane() {
+        var config = relayConfiguration()
+        config.batchSize = 50
+        config.live = LiveShare(within: .seconds(60), share: 0.25)
+        var queue = RelayQueue(configuration: config)
+        var seq: UInt64 = 0
+        func stored(_ n: Int, key: Bool) -> [StoredMessage] {
+            (0..<n).map { i in
+                seq += 1
+                return StoredMessage(seq: seq, message: message(i, .normal, key: key ? "k\(i % 3)" : nil, size: 200), segment: "s", offset: 0, compressed: false)
+            }
+        }
+        queue.add(stored(3000, key: true))
+        queue.add(stored(3000, key: false).map { var m = $0; m.orderingKey = nil; return m }, live: true)
+        var (backlog, live) = (0, 0)
+        var batches = 0
+        while batches < 40 {
+            let batch = queue.nextBatch(now: .now)
+            guard !batch.isEmpty else { break }
+            let isLive = batch.lane >= queue.lanes.count
+            #expect(batch.allSatisfy { ($0.orderingKey == nil) == isLive }, "one class per batch")
+            if isLive { live += batch.bytes } else { backlog += batch.bytes }
+            _ = queue.apply(batch.map { _ in .published }, to: batch, now: .now, wallClock: Date())
+            batches += 1
+        }
+        let share = Double(live) / Double(live + backlog)
+        print("[liveAndBacklogShareTheirLane] live \(live) bytes, backlog \(backlog) bytes over \(batches) batches: \(share)")
+        #expect(abs(share - 0.25) <= 0.25 * 0.1, "live's share of the lane: \(share), asked 0.25")
+        // The backlog runs dry: live takes every batch.
+        while true {
+            let batch = queue.nextBatch(now: .now)
+            guard !batch.isEmpty else { break }
+            _ = queue.apply(batch.map { _ in .published }, to: batch, now: .now, wallClock: Date())
+        }
+        #expect(queue.count == 0)
+    }
+
+    /// Live before backlog through a relay: behind a backlog an hour old (the reader is more than
+    /// `within` behind), key-less messages appended meanwhile go long before the backlog is through,
+    /// marked with no delay; a keyed message waits for its key's backlog (its order holds); every backlog
+    /// message carries `outbox-delayed-by` (at least an hour); each message is published once.
+    @Test func liveMessagesInterleaveWithTheBacklog() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(segmentSize: 256 << 10), logger: quietLogger)
+        let hourAgo = Date().addingTimeInterval(-3600)
+        for chunk in 0..<10 {
+            try await outbox.append(contentsOf: (0..<500).map { i in
+                OutboxMessage(type: "T", key: "k\(i % 5)", payload: [UInt8](repeating: 1, count: 100), createdAt: hourAgo.addingTimeInterval(Double(chunk * 500 + i) / 1000))
+            })
+        }
+        let sink = GatedSink()
+        var config = relayConfiguration()
+        config.batchSize = 100
+        config.maxInMemory = 1000
+        config.live = LiveShare(within: .seconds(60))
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: config, outbox: outbox, logger: quietLogger)
+        var live: [UInt64] = []
+        var keyed: UInt64 = 0
+        try await running(relay) {
+            try await eventually("the first batch is out") { sink.batches.count == 1 }
+            live = Array(try await outbox.append(contentsOf: (0..<20).map { i in OutboxMessage(type: "Live", payload: [UInt8](repeating: 2, count: 100)) }))
+            keyed = try await outbox.append(OutboxMessage(type: "LiveKeyed", key: "k1", payload: [2]))
+            sink.release()
+            try await eventually("the live messages are out") {
+                sink.release()
+                return Set(sink.batches.flatMap { $0 }.map(\.seq)).isSuperset(of: live)
+            }
+            let backlogOut = sink.batches.flatMap { $0 }.filter { $0.seq <= 5000 }.count
+            #expect(backlogOut < 2500, "the live messages went while the backlog drained: \(backlogOut) of 5,000 backlog messages before them")
+            while sink.batches.reduce(0, { $0 + $1.count }) < 5021 {
+                sink.release()
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            for _ in 0..<5 { sink.release() }
+        }
+        try await outbox.close()
+        let published = sink.batches.flatMap { $0 }
+        #expect(published.count == 5021 && Set(published.map(\.seq)).count == 5021, "each message once: \(published.count)")
+        #expect(perKeyOrderHolds(published.filter { $0.message.key != nil }.map { ($0.message.key!, $0.seq) }))
+        let lastK1 = published.lastIndex { $0.message.key == "k1" && $0.seq != keyed }!
+        #expect(published.firstIndex { $0.seq == keyed }! > lastK1, "the keyed message waits for its key's backlog")
+        func delay(_ m: StoredMessage) -> Int? { m.message.headers.first { $0.name == LiveShare.delayedByHeader }.flatMap { Int($0.value) } }
+        let unmarked = published.filter { $0.seq <= 5000 && (delay($0) ?? 0) < 3_590_000 }
+        #expect(unmarked.count == 0, "the backlog is marked an hour late: \(unmarked.count) not, first \(unmarked.first.map { "\($0.seq) \($0.message.createdAt) \($0.message.headers)" } ?? "")")
+        #expect(published.filter { live.contains($0.seq) }.allSatisfy { delay($0) == nil }, "live messages are not")
+    }
 }

@@ -229,4 +229,36 @@ struct LaneTests {
         let badDump = try await runOutbox(["dump", dir, "--lane", "x y"])
         #expect(badDump.status != 0 && badDump.stderr.contains("--lane \"x y\""), "\(badDump.stderr)")
     }
+
+    /// Lane rules give a message appended in `normal` the lane of the first rule it matches (by type,
+    /// header or key), stored with it; a message appended in another lane keeps it; a rule naming a bad
+    /// lane is refused at open. The tool's `--lane-rule` does the same, and a malformed rule is one line.
+    @Test func laneRulesGiveMessagesTheirLane() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var config = OutboxConfiguration()
+        config.laneRules = [LaneRule(.type("Alarm*"), lane: .critical), LaneRule(.header("x-kind", equals: "log"), lane: .bulk),
+                            LaneRule(.key("cam-*"), lane: "camera"), LaneRule(.type("*"), lane: "rest")]
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        try await outbox.append(contentsOf: [
+            OutboxMessage(type: "AlarmRaised", payload: [1]),
+            OutboxMessage(type: "Reading", headers: [.init("x-kind", "log")], payload: [2]),
+            OutboxMessage(type: "Frame", key: "cam-3", payload: [3]),
+            OutboxMessage(type: "AlarmCleared", payload: [4], lane: .bulk),
+            OutboxMessage(type: "Other", payload: [5]),
+        ])
+        try await outbox.close()
+        #expect(try OutboxReader(path: dir).messages().map(\.message.lane) == [.critical, .bulk, "camera", .bulk, "rest"])
+        var bad = OutboxConfiguration()
+        bad.laneRules = [LaneRule(.all, lane: "Not A Lane")]
+        #expect(throws: OutboxError.self) { try Outbox(openingAt: tmp.sub("other"), configuration: bad, logger: quietLogger) }
+        let cli = tmp.sub("cli")
+        #expect(try await runOutbox(["append", cli, "--type", "AlarmRaised", "--lane-rule", "critical:type=Alarm*"]).status == 0)
+        #expect(try await runOutbox(["append", cli, "--type", "Reading", "--lane-rule", "critical:type=Alarm*"]).status == 0)
+        #expect(try OutboxReader(path: cli).messages().map(\.message.lane) == [.critical, .normal])
+        for (rule, says) in [("critical", "is not LANE:FIELD=TEXT"), ("Big:type=x", "names a lane that"), ("critical:colour=red", "has no condition")] {
+            let r = try await runOutbox(["append", cli, "--lane-rule", rule])
+            #expect(r.status == 64 && r.stderr.contains(says) && r.stderr.split(separator: "\n").count == 1, "\(rule): \(r.stderr)")
+        }
+    }
 }

@@ -319,7 +319,10 @@ struct CommandTests {
                              (["relay", dir, "--sink", "stdout", "--lanes", "critical=8,critical=1"], "names lane critical twice"),
                              (["relay", dir, "--sink", "stdout", "--lanes", "bulk"], "\"bulk\" is not NAME=WEIGHT"),
                              (["relay", dir, "--sink", "stdout", "--lanes", "Big=2"], "lane \"Big\" holds a character"),
-                             (["relay", dir, "--sink", "stdout", "--when-budget-spent", "critical-only"], "--when-budget-spent needs --uplink-budget")] {
+                             (["relay", dir, "--sink", "stdout", "--when-budget-spent", "critical-only"], "--when-budget-spent needs --uplink-budget"),
+                             (["relay", dir, "--sink", "stdout", "--live-share", "0.3"], "--live-share needs --live-within"),
+                             (["relay", dir, "--sink", "stdout", "--live-within", "60", "--live-share", "1.5"], "--live-share must be more than 0 and less than 1"),
+                             (["relay", dir, "--sink", "stdout", "--live-within", "60", "--strict-order"], "cannot be used with --strict-order")] {
             let r = try await runOutbox(args)
             #expect(r.status == 64 && r.stderr.contains(says) && !r.stderr.contains("Missing value"), "\(args): \(r.stderr)")
         }

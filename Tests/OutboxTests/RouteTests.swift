@@ -302,6 +302,9 @@ struct RouteConfigTests {
                                  (#"{"routes": [{"name": "a", "sink": "stdout", "lanes": "critical=0,bulk=1"}]}"#, "gives lane critical a weight of 0"),
                                  (#"{"routes": [{"name": "a", "sink": "stdout", "lanes": 5}]}"#, "\"lanes\" must be a string"),
                                  (#"{"routes": [{"name": "a", "sink": "stdout", "when-budget-spent": "maybe"}]}"#, "\"hold\" or \"critical-only\""),
+                                 (#"{"routes": [{"name": "a", "sink": "stdout", "live-within": 0}]}"#, "\"live-within\""),
+                                 (#"{"routes": [{"name": "a", "sink": "stdout", "live-within": 60, "live-share": 1}]}"#, "\"live-share\" must be more than 0 and less than 1"),
+                                 (#"{"routes": [{"name": "a", "sink": "stdout", "live-within": 60, "strict-order": true}]}"#, "cannot be used with strict order"),
                                  (#"{"routes": []}"#, "one or more routes")] {
             try file.write(toFile: config, atomically: true, encoding: .utf8)
             let bad = try await runOutbox(["relay", dir, "--config", config])

@@ -27,6 +27,11 @@ public struct OutboxConfiguration: Sendable {
     /// `.quarantine` (``DamagePolicy``).
     public var onDamage: DamagePolicy = .refuse
 
+    /// Rules that give a message appended in lane `normal` (the default) another lane, by its type, a
+    /// header or its key (``LaneRule``): the first rule that matches wins; a message appended in another
+    /// lane keeps it. Default: none.
+    public var laneRules: [LaneRule] = []
+
     /// The system-call seam (tests replace it to inject faults or record operations).
     package var systemCalls: any SystemCalls = LinuxSystemCalls()
 
@@ -46,6 +51,11 @@ public struct OutboxConfiguration: Sendable {
             throw OutboxError(.invalidArgument, "segmentSize \(segmentSize) is too small")
         }
         guard maxBatchBytes >= 1 else { throw OutboxError(.invalidArgument, "maxBatchBytes must be positive") }
+        for rule in laneRules {
+            if let problem = OutboxLane.nameProblem(rule.lane.name) {
+                throw OutboxError(.invalidArgument, "laneRules: the lane \(rule.lane.name.debugDescription) of rule \(rule) \(problem)")
+            }
+        }
         return self
     }
 }

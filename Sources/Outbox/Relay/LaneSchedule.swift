@@ -8,6 +8,11 @@
 /// turn with a full share (so a `critical` message that arrives while the backlog drains goes with the
 /// next batch). While one lane alone has messages ready, it takes everything. No lane that has messages
 /// ready waits more than one round (a message larger than a share waits until its lane saved enough).
+///
+/// **Live classes.** With a ``LiveShare``, each lane has two classes of messages: its backlog (class `i`)
+/// and its live messages (class `count + i`). The round robin is between lanes; within a lane's turn the
+/// class that spent less of its part (live ``LiveShare/share``, backlog the rest) goes, and either takes
+/// the whole turn while the other has nothing ready.
 struct LaneSchedule {
     /// The lanes, in their order within a round (`normal` among them).
     let lanes: [LaneWeight]
@@ -23,9 +28,15 @@ struct LaneSchedule {
     private(set) var contended = false
     /// Bytes per unit of weight in a round.
     static let quantum = 16 << 10
+    /// Live's part of a lane, when the route has live classes.
+    let liveShare: Double?
+    /// What each lane's backlog and live classes sent since both last had messages ready, in bytes.
+    private var classSpent: [(backlog: Int, live: Int)]
 
-    init(_ configured: [LaneWeight]) {
+    init(_ configured: [LaneWeight], live: LiveShare? = nil) {
+        liveShare = live?.share
         lanes = LaneWeight.withNormal(configured)
+        classSpent = Array(repeating: (0, 0), count: lanes.count)
         normal = lanes.firstIndex { $0.lane == .normal }!
         index = Dictionary(uniqueKeysWithValues: lanes.enumerated().map { ($1.lane.name, $0) })
         deficit = lanes.map { $0.weight * Self.quantum }
@@ -33,6 +44,28 @@ struct LaneSchedule {
     }
 
     var count: Int { lanes.count }
+    /// The classes of messages: each lane's backlog, then with live classes each lane's live messages.
+    var classes: Int { liveShare == nil ? lanes.count : 2 * lanes.count }
+    /// The lane of class `c`.
+    func lane(ofClass c: Int) -> Int { c % lanes.count }
+
+    /// Which of `lane`'s classes goes now: the one that spent less of its part since both were last ready
+    /// (the backlog on a tie); the one ready when only one is.
+    mutating func pick(lane: Int, backlogReady: Bool, liveReady: Bool) -> Int {
+        guard let share = liveShare else { return lane }
+        guard liveReady, backlogReady else {
+            classSpent[lane] = (0, 0)
+            return liveReady ? count + lane : lane
+        }
+        let spent = classSpent[lane]
+        return Double(spent.live) * (1 - share) < Double(spent.backlog) * share ? count + lane : lane
+    }
+
+    /// Class `c` sent `bytes`.
+    mutating func charge(_ bytes: Int, toClass c: Int) {
+        guard liveShare != nil else { return }
+        if c < count { classSpent[c].backlog += bytes } else { classSpent[c - count].live += bytes }
+    }
 
     /// What each lane's reader of the log follows: its own lane, and for `normal` every lane not listed
     /// (every lane when `normal` is the only one).

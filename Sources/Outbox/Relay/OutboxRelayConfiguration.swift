@@ -66,6 +66,11 @@ public struct OutboxRelayConfiguration: Sendable {
     /// `normal`'s (and keeps its lane's name for the sinks); `normal` is added with weight 1 if left out.
     /// Default ``LaneWeight/defaults``: `critical` 8, `normal` 4, `bulk` 1.
     public var lanes: [LaneWeight] = LaneWeight.defaults
+    /// Live before backlog (``LiveShare``): once a lane's reader is more than `within` behind, the lane's
+    /// later key-less appends are read by a position of their own and get `share` of the lane's uplink,
+    /// and whatever is published later than `within` carries ``LiveShare/delayedByHeader``. Nil (the
+    /// default): each lane is read in order alone. Not with ``strictOrder``.
+    public var live: LiveShare?
     /// Wait, as a standby, while the path is not an outbox yet (missing, or holding no segment), instead
     /// of failing with ``OutboxError/Code/notAnOutbox``. Default false: a typo is an error, at once.
     public var waitForOutbox = false
@@ -109,6 +114,10 @@ public struct OutboxRelayConfiguration: Sendable {
         try duration(outageReminderInterval, "outageReminderInterval")
         try duration(standbyPollInterval, "standbyPollInterval")
         if let defaultTimeToLive { try duration(defaultTimeToLive, "defaultTimeToLive") }
+        if let problem = live?.problem { throw OutboxError(.invalidArgument, "OutboxRelayConfiguration.live: \(problem)") }
+        if live != nil, strictOrder {
+            throw OutboxError(.invalidArgument, "OutboxRelayConfiguration.live cannot be used with strictOrder (nothing may pass the backlog)")
+        }
         if let problem = LaneWeight.problem(lanes) { throw OutboxError(.invalidArgument, "OutboxRelayConfiguration.lanes \(problem)") }
         guard maxBackoff >= initialBackoff else {
             throw OutboxError(.invalidArgument, "OutboxRelayConfiguration.maxBackoff (\(maxBackoff)) must be at least initialBackoff (\(initialBackoff))")

@@ -8,7 +8,7 @@ extension RelayQueue {
         private(set) var bytes = 0
         /// Which ``nextBatch(now:)`` call took it.
         var number = 0
-        /// The lane its messages are in (an index into the route's ``LaneSchedule``).
+        /// The class its messages are in (``LaneSchedule/classes``: without live classes, their lane).
         var lane = 0
         /// Empty because the first message ready is larger than the uplink budget left.
         var heldBack = false

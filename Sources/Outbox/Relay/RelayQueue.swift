@@ -10,7 +10,10 @@ import Foundation
 /// not listed travels with `normal`), and keys are per lane: a key's order holds within its lane, and a
 /// `critical` message never waits behind a `bulk` one of the same key. Each batch is of one lane, chosen
 /// by deficit round robin over wire bytes (``LaneSchedule``): while several lanes have messages ready,
-/// each gets bytes in proportion to its weight, the first listed first within a round.
+/// each gets bytes in proportion to its weight, the first listed first within a round. With live classes
+/// (``OutboxRelayConfiguration/live``), a lane's live messages are held apart from its backlog (the
+/// ``LaneSchedule``'s classes: `ready`, `laneHeld` and a key queue's `lane` are by class) and share the
+/// lane's turns with it; they are key-less, so no key spans two classes.
 struct RelayQueue {
     struct Entry {
         var message: StoredMessage
@@ -34,7 +37,8 @@ struct RelayQueue {
     var waiting = MinHeap<WaitingItem>()
     /// The lanes and their share of the uplink.
     var lanes: LaneSchedule
-    /// What each lane holds: messages and their footprints.
+    /// What each class of messages (``LaneSchedule/classes``: without live classes, each lane) holds:
+    /// messages and their footprints.
     var laneHeld: [(count: Int, bytes: Int)]
     private var batchNumber = 0
     var held = Set<UInt64>()
@@ -48,9 +52,9 @@ struct RelayQueue {
 
     init(configuration: OutboxRelayConfiguration) {
         self.configuration = configuration
-        lanes = LaneSchedule(configuration.lanes)
-        ready = Array(repeating: MinHeap(), count: lanes.count)
-        laneHeld = Array(repeating: (0, 0), count: lanes.count)
+        lanes = LaneSchedule(configuration.lanes, live: configuration.live)
+        ready = Array(repeating: MinHeap(), count: lanes.classes)
+        laneHeld = Array(repeating: (0, 0), count: lanes.classes)
     }
 
     private mutating func slot(for key: QueueKey, lane: Int) -> Int32 {
@@ -88,7 +92,8 @@ struct RelayQueue {
         }
     }
 
-    /// How many more messages, and bytes, each lane may read into the queue under the memory bounds
+    /// How many more messages, and bytes, each class (each lane, and with live classes each lane's live
+    /// messages) may read into the queue under the memory bounds
     /// (``OutboxRelayConfiguration/maxInMemory``, ``OutboxRelayConfiguration/maxInMemoryBytes``), with
     /// `inFlight` (a batch with the sink) counted as gone. A lane may fill what the others leave, but each
     /// other lane keeps a reserve of a quarter of the bounds shared among the lanes, so that a lane with a
@@ -117,13 +122,15 @@ struct RelayQueue {
     }
 
     /// Adds messages not held yet, keeping each key's queue in sequence order. The queues are changed in
-    /// place (a copy would copy the whole queue for every message).
-    mutating func add(_ messages: [StoredMessage]) {
+    /// place (a copy would copy the whole queue for every message). With `live`, the messages (key-less)
+    /// are their lanes' live messages.
+    mutating func add(_ messages: [StoredMessage], live: Bool = false) {
+        let offset = live && lanes.liveShare != nil ? lanes.count : 0
         held.reserveCapacity(held.count + messages.count)
         for var m in messages where held.insert(m.seq).inserted {
             if configuration.strictOrder { m.orderingKey = "" }
             let bytes = Self.footprint(m)
-            let lane = lanes.lane(of: m.message)
+            let lane = lanes.lane(of: m.message) + offset
             heldBytes += bytes
             laneHeld[lane].count += 1
             laneHeld[lane].bytes += bytes
@@ -163,26 +170,31 @@ struct RelayQueue {
         batch.number = batchNumber
         // A lane's heap may hold only outdated items, or a first message larger than what its round left
         // it: then its batch is empty, and another lane's turn comes (a new round, if every lane had one).
-        while let lane = lanes.next(ready: ready.indices.map { !ready[$0].isEmpty && (only == nil || only == $0) }) {
-            batch = nextBatch(of: lane, now: now, wire: wire)
+        let n = lanes.count
+        let live = lanes.classes > n
+        while let lane = lanes.next(ready: (0..<n).map { (!ready[$0].isEmpty || live && !ready[n + $0].isEmpty) && (only == nil || only == $0) }) {
+            let c = lanes.pick(lane: lane, backlogReady: !ready[lane].isEmpty, liveReady: live && !ready[n + lane].isEmpty)
+            batch = nextBatch(of: c, lane: lane, now: now, wire: wire)
+            lanes.charge(batch.bytes, toClass: c)
             if !batch.isEmpty || batch.heldBack { break }
         }
         return batch
     }
 
-    private mutating func nextBatch(of lane: Int, now: ContinuousClock.Instant, wire: (limit: Int, framing: Int, strict: Bool)?) -> Batch {
+    /// A batch of class `c` (of `lane`), within the lane's share of the round.
+    private mutating func nextBatch(of c: Int, lane: Int, now: ContinuousClock.Instant, wire: (limit: Int, framing: Int, strict: Bool)?) -> Batch {
         let (limit, maxBytes) = (configuration.batchSize, configuration.maxBatchBytes)
         var batch = Batch()
         batch.number = batchNumber
-        batch.lane = lane
-        batch.reserve(min(limit, laneHeld[lane].count))
+        batch.lane = c
+        batch.reserve(min(limit, laneHeld[c].count))
         var (bytes, wireBytes) = (0, 0)
         // While other lanes wait, the lane's turn ends where its round's share does (deficit round robin: a
         // message that does not fit waits for the lane's next round).
         let share = lanes.contended ? lanes.deficit[lane] : nil
         var (shareBytes, turnEnds) = (0, false)
         defer { if share != nil { lanes.spend(shareBytes, by: lane, endsTurn: turnEnds) } }
-        while batch.count < limit, bytes < maxBytes, let top = ready[lane].pop() {
+        while batch.count < limit, bytes < maxBytes, let top = ready[c].pop() {
             let i = Int(top.slot)
             if slots[i].inFlight > 0 && slots[i].batchNumber != batchNumber { continue }  // in an earlier batch
             let position = slots[i].head + slots[i].inFlight
@@ -191,7 +203,7 @@ struct RelayQueue {
             if let wire {
                 let w = slots[i].entries[position].message.wireBytes(framing: wire.framing)
                 if wireBytes + w > wire.limit, !batch.isEmpty || wire.strict {
-                    ready[lane].push(top)  // for the next batch
+                    ready[c].push(top)  // for the next batch
                     batch.heldBack = batch.isEmpty
                     break
                 }
@@ -200,7 +212,7 @@ struct RelayQueue {
             if let share {
                 let w = slots[i].entries[position].message.wireBytes(framing: wire?.framing ?? 64)
                 if shareBytes + w > share {
-                    ready[lane].push(top)  // the lane's next round
+                    ready[c].push(top)  // the lane's next round
                     turnEnds = true
                     break
                 }
@@ -213,7 +225,7 @@ struct RelayQueue {
             let next = position + 1
             // Later entries of a key go along unless one of them waits for a retry of its own.
             if next < slots[i].entries.count, slots[i].entries[next].notBefore == nil {
-                ready[lane].push(ReadyItem(seq: slots[i].entries[next].message.seq, slot: top.slot))
+                ready[c].push(ReadyItem(seq: slots[i].entries[next].message.seq, slot: top.slot))
             }
         }
         return batch

@@ -1,9 +1,12 @@
+import Foundation
 import Logging
 
 /// What one read of the outbox found for the queue.
 struct RelayRead {
     /// New durable messages in sequence order, without the finished and dropped ones.
     var fresh: [StoredMessage] = []
+    /// The same, of the lanes' live positions (``LiveReaders``): key-less messages, each lane's in order.
+    var live: [StoredMessage] = []
     /// Every number the writer dropped (drop-oldest), when that changed since the last read: the queue
     /// lets go of them, even if read already.
     var dropped: SequenceRangeSet?
@@ -21,6 +24,8 @@ final class RelayReadSide {
     private let env: RelayEnvironment
     /// One per lane, in the order of the route's ``LaneSchedule``.
     private let sources: [RouteLogSource]
+    /// Each lane's second position, with ``OutboxRelayConfiguration/live``.
+    private let live: LiveReaders?
     /// The numbers the writer dropped, read again whenever `dropped.log` changed size.
     private var dropped = SequenceRangeSet()
     private var droppedSize: Int64 = 0
@@ -32,7 +37,9 @@ final class RelayReadSide {
     init(_ env: RelayEnvironment, from start: UInt64, changes: RouteSignals?, shared: [LaneSelection: SharedLogReader] = [:]) {
         self.env = env
         self.changes = changes
-        sources = LaneSchedule(env.configuration.lanes).selections.map { RouteLogSource(env, from: start, lanes: $0, shared: shared[$0]) }
+        let lanes = LaneSchedule(env.configuration.lanes)
+        sources = lanes.selections.map { RouteLogSource(env, from: start, lanes: $0, shared: shared[$0]) }
+        live = env.configuration.live.map { LiveReaders(env, live: $0, lanes: lanes, shared: shared) }
     }
 
     /// A tail of the log of `lanes` from `start`, quarantining damaged sealed segments with
@@ -54,19 +61,20 @@ final class RelayReadSide {
     /// `dropped.log` is read again at the next look, whatever its size (the sweep's fallback).
     func forgetDrops() { droppedSize = -1 }
 
-    /// Reads, lane by lane, up to `room[i]` messages and bytes of lane `i` (none of a lane whose room is
+    /// Reads, lane by lane, up to `room[i]` messages and bytes of class `i` (``LaneSchedule/classes``: lane
+    /// `i`'s backlog, and with live classes lane `i - lanes`'s live messages; none of a class whose room is
     /// spent; the drops and the dead-letter file are looked at anyway, when the directory watch says they
     /// changed), in one job on the I/O thread.
     func read(room: [(count: Int, bytes: Int)]) async throws -> RelayRead {
         let finished = env.finished
-        let (env, sources) = (env, sources)
+        let (env, sources, live) = (env, sources, live)
         let look = changes?.takeChanges() ?? .all
         let (read, size, droppedFileSize) = try await env.io.run {
-            (try Self.read(sources, room: room),
+            (try Self.read(sources, live: live, room: room),
              look.contains(.deadLetters) ? try DeadLetterLog.size(in: env.directory) : nil,
              look.contains(.dropped) ? (try? env.directory.openFile(FileNames.dropped, writable: false).size()) ?? 0 : nil)
         }
-        let (fresh, holes) = read
+        let (fresh, liveFresh, holes) = read
         var found = RelayRead(deadLetterSize: size)
         // What the writer dropped to make room (drop-oldest) is never published, even if already read.
         if let droppedFileSize, droppedFileSize != droppedSize {
@@ -77,7 +85,7 @@ final class RelayReadSide {
             env.metrics.dropped.record(dropped.count)
         }
         // What no route takes is finished for the outbox now, unrouted.
-        let unmatched = env.tracker.unmatched(fresh)
+        let unmatched = env.tracker.unmatched(liveFresh.isEmpty ? fresh : fresh + liveFresh)
         if !unmatched.isEmpty {
             try await env.tombstones.acknowledge(unmatched, as: .unrouted)
             env.metrics.unrouted.increment(by: unmatched.count)
@@ -86,6 +94,7 @@ final class RelayReadSide {
         let match = env.match
         let skip = { [dropped] (m: StoredMessage) in finished.contains(m.seq) || dropped.contains(m.seq) || !match.matches(m.message) }
         found.fresh = fresh.contains(where: skip) ? fresh.filter { !skip($0) } : fresh
+        found.live = liveFresh.filter { !skip($0) }
         // Numbers lost to damage (holes a repair or a quarantine wrote) are finished as dead, with no
         // dead letter: `dead-letters list` and `dump` show them as lost. A hole the writer left where it
         // dropped a lane's messages (drop-oldest, FORMAT.md §1b) is not: those numbers are in `dropped.log`
@@ -97,6 +106,7 @@ final class RelayReadSide {
                 dropped = now
                 found.dropped = now
                 found.fresh.removeAll { now.contains($0.seq) }
+                found.live.removeAll { now.contains($0.seq) }
             }
             lost = lost.subtracting(dropped)
         }
@@ -107,16 +117,26 @@ final class RelayReadSide {
         return found
     }
 
-    /// What every lane's source read (each within its room), and the hole numbers they met.
-    private static func read(_ sources: [RouteLogSource], room: [(count: Int, bytes: Int)]) throws -> ([StoredMessage], SequenceRangeSet) {
-        var fresh: [StoredMessage] = []
+    /// What every lane's source read (each within its room), what their live positions read, and the
+    /// hole numbers they met. A lane's live position reads after its backlog's (``LiveReaders``).
+    private static func read(_ sources: [RouteLogSource], live: LiveReaders?,
+                             room: [(count: Int, bytes: Int)]) throws -> ([StoredMessage], [StoredMessage], SequenceRangeSet) {
+        var (fresh, liveFresh) = ([StoredMessage](), [StoredMessage]())
         var holes = SequenceRangeSet()
-        for (source, room) in zip(sources, room) {
-            let (messages, met) = room.count > 0 && room.bytes > 0 ? try source.read(limit: room.count, maxBytes: room.bytes) : ([], source.takeHoles())
-            if fresh.isEmpty { fresh = messages } else { fresh += messages }
+        let now = Date()
+        for (lane, source) in sources.enumerated() {
+            let room0 = room[lane]
+            var (messages, met) = room0.count > 0 && room0.bytes > 0 ? try source.read(limit: room0.count, maxBytes: room0.bytes) : ([], source.takeHoles())
             holes.formUnion(met)
+            if let live {
+                messages = live.backlogRead(lane: lane, messages, position: source.position, now: now)
+                let (found, liveHoles) = try live.read(lane: lane, room: room[sources.count + lane])
+                liveFresh += found
+                holes.formUnion(liveHoles)
+            }
+            if fresh.isEmpty { fresh = messages } else { fresh += messages }
         }
-        return (fresh, holes)
+        return (fresh, liveFresh, holes)
     }
 }
 

@@ -124,6 +124,7 @@ final class RoutePipeline: @unchecked Sendable {
         let found = try await readSide.read(room: queue.readRoom(replacing: inFlight))
         if let dropped = found.dropped { queue.remove(dropped) }
         queue.add(found.fresh)
+        if !found.live.isEmpty { queue.add(found.live, live: true) }
         guard let size = found.deadLetterSize else { return }
         let redrive = try await ledger.deadLetters.requests(size: size, held: queue.held)
         if !redrive.isEmpty { queue.add(redrive) }
@@ -133,7 +134,8 @@ final class RoutePipeline: @unchecked Sendable {
     /// flight in the queue: nothing of theirs goes out before this batch's outcome).
     private func publish(_ batch: RelayQueue.Batch) async throws {
         let (messages, leaving, publisher) = (batch.messages, (lane: batch.lane, count: batch.count, bytes: batch.bytes), publisher)
-        async let published = publisher.publish(messages)
+        let marked = env.configuration.live.map { Self.markingDelays(messages, within: $0.within, now: Date()) } ?? messages
+        async let published = publisher.publish(marked)
         if outages.reason == nil {
             try await readNew(replacing: leaving)
             // The next batch need not wait for a read: this one read as many as this batch takes out of
@@ -166,6 +168,20 @@ final class RoutePipeline: @unchecked Sendable {
             await outages.batchFound(unavailable: why)
         } else {
             await outages.end()
+        }
+    }
+
+    /// `messages` as the sink gets them with ``OutboxRelayConfiguration/live``: each one published more
+    /// than `within` after it was created carries ``LiveShare/delayedByHeader`` (whole milliseconds late).
+    static func markingDelays(_ messages: [StoredMessage], within: Duration, now: Date) -> [StoredMessage] {
+        let cutoff = now.addingTimeInterval(-within.seconds)
+        guard messages.contains(where: { $0.message.createdAt < cutoff }) else { return messages }
+        return messages.map { m in
+            guard m.message.createdAt < cutoff else { return m }
+            var marked = m
+            let late = Int64((now.timeIntervalSince(m.message.createdAt) * 1000).rounded(.down))
+            marked.message.headers.append(.init(LiveShare.delayedByHeader, "\(late)"))
+            return marked
         }
     }
 

@@ -130,6 +130,7 @@ public final class Outbox: Sendable {
     /// and the time of this call; a message the tool would refuse (``OutboxMessage/problem``), and a
     /// commit holding one caller-set id twice, throw ``OutboxError/Code/invalidArgument`` before
     /// anything is written.
+    /// A message in lane `normal` takes the lane of the first ``OutboxConfiguration/laneRules`` rule it matches.
     /// A commit whose messages are not all in lane `normal` is a frame of kind 14 with its lanes
     /// (FORMAT.md §4b); at most 255 lanes in one commit.
     private func encode(_ messages: [OutboxMessage]) throws -> Commit {
@@ -140,6 +141,7 @@ public final class Outbox: Sendable {
         for i in messages.indices {
             if messages[i].id.isAssigned { callerIDs += 1 }
             messages[i].stamp(now: micros, idTime: now)
+            if !configuration.laneRules.isEmpty { messages[i].lane = LaneRule.lane(of: messages[i], under: configuration.laneRules) }
             if let problem = messages[i].problem {
                 throw OutboxError(.invalidArgument, "message \(i + 1) of \(messages.count): \(problem)", path: path)
             }
