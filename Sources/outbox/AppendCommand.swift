@@ -57,7 +57,7 @@ struct AppendCommand: AsyncParsableCommand {
             }
         }
         if let problem = OutboxLane.nameProblem(lane) { throw ValidationError("--lane \(lane.debugDescription) \(problem)") }
-        for rule in laneRules { if case .failure(let e) = LaneRule.parse(rule) { throw ValidationError("--lane-rule \(e.message)") } }
+        for rule in laneRules { if case .failure(let e) = LaneRule.parse(rule) { throw ValidationError("--lane-rule \(e)") } }
         let sample = OutboxMessage(type: type, key: key, headers: headers.map { Self.split($0) }.map { .init($0.0, $0.1) }, payload: [])
         if let problem = sample.problem { throw ValidationError("--header: \(problem)") }
     }

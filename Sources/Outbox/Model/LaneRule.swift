@@ -14,12 +14,15 @@ public struct LaneRule: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(lane.name):\(match)" }
 
+    /// Why a text is not a rule: one line, naming it.
+    public struct Problem: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     /// The rule a command line writes as `LANE:FIELD=TEXT` (`critical:type=Alarm*`, `bulk:header=x-kind=log`,
     /// `camera:key=cam-*`), or why `text` is not one.
-    public static func parse(_ text: String) -> Result<LaneRule, OutboxError> {
-        func fail(_ why: String) -> Result<LaneRule, OutboxError> {
-            .failure(OutboxError(.invalidArgument, "\(text.debugDescription) \(why)"))
-        }
+    public static func parse(_ text: String) -> Result<LaneRule, Problem> {
+        func fail(_ why: String) -> Result<LaneRule, Problem> { .failure(Problem(description: "\(text.debugDescription) \(why)")) }
         guard let colon = text.firstIndex(of: ":") else { return fail("is not LANE:FIELD=TEXT (e.g. critical:type=Alarm*)") }
         let lane = String(text[..<colon])
         if let problem = OutboxLane.nameProblem(lane) { return fail("names a lane that \(problem)") }
