@@ -121,9 +121,17 @@ struct CodecTests {
             #expect(old.version == UInt16(v) && old.encode() == withVersion(v))
         }
         #expect(FileHeader.currentVersion == 6)
-        #expect { try FileHeader.decode(withVersion(7), expecting: .segment) } throws: {
-            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 7") == true
+        #expect { try FileHeader.decode(withVersion(8), expecting: .segment) } throws: {
+            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 8") == true
         }
+        // Version 7 is an encrypted file's (FORMAT.md §10): its header has flag bit 0, and only then.
+        #expect { try FileHeader.decode(withVersion(7), expecting: .segment) } throws: {
+            ($0 as? DecodeError)?.reason.contains("without the encryption flag") == true
+        }
+        var encrypted = try FileHeader.decode(withVersion(6), expecting: .segment).encrypting()
+        #expect(try FileHeader.decode(encrypted.encode(), expecting: .segment) == encrypted && encrypted.version == 7)
+        encrypted.version = 6
+        #expect { try FileHeader.decode(encrypted.encode(), expecting: .segment) } throws: { ($0 as? DecodeError)?.reason.contains("flags 1") == true }
     }
 
     @Test func tombstoneRangesRoundTrip() throws {

@@ -28,7 +28,7 @@ public struct OutboxError: Error, CustomStringConvertible, Sendable {
         /// Every code this build knows.
         public static var allCases: [Code] {
             [.io, .noSpace, .syncFailed, .failedStop, .locked, .notAnOutbox, .unsupportedVersion, .corrupt, .recordTooLarge,
-             .invalidArgument, .symlink, .closed, .broker, .outboxFull]
+             .invalidArgument, .symlink, .closed, .broker, .outboxFull, .missingKey, .wrongKey]
         }
 
         /// A system call failed (see ``OutboxError/errno``).
@@ -62,6 +62,11 @@ public struct OutboxError: Error, CustomStringConvertible, Sendable {
         /// nothing was written, and appends succeed again once the relay's acknowledgements and
         /// compaction free room.
         public static let outboxFull = Code("outbox-full")
+        /// Data is encrypted (FORMAT.md §10) and no key was given. Not damage: with the key it reads.
+        public static let missingKey = Code("missing-key")
+        /// Data is encrypted with a key (named by its id) that is not among the keys given. Not damage:
+        /// with that key it reads.
+        public static let wrongKey = Code("wrong-key")
     }
 
     /// The stable code.

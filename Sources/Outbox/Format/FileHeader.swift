@@ -4,9 +4,9 @@
 /// offset size field
 ///      0    8 magic              "OUTBXSEG" (segment), "OUTBXTMB" (tombstones), "OUTBXDLQ" (dead letters),
 ///                                "OUTBXDRP" (dropped messages)
-///      8    2 format version     1 to 6
+///      8    2 format version     1 to 7
 ///     10    2 header length      64
-///     12    4 flags              0
+///     12    4 flags              0; from version 7, bit 0: the file is encrypted (FORMAT.md §10)
 ///     16   16 outbox id          random, the same in every file of one outbox
 ///     32    8 base               segment: first sequence number; tombstones: generation
 ///     40    4 max record size    largest frame body, in bytes
@@ -44,9 +44,13 @@ package struct FileHeader: Equatable, Sendable {
     /// The versions this build reads: 1; 2 (expired tombstones, frame kind 8); 3 (segment seals, frame
     /// kind 10); 4 (write tags in frame flags); 5 (routes in tombstone files, frame kinds 11 to 13); 6
     /// (lanes: frame kind 14 in segments, lanes in dead letters, a lane filter in seals).
-    static let readableVersions: ClosedRange<UInt16> = 1...6
+    /// 7 (encryption at rest: header flag bit 0; only encrypted files are version 7).
+    static let readableVersions: ClosedRange<UInt16> = 1...7
     /// The first version whose segments may hold lanes (frame kind 14) and whose seals carry a lane filter.
     static let lanesVersion: UInt16 = 6
+    /// The version of an encrypted file (FORMAT.md §10): laid out as version 6, with header flag bit 0 set
+    /// and envelopes in its message and dead-letter frames. A plain file stays version 6.
+    package static let encryptedVersion: UInt16 = 7
 
     package var kind: Kind
     /// The file's format version (new files get ``currentVersion``).
@@ -55,13 +59,23 @@ package struct FileHeader: Equatable, Sendable {
     package var base: UInt64
     var maxRecordSize: UInt32
     var createdAtMicros: Int64
+    /// Header flag bit 0 (version 7): the file's message and dead-letter frames hold envelopes.
+    package var encrypted = false
+
+    /// This header made the header of an encrypted file (version 7, flag bit 0).
+    func encrypting() -> FileHeader {
+        var h = self
+        h.version = Self.encryptedVersion
+        h.encrypted = true
+        return h
+    }
 
     package func encode() -> [UInt8] {
         var w = ByteWriter(capacity: Self.size)
         w.append(kind.magic)
         w.u16(version)
         w.u16(UInt16(Self.size))
-        w.u32(0)
+        w.u32(encrypted ? 1 : 0)
         w.append(outboxID.bytes)
         w.u64(base)
         w.u32(maxRecordSize)
@@ -101,7 +115,8 @@ package struct FileHeader: Equatable, Sendable {
         }
         guard crcOK else { throw DecodeError("header checksum mismatch", at: 60) }
         guard headerLength == UInt16(size) else { throw DecodeError("header length \(headerLength), expected \(size)", at: 10) }
-        guard flags == 0 else { throw DecodeError("unknown header flags \(flags)", at: 12) }
+        guard flags == 0 || (version >= encryptedVersion && flags == 1) else { throw DecodeError("unknown header flags \(flags)", at: 12) }
+        guard version < encryptedVersion || flags == 1 else { throw DecodeError("a version-\(version) file without the encryption flag", at: 12) }
         let id = OutboxID(bytes: Array(try r.bytes(16, "outbox id")))
         let base = try r.u64("base")
         let maxRecordSize = try r.u32("max record size")
@@ -114,6 +129,7 @@ package struct FileHeader: Equatable, Sendable {
         guard base >= 1 else { throw DecodeError("base \(base) must be at least 1", at: 32) }
         var header = FileHeader(kind: kind, outboxID: id, base: base, maxRecordSize: maxRecordSize, createdAtMicros: created)
         header.version = version
+        header.encrypted = flags == 1
         return header
     }
 }

@@ -30,7 +30,13 @@ enum FrameContent {
 
     /// Why a frame body of a `file` kind file whose checksum matched does not decode, or nil when it does.
     /// A file's `version` says whether dead letters may name their lane (version 6 on).
+    /// In an encrypted file (version 7) the records are in an envelope (FORMAT.md §10): only its structure
+    /// is checked here (a lane summary, an envelope's length and cipher); its content is authenticated
+    /// when it is decrypted.
     static func problem(_ h: FrameHeader, _ body: [UInt8], in file: FileHeader.Kind, version: UInt16, maxBody: UInt32) -> String? {
+        if version >= FileHeader.encryptedVersion, [.messages, .laneMessages, .deadLetter].contains(h.kind) {
+            return envelopeProblem(h, body)
+        }
         do {
             switch h.kind {
             case .messages:
@@ -57,6 +63,22 @@ enum FrameContent {
         } catch {
             return "\(error)"
         }
+    }
+
+    /// Why the body of an encrypted frame of kind 1, 14 or 4 is not an envelope (after a kind 14's lane
+    /// summary), if it is not.
+    static func envelopeProblem(_ h: FrameHeader, _ body: [UInt8]) -> String? {
+        var start = 0
+        if h.kind == .laneMessages {
+            guard let summary = try? LaneSummary.decode(body) else { return "a lane summary that does not decode" }
+            start = summary.recordsStart
+        }
+        if h.kind == .deadLetter, h.count != 1 { return "a dead letter frame holds \(h.count) records" }
+        guard let (cipher, _, _) = Envelope.peek(body[start...]) else {
+            return "an envelope of \(body.count - start) bytes, shorter than \(Envelope.overhead)"
+        }
+        guard Envelope.Cipher(rawValue: cipher) != nil else { return "an envelope names cipher \(cipher), which is not one" }
+        return nil
     }
 
     static func kindName(_ k: FrameKind) -> String {

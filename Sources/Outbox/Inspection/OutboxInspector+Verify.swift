@@ -3,8 +3,10 @@ extension OutboxInspector {
     /// numbers, every file of one outbox, tombstones only for sequence numbers that exist and for every
     /// number below the first segment, no frame out of place. Read-only; safe next to a running writer
     /// (whose commit in progress may show as a torn tail).
-    public static func verify(path: String) throws -> VerifyReport {
-        let directory = try OutboxDirectory.open(path, create: false, sys: LinuxSystemCalls())
+    /// With `keys`, encrypted frames are decrypted and their records checked too; without, their
+    /// structure (FORMAT.md §10), and the report says what it could not check.
+    public static func verify(path: String, keys: OutboxKeys? = nil) throws -> VerifyReport {
+        let directory = try OutboxDirectory.open(path, create: false, sys: LinuxSystemCalls(), keys: keys)
         return try verify(directory)
     }
 

@@ -23,13 +23,18 @@ struct ActiveSegment {
     /// then goes to a new segment.
     private(set) var sealed: Bool
     let outboxID: OutboxID
+    /// Whether its frames' records are in envelopes (version 7, FORMAT.md §10).
+    let encrypted: Bool
+    /// This writer's epoch in it (FORMAT.md §10): random, new whenever the writer may write an offset it
+    /// wrote before (a new writer, a write cut short).
+    var epoch = UInt64.random(in: 0...UInt64.max)
 
     /// How far ahead of its frames the writer zero-fills the segment, at most.
     static let allocationStep: Int64 = 1 << 20
     private static let zeros = [UInt8](repeating: 0, count: 1 << 16)
 
     init(file: OutboxFile, outboxID: OutboxID, base: UInt64, writeOffset: Int64, allocatedEnd: Int64, frames: UInt32 = 0,
-         lanes: UInt64 = 0, version: UInt16 = FileHeader.currentVersion, sealed: Bool = false) {
+         lanes: UInt64 = 0, version: UInt16 = FileHeader.currentVersion, sealed: Bool = false, encrypted: Bool = false) {
         self.file = file
         self.outboxID = outboxID
         self.base = base
@@ -40,12 +45,13 @@ struct ActiveSegment {
         self.version = version
         self.sealable = FrameContent.segmentsHaveSeals(version)
         self.sealed = sealed
+        self.encrypted = encrypted
     }
 
     /// A new, empty segment after a roll.
     init(new file: OutboxFile, header: FileHeader) {
         self.init(file: file, outboxID: header.outboxID, base: header.base, writeOffset: Int64(FileHeader.size),
-                  allocatedEnd: Int64(FileHeader.size), version: header.version)
+                  allocatedEnd: Int64(FileHeader.size), version: header.version, encrypted: header.encrypted)
     }
 
     var identity: FileIdentity { FileIdentity(outboxID: outboxID, base: base) }

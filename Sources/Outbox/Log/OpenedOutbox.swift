@@ -11,13 +11,15 @@ public final class OpenedOutbox: Sendable {
     package let directory: OutboxDirectory
 
     /// Opens the outbox at `path`. Throws ``OutboxError/Code/notAnOutbox`` when there is none, and the
-    /// header's error when no file names the outbox and its last segment's header is damaged.
-    public convenience init(path: String) throws {
-        try self.init(path: path, sys: LinuxSystemCalls())
+    /// header's error when no file names the outbox and its last segment's header is damaged. With
+    /// `keys`, its encrypted segments are read with them (FORMAT.md §10); without, reading one throws
+    /// ``OutboxError/Code/missingKey``.
+    public convenience init(path: String, keys: OutboxKeys? = nil) throws {
+        try self.init(path: path, sys: LinuxSystemCalls(), keys: keys)
     }
 
-    package init(path: String, sys: any SystemCalls) throws {
-        let directory = try OutboxDirectory.open(path, create: false, sys: sys)
+    package init(path: String, sys: any SystemCalls, keys: OutboxKeys? = nil) throws {
+        let directory = try OutboxDirectory.open(path, create: false, sys: sys, keys: keys)
         self.path = path
         self.directory = directory
         id = try FileNames.withListing(directory) { listing in

@@ -32,6 +32,12 @@ public struct OutboxConfiguration: Sendable {
     /// lane keeps it. Default: none.
     public var laneRules: [LaneRule] = []
 
+    /// Encryption at rest (FORMAT.md §10): with keys, every new segment is encrypted with the current one
+    /// (the first) and older segments are read with whichever of them they name. Nil (the default): new
+    /// segments are plain; an outbox whose active segment is encrypted is then refused
+    /// (``OutboxError/Code/missingKey``), so that an append without its key never writes in clear.
+    public var keys: OutboxKeys?
+
     /// The system-call seam (tests replace it to inject faults or record operations).
     package var systemCalls: any SystemCalls = LinuxSystemCalls()
 

@@ -4,7 +4,8 @@ package struct SegmentFile {
     let file: OutboxFile
     package let header: FileHeader
     package let scanner: FrameScanner
-
+    /// The keys its frames are decrypted with, if it is encrypted (the directory's).
+    let keys: OutboxKeys?
 
     /// Opens `name` and checks its header against the name and, when given, the outbox id.
     ///
@@ -14,7 +15,7 @@ package struct SegmentFile {
                      validateBodies: Bool = false, expecting outboxID: OutboxID? = nil) throws -> SegmentFile {
         let log = try LogFile.open(try directory.openFile(name, writable: writable), kind: .segment, base: base, outboxID: outboxID,
                                    validateBodies: validateBodies)
-        return SegmentFile(name: name, file: log.file, header: log.header, scanner: log.scanner)
+        return SegmentFile(name: name, file: log.file, header: log.header, scanner: log.scanner, keys: directory.keys)
     }
 
     /// After a walk of this segment to its end, with `continuity` having followed its frames: its seal
@@ -47,6 +48,7 @@ package struct SegmentFile {
         // array every time. A damaged count reserves nothing large.)
         if out.isEmpty { out.reserveCapacity(min(Int(frame.header.count), frame.body.count / 40 + 1)) }
         let (first, offset, name) = (frame.header.first, frame.offset, self.name)
+        let body = header.encrypted ? try plainBody(of: frame) : frame.body
         var bytes = 0
         do {
             let each = { (i: Int, message: consuming OutboxMessage, compressed: Bool) in
@@ -56,13 +58,25 @@ package struct SegmentFile {
                 out.append(m)
             }
             if frame.header.kind == .laneMessages {
-                try LaneSummary.decodeFrame(frame.body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize), each: each)
+                try LaneSummary.decodeFrame(body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize), each: each)
             } else {
-                try MessageCodec.decode(frame.body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize), each: each)
+                try MessageCodec.decode(body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize), each: each)
             }
         } catch {
             throw OutboxError(.corrupt, "frame content is invalid: \(error)", path: file.path, offset: frame.offset)
         }
         return bytes
+    }
+
+    /// The body of a message frame of this encrypted segment as a plain one holds it: its lane summary
+    /// (kind 14), then its records, decrypted with the directory's keys (FORMAT.md §10). Throws
+    /// ``OutboxError/Code/missingKey`` or ``OutboxError/Code/wrongKey`` (not damage) or, when the right
+    /// key does not authenticate it, ``OutboxError/Code/corrupt``.
+    func plainBody(of frame: Frame) throws -> [UInt8] {
+        let split = frame.header.kind == .laneMessages ? (try? LaneSummary.decode(frame.body).recordsStart) ?? 0 : 0
+        let prefix = frame.body[..<split]
+        let place = Envelope.Place(outboxID: header.outboxID, kind: .segment, base: header.base, offset: frame.offset, file: file.path)
+        let records = try Envelope.open(frame.body[split...], keys: keys, place: place, header: frame.header, prefix: prefix)
+        return split == 0 ? records : Array(prefix) + records
     }
 }

@@ -65,7 +65,7 @@ extension SegmentSalvage {
             keptAs = unusedName(name + suffix, in: directory)
         case .quarantine(let reason, let offset):
             try ensureQuarantineDirectory(directory)
-            let folder = try OutboxDirectory.open(directory.pathOf(quarantineDirectory), create: false, sys: directory.sys)
+            let folder = try OutboxDirectory.open(directory.pathOf(quarantineDirectory), create: false, sys: directory.sys, keys: directory.keys)
             keptAs = unusedName(quarantineDirectory + "/" + name, in: directory)
             try writeRecord(for: String(keptAs.dropFirst(quarantineDirectory.count + 1)), file: name, reason: reason, offset: offset,
                             lost: lost, in: folder)

@@ -53,12 +53,17 @@ extension SegmentWriter {
                 return true
             }
             try chain.leave(segment, sealed: !isLast)
-            if isLast, end == Int64(FileHeader.size), segment.scanner.seal == nil, segment.header.version < FileHeader.currentVersion {
-                // An empty segment of an older build (a header and nothing else, perhaps zeros): made a
-                // current one (same outbox, base and name; temporary file, rename), so that it can hold
-                // what this build writes (lanes, §4b).
+            let encrypt = directory.keys != nil
+            if isLast, end == Int64(FileHeader.size), segment.scanner.seal == nil,
+               segment.header.version < FileHeader.currentVersion || segment.header.encrypted != encrypt {
+                // An empty segment of an older build (a header and nothing else, perhaps zeros), or one
+                // encrypted when this writer is not (or the other way round): made a current one (same
+                // outbox, base and name; temporary file, rename), so that it can hold what this build
+                // writes (lanes, §4b; envelopes, §10).
                 var header = segment.header
                 header.version = FileHeader.currentVersion
+                header.encrypted = false
+                if encrypt { header = header.encrypting() }
                 let file = try directory.createFile(entry.name, contents: [header.encode()])
                 logger.info("made an empty segment of format version \(segment.header.version) a version \(header.version) one",
                             metadata: ["file": "\(file.path)"])
@@ -69,7 +74,7 @@ extension SegmentWriter {
                 let active = ActiveSegment(file: segment.file, outboxID: segment.header.outboxID, base: entry.base, writeOffset: end,
                                            allocatedEnd: try segment.file.size(), frames: frames, lanes: lanes,
                                            version: segment.header.version,
-                                           sealed: segment.scanner.seal != nil)
+                                           sealed: segment.scanner.seal != nil, encrypted: segment.header.encrypted)
                 return SegmentWriter(directory: directory, logger: logger, maxRecordSize: segment.header.maxRecordSize,
                                      segmentSize: segmentSize, active: active, nextSeq: chain.next ?? entry.base, listener: listener)
             }
@@ -88,8 +93,9 @@ extension SegmentWriter {
             throw OutboxError(.notAnOutbox, "no outbox here (no segment files)", path: directory.path)
         }
         let id = OutboxID.random()
-        let header = FileHeader(kind: .segment, outboxID: id, base: 1, maxRecordSize: UInt32(configuration.maxRecordSize),
+        var header = FileHeader(kind: .segment, outboxID: id, base: 1, maxRecordSize: UInt32(configuration.maxRecordSize),
                                 createdAtMicros: OutboxMessage.micros(Date()))
+        if directory.keys != nil { header = header.encrypting() }
         let file = try directory.createFile(FileNames.segment(1), contents: [header.encode()])
         logger.info("created outbox", metadata: ["path": "\(directory.path)", "id": "\(id)"])
         return SegmentWriter(directory: directory, logger: logger, maxRecordSize: header.maxRecordSize,

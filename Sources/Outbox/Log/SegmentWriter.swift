@@ -19,6 +19,9 @@ final class SegmentWriter {
         var kind: FrameKind = .messages
         /// The commit's lane filter (``LaneSummary/filter(kind:body:)``), for the segment's seal.
         var lanes: UInt64 = LaneSummary.normalBit
+        /// How many bytes at the start of `body` stay in clear in an encrypted segment (a kind-14 frame's
+        /// lane summary, FORMAT.md §10); the records after them go into an envelope.
+        var prefixLength = 0
         var completion: (Result<ClosedRange<UInt64>, OutboxError>) -> Void
     }
 
@@ -41,6 +44,8 @@ final class SegmentWriter {
     private var markFile: DurableMarkFile?
 
     private var buffer: [UInt8] = []
+    /// The cipher of the envelopes it writes (FORMAT.md §10).
+    let cipher = Envelope.Cipher.preferred
     private let fsyncTimer: Metrics.Timer
     private let commitSize: Recorder
 
@@ -91,12 +96,16 @@ final class SegmentWriter {
         let droppedBefore = budget.droppedInEpisode.count
         while index < batch.count {
             let request = batch[index]
-            let frameLength = FrameHeader.size + request.body.count
+            let encrypt = directory.keys != nil
+            let bodyLength = request.body.count + (encrypt ? Envelope.overhead : 0)
+            let frameLength = FrameHeader.size + bodyLength
             let used = active.writeOffset + Int64(buffer.count)
             // A segment of a version before lanes cannot hold a commit with lanes: it goes to a new one
             // (recovery made an empty old segment a current one, so this one holds frames).
             let oldForLanes = request.kind == .laneMessages && active.version < FileHeader.lanesVersion
-            let rolls = active.sealed || ((oldForLanes || used + Int64(frameLength) > segmentSize) && used > Int64(FileHeader.size))
+            // Likewise a plain segment cannot hold an encrypted commit, nor an encrypted one a plain commit.
+            let otherEncryption = active.encrypted != encrypt
+            let rolls = active.sealed || ((oldForLanes || otherEncryption || used + Int64(frameLength) > segmentSize) && used > Int64(FileHeader.size))
             // A commit that would pass the budget (with the seal and the header of a new segment, if it
             // rolls) is refused, and so is every later one of this batch, so that commits are never reordered.
             let needed = Int64(buffer.count + frameLength) + (rolls ? Int64(FileHeader.size + Seal.frameSize(FileHeader.currentVersion)) : 0)
@@ -116,9 +125,22 @@ final class SegmentWriter {
             }
             let offset = active.writeOffset + Int64(buffer.count)
             // The buffer is written with one write at the write offset: every frame carries that write's tag.
-            FrameHeader(bodyLength: UInt32(request.body.count), first: seq, count: request.count, kind: request.kind, flags: active.tag)
-                .append(to: &buffer, identity: active.identity, offset: offset, bodyCRC: request.bodyCRC)
-            buffer.append(contentsOf: request.body)
+            let header = FrameHeader(bodyLength: UInt32(bodyLength), first: seq, count: request.count, kind: request.kind, flags: active.tag)
+            if let keys = directory.keys {
+                do {
+                    let body = try sealed(request, header: header, offset: offset, keys: keys)
+                    header.append(to: &buffer, identity: active.identity, offset: offset, bodyCRC: CRC32.of(body))
+                    buffer.append(contentsOf: body)
+                } catch let e as OutboxError {
+                    if let error = flush(&pending, completing: completing) ?? Optional(e) {
+                        for r in batch[index...] { r.completion(.failure(error)) }
+                    }
+                    return
+                } catch { preconditionFailure("sealing throws only OutboxError") }
+            } else {
+                header.append(to: &buffer, identity: active.identity, offset: offset, bodyCRC: request.bodyCRC)
+                buffer.append(contentsOf: request.body)
+            }
             let range = seq...(seq + UInt64(request.count) - 1)
             pending.append((request, range, buffer.count))
             seq = range.upperBound + 1
@@ -130,6 +152,16 @@ final class SegmentWriter {
         // A commit that fits after refusals ends the full episode.
         if !refused, committed, error == nil, budget.fullSince != nil { budget.setFull(false, active: active) }
         if committed, !droppedDuringBatch { budget.reportDrops() }
+    }
+
+    /// The body of `request`'s frame in the encrypted active segment: its clear prefix, then its records
+    /// in an envelope for `header` at `offset` under the current key and this writer's epoch (FORMAT.md §10).
+    private func sealed(_ request: Request, header: FrameHeader, offset: Int64, keys: OutboxKeys) throws -> [UInt8] {
+        let split = request.prefixLength
+        let place = Envelope.Place(outboxID: outboxID, kind: .segment, base: active.base, offset: offset, file: active.file.path)
+        let envelope = try Envelope.seal(request.body[split...], keys: keys, cipher: cipher, epoch: active.epoch, place: place,
+                                         header: header, prefix: request.body[..<split])
+        return split == 0 ? envelope : Array(request.body[..<split]) + envelope
     }
 
     /// Writes and fdatasyncs the buffer, completes `pending`, and returns the error if it failed.
@@ -166,6 +198,8 @@ final class SegmentWriter {
     private func keepWhole(_ pending: [Pending], written: Int, error writeError: OutboxError) -> OutboxError {
         let kept = pending.prefix { $0.end <= written }
         let keepBytes = kept.last?.end ?? 0
+        // What was cut may be written again at the same offsets: under a new epoch (FORMAT.md §10).
+        active.epoch = UInt64.random(in: 0...UInt64.max)
         do {
             try active.truncate(to: active.writeOffset + Int64(keepBytes))
             try active.file.dataSync()
@@ -207,8 +241,9 @@ final class SegmentWriter {
         } catch let e as OutboxError {
             return failStop(e, [])
         } catch { return failStop(OutboxError(.io, "\(error)"), []) }
-        let header = FileHeader(kind: .segment, outboxID: outboxID, base: nextSeq, maxRecordSize: maxRecordSize,
+        var header = FileHeader(kind: .segment, outboxID: outboxID, base: nextSeq, maxRecordSize: maxRecordSize,
                                 createdAtMicros: OutboxMessage.micros(Date()))
+        if directory.keys != nil { header = header.encrypting() }
         do {
             let newFile = try directory.createFile(FileNames.segment(nextSeq), contents: [header.encode()])
             logger.debug("rolled to a new segment", metadata: ["file": "\(newFile.path)"])

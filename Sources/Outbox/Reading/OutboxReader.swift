@@ -16,8 +16,9 @@ public final class OutboxReader: Sendable {
     let directory: OutboxDirectory
 
     /// Opens the outbox at `path` for reading. Throws ``OutboxError/Code/notAnOutbox`` when there is none.
-    public convenience init(path: String) throws {
-        try self.init(OpenedOutbox(path: path))
+    /// With `keys`, encrypted segments are read with them (FORMAT.md §10).
+    public convenience init(path: String, keys: OutboxKeys? = nil) throws {
+        try self.init(OpenedOutbox(path: path, keys: keys))
     }
 
     package convenience init(path: String, sys: any SystemCalls) throws {

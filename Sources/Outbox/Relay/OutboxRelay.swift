@@ -44,6 +44,8 @@ public final class OutboxRelay: Service, Sendable {
     public let path: String
     /// The outbox, when the relay was given it opened; otherwise opened once at start from ``path``.
     private let opened: OpenedOutbox?
+    /// The keys it opens an encrypted outbox with (FORMAT.md §10): its configuration's, else its writer's.
+    private let keys: OutboxKeys?
     /// Where it publishes: one route per sink (one, taking every message, for a relay of one sink).
     let routes: [OutboxRoute]
     let configuration: OutboxRelayConfiguration
@@ -105,6 +107,8 @@ public final class OutboxRelay: Service, Sendable {
                  writer outbox: Outbox?, logger: Logger) {
         self.path = path
         self.opened = opened
+        // Opened by path next to its writer: the writer's keys read what it encrypted.
+        keys = configuration.keys ?? outbox?.opened.directory.keys
         self.routes = routes
         signals = RelaySignals(routes: routes.count)
         self.configuration = configuration
@@ -202,8 +206,8 @@ public final class OutboxRelay: Service, Sendable {
         var outbox = opened
         while !signals.isStopping {
             do {
-                let (path, logger, sys, onDamage) = (self.path, self.logger, configuration.systemCalls, configuration.onDamage)
-                if outbox == nil { outbox = try await onDedicatedThread("outbox-relay-open") { try OpenedOutbox(path: path, sys: sys) } }
+                let (path, logger, sys, onDamage, keys) = (self.path, self.logger, configuration.systemCalls, configuration.onDamage, keys)
+                if outbox == nil { outbox = try await onDedicatedThread("outbox-relay-open") { try OpenedOutbox(path: path, sys: sys, keys: keys) } }
                 guard let opened = outbox else { continue }
                 let log = try await onDedicatedThread("outbox-relay-open") {
                     try TombstoneLog(opened, checkpointBytes: 1 << 20, logger: logger, onDamage: onDamage)

@@ -71,6 +71,10 @@ public struct OutboxRelayConfiguration: Sendable {
     /// and whatever is published later than `within` carries ``LiveShare/delayedByHeader``. Nil (the
     /// default): each lane is read in order alone. Not with ``strictOrder``.
     public var live: LiveShare?
+    /// The keys of an encrypted outbox (FORMAT.md §10), for a relay opened by path (one given an opened
+    /// outbox or the writer reads with theirs). Nil: an encrypted frame stops the relay with
+    /// ``OutboxError/Code/missingKey``.
+    public var keys: OutboxKeys?
     /// Wait, as a standby, while the path is not an outbox yet (missing, or holding no segment), instead
     /// of failing with ``OutboxError/Code/notAnOutbox``. Default false: a typo is an error, at once.
     public var waitForOutbox = false

@@ -11,14 +11,17 @@ package final class OutboxDirectory: @unchecked Sendable {
     let path: String
     let fd: Int32
     let sys: any SystemCalls
+    /// The keys its encrypted files are read and written with (FORMAT.md §10), if given.
+    let keys: OutboxKeys?
 
     /// The prefix of temporary files; such files are leftovers of an interrupted create.
     static let temporaryPrefix = ".tmp-"
 
-    private init(path: String, fd: Int32, sys: any SystemCalls) {
+    private init(path: String, fd: Int32, sys: any SystemCalls, keys: OutboxKeys?) {
         self.path = path
         self.fd = fd
         self.sys = sys
+        self.keys = keys
     }
 
     deinit { sys.close(fd) }
@@ -26,7 +29,7 @@ package final class OutboxDirectory: @unchecked Sendable {
     /// Opens the directory at `path`, creating it with mode 0700 when `create` is set.
     ///
     /// Refuses a symbolic link, a non-directory, and a directory that group or others can write to.
-    package static func open(_ path: String, create: Bool, sys: any SystemCalls) throws -> OutboxDirectory {
+    package static func open(_ path: String, create: Bool, sys: any SystemCalls, keys: OutboxKeys? = nil) throws -> OutboxDirectory {
         var created = false
         if create {
             do {
@@ -59,7 +62,7 @@ package final class OutboxDirectory: @unchecked Sendable {
                 throw OutboxError.failed(.open, errno: e.code, path: path)
             }
         }
-        let directory = OutboxDirectory(path: path, fd: fd, sys: sys)
+        let directory = OutboxDirectory(path: path, fd: fd, sys: sys, keys: keys)
         if created {
             do { try sys.fchmod(fd, 0o700) } catch let e as Errno {
                 throw OutboxError.failed(.fchmod, errno: e.code, path: path)
@@ -81,7 +84,7 @@ package final class OutboxDirectory: @unchecked Sendable {
     /// nothing).
     static func openForInspection(_ path: String, sys: any SystemCalls) throws -> OutboxDirectory {
         do {
-            return OutboxDirectory(path: path, fd: try sys.openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY, 0), sys: sys)
+            return OutboxDirectory(path: path, fd: try sys.openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY, 0), sys: sys, keys: nil)
         } catch let e as Errno {
             throw OutboxError.failed(.open, errno: e.code, path: path)
         }

@@ -57,7 +57,8 @@ public final class Outbox: Sendable {
     /// Opens the outbox from synchronous code, blocking the calling thread (see ``open(at:configuration:logger:)``).
     public init(openingAt path: String, configuration: OutboxConfiguration = .init(), logger: Logger = Logger(label: "outbox")) throws {
         let configuration = try configuration.validated()
-        let directory = try OutboxDirectory.open(path, create: configuration.createIfMissing, sys: configuration.systemCalls)
+        let directory = try OutboxDirectory.open(path, create: configuration.createIfMissing, sys: configuration.systemCalls,
+                                                 keys: configuration.keys)
         let lock = try FileLock.acquire(FileLock.writerLockName, in: directory, role: "writing")
         let durability = WriterDurability()
         let writer = try SegmentWriter.recover(directory: directory, configuration: configuration, logger: logger, listener: durability)
@@ -72,6 +73,11 @@ public final class Outbox: Sendable {
             SegmentSalvage.report(quarantined: writer.activeName, because: error,
                                   action: "gave sequence numbers \(lost) to a hole: they are lost, and never given again",
                                   lost: { var set = SequenceRangeSet(); set.insert(lost); return set }(), in: directory, logger: logger)
+        }
+        // An append without the key never writes in clear into an encrypted outbox (FORMAT.md §10).
+        if writer.active.encrypted, configuration.keys == nil {
+            throw OutboxError(.missingKey, "the outbox is encrypted and no key was given (OutboxConfiguration.keys, --key-file)",
+                              path: directory.pathOf(writer.activeName))
         }
         writer.startMarking()
         self.path = path
@@ -155,15 +161,21 @@ public final class Outbox: Sendable {
         }
         TraceHeaders.inject(into: &messages)
         let threshold = configuration.compressionThreshold
+        // Encrypted, the records go into an envelope (FORMAT.md §10): the checksum is of that, taken when
+        // the frame is laid out, and the envelope counts against the max record size.
+        let encrypted = configuration.keys != nil
+        let envelope = encrypted ? Envelope.overhead : 0
         guard messages.contains(where: { $0.lane != .normal }) else {
-            let body = try MessageCodec.encode(messages, compressionThreshold: threshold, maxBody: maxRecordSize)
-            return Commit(body: body, crc: CRC32.of(body), kind: .messages, lanes: LaneSummary.normalBit)
+            let body = try MessageCodec.encode(messages, compressionThreshold: threshold, maxBody: maxRecordSize - envelope)
+            return Commit(body: body, crc: encrypted ? 0 : CRC32.of(body), kind: .messages, lanes: LaneSummary.normalBit)
         }
         let lanes = LaneSummary.lanes(of: messages)
         guard lanes.count <= 255 else { throw OutboxError(.invalidArgument, "a commit spans \(lanes.count) lanes, more than 255", path: path) }
         let summary = LaneSummary.encode(lanes)
-        let body = try MessageCodec.encode(messages, compressionThreshold: threshold, maxBody: maxRecordSize, lanes: .table(lanes.map { OutboxLane($0) }), prefix: summary)
-        return Commit(body: body, crc: CRC32.of(body), kind: .laneMessages, lanes: LaneSummary.filter(kind: .laneMessages, body: body))
+        let body = try MessageCodec.encode(messages, compressionThreshold: threshold, maxBody: maxRecordSize - envelope,
+                                           lanes: .table(lanes.map { OutboxLane($0) }), prefix: summary)
+        return Commit(body: body, crc: encrypted ? 0 : CRC32.of(body), kind: .laneMessages, lanes: LaneSummary.filter(kind: .laneMessages, body: body),
+                      prefixLength: summary.count)
     }
 
     /// One encoded commit: its frame's body, the body's CRC, its kind and its lane filter.
@@ -172,12 +184,13 @@ public final class Outbox: Sendable {
         var crc: UInt32
         var kind: FrameKind
         var lanes: UInt64
+        var prefixLength = 0
     }
 
     private func submit(_ commit: Commit, _ count: Int,
                         _ completion: @escaping @Sendable (Result<ClosedRange<UInt64>, OutboxError>) -> Void) {
         let request = SegmentWriter.Request(body: commit.body, bodyCRC: commit.crc, count: UInt32(count), kind: commit.kind,
-                                            lanes: commit.lanes, completion: completion)
+                                            lanes: commit.lanes, prefixLength: commit.prefixLength, completion: completion)
         if !committer.submit(request) {
             completion(.failure(OutboxError(.closed, "the outbox is closed", path: path)))
         }

@@ -1,0 +1,242 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+private func keys(_ fill: UInt8...) throws -> OutboxKeys { try OutboxKeys(fill.map { [UInt8](repeating: $0, count: 32) }) }
+
+private func secretMessage(_ i: Int, lane: OutboxLane = .normal) -> OutboxMessage {
+    OutboxMessage(type: "Reading", key: "k\(i % 3)", headers: [.init("x-n", "\(i)")],
+                  payload: Array("top secret reading number \(i)".utf8), lane: lane)
+}
+
+private func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
+    let n = Array(needle.utf8)
+    guard haystack.count >= n.count else { return false }
+    return (0...(haystack.count - n.count)).contains { haystack[$0..<($0 + n.count)].elementsEqual(n) }
+}
+
+/// Encryption at rest (FORMAT.md §10).
+@Suite("Encryption at rest")
+struct EncryptionTests {
+    /// Messages appended with keys read back with them, lanes and all; the segment is a version-7 file
+    /// with the encryption flag, and no payload, header value or type is in its bytes.
+    @Test func anEncryptedOutboxReadsBackWithItsKey() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var config = configuration()
+        config.keys = try keys(1)
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        try await outbox.append(contentsOf: (0..<5).map { secretMessage($0) })
+        try await outbox.append(contentsOf: (5..<9).map { secretMessage($0, lane: $0 % 2 == 0 ? .critical : .bulk) })
+        try await outbox.append(secretMessage(9))
+        try await outbox.close()
+        let read = try OutboxReader(path: dir, keys: try keys(1)).messages()
+        #expect(read.map(\.message.payload) == (0..<10).map { secretMessage($0).payload })
+        #expect(read.map(\.message.lane) == [.normal, .normal, .normal, .normal, .normal, .bulk, .critical, .bulk, .critical, .normal])
+        #expect(read.allSatisfy { $0.message.type == "Reading" && $0.message.headers.first?.value == "x-n".dropFirst(0).description.isEmpty.description ? false : true })
+        let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: dir + "/" + segmentNames(dir)[0])))
+        let header = try FileHeader.decode(Array(bytes[0..<FileHeader.size]), expecting: .segment)
+        #expect(header.version == 7 && header.encrypted)
+        for text in ["top secret", "Reading", "x-n"] { #expect(!contains(bytes, text), "\(text) is in the encrypted segment's bytes") }
+    }
+
+    /// Without a key, reading an encrypted frame is `missing-key`; with another key, `wrong-key` naming
+    /// the key id the frame needs; neither is `corrupt`. A writer without the key is refused; one with
+    /// the old key after a new one (rotation) reads and writes.
+    @Test func aMissingOrWrongKeyIsNotDamage() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var config = configuration()
+        config.keys = try keys(1)
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        try await outbox.append(secretMessage(0))
+        try await outbox.close()
+        let needed = try keys(1).current.id
+        #expect { try OutboxReader(path: dir).messages() } throws: { ($0 as? OutboxError)?.code == .missingKey && "\($0)".contains("\(needed)") }
+        #expect { try OutboxReader(path: dir, keys: try keys(2)).messages() } throws: {
+            ($0 as? OutboxError)?.code == .wrongKey && "\($0)".contains("\(needed)") && "\($0)".contains("segment-")
+        }
+        await #expect { try await Outbox.open(at: dir, configuration: configuration(), logger: quietLogger) } throws: {
+            ($0 as? OutboxError)?.code == .missingKey
+        }
+        var rotated = configuration()
+        rotated.keys = try keys(2, 1)
+        let again = try await Outbox.open(at: dir, configuration: rotated, logger: quietLogger)
+        try await again.append(secretMessage(1))
+        try await again.close()
+        #expect(try OutboxReader(path: dir, keys: try keys(2, 1)).messages().count == 2)
+        #expect { try OutboxReader(path: dir, keys: try keys(1)).messages() } throws: { ($0 as? OutboxError)?.code == .wrongKey }
+    }
+
+    /// A frame is bound to its place: two frames of the same size swapped (their checksums made good
+    /// again, as an attacker could) do not authenticate, and are reported as damage at their offset.
+    @Test func aFrameMovedElsewhereFailsToDecrypt() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var config = configuration()
+        config.keys = try keys(1)
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        try await outbox.append(secretMessage(1))
+        try await outbox.append(secretMessage(2))
+        try await outbox.close()
+        let path = dir + "/" + (try segmentNames(dir)[0])
+        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+        let header = try FileHeader.decode(Array(bytes[0..<FileHeader.size]), expecting: .segment)
+        let a = FileHeader.size
+        let length = Int(ByteReader.u32(bytes, at: a + 4))
+        let b = a + FrameHeader.size + length
+        #expect(Int(ByteReader.u32(bytes, at: b + 4)) == length, "two frames of one size")
+        let bodyA = Array(bytes[(a + FrameHeader.size)..<b]), bodyB = Array(bytes[(b + FrameHeader.size)..<(b + FrameHeader.size + length)])
+        let identity = FileIdentity(outboxID: header.outboxID, base: header.base)
+        for (offset, body, first) in [(a, bodyB, UInt64(1)), (b, bodyA, UInt64(2))] {
+            let tag = UInt16(ByteReader.u32(bytes, at: offset + 20) >> 16)
+            let frame = FrameHeader.frame(kind: .messages, first: first, count: 1, body: body, identity: identity, offset: Int64(offset), tag: tag)
+            bytes.replaceSubrange(offset..<(offset + frame.count), with: frame)
+        }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect { try OutboxReader(path: dir, keys: try keys(1)).messages() } throws: {
+            ($0 as? OutboxError)?.code == .corrupt && "\($0)".contains("does not authenticate") && ($0 as? OutboxError)?.offset == Int64(a)
+        }
+    }
+
+    /// The envelope binds outbox, file kind, base, offset, header and clear prefix: a change to any of
+    /// them fails to open; each cipher round-trips.
+    @Test func theEnvelopeBindsItsPlace() throws {
+        let k = try keys(7)
+        let place = Envelope.Place(outboxID: OutboxID.random(), kind: .segment, base: 5, offset: 64, file: "f")
+        let header = FrameHeader(bodyLength: 100, first: 5, count: 2, kind: .messages, flags: 3)
+        let records: [UInt8] = Array(repeating: 42, count: 67)
+        for cipher in [Envelope.Cipher.aesGCM, .chaChaPoly] {
+            let env = try Envelope.seal(records[...], keys: k, cipher: cipher, epoch: 9, place: place, header: header, prefix: [1, 2][...])
+            #expect(env.count == records.count + Envelope.overhead)
+            #expect(try Envelope.open(env[...], keys: k, place: place, header: header, prefix: [1, 2][...]) == records)
+            var moved = place
+            moved.offset = 128
+            var other = place
+            other.base = 6
+            var dead = place
+            dead.kind = .deadLetters
+            var reheaded = header
+            reheaded.first = 6
+            for (p, h, prefix) in [(moved, header, [UInt8]([1, 2])), (other, header, [1, 2]), (dead, header, [1, 2]), (place, reheaded, [1, 2]),
+                                   (place, header, [1, 3])] {
+                #expect(throws: OutboxError.self) { try Envelope.open(env[...], keys: k, place: p, header: h, prefix: prefix[...]) }
+            }
+            var flipped = env
+            flipped[20] ^= 1
+            #expect { try Envelope.open(flipped[...], keys: k, place: place, header: header, prefix: [1, 2][...]) } throws: {
+                ($0 as? OutboxError)?.code == .corrupt
+            }
+        }
+    }
+
+    /// A torn commit cut at open, then a commit written at the same offset: a new epoch, so no (key,
+    /// nonce) pair is used for two different plaintexts; everything reads back.
+    @Test func aRewrittenOffsetGetsANewEpoch() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var config = configuration()
+        config.keys = try keys(1)
+        var outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        try await outbox.append(secretMessage(1))
+        try await outbox.append(secretMessage(2))
+        try await outbox.close()
+        let path = dir + "/" + (try segmentNames(dir)[0])
+        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+        let second = FileHeader.size + FrameHeader.size + Int(ByteReader.u32(bytes, at: FileHeader.size + 4))
+        let epochBefore = Envelope.peek(bytes[(second + FrameHeader.size)...])!.epoch
+        bytes.removeLast(5)  // the second commit torn: the crash came before its fdatasync returned,
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        try FileManager.default.removeItem(atPath: dir + "/writer.durable")  // so no durable mark names it
+        outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        try await outbox.append(secretMessage(3))
+        try await outbox.close()
+        bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+        let epochAfter = Envelope.peek(bytes[(second + FrameHeader.size)...])!.epoch
+        #expect(epochBefore != epochAfter, "the commit written again at offset \(second) has an epoch of its own")
+        #expect(try OutboxReader(path: dir, keys: try keys(1)).messages().map(\.message.payload) == [secretMessage(1).payload, secretMessage(3).payload])
+    }
+
+    /// Turning encryption on for a plain outbox: the plain segment stays (read without a key), new
+    /// commits go to an encrypted one; verify without a key finds nothing wrong.
+    @Test func turningItOnRollsToAnEncryptedSegment() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let plain = try await Outbox.open(at: dir, configuration: configuration(), logger: quietLogger)
+        try await plain.append(secretMessage(1))
+        try await plain.close()
+        var config = configuration()
+        config.keys = try keys(1)
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        try await outbox.append(secretMessage(2))
+        try await outbox.close()
+        let names = try segmentNames(dir)
+        #expect(names.count == 2)
+        let headers = try names.map { try FileHeader.decode(Array(Data(contentsOf: URL(fileURLWithPath: dir + "/" + $0)).prefix(64)), expecting: .segment) }
+        #expect(headers.map(\.encrypted) == [false, true])
+        #expect(try OutboxReader(path: dir, keys: try keys(1)).messages().count == 2)
+        #expect(try OutboxInspector.verify(path: dir).isClean, "without a key: the structure")
+        #expect(try OutboxInspector.verify(path: dir, keys: try keys(1)).isClean)
+    }
+
+    /// A relay publishes an encrypted outbox's messages as they were appended: in process with the
+    /// writer, and by path with its configuration's keys.
+    @Test func theRelayPublishesWhatItDecrypts() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var config = configuration()
+        config.keys = try keys(1)
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        try await outbox.append(contentsOf: (0..<20).map { secretMessage($0, lane: $0 % 4 == 0 ? .critical : .normal) })
+        let sink = RecordingSink()
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
+        try await running(relay) { try await eventually("published") { sink.published.count == 20 } }
+        #expect(Set(sink.published.map(\.message.payload)) == Set((0..<20).map { secretMessage($0).payload }))
+        try await outbox.append(contentsOf: (20..<30).map { secretMessage($0) })
+        try await outbox.close()
+        var byPath = relayConfiguration()
+        byPath.keys = try keys(1)
+        let sink2 = RecordingSink()
+        let relay2 = OutboxRelay(path: dir, sink: sink2, configuration: byPath, logger: quietLogger)
+        try await running(relay2) { try await eventually("published by path") { sink2.published.count == 10 } }
+        #expect(sink2.published.map(\.message.payload) == (20..<30).map { secretMessage($0).payload })
+    }
+
+    /// Keys from files, the environment and a systemd credential: raw 32 bytes, hex, base64, several
+    /// (the first is current); an empty, short, malformed or missing source is one line naming it and
+    /// never its content.
+    @Test func keysLoadFromEverySourceAndBadOnesAreOneLine() throws {
+        let tmp = TemporaryDirectory()
+        let raw = [UInt8](repeating: 0xAB, count: 32)
+        let hex = raw.map { String(format: "%02x", $0) }.joined()
+        let b64 = Data(raw).base64EncodedString()
+        let other = [UInt8](repeating: 0xCD, count: 32).map { String(format: "%02x", $0) }.joined()
+        func file(_ name: String, _ bytes: [UInt8]) throws -> String {
+            let p = tmp.sub(name)
+            try Data(bytes).write(to: URL(fileURLWithPath: p))
+            return p
+        }
+        let expected = try OutboxKeys([raw]).current.id
+        #expect(try OutboxKeys.load(file: try file("raw", raw)).current.id == expected)
+        #expect(try OutboxKeys.load(file: try file("hex", Array((hex + "\n").utf8))).current.id == expected)
+        #expect(try OutboxKeys.load(file: try file("b64", Array(("# a comment\n\n" + b64 + "\r\n").utf8))).current.id == expected)
+        let two = try OutboxKeys.load(file: try file("two", Array((other + "\n" + hex + "\n").utf8)))
+        #expect(two.keys.count == 2 && two.keys[1].id == expected && two.current.id != expected)
+        #expect(try OutboxKeys.load(environment: "K", from: ["K": other + "," + hex]).keys.count == 2)
+        try FileManager.default.createDirectory(atPath: tmp.sub("creds"), withIntermediateDirectories: true)
+        _ = try file("creds/outbox-key", Array(hex.utf8))
+        #expect(try OutboxKeys.load(credential: "outbox-key", from: ["CREDENTIALS_DIRECTORY": tmp.sub("creds")]).current.id == expected)
+        #expect("\(two)".contains("\(expected)") && !"\(two)".contains(hex.prefix(16)))
+        for (path, says) in [(try file("empty", []), "is empty (0 bytes)"), (try file("short", Array(hex.prefix(20).utf8)), "line 1 of key file"),
+                             (try file("binary", [0xff, 0xfe, 0x00]), "not text"), (tmp.sub("missing"), "cannot be read"),
+                             (try file("bad", Array(("\n" + hex + "\nnot a key\n").utf8)), "line 3 of key file")] {
+            #expect { try OutboxKeys.load(file: path) } throws: { e in
+                let text = "\(e)"
+                return (e as? OutboxError)?.code == .invalidArgument && text.contains(says) && text.contains(path) && !text.contains(hex.prefix(16))
+                    && !text.contains("\n")
+            }
+        }
+        #expect { try OutboxKeys.load(environment: "NOPE", from: [:]) } throws: { "\($0)".contains("NOPE is not set") }
+        #expect { try OutboxKeys.load(credential: "k", from: [:]) } throws: { "\($0)".contains("CREDENTIALS_DIRECTORY") }
+    }
+}
