@@ -239,4 +239,67 @@ struct EncryptionTests {
         #expect { try OutboxKeys.load(environment: "NOPE", from: [:]) } throws: { "\($0)".contains("NOPE is not set") }
         #expect { try OutboxKeys.load(credential: "k", from: [:]) } throws: { "\($0)".contains("CREDENTIALS_DIRECTORY") }
     }
+
+    /// Drop-oldest by lane rewrites segments that keep messages of a higher lane: the kept frames of an
+    /// encrypted outbox are sealed again at their new offsets, so every kept message still reads back with
+    /// the key, verify finds nothing wrong, and a relay publishes them all.
+    @Test func dropOldestRewritesEncryptedSegmentsReadably() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var c = configuration()
+        c.maxDiskBytes = 256 << 10
+        c.onFull = .dropOldest
+        c.keys = try keys(1)
+        let outbox = try await Outbox.open(at: dir, configuration: c, logger: quietLogger)
+        let lanes: [OutboxLane] = [.bulk, .bulk, .critical, .bulk, .normal]
+        for i in 0..<600 {
+            try await outbox.append(contentsOf: (0..<5).map { j in secretMessage(i * 5 + j, lane: lanes[i % lanes.count]) })
+        }
+        try await outbox.close()
+        let reader = try OutboxReader(path: dir, keys: try keys(1))
+        let dropped = try reader.tombstones().dropped
+        let kept = try reader.messages()
+        #expect(!dropped.isEmpty, "the budget filled")
+        #expect(kept.contains { $0.message.lane == .critical } && kept.allSatisfy { String(decoding: $0.message.payload, as: UTF8.self).hasPrefix("top secret") })
+        #expect(UInt64(kept.count) + dropped.count(in: 1...3000) == 3000, "every number kept or dropped")
+        #expect(try OutboxInspector.verify(path: dir, keys: try keys(1)).problems.filter { $0.kind != .leftoverFile }.isEmpty)
+        var rc = relayConfiguration()
+        rc.keys = try keys(1)
+        let sink = RecordingSink()
+        try await running(OutboxRelay(path: dir, sink: sink, configuration: rc, logger: quietLogger)) {
+            try await eventually("every kept message delivered") { sink.published.count == kept.count }
+        }
+    }
+
+    /// Damage in a sealed encrypted segment: with the key, quarantine keeps every intact message (sealed
+    /// again in the copy) and the outbox reads on; without it, repair refuses with `missing-key` and
+    /// changes no byte.
+    @Test func quarantineAndRepairOfAnEncryptedSegmentNeedTheKey() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var c = configuration(segmentSize: 2048)
+        c.keys = try keys(1)
+        let outbox = try await Outbox.open(at: dir, configuration: c, logger: quietLogger)
+        for i in 0..<40 { try await outbox.append(secretMessage(i)) }
+        try await outbox.close()
+        let first = dir + "/" + (try segmentNames(dir)[0])
+        var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: first)))
+        let victimLength = Int(ByteReader.u32(bytes, at: FileHeader.size + 4))
+        let second = FileHeader.size + FrameHeader.size + victimLength
+        bytes[second + FrameHeader.size + Envelope.headerSize + 3] ^= 0x10  // the second frame's ciphertext
+        try Data(bytes).write(to: URL(fileURLWithPath: first))
+        await #expect { try await OutboxInspector.repair(path: dir, logger: quietLogger) } throws: { ($0 as? OutboxError)?.code == .missingKey }
+        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: first))) == bytes, "repair without the key changed nothing")
+        var rc = relayConfiguration()
+        rc.onDamage = .quarantine
+        rc.keys = try keys(1)
+        let sink = RecordingSink()
+        try await running(OutboxRelay(path: dir, sink: sink, configuration: rc, logger: quietLogger)) {
+            try await eventually("every intact message published") { sink.published.count == 39 }
+        }
+        #expect(FileManager.default.fileExists(atPath: dir + "/quarantine/" + URL(fileURLWithPath: first).lastPathComponent))
+        let read = try OutboxReader(path: dir, keys: try keys(1)).messages()
+        #expect(read.map(\.seq) == [1] + Array(3...40), "every intact message, sealed again in the copy")
+        #expect(read.allSatisfy { String(decoding: $0.message.payload, as: UTF8.self).hasPrefix("top secret") })
+    }
 }

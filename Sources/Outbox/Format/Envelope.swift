@@ -157,3 +157,49 @@ package enum Envelope {
         }
     }
 }
+
+extension Envelope {
+    /// The kinds whose records an encrypted file holds in envelopes (FORMAT.md §10).
+    static func sealsRecords(_ kind: FrameKind) -> Bool { kind == .messages || kind == .laneMessages || kind == .deadLetter }
+
+    /// How many bytes at the start of a `kind` frame's body stay in clear: a kind-14 frame's lane summary.
+    static func clearPrefix(_ kind: FrameKind, _ body: [UInt8]) -> Int {
+        kind == .laneMessages ? (try? LaneSummary.decode(body).recordsStart) ?? 0 : 0
+    }
+
+    /// A whole frame (header, then body) at `place`, part of a write tagged `tag`, whose body is
+    /// `prefix` then `records`: in an encrypted file (`keys` given) the records go into an envelope under
+    /// the current key and `epoch`; otherwise as they are.
+    static func frame(kind: FrameKind, first: UInt64, count: UInt32, prefix: ArraySlice<UInt8>, records: ArraySlice<UInt8>,
+                      place: Place, tag: UInt16, keys: OutboxKeys?, cipher: Cipher = .preferred, epoch: UInt64) throws -> [UInt8] {
+        let identity = FileIdentity(outboxID: place.outboxID, base: place.base)
+        guard let keys, sealsRecords(kind) else {
+            return FrameHeader.frame(kind: kind, first: first, count: count, body: Array(prefix) + records, identity: identity,
+                                     offset: place.offset, tag: tag)
+        }
+        let header = FrameHeader(bodyLength: UInt32(prefix.count + records.count + overhead), first: first, count: count, kind: kind, flags: tag)
+        let body = Array(prefix) + (try seal(records, keys: keys, cipher: cipher, epoch: epoch, place: place, header: header, prefix: prefix))
+        var out: [UInt8] = []
+        out.reserveCapacity(FrameHeader.size + body.count)
+        header.append(to: &out, identity: identity, offset: place.offset, bodyCRC: CRC32.of(body))
+        return out + body
+    }
+
+    /// `frame`, read at `from` in a file that is `encrypted` or not, as a whole frame at `to` (same kind,
+    /// numbers and body), part of a write tagged `tag`: an envelope is opened and sealed again for its new
+    /// place (its associated data binds the old one) under the current key and `epoch`, which needs the
+    /// keys (``OutboxError/Code/missingKey`` or ``OutboxError/Code/wrongKey`` otherwise); any other body is
+    /// copied as it is. Salvage, quarantine and drop-oldest's rewrites move frames this way.
+    static func reframe(_ frame: Frame, from: Place, to: Place, encrypted: Bool, tag: UInt16, keys: OutboxKeys?, epoch: UInt64) throws -> [UInt8] {
+        let h = frame.header
+        guard encrypted, sealsRecords(h.kind) else {
+            return FrameHeader.frame(kind: h.kind, first: h.first, count: h.count, body: frame.body,
+                                     identity: FileIdentity(outboxID: to.outboxID, base: to.base), offset: to.offset, tag: tag)
+        }
+        let split = clearPrefix(h.kind, frame.body)
+        let records = try open(frame.body[split...], keys: keys, place: from, header: h, prefix: frame.body[..<split])
+        let cipher = Cipher(rawValue: frame.body[split]) ?? .preferred
+        return try Self.frame(kind: h.kind, first: h.first, count: h.count, prefix: frame.body[..<split], records: records[...], place: to,
+                              tag: tag, keys: keys, cipher: cipher, epoch: epoch)
+    }
+}

@@ -14,10 +14,12 @@ extension OutboxInspector {
     /// ``RepairReport/remaining`` is empty only when verification then finds nothing and the outbox opens
     /// for reading (`dump`), for appending and for relaying. Refuses while a writer or a relay holds the
     /// outbox, and refuses files of an unknown format version.
-    public static func repair(path: String, logger: Logger = Logger(label: "outbox.repair")) async throws -> RepairReport {
+    /// An encrypted file's frames are sealed again where they move (FORMAT.md §10), which needs `keys`:
+    /// without them such a file is left as it is and the repair throws ``OutboxError/Code/missingKey``.
+    public static func repair(path: String, keys: OutboxKeys? = nil, logger: Logger = Logger(label: "outbox.repair")) async throws -> RepairReport {
         let sys = LinuxSystemCalls()
         let (directory, writerLock, repaired, holes) = try await onDedicatedThread("outbox-repair") {
-            let directory = try OutboxDirectory.open(path, create: false, sys: sys)
+            let directory = try OutboxDirectory.open(path, create: false, sys: sys, keys: keys)
             let writerLock = try lockForRepair(FileLock.writerLockName, in: directory, role: "writing")
             do {
                 let (report, holes) = try repairFiles(directory)

@@ -50,7 +50,7 @@ enum LaneDrop {
                 let messageFrames = all.filter { $0.rank != nil }
                 if i == 0, messageFrames.allSatisfy({ $0.rank! <= dropRank }) { return .whole(name: s.name, numbers: s.base...(s.end - 1)) }
                 guard messageFrames.contains(where: { $0.rank! <= dropRank }) else { continue }
-                return rewrite(segment, frames: all, dropRank: dropRank, end: s.end)
+                return try rewrite(segment, frames: all, dropRank: dropRank, end: s.end)
             }
         }
         return nil
@@ -77,9 +77,14 @@ enum LaneDrop {
     }
 
     /// `segment` without its message frames of rank `dropRank` or lower.
-    private static func rewrite(_ segment: SegmentFile, frames: [(frame: Frame, rank: Int?)], dropRank: Int, end: UInt64) -> Step {
+    private static func rewrite(_ segment: SegmentFile, frames: [(frame: Frame, rank: Int?)], dropRank: Int, end: UInt64) throws -> Step {
         let header = segment.header
         let identity = FileIdentity(outboxID: header.outboxID, base: header.base)
+        // A kept frame of an encrypted segment is sealed again for its new offset (FORMAT.md §10).
+        let epoch = UInt64.random(in: 0...UInt64.max)
+        func place(_ at: Int64) -> Envelope.Place {
+            Envelope.Place(outboxID: header.outboxID, kind: .segment, base: header.base, offset: at, file: segment.file.path)
+        }
         let tag = FrameHeader.writeTag(start: Int64(FileHeader.size), version: header.version)
         var out = header.encode()
         var written: [[UInt8]] = []
@@ -101,8 +106,8 @@ enum LaneDrop {
                 continue
             }
             flushRun()
-            let bytes = FrameHeader.frame(kind: frame.header.kind, first: frame.header.first, count: frame.header.count, body: frame.body,
-                                          identity: identity, offset: Int64(out.count), tag: tag)
+            let bytes = try Envelope.reframe(frame, from: place(frame.offset), to: place(Int64(out.count)), encrypted: header.encrypted,
+                                             tag: tag, keys: segment.keys, epoch: epoch)
             out += bytes
             written.append(bytes)
         }

@@ -24,14 +24,19 @@ extension SegmentSalvage {
         let tag = FrameHeader.writeTag(start: Int64(FileHeader.size), version: FileHeader.currentVersion)
         var frames: [[UInt8]] = []
         var offset = Int64(FileHeader.size)
+        // An encrypted dead letter is sealed again for its new offset (FORMAT.md §10), which needs the key.
+        let encrypted = own?.encrypted ?? (version >= FileHeader.encryptedVersion)
+        let epoch = UInt64.random(in: 0...UInt64.max)
+        func place(_ at: Int64) -> Envelope.Place { Envelope.Place(outboxID: id, kind: kind, base: base, offset: at, file: file.path) }
         try scanner.forEachValidFrame { f in
-            let frame = FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
-                                          identity: identity, offset: offset, tag: tag)
+            let frame = try Envelope.reframe(f, from: place(f.offset), to: place(offset), encrypted: encrypted, tag: tag,
+                                             keys: directory.keys, epoch: epoch)
             offset += Int64(frame.count)
             frames.append(frame)
             return true
         }
-        let header = FileHeader(kind: kind, outboxID: id, base: base, maxRecordSize: maxRecordSize, createdAtMicros: OutboxMessage.micros(Date()))
+        var header = FileHeader(kind: kind, outboxID: id, base: base, maxRecordSize: maxRecordSize, createdAtMicros: OutboxMessage.micros(Date()))
+        if encrypted { header = header.encrypting() }
         try replace(name, with: [header.encode()] + frames, in: directory, keep: keep, lost: SequenceRangeSet(), suffix: ".broken")
         return "rebuilt \(name) from its \(frames.count) valid frame(s) (\(keptWhere(name, keep, ".broken")))"
             + (kind == .tombstones ? "; messages whose tombstones were lost will be published again" : "")

@@ -89,6 +89,10 @@ package enum SegmentSalvage {
         var offset = Int64(FileHeader.size)
         var expected = base
         var lost = SequenceRangeSet()
+        let epoch = UInt64.random(in: 0...UInt64.max)
+        func place(_ at: Int64) -> Envelope.Place {
+            Envelope.Place(outboxID: identity.outboxID, kind: .segment, base: base, offset: at, file: directory.pathOf(name))
+        }
         func add(_ frame: [UInt8]) {
             frames.append(frame)
             offset += Int64(frame.count)
@@ -100,8 +104,9 @@ package enum SegmentSalvage {
                 lost.insert(expected...(f.header.first - 1))
                 for h in holeFrames(expected...(f.header.first - 1), identity: identity, offset: offset, note: "in \(name)", tag: tag) { add(h) }
             }
-            add(FrameHeader.frame(kind: f.header.kind, first: f.header.first, count: f.header.count, body: f.body,
-                                  identity: identity, offset: offset, tag: tag))
+            // An encrypted frame is sealed again for its new offset (FORMAT.md §10), which needs the key.
+            add(try Envelope.reframe(f, from: place(f.offset), to: place(offset), encrypted: header.encrypted, tag: tag,
+                                     keys: directory.keys, epoch: epoch))
             expected = f.header.first + UInt64(f.header.count)
             return true
         }
