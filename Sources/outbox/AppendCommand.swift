@@ -13,6 +13,7 @@ struct AppendCommand: AsyncParsableCommand {
     @Option(help: "The ordering key of every message.") var key: String?
     @Option(parsing: .unconditional, help: "Spread messages over keys key-0 ... key-(N-1).") var keys: Int?
     @Option(help: "The lane of every message: critical, normal (the default), bulk or a named lane.") var lane: String = OutboxLane.normal.name
+    @OptionGroup var encryption: KeyOptions
     @Option(name: .customLong("lane-rule"), help: "A rule giving messages in lane normal another lane: LANE:type=GLOB, LANE:key=GLOB, LANE:header=NAME or LANE:header=NAME=VALUE (repeatable; the first that matches wins).")
     var laneRules: [String] = []
     @Option(name: .customLong("header"), help: "A header NAME=VALUE (repeatable, order kept).") var headers: [String] = []
@@ -81,6 +82,7 @@ struct AppendCommand: AsyncParsableCommand {
             if let maxDisk { configuration.maxDiskBytes = maxDisk.bytes }
             configuration.onFull = onFull
             configuration.laneRules = laneRules.compactMap { try? LaneRule.parse($0).get() }
+            configuration.keys = try encryption.load()
             let outbox = try await Outbox.open(at: dir, configuration: configuration, logger: logger)
             // Sizes are checked against the outbox's max record size before anything is allocated.
             let limit = outbox.maxRecordSize

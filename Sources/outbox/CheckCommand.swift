@@ -31,6 +31,7 @@ struct CheckCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Critical when messages are pending, the oldest older than this many seconds, and no relay runs (a warning before).")
     var maxNoRelay: Double = 60
     @Option(help: "Judge only this route (a relay of several sinks): its pending messages and its sink.") var route: String?
+    @OptionGroup var keys: KeyOptions
 
     static let ok: Int32 = 0, warning: Int32 = 1, critical: Int32 = 2, unknown: Int32 = 3
 
@@ -48,7 +49,7 @@ struct CheckCommand: AsyncParsableCommand {
         let dead: Int
         do {
             (stats, dead) = try await onDedicatedThread("outbox-check") {
-                let reader = try OutboxReader(path: path)
+                let reader = try OutboxReader(path: path, keys: try keys.load())
                 return (try reader.stats(perRoute: true), try reader.deadLetters().filter { !$0.redriven }.count)
             }
         } catch {

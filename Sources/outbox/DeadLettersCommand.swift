@@ -19,6 +19,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
     @Argument(help: "list or redrive.") var action: Action
     @Flag(help: "JSON Lines (list).") var json = false
     @Option(name: .customLong("seq"), help: "Only this dead letter's original sequence number (repeatable; redrive).") var seqs: [UInt64] = []
+    @OptionGroup var keys: KeyOptions
     @Option(parsing: .unconditional, help: "Seconds redrive waits for a running relay to republish them (0: do not wait).") var wait: Double = 30
     @Option(help: "Only the dead letters of this route (a relay of several sinks).") var route: String?
 
@@ -29,7 +30,7 @@ struct DeadLettersCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             _ = CLILogging.bootstrap
-            let reader = try OutboxReader(path: dir)
+            let reader = try OutboxReader(path: dir, keys: try keys.load())
             switch action {
             case .list:
                 for d in try reader.deadLetters() where route == nil || d.route == route {

@@ -19,6 +19,7 @@ struct DumpCommand: AsyncParsableCommand {
     @Option(help: "Only messages stored in this segment file (its name).") var segment: String?
     @Option(help: "Statuses as this route of a relay of several sinks sees them (what it published, dead-lettered or has pending).")
     var route: String?
+    @OptionGroup var keys: KeyOptions
     @Flag(help: "Walk the frames of every file (or of the one file given) with offsets and checksum status, going on past damage.") var raw = false
 
     func run() async throws {
@@ -26,7 +27,7 @@ struct DumpCommand: AsyncParsableCommand {
             _ = CLILogging.bootstrap
             if raw { return try dumpRaw() }
             if let lane, let problem = OutboxLane.nameProblem(lane) { throw OutboxError(.invalidArgument, "--lane \(lane.debugDescription) \(problem)") }
-            let reader = try OutboxReader(path: dir)
+            let reader = try OutboxReader(path: dir, keys: try keys.load())
             if let segment, try !reader.segmentNames().contains(segment) {
                 throw OutboxError(.invalidArgument, "--segment \(segment): no such segment in the outbox", path: dir)
             }

@@ -46,6 +46,7 @@ struct RelayCommand: AsyncParsableCommand {
     var liveWithin: Double?
     @Option(parsing: .unconditional, help: "With --live-within: live's share of its lane while both have messages ready, more than 0 and less than 1 (default 0.5).")
     var liveShare: Double?
+    @OptionGroup var keys: KeyOptions
     @Flag(help: "Also copy expired messages to the dead-letter file (their status stays expired; they can be redriven).")
     var deadLetterExpired = false
     @Flag(help: "Publish in global sequence order, not only per key.") var strictOrder = false
@@ -115,7 +116,7 @@ struct RelayCommand: AsyncParsableCommand {
     /// The command line wins over the environment, which wins over the file.
     static let settableOptions = ["sink", "sink-file", "sweep-interval", "min-age", "max-attempts", "batch",
                                   "max-outage-backoff", "default-ttl", "metrics", "unhealthy-after", "log-format", "on-damage",
-                                  "max-bytes-per-second", "burst-bytes", "uplink-budget", "when-budget-spent", "lanes", "live-within", "live-share"]
+                                  "max-bytes-per-second", "burst-bytes", "uplink-budget", "when-budget-spent", "lanes", "live-within", "live-share", "key-file", "key-env", "key-credential"]
     static let settableFlags = ["strict-order", "wait-for-outbox", "dead-letter-expired"]
 
     /// The arguments the environment adds to `arguments` (those after `relay`).
@@ -240,6 +241,7 @@ struct RelayCommand: AsyncParsableCommand {
             if let lanes, case .success(let weights) = LaneWeightsArgument.parse(lanes) { config.lanes = weights }
             config.live = liveWithin.map { LiveShare(within: .milliseconds(Int64($0 * 1000)), share: liveShare ?? 0.5) }
             config.onDamage = onDamage
+            config.keys = try keys.load()
             config.waitForOutbox = waitForOutbox
             // The metrics backend is bootstrapped before the relay creates its metrics (the library never does).
             let registry = metrics == nil ? nil : CLIMetrics.bootstrap()

@@ -29,7 +29,7 @@ enum ExitStatus {
         case .notAnOutbox, .symlink: noInput
         case .broker: unavailable
         case .locked, .outboxFull: locked
-        case .invalidArgument: config
+        case .invalidArgument, .missingKey, .wrongKey: config
         default: io
         }
     }

@@ -12,11 +12,12 @@ struct StatsCommand: AsyncParsableCommand {
     @Flag(help: "Sizes in exact bytes (the default shows them in KiB, MiB, GiB).") var bytes = false
     @Option(help: "Only this route (a relay of several sinks): its pending messages, sink and last publish.") var route: String?
     @Flag(help: "Also each lane's pending messages and oldest (reads every pending message).") var lanes = false
+    @OptionGroup var keys: KeyOptions
 
     func run() async throws {
         try await reportingErrors {
             _ = CLILogging.bootstrap
-            let s = try OutboxReader(path: dir).stats(perRoute: true, perLane: lanes)
+            let s = try OutboxReader(path: dir, keys: try keys.load()).stats(perRoute: true, perLane: lanes)
             if let route {
                 guard let r = s.routes.first(where: { $0.name == route }) else {
                     throw OutboxError(.invalidArgument, "no route \(route) in the running relay's status"

@@ -10,10 +10,11 @@ struct TailCommand: AsyncParsableCommand {
     @Argument(help: "The outbox directory.") var dir: String
     @Flag(help: "JSON Lines (the dump --json fields).") var json = false
     @Option(parsing: .unconditional, help: "Start at this sequence number instead of the next commit.") var from: UInt64?
+    @OptionGroup var keys: KeyOptions
 
     func run() async throws {
         try await reportingErrors {
-            let reader = try OutboxReader(path: dir)
+            let reader = try OutboxReader(path: dir, keys: try keys.load())
             // Each message's status as the tombstones say now; they are read again at most every 250 ms.
             var tombstones = try reader.tombstones()
             var readAt = ContinuousClock.now

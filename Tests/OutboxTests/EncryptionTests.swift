@@ -302,4 +302,33 @@ struct EncryptionTests {
         #expect(read.map(\.seq) == [1] + Array(3...40), "every intact message, sealed again in the copy")
         #expect(read.allSatisfy { String(decoding: $0.message.payload, as: UTF8.self).hasPrefix("top secret") })
     }
+
+    /// The tool: `--key-file` on append, dump, stats and verify; dump without the key exits non-zero
+    /// with `missing-key` naming the key's id (not `corrupt`); verify without it exits 0 and says what it
+    /// could not check; an empty key file is one line and a non-zero exit; the key never shows.
+    @Test func theToolTakesAKeyFile() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let key = tmp.sub("key")
+        let hex = String(repeating: "5a", count: 32)
+        try (hex + "\n").write(toFile: key, atomically: true, encoding: .utf8)
+        let id = try OutboxKeys.load(file: key).current.id
+        #expect(try await runOutbox(["append", dir, "--count", "3", "--payload", "top secret text", "--key-file", key]).status == 0)
+        let dumped = try await runOutbox(["dump", dir, "--json", "--payload", "text", "--key-file", key])
+        #expect(dumped.status == 0 && dumped.stdout.split(separator: "\n").count == 3 && dumped.stdout.contains("top secret text"), "\(dumped.stderr)")
+        let noKey = try await runOutbox(["dump", dir])
+        #expect(noKey.status != 0 && noKey.stderr.contains("missing-key") && noKey.stderr.contains("\(id)") && !noKey.stderr.contains("corrupt")
+                && noKey.stderr.split(separator: "\n").count == 1, "\(noKey.stderr)")
+        let verify = try await runOutbox(["verify", dir])
+        #expect(verify.status == 0 && verify.stdout.contains("not decrypted: 3 encrypted frame(s)") && verify.stdout.contains("\(id)"), "\(verify.stdout)")
+        let verifyWithKey = try await runOutbox(["verify", dir, "--key-file", key])
+        #expect(verifyWithKey.status == 0 && !verifyWithKey.stdout.contains("not decrypted"), "\(verifyWithKey.stdout)")
+        #expect(try await runOutbox(["stats", dir, "--key-file", key]).status == 0)
+        try Data().write(to: URL(fileURLWithPath: tmp.sub("empty")))
+        let empty = try await runOutbox(["dump", dir, "--key-file", tmp.sub("empty")])
+        #expect(empty.status == 78 && empty.stderr.contains("is empty (0 bytes)") && empty.stderr.split(separator: "\n").count == 1, "\(empty.stderr)")
+        let appendNoKey = try await runOutbox(["append", dir, "--count", "1"])
+        #expect(appendNoKey.status != 0 && appendNoKey.stderr.contains("missing-key"), "\(appendNoKey.stderr)")
+        for r in [dumped, noKey, verify, verifyWithKey, empty, appendNoKey] { #expect(!(r.stdout + r.stderr).contains(hex)) }
+    }
 }

@@ -30,6 +30,7 @@ extension OutboxInspector {
         var chain = SegmentChain(directory, outboxID: reference)
         try chain.list(listing.segments, reference: reference) { segments.take($0, into: &report) }
         report.lastSeq = (chain.next ?? 1) - 1
+        checkEncryptedFrames(listing.segments, in: directory, into: &report)
         let snapshot = try checkTombstones(listing, in: directory, reference: reference, into: &report)
         // Numbers above the end of the log that other files name: messages lost (FORMAT.md §8), the same
         // judgement as the writer's open.
@@ -57,6 +58,32 @@ extension OutboxInspector {
         }
         report.quarantined = QuarantinedFile.list(in: directory)
         return report
+    }
+
+    /// Encrypted segments (FORMAT.md §10): with the keys they name, every message frame is decrypted and
+    /// its records decoded (one the right key does not authenticate is damage); without, the frames are
+    /// counted as checked for structure only, with the ids of the keys they need. Damage the listing walk
+    /// found is not looked at again.
+    private static func checkEncryptedFrames(_ segments: [(base: UInt64, name: String)], in directory: OutboxDirectory, into report: inout VerifyReport) {
+        for entry in segments {
+            guard let segment = try? SegmentFile.open(entry.name, base: entry.base, in: directory), segment.header.encrypted else { continue }
+            var (problems, notDecrypted, needed) = ([VerifyProblem](), 0, Set<String>())
+            _ = try? segment.scanner.walk(tail: .stop) { frame in
+                guard frame.header.kind.holdsMessages else { return true }
+                do { _ = try segment.messages(in: frame) } catch let e as OutboxError where e.code == .missingKey || e.code == .wrongKey {
+                    notDecrypted += 1
+                    if let (_, id, _) = Envelope.peek(frame.body[Envelope.clearPrefix(frame.header.kind, frame.body)...]) { needed.insert("\(id)") }
+                } catch let e as OutboxError {
+                    problems.append(VerifyProblem(file: entry.name, offset: frame.offset, kind: .corrupt, reason: e.message))
+                } catch {
+                    problems.append(VerifyProblem(file: entry.name, offset: frame.offset, kind: .corrupt, reason: "\(error)"))
+                }
+                return true
+            }
+            report.problems += problems
+            report.notDecrypted += notDecrypted
+            report.keysNotGiven.formUnion(needed)
+        }
     }
 
     /// Turns the findings of the segment chain's listing walk into verify's problems and counts.
