@@ -331,4 +331,32 @@ struct EncryptionTests {
         #expect(appendNoKey.status != 0 && appendNoKey.stderr.contains("missing-key"), "\(appendNoKey.stderr)")
         for r in [dumped, noKey, verify, verifyWithKey, empty, appendNoKey] { #expect(!(r.stdout + r.stderr).contains(hex)) }
     }
+
+    /// Dead letters of an encrypted outbox go into an encrypted dead-letter file (version 7): nothing of
+    /// them in its bytes, listed with the key, `missing-key` without; a redrive republishes them.
+    @Test func deadLettersAreEncryptedToo() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var config = configuration()
+        config.keys = try keys(3)
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        let rejecting = Shared(true)
+        let sink = RecordingSink { m, _ in rejecting.get() ? .rejected("no") : .published }
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfiguration(), outbox: outbox, logger: quietLogger)
+        try await running(relay) {
+            let seq = try await outbox.append(secretMessage(7, lane: .critical))
+            try await eventually("dead-lettered") { try OutboxReader(path: dir, keys: try keys(3)).deadLetters().map(\.seq) == [seq] }
+            let letter = try #require(try OutboxReader(path: dir, keys: try keys(3)).deadLetters().first)
+            #expect(letter.message.payload == secretMessage(7).payload && letter.message.lane == .critical)
+            #expect { try OutboxReader(path: dir).deadLetters() } throws: { ($0 as? OutboxError)?.code == .missingKey }
+            let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: dir + "/dead-letters.log")))
+            #expect(try FileHeader.decode(Array(bytes[0..<64]), expecting: .deadLetters).encrypted)
+            for text in ["top secret", "Reading", "outbox-dead-reason"] { #expect(!contains(bytes, text), "\(text) in the dead-letter file") }
+            rejecting.set(false)
+            #expect(try OutboxReader(path: dir, keys: try keys(3)).requestRedrive() == [seq])
+            try await eventually("republished") { sink.published.contains { $0.seq == seq } }
+        }
+        try await outbox.close()
+        #expect(try OutboxInspector.verify(path: dir).isClean)
+    }
 }

@@ -28,16 +28,21 @@ package enum DeadLetterLog {
         guard !letters.isEmpty else { return }
         try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: true) { identity, end, tag, version in
             var buffer: [UInt8] = []
+            // In an encrypted file (version 7) each record goes into an envelope (FORMAT.md §10).
+            let keys = version >= FileHeader.encryptedVersion ? try Self.keys(directory) : nil
+            let epoch = UInt64.random(in: 0...UInt64.max)
             for letter in letters {
                 var m = letter.message
                 m.headers = [.init(reasonHeader, letter.reason), .init(errorHeader, letter.lastError),
                              .init(attemptsHeader, "\(letter.attempts)"), .init(deadAtHeader, "\(letter.deadAtMicros)")]
                     + (letter.route.map { [.init(routeHeader, $0)] } ?? []) + m.headers
                 // A file of version 6 on keeps the message's lane; an older one cannot (redriven as `normal`).
-                let body = try MessageCodec.encode([m], compressionThreshold: 4096, maxBody: Int(maxRecordSize),
+                let body = try MessageCodec.encode([m], compressionThreshold: 4096, maxBody: Int(maxRecordSize) - (keys == nil ? 0 : Envelope.overhead),
                                                    lanes: version >= FileHeader.lanesVersion ? .names : .none)
-                buffer += FrameHeader.frame(kind: .deadLetter, first: letter.seq, count: 1, body: body, identity: identity,
-                                            offset: end + Int64(buffer.count), tag: tag)
+                let place = Envelope.Place(outboxID: identity.outboxID, kind: .deadLetters, base: identity.base, offset: end + Int64(buffer.count),
+                                           file: directory.pathOf(fileName))
+                buffer += try Envelope.frame(kind: .deadLetter, first: letter.seq, count: 1, prefix: [], records: body[...], place: place, tag: tag,
+                                             keys: keys, epoch: epoch)
             }
             return buffer
         }
@@ -58,6 +63,14 @@ package enum DeadLetterLog {
             }
             return TombstoneCodec.frames(seqs, kind: kind, maxBody: Int(maxRecordSize), identity: identity, offset: end, tag: tag)
         }
+    }
+
+    /// The keys to seal dead letters with, or ``OutboxError/Code/missingKey`` for an encrypted file.
+    private static func keys(_ directory: OutboxDirectory) throws -> OutboxKeys {
+        guard let keys = directory.keys else {
+            throw OutboxError(.missingKey, "the dead-letter file is encrypted and no key was given", path: directory.pathOf(fileName))
+        }
+        return keys
     }
 
     /// The max record size the dead-letter file's header states.
@@ -102,10 +115,14 @@ package enum DeadLetterLog {
                         }
                     }
                 default:
-                    guard let letter = try decodeLetter(frame, version: scanner.version) else { return true }
+                    let place = Envelope.Place(outboxID: scanner.identity.outboxID, kind: .deadLetters, base: scanner.identity.base,
+                                               offset: frame.offset, file: file.path)
+                    guard let letter = try decodeLetter(frame, version: scanner.version, place: place, keys: directory.keys) else { return true }
                     latest[LetterKey(seq: letter.seq, route: letter.route)] = letters.count
                     letters.append(letter)
                 }
+            } catch let e as OutboxError where e.code == .missingKey || e.code == .wrongKey || e.code == .corrupt {
+                throw e  // a key's absence is not damage; an envelope that does not authenticate says so itself
             } catch {
                 throw OutboxError(.corrupt, "frame content is invalid: \(error)", path: file.path, offset: frame.offset)
             }
@@ -136,8 +153,11 @@ package enum DeadLetterLog {
     }
 
     /// The dead letter a dead-letter frame holds, with the headers of its own taken out.
-    private static func decodeLetter(_ frame: Frame, version: UInt16) throws -> DeadLetter? {
-        guard let d = try MessageCodec.decode(frame.body, count: 1, maxBody: Int.max, lanes: version >= FileHeader.lanesVersion ? .names : .none).first else { return nil }
+    private static func decodeLetter(_ frame: Frame, version: UInt16, place: Envelope.Place, keys: OutboxKeys?) throws -> DeadLetter? {
+        let body = version >= FileHeader.encryptedVersion
+            ? try Envelope.open(frame.body[...], keys: keys, place: place, header: frame.header, prefix: [])
+            : frame.body
+        guard let d = try MessageCodec.decode(body, count: 1, maxBody: Int.max, lanes: version >= FileHeader.lanesVersion ? .names : .none).first else { return nil }
         var m = d.message
         // The record's own headers are the leading run of headers named as the five, each once, in any
         // order (FORMAT.md §5a); from the first other header (or a repeat) on, the headers are the message's.
@@ -171,8 +191,9 @@ package enum DeadLetterLog {
         let file: OutboxFile
         do { file = try directory.openFile(fileName, writable: true) } catch let e as OutboxError where e.errno == ENOENT {
             guard create else { throw OutboxError(.invalidArgument, "there are no dead letters", path: directory.pathOf(fileName)) }
-            let header = FileHeader(kind: .deadLetters, outboxID: outboxID, base: 1, maxRecordSize: maxRecordSize,
+            var header = FileHeader(kind: .deadLetters, outboxID: outboxID, base: 1, maxRecordSize: maxRecordSize,
                                     createdAtMicros: OutboxMessage.micros(Date()))
+            if directory.keys != nil { header = header.encrypting() }  // FORMAT.md §10
             // Only the relay (holder of relay.lock) creates the file, so creators never race.
             _ = try directory.createFile(fileName, contents: [header.encode()])
             return try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: false, frames)
@@ -182,7 +203,21 @@ package enum DeadLetterLog {
         }
         defer { try? directory.sys.flock(file.fd, LOCK_UN) }
         let scanner = try scanner(for: file, outboxID: outboxID)
-        let end = try RecoveryPolicy.truncate(Logger(label: "outbox.dead-letters")).walk(scanner) { _ in true }
+        let logger = Logger(label: "outbox.dead-letters")
+        let end = try RecoveryPolicy.truncate(logger).walk(scanner) { _ in true }
+        if create, directory.keys != nil, scanner.version < FileHeader.encryptedVersion {
+            // Encryption was turned on after the file was made: an empty one is made an encrypted one
+            // (only the relay creates it, so no other appender races); one holding letters stays plain.
+            if end == Int64(FileHeader.size) {
+                try? directory.sys.flock(file.fd, LOCK_UN)
+                var header = try LogFile.checkHeader(of: file, kind: .deadLetters, expectedBase: 1, outboxID: outboxID)
+                header.version = FileHeader.currentVersion
+                _ = try directory.createFile(fileName, contents: [header.encrypting().encode()])
+                return try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: create, frames)
+            }
+            logger.warning("dead letters of an encrypted outbox go into a dead-letter file made before encryption was turned on, in clear",
+                           metadata: ["file": "\(file.path)"])
+        }
         // One write at `end`: its frames carry its tag (FORMAT.md §3).
         let bytes = try frames(scanner.identity, end, FrameHeader.writeTag(start: end, version: scanner.version), scanner.version)
         try file.write(bytes, at: end)
