@@ -359,4 +359,46 @@ struct EncryptionTests {
         try await outbox.close()
         #expect(try OutboxInspector.verify(path: dir).isClean)
     }
+
+    /// FORMAT.md §10 says enough: `scripts/format-decrypt.py`, a reader written from it alone in Python
+    /// (with the `cryptography` package), decrypts every message frame (kinds 1 and 14, compressed
+    /// payloads included) and every dead letter, and finds what the library wrote.
+    @Test func anIndependentReaderDecryptsEveryFrame() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let keyFile = tmp.sub("key")
+        try (String(repeating: "c3", count: 32) + "\n").write(toFile: keyFile, atomically: true, encoding: .utf8)
+        var config = configuration(segmentSize: 4096)
+        config.keys = try OutboxKeys.load(file: keyFile)
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        for i in 0..<30 {
+            let big = i % 7 == 0 ? [UInt8](repeating: UInt8(i), count: 6000) : nil
+            var m = secretMessage(i, lane: [.normal, .critical, .bulk, "camera-1"][i % 4])
+            if let big { m.payload = big }
+            if i % 5 == 0 { m.key = nil }
+            try await outbox.append(contentsOf: i % 3 == 0 ? [m, secretMessage(100 + i)] : [m])
+        }
+        try await outbox.close()
+        let reader = try OutboxReader(path: dir, keys: config.keys)
+        let stored = try reader.messages()
+        try DeadLetterLog.append(stored.prefix(2).map { DeadLetter(seq: $0.seq, message: $0.message, reason: "r", lastError: "e", attempts: 3,
+                                                                  deadAtMicros: 5, redriven: false) },
+                                 in: reader.directory, outboxID: reader.outboxID, maxRecordSize: 1 << 20)
+        let run = try await runProgram(URL(fileURLWithPath: "/usr/bin/env"), ["python3", Self.script, dir, keyFile])
+        #expect(run.status == 0, "\(run.stderr)")
+        let lines = run.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let segments = lines.filter { ($0["file"] as? String)?.hasPrefix("segment-") == true }
+        let letters = lines.filter { $0["file"] as? String == "dead-letters.log" }
+        #expect(segments.count == stored.count && letters.count == 2)
+        for (line, m) in zip(segments, stored) {
+            let hex = m.message.payload.map { String(format: "%02x", $0) }.joined()
+            #expect((line["seq"] as? NSNumber)?.uint64Value == m.seq && line["type"] as? String == m.message.type
+                    && line["key"] as? String == m.message.key && line["lane"] as? String == m.message.lane.name && line["payload"] as? String == hex,
+                    "message \(m.seq) as the independent reader decrypted it: \(line)")
+        }
+        #expect(letters.map { $0["payload"] as? String } == stored.prefix(2).map { m in m.message.payload.map { String(format: "%02x", $0) }.joined() })
+    }
+
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/format-decrypt.py").path
 }
