@@ -21,7 +21,11 @@ struct PowerLossTests {
             config.maxDiskBytes = (64 << 10) + 5000
             config.onFull = .dropOldest
         }
-        print("[everyCrashStateRecovers] \(dropping ? "with a disk budget and drop-oldest" : "no disk budget")")
+        // Half the runs encrypt (FORMAT.md §10): every (key, nonce) pair written is recorded, and a pair
+        // used for two different envelopes fails the run.
+        let keys = Bool.random(using: &g) ? try OutboxKeys([[UInt8](repeating: 0x77, count: 32)]) : nil
+        config.keys = keys
+        print("[everyCrashStateRecovers] \(dropping ? "with a disk budget and drop-oldest" : "no disk budget"), \(keys == nil ? "plain" : "encrypted")")
         let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
         var submitted: [MessageID: OutboxMessage] = [:]
         func message(_ n: Int) -> OutboxMessage {
@@ -88,7 +92,7 @@ struct PowerLossTests {
         let ops = recorder.snapshot
         let submittedMessages = submitted
         // Thousands of reopens: they run on a thread of their own and report what went wrong.
-        let (states, failures, problems) = try await onOwnThread { [g] () -> (Int, Int, [String]) in
+        let (states, failures, problems, pairs) = try await onOwnThread { [g] () -> (Int, Int, [String], Int) in
             var g = g
             var model = CrashModel()
             var acknowledged: [UInt64] = []
@@ -97,8 +101,14 @@ struct PowerLossTests {
             var states = 0
             var failures = 0
             var problems: [String] = []
+            var nonces = NonceLedger()
+            var headers: [Int: [UInt8]] = [:]
             for (index, op) in ops.enumerated() {
                 model.step(op)
+                if case .write(let inode, let offset, let bytes) = op {
+                    if offset == 0, bytes.count >= FileHeader.size { headers[inode] = Array(bytes[0..<FileHeader.size]) }
+                    if let header = headers[inode] { nonces.note(header: header, bytes: bytes, at: offset, what: "operation \(index)") }
+                }
                 switch op {
                 case .acknowledgedAppend(let range, _): acknowledged += Array(range)
                 case .acknowledgedTombstones(let seqs, let status): for s in seqs { finished[s] = status }
@@ -109,16 +119,18 @@ struct PowerLossTests {
                 for (what, files) in model.crashStates(random: &g) {
                     states += 1
                     if let problem = Self.check(files, tmp: tmp, state: states, acknowledged: acknowledged,
-                                                finished: finished, routes: routes, submitted: submittedMessages) {
+                                                finished: finished, routes: routes, submitted: submittedMessages, keys: keys, nonces: &nonces) {
                         failures += 1
                         if failures <= 5 { problems.append("seed \(seed), after operation \(index) (\(op)), \(what): \(problem)") }
                     }
                 }
             }
-            return (states, failures, problems)
+            problems += nonces.reuses.prefix(5).map { "seed \(seed): \($0)" }
+            return (states, failures + nonces.reuses.count, problems, nonces.pairs)
         }
         for problem in problems { Issue.record(Comment(rawValue: problem)) }
-        print("[everyCrashStateRecovers] \(ops.count) operations, \(states) crash states checked, \(failures) failed, seed \(seed)")
+        print("[everyCrashStateRecovers] \(ops.count) operations, \(states) crash states checked, \(failures) failed, \(pairs) (key, nonce) pairs, seed \(seed)")
+        if keys != nil { #expect(pairs > 100, "the ledger saw the envelopes written") }
         #expect(states >= 2000)
     }
 
@@ -131,7 +143,7 @@ struct PowerLossTests {
 
     private static func check(_ files: [String: [UInt8]], tmp: TemporaryDirectory, state: Int, acknowledged: [UInt64],
                               finished: [UInt64: MessageStatus], routes: RouteAcknowledgements,
-                              submitted: [MessageID: OutboxMessage]) -> String? {
+                              submitted: [MessageID: OutboxMessage], keys: OutboxKeys?, nonces: inout NonceLedger) -> String? {
         let dir = tmp.sub("crash-\(state)")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         do {
@@ -147,10 +159,11 @@ struct PowerLossTests {
             }
             var config = OutboxConfiguration()
             config.createIfMissing = false
+            config.keys = keys
             let outbox = try Outbox(openingAt: dir, configuration: config, logger: quietLogger)
             let tombstones = try TombstoneLog(openingAt: dir, checkpointBytes: 1 << 20, logger: quietLogger, sys: LinuxSystemCalls())
             let snapshot = tombstones.snapshot
-            let stored = try OutboxReader(path: dir).messages()
+            let stored = try OutboxReader(path: dir, keys: keys).messages()
             var bySeq: [UInt64: OutboxMessage] = [:]
             for m in stored {
                 guard let original = submitted[m.message.id], original == m.message else {
@@ -160,7 +173,7 @@ struct PowerLossTests {
             }
             // An acknowledged message may be gone only if finished: tombstoned, or dropped by drop-oldest
             // (recorded in dropped.log before its segment was removed).
-            let read = try OutboxReader(path: dir).tombstones()
+            let read = try OutboxReader(path: dir, keys: keys).tombstones()
             for seq in acknowledged where bySeq[seq] == nil && read.status(of: seq) == .pending {
                 return "acknowledged message \(seq) is lost"
             }
@@ -180,11 +193,69 @@ struct PowerLossTests {
             if next <= highest { return "sequence number \(next) reused (highest known \(highest))" }
             try outbox.closeBlocking()
             try tombstones.closeBlocking()
-            let verify = try OutboxInspector.verify(path: dir)
+            // What the reopened writer wrote (under an epoch of its own) joins the ledger of pairs.
+            for name in try FileManager.default.contentsOfDirectory(atPath: dir) where name.hasPrefix("segment-") || name == "dead-letters.log" {
+                let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
+                if bytes.count >= FileHeader.size { nonces.note(header: Array(bytes[0..<FileHeader.size]), bytes: bytes, at: 0, what: "crash state \(state) reopened") }
+            }
+            let verify = try OutboxInspector.verify(path: dir, keys: keys)
             if let p = verify.problems.first(where: { $0.kind != .leftoverFile }) { return "verify after recovery: \(p)" }
             return nil
         } catch {
             return "recovery failed: \(error)"
         }
     }
+
+    /// The ledger finds a reuse when there is one: two different commits sealed at one offset under one
+    /// epoch (what a writer that kept its epoch after a cut write would do).
+    @Test func theNonceLedgerFindsAReuse() throws {
+        let keys = try OutboxKeys([[UInt8](repeating: 1, count: 32)])
+        let header = FileHeader(kind: .segment, outboxID: OutboxID.random(), base: 1, maxRecordSize: 4096, createdAtMicros: 0).encrypting()
+        let place = Envelope.Place(outboxID: header.outboxID, kind: .segment, base: 1, offset: 64, file: "s")
+        func frame(_ payload: UInt8, epoch: UInt64) throws -> [UInt8] {
+            let records = try MessageCodec.encode([OutboxMessage(type: "T", payload: [payload])], compressionThreshold: nil, maxBody: 4096)
+            return try Envelope.frame(kind: .messages, first: 1, count: 1, prefix: [], records: records[...], place: place, tag: 1, keys: keys, epoch: epoch)
+        }
+        var ledger = NonceLedger()
+        ledger.note(header: header.encode(), bytes: header.encode() + (try frame(1, epoch: 5)), at: 0, what: "first")
+        ledger.note(header: header.encode(), bytes: try frame(1, epoch: 5), at: 64, what: "the same bytes again")
+        ledger.note(header: header.encode(), bytes: try frame(2, epoch: 6), at: 64, what: "a new epoch")
+        #expect(ledger.reuses.isEmpty)
+        ledger.note(header: header.encode(), bytes: try frame(2, epoch: 5), at: 64, what: "reuse")
+        #expect(ledger.reuses.count == 1 && ledger.reuses[0].hasPrefix("reuse"))
+    }
+
+    /// Every envelope written (FORMAT.md §10), by its key and nonce: (key id, file, epoch) names the data
+    /// key, the offset the nonce. The same pair for two different envelopes is a reuse.
+    struct NonceLedger {
+        private var seen: [String: [UInt8]] = [:]
+        private(set) var reuses: [String] = []
+        var pairs: Int { seen.count }
+
+        /// Notes the envelopes of the frames in `bytes`, written at `offset` of a file whose header is `header`.
+        mutating func note(header: [UInt8], bytes: [UInt8], at offset: Int64, what: String) {
+            guard let h = (try? FileHeader.decode(header, expecting: .segment)) ?? (try? FileHeader.decode(header, expecting: .deadLetters)),
+                  h.encrypted else { return }
+            var i = offset == 0 ? FileHeader.size : 0
+            while i + FrameHeader.size <= bytes.count {
+                let length = Int(ByteReader.u32(bytes, at: i + 4))
+                guard length > 0, i + FrameHeader.size + length <= bytes.count else { return }
+                let kind = FrameKind(rawValue: UInt16(truncatingIfNeeded: ByteReader.u32(bytes, at: i + 20)))
+                let body = Array(bytes[(i + FrameHeader.size)..<(i + FrameHeader.size + length)])
+                if let kind, Envelope.sealsRecords(kind) {
+                    let start = Envelope.clearPrefix(kind, body)
+                    if let (_, key, epoch) = Envelope.peek(body[start...]) {
+                        let pair = "key \(key) \(String(decoding: h.kind.magic, as: UTF8.self)) base \(h.base) epoch \(epoch) offset \(offset + Int64(i))"
+                        let envelope = Array(body[start...])
+                        if let earlier = seen[pair], earlier != envelope {
+                            reuses.append("\(what): (key, nonce) \(pair) sealed two different envelopes")
+                        }
+                        seen[pair] = envelope
+                    }
+                }
+                i += FrameHeader.size + length
+            }
+        }
+    }
 }
+
