@@ -8,6 +8,9 @@ import Outbox
 /// re-encode to the same bytes).
 public enum OutboxFuzzing {
     static let identity = FileIdentity(outboxID: OutboxID(bytes: Array(repeating: 7, count: 16)), base: 1)
+    /// The key every harness opens with, so that encrypted frames (FORMAT.md §10) are decrypted and their
+    /// records reach the decoders: 32 bytes of 0x42 (`scripts/fuzz-seeds.py` seals its seeds with it).
+    static let keys = try! OutboxKeys([[UInt8](repeating: 0x42, count: 32)])
 
     /// Rewrites the header checksum and every frame checksum (walking frames by their declared
     /// lengths), so that mutations reach the decoders behind the checksums. Used for inputs whose first
@@ -42,13 +45,14 @@ public enum OutboxFuzzing {
         var data = input
         if let first = data.first, first & 1 == 1 { fixChecksums(&data, identity: identity) }
         let sys = MemoryFileSystem(files: [FileNames.segment(1): data])
-        guard let directory = try? OutboxDirectory.open("/fuzz", create: false, sys: sys) else { return }
+        guard let directory = try? OutboxDirectory.open("/fuzz", create: false, sys: sys, keys: keys) else { return }
         if data.count >= FileHeader.size, let h = try? FileHeader.decode(Array(data[0..<FileHeader.size]), expecting: .segment) {
             precondition(h.encode() == Array(data[0..<FileHeader.size]), "a decoded header re-encodes differently")
         }
         guard let segment = try? SegmentFile.open(FileNames.segment(1), base: 1, in: directory, validateBodies: true) else { return }
         _ = try? segment.scanner.walk(tail: .stop) { frame in
-            if frame.header.kind.holdsMessages, let messages = try? segment.messages(in: frame) {
+            if frame.header.kind.holdsMessages, let messages = try? segment.messages(in: frame),
+               let body = segment.header.encrypted ? try? segment.plainBody(of: frame) : frame.body {
                 // Re-encoding what was decoded gives the same records (compression aside: a payload
                 // stored deflated is compared after inflating).
                 // A kind-14 body is its lane summary, then records that index it (FORMAT.md §4b).
@@ -59,7 +63,7 @@ public enum OutboxFuzzing {
                 let back = try! MessageCodec.decode(again, count: messages.count, maxBody: Int.max, from: prefix.count, lanes: lanes)
                 precondition(back.map(\.message) == messages.map(\.message), "messages do not survive a re-encode")
                 if !messages.contains(where: \.compressed) {
-                    precondition(again == frame.body, "a decoded frame body re-encodes differently")
+                    precondition(again == body, "a decoded frame body re-encodes differently")
                 }
             }
             return true

@@ -72,7 +72,7 @@ package struct SegmentFile {
     /// (kind 14), then its records, decrypted with the directory's keys (FORMAT.md §10). Throws
     /// ``OutboxError/Code/missingKey`` or ``OutboxError/Code/wrongKey`` (not damage) or, when the right
     /// key does not authenticate it, ``OutboxError/Code/corrupt``.
-    func plainBody(of frame: Frame) throws -> [UInt8] {
+    package func plainBody(of frame: Frame) throws -> [UInt8] {
         let split = frame.header.kind == .laneMessages ? (try? LaneSummary.decode(frame.body).recordsStart) ?? 0 : 0
         let prefix = frame.body[..<split]
         let place = Envelope.Place(outboxID: header.outboxID, kind: .segment, base: header.base, offset: frame.offset, file: file.path)
