@@ -141,6 +141,34 @@ package struct Benchmark: Sendable {
         }
 
         if !brokerSink {
+            // Encryption at rest (FORMAT.md §10): the same workloads with a key, against themselves without
+            // one in the same round.
+            let keys = try? OutboxKeys([[UInt8](repeating: 0x5A, count: 32)])
+            let cipher = "\(Envelope.Cipher.preferred.name) (\(Envelope.Cipher.preferred == .aesGCM ? "the CPU has AES instructions" : "no AES instructions"))"
+            let messages16 = size(20_000, 6000)
+            func commit16(_ keys: OutboxKeys?) -> Scenario.Run {
+                { _ in try await OutboxWorkload.commit(in: scratch, messages: messages16, producers: 16, perCommit: 1, payload: payload, keys: keys, logger: logger) }
+            }
+            func batch100(_ keys: OutboxKeys?) -> Scenario.Run {
+                { _ in try await OutboxWorkload.commit(in: scratch, messages: batches * 100, producers: 1, perCommit: 100, payload: payload, keys: keys, logger: logger) }
+            }
+            func drainKeyed(_ keys: OutboxKeys?) -> Scenario.Run {
+                { round in
+                    let path = scratch + "/drain-encrypted-\(keys != nil)-\(round)"
+                    defer { try? FileManager.default.removeItem(atPath: path) }
+                    try await OutboxWorkload.backlog(at: path, messages: backlog, keyed: true, payload: payload, keys: keys, logger: logger)
+                    let sink = try makeSink(path + "-sink")
+                    defer { try? FileManager.default.removeItem(atPath: path + "-sink.published.jsonl") }
+                    return try await OutboxWorkload.drain(path, messages: backlog, sink: sink, sinkName: sinkName, timeout: timeout, keys: keys, logger: logger)
+                }
+            }
+            for (name, what, run) in [("encrypted.commit.concurrent16", "16 producers, 1 message per commit", commit16),
+                                      ("encrypted.commit.batch100", "1 producer, 100 messages per commit", batch100),
+                                      ("encrypted.relay.drain.keyed", "\(backlog) pending with 64 keys to \(sinkName)", drainKeyed)] {
+                all.append(Scenario(name: name, what: "\(what), sealed with \(cipher)", outbox: run(keys), baselines: [("plain", run(nil))],
+                                    goals: [.ratioAtLeast(0.9, vs: "plain")]))
+            }
+
             // Three routes over one outbox, each publishing every message to a file of its own, against
             // one route draining the same backlog: the messages are stored and read once per route.
             func routesRun(_ count: Int) -> Scenario.Run {

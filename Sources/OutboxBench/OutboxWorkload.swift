@@ -10,12 +10,14 @@ enum OutboxWorkload {
     /// `producers` tasks append `messages` in all to a fresh outbox, `perCommit` per `append`, as a
     /// service would (concurrent appends share group commits): each commit's latency, the counted
     /// `fdatasync`s and the device bytes.
-    static func commit(in directory: String, messages: Int, producers: Int, perCommit: Int, payload: [UInt8], logger: Logger) async throws -> BenchSample {
+    static func commit(in directory: String, messages: Int, producers: Int, perCommit: Int, payload: [UInt8], keys: OutboxKeys? = nil,
+                       logger: Logger) async throws -> BenchSample {
         let path = directory + "/commit-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let calls = CountingSystemCalls()
         var configuration = OutboxConfiguration()
         configuration.systemCalls = calls
+        configuration.keys = keys
         let outbox = try await Outbox.open(at: path, configuration: configuration, logger: logger)
         let device = DeviceCounter.start(in: directory)
         let syncsBefore = calls.fdatasyncs
@@ -46,7 +48,7 @@ enum OutboxWorkload {
         let syncs = calls.fdatasyncs - syncsBefore
         try await outbox.close()
         let deviceBytes = device?.end()
-        let stored = try OutboxReader(path: path).stats().pending
+        let stored = try OutboxReader(path: path, keys: keys).stats().pending
         guard stored == UInt64(messages) else { throw OutboxError(.io, "the outbox holds \(stored) messages of \(messages)", path: path) }
         return BenchSample(operations: messages, elapsed: elapsed, latencies: latencies, fdatasyncs: syncs,
                            deviceBytes: deviceBytes, payloadBytes: Int64(messages * payload.count))
@@ -54,9 +56,12 @@ enum OutboxWorkload {
 
     /// Fills a fresh outbox at `path` with `messages` pending messages, 1,000 per commit (keys `user-0`
     /// to `user-63`, or none).
-    static func backlog(at path: String, messages: Int, keyed: Bool, payload: [UInt8], lane: OutboxLane = .normal, logger: Logger) async throws {
+    static func backlog(at path: String, messages: Int, keyed: Bool, payload: [UInt8], lane: OutboxLane = .normal, keys: OutboxKeys? = nil,
+                        logger: Logger) async throws {
         try await onDedicatedThread("outbox-bench-fill") {
-            let outbox = try Outbox(openingAt: path, logger: logger)
+            var configuration = OutboxConfiguration()
+            configuration.keys = keys
+            let outbox = try Outbox(openingAt: path, configuration: configuration, logger: logger)
             var i = 0
             while i < messages {
                 let n = min(1000, messages - i)
@@ -71,9 +76,12 @@ enum OutboxWorkload {
 
     /// A relay with the default configuration drains the outbox at `path` (`messages` pending) to
     /// `sink`: the time from its start until the sink acknowledged the last message.
-    static func drain(_ path: String, messages: Int, sink: any OutboxSink, sinkName: String, timeout: Duration, logger: Logger) async throws -> BenchSample {
+    static func drain(_ path: String, messages: Int, sink: any OutboxSink, sinkName: String, timeout: Duration, keys: OutboxKeys? = nil,
+                      logger: Logger) async throws -> BenchSample {
         let counting = CountingSink(inner: sink)
-        let relay = OutboxRelay(path: path, sink: counting, logger: logger)
+        var configuration = OutboxRelayConfiguration()
+        configuration.keys = keys
+        let relay = OutboxRelay(path: path, sink: counting, configuration: configuration, logger: logger)
         let start = ContinuousClock.now
         try await run(relay, within: timeout, sinkName: sinkName, path: path, until: { counting.published >= messages },
                       progress: { "\(counting.published) of \(messages)" }) {}
