@@ -4,6 +4,13 @@ import Testing
 
 private func keys(_ fill: UInt8...) throws -> OutboxKeys { try OutboxKeys(fill.map { [UInt8](repeating: $0, count: 32) }) }
 
+/// A writer's configuration that encrypts with the key of 32 bytes of `fill`.
+private func encrypted(_ fill: UInt8, segmentSize: Int = 64 << 20) throws -> OutboxConfiguration {
+    var config = configuration(segmentSize: segmentSize)
+    config.keys = try OutboxKeys([[UInt8](repeating: fill, count: 32)])
+    return config
+}
+
 private func secretMessage(_ i: Int, lane: OutboxLane = .normal) -> OutboxMessage {
     OutboxMessage(type: "Reading", key: "k\(i % 3)", headers: [.init("x-n", "\(i)")],
                   payload: Array("top secret reading number \(i)".utf8), lane: lane)
@@ -23,8 +30,7 @@ struct EncryptionTests {
     @Test func anEncryptedOutboxReadsBackWithItsKey() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
-        var config = configuration()
-        config.keys = try keys(1)
+        let config = try encrypted(1)
         let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
         try await outbox.append(contentsOf: (0..<5).map { secretMessage($0) })
         try await outbox.append(contentsOf: (5..<9).map { secretMessage($0, lane: $0 % 2 == 0 ? .critical : .bulk) })
@@ -46,8 +52,7 @@ struct EncryptionTests {
     @Test func aMissingOrWrongKeyIsNotDamage() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
-        var config = configuration()
-        config.keys = try keys(1)
+        let config = try encrypted(1)
         let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
         try await outbox.append(secretMessage(0))
         try await outbox.close()
@@ -73,8 +78,7 @@ struct EncryptionTests {
     @Test func aFrameMovedElsewhereFailsToDecrypt() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
-        var config = configuration()
-        config.keys = try keys(1)
+        let config = try encrypted(1)
         let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
         try await outbox.append(secretMessage(1))
         try await outbox.append(secretMessage(2))
@@ -184,8 +188,7 @@ struct EncryptionTests {
     @Test func theRelayPublishesWhatItDecrypts() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
-        var config = configuration()
-        config.keys = try keys(1)
+        let config = try encrypted(1)
         let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
         try await outbox.append(contentsOf: (0..<20).map { secretMessage($0, lane: $0 % 4 == 0 ? .critical : .normal) })
         let sink = RecordingSink()
