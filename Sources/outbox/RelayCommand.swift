@@ -259,7 +259,7 @@ struct RelayCommand: AsyncParsableCommand {
             if let metrics, let registry {
                 let (host, port) = try Self.hostAndPort(metrics)
                 endpoints = try await RelayEndpoints(host: host, port: port, registry: registry, relay: relay, path: dir,
-                                                     unhealthyAfter: unhealthyAfter)
+                                                     keys: config.keys, unhealthyAfter: unhealthyAfter)
                 logger.notice("serving /metrics and /healthz", metadata: ["address": "\(endpoints!.address)"])
             }
             let group = ServiceGroup(configuration: .init(

@@ -23,7 +23,7 @@ final class RelayEndpoints: Sendable {
     /// The bound address (`127.0.0.1:PORT`; with port 0 the one the system chose).
     var address: String { channel.localAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?" }
 
-    init(host: String, port: Int, registry: PrometheusCollectorRegistry, relay: OutboxRelay, path: String,
+    init(host: String, port: Int, registry: PrometheusCollectorRegistry, relay: OutboxRelay, path: String, keys: OutboxKeys?,
          unhealthyAfter: Double) async throws {
         self.registry = registry
         self.relay = relay
@@ -31,8 +31,8 @@ final class RelayEndpoints: Sendable {
         self.unhealthyAfter = unhealthyAfter
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.group = group
-        let box = HandlerContext(registry: registry, health: { [relay, path, unhealthyAfter] in
-            await Self.health(relay: relay, path: path, unhealthyAfter: unhealthyAfter)
+        let box = HandlerContext(registry: registry, health: { [relay, path, keys, unhealthyAfter] in
+            await Self.health(relay: relay, path: path, keys: keys, unhealthyAfter: unhealthyAfter)
         })
         do {
             channel = try await ServerBootstrap(group: group)
@@ -56,8 +56,9 @@ final class RelayEndpoints: Sendable {
         try? await group.shutdownGracefully()
     }
 
-    /// The status and one-line reason `/healthz` answers.
-    static func health(relay: OutboxRelay, path: String, unhealthyAfter: Double) async -> (ok: Bool, reason: String) {
+    /// The status and one-line reason `/healthz` answers (an encrypted outbox's ages are read with the
+    /// relay's keys: without them, an unreachable sink could never be judged late).
+    static func health(relay: OutboxRelay, path: String, keys: OutboxKeys?, unhealthyAfter: Double) async -> (ok: Bool, reason: String) {
         switch relay.status {
         case .starting: return (false, "starting")
         case .stopped: return (false, "stopped")
@@ -66,7 +67,7 @@ final class RelayEndpoints: Sendable {
         case .misconfigured(let why): return (false, "sink misconfigured: \(why)")
         case .active(sinkReachable: false):
             // Several routes: each route whose sink is away, judged by its own oldest pending message.
-            if let routes = (try? await onDedicatedThread("outbox-healthz") { try OutboxReader(path: path).unreachableRoutes() }) ?? nil {
+            if let routes = (try? await onDedicatedThread("outbox-healthz") { try OutboxReader(path: path, keys: keys).unreachableRoutes() }) ?? nil {
                 let judged = routes.map { r in (r.name, r.oldestAgeSeconds ?? 0) }
                 let late = judged.filter { $0.1 >= unhealthyAfter }
                 func say(_ routes: [(String, Double)]) -> String {
@@ -75,7 +76,7 @@ final class RelayEndpoints: Sendable {
                 return late.isEmpty ? (true, "ok: \(say(judged)) (unhealthy after \(Int(unhealthyAfter)) s)")
                     : (false, "\(say(late)) (more than \(Int(unhealthyAfter)) s)")
             }
-            let age = try? await onDedicatedThread("outbox-healthz") { try OutboxReader(path: path).stats().oldestPendingAgeSeconds }
+            let age = try? await onDedicatedThread("outbox-healthz") { try OutboxReader(path: path, keys: keys).stats().oldestPendingAgeSeconds }
             let oldest = (age ?? nil) ?? 0
             if oldest < unhealthyAfter {
                 return (true, String(format: "ok: sink unreachable, oldest pending %.0f s old (unhealthy after %.0f s)", oldest, unhealthyAfter))

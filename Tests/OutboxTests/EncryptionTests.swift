@@ -64,6 +64,11 @@ struct EncryptionTests {
         await #expect { try await Outbox.open(at: dir, configuration: configuration(), logger: quietLogger) } throws: {
             ($0 as? OutboxError)?.code == .missingKey
         }
+        var other = configuration()
+        other.keys = try keys(2)
+        await #expect { try await Outbox.open(at: dir, configuration: other, logger: quietLogger) } throws: {
+            ($0 as? OutboxError)?.code == .wrongKey && "\($0)".contains("\(needed)")
+        }
         var rotated = configuration()
         rotated.keys = try keys(2, 1)
         let again = try await Outbox.open(at: dir, configuration: rotated, logger: quietLogger)

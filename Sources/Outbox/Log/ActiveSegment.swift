@@ -28,13 +28,16 @@ struct ActiveSegment {
     /// This writer's epoch in it (FORMAT.md §10): random, new whenever the writer may write an offset it
     /// wrote before (a new writer, a write cut short).
     var epoch = UInt64.random(in: 0...UInt64.max)
+    /// The key its last envelope names, as recovery found it (nil for a new or plain segment).
+    let lastKey: OutboxKeys.ID?
 
     /// How far ahead of its frames the writer zero-fills the segment, at most.
     static let allocationStep: Int64 = 1 << 20
     private static let zeros = [UInt8](repeating: 0, count: 1 << 16)
 
     init(file: OutboxFile, outboxID: OutboxID, base: UInt64, writeOffset: Int64, allocatedEnd: Int64, frames: UInt32 = 0,
-         lanes: UInt64 = 0, version: UInt16 = FileHeader.currentVersion, sealed: Bool = false, encrypted: Bool = false) {
+         lanes: UInt64 = 0, version: UInt16 = FileHeader.currentVersion, sealed: Bool = false, encrypted: Bool = false,
+         lastKey: OutboxKeys.ID? = nil) {
         self.file = file
         self.outboxID = outboxID
         self.base = base
@@ -46,6 +49,7 @@ struct ActiveSegment {
         self.sealable = FrameContent.segmentsHaveSeals(version)
         self.sealed = sealed
         self.encrypted = encrypted
+        self.lastKey = lastKey
     }
 
     /// A new, empty segment after a roll.

@@ -47,9 +47,12 @@ extension SegmentWriter {
             if !isLast, try chain.trustSeal(of: segment) { continue }
             var frames: UInt32 = 0
             var lanes: UInt64 = 0
+            var lastKey: OutboxKeys.ID?
             let end = try chain.walk(segment, isLast ? .truncate(logger) : .refuse) { frame in
                 frames += 1
                 lanes |= LaneSummary.filter(kind: frame.header.kind, body: frame.body)
+                if segment.header.encrypted, Envelope.sealsRecords(frame.header.kind),
+                   let (_, key, _) = Envelope.peek(frame.body[Envelope.clearPrefix(frame.header.kind, frame.body)...]) { lastKey = key }
                 return true
             }
             try chain.leave(segment, sealed: !isLast)
@@ -74,7 +77,7 @@ extension SegmentWriter {
                 let active = ActiveSegment(file: segment.file, outboxID: segment.header.outboxID, base: entry.base, writeOffset: end,
                                            allocatedEnd: try segment.file.size(), frames: frames, lanes: lanes,
                                            version: segment.header.version,
-                                           sealed: segment.scanner.seal != nil, encrypted: segment.header.encrypted)
+                                           sealed: segment.scanner.seal != nil, encrypted: segment.header.encrypted, lastKey: lastKey)
                 return SegmentWriter(directory: directory, logger: logger, maxRecordSize: segment.header.maxRecordSize,
                                      segmentSize: segmentSize, active: active, nextSeq: chain.next ?? entry.base, listener: listener)
             }

@@ -79,6 +79,12 @@ public final class Outbox: Sendable {
             throw OutboxError(.missingKey, "the outbox is encrypted and no key was given (OutboxConfiguration.keys, --key-file)",
                               path: directory.pathOf(writer.activeName))
         }
+        // Keys that do not include the one the active segment was last written with are most likely the
+        // wrong ones (a rotation keeps the old key after the new one): refused before anything is written.
+        if let id = writer.active.lastKey, let keys = configuration.keys, keys.key(id) == nil {
+            throw OutboxError(.wrongKey, "the active segment was written with key \(id), which is not among the keys given (\(keys)); "
+                              + "to rotate, put the new key first and keep \(id) after it", path: directory.pathOf(writer.activeName))
+        }
         writer.startMarking()
         self.path = path
         self.id = writer.outboxID
