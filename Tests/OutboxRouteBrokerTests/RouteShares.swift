@@ -43,20 +43,33 @@ struct RouteShares {
         var share = RouteShares()
     }
 
-    /// Messages over time, summed over bursts.
+    /// Messages over time, summed over bursts, and each burst's own rate.
     struct Rate: CustomStringConvertible {
         var messages = 0
         var time = Duration.zero
+        /// Each burst's messages per second.
+        var bursts: [Double] = []
         var perSecond: Double {
             let seconds = Double(time.components.seconds) + Double(time.components.attoseconds) / 1e18
             return seconds > 0 ? Double(messages) / seconds : 0
+        }
+        /// The median burst's rate: one burst that met a scheduling stall (a loaded machine) does not move it.
+        var median: Double {
+            let sorted = bursts.sorted()
+            guard !sorted.isEmpty else { return 0 }
+            return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         }
         mutating func add(_ count: Int, _ duration: Duration?) {
             guard let duration else { return }
             messages += count
             time += duration
+            let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+            if seconds > 0 { bursts.append(Double(count) / seconds) }
         }
-        var description: String { String(format: "%.0f msg/s (%d in %.2f s)", perSecond, messages, Double(time.components.seconds) + Double(time.components.attoseconds) / 1e18) }
+        var description: String {
+            String(format: "%.0f msg/s (%d in %.2f s; median burst %.0f msg/s of %d)", perSecond, messages,
+                   Double(time.components.seconds) + Double(time.components.attoseconds) / 1e18, median, bursts.count)
+        }
     }
 
     /// Each route's rate over the bursts of one phase.

@@ -150,7 +150,9 @@ struct ThreeBrokerRoutesTests {
         let (b, o) = (measured.before, measured.outage)
         print("[threeBrokerRoutes] seed \(seed): \(Self.total) messages (cloud \(taken.cloud.count), hub \(taken.hub.count), audit \(taken.audit.count)),"
               + " nats-server away \(outage), 3 relay kills, \(hub.count - taken.hub.count) MQTT and \(lines.count - taken.audit.count) file duplicates")
-        let ratio = (audit: o.audit.perSecond / b.audit.perSecond, hub: o.hub.perSecond / b.hub.perSecond)
+        // Medians of the bursts' rates: the bursts are short (a few hundred messages), so one that met a
+        // stall of the machine (CI runs many processes) would move a ratio of sums by a quarter.
+        let ratio = (audit: o.audit.median / b.audit.median, hub: o.hub.median / b.hub.median)
         print("[threeBrokerRoutes] before the outage: audit \(b.audit), hub \(b.hub), cloud \(b.cloud); during it: audit \(o.audit), hub \(o.hub);"
               + " ratio during/before: audit \(String(format: "%.2f", ratio.audit)), hub \(String(format: "%.2f", ratio.hub))")
         #expect(ratio.audit >= 0.95, "seed \(seed): the file route kept ≥ 95% of its rate (\(o.audit) against \(b.audit))")
