@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 extension OutboxInspector {
-    /// Repairs what ``verify(path:)`` finds, never deleting a byte it has not kept: every file it changes
+    /// Repairs what ``verify(path:keys:)`` finds, never deleting a byte it has not kept: every file it changes
     /// is first kept whole as `NAME.broken` (a torn tail is cut from the copy it writes, not from the
     /// original); a damaged segment, tombstone or dead-letter file is replaced by a copy holding every
     /// valid frame, with *hole* frames (FORMAT.md §4a) standing for the sequence numbers that were lost,

@@ -10,7 +10,7 @@ extension OutboxInspector {
         return try verify(directory)
     }
 
-    /// ``verify(path:)`` for an outbox opened already (its directory is not opened again; its files are
+    /// ``verify(path:keys:)`` for an outbox opened already (its directory is not opened again; its files are
     /// judged afresh, the outbox's id included, since damage is what this looks for).
     public static func verify(_ outbox: OpenedOutbox) throws -> VerifyReport {
         try verify(outbox.directory)

@@ -1,4 +1,4 @@
-/// What ``OutboxInspector/repair(path:logger:)`` did.
+/// What ``OutboxInspector/repair(path:keys:logger:)`` did.
 public struct RepairReport: Sendable {
     /// One sentence per change, naming the file.
     public var actions: [String] = []

@@ -1,4 +1,4 @@
-/// One problem ``OutboxInspector/verify(path:)`` found.
+/// One problem ``OutboxInspector/verify(path:keys:)`` found.
 public struct VerifyProblem: Sendable, Equatable {
     public enum Kind: String, Sendable {
         /// Damage at the end of an active file that nothing valid follows: an interrupted write.

@@ -1,4 +1,4 @@
-/// What ``OutboxInspector/verify(path:)`` found.
+/// What ``OutboxInspector/verify(path:keys:)`` found.
 public struct VerifyReport: Sendable {
     public var problems: [VerifyProblem] = []
     public var files = 0
