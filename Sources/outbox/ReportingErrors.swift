@@ -28,8 +28,8 @@ enum ExitStatus {
         case .corrupt, .unsupportedVersion, .recordTooLarge: data
         case .notAnOutbox, .symlink: noInput
         case .broker: unavailable
-        case .locked, .outboxFull: locked
-        case .invalidArgument, .missingKey, .wrongKey: config
+        case .locked, .outboxFull, .keyInUse: locked
+        case .invalidArgument, .missingKey, .wrongKey, .retiredKey: config
         default: io
         }
     }

@@ -28,7 +28,7 @@ public struct OutboxError: Error, CustomStringConvertible, Sendable {
         /// Every code this build knows.
         public static var allCases: [Code] {
             [.io, .noSpace, .syncFailed, .failedStop, .locked, .notAnOutbox, .unsupportedVersion, .corrupt, .recordTooLarge,
-             .invalidArgument, .symlink, .closed, .broker, .outboxFull, .missingKey, .wrongKey]
+             .invalidArgument, .symlink, .closed, .broker, .outboxFull, .missingKey, .wrongKey, .retiredKey, .keyInUse]
         }
 
         /// A system call failed (see ``OutboxError/errno``).
@@ -67,6 +67,11 @@ public struct OutboxError: Error, CustomStringConvertible, Sendable {
         /// Data is encrypted with a key (named by its id) that is not among the keys given. Not damage:
         /// with that key it reads.
         public static let wrongKey = Code("wrong-key")
+        /// The key given to encrypt new data was retired (`outbox keys retire`): put a new key first.
+        public static let retiredKey = Code("retired-key")
+        /// A key cannot be retired: data not yet finished (pending messages, dead letters, the active
+        /// segment) is encrypted with it. Retire it once that data is published and compacted.
+        public static let keyInUse = Code("key-in-use")
     }
 
     /// The stable code.

@@ -80,10 +80,10 @@ package enum Envelope {
     }
 
     /// The envelope of `records` for a frame whose header is `header` (its body length counting the
-    /// prefix and this envelope) at `place`, under the current key.
-    static func seal(_ records: ArraySlice<UInt8>, keys: OutboxKeys, cipher: Cipher, epoch: UInt64, place: Place,
+    /// prefix and this envelope) at `place`, under `key` (the current one if not given).
+    static func seal(_ records: ArraySlice<UInt8>, keys: OutboxKeys, key chosen: OutboxKeys.Key? = nil, cipher: Cipher, epoch: UInt64, place: Place,
                      header: FrameHeader, prefix: ArraySlice<UInt8>) throws -> [UInt8] {
-        let key = keys.current
+        let key = chosen ?? keys.current
         let dataKey = dataKey(key, in: keys, place: place, epoch: epoch)
         let aad = associatedData(place, header: header, prefix: prefix)
         var out: [UInt8] = [cipher.rawValue] + key.id.bytes

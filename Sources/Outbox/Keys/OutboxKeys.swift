@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// The master keys an outbox is encrypted with (FORMAT.md §10): the first is the **current** key, which
 /// new segments are written with; the others are older keys, kept to read what they wrote until it is
@@ -9,6 +10,13 @@ import Foundation
 /// base64 text, one key per line. It is known by its **id** (``ID``), derived from it one way: the id is
 /// what files, logs, errors and `outbox keys status` name, never the key's bytes, which no description,
 /// log line, metric or error of this package contains.
+///
+/// **Rotation without a restart.** Keys loaded from a file (``load(file:)``, ``load(credential:)``)
+/// follow the file: a writer looks at it again each time it starts a segment (so a new first key applies
+/// from the next segment), and a reader when it meets a key id it does not know. Every copy of one value
+/// shares its keys (``update(to:)`` changes them for all). Replace the file atomically (write a new one,
+/// then rename it over the old): a file that cannot be read or parsed when looked at again is ignored,
+/// with the keys it held before kept.
 public struct OutboxKeys: Sendable, CustomStringConvertible {
     /// A key's id: the first 8 bytes of HMAC-SHA256 of the text `outbox key id v1` under the key.
     public struct ID: Hashable, Sendable, CustomStringConvertible {
@@ -48,30 +56,89 @@ public struct OutboxKeys: Sendable, CustomStringConvertible {
     }
 
     /// The keys, the current one first; never empty, no key twice.
-    public let keys: [Key]
+    public var keys: [Key] { ring.state.withLock { $0.keys } }
+    /// Shared by every copy: the keys, and the file they came from.
+    private let ring: Ring
     /// Derived data keys, shared by every copy of this value (FORMAT.md §10: one per file and epoch).
     let dataKeys = DataKeyCache()
 
     /// The key new files are encrypted with.
-    public var current: Key { keys[0] }
+    public var current: Key { ring.state.withLock { $0.keys[0] } }
 
-    /// The key whose id is `id`, if it is one of these.
-    public func key(_ id: ID) -> Key? { keys.first { $0.id == id } }
+    /// The key whose id is `id`, if it is one of these. Keys from a file that lack it look at the file
+    /// again first (it may have been rotated since).
+    public func key(_ id: ID) -> Key? {
+        if let k = ring.state.withLock({ $0.keys.first { $0.id == id } }) { return k }
+        guard ring.file != nil, (try? reload()) == true else { return nil }
+        return ring.state.withLock { $0.keys.first { $0.id == id } }
+    }
 
     /// Keys from their bytes, 32 each, the current one first. Throws ``OutboxError/Code/invalidArgument``
     /// for none, or for one of another length.
     public init(_ keys: [[UInt8]]) throws {
-        guard !keys.isEmpty else { throw OutboxError(.invalidArgument, "no encryption key given") }
+        ring = Ring(keys: try Self.keys(keys), file: nil, stamp: nil)
+    }
+
+    private init(keys: [Key], file: String, stamp: FileStamp) {
+        ring = Ring(keys: keys, file: file, stamp: stamp)
+    }
+
+    /// The file these keys came from, if they came from one.
+    public var file: String? { ring.file }
+
+    /// Reads the key file again if it changed since it was read (its size, time or inode), and takes its
+    /// keys; returns whether it did. Throws (one line naming the file, keeping the keys held now) when the
+    /// changed file cannot be read or holds no valid key. Keys not from a file: false.
+    @discardableResult
+    public func reload() throws -> Bool {
+        guard let path = ring.file else { return false }
+        let stamp = try Self.stamp(path)
+        if ring.state.withLock({ $0.stamp == stamp }) { return false }
+        let (keys, newStamp) = try Self.read(file: path)
+        ring.state.withLock { $0 = Ring.State(keys: keys, stamp: newStamp) }
+        return true
+    }
+
+    /// Replaces the keys of this value and of every copy of it with `other`'s (rotation in a process that
+    /// holds its keys in memory): a writer using them writes its next segment with `other`'s current key.
+    public func update(to other: OutboxKeys) {
+        let keys = other.keys
+        ring.state.withLock { $0.keys = keys }
+    }
+
+    private static func keys(_ bytes: [[UInt8]]) throws -> [Key] {
+        guard !bytes.isEmpty else { throw OutboxError(.invalidArgument, "no encryption key given") }
         var seen = Set<ID>()
         var out: [Key] = []
-        for (i, bytes) in keys.enumerated() {
-            guard bytes.count == Self.keySize else {
-                throw OutboxError(.invalidArgument, "encryption key \(i + 1) is \(bytes.count) bytes, not \(Self.keySize)")
+        for (i, b) in bytes.enumerated() {
+            guard b.count == Self.keySize else {
+                throw OutboxError(.invalidArgument, "encryption key \(i + 1) is \(b.count) bytes, not \(Self.keySize)")
             }
-            let key = Key(bytes)
+            let key = Key(b)
             if seen.insert(key.id).inserted { out.append(key) }
         }
-        self.keys = out
+        return out
+    }
+
+    /// What tells a key file changed: its size, modification time and inode.
+    struct FileStamp: Equatable, Sendable {
+        var size: Int
+        var modified: Date?
+        var inode: Int?
+    }
+
+    private final class Ring: Sendable {
+        struct State {
+            var keys: [Key]
+            var stamp: FileStamp?
+        }
+        let state: Mutex<State>
+        let file: String?
+
+        init(keys: [Key], file: String?, stamp: FileStamp?) {
+            state = Mutex(State(keys: keys, stamp: stamp))
+            self.file = file
+        }
     }
 
     /// The size of a key in bytes.
@@ -85,19 +152,32 @@ public struct OutboxKeys: Sendable, CustomStringConvertible {
     /// missing, unreadable, empty or malformed file throws ``OutboxError/Code/invalidArgument`` in one line
     /// naming the file (and the line), never its content.
     public static func load(file path: String) throws -> OutboxKeys {
-        let data: Data
+        let (keys, stamp) = try read(file: path)
+        return OutboxKeys(keys: keys, file: path, stamp: stamp)
+    }
+
+    private static func stamp(_ path: String) throws -> FileStamp {
         do {
-            let attributes = try FileManager.default.attributesOfItem(atPath: path)
-            if let size = attributes[.size] as? NSNumber, size.intValue > 64 << 10 {
-                throw OutboxError(.invalidArgument, "key file \(path) is larger than 64 KiB: not a key file")
-            }
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch let e as OutboxError {
-            throw e
+            let a = try FileManager.default.attributesOfItem(atPath: path)
+            return FileStamp(size: (a[.size] as? NSNumber)?.intValue ?? 0, modified: a[.modificationDate] as? Date,
+                             inode: (a[.systemFileNumber] as? NSNumber)?.intValue)
         } catch {
             throw OutboxError(.invalidArgument, "key file \(path) cannot be read (missing, or not readable by this user)")
         }
-        return try parse(Array(data), source: "key file \(path)")
+    }
+
+    private static func read(file path: String) throws -> ([Key], FileStamp) {
+        let data: Data
+        let stamp = try stamp(path)
+        if stamp.size > 64 << 10 {
+            throw OutboxError(.invalidArgument, "key file \(path) is larger than 64 KiB: not a key file")
+        }
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw OutboxError(.invalidArgument, "key file \(path) cannot be read (missing, or not readable by this user)")
+        }
+        return (try keys(parse(Array(data), source: "key file \(path)")), stamp)
     }
 
     /// The keys in environment variable `name` (the text form of ``load(file:)``; several keys on lines
@@ -106,7 +186,7 @@ public struct OutboxKeys: Sendable, CustomStringConvertible {
         guard let value = environment[name] else {
             throw OutboxError(.invalidArgument, "environment variable \(name) is not set: it must hold the encryption key")
         }
-        return try parse(Array(value.replacingOccurrences(of: ",", with: "\n").utf8), source: "environment variable \(name)", allowRaw: false)
+        return try OutboxKeys(parse(Array(value.replacingOccurrences(of: ",", with: "\n").utf8), source: "environment variable \(name)", allowRaw: false))
     }
 
     /// The keys of systemd credential `name` (`LoadCredential=` or `LoadCredentialEncrypted=`, which
@@ -120,12 +200,12 @@ public struct OutboxKeys: Sendable, CustomStringConvertible {
         return try load(file: directory + "/" + name)
     }
 
-    /// Keys from the bytes of `source` (see ``load(file:)``).
-    static func parse(_ bytes: [UInt8], source: String, allowRaw: Bool = true) throws -> OutboxKeys {
+    /// The keys' bytes in the bytes of `source` (see ``load(file:)``).
+    static func parse(_ bytes: [UInt8], source: String, allowRaw: Bool = true) throws -> [[UInt8]] {
         if bytes.isEmpty {
             throw OutboxError(.invalidArgument, "\(source) is empty (0 bytes): it must hold a key (32 bytes, 64 hex digits or base64)")
         }
-        if allowRaw, bytes.count == keySize { return try OutboxKeys([bytes]) }
+        if allowRaw, bytes.count == keySize { return [bytes] }
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw OutboxError(.invalidArgument, "\(source) is \(bytes.count) bytes and not text: a key is exactly 32 bytes, or text")
         }
@@ -139,7 +219,7 @@ public struct OutboxKeys: Sendable, CustomStringConvertible {
             keys.append(key)
         }
         guard !keys.isEmpty else { throw OutboxError(.invalidArgument, "\(source) holds no key (only empty or comment lines)") }
-        return try OutboxKeys(keys)
+        return keys
     }
 
     private static func decodeHex(_ s: String) -> [UInt8]? {

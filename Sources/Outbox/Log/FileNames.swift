@@ -15,6 +15,8 @@ package enum FileNames {
     package static let dropped = "dropped.log"
     /// The active relay's status (``RelayStatusFile``).
     package static let relayStatus = "relay-status.json"
+    /// The ids of the encryption keys the outbox was written with, and which were retired (FORMAT.md §10e).
+    package static let keyring = "keyring.json"
     /// Each route's uplink spend: `uplink-NAME.json` (FORMAT.md §1d).
     package static let uplinkPrefix = "uplink-"
 

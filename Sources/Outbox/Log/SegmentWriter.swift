@@ -43,6 +43,10 @@ final class SegmentWriter {
     /// opened by ``startMarking()`` once the numbers are settled.
     private var markFile: DurableMarkFile?
 
+    /// The master key it encrypts with until it starts its next segment (FORMAT.md §10): the current key
+    /// when it opened or last started a segment (``chooseKey()``).
+    private(set) var sealingKey: OutboxKeys.Key?
+
     private var buffer: [UInt8] = []
     /// The cipher of the envelopes it writes (FORMAT.md §10).
     let cipher = Envelope.Cipher.preferred
@@ -159,7 +163,7 @@ final class SegmentWriter {
     private func sealed(_ request: Request, header: FrameHeader, offset: Int64, keys: OutboxKeys) throws -> [UInt8] {
         let split = request.prefixLength
         let place = Envelope.Place(outboxID: outboxID, kind: .segment, base: active.base, offset: offset, file: active.file.path)
-        let envelope = try Envelope.seal(request.body[split...], keys: keys, cipher: cipher, epoch: active.epoch, place: place,
+        let envelope = try Envelope.seal(request.body[split...], keys: keys, key: sealingKey, cipher: cipher, epoch: active.epoch, place: place,
                                          header: header, prefix: request.body[..<split])
         return split == 0 ? envelope : Array(request.body[..<split]) + envelope
     }
@@ -234,6 +238,11 @@ final class SegmentWriter {
     /// new one at ``nextSeq``: temporary file, header, fsync, rename, directory fsync. Returns the error if
     /// it failed.
     private func roll() -> OutboxError? {
+        // The key first: a retired one or a keyring that cannot be written refuses the commit, and leaves
+        // the active segment as it was.
+        do { try chooseKey() } catch let e as OutboxError {
+            return e.code == .syncFailed ? failStop(e, []) : e
+        } catch { return OutboxError(.io, "\(error)") }
         do {
             try active.trimAllocation()
             if let noRoom = try active.writeSeal(end: nextSeq, logger: logger) { return noRoom }
@@ -254,6 +263,21 @@ final class SegmentWriter {
             if e.code == .syncFailed { return failStop(e, []) }
             return e
         } catch { return OutboxError(.io, "\(error)") }
+    }
+
+    /// Takes the current key to encrypt with from now on (keys from a file look at it again first: a
+    /// rotated file's new first key applies from here), after the keyring names it durably; refuses a
+    /// retired key (``OutboxError/Code/retiredKey``). At open, and when a segment is started.
+    func chooseKey() throws {
+        guard let keys = directory.keys else { return }
+        do { try keys.reload() } catch {
+            logger.warning("the key file changed and cannot be read: the keys read before are kept", metadata: ["error": "\(error)"])
+        }
+        let key = keys.current
+        guard key.id != sealingKey?.id else { return }
+        try Keyring.noteInUse(key.id, in: directory, logger: logger)
+        if let old = sealingKey { logger.info("new segments are encrypted with the new current key", metadata: ["key": "\(key.id)", "previous": "\(old.id)"]) }
+        sealingKey = key
     }
 
     /// Marks `range` lost: numbers above what recovery found that other files show were used

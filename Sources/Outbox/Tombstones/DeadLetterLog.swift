@@ -86,6 +86,27 @@ package enum DeadLetterLog {
         }
     }
 
+    /// How many letter frames of the file each key encrypted (FORMAT.md §10), and whether the file is
+    /// plain (its letters in clear); read without keys, by the envelopes' clear fields. No file: none.
+    static func keyUse(in directory: OutboxDirectory, outboxID: OutboxID) throws -> (letters: [OutboxKeys.ID: Int], plainLetters: Int) {
+        let file: OutboxFile
+        do { file = try directory.openFile(fileName, writable: false) } catch let e as OutboxError where e.errno == ENOENT {
+            return ([:], 0)
+        }
+        let scanner = try scanner(for: file, outboxID: outboxID)
+        var (counts, plain) = ([OutboxKeys.ID: Int](), 0)
+        try scanner.walk(tail: .stop) { frame in
+            guard frame.header.kind == .deadLetter else { return true }
+            if scanner.version < FileHeader.encryptedVersion {
+                plain += 1
+            } else if let (_, id, _) = Envelope.peek(frame.body[...]) {
+                counts[id, default: 0] += 1
+            }
+            return true
+        }
+        return (counts, plain)
+    }
+
     /// The latest dead letter of each sequence number (of each route, when several routes gave up on
     /// one), in the order they were written, with their redriven and redrive-requested states (no lock: a
     /// reader).

@@ -85,6 +85,7 @@ public final class Outbox: Sendable {
             throw OutboxError(.wrongKey, "the active segment was written with key \(id), which is not among the keys given (\(keys)); "
                               + "to rotate, put the new key first and keep \(id) after it", path: directory.pathOf(writer.activeName))
         }
+        try writer.chooseKey()
         writer.startMarking()
         self.path = path
         self.id = writer.outboxID

@@ -1,0 +1,194 @@
+import Foundation
+import Testing
+@testable import Outbox
+
+/// Writes `keys` (32 bytes of each fill) to `path` as hex lines, atomically (a new file renamed over).
+private func writeKeyFile(_ path: String, _ fills: [UInt8]) throws {
+    let text = fills.map { String(repeating: String(format: "%02x", $0), count: 32) }.joined(separator: "\n") + "\n"
+    try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+}
+
+private func id(_ fill: UInt8) throws -> OutboxKeys.ID { try OutboxKeys([[UInt8](repeating: fill, count: 32)]).current.id }
+
+private func message(_ i: Int) -> OutboxMessage {
+    OutboxMessage(type: "Reading", key: "k\(i % 3)", payload: Array("rotated secret \(i) ".utf8) + [UInt8](repeating: 0x2a, count: 60))
+}
+
+/// Key rotation (FORMAT.md §10e): a new first key in the key file applies from the writer's next
+/// segment without a restart, readers follow the file, and a key is retired only when nothing pending
+/// needs it.
+@Suite("Key rotation")
+struct KeyRotationTests {
+    @Test func aNewKeyAppliesFromTheNextSegmentWithoutARestart() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob"), keyFile = tmp.sub("keys")
+        try writeKeyFile(keyFile, [0xA1])
+        var config = configuration(segmentSize: 1200)
+        config.keys = try OutboxKeys.load(file: keyFile)
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        // A relay by path that loaded the key file before the rotation.
+        var relayConfig = relayConfiguration()
+        relayConfig.keys = try OutboxKeys.load(file: keyFile)
+        let sink = RecordingSink()
+        let relay = OutboxRelay(path: dir, sink: sink, configuration: relayConfig, logger: quietLogger)
+        try await running(relay) {
+            for i in 0..<10 { try await outbox.append(message(i)) }
+            try await eventually("published before the rotation") { sink.published.count == 10 }
+            try writeKeyFile(keyFile, [0xB2, 0xA1])
+            for i in 10..<40 { try await outbox.append(message(i)) }
+            try await eventually("published after the rotation") { sink.published.count == 40 }
+        }
+        #expect(sink.published.map(\.message.payload) == (0..<40).map { message($0).payload })
+        let status = try OutboxInspector.keyStatus(path: dir)
+        let (a, b) = (try id(0xA1), try id(0xB2))
+        #expect(status.keys.map(\.id) == [a, b], "the keyring names both, the old one first")
+        let newKey = try #require(status.keys.first { $0.id == b })
+        #expect(newKey.segments >= 1 && newKey.writing)
+        #expect(status.keys.first { $0.id == a }?.writing == false)
+        // Every segment after the first one encrypted with the new key holds only frames of the new key:
+        // the key changed at a segment's start.
+        var keyOfSegment: [String: Set<OutboxKeys.ID>] = [:]
+        try OutboxReader(path: dir).forEachFrame(from: 1) { segment, frame in
+            if let (_, k, _) = Envelope.peek(frame.body[...]) { keyOfSegment[segment.name, default: []].insert(k) }
+            return true
+        }
+        #expect(keyOfSegment.values.allSatisfy { $0.count == 1 }, "no segment mixes keys: \(keyOfSegment)")
+        try await outbox.close()
+    }
+
+    @Test func aKeyIsRetiredOnlyWhenNothingPendingNeedsIt() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob"), keyFile = tmp.sub("keys")
+        try writeKeyFile(keyFile, [0xA1])
+        var config = configuration(segmentSize: 1200)
+        config.keys = try OutboxKeys.load(file: keyFile)
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        for i in 0..<10 { try await outbox.append(message(i)) }
+        let (a, b) = (try id(0xA1), try id(0xB2))
+        // The current key: the writer encrypts with it.
+        #expect { try OutboxInspector.retireKey(a, path: dir) } throws: { ($0 as? OutboxError)?.code == .keyInUse && "\($0)".contains("writer") }
+        try writeKeyFile(keyFile, [0xB2, 0xA1])
+        for i in 10..<30 { try await outbox.append(message(i)) }
+        // Pending messages need it.
+        #expect { try OutboxInspector.retireKey(a, path: dir) } throws: { ($0 as? OutboxError)?.code == .keyInUse && "\($0)".contains("pending") }
+        let underA = try OutboxReader(path: dir, keys: try OutboxKeys.load(file: keyFile)).messages().count  // readable with both
+        #expect(underA == 30)
+        let tombstones = try TombstoneLog(openingAt: dir, logger: quietLogger)
+        var seqsUnderA: [UInt64] = []
+        try OutboxReader(path: dir).forEachFrame(from: 1) { _, frame in
+            if let (_, k, _) = Envelope.peek(frame.body[...]), k == a {
+                seqsUnderA += Array(frame.header.first..<(frame.header.first + UInt64(frame.header.count)))
+            }
+            return true
+        }
+        try await tombstones.acknowledge(seqsUnderA)
+        try OutboxInspector.retireKey(a, path: dir)
+        try OutboxInspector.retireKey(a, path: dir)  // again: nothing changes
+        #expect { try OutboxInspector.retireKey(b, path: dir) } throws: { ($0 as? OutboxError)?.code == .keyInUse }
+        #expect { try OutboxInspector.retireKey(OutboxKeys.ID(value: 42), path: dir) } throws: { ($0 as? OutboxError)?.code == .invalidArgument }
+        let status = try OutboxInspector.keyStatus(path: dir)
+        #expect(status.keys.first { $0.id == a }?.retired != nil && status.keys.first { $0.id == b }?.retired == nil)
+        _ = try await tombstones.compact()
+        try await tombstones.close()
+        try await outbox.close()
+        // A writer given the retired key as its current one is refused; the pending data reads without it.
+        var old = configuration(segmentSize: 1200)
+        old.keys = try OutboxKeys([[UInt8](repeating: 0xA1, count: 32), [UInt8](repeating: 0xB2, count: 32)])
+        await #expect { try await Outbox.open(at: dir, configuration: old, logger: quietLogger) } throws: { ($0 as? OutboxError)?.code == .retiredKey }
+        let pending = try OutboxReader(path: dir, keys: try OutboxKeys([[UInt8](repeating: 0xB2, count: 32)])).pendingMessages()
+        #expect(pending.map(\.message.payload) == Array((0..<30).map { message($0).payload }.dropFirst(seqsUnderA.count)))
+    }
+
+    /// A rotation and a retire through the recording seam, then every state a crash after any of their
+    /// operations could leave: each opens with the keys the key file held, every acknowledged message
+    /// reads back, and no key a pending message needs is ever retired.
+    @Test func aCrashAtEveryStepOfARotationLeavesEverythingReadable() async throws {
+        let seed = testSeed("aCrashAtEveryStepOfARotation")
+        var g = SeededGenerator(seed: seed)
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob"), keyFile = tmp.sub("keys")
+        try writeKeyFile(keyFile, [0xA1])
+        let recorder = RecordingCalls()
+        var config = configuration(segmentSize: 700, sys: recorder)
+        config.keys = try OutboxKeys.load(file: keyFile)
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        var submitted: Set<[UInt8]> = []
+        func append(_ i: Int) async throws -> UInt64 {
+            let m = message(i)
+            submitted.insert(m.payload)
+            let seq = try await outbox.append(m)
+            recorder.note(.acknowledgedAppend(seq...seq, []))
+            return seq
+        }
+        for i in 0..<8 { _ = try await append(i) }
+        try writeKeyFile(keyFile, [0xB2, 0xA1])  // step 1: the new key first
+        for i in 8..<20 { _ = try await append(i) }  // step 2: the writer's next segment takes it
+        let a = try id(0xA1)
+        var underA: [UInt64] = []
+        try OutboxReader(path: dir).forEachFrame(from: 1) { _, frame in
+            if let (_, k, _) = Envelope.peek(frame.body[...]), k == a {
+                underA += Array(frame.header.first..<(frame.header.first + UInt64(frame.header.count)))
+            }
+            return true
+        }
+        #expect(underA.count >= 8 && underA.count < 20)
+        let tombstones = try TombstoneLog(openingAt: dir, checkpointBytes: 200, logger: quietLogger, sys: recorder)
+        try await tombstones.acknowledge(underA)  // step 3: what the old key encrypted is published
+        recorder.note(.acknowledgedTombstones(underA, .published))
+        _ = try await tombstones.compact(forceCheckpoint: true)  // step 4: and compacted
+        try OutboxInspector.retireKey(a, reader: OutboxReader(path: dir, sys: recorder))  // step 5: retired
+        try writeKeyFile(keyFile, [0xB2])  // step 6: and removed from the key file
+        for i in 20..<26 { _ = try await append(i) }
+        try await tombstones.close()
+        try await outbox.close()
+        let ops = recorder.snapshot
+        print("[aCrashAtEveryStepOfARotation] \(ops.count) operations, seed \(seed)")
+        let both = try OutboxKeys([[UInt8](repeating: 0xB2, count: 32), [UInt8](repeating: 0xA1, count: 32)])
+        var model = CrashModel()
+        var acknowledged: [UInt64] = []
+        var (states, problems) = (0, [String]())
+        for (index, op) in ops.enumerated() {
+            model.step(op)
+            if case .acknowledgedAppend(let r, _) = op { acknowledged += Array(r) }
+            for (what, files) in model.crashStates(random: &g) {
+                states += 1
+                let crash = tmp.sub("crash-\(states)")
+                defer { try? FileManager.default.removeItem(atPath: crash) }
+                do {
+                    try FileManager.default.createDirectory(atPath: crash, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+                    for (name, bytes) in files { FileManager.default.createFile(atPath: crash + "/" + name, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) }
+                    guard files.keys.contains(where: { $0.hasPrefix("segment-") }) else {
+                        if !acknowledged.isEmpty { problems.append("after operation \(index), \(what): no segment") }
+                        continue
+                    }
+                    // The ring names no retired key that pending data needs.
+                    let status = try OutboxInspector.keyStatus(path: crash)
+                    if let k = status.keys.first(where: { $0.retired != nil && $0.pendingMessages > 0 }) {
+                        problems.append("after operation \(index), \(what): key \(k.id) retired while \(k.pendingMessages) pending messages need it")
+                    }
+                    var reopen = OutboxConfiguration()
+                    reopen.createIfMissing = false
+                    reopen.keys = both
+                    let o = try Outbox(openingAt: crash, configuration: reopen, logger: quietLogger)
+                    let read = try OutboxReader(path: crash, keys: both)
+                    let stored = Dictionary(try read.messages().map { ($0.seq, $0.message) }, uniquingKeysWith: { a, _ in a })
+                    for m in stored.values where !submitted.contains(m.payload) || m.type != "Reading" { problems.append("after operation \(index), \(what): a garbled message") }
+                    let finished = try read.tombstones()
+                    for seq in acknowledged where stored[seq] == nil && finished.status(of: seq) == .pending {
+                        problems.append("after operation \(index), \(what): acknowledged message \(seq) is lost")
+                    }
+                    _ = try o.appendBlocking(message(99))
+                    try o.closeBlocking()
+                    try TombstoneLog(openingAt: crash, logger: quietLogger).closeBlocking()  // cuts a torn tail, as a relay would
+                    let verify = try OutboxInspector.verify(path: crash, keys: both)
+                    if let p = verify.problems.first(where: { $0.kind != .leftoverFile }) { problems.append("after operation \(index), \(what): verify: \(p)") }
+                } catch {
+                    problems.append("after operation \(index), \(what): \(error)")
+                }
+            }
+        }
+        for p in problems.prefix(5) { Issue.record(Comment(rawValue: "seed \(seed): \(p)")) }
+        print("[aCrashAtEveryStepOfARotation] \(states) crash states, \(problems.count) problems")
+        #expect(states > 200)
+    }
+}
