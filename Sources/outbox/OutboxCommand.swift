@@ -13,7 +13,7 @@ struct OutboxCommand: AsyncParsableCommand {
         abstract: "Append to, inspect and maintain a file-based transactional outbox.",
         version: "outbox \(version) (file format version \(OutboxConfiguration.formatVersion))",
         subcommands: [DemoCommand.self, AppendCommand.self, RelayCommand.self, DumpCommand.self, StatsCommand.self,
-                      VerifyCommand.self, TailCommand.self, CheckCommand.self, DeadLettersCommand.self, KeysCommand.self, BenchCommand.self])
+                      VerifyCommand.self, TailCommand.self, CheckCommand.self, DeadLettersCommand.self, KeysCommand.self, EncryptCommand.self, BenchCommand.self])
 
     /// Refuses an argument that is not valid UTF-8 (Swift would silently turn it into U+FFFD), naming
     /// it, before parsing anything.

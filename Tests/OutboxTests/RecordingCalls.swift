@@ -57,6 +57,20 @@ final class RecordingCalls: SystemCalls, @unchecked Sendable {
         return ops
     }
 
+    /// Files that were there before recording began, known by name from now on (opening one records no
+    /// create); returns the inode each is given, for a ``CrashModel`` to start from.
+    func adopt(_ existing: [String]) -> [String: Int] {
+        var out: [String: Int] = [:]
+        record {
+            for name in existing {
+                names[name] = nextInode
+                out[name] = nextInode
+                nextInode += 1
+            }
+        }
+        return out
+    }
+
     func openat(_ directory: Int32, _ name: String, _ flags: Int32, _ mode: mode_t) throws -> Int32 {
         let fd = try real.openat(directory, name, flags, mode)
         record {

@@ -20,7 +20,7 @@ extension OutboxInspector {
         let sys = LinuxSystemCalls()
         let (directory, writerLock, repaired, holes) = try await onDedicatedThread("outbox-repair") {
             let directory = try OutboxDirectory.open(path, create: false, sys: sys, keys: keys)
-            let writerLock = try lockForRepair(FileLock.writerLockName, in: directory, role: "writing")
+            let writerLock = try lockFor("repair", FileLock.writerLockName, in: directory, role: "writing")
             do {
                 let (report, holes) = try repairFiles(directory)
                 return (directory, UnsafeTransfer(writerLock), report, holes)
@@ -59,7 +59,7 @@ extension OutboxInspector {
     /// The file work of a repair (the caller holds the writer lock): returns what was done and the
     /// sequence numbers lost to damage.
     private static func repairFiles(_ directory: OutboxDirectory) throws -> (RepairReport, SequenceRangeSet) {
-        let relayLock = try lockForRepair(FileLock.relayLockName, in: directory, role: "relaying")
+        let relayLock = try lockFor("repair", FileLock.relayLockName, in: directory, role: "relaying")
         defer { relayLock.release() }
         let report = try verify(directory)
         if let p = report.problems.first(where: { $0.kind == .unsupportedVersion }) {
@@ -204,12 +204,6 @@ extension OutboxInspector {
         }
     }
 
-    private static func lockForRepair(_ name: String, in directory: OutboxDirectory, role: String) throws -> FileLock {
-        do { return try FileLock.acquire(name, in: directory, role: role) } catch var e as OutboxError where e.code == .locked {
-            e.message = "refusing to repair: \(e.message); stop it first"
-            throw e
-        }
-    }
 
     /// Cuts a torn tail: the file is replaced by a copy of its bytes before `offset`, the original kept
     /// whole as `NAME.broken`.
