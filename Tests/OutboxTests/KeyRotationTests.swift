@@ -309,3 +309,48 @@ struct EncryptExistingTests {
         #expect(states > 100)
     }
 }
+
+@Suite("Key commands of the tool")
+struct KeyCommandTests {
+    /// `outbox encrypt`, `keys status` and `keys retire` from the command line: a plain outbox encrypted,
+    /// its key listed as needed, retire refused (75) while the writer's key, a rotated-away key retired
+    /// once its messages are finished, and no key's bytes in any output.
+    @Test func encryptStatusAndRetireFromTheTool() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob"), keyFile = tmp.sub("keys")
+        #expect(try await runOutbox(["append", dir, "--count", "4", "--payload", "plain secret"]).status == 0)
+        let noKey = try await runOutbox(["encrypt", dir])
+        #expect(noKey.status == 64 && noKey.stderr.contains("--key-file"), "\(noKey.stderr)")
+        try writeKeyFile(keyFile, [0xA1])
+        let encrypted = try await runOutbox(["encrypt", dir, "--key-file", keyFile])
+        #expect(encrypted.status == 0 && encrypted.stdout.contains("encrypted 1 file(s)"), "\(encrypted.stdout) \(encrypted.stderr)")
+        let segment = try Array(Data(contentsOf: URL(fileURLWithPath: dir + "/" + (try segmentNames(dir))[0])))
+        #expect(!holds(segment, "plain secret"))
+        let (a, b) = (try id(0xA1), try id(0xB2))
+        let status = try await runOutbox(["keys", "status", dir, "--key-file", keyFile])
+        #expect(status.status == 0 && status.stdout.contains("key \(a): needed: 1 segment(s), 4 pending message(s)"), "\(status.stdout)")
+        let retireCurrent = try await runOutbox(["keys", "retire", dir, "\(a)"])
+        #expect(retireCurrent.status == 75 && retireCurrent.stderr.contains("key-in-use"), "\(retireCurrent.stderr)")
+        // Rotate: the next writer takes the new key; the old one is still needed by 4 pending messages.
+        try writeKeyFile(keyFile, [0xB2, 0xA1])
+        #expect(try await runOutbox(["append", dir, "--count", "2", "--key-file", keyFile]).status == 0)
+        let onlyNew = tmp.sub("new")
+        try writeKeyFile(onlyNew, [0xB2])
+        let missing = try await runOutbox(["keys", "status", dir, "--key-file", onlyNew])
+        #expect(missing.status == 1 && missing.stdout.contains("NOT in the key source") && missing.stderr.contains("\(a)"), "\(missing.stdout) \(missing.stderr)")
+        let tombstones = try TombstoneLog(openingAt: dir, logger: quietLogger)
+        try await tombstones.acknowledge(1...4)
+        try await tombstones.close()
+        let retired = try await runOutbox(["keys", "retire", dir, "\(a)"])
+        #expect(retired.status == 0 && retired.stdout.contains("key \(a): retired"), "\(retired.stderr)")
+        let json = try await runOutbox(["keys", "status", dir, "--json"])
+        #expect(json.status == 0 && json.stdout.contains("\"id\":\"\(a)\",\"state\":\"retired\"") && json.stdout.contains("\"id\":\"\(b)\",\"state\":\"needed\""), "\(json.stdout)")
+        let oldWriter = tmp.sub("old")
+        try writeKeyFile(oldWriter, [0xA1, 0xB2])
+        let refused = try await runOutbox(["append", dir, "--count", "1", "--key-file", oldWriter])
+        #expect(refused.status == 78 && refused.stderr.contains("retired-key"), "\(refused.stderr)")
+        for r in [encrypted, status, retireCurrent, missing, retired, json, refused] {
+            #expect(!(r.stdout + r.stderr).contains(String(repeating: "a1", count: 32)) && !(r.stdout + r.stderr).contains(String(repeating: "b2", count: 32)))
+        }
+    }
+}

@@ -236,7 +236,7 @@ package enum DeadLetterLog {
                 _ = try directory.createFile(fileName, contents: [header.encrypting().encode()])
                 return try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: create, frames)
             }
-            logger.warning("dead letters of an encrypted outbox go into a dead-letter file made before encryption was turned on, in clear",
+            logger.warning("dead letters of an encrypted outbox go into a dead-letter file made before encryption was turned on, in clear (outbox encrypt rewrites it)",
                            metadata: ["file": "\(file.path)"])
         }
         // One write at `end`: its frames carry its tag (FORMAT.md §3).
