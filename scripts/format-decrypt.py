@@ -133,7 +133,7 @@ def read_file(path, keys, dead_letters):
                 prefix = body[:k]
             rest = body[len(prefix):]
             if encrypted:
-                rest = open_envelope(rest, keys, outbox_id, magic, base, at, data[at + 4:at + 24], prefix, where)
+                rest = open_envelope(rest, keys, outbox_id, magic, base, at, data[at + 4:at + 22], prefix, where)
             for i, m in enumerate(records(rest, count, lanes, kind == 4, where)):
                 m["file"], m["seq"] = name, first + i
                 print(json.dumps(m, sort_keys=True))

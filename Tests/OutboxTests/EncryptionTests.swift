@@ -166,6 +166,40 @@ struct EncryptionTests {
         #expect(try OutboxReader(path: dir, keys: try keys(1)).messages().map(\.message.payload) == [secretMessage(1).payload, secretMessage(3).payload])
     }
 
+    /// Appenders seal their commits at the place the writer expects (FORMAT.md §10, "sealing before
+    /// queueing"): concurrent appends are written as sealed, in the order of their places; a commit
+    /// sealed for a place it did not get (another took it) is sealed again by the writer under a new
+    /// epoch, and every frame reads back. No two envelopes share a (key, epoch, offset).
+    @Test func appendersSealTheirCommitsAtTheirPlaces() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        var config = configuration()
+        config.keys = try keys(1)
+        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for p in 0..<8 { group.addTask { for i in 0..<25 { try await outbox.append(secretMessage(p * 100 + i)) } } }
+            try await group.waitForAll()
+        }
+        #expect(outbox.sealedByAppenders > 100, "\(outbox.sealedByAppenders) of 200 commits were written as their appenders sealed them")
+        // A place taken and never used: the next commits' places are off, and the writer seals them itself.
+        let plan = outbox.sealPlanForTests
+        _ = plan.reserve(frameLength: 500, count: 1)
+        let before = outbox.sealedByAppenders
+        try await outbox.append(secretMessage(900))
+        try await outbox.append(secretMessage(901))
+        #expect(outbox.sealedByAppenders <= before + 1)
+        try await outbox.close()
+        let read = try OutboxReader(path: dir, keys: try keys(1)).messages()
+        #expect(read.count == 202 && Set(read.map(\.message.payload)).count == 202)
+        var places = Set<String>()
+        try OutboxReader(path: dir).forEachFrame(from: 1) { _, frame in
+            let (_, k, epoch) = try #require(Envelope.peek(frame.body[...]))
+            #expect(places.insert("\(k) \(epoch) \(frame.offset)").inserted)
+            return true
+        }
+        #expect(try OutboxInspector.verify(path: dir, keys: try keys(1)).isClean)
+    }
+
     /// Turning encryption on for a plain outbox: the plain segment stays (read without a key), new
     /// commits go to an encrypted one; verify without a key finds nothing wrong.
     @Test func turningItOnRollsToAnEncryptedSegment() async throws {

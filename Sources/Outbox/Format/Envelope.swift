@@ -63,7 +63,9 @@ package enum Envelope {
     }
 
     /// The associated data: outbox id (16) || magic (8) || base (8, LE) || offset (8, LE) || the frame
-    /// header's bytes 4 ..< 24 || the clear prefix of the body.
+    /// header's bytes 4 ..< 22 (body length, first, count, kind: not the write tag, which depends on the
+    /// write the frame joins, unknown to an appender that seals before it queues) || the clear prefix of
+    /// the body.
     static func associatedData(_ place: Place, header: FrameHeader, prefix: ArraySlice<UInt8>) -> [UInt8] {
         var out = place.outboxID.bytes + place.kind.magic
         out.reserveCapacity(60 + prefix.count)
@@ -74,7 +76,6 @@ package enum Envelope {
         put(header.first)
         put(header.count)
         put(header.kind.rawValue)
-        put(header.flags)
         out.append(contentsOf: prefix)
         return out
     }
@@ -84,21 +85,30 @@ package enum Envelope {
     static func seal(_ records: ArraySlice<UInt8>, keys: OutboxKeys, key chosen: OutboxKeys.Key? = nil, cipher: Cipher, epoch: UInt64, place: Place,
                      header: FrameHeader, prefix: ArraySlice<UInt8>) throws -> [UInt8] {
         let key = chosen ?? keys.current
-        let dataKey = dataKey(key, in: keys, place: place, epoch: epoch)
+        return try seal(records, dataKey: dataKey(key, in: keys, place: place, epoch: epoch), keyID: key.id, cipher: cipher, epoch: epoch,
+                        place: place, header: header, prefix: prefix)
+    }
+
+    /// ``seal(_:keys:key:cipher:epoch:place:header:prefix:)`` with the data key derived already (a writer
+    /// derives it once per file and epoch): the envelope alone, in one array.
+    static func seal(_ records: ArraySlice<UInt8>, dataKey: SymmetricKey, keyID: OutboxKeys.ID, cipher: Cipher, epoch: UInt64, place: Place,
+                     header: FrameHeader, prefix: ArraySlice<UInt8>) throws -> [UInt8] {
         let aad = associatedData(place, header: header, prefix: prefix)
-        var out: [UInt8] = [cipher.rawValue] + key.id.bytes
+        var out: [UInt8] = []
         out.reserveCapacity(overhead + records.count)
+        out.append(cipher.rawValue)
+        withUnsafeBytes(of: keyID.value.bigEndian) { out.append(contentsOf: $0) }
         withUnsafeBytes(of: epoch.littleEndian) { out.append(contentsOf: $0) }
         do {
             switch cipher {
             case .aesGCM:
                 let box = try AES.GCM.seal(records, using: dataKey, nonce: try AES.GCM.Nonce(data: nonce(place.offset)), authenticating: aad)
-                out.append(contentsOf: box.ciphertext)
-                out.append(contentsOf: box.tag)
+                box.ciphertext.withUnsafeBytes { out.append(contentsOf: $0) }
+                box.tag.withUnsafeBytes { out.append(contentsOf: $0) }
             case .chaChaPoly:
                 let box = try ChaChaPoly.seal(records, using: dataKey, nonce: try ChaChaPoly.Nonce(data: nonce(place.offset)), authenticating: aad)
-                out.append(contentsOf: box.ciphertext)
-                out.append(contentsOf: box.tag)
+                box.ciphertext.withUnsafeBytes { out.append(contentsOf: $0) }
+                box.tag.withUnsafeBytes { out.append(contentsOf: $0) }
             }
         } catch {
             throw OutboxError(.io, "encrypting a frame failed (\(cipher.name))", path: place.file)

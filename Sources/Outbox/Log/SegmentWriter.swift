@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import Metrics
@@ -22,6 +23,8 @@ final class SegmentWriter {
         /// How many bytes at the start of `body` stay in clear in an encrypted segment (a kind-14 frame's
         /// lane summary, FORMAT.md §10); the records after them go into an envelope.
         var prefixLength = 0
+        /// Its body sealed by the appender at the place it reserved (``SealPlan``), if it did.
+        var presealed: SealPlan.Sealed?
         var completion: (Result<ClosedRange<UInt64>, OutboxError>) -> Void
     }
 
@@ -47,7 +50,18 @@ final class SegmentWriter {
     /// when it opened or last started a segment (``chooseKey()``).
     private(set) var sealingKey: OutboxKeys.Key?
 
+    /// Where appenders seal their commits before they queue them (an encrypted active segment).
+    let sealPlan = SealPlan()
+    /// How many commits it wrote as their appenders sealed them (for tests).
+    private(set) var sealedByAppenders = 0
+    /// Whether ``sealPlan`` handed out places under the active segment's epoch since it was drawn.
+    private var epochExposed = false
+
     private var buffer: [UInt8] = []
+    /// The frames of the buffer still to be sealed (an encrypted segment's).
+    private var toSeal: [SealJob] = []
+    /// The data key of the active segment and epoch, once derived.
+    private var dataKey: (name: DataKeyName, key: SymmetricKey)?
     /// The cipher of the envelopes it writes (FORMAT.md §10).
     let cipher = Envelope.Cipher.preferred
     private let fsyncTimer: Metrics.Timer
@@ -86,6 +100,10 @@ final class SegmentWriter {
     /// `completing`, the group committer's word that callers are being released). Rolls to a new segment
     /// first when the active one is full.
     func process(_ batch: [Request], completing: () -> Void) {
+        // Commits sealed by their appenders go in the order of the places they reserved (concurrent
+        // commits have no order of their own); the others after them.
+        let batch = batch.contains { $0.presealed != nil } ? batch.sorted { ($0.presealed?.offset ?? .max) < ($1.presealed?.offset ?? .max) } : batch
+        defer { openPlan() }
         if let failure {
             for r in batch { r.completion(.failure(Self.stopped(failure))) }
             return
@@ -130,17 +148,17 @@ final class SegmentWriter {
             let offset = active.writeOffset + Int64(buffer.count)
             // The buffer is written with one write at the write offset: every frame carries that write's tag.
             let header = FrameHeader(bodyLength: UInt32(bodyLength), first: seq, count: request.count, kind: request.kind, flags: active.tag)
-            if let keys = directory.keys {
-                do {
-                    let body = try sealed(request, header: header, offset: offset, keys: keys)
-                    header.append(to: &buffer, identity: active.identity, offset: offset, bodyCRC: CRC32.of(body))
-                    buffer.append(contentsOf: body)
-                } catch let e as OutboxError {
-                    if let error = flush(&pending, completing: completing) ?? Optional(e) {
-                        for r in batch[index...] { r.completion(.failure(error)) }
-                    }
-                    return
-                } catch { preconditionFailure("sealing throws only OutboxError") }
+            if encrypt, let p = request.presealed, p.base == active.base, p.epoch == active.epoch, p.offset == offset, p.seq == seq,
+               p.keyID == sealingKey?.id {
+                header.append(to: &buffer, identity: active.identity, offset: offset, bodyCRC: p.bodyCRC)
+                buffer.append(contentsOf: p.body)
+                sealedByAppenders += 1
+            } else if encrypt {
+                // Sealed here: under an epoch no appender was given a place in (``SealPlan``).
+                if epochExposed { newEpoch() }
+                // Its place is kept in the buffer; it is sealed with the others of the write (``sealPending()``).
+                toSeal.append(SealJob(request: request, header: header, offset: offset, start: buffer.count))
+                buffer.append(contentsOf: repeatElement(0, count: frameLength))
             } else {
                 header.append(to: &buffer, identity: active.identity, offset: offset, bodyCRC: request.bodyCRC)
                 buffer.append(contentsOf: request.body)
@@ -158,14 +176,77 @@ final class SegmentWriter {
         if committed, !droppedDuringBatch { budget.reportDrops() }
     }
 
-    /// The body of `request`'s frame in the encrypted active segment: its clear prefix, then its records
-    /// in an envelope for `header` at `offset` under the current key and this writer's epoch (FORMAT.md §10).
-    private func sealed(_ request: Request, header: FrameHeader, offset: Int64, keys: OutboxKeys) throws -> [UInt8] {
-        let split = request.prefixLength
-        let place = Envelope.Place(outboxID: outboxID, kind: .segment, base: active.base, offset: offset, file: active.file.path)
-        let envelope = try Envelope.seal(request.body[split...], keys: keys, key: sealingKey, cipher: cipher, epoch: active.epoch, place: place,
-                                         header: header, prefix: request.body[..<split])
-        return split == 0 ? envelope : Array(request.body[..<split]) + envelope
+    /// A frame of the buffer still to be sealed: its request, header, offset in the segment and place in
+    /// the buffer.
+    private struct SealJob {
+        let request: Request
+        let header: FrameHeader
+        let offset: Int64
+        let start: Int
+    }
+
+    /// Seals the frames kept in the buffer (FORMAT.md §10): each one's clear prefix, then its records in an
+    /// envelope at its offset under the sealing key and this writer's epoch, with its header. The data key is
+    /// derived once per file and epoch.
+    private func sealPending() throws {
+        defer { toSeal.removeAll(keepingCapacity: true) }
+        guard !toSeal.isEmpty, let keys = directory.keys else { return }
+        let key = sealingKey ?? keys.current
+        let name = DataKeyName(key: key.id, base: active.base, epoch: active.epoch)
+        if dataKey?.name != name {
+            let place = Envelope.Place(outboxID: outboxID, kind: .segment, base: active.base, offset: 0, file: active.file.path)
+            dataKey = (name, Envelope.dataKey(key, in: keys, place: place, epoch: active.epoch))
+        }
+        let (sealKey, identity, epoch, path) = (dataKey!.key, active.identity, active.epoch, active.file.path)
+        var head: [UInt8] = []
+        head.reserveCapacity(FrameHeader.size)
+        try buffer.withUnsafeMutableBytes { out in
+            for job in toSeal {
+                let split = job.request.prefixLength
+                let body = job.request.body
+                let place = Envelope.Place(outboxID: identity.outboxID, kind: .segment, base: identity.base, offset: job.offset, file: path)
+                let envelope = try Envelope.seal(body[split...], dataKey: sealKey, keyID: key.id, cipher: cipher, epoch: epoch, place: place,
+                                                 header: job.header, prefix: body[..<split])
+                let crc = split == 0 ? CRC32.of(envelope) : CRC32.combine(CRC32.of(body[..<split]), CRC32.of(envelope), lengthOfB: envelope.count)
+                head.removeAll(keepingCapacity: true)
+                job.header.append(to: &head, identity: identity, offset: job.offset, bodyCRC: crc)
+                var at = job.start
+                for part in [head[...], body[..<split], envelope[...]] {
+                    part.withUnsafeBytes { out.baseAddress!.advanced(by: at).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                    at += part.count
+                }
+            }
+        }
+    }
+
+    /// Draws a new epoch for the active segment (FORMAT.md §10); places the plan gave under the old one
+    /// are of no use from now on.
+    private func newEpoch() {
+        sealPlan.expect(nil)
+        active.epoch = UInt64.random(in: 0...UInt64.max)
+        epochExposed = false
+    }
+
+    /// Lets appenders seal their commits from the end of the active segment on, when it is encrypted and
+    /// the plan is closed (after a batch, at open): under the active epoch, which is exposed from then on.
+    func openPlan() {
+        guard failure == nil, active.encrypted, !active.sealed, let keys = directory.keys, !sealPlan.isOpen else { return }
+        let key = sealingKey ?? keys.current
+        let name = DataKeyName(key: key.id, base: active.base, epoch: active.epoch)
+        if dataKey?.name != name {
+            let place = Envelope.Place(outboxID: outboxID, kind: .segment, base: active.base, offset: 0, file: active.file.path)
+            dataKey = (name, Envelope.dataKey(key, in: keys, place: place, epoch: active.epoch))
+        }
+        sealPlan.expect(SealPlan.Place(identity: active.identity, epoch: active.epoch, keyID: key.id, dataKey: dataKey!.key, cipher: cipher,
+                                       file: active.file.path, limit: segmentSize, offset: active.writeOffset + Int64(buffer.count), seq: nextSeq))
+        epochExposed = true
+    }
+
+    /// What names a data key: the master key, the segment and the epoch.
+    private struct DataKeyName: Equatable {
+        let key: OutboxKeys.ID
+        let base: UInt64
+        let epoch: UInt64
     }
 
     /// Writes and fdatasyncs the buffer, completes `pending`, and returns the error if it failed.
@@ -175,6 +256,10 @@ final class SegmentWriter {
             buffer.removeAll(keepingCapacity: true)
         }
         guard !buffer.isEmpty else { return nil }
+        do { try sealPending() } catch let e as OutboxError {
+            for p in pending { p.request.completion(.failure(e)) }
+            return e
+        } catch { preconditionFailure("sealing throws only OutboxError") }
         active.allocate(through: active.writeOffset + Int64(buffer.count), limit: budget.allocationLimit(segmentSize: segmentSize))
         let (written, writeError) = buffer.withUnsafeBytes { active.file.writeAll($0, at: active.writeOffset) }
         if let writeError { return keepWhole(pending, written: written, error: writeError) }
@@ -203,7 +288,7 @@ final class SegmentWriter {
         let kept = pending.prefix { $0.end <= written }
         let keepBytes = kept.last?.end ?? 0
         // What was cut may be written again at the same offsets: under a new epoch (FORMAT.md §10).
-        active.epoch = UInt64.random(in: 0...UInt64.max)
+        newEpoch()
         do {
             try active.truncate(to: active.writeOffset + Int64(keepBytes))
             try active.file.dataSync()
@@ -225,6 +310,7 @@ final class SegmentWriter {
 
     private func failStop(_ error: OutboxError, _ pending: [Pending]) -> OutboxError {
         failure = error
+        sealPlan.expect(nil)
         logger.critical("outbox stopped accepting appends until reopened", metadata: ["error": "\(error)"])
         for p in pending { p.request.completion(.failure(error)) }
         return error
@@ -238,6 +324,7 @@ final class SegmentWriter {
     /// new one at ``nextSeq``: temporary file, header, fsync, rename, directory fsync. Returns the error if
     /// it failed.
     private func roll() -> OutboxError? {
+        sealPlan.expect(nil)  // the places it gave are in this segment
         // The key first: a retired one or a keyring that cannot be written refuses the commit, and leaves
         // the active segment as it was.
         do { try chooseKey() } catch let e as OutboxError {
@@ -258,6 +345,7 @@ final class SegmentWriter {
             logger.debug("rolled to a new segment", metadata: ["file": "\(newFile.path)"])
             budget.rolled(past: active.writeOffset)  // the sealed segment is one of the others now
             active = ActiveSegment(new: newFile, header: header)
+            epochExposed = false
             return nil
         } catch let e as OutboxError {
             if e.code == .syncFailed { return failStop(e, []) }

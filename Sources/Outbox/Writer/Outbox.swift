@@ -42,6 +42,8 @@ public final class Outbox: Sendable {
     private let directory: OutboxDirectory
     private let logger: Logger
     private let durability: WriterDurability
+    /// Where appenders seal their commits before queueing them (an encrypted outbox).
+    private let sealPlan: SealPlan
 
     /// Opens (or creates, per ``OutboxConfiguration/createIfMissing``) the outbox at `path` for writing,
     /// running recovery on a dedicated thread.
@@ -86,6 +88,8 @@ public final class Outbox: Sendable {
                               + "to rotate, put the new key first and keep \(id) after it", path: directory.pathOf(writer.activeName))
         }
         try writer.chooseKey()
+        writer.openPlan()
+        sealPlan = writer.sealPlan
         writer.startMarking()
         self.path = path
         self.id = writer.outboxID
@@ -196,12 +200,23 @@ public final class Outbox: Sendable {
 
     private func submit(_ commit: Commit, _ count: Int,
                         _ completion: @escaping @Sendable (Result<ClosedRange<UInt64>, OutboxError>) -> Void) {
-        let request = SegmentWriter.Request(body: commit.body, bodyCRC: commit.crc, count: UInt32(count), kind: commit.kind,
+        var request = SegmentWriter.Request(body: commit.body, bodyCRC: commit.crc, count: UInt32(count), kind: commit.kind,
                                             lanes: commit.lanes, prefixLength: commit.prefixLength, completion: completion)
+        // Encrypted, the commit is sealed here, on the caller's thread, at the place the writer expects it
+        // (its group commit then only lays it out), when the plan is open.
+        if configuration.keys != nil {
+            request.presealed = sealPlan.seal(commit.body, prefixLength: commit.prefixLength, kind: commit.kind, count: UInt32(count))
+        }
         if !committer.submit(request) {
             completion(.failure(OutboxError(.closed, "the outbox is closed", path: path)))
         }
     }
+
+    /// The plan appenders seal by (for tests).
+    var sealPlanForTests: SealPlan { sealPlan }
+
+    /// How many commits the writer wrote as their appenders sealed them (for tests).
+    var sealedByAppenders: Int { writer.value.sealedByAppenders }
 
     /// The last sequence number this writer made durable (0 before its first commit): an in-process
     /// relay needs no `fdatasync` of its own for messages at or below it.
