@@ -96,7 +96,7 @@ let package = Package(
         ),
         .target(
             name: "OutboxBench",
-            dependencies: ["Outbox", "CSQLite"]
+            dependencies: ["Outbox", "CSQLite", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .executableTarget(
             name: "OutboxCLI",

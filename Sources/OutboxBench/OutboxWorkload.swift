@@ -10,8 +10,10 @@ enum OutboxWorkload {
     /// `producers` tasks append `messages` in all to a fresh outbox, `perCommit` per `append`, as a
     /// service would (concurrent appends share group commits): each commit's latency, the counted
     /// `fdatasync`s and the device bytes.
+    /// `alongside`, when given, is called by the producer before each commit with the commit's first
+    /// payload (a floor's extra work).
     static func commit(in directory: String, messages: Int, producers: Int, perCommit: Int, payload: [UInt8], keys: OutboxKeys? = nil,
-                       logger: Logger) async throws -> BenchSample {
+                       alongside: (@Sendable ([UInt8]) -> Void)? = nil, logger: Logger) async throws -> BenchSample {
         let path = directory + "/commit-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let calls = CountingSystemCalls()
@@ -33,6 +35,7 @@ enum OutboxWorkload {
                         let n = min(perCommit, count - i)
                         let batch = (0..<n).map { OutboxMessage(type: "UserRegistered", key: "user-\((p * count + i + $0) % 64)", payload: payload) }
                         let t = clock.now
+                        alongside?(payload)
                         try await outbox.append(contentsOf: batch)
                         mine.append(clock.now - t)
                         i += n

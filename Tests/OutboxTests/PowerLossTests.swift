@@ -23,7 +23,10 @@ struct PowerLossTests {
         }
         // Half the runs encrypt (FORMAT.md §10): every (key, nonce) pair written is recorded, and a pair
         // used for two different envelopes fails the run.
-        let keys = Bool.random(using: &g) ? try OutboxKeys([[UInt8](repeating: 0x77, count: 32)]) : nil
+        // (OUTBOX_POWER_LOSS_ENCRYPTED=1 or 0 decides it.)
+        let encrypt = Bool.random(using: &g)
+        let keys = (ProcessInfo.processInfo.environment["OUTBOX_POWER_LOSS_ENCRYPTED"].map { $0 == "1" } ?? encrypt)
+            ? try OutboxKeys([[UInt8](repeating: 0x77, count: 32)]) : nil
         config.keys = keys
         print("[everyCrashStateRecovers] \(dropping ? "with a disk budget and drop-oldest" : "no disk budget"), \(keys == nil ? "plain" : "encrypted")")
         let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
