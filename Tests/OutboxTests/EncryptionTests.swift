@@ -16,11 +16,6 @@ private func secretMessage(_ i: Int, lane: OutboxLane = .normal) -> OutboxMessag
                   payload: Array("top secret reading number \(i)".utf8), lane: lane)
 }
 
-private func contains(_ haystack: [UInt8], _ needle: String) -> Bool {
-    let n = Array(needle.utf8)
-    guard haystack.count >= n.count else { return false }
-    return (0...(haystack.count - n.count)).contains { haystack[$0..<($0 + n.count)].elementsEqual(n) }
-}
 
 /// Encryption at rest (FORMAT.md §10).
 @Suite("Encryption at rest")
@@ -43,7 +38,7 @@ struct EncryptionTests {
         let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: dir + "/" + segmentNames(dir)[0])))
         let header = try FileHeader.decode(Array(bytes[0..<FileHeader.size]), expecting: .segment)
         #expect(header.version == 7 && header.encrypted)
-        for text in ["top secret", "Reading", "x-n"] { #expect(!contains(bytes, text), "\(text) is in the encrypted segment's bytes") }
+        for text in ["top secret", "Reading", "x-n"] { #expect(!bytesContain(bytes, text), "\(text) is in the encrypted segment's bytes") }
     }
 
     /// Without a key, reading an encrypted frame is `missing-key`; with another key, `wrong-key` naming
@@ -393,7 +388,7 @@ struct EncryptionTests {
             #expect { try OutboxReader(path: dir).deadLetters() } throws: { ($0 as? OutboxError)?.code == .missingKey }
             let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: dir + "/dead-letters.log")))
             #expect(try FileHeader.decode(Array(bytes[0..<64]), expecting: .deadLetters).encrypted)
-            for text in ["top secret", "Reading", "outbox-dead-reason"] { #expect(!contains(bytes, text), "\(text) in the dead-letter file") }
+            for text in ["top secret", "Reading", "outbox-dead-reason"] { #expect(!bytesContain(bytes, text), "\(text) in the dead-letter file") }
             rejecting.set(false)
             #expect(try OutboxReader(path: dir, keys: try keys(3)).requestRedrive() == [seq])
             try await eventually("republished") { sink.published.contains { $0.seq == seq } }

@@ -14,6 +14,33 @@ private func message(_ i: Int) -> OutboxMessage {
     OutboxMessage(type: "Reading", key: "k\(i % 3)", payload: Array("rotated secret \(i) ".utf8) + [UInt8](repeating: 0x2a, count: 60))
 }
 
+/// Every state a crash after any of `ops` could leave (``CrashModel``, starting from `model`), each
+/// written to a directory of its own under `tmp` and given to `check` with the operation's index and what
+/// the state is; `check` returns the problems it found. Returns how many states there were, and every
+/// problem, named by operation and state.
+private func checkEveryCrashState(_ ops: [RecordingCalls.Op], from model: CrashModel, random g: inout SeededGenerator, in tmp: TemporaryDirectory,
+                                  _ check: (_ index: Int, _ op: RecordingCalls.Op, _ files: [String: [UInt8]], _ crash: String) throws -> [String])
+    -> (states: Int, problems: [String]) {
+    var model = model
+    var (states, problems) = (0, [String]())
+    for (index, op) in ops.enumerated() {
+        model.step(op)
+        for (what, files) in model.crashStates(random: &g) {
+            states += 1
+            let crash = tmp.sub("crash-\(states)")
+            defer { try? FileManager.default.removeItem(atPath: crash) }
+            do {
+                try FileManager.default.createDirectory(atPath: crash, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+                for (name, bytes) in files { FileManager.default.createFile(atPath: crash + "/" + name, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) }
+                problems += try check(index, op, files, crash).map { "after operation \(index), \(what): \($0)" }
+            } catch {
+                problems.append("after operation \(index), \(what): \(error)")
+            }
+        }
+    }
+    return (states, problems)
+}
+
 /// Key rotation (FORMAT.md §10e): a new first key in the key file applies from the writer's next
 /// segment without a restart, readers follow the file, and a key is retired only when nothing pending
 /// needs it.
@@ -144,48 +171,33 @@ struct KeyRotationTests {
         let ops = recorder.snapshot
         print("[aCrashAtEveryStepOfARotation] \(ops.count) operations, seed \(seed)")
         let both = try OutboxKeys([[UInt8](repeating: 0xB2, count: 32), [UInt8](repeating: 0xA1, count: 32)])
-        var model = CrashModel()
         var acknowledged: [UInt64] = []
-        var (states, problems) = (0, [String]())
-        for (index, op) in ops.enumerated() {
-            model.step(op)
+        let (states, problems) = checkEveryCrashState(ops, from: CrashModel(), random: &g, in: tmp) { _, op, files, crash in
             if case .acknowledgedAppend(let r, _) = op { acknowledged += Array(r) }
-            for (what, files) in model.crashStates(random: &g) {
-                states += 1
-                let crash = tmp.sub("crash-\(states)")
-                defer { try? FileManager.default.removeItem(atPath: crash) }
-                do {
-                    try FileManager.default.createDirectory(atPath: crash, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-                    for (name, bytes) in files { FileManager.default.createFile(atPath: crash + "/" + name, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) }
-                    guard files.keys.contains(where: { $0.hasPrefix("segment-") }) else {
-                        if !acknowledged.isEmpty { problems.append("after operation \(index), \(what): no segment") }
-                        continue
-                    }
-                    // The ring names no retired key that pending data needs.
-                    let status = try OutboxInspector.keyStatus(path: crash)
-                    if let k = status.keys.first(where: { $0.retired != nil && $0.pendingMessages > 0 }) {
-                        problems.append("after operation \(index), \(what): key \(k.id) retired while \(k.pendingMessages) pending messages need it")
-                    }
-                    var reopen = OutboxConfiguration()
-                    reopen.createIfMissing = false
-                    reopen.keys = both
-                    let o = try Outbox(openingAt: crash, configuration: reopen, logger: quietLogger)
-                    let read = try OutboxReader(path: crash, keys: both)
-                    let stored = Dictionary(try read.messages().map { ($0.seq, $0.message) }, uniquingKeysWith: { a, _ in a })
-                    for m in stored.values where !submitted.contains(m.payload) || m.type != "Reading" { problems.append("after operation \(index), \(what): a garbled message") }
-                    let finished = try read.tombstones()
-                    for seq in acknowledged where stored[seq] == nil && finished.status(of: seq) == .pending {
-                        problems.append("after operation \(index), \(what): acknowledged message \(seq) is lost")
-                    }
-                    _ = try o.appendBlocking(message(99))
-                    try o.closeBlocking()
-                    try TombstoneLog(openingAt: crash, logger: quietLogger).closeBlocking()  // cuts a torn tail, as a relay would
-                    let verify = try OutboxInspector.verify(path: crash, keys: both)
-                    if let p = verify.problems.first(where: { $0.kind != .leftoverFile }) { problems.append("after operation \(index), \(what): verify: \(p)") }
-                } catch {
-                    problems.append("after operation \(index), \(what): \(error)")
-                }
+            guard files.keys.contains(where: { $0.hasPrefix("segment-") }) else { return acknowledged.isEmpty ? [] : ["no segment"] }
+            var problems: [String] = []
+            // The ring names no retired key that pending data needs.
+            let status = try OutboxInspector.keyStatus(path: crash)
+            if let k = status.keys.first(where: { $0.retired != nil && $0.pendingMessages > 0 }) {
+                problems.append("key \(k.id) retired while \(k.pendingMessages) pending messages need it")
             }
+            var reopen = OutboxConfiguration()
+            reopen.createIfMissing = false
+            reopen.keys = both
+            let o = try Outbox(openingAt: crash, configuration: reopen, logger: quietLogger)
+            let read = try OutboxReader(path: crash, keys: both)
+            let stored = Dictionary(try read.messages().map { ($0.seq, $0.message) }, uniquingKeysWith: { a, _ in a })
+            for m in stored.values where !submitted.contains(m.payload) || m.type != "Reading" { problems.append("a garbled message") }
+            let finished = try read.tombstones()
+            for seq in acknowledged where stored[seq] == nil && finished.status(of: seq) == .pending {
+                problems.append("acknowledged message \(seq) is lost")
+            }
+            _ = try o.appendBlocking(message(99))
+            try o.closeBlocking()
+            try TombstoneLog(openingAt: crash, logger: quietLogger).closeBlocking()  // cuts a torn tail, as a relay would
+            let verify = try OutboxInspector.verify(path: crash, keys: both)
+            if let p = verify.problems.first(where: { $0.kind != .leftoverFile }) { problems.append("verify: \(p)") }
+            return problems
         }
         for p in problems.prefix(5) { Issue.record(Comment(rawValue: "seed \(seed): \(p)")) }
         print("[aCrashAtEveryStepOfARotation] \(states) crash states, \(problems.count) problems")
@@ -220,11 +232,6 @@ private func fileBytes(_ dir: String) throws -> [String: [UInt8]] {
     return out
 }
 
-private func holds(_ haystack: [UInt8], _ needle: String) -> Bool {
-    let n = Array(needle.utf8)
-    guard haystack.count >= n.count else { return false }
-    return (0...(haystack.count - n.count)).contains { haystack[$0..<($0 + n.count)].elementsEqual(n) }
-}
 
 @Suite("Encrypting an existing outbox")
 struct EncryptExistingTests {
@@ -232,12 +239,12 @@ struct EncryptExistingTests {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
         let payloads = try await plainOutbox(dir)
-        #expect(try fileBytes(dir).values.contains { holds($0, "rotated secret") }, "the payloads are in clear before")
+        #expect(try fileBytes(dir).values.contains { bytesContain($0, "rotated secret") }, "the payloads are in clear before")
         let k = try OutboxKeys([[UInt8](repeating: 0xC3, count: 32)])
         let actions = try await OutboxInspector.encrypt(path: dir, keys: k, logger: quietLogger)
         #expect(actions.count == (try segmentNames(dir).count) + 1)
         for (name, bytes) in try fileBytes(dir) {
-            #expect(!holds(bytes, "rotated secret") && !holds(bytes, "Reading") && !holds(bytes, "rejected"), "\(name) still holds text in clear")
+            #expect(!bytesContain(bytes, "rotated secret") && !bytesContain(bytes, "Reading") && !bytesContain(bytes, "rejected"), "\(name) still holds text in clear")
             #expect(try FileHeader.decode(Array(bytes[0..<FileHeader.size]), expecting: name.hasPrefix("segment-") ? .segment : .deadLetters).encrypted)
         }
         let reader = try OutboxReader(path: dir, keys: k)
@@ -284,25 +291,14 @@ struct EncryptExistingTests {
         let directory = try OutboxDirectory.open(dir, create: false, sys: recorder, keys: k)
         _ = try OutboxInspector.encrypt(directory, logger: quietLogger)
         let ops = recorder.snapshot
-        var (states, problems) = (0, [String]())
-        for (index, op) in ops.enumerated() {
-            model.step(op)
-            for (what, files) in model.crashStates(random: &g) {
-                states += 1
-                let crash = tmp.sub("crash-\(states)")
-                defer { try? FileManager.default.removeItem(atPath: crash) }
-                do {
-                    try FileManager.default.createDirectory(atPath: crash, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-                    for (name, bytes) in files { FileManager.default.createFile(atPath: crash + "/" + name, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) }
-                    let reader = try OutboxReader(path: crash, keys: k)
-                    if try reader.messages().map(\.message.payload) != payloads { problems.append("after operation \(index), \(what): messages differ") }
-                    if try reader.deadLetters().map(\.message.payload) != Array(payloads.prefix(2)) { problems.append("after operation \(index), \(what): dead letters differ") }
-                    let verify = try OutboxInspector.verify(path: crash, keys: k)
-                    if let p = verify.problems.first(where: { $0.kind != .leftoverFile }) { problems.append("after operation \(index), \(what): verify: \(p)") }
-                } catch {
-                    problems.append("after operation \(index), \(what): \(error)")
-                }
-            }
+        let (states, problems) = checkEveryCrashState(ops, from: model, random: &g, in: tmp) { _, _, _, crash in
+            var problems: [String] = []
+            let reader = try OutboxReader(path: crash, keys: k)
+            if try reader.messages().map(\.message.payload) != payloads { problems.append("messages differ") }
+            if try reader.deadLetters().map(\.message.payload) != Array(payloads.prefix(2)) { problems.append("dead letters differ") }
+            let verify = try OutboxInspector.verify(path: crash, keys: k)
+            if let p = verify.problems.first(where: { $0.kind != .leftoverFile }) { problems.append("verify: \(p)") }
+            return problems
         }
         for p in problems.prefix(5) { Issue.record(Comment(rawValue: "seed \(seed): \(p)")) }
         print("[aCrashAtEveryStepOfEncrypt] \(ops.count) operations, \(states) crash states, \(problems.count) problems, seed \(seed)")
@@ -325,7 +321,7 @@ struct KeyCommandTests {
         let encrypted = try await runOutbox(["encrypt", dir, "--key-file", keyFile])
         #expect(encrypted.status == 0 && encrypted.stdout.contains("encrypted 1 file(s)"), "\(encrypted.stdout) \(encrypted.stderr)")
         let segment = try Array(Data(contentsOf: URL(fileURLWithPath: dir + "/" + (try segmentNames(dir))[0])))
-        #expect(!holds(segment, "plain secret"))
+        #expect(!bytesContain(segment, "plain secret"))
         let (a, b) = (try id(0xA1), try id(0xB2))
         let status = try await runOutbox(["keys", "status", dir, "--key-file", keyFile])
         #expect(status.status == 0 && status.stdout.contains("key \(a): needed: 1 segment(s), 4 pending message(s)"), "\(status.stdout)")

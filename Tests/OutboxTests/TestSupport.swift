@@ -154,3 +154,10 @@ func downgrade(_ path: String, to version: UInt16, kind: FileHeader.Kind) throws
     }
     try Data(bytes).write(to: URL(fileURLWithPath: path))
 }
+
+/// Whether `haystack` holds the UTF-8 bytes of `needle` anywhere.
+func bytesContain(_ haystack: [UInt8], _ needle: String) -> Bool {
+    let n = Array(needle.utf8)
+    guard haystack.count >= n.count else { return false }
+    return (0...(haystack.count - n.count)).contains { haystack[$0..<($0 + n.count)].elementsEqual(n) }
+}
