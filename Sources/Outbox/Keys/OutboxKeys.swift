@@ -11,7 +11,7 @@ import Synchronization
 /// what files, logs, errors and `outbox keys status` name, never the key's bytes, which no description,
 /// log line, metric or error of this package contains.
 ///
-/// **Rotation without a restart.** Keys loaded from a file (``load(file:)``, ``load(credential:)``)
+/// **Rotation without a restart.** Keys loaded from a file (``load(file:)``, ``load(credential:from:)``)
 /// follow the file: a writer looks at it again each time it starts a segment (so a new first key applies
 /// from the next segment), and a reader when it meets a key id it does not know. Every copy of one value
 /// shares its keys (``update(to:)`` changes them for all). Replace the file atomically (write a new one,
