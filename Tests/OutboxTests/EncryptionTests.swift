@@ -369,6 +369,31 @@ struct EncryptionTests {
         for r in [dumped, noKey, verify, verifyWithKey, empty, appendNoKey] { #expect(!(r.stdout + r.stderr).contains(hex)) }
     }
 
+    /// A relay without the key (or with another one) stops at once with `missing-key` (or `wrong-key`),
+    /// a misconfiguration, instead of running on publishing nothing until someone stops it (a route's
+    /// failure stops the relay's other tasks).
+    @Test func aRelayWithoutTheKeyStopsAtOnceNamingIt() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: try encrypted(1), logger: quietLogger)
+        try await outbox.append(secretMessage(0))
+        try await outbox.close()
+        var wrong = relayConfiguration()
+        wrong.keys = try keys(2)
+        for (config, code) in [(relayConfiguration(), OutboxError.Code.missingKey), (wrong, .wrongKey)] {
+            let relay = OutboxRelay(path: dir, sink: RecordingSink(), configuration: config, logger: quietLogger)
+            let task = Task { try await relay.run() }
+            let outcome = Shared<OutboxError.Code?>(nil)
+            let watcher = Task {
+                do { try await task.value } catch let e as OutboxError { outcome.set(e.code) }
+            }
+            try await eventually("the relay stopped with \(code)", timeout: .seconds(30)) { outcome.get() != nil }
+            #expect(outcome.get() == code)
+            task.cancel()
+            _ = try? await watcher.value
+        }
+    }
+
     /// Dead letters of an encrypted outbox go into an encrypted dead-letter file (version 7): nothing of
     /// them in its bytes, listed with the key, `missing-key` without; a redrive republishes them.
     @Test func deadLettersAreEncryptedToo() async throws {

@@ -53,11 +53,15 @@ final class RelaySession: @unchecked Sendable {
                 group.addTask { try await pipeline.run(startingWith: availability) }
             }
             group.addTask { [self] in try await maintain() }
+            // The first task to fail stops the others at once (`waitForAll` would wait for every task
+            // first, and the relay's loop runs until it is stopped: a route that failed would leave the
+            // relay running, publishing nothing, until someone stopped it).
             do {
-                try await group.waitForAll()
+                while try await group.next() != nil {}
             } catch {
                 signals.stopping.set(true)
                 signals.wakeAll()
+                group.cancelAll()
                 throw error
             }
         }
