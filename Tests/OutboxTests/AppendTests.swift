@@ -317,4 +317,22 @@ struct GroupCommitTests {
         single.stop()
         #expect(lone.get() == Array(repeating: 1, count: 50))
     }
+
+    /// Payloads as `Data` (issue 30: what encoders give): a message built from `Data` stores its bytes,
+    /// and `payloadData` reads them back as `Data`.
+    @Test func aPayloadGivenAsDataReadsBackAsData() async throws {
+        struct Reading: Codable, Equatable { var sensor: String; var value: Double }
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let outbox = try await Outbox.open(at: dir, configuration: configuration(), logger: quietLogger)
+        let encoded = try JSONEncoder().encode(Reading(sensor: "t1", value: 21.5))
+        try await outbox.append(OutboxMessage(type: "Reading", payload: encoded))
+        try await outbox.close()
+        let stored = try #require(try OutboxReader(path: dir).messages().first)
+        #expect(stored.message.payloadData == encoded && stored.message.payload == [UInt8](encoded))
+        #expect(try JSONDecoder().decode(Reading.self, from: stored.message.payloadData) == Reading(sensor: "t1", value: 21.5))
+        var m = stored.message
+        m.payloadData = Data([1, 2, 3])
+        #expect(m.payload == [1, 2, 3])
+    }
 }

@@ -71,6 +71,21 @@ public struct OutboxMessage: Sendable, Equatable {
         self.lane = lane
     }
 
+    /// A message whose payload is `payload`'s bytes (what `JSONEncoder` and most encoders give), as the
+    /// initializer taking a byte array does.
+    public init(
+        id: MessageID? = nil, type: String, key: String? = nil, headers: [Header] = [],
+        payload: Data, createdAt: Date? = nil, lane: OutboxLane = .normal
+    ) {
+        self.init(id: id, type: type, key: key, headers: headers, payload: [UInt8](payload), createdAt: createdAt, lane: lane)
+    }
+
+    /// The payload as `Data` (for `JSONDecoder` and most decoders).
+    public var payloadData: Data {
+        get { Data(payload) }
+        set { payload = [UInt8](newValue) }
+    }
+
     /// Gives this message its id and creation time if the caller set none (what `append` does).
     mutating func stamp(now micros: Int64, idTime: Date) {
         if !id.isAssigned { id = .v7(now: idTime) }
