@@ -76,10 +76,16 @@ struct KafkaSinkTests {
                                 outbox: outbox, logger: quietLogger)
         let task = Task { try await relay.run() }
         try await outbox.append(OutboxMessage(type: "E", key: "k", payload: [1]))
-        try await eventually("published", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
+        // Alone this takes seconds; in a full-suite run on 2 cores it once took more than 30 s. A relay that
+        // stopped shows its error here instead of a timeout.
+        try await eventually("published", timeout: .seconds(120)) {
+            if relay.status == .stopped { try await task.value }
+            return try OutboxReader(path: dir).stats().pending == 0
+        }
         #expect(relay.status == .active(sinkReachable: true))
         cluster.setBrokers(up: false, count: 3)
-        try await eventually("the idle relay shows the brokers gone", timeout: .seconds(20)) { relay.status == .active(sinkReachable: false) }
+        // Without the sink's word, the relay would see it only at its next probe, an hour away.
+        try await eventually("the idle relay shows the brokers gone", timeout: .seconds(60)) { relay.status == .active(sinkReachable: false) }
         task.cancel()
         try await task.value
         try await outbox.close()
