@@ -10,6 +10,26 @@ private func writeKeyFile(_ path: String, _ fills: [UInt8]) throws {
 
 private func id(_ fill: UInt8) throws -> OutboxKeys.ID { try OutboxKeys([[UInt8](repeating: fill, count: 32)]).current.id }
 
+/// The sequence numbers of the outbox at `dir` whose frames are sealed with key `key` (read in clear).
+private func seqs(sealedWith key: OutboxKeys.ID, in dir: String) throws -> [UInt64] {
+    var out: [UInt64] = []
+    try OutboxReader(path: dir).forEachFrame(from: 1) { _, frame in
+        if let (_, k, _) = Envelope.peek(frame.body[...]), k == key {
+            out += Array(frame.header.first..<(frame.header.first + UInt64(frame.header.count)))
+        }
+        return true
+    }
+    return out
+}
+
+/// An outbox at `dir` whose writer reads its keys from `keyFile`, which holds the key of 32 bytes of 0xA1.
+private func rotatingOutbox(_ dir: String, keyFile: String) async throws -> Outbox {
+    try writeKeyFile(keyFile, [0xA1])
+    var config = configuration(segmentSize: 1200)
+    config.keys = try OutboxKeys.load(file: keyFile)
+    return try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+}
+
 private func message(_ i: Int) -> OutboxMessage {
     OutboxMessage(type: "Reading", key: "k\(i % 3)", payload: Array("rotated secret \(i) ".utf8) + [UInt8](repeating: 0x2a, count: 60))
 }
@@ -49,10 +69,7 @@ struct KeyRotationTests {
     @Test func aNewKeyAppliesFromTheNextSegmentWithoutARestart() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob"), keyFile = tmp.sub("keys")
-        try writeKeyFile(keyFile, [0xA1])
-        var config = configuration(segmentSize: 1200)
-        config.keys = try OutboxKeys.load(file: keyFile)
-        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        let outbox = try await rotatingOutbox(dir, keyFile: keyFile)
         // A relay by path that loaded the key file before the rotation.
         var relayConfig = relayConfiguration()
         relayConfig.keys = try OutboxKeys.load(file: keyFile)
@@ -86,10 +103,7 @@ struct KeyRotationTests {
     @Test func aKeyIsRetiredOnlyWhenNothingPendingNeedsIt() async throws {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob"), keyFile = tmp.sub("keys")
-        try writeKeyFile(keyFile, [0xA1])
-        var config = configuration(segmentSize: 1200)
-        config.keys = try OutboxKeys.load(file: keyFile)
-        let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+        let outbox = try await rotatingOutbox(dir, keyFile: keyFile)
         for i in 0..<10 { try await outbox.append(message(i)) }
         let (a, b) = (try id(0xA1), try id(0xB2))
         // The current key: the writer encrypts with it.
@@ -101,13 +115,7 @@ struct KeyRotationTests {
         let underA = try OutboxReader(path: dir, keys: try OutboxKeys.load(file: keyFile)).messages().count  // readable with both
         #expect(underA == 30)
         let tombstones = try TombstoneLog(openingAt: dir, logger: quietLogger)
-        var seqsUnderA: [UInt64] = []
-        try OutboxReader(path: dir).forEachFrame(from: 1) { _, frame in
-            if let (_, k, _) = Envelope.peek(frame.body[...]), k == a {
-                seqsUnderA += Array(frame.header.first..<(frame.header.first + UInt64(frame.header.count)))
-            }
-            return true
-        }
+        let seqsUnderA = try seqs(sealedWith: a, in: dir)
         try await tombstones.acknowledge(seqsUnderA)
         try OutboxInspector.retireKey(a, path: dir)
         try OutboxInspector.retireKey(a, path: dir)  // again: nothing changes
@@ -151,13 +159,7 @@ struct KeyRotationTests {
         try writeKeyFile(keyFile, [0xB2, 0xA1])  // step 1: the new key first
         for i in 8..<20 { _ = try await append(i) }  // step 2: the writer's next segment takes it
         let a = try id(0xA1)
-        var underA: [UInt64] = []
-        try OutboxReader(path: dir).forEachFrame(from: 1) { _, frame in
-            if let (_, k, _) = Envelope.peek(frame.body[...]), k == a {
-                underA += Array(frame.header.first..<(frame.header.first + UInt64(frame.header.count)))
-            }
-            return true
-        }
+        let underA = try seqs(sealedWith: a, in: dir)
         #expect(underA.count >= 8 && underA.count < 20)
         let tombstones = try TombstoneLog(openingAt: dir, checkpointBytes: 200, logger: quietLogger, sys: recorder)
         try await tombstones.acknowledge(underA)  // step 3: what the old key encrypted is published

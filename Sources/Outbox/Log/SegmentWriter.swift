@@ -191,13 +191,8 @@ final class SegmentWriter {
     private func sealPending() throws {
         defer { toSeal.removeAll(keepingCapacity: true) }
         guard !toSeal.isEmpty, let keys = directory.keys else { return }
-        let key = sealingKey ?? keys.current
-        let name = DataKeyName(key: key.id, base: active.base, epoch: active.epoch)
-        if dataKey?.name != name {
-            let place = Envelope.Place(outboxID: outboxID, kind: .segment, base: active.base, offset: 0, file: active.file.path)
-            dataKey = (name, Envelope.dataKey(key, in: keys, place: place, epoch: active.epoch))
-        }
-        let (sealKey, identity, epoch, path) = (dataKey!.key, active.identity, active.epoch, active.file.path)
+        let (key, sealKey) = activeDataKey(keys)
+        let (identity, epoch, path) = (active.identity, active.epoch, active.file.path)
         var head: [UInt8] = []
         head.reserveCapacity(FrameHeader.size)
         try buffer.withUnsafeMutableBytes { out in
@@ -231,15 +226,22 @@ final class SegmentWriter {
     /// the plan is closed (after a batch, at open): under the active epoch, which is exposed from then on.
     func openPlan() {
         guard failure == nil, active.encrypted, !active.sealed, let keys = directory.keys, !sealPlan.isOpen else { return }
-        let key = sealingKey ?? keys.current
-        let name = DataKeyName(key: key.id, base: active.base, epoch: active.epoch)
-        if dataKey?.name != name {
-            let place = Envelope.Place(outboxID: outboxID, kind: .segment, base: active.base, offset: 0, file: active.file.path)
-            dataKey = (name, Envelope.dataKey(key, in: keys, place: place, epoch: active.epoch))
-        }
-        sealPlan.expect(SealPlan.Place(identity: active.identity, epoch: active.epoch, keyID: key.id, dataKey: dataKey!.key, cipher: cipher,
+        let (key, sealKey) = activeDataKey(keys)
+        sealPlan.expect(SealPlan.Place(identity: active.identity, epoch: active.epoch, keyID: key.id, dataKey: sealKey, cipher: cipher,
                                        file: active.file.path, limit: segmentSize, offset: active.writeOffset + Int64(buffer.count), seq: nextSeq))
         epochExposed = true
+    }
+
+    /// The key it seals with and the data key of the active segment and epoch under it, derived once
+    /// per segment and epoch.
+    private func activeDataKey(_ keys: OutboxKeys) -> (OutboxKeys.Key, SymmetricKey) {
+        let key = sealingKey ?? keys.current
+        let name = DataKeyName(key: key.id, base: active.base, epoch: active.epoch)
+        if let d = dataKey, d.name == name { return (key, d.key) }
+        let place = Envelope.Place(outboxID: outboxID, kind: .segment, base: active.base, offset: 0, file: active.file.path)
+        let derived = Envelope.dataKey(key, in: keys, place: place, epoch: active.epoch)
+        dataKey = (name, derived)
+        return (key, derived)
     }
 
     /// What names a data key: the master key, the segment and the epoch.
