@@ -134,6 +134,26 @@ struct KeyRotationTests {
         #expect(pending.map(\.message.payload) == Array((0..<30).map { message($0).payload }.dropFirst(seqsUnderA.count)))
     }
 
+    /// A keyring that does not parse is set aside whole (`keyring.json.broken`, then `.broken.1`), never
+    /// overwritten, and the writer begins a new one and goes on.
+    @Test func aDamagedKeyringIsKeptWholeAndANewOneBegun() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob"), keyFile = tmp.sub("keys")
+        try await rotatingOutbox(dir, keyFile: keyFile).close()
+        var config = configuration(segmentSize: 1200)
+        config.keys = try OutboxKeys.load(file: keyFile)
+        for (n, junk) in ["not json", "{\"version\": 9}"].enumerated() {
+            try Data(junk.utf8).write(to: URL(fileURLWithPath: dir + "/keyring.json"))
+            let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)
+            try await outbox.append(message(n))
+            try await outbox.close()
+            let kept = dir + "/keyring.json.broken" + (n == 0 ? "" : ".1")
+            #expect(try String(contentsOfFile: kept, encoding: .utf8) == junk)
+            #expect(try OutboxInspector.keyStatus(path: dir).keys.map(\.id) == [try id(0xA1)])
+        }
+        #expect(try String(contentsOfFile: dir + "/keyring.json.broken", encoding: .utf8) == "not json", "the first copy was kept")
+    }
+
     /// A rotation and a retire through the recording seam, then every state a crash after any of their
     /// operations could leave: each opens with the keys the key file held, every acknowledged message
     /// reads back, and no key a pending message needs is ever retired.

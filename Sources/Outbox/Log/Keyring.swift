@@ -101,15 +101,17 @@ package struct Keyring: Sendable, Equatable {
 
     /// The writer's word before it encrypts with `id`: adds it if new and makes it the current one
     /// (durably, before the first frame it seals). Throws ``OutboxError/Code/retiredKey`` when `id` was retired. A keyring that cannot be
-    /// read is kept as `keyring.json.broken` and a new one begun (it holds no data: only which keys
+    /// read is kept (renamed to `keyring.json.broken`, or `.broken.N`) and a new one begun (it holds no data: only which keys
     /// were retired is lost, with a warning).
     package static func noteInUse(_ id: OutboxKeys.ID, in directory: OutboxDirectory, logger: Logger) throws {
         try withLock(directory) {
             var ring: Keyring
             do { ring = try read(in: directory) } catch let e as OutboxError where e.code == .corrupt {
-                let old = try directory.openFile(fileName, writable: false)
-                _ = try directory.createFile(fileName + ".broken", contents: [try old.read(at: 0, count: Int(min(try old.size(), 1 << 20)))])
-                logger.warning("the keyring could not be read: kept as keyring.json.broken, a new one begun (which keys were retired is lost)",
+                // Set aside whole under a name not taken (renamed, not copied: no byte of it is lost);
+                // the new keyring's create order makes the rename durable with it.
+                let keptAs = SegmentSalvage.unusedName(fileName + ".broken", in: directory)
+                try directory.rename(fileName, to: keptAs)
+                logger.warning("the keyring could not be read: kept as \(keptAs), a new one begun (which keys were retired is lost)",
                                metadata: ["file": "\(directory.pathOf(fileName))"])
                 ring = Keyring()
             }
