@@ -49,8 +49,14 @@ struct MQTTSinkTests {
             let withNagle = turn % 2 == 0
             let sink = try sink((withNagle ? nagle : nodelay).url, topic: uniqueTopic("nagle"))
             let messages = (1...500).map { stored(UInt64($0), key: "k\($0 % 10)") }  // 50 rounds of 10 keys
-            let start = ContinuousClock.now
-            let outcomes = await sink.publish(messages)
+            // A broker the sink could not reach in time (a connect timeout on a loaded machine) is an outage,
+            // not what this test measures: that turn runs again, timed alone.
+            var (start, outcomes) = (ContinuousClock.now, [PublishOutcome]())
+            for _ in 0..<5 {
+                start = ContinuousClock.now
+                outcomes = await sink.publish(messages)
+                guard outcomes.contains(where: { if case .unavailable = $0 { true } else { false } }) else { break }
+            }
             took[withNagle]! += ContinuousClock.now - start
             #expect(outcomes.allSatisfy { $0 == .published }, "\(String(describing: outcomes.first { $0 != .published }))")
         }
