@@ -61,9 +61,16 @@ def open_envelope(env, keys, outbox_id, magic, base, offset, header_fields, pref
     return aead(dk).decrypt(nonce, env[17:], aad)  # ciphertext || tag
 
 
-def records(body, count, lanes, dead_letter, where):
-    """The messages of a body of records (§4), each as a dict."""
-    out, i = [], 0
+def records(body, count, lanes, dead_letter, stamped, where):
+    """The messages of a body of records (§4), each as a dict; `stamped`: the commit's clock (§4c, a
+    version-8 segment) comes first."""
+    out, i, clock = [], 0, None
+    if stamped:
+        wall, boot, since, cflags = struct.unpack_from("<q16sqB", body, 0)
+        if since < 0 or cflags & ~1:
+            fail(where, "a commit clock that is not one")
+        clock = {"wallMicros": wall, "bootID": str(binascii.hexlify(boot), "ascii"), "bootMicros": since, "synchronized": bool(cflags & 1)}
+        i = 33
     for _ in range(count):
         (length,) = struct.unpack_from("<I", body, i)
         r, i = body[i + 4:i + 4 + length], i + 4 + length
@@ -78,6 +85,12 @@ def records(body, count, lanes, dead_letter, where):
             return s
         mtype = text(2)
         key = text(2) if flags & 1 else None
+        schema = None
+        if flags & 8:
+            if not stamped:
+                fail(where, "a schema version outside a version-8 segment")
+            (schema,) = struct.unpack_from("<I", r, j)
+            j += 4
         lane = lanes[lane_index] if lanes else "normal"
         if flags & 4:
             lane = text(1)
@@ -98,8 +111,13 @@ def records(body, count, lanes, dead_letter, where):
         j += stored
         if j != len(r):
             fail(where, "a record its fields do not fill")
-        out.append({"id": str(binascii.hexlify(mid), "ascii"), "type": mtype, "key": key, "lane": lane,
-                    "headers": headers, "payload": payload.hex()})
+        m = {"id": str(binascii.hexlify(mid), "ascii"), "type": mtype, "key": key, "lane": lane,
+             "headers": headers, "payload": payload.hex(), "createdAtMicros": created}
+        if schema is not None:
+            m["schemaVersion"] = schema
+        if clock is not None:
+            m["commitClock"] = clock
+        out.append(m)
     if i != len(body):
         fail(where, "records that do not fill the body")
     return out
@@ -111,7 +129,7 @@ def read_file(path, keys, dead_letters):
     outbox_id, base = data[16:32], struct.unpack_from("<Q", data, 32)[0]
     if zlib.crc32(data[0:60]) != struct.unpack_from("<I", data, 60)[0]:
         fail(path, "header checksum")
-    encrypted = version == 7 and flags == 1
+    encrypted = version >= 7 and flags == 1
     at, name = 64, os.path.basename(path)
     while at + 24 <= len(data):
         crc, length, first, count, kind, fflags = struct.unpack_from("<IIQIHH", data, at)
@@ -134,7 +152,7 @@ def read_file(path, keys, dead_letters):
             rest = body[len(prefix):]
             if encrypted:
                 rest = open_envelope(rest, keys, outbox_id, magic, base, at, data[at + 4:at + 22], prefix, where)
-            for i, m in enumerate(records(rest, count, lanes, kind == 4, where)):
+            for i, m in enumerate(records(rest, count, lanes, kind == 4, version >= 8 and kind != 4, where)):
                 m["file"], m["seq"] = name, first + i
                 print(json.dumps(m, sort_keys=True))
         at += 24 + length

@@ -51,7 +51,8 @@ package struct Benchmark: Sendable {
         let payload = (0..<payloadSize).map { UInt8(truncatingIfNeeded: $0 &* 131) }
         func size(_ full: Int, _ quick: Int) -> Int { max(1, Int(Double(self.quick ? quick : full) * scale)) }
         let record = FrameHeader.size + ((try? MessageCodec.encode([OutboxMessage(type: "UserRegistered", key: "user-1", payload: payload)],
-                                                                   compressionThreshold: nil, maxBody: .max).count) ?? payloadSize + 80)
+                                                                   compressionThreshold: nil, maxBody: .max, clock: OutboxClock.system.now()).count)
+                                               ?? payloadSize + 80 + MessageCodec.clockSize)
         let (timeout, makeSink, sinkName) = (publishTimeout, self.makeSink, self.sinkName)
         var all: [Scenario] = []
         /// A floor of ``FsyncFloor`` on its own thread: `commits` writes of `records` records each,

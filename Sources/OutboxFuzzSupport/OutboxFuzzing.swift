@@ -59,8 +59,12 @@ public enum OutboxFuzzing {
                 let summary = frame.header.kind == .laneMessages ? try! LaneSummary.decode(frame.body) : nil
                 let lanes: MessageCodec.Lanes = summary.map { .table($0.lanes.map { OutboxLane($0) }) } ?? .none
                 let prefix = summary.map { Array(frame.body[0..<$0.recordsStart]) } ?? []
-                let again = try! MessageCodec.encode(messages.map(\.message), compressionThreshold: nil, maxBody: Int.max, lanes: lanes, prefix: prefix)
-                let back = try! MessageCodec.decode(again, count: messages.count, maxBody: Int.max, from: prefix.count, lanes: lanes)
+                // From version 8 the records follow the commit's clock (FORMAT.md §4c), which every message carries.
+                let clock = messages.first?.commitClock
+                let again = try! MessageCodec.encode(messages.map(\.message), compressionThreshold: nil, maxBody: Int.max, lanes: lanes, prefix: prefix,
+                                                     clock: clock)
+                let back = try! MessageCodec.decode(again, count: messages.count, maxBody: Int.max, from: prefix.count, lanes: lanes,
+                                                    stamped: clock != nil)
                 precondition(back.map(\.message) == messages.map(\.message), "messages do not survive a re-encode")
                 if !messages.contains(where: \.compressed) {
                     precondition(again == body, "a decoded frame body re-encodes differently")

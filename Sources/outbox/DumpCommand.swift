@@ -169,6 +169,17 @@ struct DumpCommand: AsyncParsableCommand {
         j.string("lane", m.message.lane.name)
         j.headers(m.message.headers)
         j.string("createdAt", rfc3339(micros: m.message.createdAtMicros))
+        j.number("schemaVersion", m.message.schemaVersion)
+        if let c = m.commitClock {
+            var clock = JSONLine()
+            clock.string("wall", rfc3339(micros: c.wallMicros))
+            clock.string("bootID", c.bootID.uuidString.lowercased())
+            clock.number("sinceBootMicros", c.bootMicros)
+            clock.bool("synchronized", c.wallSynchronized)
+            j.raw("commitClock", clock.text)
+        } else {
+            j.raw("commitClock", "null")
+        }
         j.number("payloadSize", m.message.payload.count)
         j.string("status", status.rawValue)
         j.string("segment", m.segment)
@@ -206,6 +217,7 @@ struct DumpCommand: AsyncParsableCommand {
         var line = pad("\(m.seq)", 10) + "  " + pad(rfc3339(micros: m.message.createdAtMicros), 27) + "  "
             + pad(escaped(m.message.type), 20) + "  " + pad(m.message.key.map(escaped) ?? "-", 16) + "  " + pad("\(m.message.payload.count)", 8)
             + "  " + pad(m.message.lane.name, 8) + "  " + status.rawValue
+        if let v = m.message.schemaVersion { line += "\n" + String(repeating: " ", count: 12) + "schema version \(v)" }
         for h in m.message.headers { line += "\n" + String(repeating: " ", count: 12) + "\(escaped(h.name)): \(escaped(h.value))" }
         if let p = payloadText(m.message.payload, payload) { line += "\n" + String(repeating: " ", count: 12) + escaped(p) }
         return line

@@ -25,7 +25,7 @@ enum ExitStatus {
 
     static func of(_ code: OutboxError.Code) -> Int32 {
         switch code {
-        case .corrupt, .unsupportedVersion, .recordTooLarge: data
+        case .corrupt, .unsupportedVersion, .recordTooLarge, .eventEncoding, .eventDecoding: data
         case .notAnOutbox, .symlink: noInput
         case .broker: unavailable
         case .locked, .outboxFull, .keyInUse: locked

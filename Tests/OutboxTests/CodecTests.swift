@@ -120,9 +120,9 @@ struct CodecTests {
             let old = try FileHeader.decode(withVersion(v), expecting: .segment)
             #expect(old.version == UInt16(v) && old.encode() == withVersion(v))
         }
-        #expect(FileHeader.currentVersion == 6)
-        #expect { try FileHeader.decode(withVersion(8), expecting: .segment) } throws: {
-            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 8") == true
+        #expect(FileHeader.currentVersion == 8)
+        #expect { try FileHeader.decode(withVersion(9), expecting: .segment) } throws: {
+            ($0 as? DecodeError)?.reason.hasPrefix("unsupported format version 9") == true
         }
         // Version 7 is an encrypted file's (FORMAT.md §10): its header has flag bit 0, and only then.
         #expect { try FileHeader.decode(withVersion(7), expecting: .segment) } throws: {

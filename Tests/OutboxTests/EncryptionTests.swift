@@ -37,7 +37,7 @@ struct EncryptionTests {
         #expect(read.allSatisfy { $0.message.type == "Reading" && $0.message.headers.first?.value == "x-n".dropFirst(0).description.isEmpty.description ? false : true })
         let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: dir + "/" + segmentNames(dir)[0])))
         let header = try FileHeader.decode(Array(bytes[0..<FileHeader.size]), expecting: .segment)
-        #expect(header.version == 7 && header.encrypted)
+        #expect(header.version == FileHeader.currentVersion && header.encrypted)
         for text in ["top secret", "Reading", "x-n"] { #expect(!bytesContain(bytes, text), "\(text) is in the encrypted segment's bytes") }
     }
 

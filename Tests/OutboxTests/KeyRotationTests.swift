@@ -51,7 +51,7 @@ private func checkEveryCrashState(_ ops: [RecordingCalls.Op], from model: CrashM
             defer { try? FileManager.default.removeItem(atPath: crash) }
             do {
                 try FileManager.default.createDirectory(atPath: crash, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-                for (name, bytes) in files { FileManager.default.createFile(atPath: crash + "/" + name, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) }
+                for (name, bytes) in files { _ = FileManager.default.createFile(atPath: crash + "/" + name, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) }
                 problems += try check(index, op, files, crash).map { "after operation \(index), \(what): \($0)" }
             } catch {
                 problems.append("after operation \(index), \(what): \(error)")

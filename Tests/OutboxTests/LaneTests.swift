@@ -78,7 +78,7 @@ struct LaneTests {
                                            lanes: .table([.critical, .bulk]), prefix: summary)
         func problem(_ body: [UInt8]) -> String? {
             FrameContent.problem(FrameHeader(bodyLength: UInt32(body.count), first: 1, count: 2, kind: .laneMessages, flags: 1), body,
-                                 in: .segment, version: 6, maxBody: 1 << 20)
+                                 in: .segment, version: 6, encrypted: false, maxBody: 1 << 20)
         }
         #expect(problem(good) == nil)
         let firstRecord = summary.count
@@ -99,7 +99,7 @@ struct LaneTests {
         var flagged = try MessageCodec.encode([messages[0]], compressionThreshold: nil, maxBody: 1 << 20)
         flagged[4 + 16 + 8] |= MessageCodec.laneFlag
         #expect(FrameContent.problem(FrameHeader(bodyLength: UInt32(flagged.count), first: 1, count: 1, kind: .messages, flags: 1), flagged,
-                                     in: .segment, version: 6, maxBody: 1 << 20)?.contains("unknown record flags") == true)
+                                     in: .segment, version: 6, encrypted: false, maxBody: 1 << 20)?.contains("unknown record flags") == true)
     }
 
     /// The `lanes` fixture (written by `outbox append --lane`) reads back lane by lane; its seals name
@@ -115,8 +115,8 @@ struct LaneTests {
     }
 
     /// An outbox of format version 5 (the `v5-valid` fixture) takes a commit with lanes: its active segment
-    /// cannot hold one, so the writer rolls to a version-6 segment first; everything reads back, verify is
-    /// clean. An empty version-5 segment is made a version-6 one at open.
+    /// cannot hold one, so the writer rolls to a segment of the current version (8) first; everything reads
+    /// back, verify is clean. An empty version-5 segment is made a current one at open.
     @Test func anOlderOutboxTakesLanesInANewSegment() async throws {
         let fixture = try #require(Fixture.all.first { $0.name == "v5-valid" })
         let tmp = TemporaryDirectory()
@@ -130,7 +130,7 @@ struct LaneTests {
         #expect(after.count == before.count + 1, "a new segment for the commit with a lane")
         let reader = try OutboxReader(path: dir)
         let versions = try after.map { try SegmentFile.open($0, base: FileNames.parseSegment($0)!, in: reader.directory).header.version }
-        #expect(versions == Array(repeating: 5, count: before.count) + [6])
+        #expect(versions == Array(repeating: 5, count: before.count) + [FileHeader.currentVersion])
         let messages = try reader.messages()
         #expect(messages.suffix(2).map(\.message.lane) == [.normal, .critical] && messages.count == 14)
         #expect(try OutboxInspector.verify(path: dir).problems.isEmpty)
@@ -149,7 +149,7 @@ struct LaneTests {
         try await reopened.append(OutboxMessage(type: "T", payload: [3], lane: .bulk))
         try await reopened.close()
         #expect(try segmentNames(empty) == [FileNames.segment(1)])
-        #expect(try SegmentFile.open(FileNames.segment(1), base: 1, in: OutboxReader(path: empty).directory).header.version == 6)
+        #expect(try SegmentFile.open(FileNames.segment(1), base: 1, in: OutboxReader(path: empty).directory).header.version == FileHeader.currentVersion)
         #expect(try OutboxReader(path: empty).messages().map(\.message.lane) == [.bulk])
     }
 

@@ -173,7 +173,7 @@ struct LogTailTests {
         func write(at start: Int, tags: (Int) -> UInt16) throws -> [UInt8] {
             var bytes: [UInt8] = []
             for i in 0..<3 {
-                let body = try MessageCodec.encode([sampleMessage(6 + i)], compressionThreshold: nil, maxBody: 1 << 20)
+                let body = try MessageCodec.encode([sampleMessage(6 + i)], compressionThreshold: nil, maxBody: 1 << 20, clock: OutboxClock.system.now())
                 bytes += FrameHeader.frame(kind: .messages, first: UInt64(6 + i), count: 1, body: body, identity: identity,
                                            offset: Int64(start + bytes.count), tag: tags(start + bytes.count))
             }

@@ -215,8 +215,10 @@ struct PowerLossTests {
         let keys = try OutboxKeys([[UInt8](repeating: 1, count: 32)])
         let header = FileHeader(kind: .segment, outboxID: OutboxID.random(), base: 1, maxRecordSize: 4096, createdAtMicros: 0).encrypting()
         let place = Envelope.Place(outboxID: header.outboxID, kind: .segment, base: 1, offset: 64, file: "s")
+        let clock = OutboxClock.system.now()
         func frame(_ payload: UInt8, epoch: UInt64) throws -> [UInt8] {
-            let records = try MessageCodec.encode([OutboxMessage(type: "T", payload: [payload])], compressionThreshold: nil, maxBody: 4096)
+            let records = try MessageCodec.encode([OutboxMessage(type: "T", payload: [payload])], compressionThreshold: nil, maxBody: 4096,
+                                                  clock: clock)
             return try Envelope.frame(kind: .messages, first: 1, count: 1, prefix: [], records: records[...], place: place, tag: 1, keys: keys, epoch: epoch)
         }
         var ledger = NonceLedger()

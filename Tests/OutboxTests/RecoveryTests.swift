@@ -148,7 +148,7 @@ struct RecoveryTests {
         var bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + sealed))
         let after = Int64(bytes.count)
         for m in moved {
-            let body = try MessageCodec.encode([m.message], compressionThreshold: nil, maxBody: 1 << 20)
+            let body = try MessageCodec.encode([m.message], compressionThreshold: nil, maxBody: 1 << 20, clock: m.commitClock)
             bytes += FrameHeader.frame(kind: .messages, first: m.seq, count: 1, body: body,
                                        identity: FileIdentity(outboxID: id, base: 1), offset: Int64(bytes.count),
                                        tag: FrameHeader.writeTag(start: Int64(bytes.count), version: FileHeader.currentVersion))

@@ -113,9 +113,10 @@ func running<T>(_ relay: OutboxRelay, _ body: () async throws -> T) async throws
 func storeUnchecked(_ message: OutboxMessage, in dir: String) async throws {
     var message = message
     message.stamp(now: OutboxMessage.micros(Date()), idTime: Date())
-    let body = try MessageCodec.encode([message], compressionThreshold: nil, maxBody: 1 << 20)
+    let clock = OutboxClock.system.now()
+    let body = try MessageCodec.encode([message], compressionThreshold: nil, maxBody: 1 << 20, clock: clock)
     var placeholder = OutboxMessage(type: "T", payload: [])
-    placeholder.payload = [UInt8](repeating: 0x61, count: body.count - (try MessageCodec.encode([placeholder], compressionThreshold: nil, maxBody: 1 << 20)).count)
+    placeholder.payload = [UInt8](repeating: 0x61, count: body.count - (try MessageCodec.encode([placeholder], compressionThreshold: nil, maxBody: 1 << 20, clock: clock)).count)
     var config = OutboxConfiguration()
     config.compressionThreshold = nil
     let outbox = try await Outbox.open(at: dir, configuration: config, logger: quietLogger)

@@ -28,7 +28,8 @@ public struct OutboxError: Error, CustomStringConvertible, Sendable {
         /// Every code this build knows.
         public static var allCases: [Code] {
             [.io, .noSpace, .syncFailed, .failedStop, .locked, .notAnOutbox, .unsupportedVersion, .corrupt, .recordTooLarge,
-             .invalidArgument, .symlink, .closed, .broker, .outboxFull, .missingKey, .wrongKey, .retiredKey, .keyInUse]
+             .invalidArgument, .symlink, .closed, .broker, .outboxFull, .missingKey, .wrongKey, .retiredKey, .keyInUse,
+             .eventEncoding, .eventDecoding]
         }
 
         /// A system call failed (see ``OutboxError/errno``).
@@ -72,6 +73,12 @@ public struct OutboxError: Error, CustomStringConvertible, Sendable {
         /// A key cannot be retired: data not yet finished (pending messages, dead letters, the active
         /// segment) is encrypted with it. Retire it once that data is published and compacted.
         public static let keyInUse = Code("key-in-use")
+        /// A typed event (``OutboxEvent``) could not be encoded: nothing was appended.
+        public static let eventEncoding = Code("event-encoding")
+        /// A stored message could not be decoded as the typed event asked for: another event type, a
+        /// schema version with no upgrade registered (or newer than the app knows), or a payload its
+        /// coder refuses. The message itself is unchanged.
+        public static let eventDecoding = Code("event-decoding")
     }
 
     /// The stable code.

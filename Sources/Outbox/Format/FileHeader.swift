@@ -4,9 +4,10 @@
 /// offset size field
 ///      0    8 magic              "OUTBXSEG" (segment), "OUTBXTMB" (tombstones), "OUTBXDLQ" (dead letters),
 ///                                "OUTBXDRP" (dropped messages)
-///      8    2 format version     1 to 7
+///      8    2 format version     1 to 8
 ///     10    2 header length      64
-///     12    4 flags              0; from version 7, bit 0: the file is encrypted (FORMAT.md §10)
+///     12    4 flags              0; from version 7, bit 0: the file is encrypted (FORMAT.md §10); set in
+///                                every version-7 file
 ///     16   16 outbox id          random, the same in every file of one outbox
 ///     32    8 base               segment: first sequence number; tombstones: generation
 ///     40    4 max record size    largest frame body, in bytes
@@ -40,17 +41,21 @@ package struct FileHeader: Equatable, Sendable {
 
     package static let size = 64
     /// The version this build writes into the files it creates (FORMAT.md §9).
-    static let currentVersion: UInt16 = 6
+    static let currentVersion: UInt16 = 8
     /// The versions this build reads: 1; 2 (expired tombstones, frame kind 8); 3 (segment seals, frame
     /// kind 10); 4 (write tags in frame flags); 5 (routes in tombstone files, frame kinds 11 to 13); 6
     /// (lanes: frame kind 14 in segments, lanes in dead letters, a lane filter in seals).
-    /// 7 (encryption at rest: header flag bit 0; only encrypted files are version 7).
-    static let readableVersions: ClosedRange<UInt16> = 1...7
+    /// 7 (encryption at rest: header flag bit 0; only encrypted files are version 7); 8 (the commit's clock
+    /// in message frames, schema versions in records; plain or encrypted).
+    static let readableVersions: ClosedRange<UInt16> = 1...8
     /// The first version whose segments may hold lanes (frame kind 14) and whose seals carry a lane filter.
     static let lanesVersion: UInt16 = 6
     /// The version of an encrypted file (FORMAT.md §10): laid out as version 6, with header flag bit 0 set
     /// and envelopes in its message and dead-letter frames. A plain file stays version 6.
     package static let encryptedVersion: UInt16 = 7
+    /// The first version whose message frames begin with the commit's clock and whose records may carry a
+    /// schema version (FORMAT.md §4, §4c); its files are plain or encrypted (flag bit 0).
+    package static let clockVersion: UInt16 = 8
 
     package var kind: Kind
     /// The file's format version (new files get ``currentVersion``).
@@ -62,10 +67,11 @@ package struct FileHeader: Equatable, Sendable {
     /// Header flag bit 0 (version 7): the file's message and dead-letter frames hold envelopes.
     package var encrypted = false
 
-    /// This header made the header of an encrypted file (version 7, flag bit 0).
+    /// This header made the header of an encrypted file (flag bit 0): of version 7 when it was of an older
+    /// one (the layout of version 6 in envelopes), else of its own version.
     func encrypting() -> FileHeader {
         var h = self
-        h.version = Self.encryptedVersion
+        h.version = max(version, Self.encryptedVersion)
         h.encrypted = true
         return h
     }
@@ -116,7 +122,7 @@ package struct FileHeader: Equatable, Sendable {
         guard crcOK else { throw DecodeError("header checksum mismatch", at: 60) }
         guard headerLength == UInt16(size) else { throw DecodeError("header length \(headerLength), expected \(size)", at: 10) }
         guard flags == 0 || (version >= encryptedVersion && flags == 1) else { throw DecodeError("unknown header flags \(flags)", at: 12) }
-        guard version < encryptedVersion || flags == 1 else { throw DecodeError("a version-\(version) file without the encryption flag", at: 12) }
+        guard version != encryptedVersion || flags == 1 else { throw DecodeError("a version-\(version) file without the encryption flag", at: 12) }
         let id = OutboxID(bytes: Array(try r.bytes(16, "outbox id")))
         let base = try r.u64("base")
         let maxRecordSize = try r.u32("max record size")

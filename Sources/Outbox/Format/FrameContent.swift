@@ -30,19 +30,21 @@ enum FrameContent {
 
     /// Why a frame body of a `file` kind file whose checksum matched does not decode, or nil when it does.
     /// A file's `version` says whether dead letters may name their lane (version 6 on).
-    /// In an encrypted file (version 7) the records are in an envelope (FORMAT.md §10): only its structure
-    /// is checked here (a lane summary, an envelope's length and cipher); its content is authenticated
-    /// when it is decrypted.
-    static func problem(_ h: FrameHeader, _ body: [UInt8], in file: FileHeader.Kind, version: UInt16, maxBody: UInt32) -> String? {
-        if version >= FileHeader.encryptedVersion, [.messages, .laneMessages, .deadLetter].contains(h.kind) {
+    /// In an `encrypted` file (header flag bit 0) the records are in an envelope (FORMAT.md §10): only its
+    /// structure is checked here (a lane summary, an envelope's length and cipher); its content is
+    /// authenticated when it is decrypted. From version 8 on a message frame's records follow the
+    /// commit's clock (§4c).
+    static func problem(_ h: FrameHeader, _ body: [UInt8], in file: FileHeader.Kind, version: UInt16, encrypted: Bool, maxBody: UInt32) -> String? {
+        if encrypted, [.messages, .laneMessages, .deadLetter].contains(h.kind) {
             return envelopeProblem(h, body)
         }
+        let stamped = version >= FileHeader.clockVersion
         do {
             switch h.kind {
             case .messages:
-                _ = try MessageCodec.decode(body, count: Int(h.count), maxBody: Int(maxBody))
+                _ = try MessageCodec.decode(body, count: Int(h.count), maxBody: Int(maxBody), stamped: stamped)
             case .laneMessages:
-                try LaneSummary.decodeFrame(body, count: Int(h.count), maxBody: Int(maxBody)) { _, _, _ in }
+                try LaneSummary.decodeFrame(body, count: Int(h.count), maxBody: Int(maxBody), stamped: stamped) { _, _, _ in }
             case .deadLetter:
                 guard h.count == 1 else { return "a dead letter frame holds \(h.count) records" }
                 _ = try MessageCodec.decode(body, count: 1, maxBody: Int(maxBody), lanes: version >= FileHeader.lanesVersion ? .names : .none)

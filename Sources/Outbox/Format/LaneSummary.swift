@@ -53,14 +53,15 @@ package struct LaneSummary: Equatable, Sendable {
 
     /// Decodes the records of a kind-14 body, handing each to `each` as ``MessageCodec`` does, and checks
     /// that the summary names exactly their lanes in the order of their first record.
-    package static func decodeFrame(_ body: [UInt8], count: Int, maxBody: Int,
+    /// `stamped`: the records follow the commit's clock (a version-8 segment, FORMAT.md §4c).
+    package static func decodeFrame(_ body: [UInt8], count: Int, maxBody: Int, stamped: Bool,
                                     each: (Int, consuming OutboxMessage, Bool) -> Void) throws(DecodeError) {
         let summary = try decode(body)
         // The index of the next lane not seen yet: records name the lanes in order of first use.
         var seen = 0
         var outOfOrder: Int?
         try MessageCodec.decode(body, count: count, maxBody: maxBody, from: summary.recordsStart,
-                                lanes: .table(summary.lanes.map { OutboxLane($0) })) { i, m, compressed in
+                                lanes: .table(summary.lanes.map { OutboxLane($0) }), stamped: stamped) { i, m, compressed in
             let lane = m.lane.name
             if seen < summary.lanes.count, lane == summary.lanes[seen] {
                 seen += 1

@@ -17,7 +17,7 @@ struct LogFile {
         let scanner = FrameScanner(
             file: file, identity: FileIdentity(outboxID: header.outboxID, base: header.base), maxBody: maxBody, version: header.version,
             kinds: FrameContent.kinds(in: kind, version: header.version), size: size,
-            validate: { h, body in validateBodies ? FrameContent.problem(h, body, in: kind, version: header.version, maxBody: maxBody) : nil })
+            validate: { h, body in validateBodies ? FrameContent.problem(h, body, in: kind, version: header.version, encrypted: header.encrypted, maxBody: maxBody) : nil })
         return LogFile(file: file, header: header, scanner: scanner)
     }
 

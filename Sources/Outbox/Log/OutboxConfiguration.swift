@@ -38,6 +38,14 @@ public struct OutboxConfiguration: Sendable {
     /// (``OutboxError/Code/missingKey``), so that an append without its key never writes in clear.
     public var keys: OutboxKeys?
 
+    /// How typed events (``OutboxEvent``) appended to this outbox become payloads. Default: JSON
+    /// (``JSONEventCoder``).
+    public var eventCoder: any OutboxEventCoder = JSONEventCoder()
+
+    /// Where commits read the time (FORMAT.md §4c): the wall clock, the boot's id and the time since
+    /// boot. Default: the machine's (``OutboxClock/system``).
+    public var clock: OutboxClock = .system
+
     /// The system-call seam (tests replace it to inject faults or record operations).
     package var systemCalls: any SystemCalls = LinuxSystemCalls()
 

@@ -73,8 +73,9 @@ enum RawFileWalk {
         }
         let maxBody = (try? header.get().maxRecordSize) ?? OutboxConfiguration.maxRecordSizeLimit
         let version = (try? header.get().version) ?? FileHeader.currentVersion
+        let encrypted = (try? header.get().encrypted) ?? SegmentSalvage.guessedEncrypted(file)
         let scanner = FrameScanner(file: file, identity: identity, maxBody: maxBody, version: version, kinds: FrameContent.kinds(in: kind, version: version), size: size,
-                                   validate: { h, body in validateBodies ? FrameContent.problem(h, body, in: kind, version: version, maxBody: maxBody) : nil })
+                                   validate: { h, body in validateBodies ? FrameContent.problem(h, body, in: kind, version: version, encrypted: encrypted, maxBody: maxBody) : nil })
         scanner.returnsSeal = true
         try walkFrames(scanner, file: file, checkingSealFrom: kind == .segment ? (try? header.get())?.base : nil, into: &report)
         return report

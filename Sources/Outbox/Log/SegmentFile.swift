@@ -50,17 +50,21 @@ package struct SegmentFile {
         let (first, offset, name) = (frame.header.first, frame.offset, self.name)
         let body = header.encrypted ? try plainBody(of: frame) : frame.body
         var bytes = 0
+        let stamped = header.version >= FileHeader.clockVersion
         do {
+            // From version 8 the records follow the commit's clock (FORMAT.md §4c).
+            let clock = stamped ? try MessageCodec.decodeClock(body, at: Envelope.clearPrefix(frame.header.kind, body)) : nil
             let each = { (i: Int, message: consuming OutboxMessage, compressed: Bool) in
                 guard first + UInt64(i) >= from, everyLane || lanes.contains(message.lane.name) else { return }
-                let m = StoredMessage(seq: first + UInt64(i), message: message, segment: name, offset: offset, compressed: compressed)
+                let m = StoredMessage(seq: first + UInt64(i), message: message, segment: name, offset: offset, compressed: compressed,
+                                      commitClock: clock)
                 bytes += m.footprint
                 out.append(m)
             }
             if frame.header.kind == .laneMessages {
-                try LaneSummary.decodeFrame(body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize), each: each)
+                try LaneSummary.decodeFrame(body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize), stamped: stamped, each: each)
             } else {
-                try MessageCodec.decode(body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize), each: each)
+                try MessageCodec.decode(body, count: Int(frame.header.count), maxBody: Int(header.maxRecordSize), stamped: stamped, each: each)
             }
         } catch {
             throw OutboxError(.corrupt, "frame content is invalid: \(error)", path: file.path, offset: frame.offset)
@@ -73,7 +77,7 @@ package struct SegmentFile {
     /// ``OutboxError/Code/missingKey`` or ``OutboxError/Code/wrongKey`` (not damage) or, when the right
     /// key does not authenticate it, ``OutboxError/Code/corrupt``.
     package func plainBody(of frame: Frame) throws -> [UInt8] {
-        let split = frame.header.kind == .laneMessages ? (try? LaneSummary.decode(frame.body).recordsStart) ?? 0 : 0
+        let split = Envelope.clearPrefix(frame.header.kind, frame.body)
         let prefix = frame.body[..<split]
         let place = Envelope.Place(outboxID: header.outboxID, kind: .segment, base: header.base, offset: frame.offset, file: file.path)
         let records = try Envelope.open(frame.body[split...], keys: keys, place: place, header: frame.header, prefix: prefix)

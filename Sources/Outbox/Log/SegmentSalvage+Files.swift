@@ -17,15 +17,15 @@ extension SegmentSalvage {
         let identity = FileIdentity(outboxID: id, base: base)
         let maxRecordSize = own?.maxRecordSize ?? otherSegmentsMaxRecordSize(in: directory, except: name)
         let version = own?.version ?? guessedVersion(file)
+        // An encrypted dead letter is sealed again for its new offset (FORMAT.md §10), which needs the key.
+        let encrypted = own?.encrypted ?? guessedEncrypted(file)
         let scanner = FrameScanner(file: file, identity: identity, maxBody: maxRecordSize, version: version,
-                                   kinds: FrameContent.kinds(in: kind, version: version),
-                                   size: try file.size(), validate: { h, body in FrameContent.problem(h, body, in: kind, version: version, maxBody: maxRecordSize) })
+                                   kinds: FrameContent.kinds(in: kind, version: version), size: try file.size(),
+                                   validate: { h, body in FrameContent.problem(h, body, in: kind, version: version, encrypted: encrypted, maxBody: maxRecordSize) })
         // The replacement is of the current version, created whole: one write from its first frame.
         let tag = FrameHeader.writeTag(start: Int64(FileHeader.size), version: FileHeader.currentVersion)
         var frames: [[UInt8]] = []
         var offset = Int64(FileHeader.size)
-        // An encrypted dead letter is sealed again for its new offset (FORMAT.md §10), which needs the key.
-        let encrypted = own?.encrypted ?? (version >= FileHeader.encryptedVersion)
         let epoch = UInt64.random(in: 0...UInt64.max)
         func place(_ at: Int64) -> Envelope.Place { Envelope.Place(outboxID: id, kind: kind, base: base, offset: at, file: file.path) }
         try scanner.forEachValidFrame { f in
@@ -48,6 +48,13 @@ extension SegmentSalvage {
         guard let bytes = try? file.read(at: 8, count: 2), bytes.count == 2 else { return FileHeader.currentVersion }
         let version = UInt16(bytes[0]) | UInt16(bytes[1]) << 8
         return FileHeader.readableVersions.contains(version) ? version : FileHeader.currentVersion
+    }
+
+    /// Whether a file whose header is damaged was most likely encrypted: its flags field reads 1 (FORMAT.md
+    /// §2), or its version field 7.
+    static func guessedEncrypted(_ file: OutboxFile) -> Bool {
+        guard let bytes = try? file.read(at: 8, count: 8), bytes.count == 8 else { return false }
+        return bytes[4] == 1 || (bytes[0] == 7 && bytes[1] == 0)
     }
 
     /// The max record size a segment other than `except` with a valid header names, or the default.

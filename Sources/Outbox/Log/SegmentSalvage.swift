@@ -66,6 +66,7 @@ package enum SegmentSalvage {
             var guessedHeader = FileHeader(kind: .segment, outboxID: guessed, base: base, maxRecordSize: maxRecordSize,
                                            createdAtMicros: OutboxMessage.micros(Date()))
             guessedHeader.version = guessedVersion(file)
+            guessedHeader.encrypted = guessedEncrypted(file)
             header = guessedHeader
         }
         let lost = try rebuild(name, base: base, nextBase: nextBase, identity: FileIdentity(outboxID: header.outboxID, base: base),
@@ -82,7 +83,7 @@ package enum SegmentSalvage {
         let file = try directory.openFile(name, writable: false)
         let scanner = FrameScanner(file: file, identity: identity, maxBody: header.maxRecordSize, version: header.version,
                                    kinds: FrameContent.kinds(in: .segment, version: header.version), size: try file.size(),
-                                   validate: { h, body in FrameContent.problem(h, body, in: .segment, version: header.version, maxBody: header.maxRecordSize) })
+                                   validate: { h, body in FrameContent.problem(h, body, in: .segment, version: header.version, encrypted: header.encrypted, maxBody: header.maxRecordSize) })
         // The rebuilt file is created whole: one write from its first frame (FORMAT.md §3).
         let tag = FrameHeader.writeTag(start: Int64(FileHeader.size), version: header.version)
         var frames: [[UInt8]] = []

@@ -122,12 +122,12 @@ final class SegmentWriter {
             let bodyLength = request.body.count + (encrypt ? Envelope.overhead : 0)
             let frameLength = FrameHeader.size + bodyLength
             let used = active.writeOffset + Int64(buffer.count)
-            // A segment of a version before lanes cannot hold a commit with lanes: it goes to a new one
-            // (recovery made an empty old segment a current one, so this one holds frames).
-            let oldForLanes = request.kind == .laneMessages && active.version < FileHeader.lanesVersion
+            // A segment of a version before commit clocks cannot hold a commit of this build (FORMAT.md §4c): it
+            // goes to a new one (recovery made an empty old segment a current one, so this one holds frames).
+            let oldVersion = active.version < FileHeader.clockVersion
             // Likewise a plain segment cannot hold an encrypted commit, nor an encrypted one a plain commit.
             let otherEncryption = active.encrypted != encrypt
-            let rolls = active.sealed || ((oldForLanes || otherEncryption || used + Int64(frameLength) > segmentSize) && used > Int64(FileHeader.size))
+            let rolls = active.sealed || ((oldVersion || otherEncryption || used + Int64(frameLength) > segmentSize) && used > Int64(FileHeader.size))
             // A commit that would pass the budget (with the seal and the header of a new segment, if it
             // rolls) is refused, and so is every later one of this batch, so that commits are never reordered.
             let needed = Int64(buffer.count + frameLength) + (rolls ? Int64(FileHeader.size + Seal.frameSize(FileHeader.currentVersion)) : 0)

@@ -33,6 +33,7 @@ extension OutboxMessage {
         if let p = Self.textProblem(type) { return "its type \(p)" }
         if let key, let p = Self.textProblem(key) { return "its key \(p)" }
         if let p = OutboxLane.nameProblem(lane.name) { return "its lane \(lane.name.debugDescription) \(p)" }
+        if let v = schemaVersion, !(0...Int(UInt32.max)).contains(v) { return "its schema version \(v) is not within 0 ... 4294967295" }
         for h in headers {
             if let p = Self.headerNameProblem(h.name) { return "header name \(h.name.debugDescription) \(p)" }
             if let p = Self.textProblem(h.value) { return "the value of header \(h.name) \(p)" }

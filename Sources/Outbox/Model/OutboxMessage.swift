@@ -55,13 +55,18 @@ public struct OutboxMessage: Sendable, Equatable {
     /// The lane it travels by (``OutboxLane/normal`` unless set): the relay reads each lane by its own
     /// position and shares the uplink between lanes by weight; order per key holds within a lane.
     public var lane: OutboxLane
+    /// The version of the payload's schema, for a message of a typed event (``OutboxEvent/schemaVersion``),
+    /// stored with it (FORMAT.md §4) so that a reader of a later app version can upgrade it
+    /// (``StoredMessage/decode(as:using:)``). Nil: not said. 0 ... 4294967295.
+    public var schemaVersion: Int?
 
     /// A message to append. Without `id` and `createdAt`, `append` gives it a new UUIDv7 and the time of
     /// the call (see the id's lifetime above).
     public init(
         id: MessageID? = nil, type: String, key: String? = nil, headers: [Header] = [],
-        payload: [UInt8], createdAt: Date? = nil, lane: OutboxLane = .normal
+        payload: [UInt8], createdAt: Date? = nil, lane: OutboxLane = .normal, schemaVersion: Int? = nil
     ) {
+        self.schemaVersion = schemaVersion
         self.id = id ?? .unassigned
         self.type = type
         self.key = key
@@ -75,9 +80,10 @@ public struct OutboxMessage: Sendable, Equatable {
     /// initializer taking a byte array does.
     public init(
         id: MessageID? = nil, type: String, key: String? = nil, headers: [Header] = [],
-        payload: Data, createdAt: Date? = nil, lane: OutboxLane = .normal
+        payload: Data, createdAt: Date? = nil, lane: OutboxLane = .normal, schemaVersion: Int? = nil
     ) {
-        self.init(id: id, type: type, key: key, headers: headers, payload: [UInt8](payload), createdAt: createdAt, lane: lane)
+        self.init(id: id, type: type, key: key, headers: headers, payload: [UInt8](payload), createdAt: createdAt, lane: lane,
+                  schemaVersion: schemaVersion)
     }
 
     /// The payload as `Data` (for `JSONDecoder` and most decoders).

@@ -14,13 +14,17 @@ public struct StoredMessage: Sendable, Equatable {
         var offset: Int64
         var compressed: Bool
         var orderingKey: String?
+        var commitClock: ClockReading?
 
-        init(seq: UInt64, message: OutboxMessage, segment: String, offset: Int64, compressed: Bool, orderingKey: String?) {
+        init(seq: UInt64, message: OutboxMessage, segment: String, offset: Int64, compressed: Bool, orderingKey: String?,
+             commitClock: ClockReading?) {
             (self.seq, self.message, self.segment, self.offset, self.compressed, self.orderingKey) = (seq, message, segment, offset, compressed, orderingKey)
+            self.commitClock = commitClock
         }
 
         func copy() -> Storage {
-            Storage(seq: seq, message: message, segment: segment, offset: offset, compressed: compressed, orderingKey: orderingKey)
+            Storage(seq: seq, message: message, segment: segment, offset: offset, compressed: compressed, orderingKey: orderingKey,
+                    commitClock: commitClock)
         }
     }
 
@@ -65,15 +69,25 @@ public struct StoredMessage: Sendable, Equatable {
         _modify { yield &unique.orderingKey }
     }
 
+    /// The clocks when its commit was appended (FORMAT.md §4c): the wall clock, the boot and the time
+    /// since that boot, by which its age and its deadline are measured without trusting a wall clock
+    /// that may have jumped (``ClockReading/elapsed(since:)``). Nil for a message of a file written
+    /// before format version 8.
+    public var commitClock: ClockReading? {
+        get { storage.commitClock }
+        set { unique.commitClock = newValue }
+    }
+
     /// A stored message as the relay hands it to a sink (public so that sinks can be tested alone);
     /// the ordering key is the message's key.
-    public init(seq: UInt64, message: OutboxMessage, segment: String, offset: Int64, compressed: Bool) {
-        storage = Storage(seq: seq, message: message, segment: segment, offset: offset, compressed: compressed, orderingKey: message.key)
+    public init(seq: UInt64, message: OutboxMessage, segment: String, offset: Int64, compressed: Bool, commitClock: ClockReading? = nil) {
+        storage = Storage(seq: seq, message: message, segment: segment, offset: offset, compressed: compressed, orderingKey: message.key,
+                          commitClock: commitClock)
     }
 
     public static func == (a: StoredMessage, b: StoredMessage) -> Bool {
         a.storage === b.storage || (a.seq == b.seq && a.message == b.message && a.segment == b.segment && a.offset == b.offset
-                                    && a.compressed == b.compressed && a.orderingKey == b.orderingKey)
+                                    && a.compressed == b.compressed && a.orderingKey == b.orderingKey && a.commitClock == b.commitClock)
     }
 }
 

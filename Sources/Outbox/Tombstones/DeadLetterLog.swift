@@ -21,21 +21,25 @@ package enum DeadLetterLog {
     static let deadAtHeader = "outbox-dead-at"
     /// The route that gave up on the message, when the relay has several (FORMAT.md §5a).
     static let routeHeader = "outbox-dead-route"
+    /// The message's schema version (``OutboxMessage/schemaVersion``), if it has one (FORMAT.md §5a).
+    static let schemaVersionHeader = "outbox-dead-schema-version"
 
     /// Appends dead letters (creating the file on first use), durably. Only the holder of the relay lock
     /// calls this.
     static func append(_ letters: [DeadLetter], in directory: OutboxDirectory, outboxID: OutboxID, maxRecordSize: UInt32) throws {
         guard !letters.isEmpty else { return }
-        try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: true) { identity, end, tag, version in
+        try withLockedFile(directory, outboxID: outboxID, maxRecordSize: maxRecordSize, create: true) { identity, end, tag, header in
             var buffer: [UInt8] = []
-            // In an encrypted file (version 7) each record goes into an envelope (FORMAT.md §10).
-            let keys = version >= FileHeader.encryptedVersion ? try Self.keys(directory) : nil
+            let version = header.version
+            // In an encrypted file (header flag bit 0) each record goes into an envelope (FORMAT.md §10).
+            let keys = header.encrypted ? try Self.keys(directory) : nil
             let epoch = UInt64.random(in: 0...UInt64.max)
             for letter in letters {
                 var m = letter.message
                 m.headers = [.init(reasonHeader, letter.reason), .init(errorHeader, letter.lastError),
                              .init(attemptsHeader, "\(letter.attempts)"), .init(deadAtHeader, "\(letter.deadAtMicros)")]
-                    + (letter.route.map { [.init(routeHeader, $0)] } ?? []) + m.headers
+                    + (letter.route.map { [.init(routeHeader, $0)] } ?? [])
+                    + (m.schemaVersion.map { [.init(schemaVersionHeader, "\($0)")] } ?? []) + m.headers
                 // A file of version 6 on keeps the message's lane; an older one cannot (redriven as `normal`).
                 let body = try MessageCodec.encode([m], compressionThreshold: 4096, maxBody: Int(maxRecordSize) - (keys == nil ? 0 : Envelope.overhead),
                                                    lanes: version >= FileHeader.lanesVersion ? .names : .none)
@@ -93,11 +97,11 @@ package enum DeadLetterLog {
         do { file = try directory.openFile(fileName, writable: false) } catch let e as OutboxError where e.errno == ENOENT {
             return ([:], 0)
         }
-        let scanner = try scanner(for: file, outboxID: outboxID)
+        let log = try logFile(for: file, outboxID: outboxID)
         var (counts, plain) = ([OutboxKeys.ID: Int](), 0)
-        try scanner.walk(tail: .stop) { frame in
+        try log.scanner.walk(tail: .stop) { frame in
             guard frame.header.kind == .deadLetter else { return true }
-            if scanner.version < FileHeader.encryptedVersion {
+            if !log.header.encrypted {
                 plain += 1
             } else if let (_, id, _) = Envelope.peek(frame.body[...]) {
                 counts[id, default: 0] += 1
@@ -115,7 +119,8 @@ package enum DeadLetterLog {
         do { file = try directory.openFile(fileName, writable: false) } catch let e as OutboxError where e.errno == ENOENT {
             return []
         }
-        let scanner = try scanner(for: file, outboxID: outboxID)
+        let log = try logFile(for: file, outboxID: outboxID)
+        let scanner = log.scanner
         var letters: [DeadLetter] = []
         var latest: [LetterKey: Int] = [:]
         try scanner.walk(tail: .stop) { frame in
@@ -138,7 +143,7 @@ package enum DeadLetterLog {
                 default:
                     let place = Envelope.Place(outboxID: scanner.identity.outboxID, kind: .deadLetters, base: scanner.identity.base,
                                                offset: frame.offset, file: file.path)
-                    guard let letter = try decodeLetter(frame, version: scanner.version, place: place, keys: directory.keys) else { return true }
+                    guard let letter = try decodeLetter(frame, header: log.header, place: place, keys: directory.keys) else { return true }
                     latest[LetterKey(seq: letter.seq, route: letter.route)] = letters.count
                     letters.append(letter)
                 }
@@ -169,20 +174,20 @@ package enum DeadLetterLog {
         let route: String?
     }
 
-    private static func scanner(for file: OutboxFile, outboxID: OutboxID) throws -> FrameScanner {
-        try LogFile.open(file, kind: .deadLetters, base: 1, outboxID: outboxID).scanner
+    private static func logFile(for file: OutboxFile, outboxID: OutboxID) throws -> LogFile {
+        try LogFile.open(file, kind: .deadLetters, base: 1, outboxID: outboxID)
     }
 
     /// The dead letter a dead-letter frame holds, with the headers of its own taken out.
-    private static func decodeLetter(_ frame: Frame, version: UInt16, place: Envelope.Place, keys: OutboxKeys?) throws -> DeadLetter? {
-        let body = version >= FileHeader.encryptedVersion
+    private static func decodeLetter(_ frame: Frame, header: FileHeader, place: Envelope.Place, keys: OutboxKeys?) throws -> DeadLetter? {
+        let body = header.encrypted
             ? try Envelope.open(frame.body[...], keys: keys, place: place, header: frame.header, prefix: [])
             : frame.body
-        guard let d = try MessageCodec.decode(body, count: 1, maxBody: Int.max, lanes: version >= FileHeader.lanesVersion ? .names : .none).first else { return nil }
+        guard let d = try MessageCodec.decode(body, count: 1, maxBody: Int.max, lanes: header.version >= FileHeader.lanesVersion ? .names : .none).first else { return nil }
         var m = d.message
         // The record's own headers are the leading run of headers named as the five, each once, in any
         // order (FORMAT.md §5a); from the first other header (or a repeat) on, the headers are the message's.
-        let own: Set<String> = [reasonHeader, errorHeader, attemptsHeader, deadAtHeader, routeHeader]
+        let own: Set<String> = [reasonHeader, errorHeader, attemptsHeader, deadAtHeader, routeHeader, schemaVersionHeader]
         var values: [String: String] = [:]
         for h in m.headers {
             guard own.contains(h.name), values[h.name] == nil else { break }
@@ -193,6 +198,7 @@ package enum DeadLetterLog {
         let reason = values[reasonHeader] ?? "", error = values[errorHeader] ?? ""
         let attempts = Self.decimal(values[attemptsHeader]).flatMap { Int(exactly: $0) } ?? 0
         let deadAt = Self.decimal(values[deadAtHeader]).flatMap { Int64(exactly: $0) } ?? 0
+        m.schemaVersion = Self.decimal(values[schemaVersionHeader]).flatMap { $0 <= UInt64(UInt32.max) ? Int($0) : nil }
         return DeadLetter(seq: frame.header.first, message: m, reason: reason, lastError: error, attempts: attempts,
                           deadAtMicros: deadAt, redriven: false, route: values[routeHeader])
     }
@@ -207,7 +213,7 @@ package enum DeadLetterLog {
     /// at the end, fdatasyncs, and unlocks.
     private static func withLockedFile(
         _ directory: OutboxDirectory, outboxID: OutboxID, maxRecordSize: UInt32, create: Bool,
-        _ frames: (FileIdentity, Int64, UInt16, UInt16) throws -> [UInt8]
+        _ frames: (FileIdentity, Int64, UInt16, FileHeader) throws -> [UInt8]
     ) throws {
         let file: OutboxFile
         do { file = try directory.openFile(fileName, writable: true) } catch let e as OutboxError where e.errno == ENOENT {
@@ -223,10 +229,11 @@ package enum DeadLetterLog {
             throw OutboxError.failed(.flock, errno: e.code, path: file.path)
         }
         defer { try? directory.sys.flock(file.fd, LOCK_UN) }
-        let scanner = try scanner(for: file, outboxID: outboxID)
+        let log = try logFile(for: file, outboxID: outboxID)
+        let scanner = log.scanner
         let logger = Logger(label: "outbox.dead-letters")
         let end = try RecoveryPolicy.truncate(logger).walk(scanner) { _ in true }
-        if create, directory.keys != nil, scanner.version < FileHeader.encryptedVersion {
+        if create, directory.keys != nil, !log.header.encrypted {
             // Encryption was turned on after the file was made: an empty one is made an encrypted one
             // (only the relay creates it, so no other appender races); one holding letters stays plain.
             if end == Int64(FileHeader.size) {
@@ -240,7 +247,7 @@ package enum DeadLetterLog {
                            metadata: ["file": "\(file.path)"])
         }
         // One write at `end`: its frames carry its tag (FORMAT.md §3).
-        let bytes = try frames(scanner.identity, end, FrameHeader.writeTag(start: end, version: scanner.version), scanner.version)
+        let bytes = try frames(scanner.identity, end, FrameHeader.writeTag(start: end, version: scanner.version), log.header)
         try file.write(bytes, at: end)
         try file.dataSync()
     }

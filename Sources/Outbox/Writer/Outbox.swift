@@ -128,6 +128,27 @@ public final class Outbox: Sendable {
         }
     }
 
+    /// Appends a typed event (``OutboxEvent``) as one message, encoded by the outbox's
+    /// ``OutboxConfiguration/eventCoder`` with its event type and schema version; returns its sequence
+    /// number once it is durable. `key` (else the event's ``OutboxEvent/outboxKey``), `headers`, `lane` and
+    /// `id` are the message's (``OutboxMessage``). An event the coder cannot encode throws
+    /// ``OutboxError/Code/eventEncoding`` and nothing is appended.
+    @discardableResult
+    public func append<Event: OutboxEvent>(_ event: Event, key: String? = nil, headers: [OutboxMessage.Header] = [],
+                                           lane: OutboxLane = .normal, id: MessageID? = nil) async throws -> UInt64 {
+        try await append(OutboxMessage(event, key: key, headers: headers, id: id, lane: lane, coder: configuration.eventCoder))
+    }
+
+    /// Appends typed events as one atomic commit (each with its own ``OutboxEvent/outboxKey``, and
+    /// `headers` and `lane`); returns their sequence numbers once durable. If one cannot be encoded,
+    /// nothing is appended (``OutboxError/Code/eventEncoding``).
+    @discardableResult
+    public func append<Event: OutboxEvent>(contentsOf events: [Event], headers: [OutboxMessage.Header] = [],
+                                           lane: OutboxLane = .normal) async throws -> ClosedRange<UInt64> {
+        let coder = configuration.eventCoder
+        return try await append(contentsOf: events.map { try OutboxMessage($0, headers: headers, lane: lane, coder: coder) })
+    }
+
     /// Appends one message from synchronous code, blocking the calling thread until it is durable.
     @discardableResult
     public func appendBlocking(_ message: OutboxMessage) throws -> UInt64 {
@@ -152,8 +173,10 @@ public final class Outbox: Sendable {
     /// (FORMAT.md §4b); at most 255 lanes in one commit.
     private func encode(_ messages: [OutboxMessage]) throws -> Commit {
         var messages = messages
-        let now = Date()
-        let micros = OutboxMessage.micros(now)
+        // One reading for the commit's clock (FORMAT.md §4c) and the creation time of its messages.
+        let clock = configuration.clock.now()
+        let now = clock.wall
+        let micros = clock.wallMicros
         var callerIDs = 0
         for i in messages.indices {
             if messages[i].id.isAssigned { callerIDs += 1 }
@@ -177,14 +200,14 @@ public final class Outbox: Sendable {
         let encrypted = configuration.keys != nil
         let envelope = encrypted ? Envelope.overhead : 0
         guard messages.contains(where: { $0.lane != .normal }) else {
-            let body = try MessageCodec.encode(messages, compressionThreshold: threshold, maxBody: maxRecordSize - envelope)
+            let body = try MessageCodec.encode(messages, compressionThreshold: threshold, maxBody: maxRecordSize - envelope, clock: clock)
             return Commit(body: body, crc: encrypted ? 0 : CRC32.of(body), kind: .messages, lanes: LaneSummary.normalBit)
         }
         let lanes = LaneSummary.lanes(of: messages)
         guard lanes.count <= 255 else { throw OutboxError(.invalidArgument, "a commit spans \(lanes.count) lanes, more than 255", path: path) }
         let summary = LaneSummary.encode(lanes)
         let body = try MessageCodec.encode(messages, compressionThreshold: threshold, maxBody: maxRecordSize - envelope,
-                                           lanes: .table(lanes.map { OutboxLane($0) }), prefix: summary)
+                                           lanes: .table(lanes.map { OutboxLane($0) }), prefix: summary, clock: clock)
         return Commit(body: body, crc: encrypted ? 0 : CRC32.of(body), kind: .laneMessages, lanes: LaneSummary.filter(kind: .laneMessages, body: body),
                       prefixLength: summary.count)
     }
