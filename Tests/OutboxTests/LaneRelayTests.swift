@@ -105,7 +105,7 @@ struct LaneRelayTests {
                 if let last = lastSeq[key], last > m.seq { orderHolds = false }
                 lastSeq[key] = m.seq
             }
-            _ = queue.apply(batch.map { _ in .published }, to: batch, now: .now, wallClock: Date())
+            _ = queue.apply(batch.map { _ in .published }, to: batch, now: .now, clock: OutboxClock.system.now())
             if lane == .bulk { atRoundEnd = bytes }
             batches += 1
             if queue.laneHeld.contains(where: { $0.count == 0 }) { break }
@@ -178,7 +178,7 @@ struct LaneRelayTests {
             let isLive = batch.lane >= queue.lanes.count
             #expect(batch.allSatisfy { ($0.orderingKey == nil) == isLive }, "one class per batch")
             if isLive { live += batch.bytes } else { backlog += batch.bytes }
-            _ = queue.apply(batch.map { _ in .published }, to: batch, now: .now, wallClock: Date())
+            _ = queue.apply(batch.map { _ in .published }, to: batch, now: .now, clock: OutboxClock.system.now())
             batches += 1
         }
         let share = Double(live) / Double(live + backlog)
@@ -188,7 +188,7 @@ struct LaneRelayTests {
         while true {
             let batch = queue.nextBatch(now: .now)
             guard !batch.isEmpty else { break }
-            _ = queue.apply(batch.map { _ in .published }, to: batch, now: .now, wallClock: Date())
+            _ = queue.apply(batch.map { _ in .published }, to: batch, now: .now, clock: OutboxClock.system.now())
         }
         #expect(queue.count == 0)
     }

@@ -213,7 +213,7 @@ struct OutageTests {
         for _ in 0..<5 {
             let batch = queue.nextBatch(now: .now)
             #expect(batch.map(\.seq) == [1, 2], "retried at once, with no backoff of its own")
-            let result = queue.apply(batch.map { _ in .unavailable("down") }, to: batch, now: .now, wallClock: Date())
+            let result = queue.apply(batch.map { _ in .unavailable("down") }, to: batch, now: .now, clock: OutboxClock.system.now())
             #expect(result.dead.isEmpty && result.failures == 0 && result.unavailable == "down")
         }
         #expect(queue.count == 2)

@@ -287,7 +287,7 @@ struct RelayTests {
         queue.add(messages)
         #expect(queue.heldBytes == messages.reduce(0) { $0 + RelayQueue.footprint($1) })
         let batch = queue.nextBatch(now: .now)
-        _ = queue.apply(batch.map { $0.seq == 2 ? .failed("x") : .published }, to: batch, now: .now, wallClock: Date())
+        _ = queue.apply(batch.map { $0.seq == 2 ? .failed("x") : .published }, to: batch, now: .now, clock: OutboxClock.system.now())
         #expect(queue.count == 1)
         #expect(queue.heldBytes == RelayQueue.footprint(messages[1]))
     }
@@ -313,14 +313,14 @@ struct RelayTests {
         let third = queue.nextBatch(now: now)
         #expect(third.map(\.seq) == [5, 7])
         #expect(queue.nextBatch(now: now).isEmpty, "everything held is in flight")
-        _ = queue.apply([.published, .failed("x")], to: first, now: now, wallClock: Date())
+        _ = queue.apply([.published, .failed("x")], to: first, now: now, clock: OutboxClock.system.now())
         #expect(queue.nextBatch(now: now).isEmpty, "a's head (2) waits for its retry, and 6 behind it")
-        _ = queue.apply([.published, .failed("x")], to: second, now: now, wallClock: Date())
-        _ = queue.apply([.published, .published], to: third, now: now, wallClock: Date())
+        _ = queue.apply([.published, .failed("x")], to: second, now: now, clock: OutboxClock.system.now())
+        _ = queue.apply([.published, .published], to: third, now: now, clock: OutboxClock.system.now())
         #expect(queue.count == 3 && queue.nextRetry != nil)
         let later = queue.nextBatch(now: now + .seconds(3600))
         #expect(later.map(\.seq) == [2, 4], "both retries due; 6 waits for 2 (batch of 2)")
-        _ = queue.apply([.published, .published], to: later, now: now + .seconds(3600), wallClock: Date())
+        _ = queue.apply([.published, .published], to: later, now: now + .seconds(3600), clock: OutboxClock.system.now())
         #expect(queue.nextBatch(now: now + .seconds(3600)).map(\.seq) == [6])
     }
 
@@ -377,7 +377,7 @@ struct RelayTests {
                         default: outcomes.append(.published)
                         }
                     }
-                    let result = queue.apply(outcomes, to: batch, now: now, wallClock: Date())
+                    let result = queue.apply(outcomes, to: batch, now: now, clock: OutboxClock.system.now())
                     if (result.unavailable != nil) != down { problems.append("round \(rounds): the batch does not report the outage as it was") }
                     if result.dead.contains(where: { $0.reason == "gave up after 0 attempts" }) { problems.append("round \(rounds): dead after 0 attempts") }
                     for seq in result.published + result.dead.map(\.seq) {

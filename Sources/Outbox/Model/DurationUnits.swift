@@ -6,6 +6,8 @@ package extension Duration {
     var milliseconds: Double { seconds * 1000 }
     /// In whole milliseconds.
     var wholeMilliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+    /// In whole microseconds.
+    var wholeMicroseconds: Int64 { components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000 }
     /// In whole nanoseconds.
     var wholeNanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
 }

@@ -92,6 +92,15 @@ public struct StoredMessage: Sendable, Equatable {
 }
 
 extension StoredMessage {
+    /// How long ago, at `now`, the message was committed, in microseconds: measured from its commit's
+    /// clock by ``ClockReading/elapsed(since:)`` (so a jump of the wall clock does not change it); for a
+    /// message of a file without commit clocks (older than format version 8), from its creation time by
+    /// the wall clock.
+    public func ageMicros(at now: ClockReading) -> Int64 {
+        guard let commitClock else { return now.wallMicros &- message.createdAtMicros }
+        return now.elapsed(since: commitClock)
+    }
+
     /// About how many bytes publishing the message puts on the wire, for an uplink cap: its payload, type,
     /// key and headers (4 bytes of framing each), the relay's own headers (id, sequence number, type and
     /// key: 96 bytes; the lane's header when it is not `normal`) and `framing`, the sink's protocol overhead

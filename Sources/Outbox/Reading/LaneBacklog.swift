@@ -3,7 +3,7 @@ import Foundation
 extension OutboxReader {
     /// What each lane has pending (messages the outbox has not finished: ``RouteBacklog``, by lane name,
     /// in the order lanes first appear), by one walk of the pending messages: `outbox stats --lanes`.
-    package func laneBacklogs(now: Date = Date()) throws -> [(lane: String, backlog: RouteBacklog)] {
+    package func laneBacklogs(now: ClockReading = OutboxClock.system.now()) throws -> [(lane: String, backlog: RouteBacklog)] {
         let finished = try tombstones().finished
         var order: [String] = []
         var out: [String: RouteBacklog] = [:]
@@ -13,7 +13,7 @@ extension OutboxReader {
             if out[lane] == nil {
                 order.append(lane)
                 var b = RouteBacklog()
-                (b.oldestSeq, b.oldestAgeSeconds) = (m.seq, max(0, now.timeIntervalSince(m.message.createdAt)))
+                (b.oldestSeq, b.oldestAgeSeconds) = (m.seq, max(0, Double(m.ageMicros(at: now)) / 1e6))
                 out[lane] = b
             }
             out[lane]!.pending += 1

@@ -83,15 +83,16 @@ public final class OutboxReader: Sendable {
     /// The names of the outbox's segment files, oldest first.
     public func segmentNames() throws -> [String] { try FileNames.list(directory).segments.map(\.name) }
 
-    /// Counts and ages (see ``OutboxStats``).
-    public func stats(now: Date = Date()) throws -> OutboxStats {
+    /// Counts and ages (see ``OutboxStats``), ages measured at `now` from each message's commit clock
+    /// (``StoredMessage/ageMicros(at:)``).
+    public func stats(now: ClockReading = OutboxClock.system.now()) throws -> OutboxStats {
         try stats(now: now, lastSeq: nil)
     }
 
     /// ``stats(now:)``; with `perRoute`, each route of a running relay of several routes also gets what
     /// it has pending (``OutboxStats/Route/pending``, its oldest): one walk of the pending messages; with
     /// `perLane`, each lane too (``OutboxStats/lanes``: another walk).
-    public func stats(now: Date = Date(), perRoute: Bool, perLane: Bool = false) throws -> OutboxStats {
+    public func stats(now: ClockReading = OutboxClock.system.now(), perRoute: Bool, perLane: Bool = false) throws -> OutboxStats {
         var s = try stats(now: now, lastSeq: nil)
         if perLane {
             s.lanes = try laneBacklogs(now: now).map {
@@ -111,7 +112,7 @@ public final class OutboxReader: Sendable {
 
     /// ``stats(now:)``, where a caller that knows the last committed number (a relay: the writer's
     /// durable mark, and what it read) spares the walk of the active segment that finds it otherwise.
-    package func stats(now: Date = Date(), lastSeq known: UInt64?) throws -> OutboxStats {
+    package func stats(now: ClockReading = OutboxClock.system.now(), lastSeq known: UInt64?) throws -> OutboxStats {
         let listing = try FileNames.list(directory)
         var s = OutboxStats()
         s.segments = listing.segments.count
@@ -156,11 +157,11 @@ public final class OutboxReader: Sendable {
             let oldest = tombstones.finished.firstMissing(from: first.base)
             if oldest <= lastSeq, let m = try messages(from: oldest, limit: 1).first {
                 s.oldestPendingSeq = m.seq
-                s.oldestPendingAgeSeconds = max(0, now.timeIntervalSince(m.message.createdAt))
+                s.oldestPendingAgeSeconds = max(0, Double(m.ageMicros(at: now)) / 1e6)
             }
         }
         s.uplink = UplinkSpendFile.all(in: directory).map { f in
-            let bounds = f.budget.bounds(of: now)
+            let bounds = f.budget.bounds(of: now.wall)
             let current = OutboxMessage.micros(bounds.start) == f.periodStartMicros
             return OutboxStats.Uplink(route: f.route, budgetBytes: Int64(f.budget.bytes), period: f.budget.period.rawValue,
                                       spentBytes: current ? f.spentBytes : 0, resetsMicros: OutboxMessage.micros(bounds.end))

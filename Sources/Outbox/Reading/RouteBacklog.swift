@@ -14,7 +14,7 @@ extension OutboxReader {
     /// Each route's backlog, by one walk of the messages the outbox has not finished. With `oldestOnly`
     /// the walk stops once every route's oldest pending message is found (`pending` then counts only up
     /// to it).
-    package func routeBacklogs(_ routes: [(name: String, match: RouteMatch)], now: Date = Date(),
+    package func routeBacklogs(_ routes: [(name: String, match: RouteMatch)], now: ClockReading = OutboxClock.system.now(),
                                oldestOnly: Bool = false) throws -> [String: RouteBacklog] {
         guard !routes.isEmpty else { return [:] }
         let tombstones = try self.tombstones()
@@ -29,7 +29,7 @@ extension OutboxReader {
                 out[i].pending += 1
                 if out[i].oldestSeq == nil {
                     out[i].oldestSeq = m.seq
-                    out[i].oldestAgeSeconds = max(0, now.timeIntervalSince(m.message.createdAt))
+                    out[i].oldestAgeSeconds = max(0, Double(m.ageMicros(at: now)) / 1e6)
                     found += 1
                 }
             }
@@ -42,7 +42,7 @@ extension OutboxReader {
 extension OutboxReader {
     /// For a running relay of several routes: each route whose sink is unreachable, with how long ago
     /// its oldest pending message was created (nil: it has none pending). Nil without such a relay.
-    package func unreachableRoutes(now: Date = Date()) throws -> [(name: String, oldestAgeSeconds: Double?)]? {
+    package func unreachableRoutes(now: ClockReading = OutboxClock.system.now()) throws -> [(name: String, oldestAgeSeconds: Double?)]? {
         guard let status = RelayStatusFile.read(in: directory, holder: FileLock.holder(FileLock.relayLockName, in: directory)),
               !status.routes.isEmpty else { return nil }
         let down = status.routes.filter { !$0.sinkReachable }

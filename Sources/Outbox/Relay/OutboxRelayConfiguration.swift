@@ -78,6 +78,10 @@ public struct OutboxRelayConfiguration: Sendable {
     /// Wait, as a standby, while the path is not an outbox yet (missing, or holding no segment), instead
     /// of failing with ``OutboxError/Code/notAnOutbox``. Default false: a typo is an error, at once.
     public var waitForOutbox = false
+    /// Where the relay reads the time (FORMAT.md §4c): deadlines and ages are measured from each commit's
+    /// clock by the time since boot, so a jump of the wall clock neither expires a message early nor keeps
+    /// it past its time. Default: the machine's (``OutboxClock/system``).
+    public var clock: OutboxClock = .system
     /// The header holding an optional per-message deliver-by deadline (RFC 3339, or Unix seconds): past
     /// it, a message is never published and is tombstoned as expired (``OutboxMessage/expiresAt``).
     public static let deliverByHeader = OutboxMessage.deliverByHeader

@@ -6,9 +6,9 @@ extension RelayQueue {
     /// were. An ``PublishOutcome/unavailable(_:)`` outcome counts nothing and sets no backoff: the
     /// message stays as it was, and ``Result/unavailable`` tells the relay to pause the sink.
     /// `batch` must be what ``nextBatch(now:)`` returned (ordering keys as set by ``add(_:)``).
-    mutating func apply(_ outcomes: [PublishOutcome], to batch: Batch, now: ContinuousClock.Instant, wallClock: Date) -> Result {
+    mutating func apply(_ outcomes: [PublishOutcome], to batch: Batch, now: ContinuousClock.Instant, clock: ClockReading) -> Result {
         if outcomes.allSatisfy({ $0 == .published }) { return applyAllPublished(batch, now: now) }
-        var pass = OutcomePass(wallClock: wallClock, now: now)
+        var pass = OutcomePass(clock: clock, now: now)
         pass.result.published.reserveCapacity(batch.count)
         for (n, outcome) in outcomes.enumerated() {
             let (seq, s) = (batch.messages[n].seq, batch.slots[n])
@@ -27,9 +27,9 @@ extension RelayQueue {
         return pass.result
     }
 
-    /// One pass of ``apply(_:to:now:wallClock:)`` over a batch with failures.
+    /// One pass of ``apply(_:to:now:clock:)`` over a batch with failures.
     struct OutcomePass {
-        let wallClock: Date
+        let clock: ClockReading
         let now: ContinuousClock.Instant
         var result = Result()
         var failedKeys = Set<Int32>()
@@ -72,7 +72,7 @@ extension RelayQueue {
             pass.failedKeys.insert(s)
             let e = slots[k].entries[i]
             leave(s, at: i, pass: &pass)
-            pass.result.dead.append(deadLetter(e, reason: "rejected by the sink", error: error, attempts: e.attempts + 1, at: pass.wallClock))
+            pass.result.dead.append(deadLetter(e, reason: "rejected by the sink", error: error, attempts: e.attempts + 1, at: pass.clock))
             return true
         case .unavailable(let error):
             pass.failedKeys.insert(s)
@@ -85,15 +85,15 @@ extension RelayQueue {
             slots[k].entries[i].attempts += 1
             slots[k].entries[i].lastError = error
             let e = slots[k].entries[i]
-            if let deadline = e.deadline, pass.wallClock >= deadline {
+            if let deadline = e.deadline, deadline.passed(at: pass.clock) {
                 leave(s, at: i, pass: &pass)
-                pass.result.expired.append(deadLetter(e, reason: "deliver-by deadline passed", error: error, attempts: e.attempts, at: pass.wallClock))
+                pass.result.expired.append(deadLetter(e, reason: "deliver-by deadline passed", error: error, attempts: e.attempts, at: pass.clock))
                 return true
             }
             if e.attempts >= configuration.maxAttempts {
                 leave(s, at: i, pass: &pass)
                 pass.result.dead.append(deadLetter(e, reason: "gave up after \(e.attempts) attempts", error: error,
-                                                   attempts: e.attempts, at: pass.wallClock))
+                                                   attempts: e.attempts, at: pass.clock))
                 return true
             }
             let wait = configuration.backoff(afterAttempt: e.attempts, random: Double.random(in: 0...1, using: &random))

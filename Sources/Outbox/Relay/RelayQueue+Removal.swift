@@ -44,17 +44,17 @@ extension RelayQueue {
     /// Takes the messages of `batch` (what ``nextBatch(now:)`` returned) whose deliver-by deadline has
     /// passed out of the queue: they must not be published. Costs a look at the batch, not at everything
     /// held.
-    mutating func takeExpired(in batch: Batch, wallClock: Date) -> [DeadLetter] {
+    mutating func takeExpired(in batch: Batch, now clock: ClockReading) -> [DeadLetter] {
         var expired: [DeadLetter] = []
         var emptied: [Int32] = []
         for (m, s) in zip(batch.messages, batch.slots) {
             let k = Int(s)
-            if let i = slots[k].index(of: m.seq), let deadline = slots[k].entries[i].deadline, wallClock >= deadline {
+            if let i = slots[k].index(of: m.seq), let deadline = slots[k].entries[i].deadline, deadline.passed(at: clock) {
                 let e = slots[k].remove(at: i)
                 held.remove(m.seq)
                 released(lane: slots[k].lane, count: 1, bytes: e.bytes)
                 expired.append(deadLetter(e, reason: "deliver-by deadline passed", error: e.lastError.isEmpty ? "not published in time" : e.lastError,
-                                          attempts: e.attempts, at: wallClock))
+                                          attempts: e.attempts, at: clock))
                 if slots[k].inFlight == 0 { emptied.append(s) }
             }
         }
@@ -66,21 +66,24 @@ extension RelayQueue {
 
     /// Takes out every held message whose deliver-by deadline has passed (to be tombstoned as expired).
     /// While the sink is unavailable nothing is published and nothing fails, but deadlines still apply.
-    mutating func expire(wallClock: Date) -> [DeadLetter] {
-        takeAll { e in e.deadline.map { wallClock >= $0 } ?? false }.map { e in
+    mutating func expire(now clock: ClockReading) -> [DeadLetter] {
+        takeAll { e in e.deadline?.passed(at: clock) ?? false }.map { e in
             deadLetter(e, reason: "deliver-by deadline passed", error: e.lastError.isEmpty ? "the sink was unavailable" : e.lastError,
-                       attempts: e.attempts, at: wallClock)
+                       attempts: e.attempts, at: clock)
         }.sorted { $0.seq < $1.seq }
     }
 
-    func deadLetter(_ e: Entry, reason: String, error: String, attempts: Int, at: Date) -> DeadLetter {
+    func deadLetter(_ e: Entry, reason: String, error: String, attempts: Int, at clock: ClockReading) -> DeadLetter {
         DeadLetter(seq: e.message.seq, message: e.message.message, reason: reason, lastError: error, attempts: attempts,
-                   deadAtMicros: OutboxMessage.micros(at), redriven: false)
+                   deadAtMicros: clock.wallMicros, redriven: false)
     }
 
     /// The message's deliver-by deadline: its own (``OutboxMessage/expiresAt``), or its creation time
-    /// plus ``OutboxRelayConfiguration/defaultTimeToLive``, if either.
-    func deadline(of m: OutboxMessage) -> Date? {
-        m.expiresAt ?? configuration.defaultTimeToLive.map { m.createdAt.addingTimeInterval(Double($0.wholeMilliseconds) / 1000) }
+    /// plus ``OutboxRelayConfiguration/defaultTimeToLive``, if either; a span from its commit when it has a
+    /// commit clock (FORMAT.md §4c).
+    func deadline(of m: StoredMessage) -> MessageDeadline? {
+        let wall = m.message.expiresAt.map(OutboxMessage.micros)
+            ?? configuration.defaultTimeToLive.map { m.message.createdAtMicros &+ $0.wholeMicroseconds }
+        return wall.map { MessageDeadline(wallMicros: $0, commit: m.commitClock) }
     }
 }

@@ -21,7 +21,7 @@ struct RelayQueue {
         var notBefore: ContinuousClock.Instant?
         var lastError = ""
         /// The message's deliver-by deadline (header ``OutboxRelayConfiguration/deliverByHeader``), read once.
-        var deadline: Date?
+        var deadline: MessageDeadline?
         /// The message's ``StoredMessage/footprint``, counted once.
         var bytes: Int
     }
@@ -137,7 +137,7 @@ struct RelayQueue {
             let s = slot(for: QueueKey(m, lane: lane), lane: lane)
             let i = Int(s)
             let headBefore = slots[i].headSeq
-            slots[i].insert(Entry(message: m, deadline: deadline(of: m.message), bytes: bytes), from: slots[i].head + slots[i].inFlight)
+            slots[i].insert(Entry(message: m, deadline: deadline(of: m), bytes: bytes), from: slots[i].head + slots[i].inFlight)
             if slots[i].inFlight == 0, let head = slots[i].headSeq, head != headBefore, slots[i].headNotBefore == nil {
                 ready[lane].push(ReadyItem(seq: head, slot: s))
             }
@@ -150,7 +150,7 @@ struct RelayQueue {
 
     /// Up to `batchSize` ready messages (and about `maxBatchBytes`) in sequence order: a prefix of every key whose head is ready and
     /// that is not in flight (a k-way merge over the schedule, so the cost grows with the batch, not with
-    /// what is held). The batch's keys are in flight until ``apply(_:to:now:wallClock:)``: none of their
+    /// what is held). The batch's keys are in flight until ``apply(_:to:now:clock:)``: none of their
     /// later messages goes out before the sink's outcome for these is known.
     /// With `wire` (an uplink cap or budget), the batch also keeps to `wire.limit` bytes on the wire
     /// (``StoredMessage/wireBytes(framing:)``): one message is always taken, unless `strict`; then a first

@@ -62,7 +62,7 @@ final class RoutePipeline: @unchecked Sendable {
             if outages.isHolding {
                 if outages.takeProbeDue() {
                     // Deadlines still apply while nothing can be published.
-                    try await ledger.retire(queue.expire(wallClock: Date()))
+                    try await ledger.retire(queue.expire(now: env.configuration.clock.now()))
                     await outages.probeNow()
                 }
                 await outages.remind(queued: queue.count)
@@ -95,7 +95,7 @@ final class RoutePipeline: @unchecked Sendable {
                 continue
             }
             // A message past its deadline is never published.
-            let expired = queue.takeExpired(in: batch, wallClock: Date())
+            let expired = queue.takeExpired(in: batch, now: env.configuration.clock.now())
             if !expired.isEmpty {
                 try await ledger.retire(expired)
                 batch.remove(Set(expired.map(\.seq)))
@@ -134,7 +134,9 @@ final class RoutePipeline: @unchecked Sendable {
     /// flight in the queue: nothing of theirs goes out before this batch's outcome).
     private func publish(_ batch: RelayQueue.Batch) async throws {
         let (messages, leaving, publisher) = (batch.messages, (lane: batch.lane, count: batch.count, bytes: batch.bytes), publisher)
-        let marked = env.configuration.live.map { Self.markingDelays(messages, within: $0.within, now: Date()) } ?? messages
+        let now = env.configuration.clock.now()
+        let timed = PublishedTimes.correcting(messages, now: now)
+        let marked = env.configuration.live.map { Self.markingDelays(timed, within: $0.within, now: now) } ?? timed
         async let published = publisher.publish(marked)
         if outages.reason == nil {
             try await readNew(replacing: leaving)
@@ -143,7 +145,7 @@ final class RoutePipeline: @unchecked Sendable {
             readAhead = true
         }
         let outcomes = await published
-        let result = queue.apply(outcomes, to: batch, now: clock.now, wallClock: Date())
+        let result = queue.apply(outcomes, to: batch, now: clock.now, clock: env.configuration.clock.now())
         try await ledger.bury(result.dead)
         try await ledger.retire(result.expired)
         if !result.published.isEmpty {
@@ -173,13 +175,14 @@ final class RoutePipeline: @unchecked Sendable {
 
     /// `messages` as the sink gets them with ``OutboxRelayConfiguration/live``: each one published more
     /// than `within` after it was created carries ``LiveShare/delayedByHeader`` (whole milliseconds late).
-    static func markingDelays(_ messages: [StoredMessage], within: Duration, now: Date) -> [StoredMessage] {
-        let cutoff = now.addingTimeInterval(-within.seconds)
-        guard messages.contains(where: { $0.message.createdAt < cutoff }) else { return messages }
+    static func markingDelays(_ messages: [StoredMessage], within: Duration, now: ClockReading) -> [StoredMessage] {
+        let limit = within.wholeMicroseconds
+        guard messages.contains(where: { $0.ageMicros(at: now) > limit }) else { return messages }
         return messages.map { m in
-            guard m.message.createdAt < cutoff else { return m }
+            let age = m.ageMicros(at: now)
+            guard age > limit else { return m }
             var marked = m
-            let late = Int64((now.timeIntervalSince(m.message.createdAt) * 1000).rounded(.down))
+            let late = age / 1000
             marked.message.headers.append(.init(LiveShare.delayedByHeader, "\(late)"))
             return marked
         }
@@ -244,11 +247,11 @@ final class RoutePipeline: @unchecked Sendable {
         let room = env.configuration.maxInMemory - queue.count
         guard room > 0 else { return }
         let (held, positions, lanes, match, finished) = (queue.held, readSide.positions, queue.lanes, env.match, env.finished)
-        let cutoff = Date().addingTimeInterval(-env.configuration.minimumAge.seconds)
+        let (now, minimumAge) = (env.configuration.clock.now(), env.configuration.minimumAge.wholeMicroseconds)
         let reader = reader
         let stragglers = try await env.io.run {
             try reader.pendingMessages(limit: room, tombstones: { var s = TombstoneSnapshot(); s.published = finished; return s }())
-                .filter { !held.contains($0.seq) && $0.seq < positions[lanes.lane(of: $0.message)] && $0.message.createdAt <= cutoff
+                .filter { !held.contains($0.seq) && $0.seq < positions[lanes.lane(of: $0.message)] && $0.ageMicros(at: now) >= minimumAge
                     && match.matches($0.message) }
         }
         if !stragglers.isEmpty {
