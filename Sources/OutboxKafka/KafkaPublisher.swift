@@ -7,6 +7,8 @@ import Outbox
 /// delivery reports are served on that thread too (by `rd_kafka_flush`).
 final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     let configuration: KafkaSinkConfiguration
+    /// How messages become CloudEvents, when they do.
+    private let cloudEvents: CloudEventsForm?
     private let logger: Logger
     private let reports = AcknowledgementCollector<Int>()
     /// Notified by the sink's ``ReconnectWatcher``: librdkafka reconnects by itself without telling.
@@ -26,6 +28,7 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         topics = configuration.topicTemplate
+        cloudEvents = configuration.cloudEvents.map { CloudEventsForm($0, binding: .kafka, outboxID: configuration.outboxID) }
         LibrdkafkaLog.use(logger)
     }
 
@@ -193,7 +196,14 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
     /// Enqueues one message; nil when it was accepted, otherwise its outcome.
     private func produce(_ m: StoredMessage, token: Int, on rk: OpaquePointer) -> PublishOutcome? {
         guard let headers = rd_kafka_headers_new(8) else { return .failed("Kafka: out of memory") }
-        let pairs = BrokerMetadata.headers(m, idName: "outbox-id")
+        var payload = m.message.payload
+        var pairs: [(name: String, value: String)]
+        if let cloudEvents {
+            let event = cloudEvents.render(m)
+            (pairs, payload) = (event.headers, event.payload)
+        } else {
+            pairs = BrokerMetadata.headers(m, idName: "outbox-id")
+        }
         for (name, value) in pairs {
             let bytes = Array(value.utf8)
             _ = bytes.withUnsafeBytes { rd_kafka_header_add(headers, name, -1, $0.baseAddress, $0.count) }
@@ -201,7 +211,7 @@ final class KafkaPublisher: BlockingBrokerClient, @unchecked Sendable {
         let key = m.orderingKey.map { Array($0.utf8) }
         let topic = topics.render(m)
         let error: OpaquePointer? = topic.withCString { topicName in
-            m.message.payload.withUnsafeBytes { payload in
+            payload.withUnsafeBytes { payload in
                 (key ?? []).withUnsafeBytes { keyBytes in
                     var fields = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 6)
                     fields[0].vtype = RD_KAFKA_VTYPE_TOPIC

@@ -14,6 +14,12 @@ public struct KafkaSinkConfiguration: Sendable {
     /// `{outbox}` without it is refused when the sink connects. `{host}` is this machine's host name.
     public var outboxID: OutboxID?
 
+    /// Publish each message as a CloudEvent (``CloudEventsOptions``), in binary or structured mode
+    /// (`?cloudevents=binary|structured&cloudevents-source=URI`); nil (the default) publishes the
+    /// outbox's own headers.
+    public var cloudEvents: CloudEventsOptions?
+
+
     /// How long a message may wait for the brokers' acknowledgement (all in-sync replicas) before it
     /// counts as failed and is retried by the relay (librdkafka's `message.timeout.ms`). Default 10 s.
     public var publishTimeout: Duration = .seconds(10)
@@ -32,7 +38,9 @@ public struct KafkaSinkConfiguration: Sendable {
         let spec = try SinkSpec(text, schemes: ["kafka"], form: "kafka://HOST:PORT[,HOST:PORT][?topic=T]")
         try SinkSpec.checkHostsAndPorts(spec.address, what: "the Kafka sink")
         self.init(bootstrapServers: spec.address)
-        for (name, value) in spec.options {
+        let (cloudEvents, options) = try CloudEventsOptions.parse(spec.options)
+        self.cloudEvents = cloudEvents
+        for (name, value) in options {
             if name == "topic" { topic = value } else { properties[name] = value }
         }
         try Self.check(properties)

@@ -24,6 +24,12 @@ public struct MQTTSinkConfiguration: Sendable {
     /// `{outbox}` without it is refused when the sink connects. `{host}` is this machine's host name.
     public var outboxID: OutboxID?
 
+    /// Publish each message as a CloudEvent (``CloudEventsOptions``), in binary or structured mode
+    /// (`?cloudevents=binary|structured&cloudevents-source=URI`); nil (the default) publishes the
+    /// outbox's own headers.
+    public var cloudEvents: CloudEventsOptions?
+
+
     /// 1 (at least once: published once the broker's PUBACK arrives) or 2 (exactly once between the
     /// sink and the broker: published once PUBCOMP arrives). QoS 0 has no acknowledgement, so the
     /// relay could not know a message arrived; it is refused.
@@ -63,7 +69,9 @@ public struct MQTTSinkConfiguration: Sendable {
         self.init(host: host, port: port)
         (username, password) = (credentials?.0, credentials?.1)
         var tls = TLSFiles()
-        for (name, value) in spec.options {
+        let (cloudEvents, options) = try CloudEventsOptions.parse(spec.options)
+        self.cloudEvents = cloudEvents
+        for (name, value) in options {
             switch name {
             case "topic": topic = value
             case "client-id": clientID = value
@@ -73,7 +81,7 @@ public struct MQTTSinkConfiguration: Sendable {
                 }
                 qos = q
             default:
-                guard tls.apply(name, value) else { throw SinkSpec.unknown(name, known: "topic, qos, client-id, ca, cert, key") }
+                guard tls.apply(name, value) else { throw SinkSpec.unknown(name, known: "topic, qos, client-id, ca, cert, key, " + CloudEventsOptions.optionNames) }
             }
         }
         if tls != TLSFiles() || spec.scheme == "mqtts" { self.tls = try tls.validated() }

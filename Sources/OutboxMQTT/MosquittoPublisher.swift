@@ -7,6 +7,8 @@ import Outbox
 /// a time; only ``MQTTSessionState`` is shared with the client's network thread.
 final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
     let configuration: MQTTSinkConfiguration
+    /// How messages become CloudEvents, when they do.
+    private let cloudEvents: CloudEventsForm?
     private let logger: Logger
     private let state = MQTTSessionState()
     /// Notified by the sink's ``ReconnectWatcher``: the sink makes a new connection at each probe rather
@@ -27,6 +29,7 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
         self.configuration = configuration
         self.logger = logger
         topics = configuration.topicTemplate
+        cloudEvents = configuration.cloudEvents.map { CloudEventsForm($0, binding: .mqtt, outboxID: configuration.outboxID) }
         // A connection that drops says so at once (the relay shows the outage while idle).
         state.availability = availability
     }
@@ -170,9 +173,23 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
     /// Hands one message to the client; its MQTT message id, or the outcome when it was not sent.
     private func send(_ m: StoredMessage) -> Result<Int32, PublishFailure> {
         guard let client else { return .failure(PublishFailure(.unavailable("MQTT: not connected"))) }
-        let pairs = BrokerMetadata.headers(m, idName: "outbox-id")
+        var payload = m.message.payload
+        var pairs: [(name: String, value: String)]
         var properties: OpaquePointer?
         defer { mosquitto_property_free_all(&properties) }
+        if let cloudEvents {
+            let event = cloudEvents.render(m)
+            (pairs, payload) = (event.headers, event.payload)
+            if let contentType = event.contentType {
+                if contentType.contains("\0") {
+                    return .failure(PublishFailure(.rejected("the content type holds a NUL character, which MQTT strings cannot carry")))
+                }
+                let rc = mosquitto_property_add_string(&properties, Int32(MQTT_PROP_CONTENT_TYPE.rawValue), contentType)
+                if rc != success { return .failure(PublishFailure(Self.outcome(rc: rc, "adding the content type"))) }
+            }
+        } else {
+            pairs = BrokerMetadata.headers(m, idName: "outbox-id")
+        }
         for (name, value) in pairs {
             if name.contains("\0") || value.contains("\0") {
                 return .failure(PublishFailure(.rejected("header \(name.debugDescription) holds a NUL character, which MQTT strings cannot carry")))
@@ -182,7 +199,7 @@ final class MosquittoPublisher: BlockingBrokerClient, @unchecked Sendable {
         }
         var mid: Int32 = 0
         let topic = topics.render(m)
-        let rc = m.message.payload.withUnsafeBytes { payload in
+        let rc = payload.withUnsafeBytes { payload in
             mosquitto_publish_v5(client, &mid, topic, Int32(payload.count), payload.baseAddress, Int32(configuration.qos), false, properties)
         }
         return rc == success ? .success(mid) : .failure(PublishFailure(Self.outcome(rc: rc, "publishing to \(topic)")))

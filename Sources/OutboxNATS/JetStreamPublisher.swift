@@ -7,6 +7,8 @@ import Outbox
 /// only the acknowledgement collector is shared with the client library's own threads.
 final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
     let configuration: NATSSinkConfiguration
+    /// How messages become CloudEvents, when they do.
+    private let cloudEvents: CloudEventsForm?
     private let logger: Logger
     private let collector = AcknowledgementCollector<UInt64>()
     let availability = AvailabilityObserver()
@@ -20,6 +22,7 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
 
     init(configuration: NATSSinkConfiguration, logger: Logger) {
         self.configuration = configuration
+        cloudEvents = configuration.cloudEvents.map { CloudEventsForm($0, binding: .nats, outboxID: configuration.outboxID) }
         self.logger = logger
         subjects = configuration.subjectTemplate
     }
@@ -196,12 +199,20 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
         for h in m.message.headers {
             if let problem = Self.headerProblem(h.name, h.value) { return .rejected(problem) }
         }
-        let headers = BrokerMetadata.headers(m, idName: "Nats-Msg-Id", titleCase: true)
+        var payload = m.message.payload
+        var headers: [(name: String, value: String)]
+        if let cloudEvents {
+            let event = cloudEvents.render(m)
+            headers = [("Nats-Msg-Id", m.message.id.description)] + event.headers
+            payload = event.payload
+        } else {
+            headers = BrokerMetadata.headers(m, idName: "Nats-Msg-Id", titleCase: true)
+        }
         for (_, value) in headers where value.utf8.contains(where: { $0 == 13 || $0 == 10 }) {
             return .rejected("a header value holds a line break, which NATS headers cannot carry")
         }
         var msg: OpaquePointer?
-        let created = m.message.payload.withUnsafeBufferPointer { payload in
+        let created = payload.withUnsafeBufferPointer { payload in
             natsMsg_Create(&msg, subjects.render(m), nil,
                            UnsafeRawPointer(payload.baseAddress)?.assumingMemoryBound(to: CChar.self), Int32(payload.count))
         }

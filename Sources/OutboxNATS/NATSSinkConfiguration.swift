@@ -21,6 +21,12 @@ public struct NATSSinkConfiguration: Sendable {
     /// `{outbox}` without it is refused when the sink connects. `{host}` is this machine's host name.
     public var outboxID: OutboxID?
 
+    /// Publish each message as a CloudEvent (``CloudEventsOptions``), in binary or structured mode
+    /// (`?cloudevents=binary|structured&cloudevents-source=URI`); nil (the default) publishes the
+    /// outbox's own headers.
+    public var cloudEvents: CloudEventsOptions?
+
+
     /// The JetStream stream that stores what the subjects receive. When ``createStream`` is true and no
     /// stream of this name exists, the sink creates it on connect, over the subjects ``subject`` can
     /// produce (`{type}` and `{key}` become `*`), with ``duplicateWindow``.
@@ -51,7 +57,9 @@ public struct NATSSinkConfiguration: Sendable {
         try SinkSpec.checkHostsAndPorts(spec.address, what: "the NATS sink")
         self.init(url: spec.scheme + "://" + spec.address)
         var tls = TLSFiles()
-        for (name, value) in spec.options {
+        let (cloudEvents, options) = try CloudEventsOptions.parse(spec.options)
+        self.cloudEvents = cloudEvents
+        for (name, value) in options {
             switch name {
             case "subject": subject = value
             case "stream": stream = value
@@ -61,7 +69,7 @@ public struct NATSSinkConfiguration: Sendable {
                 createStream = b
             default:
                 guard tls.apply(name, value) else {
-                    throw SinkSpec.unknown(name, known: "subject, stream, create-stream, creds, ca, cert, key")
+                    throw SinkSpec.unknown(name, known: "subject, stream, create-stream, creds, ca, cert, key, " + CloudEventsOptions.optionNames)
                 }
             }
         }

@@ -215,9 +215,11 @@ struct RelayCommand: AsyncParsableCommand {
     static func validateSink(_ spec: String) throws { _ = try SinkChoice(spec) }
 
     /// The sink of a spec; `{outbox}` in its subject or topic takes the id of the outbox at `dir` (when
-    /// there is one: without it the sink refuses to connect, naming the placeholder).
+    /// there is one: without it the sink refuses to connect, naming the placeholder), and so does the
+    /// default CloudEvents source.
     static func makeSink(_ spec: String, logger: Logger, dir: String? = nil) throws -> any OutboxSink {
-        let outbox = spec.contains("{outbox}") ? dir.flatMap { try? OpenedOutbox(path: $0).id } : nil
+        // The default CloudEvents source names the outbox too (``CloudEventsOptions/defaultSource(outboxID:)``).
+        let outbox = spec.contains("{outbox}") || spec.contains("cloudevents=") ? dir.flatMap { try? OpenedOutbox(path: $0).id } : nil
         return try SinkChoice(spec).make(logger: logger, outbox: outbox)
     }
 

@@ -92,13 +92,14 @@ public struct StoredMessage: Sendable, Equatable {
 }
 
 extension StoredMessage {
-    /// How long ago, at `now`, the message was committed, in microseconds: measured from its commit's
-    /// clock by ``ClockReading/elapsed(since:)`` (so a jump of the wall clock does not change it); for a
-    /// message of a file without commit clocks (older than format version 8), from its creation time by
-    /// the wall clock.
+    /// How long ago, at `now`, the message was created, in microseconds: the time elapsed since its
+    /// commit (``ClockReading/elapsed(since:)``, so a jump of the wall clock does not change it) plus how
+    /// much earlier than its commit its creation time is (an app may give an older one; both read by the
+    /// same wall clock at the commit). For a message of a file without commit clocks (older than format
+    /// version 8), by the wall clock alone.
     public func ageMicros(at now: ClockReading) -> Int64 {
         guard let commitClock else { return now.wallMicros &- message.createdAtMicros }
-        return now.elapsed(since: commitClock)
+        return now.elapsed(since: commitClock) &+ (commitClock.wallMicros &- message.createdAtMicros)
     }
 
     /// About how many bytes publishing the message puts on the wire, for an uplink cap: its payload, type,
