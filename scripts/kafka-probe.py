@@ -4,10 +4,11 @@ confluent-kafka client (librdkafka 2.16 from PyPI), which speaks to Tansu where 
 
   kafka-probe.py create BOOTSTRAP TOPIC [PARTITIONS]
   kafka-probe.py consume BOOTSTRAP TOPIC TIMEOUT_SECONDS
-      prints one JSON object per record (partition, offset, key, headers), from the start of every
+      prints one JSON object per record (partition, offset, key, headers, value in base64), from the start of every
       partition up to its high-water mark at the time of the call and then until the topic is quiet
       for a second; exit 1 if TIMEOUT_SECONDS passed first.
 """
+import base64
 import json
 import sys
 import time
@@ -46,7 +47,8 @@ def consume(bootstrap, topic, timeout):
         quiet_since = None
         headers = {k: v.decode() for k, v in (m.headers() or [])}
         print(json.dumps({"partition": m.partition(), "offset": m.offset(),
-                          "key": m.key().decode() if m.key() else None, "headers": headers}), flush=True)
+                          "key": m.key().decode() if m.key() else None, "headers": headers,
+                          "value": base64.b64encode(m.value() or b"").decode()}), flush=True)
         next_offset[m.partition()] = m.offset() + 1
     consumer.close()
 

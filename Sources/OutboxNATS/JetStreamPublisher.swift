@@ -203,7 +203,9 @@ final class JetStreamPublisher: ChainingBrokerClient, @unchecked Sendable {
         var headers: [(name: String, value: String)]
         if let cloudEvents {
             let event = cloudEvents.render(m)
-            headers = [("Nats-Msg-Id", m.message.id.description)] + event.headers
+            // The id steers JetStream's deduplication, the sequence number matches its acknowledgement
+            // (``jetStreamAckHandler``): both go with the event's headers.
+            headers = [("Nats-Msg-Id", m.message.id.description), ("Outbox-Seq", String(m.seq))] + event.headers
             payload = event.payload
         } else {
             headers = BrokerMetadata.headers(m, idName: "Nats-Msg-Id", titleCase: true)

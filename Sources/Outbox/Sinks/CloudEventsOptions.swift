@@ -15,7 +15,9 @@ import Foundation
 /// - **Binary** (``CloudEventsMode/binary``): the payload as it is; the attributes as the binding's
 ///   headers: `ce-` headers in NATS (values percent-encoded), `ce_` headers in Kafka (`datacontenttype` as
 ///   `content-type`), user properties named as the attributes in MQTT (`datacontenttype` as the
-///   Content Type property).
+///   Content Type property). Every user property of such an MQTT message is an attribute: a header whose
+///   name is not an extension's (1 to 20 lowercase letters and digits, such as `traceparent`) is left out
+///   of it (structured mode keeps every header).
 /// - **Structured** (``CloudEventsMode/structured``): the payload is the JSON event format, the message's
 ///   payload in `data` when its content type is JSON and it parses as JSON, else base64 in
 ///   `data_base64`; the content type `application/cloudevents+json; charset=utf-8`.
