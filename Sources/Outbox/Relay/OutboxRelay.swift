@@ -54,6 +54,9 @@ public final class OutboxRelay: Service, Sendable {
     let metrics: RelayMetrics
     /// The in-process writer's durable mark (``Outbox/durableThrough``), if the writer is in this process.
     let writerDurableThrough: (@Sendable () -> UInt64)?
+    /// The in-process writer's relays, which this one joins while it runs (the writer, run as a
+    /// `Service`, closes after they finished).
+    private let writerRelays: ActiveUsers?
 
     /// A relay for the outbox at `path`, publishing to `sink`. Nothing runs until ``run()``.
     ///
@@ -114,6 +117,7 @@ public final class OutboxRelay: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         metrics = RelayMetrics(outbox: path)
+        writerRelays = outbox?.relays
         if let outbox {
             writerDurableThrough = { @Sendable in outbox.durableThrough }
             let signals = self.signals
@@ -139,16 +143,36 @@ public final class OutboxRelay: Service, Sendable {
 
     /// Runs the relay until its task is cancelled or the service group shuts down gracefully.
     ///
+    /// A relay given its writer (`outbox:`) finishes its batch in flight before that writer, run as a
+    /// `Service`, closes: when the writer's shutdown comes first (the writer listed after the relay in
+    /// the group), the relay finishes then, and returns at its own shutdown (or cancellation).
+    ///
     /// Throws ``OutboxError/Code/invalidArgument`` at once for a configuration that cannot work
     /// (``OutboxRelayConfiguration/validated()``), and for a sink whose own check finds it misconfigured.
     public func run() async throws {
         _ = try configuration.validated()
         try validateRoutes()
+        // The writer's service waits for this relay's last batch, and may ask for it.
+        let stoppedByWriter = Shared(false)
+        let token = writerRelays?.enter { [signals] in
+            stoppedByWriter.set(true)
+            signals.stopping.set(true)
+            signals.wakeAll()
+        }
+        var left = false
+        defer { if let token, !left { writerRelays?.leave(token) } }
         try await withTaskCancellationOrGracefulShutdownHandler {
             try await runUntilStopped()
         } onCancelOrGracefulShutdown: { [signals] in
             signals.stopping.set(true)
             signals.wakeAll()
+        }
+        if let token, stoppedByWriter.get() {
+            // Its writer, shut down first in its service group, asked for its last batch and now closes:
+            // the relay waits for its own turn, so that the group does not see a service end early.
+            writerRelays?.leave(token)
+            left = true
+            try? await gracefulShutdown()
         }
     }
 

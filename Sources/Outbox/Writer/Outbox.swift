@@ -44,6 +44,9 @@ public final class Outbox: Sendable {
     private let durability: WriterDurability
     /// Where appenders seal their commits before queueing them (an encrypted outbox).
     private let sealPlan: SealPlan
+    /// The relays of this process given this outbox, while they run: run as a `Service`, the outbox
+    /// closes after they finished.
+    package let relays = ActiveUsers()
 
     /// Opens (or creates, per ``OutboxConfiguration/createIfMissing``) the outbox at `path` for writing,
     /// running recovery on a dedicated thread.
