@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "OutboxMQTT", targets: ["OutboxMQTT"]),
         .library(name: "OutboxKafka", targets: ["OutboxKafka"]),
         .executable(name: "outbox", targets: ["OutboxCLI"]),
+        // For an app's own tests: an in-memory sink that records what it was given, and a relay run to completion.
+        .library(name: "OutboxTesting", targets: ["OutboxTesting"]),
         // For the libFuzzer harnesses of FuzzTesting/ only: an in-memory file system and fuzz entry points.
         .library(name: "OutboxFuzzSupport", targets: ["OutboxFuzzSupport"]),
     ],
@@ -42,6 +44,10 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
+        ),
+        .target(
+            name: "OutboxTesting",
+            dependencies: ["Outbox"]
         ),
         .target(
             name: "OutboxFuzzSupport",
@@ -140,6 +146,7 @@ let package = Package(
                 "OutboxFuzzSupport",
                 "OutboxCLI",
                 "OutboxTestSupport",
+                "OutboxTesting",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
