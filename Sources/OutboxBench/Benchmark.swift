@@ -93,6 +93,18 @@ package struct Benchmark: Sendable {
                 goals: goals))
         }
 
+        // Typed events against the same workload of byte payloads, in the same round.
+        let typedMessages = size(20_000, 6000)
+        all.append(Scenario(
+            name: "commit.codable16", what: "16 producers, 1 typed event (a small Codable struct, JSON) per commit",
+            outbox: { _ in try await OutboxWorkload.commit(in: scratch, messages: typedMessages, producers: 16, perCommit: 1, payload: payload, typed: true,
+                                                         logger: logger) },
+            baselines: [
+                ("commit.concurrent16", { _ in try await OutboxWorkload.commit(in: scratch, messages: typedMessages, producers: 16, perCommit: 1,
+                                                                               payload: payload, logger: logger) }),
+            ],
+            goals: [.ratioAtLeast(0.9, vs: "commit.concurrent16")]))
+
         let batches = size(300, 100)
         all.append(Scenario(
             name: "commit.batch100", what: "1 producer, 100 messages per commit",

@@ -13,7 +13,7 @@ enum OutboxWorkload {
     /// `alongside`, when given, is called by the producer before each commit with the commit's first
     /// payload (a floor's extra work).
     static func commit(in directory: String, messages: Int, producers: Int, perCommit: Int, payload: [UInt8], keys: OutboxKeys? = nil,
-                       alongside: (@Sendable ([UInt8]) -> Void)? = nil, logger: Logger) async throws -> BenchSample {
+                       alongside: (@Sendable ([UInt8]) -> Void)? = nil, typed: Bool = false, logger: Logger) async throws -> BenchSample {
         let path = directory + "/commit-\(UInt32.random(in: 0...UInt32.max))"
         defer { try? FileManager.default.removeItem(atPath: path) }
         let calls = CountingSystemCalls()
@@ -23,16 +23,29 @@ enum OutboxWorkload {
         let outbox = try await Outbox.open(at: path, configuration: configuration, logger: logger)
         let device = DeviceCounter.start(in: directory)
         let syncsBefore = calls.fdatasyncs
+        let parts = splitEvenly(messages, producers)
+        // The typed events are made before the clock starts: the row measures what the outbox does with
+        // them (encoding included), as the byte payload of the others is made once.
+        let typedEvents = typed ? parts.enumerated().map { p, count in (0..<count).map { BenchUserRegistered(number: p * count + $0) } } : []
         let clock = ContinuousClock()
         let start = clock.now
         let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
-            for (p, count) in splitEvenly(messages, producers).enumerated() {
+            for (p, count) in parts.enumerated() {
+                let events = typed ? typedEvents[p] : []
                 group.addTask {
                     var mine: [Duration] = []
                     mine.reserveCapacity(count / perCommit + 1)
                     var i = 0
                     while i < count {
                         let n = min(perCommit, count - i)
+                        if typed {
+                            // A small Codable struct per commit, encoded by the outbox (JSON), as an app appends it.
+                            let t = clock.now
+                            if n == 1 { try await outbox.append(events[i]) } else { try await outbox.append(contentsOf: Array(events[i..<(i + n)])) }
+                            mine.append(clock.now - t)
+                            i += n
+                            continue
+                        }
                         let batch = (0..<n).map { OutboxMessage(type: "UserRegistered", key: "user-\((p * count + i + $0) % 64)", payload: payload) }
                         let t = clock.now
                         alongside?(payload)
@@ -254,5 +267,23 @@ enum OutboxWorkload {
             }
             for try await commits in group { timings.committed(commits) }
         }
+    }
+}
+
+/// The typed event of `commit.codable16`: a small Codable struct, its JSON about as long as the other
+/// rows' payload.
+struct BenchUserRegistered: OutboxEvent {
+    static let eventType = "UserRegistered"
+    var userID: String
+    var email: String
+    var plan: String
+    var referrals: Int
+    var outboxKey: String? { userID }
+
+    init(number: Int) {
+        userID = "user-\(number % 64)"
+        email = "user-\(number)@example.com"
+        plan = number % 3 == 0 ? "pro" : "free"
+        referrals = number % 7
     }
 }

@@ -109,6 +109,7 @@ struct TansuTests {
         relay.standardOutput = FileHandle.nullDevice
         relay.standardError = FileHandle.nullDevice
         try relay.run()
+        defer { if relay.isRunning { relay.terminate() } }
         try await eventually("all published", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
         relay.terminate()
         try await onOwnThread { relay.waitUntilExit() }

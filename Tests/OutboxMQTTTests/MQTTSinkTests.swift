@@ -116,6 +116,7 @@ struct MQTTSinkTests {
         relay.standardOutput = FileHandle.nullDevice
         relay.standardError = FileHandle.nullDevice
         try relay.run()
+        defer { if relay.isRunning { relay.terminate() } }
         try await eventually("all published", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
         try await eventually("all received", timeout: .seconds(30)) { probe.received.count >= stored.count }
         relay.terminate()

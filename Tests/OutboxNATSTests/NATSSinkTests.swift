@@ -335,6 +335,7 @@ struct NATSRelayCommandTests {
         let dir = tmp.sub("ob")
         let stored = try await appendCloudEventsSamples(to: dir)
         let relay = try startRelay(dir, "\(sharedNATSURL)?subject=\(names.subject)&stream=\(names.stream)&cloudevents=\(mode)&cloudevents-source=urn:test:nats")
+        defer { if relay.isRunning { relay.terminate() } }
         try await eventually("all published", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
         relay.terminate()
         try await onOwnThread { relay.waitUntilExit() }

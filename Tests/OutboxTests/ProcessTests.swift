@@ -482,6 +482,7 @@ struct BenchTests {
         let expected: [String: [String]] = [
             "commit.single": ["floor.append", "floor.preallocated", "floor.handoff"], "commit.concurrent4": ["sqlite", "floor.append"],
             "commit.concurrent16": ["sqlite", "floor.append"], "commit.concurrent64": ["sqlite", "floor.append"],
+            "commit.codable16": ["commit.concurrent16"],
             "commit.batch100": ["floor.append×100", "sqlite"], "relay.drain.keyed": ["sqlite.drain", "sqlite.drain1000"], "relay.drain.keyless": ["sqlite.drain", "sqlite.drain1000"],
             "relay.live": [], "open.1M": ["read.all"], "writeAmplification.1": ["sqlite", "floor.pages"], "writeAmplification.16": ["sqlite", "floor.pages"],
             "relay.routes3": ["relay.route1", "floor.sinks3", "floor.sink1"], "lanes.outage": [],

@@ -50,9 +50,9 @@ struct TypedEventTests {
         #expect(stored.map(\.message.key) == ["o-1", "o-2", "o-3", "o-4", "other"])
         #expect(stored[1].message.headers == [.init("tenant", "t1"), .init("content-type", "application/json")])
         #expect(stored[4].message.lane == .critical)
-        // JSON with sorted keys and RFC 3339 dates: what a consumer in any language reads.
+        // JSON in declaration order with RFC 3339 dates: what a consumer in any language reads.
         #expect(String(decoding: stored[0].message.payload, as: UTF8.self)
-                == #"{"cents":1250,"orderID":"o-1","placedAt":"2026-05-28T20:26:40Z"}"#)
+                == #"{"orderID":"o-1","cents":1250,"placedAt":"2026-05-28T20:26:40Z"}"#)
     }
 
     /// A backlog the app's previous release wrote (schema version 1) decodes after an update only through
@@ -114,6 +114,71 @@ struct TypedEventTests {
         try await outbox.append(OrderPlacedV1(orderID: "o", euros: 1))
         try await outbox.close()
         #expect(try OutboxReader(path: dir).messages().map(\.seq) == [1])
+    }
+
+    /// The coder's own JSON encoder writes what Foundation's `JSONEncoder` writes (the same JSON value, read
+    /// back by `JSONDecoder` as the same event) for nested structs, arrays, optionals, enums, dates, data,
+    /// URLs, numbers and text that needs escapes; a dictionary, a super encoder and a container written to
+    /// out of order are left to `JSONEncoder`.
+    @Test func theCodersJSONIsFoundationsJSON() throws {
+        enum Colour: String, Codable, Equatable { case red, green }
+        struct Inner: Codable, Equatable { var id: Int; var tags: [String]; var colour: Colour?; var ratio: Double }
+        struct Event: OutboxEvent, Equatable {
+            var text: String
+            var when: Date
+            var blob: Data
+            var link: URL
+            var inner: Inner
+            var list: [Inner]
+            var maybe: Int?
+            var flag: Bool
+            var big: UInt64
+            var small: Int8
+            var matrix: [[Double]]
+            var map: [String: Int]?
+        }
+        /// Writes a member after opening a nested container for another: out of order.
+        struct OutOfOrder: OutboxEvent, Equatable {
+            var a: Int
+            var b: Int
+            enum CodingKeys: String, CodingKey { case a, b, nested }
+            enum NestedKeys: String, CodingKey { case x }
+            func encode(to encoder: any Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                var nested = c.nestedContainer(keyedBy: NestedKeys.self, forKey: .nested)
+                try c.encode(a, forKey: .a)
+                try nested.encode(b, forKey: .x)
+                try c.encode(b, forKey: .b)
+            }
+            init(a: Int, b: Int) { (self.a, self.b) = (a, b) }
+            init(from decoder: any Decoder) throws {
+                let c = try decoder.container(keyedBy: CodingKeys.self)
+                (a, b) = (try c.decode(Int.self, forKey: .a), try c.decode(Int.self, forKey: .b))
+            }
+        }
+        let inner = Inner(id: 7, tags: ["a", "b\"c", "ünï\n\u{1}"], colour: .green, ratio: 0.1)
+        let events = [
+            Event(text: "say \"hi\"\\ / \t", when: Date(timeIntervalSince1970: 1_780_000_000), blob: Data([0, 1, 255]),
+                  link: URL(string: "https://example.com/a?b=c")!, inner: inner, list: [inner, Inner(id: -3, tags: [], colour: nil, ratio: 2.5e-7)],
+                  maybe: nil, flag: true, big: UInt64.max, small: -8, matrix: [[1, 2.5], [], [-0.0, 1e300]], map: nil),
+            Event(text: "", when: Date(timeIntervalSince1970: 0), blob: Data(), link: URL(string: "file:///tmp/x")!, inner: inner, list: [],
+                  maybe: 42, flag: false, big: 0, small: 127, matrix: [], map: ["z": 1, "a": 2]),
+        ]
+        let foundation = JSONEncoder()
+        foundation.dateEncodingStrategy = .iso8601
+        let coder = JSONEventCoder()
+        for event in events {
+            let ours = try coder.encode(event)
+            let theirs = try foundation.encode(event)
+            let a = try JSONSerialization.jsonObject(with: Data(ours)) as? NSDictionary
+            let b = try JSONSerialization.jsonObject(with: theirs) as? NSDictionary
+            #expect(a != nil && a == b, "\(String(decoding: ours, as: UTF8.self))\n\(String(decoding: theirs, as: UTF8.self))")
+            #expect(try coder.decode(Event.self, from: ours) == event)
+        }
+        #expect(throws: JSONBytesEncoder.Unsupported.self) { try JSONBytesEncoder.encode(events[1]) }  // its dictionary
+        #expect(throws: JSONBytesEncoder.Unsupported.self) { try JSONBytesEncoder.encode(OutOfOrder(a: 1, b: 2)) }
+        let outOfOrder = try coder.encode(OutOfOrder(a: 1, b: 2))
+        #expect(try JSONSerialization.jsonObject(with: Data(outOfOrder)) as? NSDictionary == ["a": 1, "b": 2, "nested": ["x": 2]] as NSDictionary)
     }
 
     /// Every commit stores the clock it was appended by (FORMAT.md §4c): the wall clock (also the

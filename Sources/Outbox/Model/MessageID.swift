@@ -10,8 +10,8 @@ public struct MessageID: Hashable, Sendable, CustomStringConvertible {
 
     public init(_ uuid: UUID) { self.uuid = uuid }
 
-    /// No id yet (the nil UUID): what ``OutboxMessage/init(id:type:key:headers:payload:createdAt:lane:)`` sets
-    /// when it is given none. Appending gives such a message a new UUIDv7.
+    /// No id yet (the nil UUID): what an ``OutboxMessage`` built without an id holds
+    /// (its initializers' `id:` nil). Appending gives such a message a new UUIDv7.
     public static let unassigned = MessageID(UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)))
 
     /// Whether this is a real id (not ``unassigned``).

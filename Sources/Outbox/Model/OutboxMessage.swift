@@ -16,7 +16,7 @@ import Foundation
 /// try await outbox.append(contentsOf: batch)   // five messages, five ids
 /// ```
 ///
-/// An id the caller sets (``init(id:type:key:headers:payload:createdAt:lane:)`` or ``id``) is kept: appending
+/// An id the caller sets (the initializers' `id:`, or ``id``) is kept: appending
 /// the same id again is deliberate, and a broker that deduplicates (NATS JetStream) publishes it once.
 /// A commit that holds one id twice is refused (``OutboxError/Code/invalidArgument``). Read the ids given
 /// at append from ``OutboxReader`` or from what the relay publishes (``StoredMessage/message``).
@@ -57,7 +57,7 @@ public struct OutboxMessage: Sendable, Equatable {
     public var lane: OutboxLane
     /// The version of the payload's schema, for a message of a typed event (``OutboxEvent/schemaVersion``),
     /// stored with it (FORMAT.md §4) so that a reader of a later app version can upgrade it
-    /// (``StoredMessage/decode(as:using:)``). Nil: not said. 0 ... 4294967295.
+    /// (``StoredMessage/decode(as:upgrades:coder:)``). Nil: not said. 0 ... 4294967295.
     public var schemaVersion: Int?
 
     /// A message to append. Without `id` and `createdAt`, `append` gives it a new UUIDv7 and the time of
