@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""An independent reader of encrypted outboxes, written from FORMAT.md alone (§2, §3, §4, §4b, §5a, §10).
+"""An independent reader of outboxes, encrypted or not, written from FORMAT.md alone (§2, §3, §4, §4b, §4c, §5a, §10).
 
     scripts/format-decrypt.py OUTBOX KEYFILE
 
 Prints one JSON object per message of every segment (and per dead letter), in file order:
-{"file", "seq", "id", "type", "key", "lane", "headers", "payload" (hex)}. Exits 1, naming the file and the
+{"file", "seq", "id", "type", "key", "lane", "headers", "payload" (hex), "createdAtMicros", and from version 8
+"schemaVersion" (when stated) and "commitClock"}. Exits 1, naming the file and the
 offset, on anything that does not follow the format. Needs Python's `cryptography` package. Used by the
 Swift tests to check that FORMAT.md says enough to decrypt every frame.
 """
