@@ -37,8 +37,10 @@ public struct ClockReading: Sendable, Equatable, Hashable {
     /// it: within one boot, by the time since boot (exact); across boots, at least the time since this
     /// boot began, and the wall clocks' difference when both were synchronized and it is larger (a
     /// lower bound, so nothing counted from `earlier` ends early, and it grows with this boot, so
-    /// nothing waits forever).
+    /// nothing waits forever). When either boot is unknown (no boot id), whether they are one cannot be
+    /// told: the wall clocks' difference.
     public func elapsed(since earlier: ClockReading) -> Int64 {
+        if bootID == Self.unknownBoot || earlier.bootID == Self.unknownBoot { return wallMicros &- earlier.wallMicros }
         if sameBoot(as: earlier) { return bootMicros - earlier.bootMicros }
         let lowerBound = max(0, bootMicros)
         guard wallSynchronized, earlier.wallSynchronized else { return lowerBound }
