@@ -65,6 +65,9 @@ public func runProgram(_ executable: URL, _ arguments: [String], environment: [S
     try await onOwnThread { try runProgramBlocking(executable, arguments, environment: environment, timeout: timeout) }
 }
 
+/// Serializes `Process.run()` of ``runProgram(_:_:environment:timeout:)``.
+private let processLaunches = NSLock()
+
 private func runProgramBlocking(_ executable: URL, _ arguments: [String], environment: [String: String],
                                 timeout: Duration) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
@@ -74,7 +77,9 @@ private func runProgramBlocking(_ executable: URL, _ arguments: [String], enviro
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    try process.run()
+    // One launch at a time: Foundation's Process.run crashed once in CI (a bad read in memmove) while other
+    // threads launched programs too.
+    try processLaunches.withLock { try process.run() }
     // A watchdog of its own (a thread, not a dispatch worker: those may all be busy waiting).
     let done = Shared(false), killed = Shared(false)
     let pid = process.processIdentifier
