@@ -51,7 +51,9 @@ public final class MQTTProbe: @unchecked Sendable {
         }
         condition.lock()
         defer { condition.unlock() }
-        let deadline = Date().addingTimeInterval(10)
+        // Generous: at the start of a full run every suite starts at once on two cores, and a broker may
+        // take many seconds to answer (the wait ends as soon as it does).
+        let deadline = Date().addingTimeInterval(60)
         while !subscribed {
             guard condition.wait(until: deadline) else { throw OutboxError(.broker, "the probe's subscription was not acknowledged") }
         }
