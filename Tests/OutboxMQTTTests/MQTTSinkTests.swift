@@ -210,7 +210,7 @@ struct MQTTSinkTests {
         let sink = try sink(broker.url, topic: uniqueTopic("watch"))
         let told = CallCounter()
         sink.observeAvailability { told.increment() }
-        #expect(await sink.publish([stored(1, key: "a")]) == [.published])
+        #expect(await publishWaitingOutOutages(sink, [stored(1, key: "a")]) == [.published])
         try await onOwnThread { broker.broker.kill() }
         guard case .unavailable = await sink.publish([stored(2, key: "a")]).first else {
             Issue.record("a broker that is gone makes the sink unavailable")
@@ -221,7 +221,7 @@ struct MQTTSinkTests {
         try await onOwnThread { try broker.broker.start() }
         try await eventually("the sink says the broker is back", timeout: .seconds(15)) { told.count >= 1 }
         #expect(try await sink.checkAvailability() == .available)
-        #expect(await sink.publish([stored(2, key: "a")]) == [.published])
+        #expect(await publishWaitingOutOutages(sink, [stored(2, key: "a")]) == [.published])
     }
 
     @Test func aBrokerOutageIsRetriedUntilEveryMessageArrives() async throws {
@@ -285,7 +285,7 @@ struct MQTTSinkTests {
         }
         let port = broker.broker.port
         let trusted = try sink("mqtts://127.0.0.1:\(port)?ca=\(certificates.caFile)", topic: uniqueTopic("tls"))
-        #expect(await trusted.publish([stored(1, key: "a"), stored(2, key: nil)]) == [.published, .published])
+        #expect(await publishWaitingOutOutages(trusted, [stored(1, key: "a"), stored(2, key: nil)]) == [.published, .published])
         let untrusted = try sink("mqtts://127.0.0.1:\(port)", topic: uniqueTopic("tls"))
         await #expect(throws: OutboxError.self, "the system's authorities do not know the test CA") { try await untrusted.connect() }
     }
