@@ -198,29 +198,8 @@ package enum MessageCodec {
                 let value = try m.string(Int(try m.u32("header value length")), "header value")
                 headers.append(.init(name, value))
             }
-            let storedLength = Int(try m.u32("payload length"))
-            var payload: [UInt8]
             let compressed = flags & compressedFlag != 0
-            if compressed {
-                let originalLength = Int(try m.u32("original payload length"))
-                guard originalLength <= maxBody else {
-                    throw DecodeError("original payload length \(originalLength) exceeds the max record size", at: m.index - 4)
-                }
-                // Deflate expands at most about 1032:1, so a larger claim is damage, and nothing is
-                // allocated for it.
-                guard originalLength <= storedLength * 1032 + 64 else {
-                    throw DecodeError("original payload length \(originalLength) is impossible for \(storedLength) compressed bytes",
-                                      at: m.index - 4)
-                }
-                let at = m.index
-                let packed = try m.bytes(storedLength, "payload")
-                guard let inflated = Deflate.decompress(packed, expectedLength: originalLength) else {
-                    throw DecodeError("compressed payload does not inflate to \(originalLength) bytes", at: at)
-                }
-                payload = inflated
-            } else {
-                payload = Array(try m.bytes(storedLength, "payload"))
-            }
+            let payload = try decodePayload(&m, compressed: compressed, maxBody: maxBody)
             guard m.remaining == 0 else { throw DecodeError("\(m.remaining) unexpected bytes after the payload", at: m.index) }
             var message = OutboxMessage(id: id, type: type, key: key, headers: headers, payload: payload, lane: lane)
             message.createdAtMicros = created
@@ -258,6 +237,27 @@ package enum MessageCodec {
         guard flags & ~1 == 0 else { throw DecodeError("unknown clock flags \(flags)", at: r.index - 1) }
         let id = boot.withUnsafeBytes { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }
         return ClockReading(wallMicros: wall, bootID: id, bootMicros: sinceBoot, wallSynchronized: flags == 1)
+    }
+
+    /// A record's payload: its stored length, then (compressed) its original length and a zlib stream that
+    /// must inflate to exactly that, else the raw bytes. Claims are checked before anything is allocated.
+    private static func decodePayload(_ m: inout ByteReader, compressed: Bool, maxBody: Int) throws(DecodeError) -> [UInt8] {
+        let storedLength = Int(try m.u32("payload length"))
+        guard compressed else { return Array(try m.bytes(storedLength, "payload")) }
+        let originalLength = Int(try m.u32("original payload length"))
+        guard originalLength <= maxBody else {
+            throw DecodeError("original payload length \(originalLength) exceeds the max record size", at: m.index - 4)
+        }
+        // Deflate expands at most about 1032:1, so a larger claim is damage, and nothing is allocated for it.
+        guard originalLength <= storedLength * 1032 + 64 else {
+            throw DecodeError("original payload length \(originalLength) is impossible for \(storedLength) compressed bytes", at: m.index - 4)
+        }
+        let at = m.index
+        let packed = try m.bytes(storedLength, "payload")
+        guard let inflated = Deflate.decompress(packed, expectedLength: originalLength) else {
+            throw DecodeError("compressed payload does not inflate to \(originalLength) bytes", at: at)
+        }
+        return inflated
     }
 
     /// A lane stored by name (flags bit 2): a valid name, never `normal` (stored as no lane).
