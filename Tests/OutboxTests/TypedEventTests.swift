@@ -163,6 +163,8 @@ struct TypedEventTests {
                   maybe: nil, flag: true, big: UInt64.max, small: -8, matrix: [[1, 2.5], [], [-0.0, 1e300]], map: nil),
             Event(text: "", when: Date(timeIntervalSince1970: 0), blob: Data(), link: URL(string: "file:///tmp/x")!, inner: inner, list: [],
                   maybe: 42, flag: false, big: 0, small: 127, matrix: [], map: ["z": 1, "a": 2]),
+            Event(text: "ü", when: Date(timeIntervalSince1970: -1), blob: Data(), link: URL(string: "x:y")!, inner: inner, list: [],
+                  maybe: 0, flag: true, big: 1, small: -128, matrix: [[]], map: [:]),
         ]
         let foundation = JSONEncoder()
         foundation.dateEncodingStrategy = .iso8601
@@ -176,6 +178,8 @@ struct TypedEventTests {
             #expect(try coder.decode(Event.self, from: ours) == event)
         }
         #expect(throws: JSONBytesEncoder.Unsupported.self) { try JSONBytesEncoder.encode(events[1]) }  // its dictionary
+        #expect(throws: JSONBytesEncoder.Unsupported.self) { try JSONBytesEncoder.encode([[3: "c", 1: "a"]]) }
+        #expect(try JSONBytesEncoder.encode([[String: Int]()]) == Array("[{}]".utf8))  // the same either way
         #expect(throws: JSONBytesEncoder.Unsupported.self) { try JSONBytesEncoder.encode(OutOfOrder(a: 1, b: 2)) }
         let outOfOrder = try coder.encode(OutOfOrder(a: 1, b: 2))
         #expect(try JSONSerialization.jsonObject(with: Data(outOfOrder)) as? NSDictionary == ["a": 1, "b": 2, "nested": ["x": 2]] as NSDictionary)

@@ -10,9 +10,11 @@ import Glibc
 ///
 /// It takes what `Codable` types usually do, one value after another: strings, numbers, booleans, nil,
 /// nested structs and arrays, `Date` (RFC 3339, whole seconds, as `JSONEncoder`'s `.iso8601`), `Data`
-/// (base64) and `URL` (its text). Anything else (a dictionary, whose order would change from run to run; a
-/// container written to after a later one was opened; a super encoder; a number JSON cannot hold) throws
-/// ``Unsupported``, and the caller encodes the value with `JSONEncoder` instead.
+/// (base64) and `URL` (its text). Anything else (a dictionary written as an object, whose members' order
+/// would change from run to run; a container written to after a later one was opened; a super encoder; a
+/// number JSON cannot hold) throws ``Unsupported``, and the caller encodes the value with `JSONEncoder`
+/// instead. (A dictionary whose keys are neither text nor integers is written as `JSONEncoder` writes it,
+/// an array of keys and values in the dictionary's order.)
 enum JSONBytesEncoder {
     /// The value asks for something this encoder leaves to `JSONEncoder`.
     struct Unsupported: Error {}
@@ -26,54 +28,74 @@ enum JSONBytesEncoder {
 
     /// The bytes, and the containers open in them (innermost last).
     ///
-    /// Its state lives behind a pointer: a class's stored properties are checked for exclusive access at
-    /// run time on every write, which cost about a fifth of the encoder's time.
+    /// Its stored properties are not checked for exclusive access at run time (each write would be, and
+    /// that cost about a fifth of the encoder's time): a writer is used by one call of ``encode(_:)`` on
+    /// one thread, and no access to them outlives the statement that makes it.
     final class Writer: Encoder {
-        private struct State {
-            var out: [UInt8] = []
-            var refuses = false
-            var open: [(id: Int, object: Bool, members: Bool)] = []
-            var nextID = 0
-            var nesting = 0
-        }
-
-        private let state: UnsafeMutablePointer<State>
-
-        /// The JSON written so far.
-        var out: [UInt8] {
-            get { state.pointee.out }
-            _modify { yield &state.pointee.out }
-        }
+        /// The JSON written so far: `count` bytes of `capacity` at `bytes`.
+        @exclusivity(unchecked) private var bytes: UnsafeMutablePointer<UInt8>
+        @exclusivity(unchecked) private(set) var count = 0
+        @exclusivity(unchecked) private var capacity: Int
         /// A super encoder's writer: every write is left to JSONEncoder.
-        var refuses: Bool {
-            get { state.pointee.refuses }
-            set { state.pointee.refuses = newValue }
-        }
-        /// Per open container: its id, whether it is an object, whether a member was written.
-        private var open: [(id: Int, object: Bool, members: Bool)] {
-            get { state.pointee.open }
-            _modify { yield &state.pointee.open }
-        }
-        private var nextID: Int {
-            get { state.pointee.nextID }
-            set { state.pointee.nextID = newValue }
-        }
+        @exclusivity(unchecked) var refuses = false
+        /// The open containers, innermost last: `depth` of `openCapacity` at `open`.
+        @exclusivity(unchecked) private var open: UnsafeMutablePointer<Container>
+        @exclusivity(unchecked) private(set) var depth = 0
+        @exclusivity(unchecked) private var openCapacity = 8
+        @exclusivity(unchecked) private var nextID = 0
         /// How many values are being encoded inside one another.
-        private var nesting: Int {
-            get { state.pointee.nesting }
-            set { state.pointee.nesting = newValue }
+        @exclusivity(unchecked) private var nesting = 0
+
+        /// An open container: its id, whether it is an object, whether a member was written.
+        struct Container {
+            var id: Int
+            var object: Bool
+            var members = false
         }
-        var depth: Int { open.count }
 
         init() {
-            state = .allocate(capacity: 1)
-            state.initialize(to: State())
-            state.pointee.out.reserveCapacity(128)
+            capacity = 128
+            bytes = .allocate(capacity: capacity)
+            open = .allocate(capacity: openCapacity)
         }
 
         deinit {
-            state.deinitialize(count: 1)
-            state.deallocate()
+            bytes.deallocate()
+            open.deallocate()
+        }
+
+        /// The JSON written.
+        var out: [UInt8] { Array(UnsafeBufferPointer(start: bytes, count: count)) }
+
+        /// Room for `n` more bytes.
+        @inline(__always)
+        private func reserve(_ n: Int) {
+            if count + n > capacity { grow(to: count + n) }
+        }
+
+        private func grow(to needed: Int) {
+            let larger = UnsafeMutablePointer<UInt8>.allocate(capacity: max(needed, capacity * 2))
+            larger.update(from: bytes, count: count)
+            bytes.deallocate()
+            (bytes, capacity) = (larger, max(needed, capacity * 2))
+        }
+
+        @inline(__always)
+        func put(_ b: UInt8) {
+            reserve(1)
+            bytes[count] = b
+            count += 1
+        }
+
+        func put(_ buffer: UnsafeBufferPointer<UInt8>) {
+            guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
+            reserve(buffer.count)
+            (bytes + count).update(from: base, count: buffer.count)
+            count += buffer.count
+        }
+
+        func put(_ literal: StaticString) {
+            put(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
         }
 
         var codingPath: [any CodingKey] { [] }
@@ -90,15 +112,14 @@ enum JSONBytesEncoder {
             case is URL.Type: string(unsafeBitCast(value, to: URL.self).absoluteString)
             case is Decimal.Type: throw Unsupported()
             default:
-                if T.self is any DictionaryMarker.Type { throw Unsupported() }
                 // A type that encodes itself into a single value of its own type would never end.
                 nesting += 1
                 defer { nesting -= 1 }
                 guard nesting < 256 else { throw Unsupported() }
-                let (before, written) = (open.count, out.count)
+                let (before, written) = (depth, count)
                 try value.encode(to: self)
-                while open.count > before { close() }
-                if out.count == written { out += Array("{}".utf8) }  // a value that wrote nothing, as JSONEncoder writes it
+                while depth > before { close() }
+                if count == written { put("{}") }  // a value that wrote nothing, as JSONEncoder writes it
             }
         }
 
@@ -125,71 +146,86 @@ enum JSONBytesEncoder {
 
         /// Opens a container (its opening bracket written); returns its id.
         func begin(object: Bool) -> Int {
-            out.append(object ? UInt8(ascii: "{") : UInt8(ascii: "["))
+            put(object ? UInt8(ascii: "{") : UInt8(ascii: "["))
             nextID += 1
-            open.append((nextID, object, false))
+            if depth == openCapacity {
+                let larger = UnsafeMutablePointer<Container>.allocate(capacity: openCapacity * 2)
+                larger.moveInitialize(from: open, count: depth)
+                open.deallocate()
+                (open, openCapacity) = (larger, openCapacity * 2)
+            }
+            (open + depth).initialize(to: Container(id: nextID, object: object))
+            depth += 1
             return nextID
         }
 
         /// Closes the innermost container.
         func close() {
-            let c = open.removeLast()
-            out.append(c.object ? UInt8(ascii: "}") : UInt8(ascii: "]"))
+            depth -= 1
+            put(open[depth].object ? UInt8(ascii: "}") : UInt8(ascii: "]"))
         }
 
         /// Starts a member of container `id` (a key, for an object): the containers a previous member
         /// opened inside it are closed first; writing to a container that is not open, or under one opened
         /// later that is still in use, is left to JSONEncoder.
         func member(of id: Int, key: String?) throws {
-            guard !refuses, let i = open.lastIndex(where: { $0.id == id }) else { throw Unsupported() }
-            while open.count > i + 1 { close() }
-            let first = !open[i].members
+            guard !refuses, let i = (0..<depth).last(where: { open[$0].id == id }) else { throw Unsupported() }
+            while depth > i + 1 { close() }
+            if open[i].members { put(UInt8(ascii: ",")) }
             open[i].members = true
-            Self.append(member: key, first: first, to: &out)
-        }
-
-        private static func append(member key: String?, first: Bool, to out: inout [UInt8]) {
-            if !first { out.append(UInt8(ascii: ",")) }
             if let key {
-                append(string: key, to: &out)
-                out.append(UInt8(ascii: ":"))
+                string(key)
+                put(UInt8(ascii: ":"))
             }
         }
 
-        func string(_ s: String) { Self.append(string: s, to: &out) }
-
-        /// Appends `s` as a JSON string literal (one access to the writer's bytes, not one per piece).
-        static func append(string s: String, to out: inout [UInt8]) {
-            out.append(jsonQuote)
+        /// Writes `s` as a JSON string literal: its bytes copied as they are scanned, until one must be
+        /// escaped.
+        func string(_ s: String) {
             var s = s
             s.withUTF8 { utf8 in
-                var start = 0
-                for (i, b) in utf8.enumerated() where b < 0x20 || b == jsonQuote || b == jsonBackslash {
-                    out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<i]))
-                    start = i + 1
-                    out.append(jsonBackslash)
-                    switch b {
-                    case jsonQuote, jsonBackslash: out.append(b)
-                    case UInt8(ascii: "\n"): out.append(UInt8(ascii: "n"))
-                    case UInt8(ascii: "\r"): out.append(UInt8(ascii: "r"))
-                    case UInt8(ascii: "\t"): out.append(UInt8(ascii: "t"))
-                    default: out += [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), jsonHexDigits[Int(b >> 4)], jsonHexDigits[Int(b & 0xF)]]
-                    }
+                guard let from = utf8.baseAddress else { return put("\"\"") }
+                reserve(utf8.count + 2)
+                bytes[count] = jsonQuote
+                var (at, i) = (count + 1, 0)
+                while i < utf8.count {
+                    let b = from[i]
+                    if b < 0x20 || b == jsonQuote || b == jsonBackslash { break }
+                    bytes[at] = b
+                    (at, i) = (at + 1, i + 1)
                 }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
+                count = at
+                if i < utf8.count { escaping(UnsafeBufferPointer(rebasing: utf8[i...])) }
+                put(jsonQuote)
             }
-            out.append(jsonQuote)
         }
 
-        func integer<I: BinaryInteger>(_ i: I) { Self.append(integer: i, to: &out) }
-
-        static func append<I: BinaryInteger>(integer i: I, to out: inout [UInt8]) {
-            // Digits written backwards into a small buffer, then appended: no String made.
-            var magnitude = i.magnitude
-            if magnitude == 0 {
-                out.append(UInt8(ascii: "0"))
-                return
+        /// Writes `utf8` inside a string literal, escaping what JSON requires.
+        private func escaping(_ utf8: UnsafeBufferPointer<UInt8>) {
+            for b in utf8 {
+                guard b < 0x20 || b == jsonQuote || b == jsonBackslash else {
+                    put(b)
+                    continue
+                }
+                put(jsonBackslash)
+                switch b {
+                case jsonQuote, jsonBackslash: put(b)
+                case UInt8(ascii: "\n"): put(UInt8(ascii: "n"))
+                case UInt8(ascii: "\r"): put(UInt8(ascii: "r"))
+                case UInt8(ascii: "\t"): put(UInt8(ascii: "t"))
+                default:
+                    put("u00")
+                    put(jsonHexDigits[Int(b >> 4)])
+                    put(jsonHexDigits[Int(b & 0xF)])
+                }
             }
+        }
+
+        /// Writes `i` in decimal: its digits written backwards into a small buffer, then appended (no
+        /// String made).
+        func integer<I: BinaryInteger>(_ i: I) {
+            var magnitude = i.magnitude
+            if magnitude == 0 { return put(UInt8(ascii: "0")) }
             withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 40) { digits in
                 var at = 40
                 while magnitude > 0 {
@@ -202,15 +238,18 @@ enum JSONBytesEncoder {
                     at -= 1
                     digits[at] = UInt8(ascii: "-")
                 }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[at..<40]))
+                put(UnsafeBufferPointer(rebasing: digits[at..<40]))
             }
         }
 
-        func bool(_ b: Bool) { out += b ? jsonTrue : jsonFalse }
+        func bool(_ b: Bool) { put(b ? "true" : "false") }
+
+        func null() { put("null") }
 
         func double(_ d: Double) throws {
             guard d.isFinite else { throw Unsupported() }
-            if d == d.rounded(), abs(d) < 1e15 { out += Array(String(Int64(d)).utf8) } else { out += Array("\(d)".utf8) }
+            var text = d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : "\(d)"
+            text.withUTF8 { put($0) }
         }
 
         /// RFC 3339 in UTC, whole seconds: what `JSONEncoder.DateEncodingStrategy.iso8601` writes.
@@ -226,7 +265,13 @@ enum JSONBytesEncoder {
         }
 
         func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-            KeyedEncodingContainer(Keyed<Key>(writer: self, id: begin(object: true)))
+            // A dictionary's members come in an order that changes from run to run: left to JSONEncoder
+            // (keys sorted). An empty one is `{}` either way.
+            if ObjectIdentifier(Key.self) == dictionaryKeyType {
+                put("{}")
+                return KeyedEncodingContainer(Keyed<Key>(writer: self, id: -1))
+            }
+            return KeyedEncodingContainer(Keyed<Key>(writer: self, id: begin(object: true)))
         }
 
         func unkeyedContainer() -> any UnkeyedEncodingContainer { Unkeyed(writer: self, id: begin(object: false)) }
@@ -241,7 +286,7 @@ enum JSONBytesEncoder {
 
         mutating func encodeNil(forKey key: Key) throws {
             try writer.member(of: id, key: key.stringValue)
-            writer.out += jsonNull
+            writer.null()
         }
 
         mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
@@ -288,7 +333,7 @@ enum JSONBytesEncoder {
 
         mutating func encodeNil() throws {
             try writer.member(of: id, key: nil)
-            writer.out += jsonNull
+            writer.null()
             count += 1
         }
 
@@ -318,7 +363,7 @@ enum JSONBytesEncoder {
         var codingPath: [any CodingKey] { [] }
         mutating func encodeNil() throws {
             guard !writer.refuses else { throw Unsupported() }
-            writer.out += jsonNull
+            writer.null()
         }
         mutating func encode<T: Encodable>(_ value: T) throws { try writer.value(value) }
         mutating func encode(_ value: String) throws {
@@ -344,14 +389,27 @@ enum JSONBytesEncoder {
     }
 }
 
-/// Dictionaries, whose members come in an order that changes from run to run: left to `JSONEncoder`
-/// (with sorted keys).
-protocol DictionaryMarker {}
-extension Dictionary: DictionaryMarker {}
+/// The key type of the keyed container a dictionary encodes itself into (the standard library's own, not
+/// public): found once by encoding one.
+private let dictionaryKeyType: ObjectIdentifier = {
+    let probe = KeyTypeProbe()
+    try? ["": 0].encode(to: probe)
+    return probe.keyType ?? ObjectIdentifier(KeyTypeProbe.self)
+}()
+
+/// An encoder that records the key type of the first keyed container asked of it, and writes nothing.
+private final class KeyTypeProbe: Encoder {
+    var keyType: ObjectIdentifier?
+    var codingPath: [any CodingKey] { [] }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        keyType = keyType ?? ObjectIdentifier(Key.self)
+        return KeyedEncodingContainer(JSONBytesEncoder.Keyed<Key>(writer: JSONBytesEncoder.Writer(), id: -1))
+    }
+    func unkeyedContainer() -> any UnkeyedEncodingContainer { JSONBytesEncoder.Unkeyed(writer: JSONBytesEncoder.Writer(), id: -1) }
+    func singleValueContainer() -> any SingleValueEncodingContainer { JSONBytesEncoder.Single(writer: JSONBytesEncoder.Writer()) }
+}
 
 private let jsonQuote = UInt8(ascii: "\"")
 private let jsonBackslash = UInt8(ascii: "\\")
-private let jsonTrue = Array("true".utf8)
-private let jsonFalse = Array("false".utf8)
-private let jsonNull = Array("null".utf8)
 private let jsonHexDigits = Array("0123456789abcdef".utf8)
