@@ -3,11 +3,12 @@ import Foundation
 import Logging
 import Outbox
 import OutboxBench
+import ServiceLifecycle
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "The main job: producers append UserRegistered events while a relay publishes them to a file; then a summary.")
+        abstract: "The main job: producers append UserRegistered events while a relay publishes them to a file; then a summary. SIGTERM or SIGINT stops it early, the relay's batch in flight finished.")
 
     @Option(help: "The outbox directory (default: a temporary one, removed afterwards).") var dir: String?
     @Option(parsing: .unconditional, help: "How many messages to append.") var messages: Int = 5000
@@ -45,66 +46,20 @@ struct DemoCommand: AsyncParsableCommand {
             relayConfig.maxOutageBackoff = .milliseconds(500)
             relayConfig.maxAttempts = 1  // an outage counts no attempt: even one is enough
             let relay = OutboxRelay(path: outboxPath, sink: sink, configuration: relayConfig, outbox: outbox, logger: logger)
-            let relayTask = Task { try await relay.run() }
+            let app = DemoProducers(outbox: outbox, messages: messages, producers: producers, timeout: .milliseconds(Int64(timeout * 1000)),
+                                    outage: .milliseconds(Int64(outage * 1000)), sink: sink, timings: timings)
+            // The outbox, its relay and the app in one group, as a service embeds them: when the app is
+            // done (or on SIGTERM or SIGINT) the group shuts them down in reverse order, so the relay
+            // finishes its batch in flight before the outbox closes.
+            let group = ServiceGroup(configuration: .init(
+                services: [.init(service: outbox), .init(service: relay),
+                           .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+            let report = app.report
 
-            let total = messages, producerCount = producers
-            let started = ContinuousClock.now
-            // The uplink goes away once a third is appended, for `outage` seconds, while producers go on.
-            let outageLength = Duration.milliseconds(Int64(outage * 1000))
-            let outageTask = Task { () -> (Int, Duration)? in
-                guard outageLength > .zero else { return nil }
-                while timings.committedCount < max(1, total / 3) { try await Task.sleep(for: .milliseconds(1)) }
-                print("  the sink goes away for \(String(format: "%.1f", outageLength.seconds)) s (after \(timings.committedCount) appended)")
-                let published = timings.publishedCount
-                sink.takeDown()
-                try await Task.sleep(for: outageLength)
-                sink.bringBack()
-                print("  the sink is back")
-                return (published, outageLength)
-            }
-            let progress = Task {
-                while !Task.isCancelled {
-                    try await Task.sleep(for: .milliseconds(500))
-                    print("  appended \(timings.committedCount), published \(timings.publishedCount)")
-                }
-            }
-            let appended = try await withThrowingTaskGroup(of: [(UInt64, MessageID)].self) { group in
-                for p in 0..<producerCount {
-                    group.addTask {
-                        var mine: [(UInt64, MessageID)] = []
-                        var i = p
-                        while i < total {
-                            let user = "user-\(i)"
-                            // The id is set here (not at append) so that the demo can look for it at the sink.
-                            let m = OutboxMessage(
-                                id: .v7(), type: "UserRegistered", key: "tenant-\(i % 50)", headers: [.init("source", "outbox-demo")],
-                                payload: Array("{\"userId\":\"\(user)\",\"email\":\"\(user)@example.com\"}".utf8))
-                            let t0 = ContinuousClock.now
-                            let seq = try await outbox.append(m)
-                            let t1 = ContinuousClock.now
-                            timings.committed(seq, at: t1, latency: t1 - t0)
-                            mine.append((seq, m.id))
-                            i += producerCount
-                        }
-                        return mine
-                    }
-                }
-                return try await group.reduce(into: []) { $0 += $1 }
-            }
-            let appendSeconds = (ContinuousClock.now - started).seconds
-            print("  appended \(appended.count) in \(String(format: "%.2f", appendSeconds)) s; waiting for the relay")
-
-            let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
-            while timings.publishedCount < total && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            let outageDone = try await outageTask.value
-            progress.cancel()
-            relayTask.cancel()
-            _ = try? await relayTask.value
-            try await outbox.close()
-
-            // Check the sink file against what was appended.
+            // Check the sink file against what was appended: each appended message is in it once, or
+            // still pending in the outbox (after a shutdown signal).
             let text = (try? String(contentsOfFile: sinkPath, encoding: .utf8)) ?? ""
             var seen = [String: Int]()
             for line in text.split(separator: "\n") {
@@ -112,12 +67,15 @@ struct DemoCommand: AsyncParsableCommand {
                       let id = object["id"] as? String else { continue }
                 seen[id, default: 0] += 1
             }
-            let ids = Set(appended.map { $0.1.description })
-            let lost = ids.subtracting(seen.keys).count
+            let reader = try OutboxReader(path: outboxPath)
+            let pending = Set(try reader.pendingMessages().map(\.message.id.description))
+            let ids = Set(report.appended.map(\.id.description))
+            let lost = ids.subtracting(seen.keys).subtracting(pending).count
             let duplicates = seen.values.reduce(0) { $0 + max(0, $1 - 1) }
-            let stats = try OutboxReader(path: outboxPath).stats()
+            let stats = try reader.stats()
             let commit = timings.commitLatencies()
             let endToEnd = timings.commitToPublishLatencies()
+            let appended = report.appended
             print("""
 
                 summary
@@ -125,14 +83,14 @@ struct DemoCommand: AsyncParsableCommand {
                   published:                \(seen.count) distinct ids in the sink file
                   lost:                     \(lost)
                   duplicates:               \(duplicates)
-                  pending in the outbox:    \(stats.pending)
+                  pending in the outbox:    \(stats.pending)\(stats.pending == 0 ? "" : report.stoppedBySignal ? " (stopped by a signal: the next relay publishes them)" : " (not published within --timeout)")
                   dead-lettered:            \(stats.dead)
-                  sink outage:              \(outageDone.map { String(format: "%.1f s, waited out (%d batch(es) and %d probe(s) refused, no attempt counted)", $0.1.seconds, sink.refused.batches, sink.refused.probes) } ?? "none")
+                  sink outage:              \(report.outage.map { String(format: "%.1f s, waited out (%d batch(es) and %d probe(s) refused, no attempt counted)", $0.length.seconds, sink.refused.batches, sink.refused.probes) } ?? "none")
                   commit latency:           p50 \(ms(commit, 0.50))  p99 \(ms(commit, 0.99))
                   commit-to-publish:        p50 \(ms(endToEnd, 0.50))  p99 \(ms(endToEnd, 0.99))
-                  throughput:               \(Int(Double(appended.count) / max(appendSeconds, 1e-9))) appends/s
+                  throughput:               \(Int(Double(appended.count) / max(report.appendSeconds, 1e-9))) appends/s
                 """)
-            if lost != 0 || duplicates != 0 || stats.dead != 0 { throw ExitCode(ExitStatus.found) }
+            if lost != 0 || duplicates != 0 || stats.dead != 0 || (stats.pending != 0 && !report.stoppedBySignal) { throw ExitCode(ExitStatus.found) }
         }
     }
 

@@ -128,7 +128,7 @@ struct MQTTSinkTests {
         relay.arguments = ["relay", dir, "--sink", "\(sharedMQTTURL)?topic=\(topicOption)&cloudevents=\(mode)&cloudevents-source=urn:test:mqtt", "--min-age", "0"]
         relay.standardOutput = FileHandle.nullDevice
         relay.standardError = FileHandle.nullDevice
-        try relay.run()
+        try launch(relay)
         defer { if relay.isRunning { relay.terminate() } }
         try await eventually("all published", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
         try await eventually("all received", timeout: .seconds(30)) { probe.received.count >= stored.count }

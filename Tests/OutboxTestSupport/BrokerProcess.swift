@@ -41,7 +41,7 @@ public final class BrokerProcess: @unchecked Sendable {
         p.arguments = ["-c", script, executable] + arguments
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
-        try p.run()
+        try launch(p)
         shell = p
         let deadline = Date().addingTimeInterval(10)
         while !canConnect(port) {

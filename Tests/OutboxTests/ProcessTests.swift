@@ -151,7 +151,7 @@ struct CommandTests {
         relay.environment = ProcessInfo.processInfo.environment.merging(
             ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "200000"]) { $1 }
         relay.standardError = FileHandle.nullDevice
-        try relay.run()
+        try launch(relay)
         defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
         let first = try await onOwnThread { listener.receive(until: { $0.contains("WATCHDOG=1") }, timeout: 10) }
         #expect(first.first?.contains("READY=1") == true, "READY=1 comes first: \(first)")
@@ -223,7 +223,7 @@ struct CommandTests {
         p.arguments = ["relay", dir] + arguments
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { $0.key != "OUTBOX_LOG_LEVEL" }
         p.standardError = FileHandle(forWritingAtPath: log)
-        try p.run()
+        try launch(p)
         return (p, log)
     }
 
@@ -445,6 +445,71 @@ struct CommandTests {
         #expect(result.stderr.split(separator: "\n").filter { $0.contains("sink reachable again") }.count == 1, "\(result.stderr)")
         let published = try String(contentsOfFile: tmp.sub("ob") + ".published.jsonl", encoding: .utf8)
         #expect(published.split(separator: "\n").count == 2000)
+        // The demo appends typed events: their JSON, stamped with type, schema version and content type.
+        let first = try OutboxReader(path: tmp.sub("ob")).messages(limit: 1)[0]
+        #expect(first.message.type == "UserRegistered" && first.message.schemaVersion == 1)
+        #expect(first.message.headers.contains { $0.name == "content-type" && $0.value == "application/json" })
+        let event = try first.decode(as: DemoEvent.self)
+        #expect(event.userId.hasPrefix("user-") && first.message.key == event.tenant, "\(event)")
+    }
+
+    /// The demo's event as an app that reads it back declares it.
+    private struct DemoEvent: OutboxEvent {
+        static let eventType = "UserRegistered"
+        var userId: String
+        var email: String
+        var tenant: String
+    }
+
+    /// The demo runs the outbox, its relay and its producers in one ServiceGroup, as a service embeds
+    /// them: SIGTERM while the producers append and the relay publishes stops the producers, lets the
+    /// relay finish its batch in flight and closes the outbox (exit 0, its locks released, nothing lost);
+    /// a relay started afterwards publishes the rest, and every appended message reaches a sink once.
+    @Test func sigtermStopsTheDemoWithNothingLostAndTheNextRelayPublishesTheRest() async throws {
+        let tmp = TemporaryDirectory()
+        let dir = tmp.sub("ob")
+        let (firstSink, restSink, out) = (dir + ".published.jsonl", tmp.sub("rest.jsonl"), tmp.sub("demo.out"))
+        FileManager.default.createFile(atPath: out, contents: nil)
+        let demo = Process()
+        demo.executableURL = try outboxExecutable()
+        demo.arguments = ["demo", "--dir", dir, "--messages", "1000000", "--producers", "4", "--outage", "0"]
+        demo.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        demo.standardError = FileHandle.nullDevice
+        try launch(demo)
+        defer { if demo.isRunning { kill(demo.processIdentifier, SIGKILL) } }
+        try await eventually("the demo's relay published 1,000") { publishedIDs(firstSink).count >= 1000 }
+        demo.terminate()
+        try await eventually("the demo exited after SIGTERM") { !demo.isRunning }
+        let stdout = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(demo.terminationReason == .exit && demo.terminationStatus == 0, "\(stdout)")
+        #expect(stdout.contains("a shutdown signal stopped the producers"), "\(stdout)")
+        #expect(stdout.contains("lost:                     0") && stdout.contains("duplicates:               0"), "\(stdout)")
+        let stats = try OutboxReader(path: dir).stats()
+        #expect(stats.writerPid == nil && stats.relayPid == nil, "the outbox closed and the relay stopped")
+        let appended = try OutboxReader(path: dir).messages().map(\.message.id.description)
+        #expect(stdout.contains("appended:                 \(appended.count)\n"), "every append that returned is in the outbox")
+
+        // The next relay publishes what the signal left pending.
+        let relay = Process()
+        relay.executableURL = try outboxExecutable()
+        relay.arguments = ["relay", dir, "--sink", "file:" + restSink]
+        relay.standardError = FileHandle.nullDevice
+        try launch(relay)
+        defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
+        try await eventually("nothing pending") { try OutboxReader(path: dir).stats().pending == 0 }
+        relay.terminate()
+        try await eventually("the relay exited") { !relay.isRunning }
+        let published = publishedIDs(firstSink) + publishedIDs(restSink)
+        #expect(Set(published).count == published.count, "nothing published twice")
+        #expect(Set(published) == Set(appended), "every appended message published: \(Set(appended).subtracting(published).count) missing")
+    }
+
+    /// The ids in a file sink's JSON lines.
+    private func publishedIDs(_ path: String) -> [String] {
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { line in
+            (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["id"] as? String
+        }
     }
 
     @Test func sigtermStopsTheRelayGracefully() async throws {
@@ -456,7 +521,7 @@ struct CommandTests {
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--sink", "file:" + out]
         relay.standardError = FileHandle.nullDevice
-        try relay.run()
+        try launch(relay)
         try await eventually("all 100 published") {
             ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count == 100
         }

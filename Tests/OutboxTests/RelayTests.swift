@@ -431,7 +431,7 @@ struct RelayProcessTests {
         } else {
             p.standardError = FileHandle.nullDevice
         }
-        try p.run()
+        try launch(p)
         return p
     }
 
