@@ -26,7 +26,7 @@ enum OutboxWorkload {
         let parts = splitEvenly(messages, producers)
         // The typed events are made before the clock starts: the row measures what the outbox does with
         // them (encoding included), as the byte payload of the others is made once.
-        let typedEvents = typed ? parts.enumerated().map { p, count in (0..<count).map { BenchUserRegistered(number: p * count + $0) } } : []
+        let typedEvents = typed ? parts.enumerated().map { p, count in (0..<count).map { SampleUserRegistered(number: p * count + $0) } } : []
         let clock = ContinuousClock()
         let start = clock.now
         let latencies = try await withThrowingTaskGroup(of: [Duration].self) { group in
@@ -267,23 +267,5 @@ enum OutboxWorkload {
             }
             for try await commits in group { timings.committed(commits) }
         }
-    }
-}
-
-/// The typed event of `commit.codable16`: a small Codable struct, its JSON about as long as the other
-/// rows' payload.
-struct BenchUserRegistered: OutboxEvent {
-    static let eventType = "UserRegistered"
-    var userID: String
-    var email: String
-    var plan: String
-    var referrals: Int
-    var outboxKey: String? { userID }
-
-    init(number: Int) {
-        userID = "user-\(number % 64)"
-        email = "user-\(number)@example.com"
-        plan = number % 3 == 0 ? "pro" : "free"
-        referrals = number % 7
     }
 }

@@ -5,7 +5,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// The app of `outbox demo`, as a service beside the outbox and its relay: producers append
-/// ``DemoUserRegistered`` events, the sink is taken away for a while once a third is appended, and the
+/// ``SampleUserRegistered`` events, the sink is taken away for a while once a third is appended, and the
 /// service waits for the relay to publish them all (or `timeout`). A graceful shutdown (SIGTERM, SIGINT)
 /// stops the producers after the append each is in; the group then stops the relay after its batch in
 /// flight and closes the outbox.
@@ -83,7 +83,7 @@ final class DemoProducers: Service, Sendable {
                         // The id is chosen here (not by append) so that the demo can look for it at the sink.
                         let id = MessageID.v7()
                         let t0 = ContinuousClock.now
-                        let seq = try await outbox.append(DemoUserRegistered(number: i), headers: [.init("source", "outbox-demo")], id: id)
+                        let seq = try await outbox.append(SampleUserRegistered(number: i), headers: [.init("source", "outbox-demo")], id: id)
                         let t1 = ContinuousClock.now
                         timings.committed(seq, at: t1, latency: t1 - t0)
                         mine.append((seq, id))

@@ -450,15 +450,16 @@ struct CommandTests {
         #expect(first.message.type == "UserRegistered" && first.message.schemaVersion == 1)
         #expect(first.message.headers.contains { $0.name == "content-type" && $0.value == "application/json" })
         let event = try first.decode(as: DemoEvent.self)
-        #expect(event.userId.hasPrefix("user-") && first.message.key == event.tenant, "\(event)")
+        #expect(event.email.hasPrefix("user-") && first.message.key == event.userID, "\(event)")
     }
 
     /// The demo's event as an app that reads it back declares it.
     private struct DemoEvent: OutboxEvent {
         static let eventType = "UserRegistered"
-        var userId: String
+        var userID: String
         var email: String
-        var tenant: String
+        var plan: String
+        var referrals: Int
     }
 
     /// The demo runs the outbox, its relay and its producers in one ServiceGroup, as a service embeds
