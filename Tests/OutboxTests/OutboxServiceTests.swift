@@ -46,7 +46,8 @@ struct Producer: Service {
 @Suite("The outbox as a Service", .serialized)
 struct OutboxServiceTests {
     /// The outbox, a relay and an app that appends, in one ServiceGroup: the group's shutdown signal
-    /// (SIGUSR2 here, so that the test runner's own SIGTERM handling is not touched) arrives while a
+    /// (SIGUSR2 here, so that the test runner's own SIGTERM handling is not touched; the demo's test in
+    /// ProcessTests sends a process running the same group a real SIGTERM) arrives while a
     /// batch is in flight. The app stops, the relay finishes that batch (published and tombstoned), the
     /// outbox closes (its lock released); on restart every appended message is published once, none twice.
     @Test func aShutdownSignalDrainsTheBatchInFlightAndClosesCleanly() async throws {
