@@ -22,6 +22,9 @@ public final class MQTTProbe: @unchecked Sendable {
     private let condition = NSCondition()
     private var messages: [Received] = []
     private var subscribed = false
+    /// How many CONNACKs arrived, and the last one's reason code (for a probe that never subscribes).
+    private var connacks = 0
+    private var lastConnackCode: Int32?
     private var client: OpaquePointer?
     public let filter: String
 
@@ -52,10 +55,18 @@ public final class MQTTProbe: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         // Generous: at the start of a full run every suite starts at once on two cores, and a broker may
-        // take many seconds to answer (the wait ends as soon as it does).
+        // take many seconds to answer (the wait ends as soon as it does). A subscription that goes
+        // unanswered for 10 s on a connected client is sent again.
         let deadline = Date().addingTimeInterval(60)
+        var again = Date().addingTimeInterval(10)
         while !subscribed {
-            guard condition.wait(until: deadline) else { throw OutboxError(.broker, "the probe's subscription was not acknowledged") }
+            if condition.wait(until: min(deadline, again)) { continue }
+            if Date() >= deadline {
+                throw OutboxError(.broker, "the probe's subscription was not acknowledged within 60 s (\(connacks) CONNACK(s)"
+                                    + (lastConnackCode.map { ", the last with code \($0))" } ?? ")"))
+            }
+            if lastConnackCode == 0 { mosquitto_subscribe_v5(client, nil, filter, 1, 0, nil) }
+            again = Date().addingTimeInterval(10)
         }
     }
 
@@ -80,8 +91,11 @@ public final class MQTTProbe: @unchecked Sendable {
         return messages[min(count, messages.count)...]
     }
 
-    fileprivate func onConnect() {
-        mosquitto_subscribe_v5(client, nil, filter, 1, 0, nil)
+    fileprivate func onConnect(_ code: Int32) {
+        condition.lock()
+        (connacks, lastConnackCode) = (connacks + 1, code)
+        condition.unlock()
+        if code == 0 { mosquitto_subscribe_v5(client, nil, filter, 1, 0, nil) }
     }
 
     fileprivate func onSubscribe() {
@@ -122,7 +136,7 @@ private func probe(_ obj: UnsafeMutableRawPointer?) -> MQTTProbe? {
 }
 
 private let probeOnConnect: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, OpaquePointer?) -> Void = { _, obj, rc, _, _ in
-    if rc == 0 { probe(obj)?.onConnect() }
+    probe(obj)?.onConnect(rc)
 }
 
 private let probeOnSubscribe: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?, Int32, Int32, UnsafePointer<Int32>?, OpaquePointer?) -> Void = { _, obj, _, _, _, _ in
