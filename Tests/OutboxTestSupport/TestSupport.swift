@@ -130,13 +130,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
 /// Waits until `condition` holds, checking every few milliseconds, or fails after `timeout` (60 s unless
 /// given: with every suite at once on two cores, a condition that takes a second alone can take half a minute).
 public func eventually(_ what: String, timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
-    let start = ContinuousClock.now
-    let deadline = start + timeout
+    let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return }
-        // Every 5 ms for the first second, then every 25 ms: a long wait (a relay draining, a broker back)
-        // polls less and leaves the cores to what it waits for.
-        try await Task.sleep(for: .milliseconds(ContinuousClock.now - start < .seconds(1) ? 5 : 25))
+        try await Task.sleep(for: .milliseconds(5))
     }
     if try await condition() { return }
     Issue.record("timed out after \(timeout) waiting for: \(what)")
