@@ -63,9 +63,15 @@ public final class MQTTProbe: @unchecked Sendable {
             if condition.wait(until: min(deadline, again)) { continue }
             if Date() >= deadline {
                 throw OutboxError(.broker, "the probe's subscription was not acknowledged within 60 s (\(connacks) CONNACK(s)"
-                                    + (lastConnackCode.map { ", the last with code \($0))" } ?? ")"))
+                                    + (lastConnackCode.map { ", the last with code \($0)" } ?? "")
+                                    + "; the broker's port \(canConnect(c.port) ? "accepts" : "refuses") connections now)")
             }
-            if lastConnackCode == 0 { mosquitto_subscribe_v5(client, nil, filter, 1, 0, nil) }
+            if lastConnackCode == 0 {
+                // Not under the lock: the client's thread takes it in its callbacks.
+                condition.unlock()
+                mosquitto_subscribe_v5(client, nil, filter, 1, 0, nil)
+                condition.lock()
+            }
             again = Date().addingTimeInterval(10)
         }
     }
