@@ -1,5 +1,6 @@
 import Foundation
 import Outbox
+import Synchronization
 
 /// A broker (`nats-server`, `mosquitto`) run for tests on a loopback port, under a shell that kills it
 /// (SIGKILL) as soon as the test process is gone, so that no broker outlives the tests, even after a
@@ -44,13 +45,30 @@ public final class BrokerProcess: @unchecked Sendable {
         try launch(p)
         shell = p
         let deadline = Date().addingTimeInterval(10)
-        while !canConnect(port) {
+        while !canConnect(port) || !listensItself(p) {
             guard Date() < deadline, p.isRunning else {
+                let other = canConnect(port) ? " (another process listens there)" : ""
                 kill()
-                throw OutboxError(.broker, "\(name) did not start on port \(port)")
+                throw OutboxError(.broker, "\(name) did not start on port \(port)\(other)")
             }
             usleep(20_000)
         }
+    }
+
+    /// Whether the socket listening on `port` is the broker's own (a port found free can be taken by
+    /// another listener before the broker binds it; the broker then exits, and a client would talk to
+    /// that other listener): its inode, from /proc/net/tcp, among the broker's descriptors.
+    private func listensItself(_ shell: Process) -> Bool {
+        guard let pid = Self.child(of: shell.processIdentifier),
+              let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return false }
+        let local = String(format: "0100007F:%04X", port)
+        let inodes = table.split(separator: "\n").compactMap { line -> String? in
+            let f = line.split(separator: " ")
+            return f.count > 9 && f[1] == local && f[3] == "0A" ? String(f[9]) : nil  // 0A: LISTEN
+        }
+        guard !inodes.isEmpty, let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return false }
+        let sockets = Set(fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") })
+        return inodes.contains { sockets.contains("socket:[\($0)]") }
     }
 
     /// Freezes the broker (SIGSTOP): it keeps its state and its port, accepts connections into the
@@ -104,18 +122,27 @@ public final class BrokerProcess: @unchecked Sendable {
     deinit { kill() }
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on (at the time of the call).
+/// A TCP port on 127.0.0.1 that nothing listens on (at the time of the call), and that no earlier call in
+/// this process returned: two tests starting brokers at once would otherwise be given the same port now
+/// and then (the kernel picks it at random among some 14,000), and one broker would not start.
 public func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = loopback(0)
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    for _ in 0..<1000 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = loopback(0)
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { throw OutboxError(.io, "cannot find a free loopback port", errno: errno) }
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        if handedOutPorts.withLock({ $0.insert(port).inserted }) { return port }
     }
-    guard bound else { throw OutboxError(.io, "cannot find a free loopback port", errno: errno) }
-    return Int(UInt16(bigEndian: addr.sin_port))
+    throw OutboxError(.io, "cannot find a loopback port not handed out before")
 }
+
+/// The ports ``freeLoopbackPort()`` returned.
+private let handedOutPorts = Mutex<Set<Int>>([])
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
 public func canConnect(_ port: Int) -> Bool {
