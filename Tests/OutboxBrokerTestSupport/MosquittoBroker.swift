@@ -35,7 +35,7 @@ public final class MosquittoBroker: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_passwd")
         p.arguments = ["-c", "-b", path, user, password]
-        try launch(p)
+        try p.run()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw OutboxError(.invalidArgument, "mosquitto_passwd failed") }
         return path

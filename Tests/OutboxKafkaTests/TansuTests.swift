@@ -77,7 +77,7 @@ struct TansuTests {
         relay.environment = ProcessInfo.processInfo.environment.merging(["LD_LIBRARY_PATH": s.libraryPath]) { $1 }
         relay.standardOutput = FileHandle.nullDevice
         relay.standardError = FileHandle.nullDevice
-        try launch(relay)
+        try relay.run()
         try await eventually("all 300 published", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
         relay.terminate()
         try await onOwnThread { relay.waitUntilExit() }
@@ -108,7 +108,7 @@ struct TansuTests {
         relay.environment = ProcessInfo.processInfo.environment.merging(["LD_LIBRARY_PATH": s.libraryPath]) { $1 }
         relay.standardOutput = FileHandle.nullDevice
         relay.standardError = FileHandle.nullDevice
-        try launch(relay)
+        try relay.run()
         defer { if relay.isRunning { relay.terminate() } }
         try await eventually("all published", timeout: .seconds(30)) { try OutboxReader(path: dir).stats().pending == 0 }
         relay.terminate()

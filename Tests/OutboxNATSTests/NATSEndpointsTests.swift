@@ -30,7 +30,7 @@ struct NATSEndpointsTests {
                            "--metrics", "127.0.0.1:\(port)", "--unhealthy-after", "2", "--max-outage-backoff", "0.5",
                            "--sweep-interval", "3600", "--min-age", "0"]
         relay.standardError = FileHandle.nullDevice
-        try launch(relay)
+        try relay.run()
         defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
         let base = "http://127.0.0.1:\(port)"
         try await eventually("healthy", timeout: .seconds(20)) { (try? await httpGet(base + "/healthz"))?.status == 200 }

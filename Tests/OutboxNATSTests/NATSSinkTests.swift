@@ -287,7 +287,7 @@ struct NATSRelayCommandTests {
         relay.arguments = ["relay", dir, "--sink", spec, "--min-age", "0", "--sweep-interval", "0.05", "--batch", "50"]
         relay.standardOutput = FileHandle.nullDevice
         relay.standardError = FileHandle.nullDevice
-        try launch(relay)
+        try relay.run()
         return relay
     }
 
@@ -361,7 +361,7 @@ struct NATSRelayCommandTests {
         relay.arguments = ["relay", dir, "--sink", spec, "--min-age", "0"]
         relay.standardOutput = FileHandle.nullDevice
         relay.standardError = FileHandle.nullDevice
-        try launch(relay)
+        try relay.run()
         let probe = try JetStreamProbe(url: sharedNATSURL)
         try await eventually("the relay stored all 200 in the stream") { probe.count(names.stream) == 200 }
         try await eventually("all 200 tombstoned") { try OutboxReader(path: dir).stats().pending == 0 }

@@ -33,7 +33,7 @@ final class RelayProcesses: @unchecked Sendable {
         relay.environment = environment
         relay.standardOutput = FileHandle.nullDevice
         relay.standardError = FileHandle(forWritingAtPath: path)
-        try launch(relay)
+        try relay.run()
         processes.append(relay)
     }
 

@@ -101,7 +101,7 @@ public struct BrokerOutage: Sendable {
         relay.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { $0.key != "OUTBOX_LOG_LEVEL" }
         relay.standardOutput = FileHandle.nullDevice
         relay.standardError = FileHandle(forWritingAtPath: logPath)
-        try launch(relay)
+        try relay.run()
         return relay
     }
 }

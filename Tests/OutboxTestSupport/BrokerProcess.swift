@@ -42,33 +42,16 @@ public final class BrokerProcess: @unchecked Sendable {
         p.arguments = ["-c", script, executable] + arguments
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
-        try launch(p)
+        try p.run()
         shell = p
         let deadline = Date().addingTimeInterval(10)
-        while !canConnect(port) || !listensItself(p) {
+        while !canConnect(port) {
             guard Date() < deadline, p.isRunning else {
-                let other = canConnect(port) ? " (another process listens there)" : ""
                 kill()
-                throw OutboxError(.broker, "\(name) did not start on port \(port)\(other)")
+                throw OutboxError(.broker, "\(name) did not start on port \(port)")
             }
             usleep(20_000)
         }
-    }
-
-    /// Whether the socket listening on `port` is the broker's own (a port found free can be taken by
-    /// another listener before the broker binds it; the broker then exits, and a client would talk to
-    /// that other listener): its inode, from /proc/net/tcp, among the broker's descriptors.
-    private func listensItself(_ shell: Process) -> Bool {
-        guard let pid = Self.child(of: shell.processIdentifier),
-              let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return false }
-        let local = String(format: "0100007F:%04X", port)
-        let inodes = table.split(separator: "\n").compactMap { line -> String? in
-            let f = line.split(separator: " ")
-            return f.count > 9 && f[1] == local && f[3] == "0A" ? String(f[9]) : nil  // 0A: LISTEN
-        }
-        guard !inodes.isEmpty, let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { return false }
-        let sockets = Set(fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") })
-        return inodes.contains { sockets.contains("socket:[\($0)]") }
     }
 
     /// Freezes the broker (SIGSTOP): it keeps its state and its port, accepts connections into the

@@ -21,7 +21,7 @@ public final class TestCertificates: @unchecked Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", script, dir.path]
-        try launch(p)
+        try p.run()
         p.waitUntilExit()
         guard p.terminationStatus == 0 else { throw OutboxError(.invalidArgument, "openssl could not make test certificates") }
     }

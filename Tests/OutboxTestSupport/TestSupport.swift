@@ -65,14 +65,8 @@ public func runProgram(_ executable: URL, _ arguments: [String], environment: [S
     try await onOwnThread { try runProgramBlocking(executable, arguments, environment: environment, timeout: timeout) }
 }
 
-/// Serializes every test's `Process.run()` (``launch(_:)``).
+/// Serializes `Process.run()` of ``runProgram(_:_:environment:timeout:)``.
 private let processLaunches = NSLock()
-
-/// Starts `process`, one launch at a time across the test process: Foundation's `Process.run` crashed
-/// once in CI (a bad read in memmove) while other threads launched programs too.
-public func launch(_ process: Process) throws {
-    try processLaunches.withLock { try process.run() }
-}
 
 private func runProgramBlocking(_ executable: URL, _ arguments: [String], environment: [String: String],
                                 timeout: Duration) throws -> (status: Int32, stdout: String, stderr: String) {
@@ -83,7 +77,9 @@ private func runProgramBlocking(_ executable: URL, _ arguments: [String], enviro
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    try launch(process)
+    // One launch at a time: Foundation's Process.run crashed once in CI (a bad read in memmove) while other
+    // threads launched programs too.
+    try processLaunches.withLock { try process.run() }
     // A watchdog of its own (a thread, not a dispatch worker: those may all be busy waiting).
     let done = Shared(false), killed = Shared(false)
     let pid = process.processIdentifier

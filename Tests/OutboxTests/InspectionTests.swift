@@ -220,7 +220,7 @@ struct InspectionTests {
         let out = Pipe()
         tail.standardOutput = out
         tail.standardError = FileHandle.nullDevice
-        try launch(tail)
+        try tail.run()
         defer { tail.terminate(); tail.waitUntilExit() }
         // Commit until tail has reported one made after it started (it starts at the next commit).
         let reader = out.fileHandleForReading

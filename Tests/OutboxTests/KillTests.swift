@@ -25,7 +25,7 @@ struct KillTests {
                 let out = Pipe()
                 process.standardOutput = out
                 process.standardError = FileHandle.nullDevice
-                try launch(process)
+                try process.run()
                 var text = ""
                 var seen = 0
                 var progressed = true

@@ -151,7 +151,7 @@ struct CommandTests {
         relay.environment = ProcessInfo.processInfo.environment.merging(
             ["NOTIFY_SOCKET": listener.path, "WATCHDOG_USEC": "200000"]) { $1 }
         relay.standardError = FileHandle.nullDevice
-        try launch(relay)
+        try relay.run()
         defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
         let first = try await onOwnThread { listener.receive(until: { $0.contains("WATCHDOG=1") }, timeout: 10) }
         #expect(first.first?.contains("READY=1") == true, "READY=1 comes first: \(first)")
@@ -223,7 +223,7 @@ struct CommandTests {
         p.arguments = ["relay", dir] + arguments
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { $0.key != "OUTBOX_LOG_LEVEL" }
         p.standardError = FileHandle(forWritingAtPath: log)
-        try launch(p)
+        try p.run()
         return (p, log)
     }
 
@@ -476,7 +476,7 @@ struct CommandTests {
         demo.arguments = ["demo", "--dir", dir, "--messages", "1000000", "--producers", "4", "--outage", "0"]
         demo.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         demo.standardError = FileHandle.nullDevice
-        try launch(demo)
+        try demo.run()
         defer { if demo.isRunning { kill(demo.processIdentifier, SIGKILL) } }
         try await eventually("the demo's relay published 1,000") { publishedIDs(firstSink).count >= 1000 }
         demo.terminate()
@@ -495,7 +495,7 @@ struct CommandTests {
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--sink", "file:" + restSink]
         relay.standardError = FileHandle.nullDevice
-        try launch(relay)
+        try relay.run()
         defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
         try await eventually("nothing pending") { try OutboxReader(path: dir).stats().pending == 0 }
         relay.terminate()
@@ -522,7 +522,7 @@ struct CommandTests {
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--sink", "file:" + out]
         relay.standardError = FileHandle.nullDevice
-        try launch(relay)
+        try relay.run()
         try await eventually("all 100 published") {
             ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count == 100
         }

@@ -431,7 +431,7 @@ struct RelayProcessTests {
         } else {
             p.standardError = FileHandle.nullDevice
         }
-        try launch(p)
+        try p.run()
         return p
     }
 

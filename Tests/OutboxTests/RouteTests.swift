@@ -272,7 +272,7 @@ struct RouteConfigTests {
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--config", config]
         relay.standardError = FileHandle.nullDevice
-        try launch(relay)
+        try relay.run()
         defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
         func lines(_ path: String) -> Int { ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n").count }
         try await eventually("both routes published") { lines(cloud) == 4 && lines(audit) == 3 }
@@ -335,7 +335,7 @@ extension RouteConfigTests {
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--config", config, "--metrics", "127.0.0.1:\(port)", "--unhealthy-after", "3"]
         relay.standardError = FileHandle.nullDevice
-        try launch(relay)
+        try relay.run()
         defer { if relay.isRunning { kill(relay.processIdentifier, SIGKILL) } }
         try await eventually("the route that is up published its 3") {
             ((try? String(contentsOfFile: up, encoding: .utf8)) ?? "").split(separator: "\n").count == 3
@@ -405,7 +405,7 @@ struct RouteKillTests {
             p.executableURL = try outboxExecutable()
             p.arguments = ["relay", dir, "--config", config]
             p.standardError = FileHandle.nullDevice
-            try launch(p)
+            try p.run()
             return p
         }
         for round in 0..<3 {
