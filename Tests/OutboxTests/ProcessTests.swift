@@ -473,12 +473,14 @@ struct CommandTests {
         FileManager.default.createFile(atPath: out, contents: nil)
         let demo = Process()
         demo.executableURL = try outboxExecutable()
-        demo.arguments = ["demo", "--dir", dir, "--messages", "1000000", "--producers", "4", "--outage", "0"]
+        // One producer (each append waits for its commit): the demo runs beside every other suite, and four
+        // producers appending flat out until the signal took the disk from their relays.
+        demo.arguments = ["demo", "--dir", dir, "--messages", "1000000", "--producers", "1", "--outage", "0"]
         demo.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         demo.standardError = FileHandle.nullDevice
         try demo.run()
         defer { if demo.isRunning { kill(demo.processIdentifier, SIGKILL) } }
-        try await eventually("the demo's relay published 1,000") { publishedIDs(firstSink).count >= 1000 }
+        try await eventually("the demo's relay published 100") { publishedIDs(firstSink).count >= 100 }
         demo.terminate()
         try await eventually("the demo exited after SIGTERM") { !demo.isRunning }
         let stdout = try String(contentsOfFile: out, encoding: .utf8)
