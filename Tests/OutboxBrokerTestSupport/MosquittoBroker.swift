@@ -32,7 +32,7 @@ public final class MosquittoBroker: @unchecked Sendable {
     /// A password file for mosquitto holding `user` with `password`.
     public static func passwordFile(_ user: String, _ password: String, in dir: TemporaryDirectory) throws -> String {
         let path = dir.sub("passwords")
-        let p = Process()
+        let p = ChildProcess()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/mosquitto_passwd")
         p.arguments = ["-c", "-b", path, user, password]
         try p.run()

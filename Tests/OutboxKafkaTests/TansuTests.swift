@@ -71,7 +71,7 @@ struct TansuTests {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
         #expect(try await runOutbox(["append", dir, "--count", "300", "--keys", "5"]).status == 0)
-        let relay = Process()
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--sink", "kafka://\(bootstrap)?topic=\(topic)"]
         relay.environment = ProcessInfo.processInfo.environment.merging(["LD_LIBRARY_PATH": s.libraryPath]) { $1 }
@@ -102,7 +102,7 @@ struct TansuTests {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
         let stored = try await appendCloudEventsSamples(to: dir)
-        let relay = Process()
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--sink", "kafka://\(bootstrap)?topic=\(topic)&cloudevents=\(mode)&cloudevents-source=urn:test:kafka"]
         relay.environment = ProcessInfo.processInfo.environment.merging(["LD_LIBRARY_PATH": s.libraryPath]) { $1 }

@@ -122,7 +122,7 @@ struct MQTTSinkTests {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
         let stored = try await appendCloudEventsSamples(to: dir)
-        let relay = Process()
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         let topicOption = topic.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
         relay.arguments = ["relay", dir, "--sink", "\(sharedMQTTURL)?topic=\(topicOption)&cloudevents=\(mode)&cloudevents-source=urn:test:mqtt", "--min-age", "0"]

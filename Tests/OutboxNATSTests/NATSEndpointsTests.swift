@@ -24,7 +24,7 @@ struct NATSEndpointsTests {
         let dir = tmp.sub("ob")
         #expect(try await runOutbox(["append", dir, "--count", "200", "--keys", "7"]).status == 0)
         let port = try freeLoopbackPort()
-        let relay = Process()
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--sink", "\(server.url)?stream=\(names.stream)&subject=\(names.subject)",
                            "--metrics", "127.0.0.1:\(port)", "--unhealthy-after", "2", "--max-outage-backoff", "0.5",

@@ -281,8 +281,8 @@ struct NATSSinkTests {
 
 @Suite("outbox relay --sink nats://", .serialized)
 struct NATSRelayCommandTests {
-    private func startRelay(_ dir: String, _ spec: String) throws -> Process {
-        let relay = Process()
+    private func startRelay(_ dir: String, _ spec: String) throws -> ChildProcess {
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--sink", spec, "--min-age", "0", "--sweep-interval", "0.05", "--batch", "50"]
         relay.standardOutput = FileHandle.nullDevice
@@ -355,7 +355,7 @@ struct NATSRelayCommandTests {
         let tmp = TemporaryDirectory()
         let dir = tmp.sub("ob")
         #expect(try await runOutbox(["append", dir, "--count", "200", "--keys", "5"]).status == 0)
-        let relay = Process()
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         let spec = "\(sharedNATSURL)?subject=\(names.subject)&stream=\(names.stream)"
         relay.arguments = ["relay", dir, "--sink", spec, "--min-age", "0"]

@@ -9,7 +9,7 @@ final class RelayProcesses: @unchecked Sendable {
     private let dir: String
     private let config: String
     private let logDir: TemporaryDirectory
-    private var processes: [Process] = []
+    private var processes: [ChildProcess] = []
     private(set) var kills = 0
 
     init(dir: String, config: String, logs: TemporaryDirectory) {
@@ -23,7 +23,7 @@ final class RelayProcesses: @unchecked Sendable {
     func start() throws {
         let path = logPath(processes.count)
         _ = FileManager.default.createFile(atPath: path, contents: nil)
-        let relay = Process()
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--config", config]
         // At the default level (the relay's log is part of what is checked), unless OUTBOX_TEST_RELAY_LOG_LEVEL

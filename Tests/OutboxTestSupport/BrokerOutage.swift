@@ -93,9 +93,9 @@ public struct BrokerOutage: Sendable {
         return Result(appended: appended, drainSeconds: seconds, relayLogs: logs)
     }
 
-    private func startRelay(_ dir: String, _ logPath: String) throws -> Process {
+    private func startRelay(_ dir: String, _ logPath: String) throws -> ChildProcess {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let relay = Process()
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--max-attempts", "2", "--sink", sinkSpec]
         relay.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { $0.key != "OUTBOX_LOG_LEVEL" }

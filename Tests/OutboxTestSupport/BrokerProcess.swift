@@ -6,15 +6,14 @@ import Synchronization
 /// (SIGKILL) as soon as the test process is gone, so that no broker outlives the tests, even after a
 /// crash. ``kill()`` kills both at once.
 ///
-/// There is no graceful stop: a process started from a test thread inherits that thread's signal mask,
-/// in which nearly every signal is blocked, so a broker would never see a SIGTERM. Brokers that must
-/// keep state across a restart are configured to persist it as it changes.
+/// There is no graceful stop: a broker is killed as a power cut would stop it. Brokers that must keep
+/// state across a restart are configured to persist it as it changes.
 public final class BrokerProcess: @unchecked Sendable {
     public let name: String
     public let port: Int
     private let executable: String
     private let arguments: [String]
-    private var shell: Process?
+    private var shell: ChildProcess?
 
     /// Starts `executable` (the first of `candidates` that exists) with `arguments` and waits until it
     /// accepts connections on `port`.
@@ -37,7 +36,7 @@ public final class BrokerProcess: @unchecked Sendable {
             while kill -0 \(getpid()) 2>/dev/null && kill -0 $s 2>/dev/null; do sleep 0.05; done
             kill -9 $s 2>/dev/null; wait $s
             """
-        let p = Process()
+        let p = ChildProcess()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", script, executable] + arguments
         p.standardOutput = FileHandle.nullDevice
@@ -82,17 +81,16 @@ public final class BrokerProcess: @unchecked Sendable {
 
     /// Kills the broker at once (SIGKILL), and its shell, and waits (up to 10 s) until the broker is gone.
     ///
-    /// It does not wait for the shell through Foundation (`waitUntilExit`): that needs a dispatch worker
-    /// to notice the exit, and with every worker in such a wait (two brokers released at once on a
-    /// two-core machine) nothing ever does. The broker's pid is watched in /proc instead.
+    /// The broker is the shell's child, not this process's: its pid is watched in /proc.
     public func kill() {
         guard let p = shell else { return }
         shell = nil
         let broker = Self.child(of: p.processIdentifier)
         if let broker { Glibc.kill(broker, SIGKILL) }
         Glibc.kill(p.processIdentifier, SIGKILL)
-        guard let broker else { return }
         let deadline = Date().addingTimeInterval(10)
+        while p.isRunning, Date() < deadline { usleep(2_000) }  // reaps the shell
+        guard let broker else { return }
         while Self.isAlive(broker), Date() < deadline { usleep(5_000) }
     }
 

@@ -65,21 +65,16 @@ public func runProgram(_ executable: URL, _ arguments: [String], environment: [S
     try await onOwnThread { try runProgramBlocking(executable, arguments, environment: environment, timeout: timeout) }
 }
 
-/// Serializes `Process.run()` of ``runProgram(_:_:environment:timeout:)``.
-private let processLaunches = NSLock()
-
 private func runProgramBlocking(_ executable: URL, _ arguments: [String], environment: [String: String],
                                 timeout: Duration) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
+    let process = ChildProcess()
     process.executableURL = executable
     process.arguments = arguments
     if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    // One launch at a time: Foundation's Process.run crashed once in CI (a bad read in memmove) while other
-    // threads launched programs too.
-    try processLaunches.withLock { try process.run() }
+    try process.run()
     // A watchdog of its own (a thread, not a dispatch worker: those may all be busy waiting).
     let done = Shared(false), killed = Shared(false)
     let pid = process.processIdentifier
@@ -95,12 +90,35 @@ private func runProgramBlocking(_ executable: URL, _ arguments: [String], enviro
         }
     }
     watchdog.start()
+    // Standard error is read on a thread of its own, so that a child filling one pipe while this thread
+    // reads the other cannot block both.
+    let errorOutput = ResultThread { err.fileHandleForReading.readDataToEndOfFile() }
     let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
+    let e = errorOutput.value()
     process.waitUntilExit()
     done.set(true)
     let stderr = String(decoding: e, as: UTF8.self) + (killed.get() ? "\n[killed: still running after \(timeout)]\n" : "")
     return (process.terminationStatus, String(decoding: o, as: UTF8.self), stderr)
+}
+
+/// A value computed on a thread of its own; ``value()`` waits for it.
+private final class ResultThread<T: Sendable>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var result: T?
+
+    init(_ body: @escaping @Sendable () -> T) {
+        Thread { [self] in
+            let r = body()
+            condition.withLock { result = r; condition.signal() }
+        }.start()
+    }
+
+    func value() -> T {
+        condition.withLock {
+            while result == nil { condition.wait() }
+            return result!
+        }
+    }
 }
 
 /// A seed for a randomized test: `OUTBOX_TEST_SEED` if set, else random; always printed.

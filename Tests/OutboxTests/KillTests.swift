@@ -18,7 +18,7 @@ struct KillTests {
             let executable = try outboxExecutable()
             // Reading the child's output and waiting for it block, so they run on a thread of their own.
             let (text, killedBySignal, progressed) = try await onOwnThread { () throws -> (String, Bool, Bool) in
-                let process = Process()
+                let process = ChildProcess()
                 process.executableURL = executable
                 process.arguments = ["append", dir, "--count", "1000000", "--concurrency", "8", "--keys", "10",
                                      "--print-ack", "--segment-size", "65536"]

@@ -145,7 +145,7 @@ struct CommandTests {
         let dir = tmp.sub("ob")
         #expect(try await runOutbox(["append", dir, "--count", "3"]).status == 0)
         let listener = try NotifyListener(path: tmp.sub("notify.sock"))
-        let relay = Process()
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--sink", "file:" + tmp.sub("out.jsonl")]
         relay.environment = ProcessInfo.processInfo.environment.merging(
@@ -180,7 +180,7 @@ struct CommandTests {
         #expect(try await runOutbox(["append", dir, "--count", "5"]).status == 0)
         let out = tmp.sub("out.jsonl")
         try "file:\(out)\n".write(toFile: tmp.sub("sink.conf"), atomically: true, encoding: .utf8)
-        func relay(_ environment: [String: String], _ arguments: [String] = []) throws -> (Process, String) {
+        func relay(_ environment: [String: String], _ arguments: [String] = []) throws -> (ChildProcess, String) {
             try startRelay(dir, in: tmp, environment: environment, arguments: arguments)
         }
         let (first, firstLog) = try relay(["OUTBOX_SINK_FILE": tmp.sub("sink.conf"), "OUTBOX_LOG_FORMAT": "json"])
@@ -215,10 +215,10 @@ struct CommandTests {
     /// `outbox relay DIR ARGUMENTS` with `environment` (and no OUTBOX_LOG_LEVEL), its standard error
     /// going to a new file in `tmp`: the process and that file's path.
     private func startRelay(_ dir: String, in tmp: TemporaryDirectory, environment: [String: String],
-                            arguments: [String]) throws -> (Process, String) {
+                            arguments: [String]) throws -> (ChildProcess, String) {
         let log = tmp.sub("relay-\(UInt32.random(in: 0...UInt32.max)).log")
         _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let p = Process()
+        let p = ChildProcess()
         p.executableURL = try outboxExecutable()
         p.arguments = ["relay", dir] + arguments
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { $0.key != "OUTBOX_LOG_LEVEL" }
@@ -471,7 +471,7 @@ struct CommandTests {
         let dir = tmp.sub("ob")
         let (firstSink, restSink, out) = (dir + ".published.jsonl", tmp.sub("rest.jsonl"), tmp.sub("demo.out"))
         FileManager.default.createFile(atPath: out, contents: nil)
-        let demo = Process()
+        let demo = ChildProcess()
         demo.executableURL = try outboxExecutable()
         // One producer (each append waits for its commit): the demo runs beside every other suite, and four
         // producers appending flat out until the signal took the disk from their relays.
@@ -493,7 +493,7 @@ struct CommandTests {
         #expect(stdout.contains("appended:                 \(appended.count)\n"), "every append that returned is in the outbox")
 
         // The next relay publishes what the signal left pending.
-        let relay = Process()
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--sink", "file:" + restSink]
         relay.standardError = FileHandle.nullDevice
@@ -520,7 +520,7 @@ struct CommandTests {
         let dir = tmp.sub("ob")
         let out = tmp.sub("out.jsonl")
         #expect(try await runOutbox(["append", dir, "--count", "100"]).status == 0)
-        let relay = Process()
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--sink", "file:" + out]
         relay.standardError = FileHandle.nullDevice

@@ -419,8 +419,8 @@ struct RelayTests {
 @Suite("Relay processes", .serialized)
 struct RelayProcessTests {
     /// Starts `outbox relay` on `dir`; its log goes to `log` when given (for a failure to show).
-    private func startRelay(_ dir: String, sinkFile: String, sweepInterval: String = "3600", log: String? = nil, extra: [String] = []) throws -> Process {
-        let p = Process()
+    private func startRelay(_ dir: String, sinkFile: String, sweepInterval: String = "3600", log: String? = nil, extra: [String] = []) throws -> ChildProcess {
+        let p = ChildProcess()
         p.executableURL = try outboxExecutable()
         p.arguments = ["relay", dir, "--sink", "file:" + sinkFile, "--sweep-interval", sweepInterval, "--min-age", "0"] + extra
         p.standardOutput = FileHandle.nullDevice

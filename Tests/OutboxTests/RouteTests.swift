@@ -268,7 +268,7 @@ struct RouteConfigTests {
             {"min-age": 0, "routes": [{"name": "cloud", "sink": "file:\(cloud)", "match": {"type": "Alarm*"}},
                                       {"name": "audit", "sink": "file:\(audit)", "match": {"header": "audit=yes"}, "batch": 2}]}
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let relay = Process()
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--config", config]
         relay.standardError = FileHandle.nullDevice
@@ -331,7 +331,7 @@ extension RouteConfigTests {
             {"min-age": 0, "routes": [{"name": "up", "sink": "file:\(up)", "match": {"type": "Telemetry"}},
                                       {"name": "down", "sink": "mqtt://127.0.0.1:\(nobody)?topic=t", "match": {"type": "Alarm*"}}]}
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let relay = Process()
+        let relay = ChildProcess()
         relay.executableURL = try outboxExecutable()
         relay.arguments = ["relay", dir, "--config", config, "--metrics", "127.0.0.1:\(port)", "--unhealthy-after", "3"]
         relay.standardError = FileHandle.nullDevice
@@ -400,8 +400,8 @@ struct RouteKillTests {
             {"min-age": 0, "sweep-interval": 0.02, "batch": 50,
              "routes": [{"name": "alpha", "sink": "file:\(alpha)", "match": {"type": "Alpha"}}, {"name": "all", "sink": "file:\(all)"}]}
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        func start() throws -> Process {
-            let p = Process()
+        func start() throws -> ChildProcess {
+            let p = ChildProcess()
             p.executableURL = try outboxExecutable()
             p.arguments = ["relay", dir, "--config", config]
             p.standardError = FileHandle.nullDevice
