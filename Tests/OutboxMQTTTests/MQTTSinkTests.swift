@@ -53,12 +53,14 @@ struct MQTTSinkTests {
     /// delayed ACKs put off up to 40 ms, so that every round of a few keys took 40 ms (2,000 messages of
     /// 10 keys, 200 rounds: 9 s, against 0.1 s with `set_tcp_nodelay true`). The sink keeps its socket in
     /// quick-ACK mode: rounds take as long with either broker. Measured against each other, in turns, so
-    /// that a loaded machine slows both alike.
+    /// that a loaded machine slows both alike, and compared by the fastest of three turns each: a turn the
+    /// machine stalled (the whole suite runs at once on two cores) says nothing, whereas held PUBACKs
+    /// would slow every turn to a broker with Nagle's algorithm by 2 s at least (50 rounds of 40 ms).
     @Test func roundsToABrokerWithNaglesAlgorithmOnAreNotHeldUpByDelayedACKs() async throws {
         let nagle = try await onOwnThread { try MosquittoBroker() }
         let nodelay = try await onOwnThread { try MosquittoBroker(settings: ["set_tcp_nodelay true"]) }
-        var took: [Bool: Duration] = [true: .zero, false: .zero]
-        for turn in 0..<4 {
+        var took: [Bool: [Duration]] = [true: [], false: []]
+        for turn in 0..<6 {
             let withNagle = turn % 2 == 0
             let sink = try sink((withNagle ? nagle : nodelay).url, topic: uniqueTopic("nagle"))
             let messages = (1...500).map { stored(UInt64($0), key: "k\($0 % 10)") }  // 50 rounds of 10 keys
@@ -70,11 +72,12 @@ struct MQTTSinkTests {
                 outcomes = await sink.publish(messages)
                 guard outcomes.contains(where: { if case .unavailable = $0 { true } else { false } }) else { break }
             }
-            took[withNagle]! += ContinuousClock.now - start
+            took[withNagle]!.append(ContinuousClock.now - start)
             #expect(outcomes.allSatisfy { $0 == .published }, "\(String(describing: outcomes.first { $0 != .published }))")
         }
-        print("[nagle] 100 rounds of 10 messages: \(took[true]!) to a broker with Nagle's algorithm on, \(took[false]!) without")
-        #expect(took[true]! < took[false]! * 2 + .milliseconds(500), "with Nagle's algorithm: \(took[true]!), without: \(took[false]!)")
+        let (fastestNagle, fastestNoDelay) = (took[true]!.min()!, took[false]!.min()!)
+        print("[nagle] turns of 50 rounds of 10 messages: \(took[true]!) to a broker with Nagle's algorithm on, \(took[false]!) without")
+        #expect(fastestNagle < fastestNoDelay * 2 + .milliseconds(500), "with Nagle's algorithm: \(took[true]!), without: \(took[false]!)")
     }
 
     @Test func aMessageMQTTCannotCarryIsRejectedAndHoldsBackOnlyItsKey() async throws {
