@@ -52,7 +52,8 @@ public final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         try redirect(1, to: standardOutput, in: &actions)
         try redirect(2, to: standardError, in: &actions)
-        guard addCloseFrom(&actions, 3) == 0 else { throw OutboxError(.io, "posix_spawn cannot close inherited descriptors", errno: errno) }
+        let closing = addCloseFrom(&actions, 3)
+        guard closing == 0 else { throw OutboxError(.io, "posix_spawn cannot close inherited descriptors", errno: closing) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -127,13 +128,10 @@ public final class ChildProcess: @unchecked Sendable {
     }
 }
 
-/// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34 and later), looked up at run time: the Glibc
-/// module does not declare it.
+/// `posix_spawn_file_actions_addclosefrom_np` (glibc 2.34 and later; its header declares it only for
+/// `_GNU_SOURCE`), looked up at run time: 0, or an error number (ENOSYS where the C library lacks it).
 private func addCloseFrom(_ actions: inout posix_spawn_file_actions_t, _ from: Int32) -> Int32 {
     typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
-        errno = ENOSYS
-        return -1
-    }
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return ENOSYS }
     return unsafeBitCast(symbol, to: AddCloseFrom.self)(&actions, from)
 }
