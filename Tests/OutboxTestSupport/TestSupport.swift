@@ -92,33 +92,14 @@ private func runProgramBlocking(_ executable: URL, _ arguments: [String], enviro
     watchdog.start()
     // Standard error is read on a thread of its own, so that a child filling one pipe while this thread
     // reads the other cannot block both.
-    let errorOutput = ResultThread { err.fileHandleForReading.readDataToEndOfFile() }
+    let errorOutput = ResultBox<Data>()
+    Thread { errorOutput.set(.success(err.fileHandleForReading.readDataToEndOfFile())) }.start()
     let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = errorOutput.value()
+    let e = (try? errorOutput.wait().get()) ?? Data()
     process.waitUntilExit()
     done.set(true)
     let stderr = String(decoding: e, as: UTF8.self) + (killed.get() ? "\n[killed: still running after \(timeout)]\n" : "")
     return (process.terminationStatus, String(decoding: o, as: UTF8.self), stderr)
-}
-
-/// A value computed on a thread of its own; ``value()`` waits for it.
-private final class ResultThread<T: Sendable>: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var result: T?
-
-    init(_ body: @escaping @Sendable () -> T) {
-        Thread { [self] in
-            let r = body()
-            condition.withLock { result = r; condition.signal() }
-        }.start()
-    }
-
-    func value() -> T {
-        condition.withLock {
-            while result == nil { condition.wait() }
-            return result!
-        }
-    }
 }
 
 /// A seed for a randomized test: `OUTBOX_TEST_SEED` if set, else random; always printed.
